@@ -1,0 +1,5 @@
+"""Allows `python -m stucktui`."""
+
+from stucktui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Actions on a target process: signals, fd closing, and the audit log."""

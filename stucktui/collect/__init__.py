@@ -1,0 +1,1 @@
+"""Collectors: read /proc through a ProcRoot and build immutable snapshots."""

@@ -1,0 +1,1 @@
+"""Findings: pure functions from a snapshot to a list of Finding."""

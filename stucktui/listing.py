@@ -1,0 +1,139 @@
+"""Pure view logic of the process list: columns, filtering, sorting and the tree order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stucktui.snapshot import ProcessRow
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    sort_key: Callable[[ProcessRow], Any]
+    numeric: bool = False
+    default_reverse: bool = False  # numbers sort biggest first, as in htop
+    width: int | None = None
+
+
+def _none_low(v: float | int | None) -> float:
+    return -1.0 if v is None else float(v)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("pid", "PID", lambda r: r.pid, numeric=True, width=7),
+    Column("user", "USER", lambda r: r.user, width=9),
+    Column("state", "S", lambda r: r.state, width=1),
+    Column("cpu", "CPU%", lambda r: _none_low(r.cpu_percent), numeric=True, default_reverse=True, width=5),
+    Column("rss", "RSS", lambda r: r.rss_bytes, numeric=True, default_reverse=True, width=6),
+    Column("threads", "THR", lambda r: r.num_threads, numeric=True, default_reverse=True, width=4),
+    Column("fds", "FDS", lambda r: _none_low(r.num_fds), numeric=True, default_reverse=True, width=5),
+    Column("age", "AGE", lambda r: -r.start_time, numeric=True, default_reverse=True, width=6),
+    Column("command", "COMMAND", lambda r: r.command.lower()),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+
+
+def matches(row: ProcessRow, query: str) -> bool:
+    """Case-insensitive match on pid, user, name and command line."""
+    q = query.strip().lower()
+    if not q:
+        return True
+    return (
+        q == str(row.pid)
+        or str(row.pid).startswith(q)
+        or q in row.user.lower()
+        or q in row.name.lower()
+        or q in row.command.lower()
+    )
+
+
+def filter_rows(rows: Iterable[ProcessRow], query: str) -> list[ProcessRow]:
+    return [r for r in rows if matches(r, query)]
+
+
+def sort_rows(rows: Iterable[ProcessRow], column: str, reverse: bool) -> list[ProcessRow]:
+    col = COLUMN_BY_KEY[column]
+    # pid as a tie-breaker keeps equal rows from swapping places between refreshes
+    return sorted(rows, key=lambda r: (col.sort_key(r), r.pid if not reverse else -r.pid), reverse=reverse)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeLine:
+    row: ProcessRow
+    prefix: str  # box-drawing guide, e.g. "│  └─ "
+    depth: int
+
+
+def tree_lines(rows: Iterable[ProcessRow], column: str = "pid", reverse: bool = False) -> list[TreeLine]:
+    """Depth-first order with htop-style guides; siblings sorted by the chosen column.
+    A row whose parent is not shown (filtered out, or pid 0) becomes a root."""
+    rows = list(rows)
+    present = {r.pid for r in rows}
+    children: dict[int, list[ProcessRow]] = {}
+    roots: list[ProcessRow] = []
+    for r in rows:
+        if r.ppid in present and r.ppid != r.pid:
+            children.setdefault(r.ppid, []).append(r)
+        else:
+            roots.append(r)
+    out: list[TreeLine] = []
+    seen: set[int] = set()
+
+    for r in sort_rows(roots, column, reverse):
+        _walk_iter(r, children, column, reverse, out, seen)
+    # rows left unvisited sit on a ppid cycle; show them flat rather than drop them
+    for r in rows:
+        if r.pid not in seen:
+            _walk_iter(r, children, column, reverse, out, seen)
+    return out
+
+
+def _walk_iter(
+    root: ProcessRow,
+    children: dict[int, list[ProcessRow]],
+    column: str,
+    reverse: bool,
+    out: list[TreeLine],
+    seen: set[int],
+) -> None:
+    """Iterative depth-first walk (a deep chain of forks must not hit Python's recursion limit)."""
+    stack: list[tuple[ProcessRow, str, bool, int]] = [(root, "", True, 0)]
+    while stack:
+        row, guide, last, depth = stack.pop()
+        if row.pid in seen:
+            continue
+        seen.add(row.pid)
+        prefix = "" if depth == 0 else guide + ("└─ " if last else "├─ ")
+        out.append(TreeLine(row, prefix, depth))
+        kids = sort_rows(children.get(row.pid, ()), column, reverse)
+        child_guide = "" if depth == 0 else guide + ("   " if last else "│  ")
+        for i in range(len(kids) - 1, -1, -1):
+            stack.append((kids[i], child_guide, i == len(kids) - 1, depth + 1))
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    v = float(n)
+    for unit in ("B", "K", "M", "G", "T"):
+        if v < 1024 or unit == "T":
+            if unit == "B":
+                return f"{int(v)}B"
+            return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
+        v /= 1024
+    return f"{v:.0f}T"
+
+
+def human_age(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -1,0 +1,33 @@
+"""The two exceptions every /proc read turns into: the process is gone, or access is denied."""
+
+from __future__ import annotations
+
+import errno
+
+
+class ProcError(Exception):
+    """Base of the data layer's exceptions."""
+
+
+class ProcessGone(ProcError):
+    """The process exited (or its pid was reused) while we were reading it."""
+
+    def __init__(self, pid: int | None, what: str = "") -> None:
+        self.pid = pid
+        self.what = what
+        super().__init__(f"process {pid} is gone" + (f" (reading {what})" if what else ""))
+
+
+class AccessDenied(ProcError):
+    """The kernel refused the read: another user's process, or a non-dumpable one."""
+
+    def __init__(self, pid: int | None, what: str = "") -> None:
+        self.pid = pid
+        self.what = what
+        super().__init__(f"no permission to read {what or 'process'} of {pid}")
+
+
+# errnos that mean "this process no longer exists" when they come from a /proc/PID read.
+# ESRCH comes from reads through a file or directory fd opened before the exit (notes 10.4).
+GONE_ERRNOS = frozenset({errno.ESRCH})
+DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})

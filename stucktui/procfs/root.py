@@ -1,0 +1,183 @@
+"""The one place stucktui touches /proc: an injectable root and a pinned per-process directory.
+
+Every read goes through ProcRoot or PidDir so tests can point them at a fixture tree, and so
+that a vanished process or a refused read becomes ProcessGone or AccessDenied here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from stucktui.procfs.errors import DENIED_ERRNOS, GONE_ERRNOS, AccessDenied, ProcessGone
+
+_READ_CHUNK = 1 << 16
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks = []
+    while b := os.read(fd, _READ_CHUNK):
+        chunks.append(b)
+    return b"".join(chunks)
+
+
+class ProcRoot:
+    """A /proc tree: the real one by default, a fixture directory in tests."""
+
+    def __init__(self, path: str = "/proc") -> None:
+        self.path = path.rstrip("/") or "/"
+
+    def __repr__(self) -> str:
+        return f"ProcRoot({self.path!r})"
+
+    def join(self, *parts: object) -> str:
+        return "/".join((self.path, *map(str, parts)))
+
+    # -- translation of errors, in one place -------------------------------------------------
+    def _translate(self, exc: OSError, pid: int | None, what: str | tuple[object, ...]) -> Exception:
+        if not isinstance(what, str):
+            what = "/".join(map(str, what))
+        if exc.errno in GONE_ERRNOS:
+            return ProcessGone(pid, what)
+        if exc.errno in DENIED_ERRNOS:
+            return AccessDenied(pid, what)
+        if exc.errno == errno.ENOENT and pid is not None and not os.path.exists(self.join(pid)):
+            return ProcessGone(pid, what)
+        return exc
+
+    # -- whole-box files ----------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        """Numeric entries of the root: every process visible to us (hidepid may hide some)."""
+        return [int(n) for n in os.listdir(self.path) if n.isdigit()]
+
+    def read_bytes(self, *parts: object, pid: int | None = None) -> bytes:
+        try:
+            fd = os.open(self.join(*parts), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return _read_fd(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
+    def read_text(self, *parts: object, pid: int | None = None) -> str:
+        return self.read_bytes(*parts, pid=pid).decode("utf-8", "backslashreplace")
+
+    def readlink(self, *parts: object, pid: int | None = None) -> str:
+        try:
+            return os.readlink(self.join(*parts))
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
+    def listdir(self, *parts: object, pid: int | None = None) -> list[str]:
+        try:
+            return os.listdir(self.join(*parts))
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
+    def stat(self, *parts: object, pid: int | None = None) -> os.stat_result:
+        try:
+            return os.stat(self.join(*parts))
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
+    def count_fds(self, pid: int) -> int:
+        """Open fds of a process. Since Linux 6.2 the size of /proc/PID/fd is the fd count,
+        which spares listing 20,000 entries; older kernels report 0 there, so 0 is confirmed
+        by a listing."""
+        n = self.stat(pid, "fd", pid=pid).st_size
+        if n > 0 and self.path == "/proc":
+            return n
+        return len(self.listdir(pid, "fd", pid=pid))
+
+    def pid_dir(self, pid: int) -> PidDir:
+        return PidDir(self, pid)
+
+
+class PidDir:
+    """/proc/PID opened as a directory fd: reads through it fail with ESRCH once the pid is
+    reused, instead of silently describing another process (notes 6.1)."""
+
+    def __init__(self, root: ProcRoot, pid: int) -> None:
+        self.root = root
+        self.pid = pid
+        try:
+            self._fd: int | None = os.open(root.join(pid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise ProcessGone(pid, "directory") from exc
+        except OSError as exc:
+            raise root._translate(exc, pid, "directory") from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> PidDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - safety net only
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("PidDir is closed")
+        return self._fd
+
+    def _err(self, exc: OSError, what: str) -> Exception:
+        if exc.errno == errno.ENOENT and not self.alive():
+            return ProcessGone(self.pid, what)
+        return self.root._translate(exc, self.pid, what)
+
+    def alive(self) -> bool:
+        """True while the pinned process still exists (fstat of a dead pid's dir gives ESRCH
+        on some reads; listing a file through the fd is the reliable probe)."""
+        try:
+            fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd)
+        except OSError:
+            return False
+        try:
+            os.read(fd, 1)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def read_bytes(self, name: str) -> bytes:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd)
+            try:
+                return _read_fd(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+
+    def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode("utf-8", "backslashreplace")
+
+    def readlink(self, name: str) -> str:
+        try:
+            return os.readlink(name, dir_fd=self.fd)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+
+    def listdir(self, name: str) -> list[str]:
+        try:
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+        try:
+            return os.listdir(sub)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+        finally:
+            os.close(sub)

@@ -1,0 +1,161 @@
+"""Text, Markdown and JSON renderings of a process snapshot, for incident channels and scripts.
+
+The JSON keys are a contract (scripts depend on them): add keys, never rename or drop them.
+Every user-controlled string is escaped in text and Markdown (textsafe); JSON is emitted with
+ensure_ascii so no raw control or bidi character can reach a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from stucktui.listing import human_age, human_bytes
+from stucktui.snapshot import ProcessDetail, Unavailable
+from stucktui.textsafe import markdown_escape, printable, printable_argv
+
+FORMATS = ("text", "markdown", "json")
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _v(x: Any) -> Any:
+    return None if isinstance(x, Unavailable) else x
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one report holds: the process facts plus sections later issues add."""
+
+    detail: ProcessDetail
+    sections: dict[str, Any] = field(default_factory=dict)  # extra JSON sections, in order
+
+
+def to_json_dict(rep: Report) -> dict[str, Any]:
+    d = rep.detail
+    unavailable = {
+        k: str(v)
+        for k, v in (("exe", d.exe), ("cwd", d.cwd), ("num_fds", d.num_fds), ("fd_limit", d.fd_limit), ("cgroup", d.cgroup))
+        if isinstance(v, Unavailable)
+    }
+    fd_limit = None if isinstance(d.fd_limit, Unavailable) else d.fd_limit[0]
+    out: dict[str, Any] = {
+        "pid": d.pid,
+        "ppid": d.ppid,
+        "name": d.name,
+        "cmdline": list(d.cmdline),
+        "exe": _v(d.exe),
+        "cwd": _v(d.cwd),
+        "user": d.user,
+        "uid": d.uid,
+        "state": d.state,
+        "state_name": d.state_name,
+        "start_time": iso_time(d.start_time),
+        "cpu_percent": None if d.cpu_percent is None else round(d.cpu_percent, 1),
+        "rss_bytes": d.rss_bytes,
+        "num_threads": d.num_threads,
+        "num_fds": _v(d.num_fds),
+        "fd_limit": fd_limit,
+        "fd_limit_hard": None if isinstance(d.fd_limit, Unavailable) else d.fd_limit[1],
+        "parents": [{"pid": a.pid, "name": a.name} for a in d.parents],
+        "cgroup": _v(d.cgroup),
+        "container": d.container_hint,
+        "nspid": list(d.nspid),
+        "kernel_thread": d.is_kernel_thread,
+        "taken_at": iso_time(d.taken_at),
+        "unavailable": unavailable,
+        "notes": list(d.notes),
+    }
+    out.update(rep.sections)
+    return out
+
+
+def render_json(rep: Report) -> str:
+    return json.dumps(to_json_dict(rep), indent=2, ensure_ascii=True) + "\n"
+
+
+def _fd_usage(d: ProcessDetail) -> str:
+    if isinstance(d.num_fds, Unavailable):
+        return f"{d.num_fds}"
+    if isinstance(d.fd_limit, Unavailable) or d.fd_limit[0] is None:
+        return f"{d.num_fds} (limit unknown)" if isinstance(d.fd_limit, Unavailable) else f"{d.num_fds} (no limit)"
+    soft, hard = d.fd_limit
+    pct = 100.0 * d.num_fds / soft if soft else 0.0
+    hard_s = "unlimited" if hard is None else str(hard)
+    return f"{d.num_fds} of {soft} ({pct:.0f}% of RLIMIT_NOFILE; hard limit {hard_s})"
+
+
+def fact_lines(d: ProcessDetail, now: float | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs shared by the text and Markdown reports and the detail view.
+    Values are raw: each renderer escapes them its own way."""
+    now = d.taken_at if now is None else now
+    chain = " <- ".join(f"{a.pid} {a.name}" for a in d.parents) or "-"
+    cmd = " ".join(d.cmdline) if d.cmdline else f"[{d.name}]"
+    cpu = "-" if d.cpu_percent is None else f"{d.cpu_percent:.1f}%"
+    kind = " (kernel thread)" if d.is_kernel_thread else ""
+    lines = [
+        ("pid", f"{d.pid}{kind}"),
+        ("name", d.name),
+        ("command", cmd),
+        ("state", f"{d.state} ({d.state_name})"),
+        ("user", f"{d.user} (uid {d.uid})"),
+        ("parents", chain),
+        ("started", f"{iso_time(d.start_time)} ({human_age(now - d.start_time)} ago)"),
+        ("exe", str(d.exe)),
+        ("cwd", str(d.cwd)),
+        ("cgroup", str(d.cgroup)),
+        ("container", d.container_hint or "-"),
+        ("cpu", cpu),
+        ("memory", f"{human_bytes(d.rss_bytes)} resident"),
+        ("threads", str(d.num_threads)),
+        ("open fds", _fd_usage(d)),
+    ]
+    if d.tracer_pid:
+        lines.append(("traced by", f"pid {d.tracer_pid}"))
+    return lines
+
+
+def render_text(rep: Report) -> str:
+    d = rep.detail
+    out = [f"stucktui report: pid {d.pid} ({printable(d.name)}) at {iso_time(d.taken_at)}"]
+    for label, value in fact_lines(d):
+        v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
+        out.append(f"  {label + ':':<11} {v}")
+    for n in d.notes:
+        out.append(f"  note: {printable(n)}")
+    for hook in TEXT_SECTIONS:
+        out.extend(hook(rep))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(rep: Report) -> str:
+    d = rep.detail
+    out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})", "", "| | |", "|---|---|"]
+    for label, value in fact_lines(d):
+        v = printable_argv(d.cmdline) if label == "command" and d.cmdline else value
+        out.append(f"| {label} | {markdown_escape(v)} |")
+    if d.notes:
+        out.append("")
+        out.extend(f"- {markdown_escape(n)}" for n in d.notes)
+    for hook in MARKDOWN_SECTIONS:
+        out.extend(hook(rep))
+    out.append("")
+    out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")
+    return "\n".join(out) + "\n"
+
+
+# Later sections (sockets, fds, threads, signals, locks, findings) register renderers here.
+TEXT_SECTIONS: list[Any] = []
+MARKDOWN_SECTIONS: list[Any] = []
+
+
+def render(rep: Report, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(rep)
+    if fmt == "markdown":
+        return render_markdown(rep)
+    return render_text(rep)

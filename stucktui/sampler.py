@@ -1,0 +1,89 @@
+"""One sampler: builds one immutable Snapshot per refresh (called from a worker, never the UI).
+
+The UI asks for what it shows: the process list, the detail of the selected process, or both.
+The selected process is pinned with a /proc/PID directory fd when it is first selected, so a
+pid that is reused later reads as gone instead of as the new process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from stucktui.collect.detail import collect_detail
+from stucktui.collect.proclist import ProcessListCollector
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs.stat import parse_stat
+from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Sampler:
+    def __init__(
+        self,
+        root: ProcRoot | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = root or ProcRoot()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
+        self._lock = threading.Lock()  # one sample at a time, whatever calls us
+        self._pinned: PidDir | None = None
+        self._pinned_start: int | None = None
+        self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
+
+    def close(self) -> None:
+        if self._pinned is not None:
+            self._pinned.close()
+            self._pinned = None
+
+    def _pin(self, pid: int, starttime: int | None) -> PidDir:
+        if self._pinned is not None and self._pinned.pid == pid:
+            return self._pinned
+        self.close()
+        self._cpu_prev = None
+        d = PidDir(self.root, pid)
+        start = parse_stat(d.read_text("stat")).starttime
+        if starttime is not None and start != starttime:
+            d.close()
+            raise ProcessGone(pid, "identity (start time changed: the pid was reused)")
+        self._pinned, self._pinned_start = d, start
+        return d
+
+    def _detail_cpu(self, d: PidDir) -> float | None:
+        try:
+            st = parse_stat(d.read_text("stat"))
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
+        now = self.monotonic()
+        ticks = st.utime + st.stime
+        prev, self._cpu_prev = self._cpu_prev, (d.pid, ticks, now)
+        if prev is None or prev[0] != d.pid or now <= prev[2]:
+            return None
+        return max(0.0, (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0)
+
+    def sample(
+        self,
+        *,
+        want_list: bool = True,
+        selected: tuple[int, int | None] | None = None,
+    ) -> Snapshot:
+        """selected = (pid, starttime ticks or None)."""
+        with self._lock:
+            plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
+            if selected is None:
+                self.close()
+                return Snapshot(plist, None, None)
+            pid, starttime = selected
+            try:
+                d = self._pin(pid, starttime)
+                detail = collect_detail(self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock)
+            except ProcessGone:
+                self.close()
+                return Snapshot(plist, DetailGone(pid, self.clock()), pid)
+            return Snapshot(plist, detail, pid)

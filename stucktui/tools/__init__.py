@@ -1,0 +1,1 @@
+"""External programs (py-spy, gdb): pure argv builders and output parsers, and one runner."""

@@ -1,0 +1,172 @@
+"""gdb: argv builders (all-threads backtrace, close/dup2 of a target fd) and their output parsers.
+
+Every gdb run ptrace-attaches, which interrupts every thread of the target: calls that do not
+retry on EINTR (a raw epoll_wait, pause) return early (notes 7.1). Nothing here executes gdb;
+tools.runner does, with a timeout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stucktui.tools.runner import RunResult, run
+
+DEFAULT_TIMEOUT = 30.0  # seconds; symbol loading of a large binary dominates
+# No network lookups of debug info, no auto-loaded Python scripts from the target's paths.
+_BASE = ("-batch", "-nx", "-iex", "set debuginfod enabled off", "-iex", "set auto-load off")
+
+
+def _argv(pid: int, commands: list[str], gdb: str) -> list[str]:
+    argv = [gdb, "-p", str(pid), *_BASE]
+    for c in commands:
+        argv += ["-ex", c]
+    return argv
+
+
+def backtrace_argv(pid: int, *, gdb: str = "gdb") -> list[str]:
+    return _argv(pid, ["thread apply all bt"], gdb)
+
+
+def close_fd_argv(pid: int, fd: int, *, gdb: str = "gdb") -> list[str]:
+    """`call (int)close(fd)`: the cast lets gdb call it without libc debug symbols (notes 7.1).
+    Closing frees the number for reuse by the target: prefer dup2_null_argv."""
+    return _argv(pid, [f"call (int)close({int(fd)})"], gdb)
+
+
+def dup2_null_argv(pid: int, fd: int, *, null_fd: int | None = None, gdb: str = "gdb") -> list[str]:
+    """Put the null device in slot fd, keeping the number taken (notes 7.1, item 4). With
+    null_fd (a target fd already open on /dev/null) one call does it; without, the target opens
+    /dev/null (O_RDWR|O_CLOEXEC, asm-generic/fcntl.h), dup2s it and closes the spare: the three
+    results print as $1, $2, $3."""
+    fd = int(fd)
+    if null_fd is not None:
+        return _argv(pid, [f"call (int)dup2({int(null_fd)}, {fd})"], gdb)
+    o_rdwr_cloexec = 0o2 | 0o2000000
+    return _argv(
+        pid,
+        [
+            f'call (int)open("/dev/null", {o_rdwr_cloexec})',
+            f"call (int)dup2($1, {fd})",
+            "call (int)close($1)",
+        ],
+        gdb,
+    )
+
+
+_VALUE = re.compile(r"^\$(\d+) = (-?\d+)\s*$", re.MULTILINE)
+
+
+def parse_print_values(text: str) -> dict[int, int]:
+    """gdb's '$N = value' lines: {N: value}. A failing close prints '$1 = -1' with rc 0, so the
+    value, not the exit code, says whether the call worked."""
+    return {int(m.group(1)): int(m.group(2)) for m in _VALUE.finditer(text)}
+
+
+def parse_call_result(text: str) -> int | None:
+    """The value of '$1 = N', or None if gdb never got that far."""
+    return parse_print_values(text).get(1)
+
+
+# What gdb prints when it could not attach or call (gdb 13.1, checked on this machine).
+GDB_FAILURES: tuple[tuple[str, str], ...] = (
+    ("ptrace: Operation not permitted", "no permission to attach (run as root or as the owner)"),
+    ("No symbol table is loaded", "the target has no symbols (stripped or static binary)"),
+    ("has unknown return type", "gdb needs a cast to call this function"),
+    ("Couldn't write extended state status", "gdb could not save the CPU state for the call"),
+    ("No such process", "the process exited"),
+)
+
+
+def classify_gdb_output(result: RunResult) -> str | None:
+    """A one-line reason when gdb failed, or None when it ran."""
+    if result.missing:
+        return "gdb is not installed"
+    if result.timed_out:
+        return f"gdb timed out after {result.duration:.0f} s"
+    text = result.stderr + "\n" + result.stdout
+    for needle, reason in GDB_FAILURES:
+        if needle in text:
+            return reason
+    return None if result.rc == 0 else result.first_error_line
+
+
+@dataclass(frozen=True, slots=True)
+class GdbFrame:
+    index: int
+    function: str  # '??' when gdb has no symbol
+    address: int | None  # None for the innermost frame of an inlined call
+    args: str  # 'fd=3, buf=0x7f.., nbytes=1' or ''
+    location: str  # 'read.c:26', 'libc.so.6' or ''
+
+
+@dataclass(frozen=True, slots=True)
+class GdbThread:
+    number: int  # gdb's thread number
+    tid: int  # LWP: the kernel tid, as in /proc/PID/task
+    name: str | None
+    frames: tuple[GdbFrame, ...]  # innermost first
+
+
+_THREAD = re.compile(r'^Thread (\d+) \(.*?\(LWP (\d+)\)(?: "(.*)")?\):\s*$')
+# '#2  0x.. in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442', '... from libc.so.6'
+_FRAME = re.compile(r"^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(\S+) \((.*?)\)(?: (?:at|from) (\S+))?\s*$")
+
+
+def parse_backtrace(text: str) -> tuple[GdbThread, ...]:
+    """Output of `thread apply all bt`, sorted by tid. Lines that are not thread headers or
+    frames (attach chatter, source-file warnings) are skipped."""
+    threads: list[GdbThread] = []
+    current: tuple[int, int, str | None] | None = None
+    frames: list[GdbFrame] = []
+
+    def flush() -> None:
+        if current is not None:
+            threads.append(GdbThread(current[0], current[1], current[2], tuple(frames)))
+
+    for line in text.splitlines():
+        if m := _THREAD.match(line):
+            flush()
+            current = (int(m.group(1)), int(m.group(2)), m.group(3))
+            frames = []
+        elif current is not None and (m := _FRAME.match(line)):
+            frames.append(
+                GdbFrame(
+                    index=int(m.group(1)),
+                    function=m.group(3),
+                    address=int(m.group(2), 16) if m.group(2) else None,
+                    args=m.group(4),
+                    location=(m.group(5) or "").rsplit("/", 1)[-1],
+                )
+            )
+    flush()
+    threads.sort(key=lambda t: t.tid)
+    return tuple(threads)
+
+
+@dataclass(frozen=True, slots=True)
+class NativeBacktrace:
+    pid: int
+    threads: tuple[GdbThread, ...]
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class GdbError:
+    pid: int
+    reason: str
+
+
+def native_backtrace(
+    pid: int, *, timeout: float = DEFAULT_TIMEOUT, gdb: str = "gdb", runner: Callable[..., RunResult] = run
+) -> NativeBacktrace | GdbError:
+    """Attach, print every thread's stack, detach. Blocks: call it from a worker thread."""
+    result = runner(backtrace_argv(pid, gdb=gdb), timeout=timeout)
+    threads = parse_backtrace(result.stdout)
+    reason = classify_gdb_output(result)
+    if reason is not None and not threads:
+        return GdbError(pid, reason)
+    if not threads:
+        return GdbError(pid, "gdb printed no threads")
+    return NativeBacktrace(pid, threads, result.duration)

@@ -1,0 +1,187 @@
+"""py-spy: find the binary, build the `dump --json` argv, parse its JSON, classify its failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import sysconfig
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from stucktui.tools.runner import RunResult, run
+
+DEFAULT_TIMEOUT = 10.0  # seconds; a 24-thread dump takes ~20 ms, --native ~130 ms (notes 9.3)
+
+
+def find_pyspy() -> str | None:
+    """The py-spy wheel installs its binary as a script: next to sys.executable (venv bin),
+    in this interpreter's scripts dir, or somewhere on PATH."""
+    candidates = [
+        Path(sys.executable).parent / "py-spy",
+        Path(sysconfig.get_path("scripts")) / "py-spy",
+    ]
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    return shutil.which("py-spy")
+
+
+def pyspy_dump_argv(
+    pid: int, nonblocking: bool = True, native: bool = False, *, binary: str = "py-spy"
+) -> list[str]:
+    """Without --nonblocking py-spy ptrace-stops every thread for the dump, which makes
+    non-retrying syscalls fail with EINTR in the target (notes 9.5): off only on request."""
+    argv = [binary, "dump", "--json", "--pid", str(pid)]
+    if nonblocking:
+        argv.append("--nonblocking")
+    if native:
+        argv.append("--native")
+    return argv
+
+
+@dataclass(frozen=True, slots=True)
+class PyFrame:
+    function: str
+    file: str  # full path as py-spy reports it
+    short_file: str
+    line: int
+    module: str | None = None  # set for native frames ('libc.so.6')
+
+
+@dataclass(frozen=True, slots=True)
+class PyThread:
+    os_thread_id: int  # the tid as the target's pid namespace numbers it (notes 9.5)
+    thread_id: int  # pthread_t
+    name: str | None
+    active: bool  # py-spy's guess; wrong in other pid namespaces, prefer /proc's state
+    owns_gil: bool
+    frames: tuple[PyFrame, ...]  # innermost first
+
+    @property
+    def idle(self) -> bool:
+        return not self.active
+
+    def stack_key(self) -> tuple[tuple[str, str, int], ...]:
+        return tuple((f.function, f.file, f.line) for f in self.frames)
+
+
+@dataclass(frozen=True, slots=True)
+class PyDump:
+    pid: int
+    threads: tuple[PyThread, ...]  # sorted by os_thread_id: the JSON order is arbitrary
+    duration: float  # seconds py-spy took
+    nonblocking: bool
+
+
+def _frame(d: dict) -> PyFrame:
+    return PyFrame(
+        function=str(d.get("name", "?")),
+        file=str(d.get("filename", "")),
+        short_file=str(d.get("short_filename") or d.get("filename", "")),
+        line=int(d.get("line") or 0),
+        module=d.get("module"),
+    )
+
+
+def parse_pyspy_json(text: str) -> tuple[PyThread, ...]:
+    """`py-spy dump --json` output: a list of thread objects. Raises ValueError if malformed."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"py-spy printed invalid JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise ValueError("py-spy JSON is not a list of threads")
+    threads = [
+        PyThread(
+            os_thread_id=int(t.get("os_thread_id") or 0),
+            thread_id=int(t.get("thread_id") or 0),
+            name=t.get("thread_name"),
+            active=bool(t.get("active")),
+            owns_gil=bool(t.get("owns_gil")),
+            frames=tuple(_frame(f) for f in t.get("frames") or ()),
+        )
+        for t in data
+    ]
+    threads.sort(key=lambda t: t.os_thread_id)
+    return tuple(threads)
+
+
+class PySpyFailure(Enum):
+    NOT_PYTHON = "not a Python process"
+    PERMISSION = "no permission"
+    GONE = "the process exited"
+    MISSING = "py-spy is not installed"
+    TIMEOUT = "py-spy timed out"
+    PARTIAL = "py-spy could not read all stacks"
+    OTHER = "py-spy failed"
+
+
+# First stderr lines of py-spy 0.4.3, all with exit code 1 (notes 9.4).
+_CLASSIFIERS: tuple[tuple[str, PySpyFailure], ...] = (
+    ("Failed to find python version", PySpyFailure.NOT_PYTHON),
+    ("Permission Denied", PySpyFailure.PERMISSION),
+    ("Failed to get process executable name", PySpyFailure.GONE),
+    ("No such process", PySpyFailure.GONE),
+    ("Failed to get stack traces", PySpyFailure.PARTIAL),
+)
+_HINTS = {
+    PySpyFailure.PERMISSION: "run stucktui as root or as the process owner (ptrace rights are "
+    "needed; with Yama ptrace_scope >= 1 even the owner needs CAP_SYS_PTRACE)",
+    PySpyFailure.MISSING: "install it with `pip install py-spy` in stucktui's environment",
+    PySpyFailure.PARTIAL: "the process may have exited mid-dump; try again",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PySpyError:
+    pid: int
+    kind: PySpyFailure
+    detail: str  # py-spy's own first stderr line, or the runner's
+
+    @property
+    def line(self) -> str:
+        """The one line the UI shows."""
+        hint = _HINTS.get(self.kind)
+        return f"{self.kind.value}: {hint}" if hint else self.kind.value
+
+
+def classify_pyspy_failure(pid: int, result: RunResult) -> PySpyError:
+    if result.missing:
+        return PySpyError(pid, PySpyFailure.MISSING, result.first_error_line)
+    if result.timed_out:
+        return PySpyError(pid, PySpyFailure.TIMEOUT, result.first_error_line)
+    first = result.first_error_line
+    for needle, kind in _CLASSIFIERS:
+        if needle in first:
+            return PySpyError(pid, kind, first)
+    return PySpyError(pid, PySpyFailure.OTHER, first)
+
+
+Runner = Callable[..., RunResult]
+
+
+def dump_python(
+    pid: int,
+    *,
+    nonblocking: bool = True,
+    native: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    binary: str | None = None,
+    runner: Runner = run,
+) -> PyDump | PySpyError:
+    """Run one dump. Blocks for up to `timeout`: call it from a worker thread."""
+    exe = binary or find_pyspy()
+    if exe is None:
+        return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
+    result = runner(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout)
+    if not result.ok:
+        return classify_pyspy_failure(pid, result)
+    try:
+        threads = parse_pyspy_json(result.stdout)
+    except ValueError as exc:
+        return PySpyError(pid, PySpyFailure.OTHER, str(exc))
+    return PyDump(pid, threads, result.duration, nonblocking)

@@ -1,0 +1,99 @@
+"""The one runner of external programs: argv in, a frozen result out, a hard timeout always."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# A Rust backtrace turns py-spy's one-line errors into pages (notes 9.4).
+SCRUBBED_ENV = ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")
+_DRAIN_TIMEOUT = 2.0  # seconds to collect output after killing a timed-out program
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    argv: tuple[str, ...]
+    rc: int | None  # None when the program never ran or was killed on timeout
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration: float  # seconds
+    missing: bool = False  # the program does not exist
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+    @property
+    def first_error_line(self) -> str:
+        if self.missing:
+            return f"{self.argv[0]}: not installed"
+        if self.timed_out:
+            return f"{self.argv[0]}: timed out after {self.duration:.1f} s"
+        lines = self.stderr.strip().splitlines()
+        return lines[0] if lines else f"{self.argv[0]} exited with status {self.rc}"
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    # The child leads its own session, so its pgid is its pid: helpers it spawned die too.
+    # A vanished group is fine: it ended between the timeout and now.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+) -> RunResult:
+    """Run argv without a shell. On timeout, SIGKILL its whole process group and return what
+    it printed so far. Never raises for a missing program or a failing one."""
+    args = tuple(argv)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="backslashreplace",
+            env=clean_env(env),
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return RunResult(args, None, "", f"{args[0]}: not found", False, time.monotonic() - t0, missing=True)
+    except PermissionError as exc:
+        return RunResult(args, None, "", f"{args[0]}: {exc.strerror}", False, time.monotonic() - t0)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # A grandchild that left the group still holds the pipes: give up on the output.
+            proc.kill()
+            proc.wait()
+            out, err = "", ""
+        return RunResult(args, None, out or "", err or "", True, time.monotonic() - t0)
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return RunResult(args, proc.returncode, out, err, False, time.monotonic() - t0)

@@ -1,0 +1,1 @@
+"""The Textual app: screens, widgets and the stylesheet. Never reads /proc itself."""

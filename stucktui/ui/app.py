@@ -1,0 +1,198 @@
+"""The Textual app: owns the sampler loop and switches between the list and process views."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from stucktui.procfs import ProcRoot
+from stucktui.sampler import Sampler
+from stucktui.snapshot import Snapshot
+from stucktui.ui.messages import SampleFailed, SnapshotReady
+from stucktui.ui.screens.help import HelpScreen
+from stucktui.ui.screens.process import ProcessScreen
+from stucktui.ui.screens.process_list import ProcessListScreen
+
+LATE_AFTER = 1.0  # seconds past the interval before the status line says the sampler is late
+
+
+class StuckApp(App[int]):
+    CSS_PATH = "stucktui.tcss"
+    TITLE = "stucktui"
+    SUB_TITLE = "what is this process stuck on?"
+
+    def __init__(
+        self,
+        *,
+        interval: float = 2.0,
+        start_pid: int | None = None,
+        proc: str = "/proc",
+        sampler: Sampler | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        euid: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.monotonic = monotonic
+        self.interval = interval
+        self.start_pid = start_pid
+        self.clock = clock
+        self.sampler = sampler or Sampler(ProcRoot(proc), clock=clock, monotonic=monotonic)
+        self.paused = False
+        self.euid = os.geteuid() if euid is None else euid
+        self.selected: tuple[int, int | None] | None = None
+        self.last: Snapshot | None = None
+        self._sampling_since: float | None = None
+        self._last_done: float | None = None
+        self._last_duration = 0.0
+        self._timer = None
+        self._generation = 0  # bumped when the selection changes, so stale samples are dropped
+        self.list_screen = ProcessListScreen()
+
+    @property
+    def permission_banner(self) -> str:
+        if self.euid == 0:
+            return ""
+        return (
+            "Not running as root: other users' processes show no open fds, exe, cwd, syscalls or "
+            "stacks, and actions on them are refused. Run `sudo stucktui` to see everything."
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(self.list_screen)
+        if self.start_pid is not None:
+            self.open_process(self.start_pid, None)
+        self.request_sample()
+        self.set_interval(1.0, self._tick_status)
+
+    def on_unmount(self) -> None:
+        self.sampler.close()
+
+    # -- sampling -----------------------------------------------------------------------------
+    def request_sample(self) -> None:
+        """Start one sample in a daemon thread unless one is already running. A /proc read that
+        hangs holds up only that thread: the screen and keys stay live, the status line says so,
+        and quitting does not wait for it."""
+        if self._sampling_since is not None or self.paused:
+            return
+        want_list = isinstance(self.screen, ProcessListScreen) or self.last is None or self.last.processes is None
+        selected = self.selected
+        generation = self._generation
+        self._sampling_since = self.monotonic()
+
+        def run() -> None:
+            started = self.monotonic()
+            try:
+                snap = self.sampler.sample(want_list=want_list or selected is None, selected=selected)
+            except Exception as exc:  # never let a sampler bug kill the UI
+                self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
+                return
+            msg = SnapshotReady(snap, started, self.monotonic())
+            msg.generation = generation  # type: ignore[attr-defined]
+            self.post_message(msg)
+
+        threading.Thread(target=run, name="stucktui-sampler", daemon=True).start()
+
+    def _schedule_next(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        # the timer is armed only after a sample finished, so samples never pile up
+        self._timer = self.set_timer(self.interval, self.request_sample)
+
+    def on_snapshot_ready(self, msg: SnapshotReady) -> None:
+        self._sampling_since = None
+        self._last_done = msg.finished
+        self._last_duration = msg.finished - msg.started
+        snap = msg.snapshot
+        if getattr(msg, "generation", self._generation) != self._generation:
+            snap = Snapshot(snap.processes, None, None)  # the selection changed meanwhile
+        self.last = Snapshot(
+            snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid
+        )
+        if snap.processes is not None:
+            self.list_screen.update_processes(snap.processes)
+        if snap.detail is not None:
+            for screen in self.screen_stack:
+                if isinstance(screen, ProcessScreen) and screen.pid == snap.selected_pid:
+                    screen.update_detail(snap.detail)
+        self._schedule_next()
+
+    def on_sample_failed(self, msg: SampleFailed) -> None:
+        self._sampling_since = None
+        self.notify(msg.error, title="sampling failed", severity="error", markup=False)
+        self._schedule_next()
+
+    def freshness(self) -> str:
+        if self.paused:
+            return "PAUSED (p resumes)"
+        if self._sampling_since is not None:
+            waited = self.monotonic() - self._sampling_since
+            if waited > self.interval + LATE_AFTER:
+                return f"waiting {waited:.0f}s for /proc (a read is blocked; keys still work)"
+        if self._last_done is None:
+            return "collecting…"
+        ago = self.monotonic() - self._last_done
+        return f"refreshed {ago:.0f}s ago in {self._last_duration * 1000:.0f} ms, every {self.interval:g}s"
+
+    def _tick_status(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ProcessListScreen):
+            screen.update_status()
+        elif isinstance(screen, ProcessScreen):
+            from rich.text import Text
+
+            screen.query_one("#status").update(Text(self.freshness()))  # type: ignore[attr-defined]
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            if self._timer is not None:
+                self._timer.stop()
+        else:
+            self.request_sample()
+        self._tick_status()
+
+    # -- navigation ---------------------------------------------------------------------------
+    def open_process(self, pid: int, starttime: int | None) -> None:
+        self.selected = (pid, starttime)
+        self._generation += 1
+        self.push_screen(ProcessScreen(pid, starttime))
+        self._sample_now()
+
+    def close_process(self) -> None:
+        self.selected = None
+        self._generation += 1
+        if isinstance(self.screen, ProcessScreen):
+            self.pop_screen()
+        self._sample_now()
+
+    def _sample_now(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.request_sample()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from stucktui.ui.keys import DETAIL_KEYS, LIST_KEYS
+
+        keys = LIST_KEYS if isinstance(screen, ProcessListScreen) else DETAIL_KEYS
+        for k in keys:
+            if not k.palette or k.action == "quit":
+                continue
+            yield SystemCommand(k.help, f"key: {k.keys.split(',')[0]}", self._palette_action(screen, k.action))
+        yield from super().get_system_commands(screen)
+
+    def _palette_action(self, screen: Screen, action: str) -> Callable[[], None]:
+        def run() -> None:
+            self.call_later(screen.run_action, action)
+
+        return run

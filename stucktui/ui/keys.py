@@ -1,0 +1,60 @@
+"""The catalogue of keys: one entry per action, feeding bindings, the footer, help and the palette."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAction:
+    action: str  # Textual action string
+    keys: str  # comma-separated Textual key names; the first is shown in the footer
+    title: str  # short footer label
+    help: str  # one line for the help screen and the command palette
+    show: bool = True  # in the footer
+    palette: bool = True  # offered by the command palette
+
+
+LIST_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("open", "enter", "Open", "Open the selected process: its facts and panels"),
+    KeyAction("filter", "slash,backslash,f4,f3", "Filter", "Filter as you type: pid, user, name or command line"),
+    KeyAction("clear_filter", "escape", "Clear", "Clear the filter", show=False, palette=False),
+    KeyAction("toggle_tree", "t,f5", "Tree", "Show processes as a tree of parents and children"),
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("sort('cpu')", "P", "CPU", "Sort by CPU use", show=False),
+    KeyAction("sort('rss')", "M", "Mem", "Sort by resident memory", show=False),
+    KeyAction("sort('age')", "T", "Age", "Sort by age (newest first)", show=False),
+    KeyAction("sort('pid')", "N", "PID", "Sort by pid", show=False),
+    KeyAction("sort('fds')", "F", "FDs", "Sort by open fds", show=False),
+    KeyAction("next_sort", "f6,greater_than_sign", "Sort", "Sort by the next column"),
+    KeyAction("prev_sort", "less_than_sign", "Sort back", "Sort by the previous column", show=False),
+    KeyAction("invert_sort", "I", "Invert", "Invert the sort order", show=False),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+    KeyAction("quit", "q,f10", "Quit", "Quit stucktui"),
+)
+
+DETAIL_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("back", "escape,backspace,q", "Back", "Back to the process list"),
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+)
+
+
+def bindings(actions: tuple[KeyAction, ...]) -> list[Binding]:
+    return [Binding(a.keys, a.action, a.title, show=a.show) for a in actions]
+
+
+def key_label(keys: str) -> str:
+    names = {
+        "slash": "/",
+        "backslash": "\\",
+        "question_mark": "?",
+        "greater_than_sign": ">",
+        "less_than_sign": "<",
+        "escape": "Esc",
+        "enter": "Enter",
+        "backspace": "Backspace",
+    }
+    return ", ".join(names.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k) for k in keys.split(","))

@@ -1,0 +1,28 @@
+"""Messages the sampler posts to the UI."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from stucktui.snapshot import Snapshot
+
+
+class SnapshotReady(Message):
+    """A refresh finished; the newest snapshot replaces any older one still queued."""
+
+    def __init__(self, snapshot: Snapshot, started: float, finished: float) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.started = started
+        self.finished = finished
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class SampleFailed(Message):
+    """The sampler raised; the UI says so in one line and tries again on the next tick."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

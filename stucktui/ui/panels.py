@@ -1,0 +1,36 @@
+"""The panels of the process view, in tab order. Each later panel (Sockets, Files, Threads,
+Signals, Locks, Findings) is one entry here and one widget in ui/widgets/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.widget import Widget
+
+from stucktui.snapshot import ProcessDetail
+
+
+class DetailPanel(Widget):
+    """Base of the process view's panels: handed each new detail, never reads /proc."""
+
+    def update_detail(self, detail: ProcessDetail, now: float) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    id: str
+    title: str
+    factory: Callable[[], DetailPanel]
+
+
+def _overview() -> DetailPanel:
+    from stucktui.ui.widgets.overview import OverviewPanel
+
+    return OverviewPanel()
+
+
+DETAIL_PANELS: list[PanelSpec] = [
+    PanelSpec("overview", "Overview", _overview),
+]

@@ -1,0 +1,35 @@
+"""The help screen: every key, from the same catalogue as the bindings."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from stucktui.ui.keys import DETAIL_KEYS, LIST_KEYS, KeyAction, key_label
+
+
+def _table(title: str, actions: tuple[KeyAction, ...]) -> Table:
+    t = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    for a in actions:
+        t.add_row(Text(key_label(a.keys)), Text(a.help))
+    return t
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [("escape,q,question_mark,f1", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(Text("stucktui keys", style="bold"))
+            yield Static(_table("Process list", LIST_KEYS))
+            yield Static(_table("Process view", DETAIL_KEYS))
+            yield Static(Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim"))
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,62 @@
+"""The process view: facts about one process, then one tab per panel (ui/panels.py)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from stucktui.snapshot import DetailGone, ProcessDetail
+from stucktui.ui.keys import DETAIL_KEYS, bindings
+from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
+from stucktui.ui.safe import safe_text
+
+
+class ProcessScreen(Screen):
+    BINDINGS = bindings(DETAIL_KEYS)
+
+    def __init__(self, pid: int, starttime: int | None) -> None:
+        super().__init__(id="process")
+        self.pid = pid
+        self.starttime = starttime
+        self.detail: ProcessDetail | None = None
+        self.gone = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
+        with TabbedContent(id="panels"):
+            for spec in DETAIL_PANELS:
+                with TabPane(spec.title, id=f"tab-{spec.id}"):
+                    yield spec.factory()
+        yield Static("", id="status")
+        yield Footer()
+
+    def update_detail(self, detail: ProcessDetail | DetailGone) -> None:
+        title = self.query_one("#process-title", Static)
+        if isinstance(detail, DetailGone):
+            self.gone = True
+            name = self.detail.name if self.detail else "?"
+            t = Text(f"process {self.pid} ", style="bold")
+            t.append_text(safe_text(f"({name})"))
+            t.append("  has exited: the facts below are the last ones seen", style="bold red")
+            title.update(t)
+            return
+        self.detail = detail
+        t = Text(f"process {detail.pid} ", style="bold")
+        t.append_text(safe_text(f"({detail.name})", "bold"))
+        t.append(f"  {detail.state} {detail.state_name}", style="")
+        title.update(t)
+        for panel in self.query(DetailPanel):
+            panel.update_detail(detail, self.app.clock())  # type: ignore[attr-defined]
+        self.query_one("#status", Static).update(Text(self.app.freshness()))  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        self.app.close_process()  # type: ignore[attr-defined]
+
+    def action_toggle_pause(self) -> None:
+        self.app.toggle_pause()  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]

@@ -1,0 +1,164 @@
+"""The process list: filter, sort, tree, pause; Enter opens a process."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from stucktui.listing import COLUMN_BY_KEY, COLUMNS, TreeLine, filter_rows, sort_rows, tree_lines
+from stucktui.snapshot import ProcessListSnapshot
+from stucktui.ui.keys import LIST_KEYS, bindings
+from stucktui.ui.widgets.process_table import ProcessTable
+
+
+class ProcessListScreen(Screen):
+    BINDINGS = bindings(LIST_KEYS)
+
+    def __init__(self) -> None:
+        super().__init__(id="process-list")
+        self.snapshot: ProcessListSnapshot | None = None
+        self.query_text = ""
+        self.sort_column = "cpu"
+        self.sort_reverse = True
+        self.tree_view = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="list-body"):
+            yield Static("", id="banner")
+            yield Input(placeholder="filter: pid, user, name or command line (Esc clears)", id="filter")
+            yield ProcessTable(id="processes")
+            yield Static("collecting the first snapshot…", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(ProcessTable).focus()
+        self.call_after_refresh(self._indicate_sort)
+        banner = self.app.permission_banner  # type: ignore[attr-defined]
+        b = self.query_one("#banner", Static)
+        b.update(banner or "")
+        b.display = bool(banner)
+
+    @property
+    def table(self) -> ProcessTable:
+        return self.query_one(ProcessTable)
+
+    # -- data in ------------------------------------------------------------------------------
+    def update_processes(self, snap: ProcessListSnapshot) -> None:
+        self.snapshot = snap
+        self.redraw()
+
+    def lines(self) -> list[TreeLine]:
+        if self.snapshot is None:
+            return []
+        rows = filter_rows(self.snapshot.rows, self.query_text)
+        if self.tree_view:
+            return tree_lines(rows, self.sort_column, self.sort_reverse)
+        return [TreeLine(r, "", 0) for r in sort_rows(rows, self.sort_column, self.sort_reverse)]
+
+    def redraw(self, follow_pid: int | None = None) -> None:
+        if self.snapshot is None:
+            return
+        lines = self.lines()
+        self.table.show(lines, self.app.clock(), follow_pid)  # type: ignore[attr-defined]
+        self.update_status()
+
+    def update_status(self) -> None:
+        snap = self.snapshot
+        st = self.query_one("#status", Static)
+        if snap is None:
+            return
+        shown = self.table.row_count
+        total = len(snap.rows)
+        col = COLUMN_BY_KEY[self.sort_column].title
+        parts = [f"{shown} of {total} processes" if shown != total else f"{total} processes"]
+        if self.query_text:
+            parts.append(f"filter: {self.query_text!r}")
+        parts.append(f"sort: {col} {'▼' if self.sort_reverse else '▲'}")
+        if self.tree_view:
+            parts.append("tree")
+        parts.append(self.app.freshness())  # type: ignore[attr-defined]
+        if snap.hidden:
+            parts.append(f"{snap.hidden} hidden by /proc permissions (hidepid)")
+        from rich.text import Text
+
+        st.update(Text(" · ".join(parts)))
+
+    def _indicate_sort(self) -> None:
+        self.table.set_sort_indicator(self.sort_column, self.sort_reverse)
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_open(self) -> None:
+        row = self.table.selected_row()
+        if row is not None:
+            self.app.open_process(row.pid, row.starttime_ticks)  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_filter(self) -> None:
+        inp = self.query_one("#filter", Input)
+        inp.display = True
+        inp.focus()
+
+    def action_clear_filter(self) -> None:
+        inp = self.query_one("#filter", Input)
+        if inp.value:
+            inp.value = ""
+        inp.display = False
+        self.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            event.input.display = False
+        self.table.focus()
+
+    def key_escape(self) -> None:
+        self.action_clear_filter()
+
+    def action_toggle_tree(self) -> None:
+        self.tree_view = not self.tree_view
+        self.redraw()
+
+    def action_toggle_pause(self) -> None:
+        self.app.toggle_pause()  # type: ignore[attr-defined]
+
+    def action_sort(self, column: str) -> None:
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column = column
+            self.sort_reverse = COLUMN_BY_KEY[column].default_reverse
+        self._indicate_sort()
+        self.redraw()
+
+    def _step_sort(self, step: int) -> None:
+        keys = [c.key for c in COLUMNS]
+        nxt = keys[(keys.index(self.sort_column) + step) % len(keys)]
+        self.action_sort(nxt)
+
+    def action_next_sort(self) -> None:
+        self._step_sort(1)
+
+    def action_prev_sort(self) -> None:
+        self._step_sort(-1)
+
+    def action_invert_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._indicate_sort()
+        self.redraw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.action_sort(str(event.column_key.value))
+
+    def action_help(self) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]

@@ -1,0 +1,89 @@
+"""Shared test helpers: bounded polling and child processes ended by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = "") -> T:
+    """Poll until predicate() is truthy; never a fixed sleep. Generous timeout for a loaded
+    2-core machine; returns the truthy value."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            v = predicate()
+            if v:
+                return v
+        except Exception as exc:  # the condition may not be readable yet
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}") from last_exc
+
+
+class Children:
+    """Starts child processes and ends exactly those, by pid (never pkill/killall)."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def python(self, code: str, *args: str, **kw) -> subprocess.Popen[bytes]:
+        """Run dedented Python code in a child. The child prints 'ready' on stdout when the
+        code calls ready(); use .wait_ready()."""
+        prelude = "import sys\ndef ready():\n    sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        return self.spawn([sys.executable, "-c", prelude + textwrap.dedent(code), *args], **kw)
+
+    def spawn(self, argv: list[str], **kw) -> subprocess.Popen[bytes]:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("stdout", subprocess.PIPE)
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def wait_ready(p: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+        assert p.stdout is not None
+        import select
+
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 0.1)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buf += chunk
+                if b"ready\n" in buf:
+                    return
+            elif p.poll() is not None:
+                break
+        raise AssertionError(f"child {p.pid} never became ready (rc={p.poll()}, out={buf[-300:]!r})")
+
+    def end(self, p: subprocess.Popen[bytes]) -> None:
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (p.stdout, p.stderr, p.stdin):
+            if f:
+                f.close()
+
+    def end_all(self) -> None:
+        for p in reversed(self.procs):
+            self.end(p)
+        self.procs.clear()
