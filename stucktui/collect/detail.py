@@ -101,7 +101,7 @@ def _collect(root: ProcRoot, d: PidDir, cpu_percent: float | None, clock) -> Pro
 
     num_fds: int | Unavailable
     try:
-        num_fds = len(d.listdir("fd"))
+        num_fds = d.count_fds()
     except AccessDenied:
         num_fds = NO_PERMISSION
         notes.append(f"open files: {denied_reason()}")

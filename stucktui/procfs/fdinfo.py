@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass
 
 from stucktui.procfs.locks import LockEntry, parse_lock_line
@@ -42,6 +43,9 @@ EPOLL_EVENTS: tuple[tuple[int, str], ...] = (
 )
 # The kernel adds ERR|HUP to every registration (notes 4), so they say nothing about the caller.
 _EPOLL_IMPLICIT = 0x008 | 0x010
+
+# clockid values of include/uapi/linux/time.h, as timerfd fdinfo prints them.
+_CLOCKS = {0: "REALTIME", 1: "MONOTONIC", 7: "BOOTTIME", 8: "REALTIME_ALARM", 9: "BOOTTIME_ALARM"}
 
 _KV = re.compile(r"([A-Za-z_-]+):\s*(\S+)")
 
@@ -229,3 +233,49 @@ def parse_fdinfo(text: str) -> FdInfo:
         locks=tuple(locks),
         pidfd_pid=pidfd_pid,
     )
+
+
+def _signal_names(mask: int) -> tuple[str, ...]:
+    """Bit n-1 = signal n (signal(7), proc(5) SigBlk); 32 and 33 are taken by glibc's threads."""
+    out = []
+    for n in range(1, 65):
+        if not mask >> (n - 1) & 1:
+            continue
+        if n < 32:
+            try:
+                out.append(signal.Signals(n).name)
+            except ValueError:
+                out.append(f"SIG{n}")
+        elif n < 34:
+            out.append(f"SIG{n} (libc)")
+        else:
+            out.append("SIGRTMIN" if n == 34 else f"SIGRTMIN+{n - 34}")
+    return tuple(out)
+
+
+def _seconds(t: tuple[int, int]) -> str:
+    return f"{t[0] + t[1] / 1e9:.3g} s"
+
+
+def describe_special(kind: str, info: FdInfo) -> str | None:
+    """One line for the fds whose state lives in fdinfo; `kind` comes from fdtarget.classify."""
+    if kind == "signalfd" and info.sigmask is not None:
+        return "signals " + (", ".join(_signal_names(info.sigmask)) or "none")
+    if kind == "eventfd" and info.eventfd_count is not None:
+        return f"count {info.eventfd_count}" + (" (semaphore)" if info.eventfd_semaphore else "")
+    if kind == "timerfd" and info.timerfd is not None:
+        t = info.timerfd
+        clock = "CLOCK_" + _CLOCKS.get(t.clockid, str(t.clockid))
+        text = f"{clock}, fires in {_seconds(t.it_value)}" if t.armed else f"{clock}, disarmed"
+        if t.it_interval != (0, 0):
+            text += f", every {_seconds(t.it_interval)}"
+        if t.ticks:
+            text += f", {t.ticks} expirations unread"
+        return text
+    if kind == "inotify":
+        return f"{len(info.inotify)} watch" + ("" if len(info.inotify) == 1 else "es")
+    if kind == "pidfd" and info.pidfd_pid is not None:
+        return "process exited" if info.pidfd_pid < 0 else f"pid {info.pidfd_pid}"
+    if kind == "epoll":
+        return f"{len(info.epoll)} watched"
+    return None

@@ -164,11 +164,33 @@ class PidDir:
     def read_text(self, name: str) -> str:
         return self.read_bytes(name).decode("utf-8", "backslashreplace")
 
+    def read_head(self, name: str, size: int) -> bytes:
+        """The first bytes of a file: the ELF header of `exe` without reading the binary."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd)
+            try:
+                return os.pread(fd, size, 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+
     def readlink(self, name: str) -> str:
         try:
             return os.readlink(name, dir_fd=self.fd)
         except OSError as exc:
             raise self._err(exc, name) from exc
+
+    def count_fds(self) -> int:
+        """As ProcRoot.count_fds, through the pinned directory. The size needs no permission
+        to the fd directory itself, so it works for other users' processes too."""
+        try:
+            n = os.stat("fd", dir_fd=self.fd).st_size
+        except OSError as exc:
+            raise self._err(exc, "fd") from exc
+        if n > 0 and self.root.path == "/proc":
+            return n
+        return len(self.listdir("fd"))
 
     def listdir(self, name: str) -> list[str]:
         try:

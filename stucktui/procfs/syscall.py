@@ -192,7 +192,9 @@ def _other_args(name: str, a: tuple[int, ...]) -> tuple[str, ...]:
     if name in _TIMEOUT_MS_ARG:
         return (_timeout_ms(a[_TIMEOUT_MS_ARG[name]]),)
     if name in ("read", "write", "pread64", "pwrite64", "recvfrom", "sendto"):
-        return (f"{a[2]} bytes",)
+        return (f"{a[2]} byte" + ("" if a[2] == 1 else "s"),)
+    if name in _SIGNAL_WAITS:
+        return ("waiting for a signal",)
     return ()
 
 

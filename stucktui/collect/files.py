@@ -1,0 +1,451 @@
+"""Builds the Files view: every fd of one process, the box-wide pipe map, epoll interest lists.
+
+The pipe map is scanned on every refresh, so it lists /proc/*/fd and reads fdinfo only for
+pipe fds; the per-process view reads fdinfo for every fd of the selected process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs import fdtarget as ft
+from stucktui.procfs.fdinfo import FdInfo, access_mode, describe_special, fdinfo_flags, parse_fdinfo
+from stucktui.procfs.limits import parse_limits
+from stucktui.procfs.pidfd import PipeFill, pipe_fill
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_MAX_FILLS = 256  # pidfd_getfd costs ~0.1 ms; a process with thousands of pipes is measured in part
+_READ_ENDS = ("r", "rw")
+_WRITE_ENDS = ("w", "rw")
+
+
+@dataclass(frozen=True, slots=True)
+class PipeEnd:
+    """One holder of a pipe or FIFO: `end` is 'r', 'w' or 'rw' (a FIFO opened O_RDWR)."""
+
+    pid: int
+    name: str
+    fd: int
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class PipeMap:
+    """Every holder of every pipe on the box, as far as this user can see."""
+
+    pipes: Mapping[int, tuple[PipeEnd, ...]]  # pipe inode -> holders
+    fifos: Mapping[str, tuple[PipeEnd, ...]]  # FIFO path -> holders (only the paths asked for)
+    unreadable: int  # processes whose fds could not be listed: their ends are unknown
+    duration: float
+
+    def holders(self, inode: int) -> tuple[PipeEnd, ...]:
+        return self.pipes.get(inode, ())
+
+
+@dataclass(frozen=True, slots=True)
+class PipeView:
+    """One pipe fd seen from its process: the other ends, the verdicts, the fill level."""
+
+    inode: int
+    end: str
+    holders: tuple[PipeEnd, ...]  # everyone, this fd included
+    peers: tuple[PipeEnd, ...]  # holders of the other end, other than this fd
+    no_reader: bool  # nobody can drain it: no read end, or only in processes that also write
+    no_writer: bool  # nobody can fill it: no write end, or only in processes that also read
+    fill: PipeFill
+    partial: bool  # some processes were unreadable, so an end may exist unseen
+
+    @property
+    def reader_is_writer(self) -> bool:
+        """A read end exists but only inside writers (incident 1 or a self-pipe)."""
+        return self.no_reader and any(h.end in _READ_ENDS for h in self.holders)
+
+    @property
+    def nearly_full(self) -> bool:
+        """Writers block by pages, so a blocked pipe can hold up to a page less than its size."""
+        f = self.fill
+        return f.queued is not None and f.capacity is not None and f.queued > f.capacity - _PAGE
+
+
+@dataclass(frozen=True, slots=True)
+class EpollWatch:
+    """One registration of an epoll fd, resolved by inode to what it watches now."""
+
+    tfd: int  # fd number at registration time
+    events: int
+    event_names: tuple[str, ...]  # without the ERR|HUP the kernel adds to every registration
+    ino: int
+    fd: int | None  # the fd of this process that is that file now, if any
+    kind: str | None
+    target: str | None
+    stale: bool  # tfd was closed or now refers to another file
+    socket_state: str | None = None
+    pipe: PipeView | None = None
+
+    def describe(self) -> str:
+        if self.fd is None:
+            what = f"inode {self.ino} (fd {self.tfd} closed; registration kept alive elsewhere)"
+        else:
+            what = self.target or "?"
+            if self.stale:
+                what += f" (now fd {self.fd}; fd {self.tfd} was closed)"
+        if self.socket_state:
+            what += f" {self.socket_state}"
+        if self.pipe is not None:
+            what += " " + pipe_summary(self.pipe)
+        return what
+
+
+@dataclass(frozen=True, slots=True)
+class FdRow:
+    fd: int
+    kind: str
+    target: str  # the /proc/PID/fd/N link text
+    mode: str | None  # r, w, rw, path; None when fdinfo was unreadable
+    flags: tuple[str, ...]
+    pos: int | None
+    inode: int | None
+    info: FdInfo | None = None
+    detail: str | None = None  # decoded signalfd/eventfd/timerfd/inotify/pidfd/epoll state
+    pipe: PipeView | None = None
+    epoll: tuple[EpollWatch, ...] = ()
+    socket_state: str | None = None  # from the socket_states mapping, e.g. 'CLOSE_WAIT'
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessFiles:
+    pid: int
+    rows: tuple[FdRow, ...]
+    counts: tuple[tuple[str, int], ...]  # kind -> fds, most common first
+    fd_soft_limit: int | None  # RLIMIT_NOFILE; None = unlimited or unreadable
+    fd_hard_limit: int | None
+    notes: tuple[str, ...]
+    duration: float
+
+    @property
+    def fd_count(self) -> int:
+        return len(self.rows)
+
+
+# -- the box-wide pipe map ---------------------------------------------------------------------
+def _comm(root: ProcRoot, pid: int) -> str:
+    try:
+        return root.read_text(pid, "comm", pid=pid).rstrip("\n")
+    except (ProcessGone, AccessDenied, OSError):
+        return "?"
+
+
+def scan_pipes(
+    root: ProcRoot,
+    *,
+    names: Mapping[int, str] | None = None,
+    fifos: Mapping[str, int] | None = None,
+    pids: Iterable[int] | None = None,
+) -> PipeMap:
+    """Who holds which end of every pipe. `names` (pid -> comm, e.g. from the process list)
+    spares reading comm; `fifos` (path -> inode) also collects the holders of those FIFOs."""
+    t0 = time.perf_counter()
+    pipes: dict[int, list[PipeEnd]] = {}
+    fifo_holders: dict[str, list[PipeEnd]] = {}
+    unreadable = 0
+    for pid in root.pids() if pids is None else pids:
+        try:
+            fds = root.listdir(pid, "fd", pid=pid)
+        except AccessDenied:
+            unreadable += 1
+            continue
+        except (ProcessGone, OSError):
+            continue
+        name: str | None = None
+        for n in fds:
+            try:
+                target = root.readlink(pid, "fd", n, pid=pid)
+            except (ProcessGone, AccessDenied, OSError):
+                continue  # closed between listdir and readlink, or the process exited
+            if target.startswith("pipe:["):
+                inode = ft.bracket_inode(target)
+                bucket = pipes.setdefault(inode, []) if inode is not None else None
+            elif fifos and target in fifos:
+                try:
+                    if root.stat(pid, "fd", n, pid=pid).st_ino != fifos[target]:
+                        continue
+                except (ProcessGone, AccessDenied, OSError):
+                    continue
+                bucket = fifo_holders.setdefault(target, [])
+            else:
+                continue
+            if bucket is None:
+                continue
+            try:
+                end = access_mode(fdinfo_flags(root.read_text(pid, "fdinfo", n, pid=pid)))
+            except (ProcessGone, AccessDenied, OSError, ValueError):
+                continue
+            if name is None:
+                name = names.get(pid) if names else None
+                if name is None:
+                    name = _comm(root, pid)
+            bucket.append(PipeEnd(pid, name, int(n), end))
+    return PipeMap(
+        pipes={k: tuple(v) for k, v in pipes.items()},
+        fifos={k: tuple(v) for k, v in fifo_holders.items()},
+        unreadable=unreadable,
+        duration=time.perf_counter() - t0,
+    )
+
+
+def pipe_verdicts(holders: Iterable[PipeEnd]) -> tuple[bool, bool]:
+    """(no_reader, no_writer). A read end held only by processes that also hold the write end
+    is never drained by anyone else (incident 1: the writer leaked the read end into itself);
+    the same holds the other way round for EOF."""
+    readers: set[int] = set()
+    writers: set[int] = set()
+    for h in holders:
+        if h.end in _READ_ENDS:
+            readers.add(h.pid)
+        if h.end in _WRITE_ENDS:
+            writers.add(h.pid)
+    return (not (readers - writers), not (writers - readers))
+
+
+def pipe_view(
+    pid: int,
+    fd: int,
+    end: str,
+    inode: int,
+    holders: tuple[PipeEnd, ...],
+    fill: PipeFill,
+    partial: bool = False,
+) -> PipeView:
+    if not any(h.pid == pid and h.fd == fd for h in holders):
+        holders = (*holders, PipeEnd(pid, "?", fd, end))  # opened after the map was scanned
+    want = _WRITE_ENDS if end == "r" else _READ_ENDS if end == "w" else ("r", "w", "rw")
+    peers = tuple(h for h in holders if h.end in want and not (h.pid == pid and h.fd == fd))
+    no_reader, no_writer = pipe_verdicts(holders)
+    return PipeView(inode, end, holders, peers, no_reader, no_writer, fill, partial)
+
+
+def pipe_summary(p: PipeView) -> str:
+    """'52.1 KiB queued, 64 KiB pipe; no reader' in one line."""
+    f = p.fill
+    if f.queued is not None and f.capacity is not None:
+        text = f"{_size(f.queued)} queued, {_size(f.capacity)} pipe"
+    else:
+        text = f"fill unknown ({f.reason})"
+    if p.no_reader:
+        text += "; no reader" + (" (read end only inside the writers)" if p.reader_is_writer else "")
+    if p.no_writer:
+        text += "; no writer"
+    return text
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    v = n / 1024
+    return f"{v:.0f} KiB" if v == int(v) else f"{v:.1f} KiB"
+
+
+# -- one process -------------------------------------------------------------------------------
+def _stat(d: PidDir, name: str) -> os.stat_result | None:
+    """stat through the magic link, via the pinned /proc/PID fd (PidDir has no stat)."""
+    try:
+        return os.stat(name, dir_fd=d.fd)
+    except OSError:
+        return None
+
+
+def collect_files(
+    root: ProcRoot,
+    pid: int,
+    *,
+    piddir: PidDir | None = None,
+    pipe_map: PipeMap | None = None,
+    socket_states: Mapping[int, str] | None = None,
+    measure_fill: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ProcessFiles:
+    """Every fd of `pid`. Raises ProcessGone when the process is gone; a refused listing gives
+    an empty view with a note. `pipe_map` (scanned once per refresh) is scanned here when not
+    given; `socket_states` maps socket inode -> TCP state (e.g. 'CLOSE_WAIT')."""
+    own = piddir is None
+    d = piddir or root.pid_dir(pid)
+    try:
+        return _collect(root, d, pipe_map, socket_states or {}, measure_fill, clock)
+    finally:
+        if own:
+            d.close()
+
+
+def _limits(d: PidDir) -> tuple[int | None, int | None]:
+    try:
+        lim = parse_limits(d.read_text("limits")).get("Max open files")
+    except (AccessDenied, OSError):
+        return (None, None)
+    return (lim.soft, lim.hard) if lim else (None, None)
+
+
+def _collect(
+    root: ProcRoot,
+    d: PidDir,
+    pipe_map: PipeMap | None,
+    socket_states: Mapping[int, str],
+    measure_fill: bool,
+    clock: Callable[[], float],
+) -> ProcessFiles:
+    t0 = clock()
+    pid = d.pid
+    notes: list[str] = []
+    soft, hard = _limits(d)
+    try:
+        names = d.listdir("fd")
+    except AccessDenied:
+        notes.append(f"open files: no permission to list /proc/{pid}/fd (run as root or as its owner)")
+        return ProcessFiles(pid, (), (), soft, hard, tuple(notes), clock() - t0)
+    except FileNotFoundError:
+        names = []  # a zombie or kernel thread has no fd table left
+    rows: list[FdRow] = []
+    fifo_inodes: dict[str, int] = {}
+    denied_info = 0
+    for n in sorted(names, key=int):
+        fd = int(n)
+        try:
+            target = d.readlink(f"fd/{n}")
+            text = d.read_text(f"fdinfo/{n}")
+        except FileNotFoundError:
+            continue  # closed between the listing and the read
+        except AccessDenied:
+            denied_info += 1
+            continue
+        try:
+            info: FdInfo | None = parse_fdinfo(text)
+        except ValueError:
+            info = None
+        st = _stat(d, f"fd/{n}") if target.startswith("/") else None
+        kind = ft.classify(target, st.st_mode if st else None)
+        inode = info.ino if info and info.ino is not None else ft.bracket_inode(target)
+        if inode is None and st is not None:
+            inode = st.st_ino
+        if kind == ft.FIFO and inode is not None:
+            fifo_inodes[target] = inode
+        rows.append(
+            FdRow(
+                fd=fd,
+                kind=kind,
+                target=target,
+                mode=info.access_mode if info else None,
+                flags=info.flag_names if info else (),
+                pos=info.pos if info else None,
+                inode=inode,
+                info=info,
+                detail=describe_special(kind, info) if info else None,
+                socket_state=socket_states.get(inode) if kind == ft.SOCKET and inode is not None else None,
+            )
+        )
+    if denied_info:
+        notes.append(f"{denied_info} fds could not be read (no permission)")
+    rows = _with_pipes(root, d, rows, pipe_map, fifo_inodes, measure_fill, notes)
+    rows = _with_epoll(rows, socket_states)
+    counts = Counter(r.kind for r in rows)
+    return ProcessFiles(
+        pid=pid,
+        rows=tuple(rows),
+        counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        fd_soft_limit=soft,
+        fd_hard_limit=hard,
+        notes=tuple(notes),
+        duration=clock() - t0,
+    )
+
+
+def _with_pipes(
+    root: ProcRoot,
+    d: PidDir,
+    rows: list[FdRow],
+    pipe_map: PipeMap | None,
+    fifo_inodes: dict[str, int],
+    measure_fill: bool,
+    notes: list[str],
+) -> list[FdRow]:
+    if not any(r.kind in (ft.PIPE, ft.FIFO) for r in rows):
+        return rows
+    if pipe_map is None:
+        pipe_map = scan_pipes(root, fifos=fifo_inodes)
+    elif fifo_inodes and not set(fifo_inodes) <= set(pipe_map.fifos):
+        extra = scan_pipes(root, fifos=fifo_inodes)
+        pipe_map = PipeMap(pipe_map.pipes, extra.fifos, pipe_map.unreadable, pipe_map.duration)
+    if pipe_map.unreadable:
+        notes.append(f"{pipe_map.unreadable} processes could not be read: pipe ends there are unknown")
+    fills: dict[int, PipeFill] = {}
+    out = []
+    for r in rows:
+        if r.kind not in (ft.PIPE, ft.FIFO) or r.inode is None or r.mode is None:
+            out.append(r)
+            continue
+        holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifos.get(r.target, ())
+        fill = fills.get(r.inode)
+        if fill is None:
+            if not measure_fill:
+                fill = PipeFill(None, None, "not measured")
+            elif len(fills) >= _MAX_FILLS:
+                fill = PipeFill(None, None, f"not measured (more than {_MAX_FILLS} pipes)")
+            else:
+                fill = pipe_fill(d.pid, r.fd, expect_inode=r.inode, still_same=d.alive)
+            fills[r.inode] = fill
+        view = pipe_view(d.pid, r.fd, r.mode, r.inode, holders, fill, partial=pipe_map.unreadable > 0)
+        out.append(replace(r, pipe=view))
+    return out
+
+
+def _with_epoll(rows: list[FdRow], socket_states: Mapping[int, str]) -> list[FdRow]:
+    if not any(r.kind == ft.EPOLL for r in rows):
+        return rows
+    by_fd = {r.fd: r for r in rows}
+    by_ino: dict[int, FdRow] = {}
+    for r in rows:
+        if r.inode is not None:
+            by_ino.setdefault(r.inode, r)
+    out = []
+    for r in rows:
+        if r.kind != ft.EPOLL or r.info is None:
+            out.append(r)
+            continue
+        watches = []
+        for e in r.info.epoll:
+            same = by_fd.get(e.tfd)
+            match = same if same is not None and same.inode == e.ino else by_ino.get(e.ino)
+            watches.append(
+                EpollWatch(
+                    tfd=e.tfd,
+                    events=e.events,
+                    event_names=e.event_names(),
+                    ino=e.ino,
+                    fd=match.fd if match else None,
+                    kind=match.kind if match else None,
+                    target=match.target if match else None,
+                    stale=match is None or match.fd != e.tfd,
+                    socket_state=socket_states.get(e.ino),
+                    pipe=match.pipe if match else None,
+                )
+            )
+        out.append(replace(r, epoll=tuple(watches)))
+    return out
+
+
+__all__ = [
+    "EpollWatch",
+    "FdRow",
+    "PipeEnd",
+    "PipeMap",
+    "PipeView",
+    "ProcessFiles",
+    "collect_files",
+    "pipe_summary",
+    "pipe_verdicts",
+    "pipe_view",
+    "scan_pipes",
+]

@@ -1,0 +1,334 @@
+"""Per-thread rows of one process: state, CPU%, the syscall with its fds resolved, wchan, and
+Python frames merged in from py-spy; threads doing the same thing are grouped.
+
+Everything is read through the PidDir pinned at selection, so a reused pid raises ProcessGone
+instead of mixing two processes. A thread that exits mid-scan is simply left out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
+from stucktui.procfs.stat import STATE_NAMES, parse_stat
+from stucktui.procfs.status import parse_status
+from stucktui.procfs.syscall import CallKind, DecodedCall, SyscallLine, decode_call, parse_syscall
+from stucktui.procfs.wchan import parse_stack, parse_wchan
+from stucktui.tools.pyspy import PyDump, PySpyError, PyThread
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Given a target fd, another module (files) may say more than readlink: 'pipe:[123], no reader'.
+FdResolver = Callable[[int], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class FdArg:
+    fd: int
+    target: str  # 'pipe:[123]', '/var/log/.app.lock', 'epoll watching 3 fds', 'closed'
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRow:
+    tid: int
+    name: str
+    state: str  # stat field 3 (proc(5))
+    cpu_percent: float | None  # None on the first sample; 100 = one full core
+    syscall: SyscallLine | None  # None: not readable (another user's or a non-dumpable process)
+    call: DecodedCall | None
+    call_text: str  # 'write(4 -> pipe:[10786], 1 bytes)', 'running', 'syscall: no permission'
+    fd_args: tuple[FdArg, ...]
+    wchan: str | None  # None: running, or not permitted (the kernel says '0' for both)
+    nspid: tuple[int, ...] = ()  # read only for targets in another pid namespace
+    kernel_stack: tuple[str, ...] | None = None
+    python: PyThread | None = None
+
+    @property
+    def python_marker(self) -> str | None:
+        """'GIL', 'active' or 'idle'. py-spy's own idle flag is wrong across pid namespaces
+        (notes 9.5), so /proc's state decides when it is available."""
+        if self.python is None:
+            return None
+        if self.python.owns_gil:
+            return "GIL"
+        return "active" if self.state == "R" else "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadGroup:
+    tids: tuple[int, ...]
+    state: str
+    summary: str  # '3 threads: write(4 -> pipe:[10786], 1 bytes)'
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadsSnapshot:
+    pid: int
+    abi: str
+    rows: tuple[ThreadRow, ...]  # sorted by tid
+    groups: tuple[ThreadGroup, ...]  # biggest first
+    taken_at: float
+    python: PyDump | PySpyError | None = None
+    notes: tuple[str, ...] = ()
+
+    def row(self, tid: int) -> ThreadRow | None:
+        return next((r for r in self.rows if r.tid == tid), None)
+
+
+def _epoll_watch_count(d: PidDir, fd: int) -> int | None:
+    try:
+        text = d.read_text(f"fdinfo/{fd}")
+    except (AccessDenied, OSError):
+        return None
+    return sum(1 for line in text.splitlines() if line.startswith("tfd:"))
+
+
+def describe_fd(d: PidDir, fd: int) -> str:
+    """What readlink of fd/N says, with an epoll fd's watch count from its fdinfo."""
+    try:
+        target = d.readlink(f"fd/{fd}")
+    except AccessDenied:
+        return "no permission"
+    except FileNotFoundError:
+        return "closed"  # closed between the syscall read and now, or never open
+    if target == "anon_inode:[eventpoll]":
+        n = _epoll_watch_count(d, fd)
+        if n is not None:
+            return f"epoll watching {n} fd" + ("" if n == 1 else "s")
+    return target
+
+
+def _call_text(state: str, line: SyscallLine | None, call: DecodedCall | None, targets: dict[int, str]) -> str:
+    if state == "Z":
+        return "zombie"
+    if line is None:
+        return "syscall: no permission"
+    if call is not None:
+        return call.text(targets)
+    if line.kind is CallKind.RUNNING:
+        return "running"
+    if line.kind is CallKind.NOT_IN_SYSCALL:
+        return "not in a syscall"
+    return "exiting"
+
+
+def group_threads(rows: tuple[ThreadRow, ...]) -> tuple[ThreadGroup, ...]:
+    """Threads with the same state, call and Python stack form one group."""
+    buckets: dict[tuple[object, ...], list[ThreadRow]] = {}
+    for r in rows:
+        key = (r.state, r.call_text, r.wchan if r.syscall is None else None, _stack_key(r))
+        buckets.setdefault(key, []).append(r)
+    groups = []
+    for members in buckets.values():
+        first = members[0]
+        text = first.call_text
+        if first.syscall is None and first.wchan:
+            text += f", sleeping in {first.wchan}"
+        if first.python and first.python.frames:
+            f = first.python.frames[0]
+            text += f" in {f.function} ({f.short_file}:{f.line})"
+        n = len(members)
+        label = f"{n} thread{'s' if n != 1 else ''}"
+        if first.state not in "RS":
+            label += f" ({STATE_NAMES.get(first.state, first.state)})"
+        summary = f"{label}: {text}"
+        groups.append(ThreadGroup(tuple(r.tid for r in members), first.state, summary))
+    groups.sort(key=lambda g: (-len(g.tids), g.tids[0]))
+    return tuple(groups)
+
+
+def _stack_key(r: ThreadRow) -> tuple[tuple[str, str, int], ...] | None:
+    return r.python.stack_key() if r.python else None
+
+
+def merge_python(snap: ThreadsSnapshot, dump: PyDump | PySpyError | None) -> ThreadsSnapshot:
+    """Hang py-spy's threads on the rows by OS thread id. For a target in another pid namespace
+    py-spy reports the innermost id (notes 9.5): match on the last NSpid entry then."""
+    if not isinstance(dump, PyDump):
+        return replace(snap, python=dump)
+    by_id = {t.os_thread_id: t for t in dump.threads}
+    rows = tuple(replace(r, python=by_id.get(r.nspid[-1] if r.nspid else r.tid)) for r in snap.rows)
+    return replace(snap, rows=rows, groups=group_threads(rows), python=dump)
+
+
+def read_kernel_stack(d: PidDir, tid: int) -> tuple[str, ...] | None:
+    """The kernel stack of one thread; root only, even the owner gets EACCES (notes 1.1)."""
+    try:
+        return parse_stack(d.read_text(f"task/{tid}/stack"))
+    except (AccessDenied, FileNotFoundError):
+        return None
+
+
+class ThreadCollector:
+    """Collects the threads of the selected process, remembering each thread's CPU ticks
+    between calls so CPU% can be a difference of two samples."""
+
+    def __init__(
+        self,
+        root: ProcRoot,
+        *,
+        resolver: FdResolver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self.resolver = resolver
+        self.clock = clock
+        self.wall = wall
+        self._prev_key: tuple[int, int] | None = None  # (pid, starttime): the process sampled
+        self._prev_time = 0.0
+        self._prev_ticks: dict[int, tuple[int, int]] = {}  # tid -> (starttime, utime+stime)
+        self._abi: dict[tuple[int, int], str] = {}
+
+    def target_abi(self, d: PidDir, starttime: int, notes: list[str]) -> str:
+        """The target's ABI from its ELF header; the kernel's when exe is unreadable."""
+        key = (d.pid, starttime)
+        if key not in self._abi:
+            try:
+                self._abi[key] = parse_elf_abi(d.read_head("exe", HEADER_BYTES)).abi
+            except AccessDenied:
+                notes.append("executable unreadable (no permission): syscalls named for the kernel's ABI")
+                return kernel_abi()
+            except (OSError, ValueError):
+                return kernel_abi()  # kernel thread, zombie, deleted or odd binary
+        return self._abi[key]
+
+    def collect(self, d: PidDir, *, kernel_stacks: bool = False) -> ThreadsSnapshot:
+        """Raises ProcessGone when the process is gone; everything else degrades per field."""
+        taken_at = self.wall()
+        notes: list[str] = []
+        pst = parse_stat(d.read_text("stat"))
+        kthread = pst.is_kernel_thread
+        abi = kernel_abi() if kthread else self.target_abi(d, pst.starttime, notes)
+        namespaced = False
+        if not kthread:
+            namespaced = len(parse_status(d.read_text("status")).nspid) > 1
+        now = self.clock()
+        key = (d.pid, pst.starttime)
+        prev = self._prev_ticks if key == self._prev_key else {}
+        dt = now - self._prev_time
+        ticks: dict[int, tuple[int, int]] = {}
+        fd_cache: dict[int, str] = {}
+        rows: list[ThreadRow] = []
+        denied_syscall = False
+        for name in d.listdir("task"):
+            tid = int(name)
+            try:
+                row = self._row(d, tid, abi, kthread, namespaced, kernel_stacks, fd_cache, ticks, prev, dt)
+            except FileNotFoundError:
+                continue  # the thread exited between listdir and read
+            except ProcessGone:
+                if not d.alive():
+                    raise
+                continue
+            denied_syscall |= row.syscall is None and row.state != "Z" and not kthread
+            rows.append(row)
+        rows.sort(key=lambda r: r.tid)
+        self._prev_key, self._prev_time, self._prev_ticks = key, now, ticks
+        if denied_syscall:
+            notes.append("syscalls: no permission (run as root or as the owner of a dumpable process)")
+        if kthread:
+            notes.append("kernel thread: no syscalls or user stacks")
+        t = tuple(rows)
+        return ThreadsSnapshot(d.pid, abi, t, group_threads(t), taken_at, None, tuple(notes))
+
+    def _row(
+        self,
+        d: PidDir,
+        tid: int,
+        abi: str,
+        kthread: bool,
+        namespaced: bool,
+        kernel_stacks: bool,
+        fd_cache: dict[int, str],
+        ticks: dict[int, tuple[int, int]],
+        prev: dict[int, tuple[int, int]],
+        dt: float,
+    ) -> ThreadRow:
+        base = f"task/{tid}/"
+        st = parse_stat(d.read_text(base + "stat"))
+        total = st.utime + st.stime
+        ticks[tid] = (st.starttime, total)
+        cpu = None
+        before = prev.get(tid)
+        if before is not None and before[0] == st.starttime and dt > 0:
+            cpu = max(0.0, (total - before[1]) / CLOCK_TICKS / dt * 100.0)
+        line: SyscallLine | None = None
+        call: DecodedCall | None = None
+        if st.state != "Z" and not kthread:
+            try:
+                line = parse_syscall(d.read_text(base + "syscall"))
+            except AccessDenied:
+                line = None
+            call = decode_call(line, abi) if line else None
+        try:
+            wchan = parse_wchan(d.read_text(base + "wchan"))
+        except AccessDenied:
+            wchan = None
+        targets: dict[int, str] = {}
+        if call is not None:
+            for fd in call.fds:
+                if fd not in fd_cache:
+                    fd_cache[fd] = self._resolve(d, fd)
+                targets[fd] = fd_cache[fd]
+        nspid: tuple[int, ...] = ()
+        if namespaced:
+            nspid = parse_status(d.read_text(base + "status")).nspid
+        return ThreadRow(
+            tid=tid,
+            name=st.comm,
+            state=st.state,
+            cpu_percent=cpu,
+            syscall=line,
+            call=call,
+            call_text=_call_text(st.state, line, call, targets) if not kthread else "kernel thread",
+            fd_args=tuple(FdArg(fd, targets[fd]) for fd in (call.fds if call else ())),
+            wchan=wchan,
+            nspid=nspid,
+            kernel_stack=read_kernel_stack(d, tid) if kernel_stacks else None,
+        )
+
+    def _resolve(self, d: PidDir, fd: int) -> str:
+        if self.resolver is not None:
+            try:
+                said = self.resolver(fd)
+            except Exception:  # someone else's code: a failing resolver costs detail, not the view
+                said = None
+            if said:
+                return said
+        return describe_fd(d, fd)
+
+
+def collect_threads(root: ProcRoot, pid: int, *, kernel_stacks: bool = False) -> ThreadsSnapshot:
+    """One-shot collection (CPU% stays None): for `stucktui report` and tests."""
+    with root.pid_dir(pid) as d:
+        return ThreadCollector(root).collect(d, kernel_stacks=kernel_stacks)
+
+
+def _row_dict(r: ThreadRow) -> dict[str, object]:
+    return {
+        "tid": r.tid,
+        "name": r.name,
+        "state": r.state,
+        "syscall": r.call.name if r.call and r.call.name else r.call_text,
+        "args": [hex(a) for a in r.syscall.args] if r.syscall and r.call else [],
+        "fd_args": [{"fd": a.fd, "target": a.target} for a in r.fd_args],
+        "wchan": r.wchan,
+        "python_stack": [
+            {"function": f.function, "file": f.file, "line": f.line} for f in (r.python.frames if r.python else ())
+        ],
+    }
+
+
+def threads_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
+    """`threads` of `stucktui report`."""
+    return [_row_dict(r) for r in snap.rows]
+
+
+def thread_groups_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
+    """`thread_groups` of `stucktui report`."""
+    return [{"tids": list(g.tids), "summary": g.summary} for g in snap.groups]

@@ -1,0 +1,110 @@
+"""Collectors against the fixture /proc tree and synthetic trees: rows, detail, errors."""
+
+import errno
+import os
+
+import pytest
+
+from stucktui.collect.detail import collect_detail
+from stucktui.collect.proclist import ProcessListCollector
+from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.sampler import Sampler
+from stucktui.snapshot import NO_PERMISSION, DetailGone, ProcessDetail
+from tests.fixture_proc import PROC, fixture_root, frozen_clock, frozen_monotonic, pid_where
+
+
+def test_list_rows_from_fixture_tree():
+    snap = ProcessListCollector(fixture_root(), clock=frozen_clock()).collect()
+    by = snap.by_pid()
+    assert set(by) == {int(d.name) for d in PROC.iterdir() if d.is_dir()}
+    k = by[2]
+    assert k.is_kernel_thread and k.command == "[kthreadd]" and k.num_fds == 0
+    z = by[pid_where(lambda s: s.state == "Z")]
+    assert z.state == "Z" and z.cmdline == () and z.num_fds == 0
+    evil = by[pid_where(lambda s: "evil" in s.comm)]
+    assert "[bold]red[/] [link=http://x]click[/link]" in evil.cmdline
+    assert evil.num_fds == len(os.listdir(PROC / str(evil.pid) / "fd"))
+    assert all(r.cpu_percent is None for r in snap.rows)  # first sample: no rate yet
+
+
+def test_cpu_percent_is_a_rate_between_samples(tmp_path):
+    (tmp_path / "stat").write_text("cpu 1 1 1 1\nbtime 1000\n")
+    p = tmp_path / "42"
+    (p / "fd").mkdir(parents=True)
+    stat = "42 (busy) R 1 42 42 0 -1 0 0 0 0 0 {u} {s} 0 0 20 0 1 0 500 0 10 0\n"
+    (p / "stat").write_text(stat.format(u=100, s=0))
+    (p / "cmdline").write_bytes(b"busy\0")
+    t = [0.0]
+    c = ProcessListCollector(ProcRoot(str(tmp_path)), clock=lambda: 2000.0, monotonic=lambda: t[0])
+    c.collect()
+    t[0] = 2.0
+    (p / "stat").write_text(stat.format(u=250, s=50))  # 200 ticks in 2 s = 1 core
+    row = c.collect().rows[0]
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert row.cpu_percent == pytest.approx(200 / ticks / 2.0 * 100)
+
+
+def test_list_skips_vanished_and_torn_entries(tmp_path):
+    (tmp_path / "stat").write_text("btime 1000\n")
+    (tmp_path / "7").mkdir()  # a pid whose files vanished between listdir and read
+    (tmp_path / "8").mkdir()
+    (tmp_path / "8" / "stat").write_text("garbage")
+    snap = ProcessListCollector(ProcRoot(str(tmp_path))).collect()
+    assert snap.rows == ()
+
+
+def test_detail_from_fixture_tree():
+    evil = pid_where(lambda s: "evil" in s.comm)
+    d = collect_detail(fixture_root(), evil, clock=frozen_clock())
+    assert isinstance(d, ProcessDetail)
+    names = [a.name for a in d.parents]
+    assert d.parents[0].pid == d.ppid and d.parents[-1].pid == 1 and names[-1] == "process_api"
+    assert isinstance(d.fd_limit, tuple) and d.fd_limit[0] > 0
+    assert d.num_fds == len(os.listdir(PROC / str(evil) / "fd"))
+    assert d.exe == os.readlink(PROC / str(evil) / "exe")
+
+
+def test_detail_of_kernel_thread_has_no_notes():
+    d = collect_detail(fixture_root(), 2, clock=frozen_clock())
+    assert d.is_kernel_thread and d.parents == () and d.notes == ()
+
+
+def test_detail_missing_pid_is_gone():
+    with pytest.raises(ProcessGone):
+        collect_detail(fixture_root(), 999999)
+
+
+def test_sampler_reports_gone_and_reused_pid():
+    s = Sampler(fixture_root(), clock=frozen_clock(), monotonic=frozen_monotonic())
+    assert isinstance(s.sample(want_list=False, selected=(999999, None)).detail, DetailGone)
+    # the right pid but another start time: the pid was reused, so it is not our process
+    assert isinstance(s.sample(want_list=False, selected=(1, 12345678)).detail, DetailGone)
+    snap = s.sample(want_list=True, selected=(1, None))
+    assert snap.processes is not None and isinstance(snap.detail, ProcessDetail)
+
+
+def test_errors_translate_in_one_place(tmp_path, monkeypatch):
+    root = ProcRoot(str(tmp_path))
+    (tmp_path / "5").mkdir()
+    real_open = os.open
+
+    def denied(path, *a, **kw):
+        if str(path).endswith("/5/secret"):
+            raise PermissionError(errno.EACCES, "denied")
+        if str(path).endswith("/5/gone"):
+            raise ProcessLookupError(errno.ESRCH, "gone")
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(AccessDenied):
+        root.read_text(5, "secret", pid=5)
+    with pytest.raises(ProcessGone):
+        root.read_text(5, "gone", pid=5)
+    with pytest.raises(FileNotFoundError):  # the process exists, the file does not
+        root.read_text(5, "nothing", pid=5)
+    with pytest.raises(ProcessGone):  # the whole pid directory is gone
+        root.read_text(6, "stat", pid=6)
+
+
+def test_unavailable_marker_renders_as_reason():
+    assert str(NO_PERMISSION) == "no permission"

@@ -1,0 +1,69 @@
+"""Filter, sort and tree order of the process list (pure functions)."""
+
+from stucktui.listing import filter_rows, human_age, human_bytes, sort_rows, tree_lines
+from stucktui.snapshot import ProcessRow
+
+
+def row(pid, ppid, name="x", user="root", cpu=None, rss=0, cmd=()):
+    return ProcessRow(
+        pid=pid, ppid=ppid, uid=0, user=user, state="S", name=name, cmdline=cmd, cpu_percent=cpu,
+        rss_bytes=rss, num_threads=1, num_fds=3, start_time=1000.0 + pid, starttime_ticks=pid,
+        is_kernel_thread=False,
+    )
+
+
+ROWS = [
+    row(1, 0, "init", cmd=("/sbin/init",)),
+    row(10, 1, "sshd", cpu=1.0, rss=5000, cmd=("sshd:", "alice")),
+    row(11, 10, "bash", user="alice", cpu=0.0, rss=100, cmd=("-bash",)),
+    row(12, 11, "python3", user="alice", cpu=99.0, rss=9000, cmd=("python3", "app.py")),
+    row(13, 11, "sleep", user="alice", cmd=("sleep", "100")),
+    row(20, 1, "cron", cmd=("cron",)),
+]
+
+
+def test_filter_matches_pid_user_name_cmdline():
+    assert [r.pid for r in filter_rows(ROWS, "alice")] == [10, 11, 12, 13]
+    assert [r.pid for r in filter_rows(ROWS, "APP.PY")] == [12]
+    assert [r.pid for r in filter_rows(ROWS, "13")] == [13]
+    assert [r.pid for r in filter_rows(ROWS, "cron")] == [20]
+    assert len(filter_rows(ROWS, "  ")) == len(ROWS)
+
+
+def test_sort_numbers_and_none_last_when_descending():
+    assert [r.pid for r in sort_rows(ROWS, "cpu", True)][:3] == [12, 10, 11]
+    assert [r.pid for r in sort_rows(ROWS, "rss", True)][0] == 12
+    assert [r.pid for r in sort_rows(ROWS, "pid", False)] == [1, 10, 11, 12, 13, 20]
+
+
+def test_tree_order_and_guides():
+    lines = tree_lines(ROWS, "pid", False)
+    assert [ln.row.pid for ln in lines] == [1, 10, 11, 12, 13, 20]
+    prefixes = {ln.row.pid: ln.prefix for ln in lines}
+    assert prefixes[1] == ""
+    assert prefixes[10] == "├─ "
+    assert prefixes[12] == "│     ├─ "
+    assert prefixes[13] == "│     └─ "
+    assert prefixes[20] == "└─ "
+
+
+def test_tree_with_filtered_parent_makes_roots():
+    lines = tree_lines(filter_rows(ROWS, "python3"), "pid", False)
+    assert [(ln.row.pid, ln.depth) for ln in lines] == [(12, 0)]
+
+
+def test_tree_survives_ppid_cycle():
+    rows = [row(5, 6), row(6, 5)]
+    assert sorted(ln.row.pid for ln in tree_lines(rows)) == [5, 6]
+
+
+def test_tree_deep_chain_no_recursion_limit():
+    rows = [row(1, 0)] + [row(i, i - 1) for i in range(2, 3000)]
+    assert len(tree_lines(rows)) == 2999
+
+
+def test_human_units():
+    assert human_bytes(512) == "512B"
+    assert human_bytes(5 * 1024 * 1024) == "5.0M"
+    assert human_bytes(None) == "-"
+    assert human_age(59) == "59s" and human_age(3600 * 26) == "1d02h"
