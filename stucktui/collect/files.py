@@ -7,9 +7,10 @@ pipe fds; the per-process view reads fdinfo for every fd of the selected process
 from __future__ import annotations
 
 import os
+import select
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
@@ -18,7 +19,6 @@ from stucktui.procfs.fdinfo import FdInfo, access_mode, describe_special, fdinfo
 from stucktui.procfs.limits import parse_limits
 from stucktui.procfs.pidfd import PipeFill, pipe_fill
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 _MAX_FILLS = 256  # pidfd_getfd costs ~0.1 ms; a process with thousands of pipes is measured in part
 _READ_ENDS = ("r", "rw")
 _WRITE_ENDS = ("w", "rw")
@@ -64,12 +64,6 @@ class PipeView:
     def reader_is_writer(self) -> bool:
         """A read end exists but only inside writers (incident 1 or a self-pipe)."""
         return self.no_reader and any(h.end in _READ_ENDS for h in self.holders)
-
-    @property
-    def nearly_full(self) -> bool:
-        """Writers block by pages, so a blocked pipe can hold up to a page less than its size."""
-        f = self.fill
-        return f.queued is not None and f.capacity is not None and f.queued > f.capacity - _PAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +245,10 @@ def _size(n: int) -> str:
 
 
 # -- one process -------------------------------------------------------------------------------
-def _stat(d: PidDir, name: str) -> os.stat_result | None:
-    """stat through the magic link, via the pinned /proc/PID fd (PidDir has no stat)."""
+def stat_fd(d: PidDir, fd: int | str) -> os.stat_result | None:
+    """stat of what fd N points to, through the pinned /proc/PID fd (PidDir has no stat)."""
     try:
-        return os.stat(name, dir_fd=d.fd)
+        return os.stat(f"fd/{fd}", dir_fd=d.fd)
     except OSError:
         return None
 
@@ -325,7 +319,7 @@ def _collect(
             info: FdInfo | None = parse_fdinfo(text)
         except ValueError:
             info = None
-        st = _stat(d, f"fd/{n}") if target.startswith("/") else None
+        st = stat_fd(d, n) if target.startswith("/") else None
         kind = ft.classify(target, st.st_mode if st else None)
         inode = info.ino if info and info.ino is not None else ft.bracket_inode(target)
         if inode is None and st is not None:
@@ -401,14 +395,20 @@ def _with_pipes(
     return out
 
 
+def _best(candidates: Sequence[FdRow], events: int) -> FdRow | None:
+    """Both ends of a pipe share an inode: an EPOLLIN registration was made on a read end."""
+    want = _READ_ENDS if events & select.EPOLLIN else _WRITE_ENDS if events & select.EPOLLOUT else ()
+    return next((r for r in candidates if r.mode in want), candidates[0] if candidates else None)
+
+
 def _with_epoll(rows: list[FdRow], socket_states: Mapping[int, str]) -> list[FdRow]:
     if not any(r.kind == ft.EPOLL for r in rows):
         return rows
     by_fd = {r.fd: r for r in rows}
-    by_ino: dict[int, FdRow] = {}
+    by_ino: dict[int, list[FdRow]] = {}
     for r in rows:
         if r.inode is not None:
-            by_ino.setdefault(r.inode, r)
+            by_ino.setdefault(r.inode, []).append(r)
     out = []
     for r in rows:
         if r.kind != ft.EPOLL or r.info is None:
@@ -417,7 +417,9 @@ def _with_epoll(rows: list[FdRow], socket_states: Mapping[int, str]) -> list[FdR
         watches = []
         for e in r.info.epoll:
             same = by_fd.get(e.tfd)
-            match = same if same is not None and same.inode == e.ino else by_ino.get(e.ino)
+            match = (
+                same if same is not None and same.inode == e.ino else _best(by_ino.get(e.ino, ()), e.events)
+            )
             watches.append(
                 EpollWatch(
                     tfd=e.tfd,
@@ -448,4 +450,5 @@ __all__ = [
     "pipe_verdicts",
     "pipe_view",
     "scan_pipes",
+    "stat_fd",
 ]

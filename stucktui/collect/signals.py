@@ -63,7 +63,12 @@ class ParentDiff:
 
     @property
     def differs(self) -> bool:
-        return bool(self.blocked_here_only | self.blocked_parent_only | self.ignored_here_only | self.ignored_parent_only)
+        return bool(
+            self.blocked_here_only
+            | self.blocked_parent_only
+            | self.ignored_here_only
+            | self.ignored_parent_only
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,9 @@ def signal_table(
 ) -> tuple[SignalRow, ...]:
     """One row per signal 1..64 from the masks; pure. A signal read through a signalfd is
     blocked on purpose (signalfd(2)), so it is not counted as stuck."""
-    all_blocked = stuck_process_directed(~0 & ((1 << NSIG) - 1), (t.blocked for t in threads)) if threads else 0
+    all_blocked = (
+        stuck_process_directed(~0 & ((1 << NSIG) - 1), (t.blocked for t in threads)) if threads else 0
+    )
     rows = []
     for n in range(1, NSIG + 1):
         bit = 1 << (n - 1)

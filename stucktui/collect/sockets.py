@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
@@ -23,6 +23,7 @@ from stucktui.procfs.net import (
     InetSocket,
     UnixSocket,
     count_net_states,
+    format_endpoint,
     parse_net_inet,
     parse_net_unix,
     state_name,
@@ -39,6 +40,9 @@ SERVICES: dict[int, str] = {
     8080: "http-alt", 8443: "https-alt", 9042: "cassandra", 9092: "kafka", 9200: "elasticsearch",
     11211: "memcached", 15672: "rabbitmq-mgmt", 27017: "mongodb",
 }  # fmt: skip
+
+
+Dumper = Callable[[bytes], list[bytes]]
 
 
 def service_name(port: int) -> str | None:
@@ -230,11 +234,12 @@ class SocketSummary:
 class NetnsTable:
     """The sockets of one network namespace, read at most once per kind per refresh."""
 
-    def __init__(self, root: ProcRoot, netns: int | None, pid: int, use_netlink: bool) -> None:
+    def __init__(self, root: ProcRoot, netns: int | None, pid: int, dumper: Dumper | None) -> None:
         self.root = root
+        self._dumper = dumper
         self.netns = netns
         self.pid = pid  # any member of the namespace, for /proc/PID/net
-        self.source = "netlink" if use_netlink else "proc"
+        self.source = "netlink" if dumper is not None else "proc"
         self.note: str | None = None
         self._dumps: dict[tuple[int, int], nl.InetDump] = {}
         self._unix: list[bytes] | None = None
@@ -242,7 +247,8 @@ class NetnsTable:
 
     def _fallback(self, exc: OSError) -> None:
         self.source = "proc"
-        self.note = f"netlink sock_diag unavailable ({exc.strerror or exc}): read /proc/PID/net, no unix peers"
+        why = exc.strerror or exc
+        self.note = f"netlink sock_diag unavailable ({why}): read /proc/PID/net, no unix peers"
 
     def _proc_text(self, name: str) -> str:
         if name not in self._text:
@@ -253,12 +259,13 @@ class NetnsTable:
         return self._text[name]
 
     def _inet_dump(self, family: int, proto: int) -> nl.InetDump | None:
-        if self.source != "netlink":
+        if self.source != "netlink" or self._dumper is None:
             return None
         key = (family, proto)
         if key not in self._dumps:
+            name = "tcp" if proto == socket.IPPROTO_TCP else "udp"
             try:
-                self._dumps[key] = nl.dump_inet(family, proto)
+                self._dumps[key] = nl.InetDump(name, self._dumper(nl.inet_request(family, proto)))
             except OSError as exc:
                 self._fallback(exc)
                 return None
@@ -303,9 +310,9 @@ class NetnsTable:
     def unix(self, inodes: set[int]) -> dict[int, UnixSocket]:
         if not inodes:
             return {}
-        if self.source == "netlink" and self._unix is None:
+        if self.source == "netlink" and self._dumper is not None and self._unix is None:
             try:
-                self._unix = nl.dump_unix()
+                self._unix = self._dumper(nl.unix_request())
             except OSError as exc:
                 self._fallback(exc)
         if self._unix is not None:
@@ -337,21 +344,22 @@ def _counts_by_name(counts: Iterable[tuple[int, int]]) -> tuple[tuple[str, int],
 
 def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
     """Connected inet sockets grouped by (remote endpoint, state), biggest group first."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    services: dict[tuple[str, str], str | None] = {}
+    groups: dict[tuple[str, int, int], list[int]] = {}
     for r in rows:
         s = r.sock
         if not isinstance(s, InetSocket) or not s.remote_port:
             continue
-        key = (s.remote, s.state_name)
+        key = (s.remote_addr, s.remote_port, s.state)
         g = groups.get(key)
         if g is None:
             groups[key] = [1, s.recv_q]
-            services[key] = SERVICES.get(s.remote_port)
         else:
             g[0] += 1
             g[1] += s.recv_q
-    out = [RemoteGroup(k[0], k[1], g[0], services[k], g[1]) for k, g in groups.items()]
+    out = [
+        RemoteGroup(format_endpoint(a, p), state_name(st), g[0], SERVICES.get(p), g[1])
+        for (a, p, st), g in groups.items()
+    ]
     out.sort(key=lambda g: (-g.count, g.remote, g.state))
     return tuple(out)
 
@@ -359,10 +367,19 @@ def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
 class SocketCollector:
     """One refresh's view of the box's sockets. Not thread-safe; make a new one per refresh."""
 
-    def __init__(self, root: ProcRoot | None = None, *, use_netlink: bool = True, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        root: ProcRoot | None = None,
+        *,
+        use_netlink: bool | None = None,
+        dumper: Dumper = nl.dump,
+        clock=time.monotonic,
+    ) -> None:
+        """use_netlink defaults to True for the real /proc only; `dumper` sends one
+        sock_diag request and returns the raw chunks (tests hand it captured bytes)."""
         self.root = root or ProcRoot()
         self._clock = clock
-        self._use_netlink = use_netlink and self.root.path == "/proc"
+        self._dumper = dumper if (self.root.path == "/proc" if use_netlink is None else use_netlink) else None
         self._tables: dict[object, NetnsTable] = {}
         try:
             self.own_netns = _ns_inode(self.root.readlink("self", "ns", "net"))
@@ -384,7 +401,7 @@ class SocketCollector:
         t = self._tables.get(key)
         if t is None:
             mine = netns is not None and netns == self.own_netns
-            t = self._tables[key] = NetnsTable(self.root, netns, pid, self._use_netlink and mine)
+            t = self._tables[key] = NetnsTable(self.root, netns, pid, self._dumper if mine else None)
         return t
 
     def own_table(self) -> NetnsTable:
@@ -404,15 +421,9 @@ class SocketCollector:
         unreadable = 0
         tables: dict[object, tuple[dict[int, int], frozenset[str]]] = {}
         for pid in self.root.pids():
+            links: list[str] = []
             try:
                 with self.root.pid_dir(pid) as d:
-                    ns = self.netns_of(pid, d)
-                    key: object = ns if ns is not None else ("pid", pid)
-                    if key not in tables:
-                        counts, cw = self.table(ns, pid).tcp_counts()
-                        tables[key] = (counts, frozenset(f"socket:[{i}]" for i in cw))
-                    cw_links = tables[key][1]
-                    n = c = 0
                     readlink = d.readlink
                     for name in d.listdir("fd"):
                         try:
@@ -420,16 +431,23 @@ class SocketCollector:
                         except FileNotFoundError:
                             continue
                         if link.startswith("socket:"):
-                            n += 1
-                            if link in cw_links:
-                                c += 1
+                            links.append(link)
+                    ns = self.netns_of(pid, d) if links else None
             except AccessDenied:
                 unreadable += 1
                 continue
             except (ProcessGone, FileNotFoundError):
                 continue
-            if n:
-                procs.append(PidSocketCount(pid, n, c, ns))
+            if not links:
+                continue
+            key: object = ns if ns is not None else ("pid", pid)
+            if key not in tables:
+                counts, cw = self.table(ns, pid).tcp_counts()
+                # a namespace we cannot name may be one already counted: use it for the
+                # CLOSE_WAIT join only, never in the box's totals
+                tables[key] = (counts if ns is not None else {}, frozenset(f"socket:[{i}]" for i in cw))
+            cw_links = tables[key][1]
+            procs.append(PidSocketCount(pid, len(links), sum(1 for x in links if x in cw_links), ns))
         if self.own_netns not in tables:
             counts, _ = self.own_table().tcp_counts()
             tables[self.own_netns] = (counts, frozenset())
@@ -439,13 +457,15 @@ class SocketCollector:
         return SocketSummary(
             states=_counts_by_name(merged.items()),
             processes=tuple(procs),
-            namespaces=len(tables),
+            namespaces=sum(1 for k in tables if not isinstance(k, tuple)),
             unreadable=unreadable,
             duration=self._clock() - t0,
         )
 
     # -- one process --------------------------------------------------------------------------
-    def process_sockets(self, pid: int, *, piddir: PidDir | None = None, peers: bool = True) -> ProcessSockets:
+    def process_sockets(
+        self, pid: int, *, piddir: PidDir | None = None, peers: bool = True
+    ) -> ProcessSockets:
         """Raises ProcessGone, or AccessDenied when its fds may not be listed."""
         own = piddir is None
         d = piddir or self.root.pid_dir(pid)
@@ -482,7 +502,7 @@ class SocketCollector:
         if table.note:
             notes.append(table.note)
         if ns is not None and ns != self.own_netns:
-            notes.append(f"network namespace net:[{ns}] read from /proc/{pid}/net: no unix peers, no backlogs")
+            notes.append(f"net namespace net:[{ns}] read from /proc/{pid}/net: no unix peers or backlogs")
         tcp = Counter(s.state for s in inet.values() if s.proto == "tcp")
         return ProcessSockets(
             pid=pid,

@@ -102,7 +102,9 @@ def describe_fd(d: PidDir, fd: int) -> str:
     return target
 
 
-def _call_text(state: str, line: SyscallLine | None, call: DecodedCall | None, targets: dict[int, str]) -> str:
+def _call_text(
+    state: str, line: SyscallLine | None, call: DecodedCall | None, targets: dict[int, str]
+) -> str:
     if state == "Z":
         return "zombie"
     if line is None:
@@ -319,7 +321,8 @@ def _row_dict(r: ThreadRow) -> dict[str, object]:
         "fd_args": [{"fd": a.fd, "target": a.target} for a in r.fd_args],
         "wchan": r.wchan,
         "python_stack": [
-            {"function": f.function, "file": f.file, "line": f.line} for f in (r.python.frames if r.python else ())
+            {"function": f.function, "file": f.file, "line": f.line}
+            for f in (r.python.frames if r.python else ())
         ],
     }
 

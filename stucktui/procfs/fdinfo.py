@@ -254,7 +254,8 @@ def _signal_names(mask: int) -> tuple[str, ...]:
 
 
 def _seconds(t: tuple[int, int]) -> str:
-    return f"{t[0] + t[1] / 1e9:.3g} s"
+    v = t[0] + t[1] / 1e9
+    return f"{v:.1f} s" if v < 100 else f"{v:.0f} s"
 
 
 def describe_special(kind: str, info: FdInfo) -> str | None:

@@ -8,11 +8,12 @@ precompiled struct per message, and a cheap inode check before anything is decod
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import struct
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 
 from stucktui.procfs.net import TCP_CLOSE_WAIT, InetSocket, UnixSocket
 
@@ -41,6 +42,8 @@ _UNIX_QUICK = struct.Struct("=IH14xI")  # len, type, inode
 _UNIX_FULL = struct.Struct("=IH10xxBBxI")  # len, type, udiag_type, udiag_state, inode
 _ATTR = struct.Struct("=HH")
 _U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
+_DONE_TAIL = struct.pack("=IH", 20, NLMSG_DONE)
 _RQLEN = struct.Struct("=II")
 
 # Each recv() gets one skb, and the kernel caps dump skbs near 32 KiB (netlink_dump in
@@ -48,6 +51,7 @@ _RQLEN = struct.Struct("=II")
 # queueing while Python parses.
 _RECV_SIZE = 1 << 16
 _RCVBUF = 1 << 22
+_TIMEOUT_S = 10
 
 
 class NetlinkError(OSError):
@@ -59,22 +63,23 @@ def inet_request(family: int, proto: int, states: int = ALL_STATES) -> bytes:
     return struct.pack("=BBBBI", family, proto, 0, 0, states) + bytes(48)
 
 
-def unix_request(show: int = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN) -> bytes:
+UDIAG_SHOW_ALL = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN
+
+
+def unix_request(show: int = UDIAG_SHOW_ALL) -> bytes:
     """unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]."""
     return struct.pack("=BBHIIIII", socket.AF_UNIX, 0, 0, ALL_STATES, 0, show, 0xFFFFFFFF, 0xFFFFFFFF)
 
 
 def _control(buf: bytes, off: int, typ: int) -> bool:
-    """Handle a non-data message: True at NLMSG_DONE, raise at a non-zero NLMSG_ERROR."""
-    if typ == NLMSG_DONE:
-        return True
-    if typ == NLMSG_ERROR:
-        err = -_U32.unpack_from(buf, off + 16)[0] & 0xFFFFFFFF if off + 20 <= len(buf) else errno.EIO
-        err = err if err < 0x80000000 else err - (1 << 32)
-        if err:
-            raise NetlinkError(err, os.strerror(err))
-        return True
-    return False
+    """Handle a non-data message: True at NLMSG_DONE, raise on an error. Both carry an int:
+    NLMSG_ERROR a negative errno (0 is an ACK), NLMSG_DONE the dump's own status."""
+    if typ != NLMSG_DONE and typ != NLMSG_ERROR:
+        return False
+    err = -_I32.unpack_from(buf, off + 16)[0] if off + 20 <= len(buf) else 0
+    if err > 0:
+        raise NetlinkError(err, os.strerror(err))
+    return True
 
 
 def scan_inet_chunk(buf: bytes, counts: list[int], collect_state: int, collected: list[int]) -> bool:
@@ -115,13 +120,16 @@ def scan_headers(buf: bytes) -> bool:
     return False
 
 
-def iter_inet(chunks: Iterable[bytes], proto: str, inodes: Container[int] | None = None) -> Iterator[InetSocket]:
+def iter_inet(
+    chunks: Iterable[bytes], proto: str, inodes: Container[int] | None = None
+) -> Iterator[InetSocket]:
     """Decode the sockets of an inet dump; with `inodes`, only those (the rest cost one
     struct unpack and a set lookup each)."""
     quick = _INET_QUICK.unpack_from
     full = _INET_FULL.unpack_from
-    ntop = socket.inet_ntop
     ntohs = socket.ntohs
+    ntop = socket.inet_ntop
+    names: dict[bytes, str] = {}  # thousands of sockets share a few addresses
     for buf in chunks:
         n = len(buf)
         off = 0
@@ -129,11 +137,13 @@ def iter_inet(chunks: Iterable[bytes], proto: str, inodes: Container[int] | None
             ln, typ, _st, ino = quick(buf, off)
             if typ == SOCK_DIAG_BY_FAMILY and (inodes is None or ino in inodes):
                 _, _, fam, st, sp, dp, src, dst, rq, wq, uid, ino = full(buf, off)
-                alen = 4 if fam == socket.AF_INET else 16
-                yield InetSocket(
-                    proto, fam, st, ntop(fam, src[:alen]), ntohs(sp), ntop(fam, dst[:alen]), ntohs(dp),
-                    rq, wq, uid, ino,
-                )  # fmt: skip
+                la = names.get(src)
+                if la is None:
+                    la = names[src] = ntop(fam, src[:4] if fam == socket.AF_INET else src)
+                ra = names.get(dst)
+                if ra is None:
+                    ra = names[dst] = ntop(fam, dst[:4] if fam == socket.AF_INET else dst)
+                yield InetSocket(proto, fam, st, la, ntohs(sp), ra, ntohs(dp), rq, wq, uid, ino)
             off += (ln + 3) & ~3 if ln >= 16 else n
 
 
@@ -183,60 +193,75 @@ def iter_unix(chunks: Iterable[bytes], inodes: Container[int] | None = None) -> 
             off += (ln + 3) & ~3 if ln >= 16 else n
 
 
-def dump(request: bytes, consume: Callable[[bytes], bool]) -> None:
-    """Send one SOCK_DIAG_BY_FAMILY dump request and hand each recv() chunk to `consume`
-    until it reports NLMSG_DONE. Raises OSError when netlink is unavailable (no
-    AF_NETLINK, a seccomp filter, a kernel without the diag module)."""
+def _ends_dump(buf: bytes) -> bool:
+    """True when this chunk holds NLMSG_DONE (raises on NLMSG_ERROR). NLMSG_DONE is the last
+    message of its chunk and 20 bytes long without NETLINK_EXT_ACK (netlink_dump_done in
+    net/netlink/af_netlink.c), so big chunks are only walked when their tail looks like one;
+    errors come alone in a small chunk."""
+    if len(buf) < 4096 or buf[-20:-14] == _DONE_TAIL:
+        return scan_headers(buf)
+    return False
+
+
+def dump(request: bytes) -> list[bytes]:
+    """Send one SOCK_DIAG_BY_FAMILY dump request and return the raw recv() chunks up to
+    NLMSG_DONE. Raises OSError when netlink is unavailable (no AF_NETLINK, a seccomp filter,
+    a kernel without the diag module) or the kernel stops answering."""
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     try:
-        try:
+        with contextlib.suppress(OSError):  # a small buffer only means more recv() calls
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        except OSError:
-            pass  # a small buffer only means more recv() calls
+        # SO_RCVTIMEO rather than settimeout(), which would add a poll() to every recv()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", _TIMEOUT_S, 0))
         hdr = struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
         s.sendto(hdr + request, (0, 0))
+        chunks: list[bytes] = []
         recv = s.recv
         while True:
             buf = recv(_RECV_SIZE)
             if not buf:
                 raise NetlinkError(errno.EPROTO, "netlink dump ended without NLMSG_DONE")
-            if consume(buf):
-                return
+            chunks.append(buf)
+            if _ends_dump(buf):
+                return chunks
     finally:
         s.close()
 
 
 class InetDump:
-    """The raw chunks of one inet dump plus what one pass over them learned: state counts
-    and the inodes in one state (CLOSE_WAIT by default)."""
+    """The raw chunks of one inet dump; state counts and the inodes in one state (CLOSE_WAIT)
+    are computed on first use, so a lookup that needs neither does not pay for them."""
 
-    def __init__(self, proto: str, collect_state: int = TCP_CLOSE_WAIT) -> None:
+    def __init__(self, proto: str, chunks: list[bytes], collect_state: int = TCP_CLOSE_WAIT) -> None:
         self.proto = proto
-        self.chunks: list[bytes] = []
-        self.counts = [0] * 256
+        self.chunks = chunks
         self.collect_state = collect_state
-        self.collected: list[int] = []
+        self._counts: list[int] | None = None
+        self._collected: list[int] = []
 
-    def __call__(self, buf: bytes) -> bool:
-        self.chunks.append(buf)
-        return scan_inet_chunk(buf, self.counts, self.collect_state, self.collected)
+    def _scan(self) -> list[int]:
+        if self._counts is None:
+            counts = [0] * 256
+            for buf in self.chunks:
+                scan_inet_chunk(buf, counts, self.collect_state, self._collected)
+            self._counts = counts
+        return self._counts
 
     def state_counts(self) -> dict[int, int]:
-        return {st: c for st, c in enumerate(self.counts) if c}
+        return {st: c for st, c in enumerate(self._scan()) if c}
+
+    @property
+    def collected(self) -> list[int]:
+        self._scan()
+        return self._collected
 
 
-def dump_inet(family: int, proto: int, states: int = ALL_STATES, collect_state: int = TCP_CLOSE_WAIT) -> InetDump:
-    d = InetDump("tcp" if proto == socket.IPPROTO_TCP else "udp", collect_state)
-    dump(inet_request(family, proto, states), d)
-    return d
+def dump_inet(
+    family: int, proto: int, states: int = ALL_STATES, collect_state: int = TCP_CLOSE_WAIT
+) -> InetDump:
+    proto_name = "tcp" if proto == socket.IPPROTO_TCP else "udp"
+    return InetDump(proto_name, dump(inet_request(family, proto, states)), collect_state)
 
 
 def dump_unix() -> list[bytes]:
-    chunks: list[bytes] = []
-
-    def consume(buf: bytes) -> bool:
-        chunks.append(buf)
-        return scan_headers(buf)
-
-    dump(unix_request(), consume)
-    return chunks
+    return dump(unix_request())

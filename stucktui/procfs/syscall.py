@@ -64,13 +64,50 @@ def syscall_name(nr: int, abi: str) -> str | None:
 _FD0 = (0,)
 FD_ARGS: dict[str, tuple[int, ...]] = {
     **dict.fromkeys(
-        (
-            "read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2 "
-            "recvfrom recvmsg recvmmsg sendto sendmsg sendmmsg accept accept4 connect shutdown "
-            "flock fcntl fcntl64 ioctl fsync fdatasync syncfs close fstat ftruncate getdents64 "
-            "epoll_wait epoll_pwait epoll_pwait2 io_uring_enter pidfd_send_signal pidfd_getfd "
-            "sync_file_range vmsplice fallocate lseek _llseek"
-        ).split(),
+        [
+            "read",
+            "write",
+            "readv",
+            "writev",
+            "pread64",
+            "pwrite64",
+            "preadv",
+            "pwritev",
+            "preadv2",
+            "pwritev2",
+            "recvfrom",
+            "recvmsg",
+            "recvmmsg",
+            "sendto",
+            "sendmsg",
+            "sendmmsg",
+            "accept",
+            "accept4",
+            "connect",
+            "shutdown",
+            "flock",
+            "fcntl",
+            "fcntl64",
+            "ioctl",
+            "fsync",
+            "fdatasync",
+            "syncfs",
+            "close",
+            "fstat",
+            "ftruncate",
+            "getdents64",
+            "epoll_wait",
+            "epoll_pwait",
+            "epoll_pwait2",
+            "io_uring_enter",
+            "pidfd_send_signal",
+            "pidfd_getfd",
+            "sync_file_range",
+            "vmsplice",
+            "fallocate",
+            "lseek",
+            "_llseek",
+        ],
         _FD0,
     ),
     "epoll_ctl": (0, 2),
@@ -126,7 +163,9 @@ _IDTYPES = {0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"}
 
 # Positional timeouts in milliseconds where -1 (as a 32-bit int) means "forever".
 _TIMEOUT_MS_ARG = {"epoll_wait": 3, "epoll_pwait": 3, "poll": 2}
-_SIGNAL_WAITS = frozenset({"rt_sigtimedwait", "rt_sigsuspend", "pause", "sigsuspend", "rt_sigtimedwait_time64"})
+_SIGNAL_WAITS = frozenset(
+    {"rt_sigtimedwait", "rt_sigsuspend", "pause", "sigsuspend", "rt_sigtimedwait_time64"}
+)
 _RESTART = "restart_syscall"
 
 

@@ -71,6 +71,7 @@ def parse_call_result(text: str) -> int | None:
 
 # What gdb prints when it could not attach or call (gdb 13.1, checked on this machine).
 GDB_FAILURES: tuple[tuple[str, str], ...] = (
+    ("is a zombie", "the process has exited (zombie)"),
     ("ptrace: Operation not permitted", "no permission to attach (run as root or as the owner)"),
     ("No symbol table is loaded", "the target has no symbols (stripped or static binary)"),
     ("has unknown return type", "gdb needs a cast to call this function"),

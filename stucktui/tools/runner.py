@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,10 +49,8 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     # The child leads its own session, so its pgid is its pid: helpers it spawned die too.
     # A vanished group is fine: it ended between the timeout and now.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run(

@@ -162,3 +162,6 @@ class ProcessListScreen(Screen):
 
     def action_help(self) -> None:
         self.app.action_help()  # type: ignore[attr-defined]
+
+    def action_quit(self) -> None:
+        self.app.exit(0)

@@ -37,7 +37,9 @@ def _render(line: TreeLine, plain: tuple[str, ...]) -> list[Text]:
     for col, value in zip(COLUMNS, plain, strict=True):
         if col.key == "command":
             cmd = safe_argv(r.cmdline, max_len=400) if r.cmdline else safe_text(f"[{r.name}]", "dim", 400)
-            t = Text(line.prefix, style="dim", no_wrap=True, end="") + cmd
+            t = Text(no_wrap=True, end="")
+            t.append(line.prefix, style="dim")
+            t.append_text(cmd)
         elif col.key == "state":
             t = Text(value, style=_STATE_STYLE.get(value, ""))
         elif col.key == "fds" and r.num_fds is None:
@@ -70,6 +72,9 @@ class ProcessTable(DataTable):
                 c.label = Text(label, style="bold" if col.key == column else "")
                 if c.width < len(label) and col.key != "command":
                     c.width = len(label)
+        # DataTable caches rendered lines by its update count; labels changed in place need a bump
+        self._update_count += 1
+        self._require_update_dimensions = True
         self.refresh()
 
     @property

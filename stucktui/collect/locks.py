@@ -1,0 +1,261 @@
+"""Builds the Locks view of one process: locks it holds or waits for, and who else is involved.
+
+/proc/locks gives every lock and waiter, but its pid column can lie (notes 8.1): OFD locks
+print -1 and a flock prints the pid that created it, which may have exited. The `lock:` lines
+of /proc/PID/fdinfo tie a lock to the (pid, fd) that really holds it, so they win.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from stucktui.collect.files import FdRow, stat_fd
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs.fdinfo import FdInfo, parse_fdinfo
+from stucktui.procfs.fdtarget import strip_deleted
+from stucktui.procfs.locks import LockEntry, parse_locks
+
+DevIno = tuple[int, int, int]  # (major, minor, inode) as /proc/locks prints them
+
+
+@dataclass(frozen=True, slots=True)
+class FileUser:
+    """A process that has a locked file open, through one fd."""
+
+    pid: int
+    name: str
+    fd: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockRow:
+    """One lock the process holds (role 'held') or waits for (role 'waiting')."""
+
+    role: str
+    type: str  # FLOCK, POSIX, OFD, LEASE
+    mode: str  # READ, WRITE
+    start: int
+    end: int | None  # None = EOF
+    major: int
+    minor: int
+    inode: int
+    path: str | None
+    lock_id: int  # the id column of /proc/locks
+    listed_pid: int  # the pid column for the granted lock (-1 for OFD)
+    holders: tuple[FileUser, ...]  # (pid, fd) that hold the granted lock, from fdinfo
+    holder_pid: int | None  # the real holder: fdinfo first, then the pid column
+    waiters: tuple[int, ...]  # pids waiting for this lock (-1: an OFD waiter, pid unknown)
+    others_holding: tuple[FileUser, ...]  # other processes holding any lock on the file
+    others_waiting: tuple[int, ...]  # other pids waiting for any lock on the file
+    others_open: tuple[FileUser, ...]  # other processes with the file open, no lock, not waiting
+    warning: str | None = None
+    request: str | None = None  # for 'waiting': what this process asked for, e.g. 'WRITE 50-59'
+
+    @property
+    def range_text(self) -> str:
+        return f"{self.start}-{'EOF' if self.end is None else self.end}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessLocks:
+    pid: int
+    rows: tuple[LockRow, ...]
+    notes: tuple[str, ...]
+    duration: float
+
+
+def _same_lock(a: LockEntry, b: LockEntry) -> bool:
+    """fdinfo `lock:` ids count per fd, so everything but the id is compared."""
+    return (a.type, a.mode, a.dev_ino, a.start, a.end) == (b.type, b.mode, b.dev_ino, b.start, b.end)
+
+
+def _own_files(root: ProcRoot, d: PidDir, rows: Sequence[FdRow] | None) -> list[tuple[int, str, FdInfo]]:
+    """(fd, path, fdinfo) of the process's path fds; reuses the Files view when given."""
+    if rows is not None:
+        return [(r.fd, r.target, r.info) for r in rows if r.target.startswith("/") and r.info is not None]
+    out = []
+    try:
+        names = d.listdir("fd")
+    except (AccessDenied, FileNotFoundError):
+        return []
+    for n in names:
+        try:
+            target = d.readlink(f"fd/{n}")
+            if target.startswith("/"):
+                out.append((int(n), target, parse_fdinfo(d.read_text(f"fdinfo/{n}"))))
+        except (AccessDenied, OSError, ValueError):
+            continue
+    return out
+
+
+def _dev_ino(st: os.stat_result) -> DevIno:
+    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+
+
+def _openers(
+    root: ProcRoot, paths: dict[str, DevIno], pids: Iterable[int] | None
+) -> dict[DevIno, list[tuple[FileUser, FdInfo]]]:
+    """Every (pid, fd) that has one of `paths` open, confirmed by (dev, inode)."""
+    found: dict[DevIno, list[tuple[FileUser, FdInfo]]] = {}
+    for pid in root.pids() if pids is None else pids:
+        try:
+            fds = root.listdir(pid, "fd", pid=pid)
+        except (ProcessGone, AccessDenied, OSError):
+            continue
+        name: str | None = None
+        for n in fds:
+            try:
+                target = root.readlink(pid, "fd", n, pid=pid)
+                want = paths.get(strip_deleted(target)) if target.startswith("/") else None
+                if want is None or _dev_ino(root.stat(pid, "fd", n, pid=pid)) != want:
+                    continue
+                info = parse_fdinfo(root.read_text(pid, "fdinfo", n, pid=pid))
+                if name is None:
+                    name = root.read_text(pid, "comm", pid=pid).rstrip("\n")
+            except (ProcessGone, AccessDenied, OSError, ValueError):
+                continue
+            found.setdefault(want, []).append((FileUser(pid, name, int(n)), info))
+    return found
+
+
+def collect_locks(
+    root: ProcRoot,
+    pid: int,
+    *,
+    piddir: PidDir | None = None,
+    fd_rows: Sequence[FdRow] | None = None,
+    pids: Iterable[int] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ProcessLocks:
+    """Locks `pid` holds or waits for. `fd_rows` (from collect_files) spares re-reading its
+    fds; `pids` limits the box-wide search for other holders (tests)."""
+    own = piddir is None
+    d = piddir or root.pid_dir(pid)
+    try:
+        return _collect(root, d, fd_rows, pids, clock)
+    finally:
+        if own:
+            d.close()
+
+
+def _collect(
+    root: ProcRoot,
+    d: PidDir,
+    fd_rows: Sequence[FdRow] | None,
+    pids: Iterable[int] | None,
+    clock: Callable[[], float],
+) -> ProcessLocks:
+    t0 = clock()
+    pid = d.pid
+    notes: list[str] = []
+    entries = parse_locks(root.read_text("locks"))
+    if not entries:
+        return ProcessLocks(pid, (), (), clock() - t0)
+    inodes = {e.inode for e in entries}
+    own_paths: dict[str, DevIno] = {}
+    for fd, target, info in _own_files(root, d, fd_rows):
+        if info.ino is not None and info.ino not in inodes:
+            continue  # not a locked file: spare the stat
+        st = stat_fd(d, fd)
+        if st is not None:
+            own_paths[strip_deleted(target)] = _dev_ino(st)
+    path_of = {v: k for k, v in own_paths.items()}
+
+    groups: dict[int, list[LockEntry]] = {}
+    for e in entries:
+        groups.setdefault(e.id, []).append(e)
+    wanted = [
+        g
+        for g in groups.values()
+        if g[0].dev_ino in path_of or any(e.pid == pid for e in g)  # held, waited for, or ours by fd
+    ]
+    if not wanted:
+        return ProcessLocks(pid, (), (), clock() - t0)
+    files = {g[0].dev_ino for g in wanted}
+    openers = _openers(root, {p: di for p, di in own_paths.items() if di in files}, pids)
+    on_file: dict[DevIno, list[list[LockEntry]]] = {}
+    for g in groups.values():
+        on_file.setdefault(g[0].dev_ino, []).append(g)
+
+    def holders_of(head: LockEntry) -> tuple[FileUser, ...]:
+        return tuple(
+            u for u, info in openers.get(head.dev_ino, ()) if any(_same_lock(head, x) for x in info.locks)
+        )
+
+    rows = []
+    for g in wanted:
+        head, waiting = g[0], g[1:]
+        if head.waiting:
+            continue  # a group always starts with its granted lock; anything else is a torn read
+        holders = holders_of(head)
+        holder_pids = [u.pid for u in holders]
+        if holders:
+            holder_pid: int | None = head.pid if head.pid in holder_pids else holder_pids[0]
+        else:
+            holder_pid = head.pid if head.pid > 0 else None
+        roles = []
+        if pid in holder_pids or (not holders and head.pid == pid):
+            roles.append("held")
+        if any(w.pid == pid for w in waiting):
+            roles.append("waiting")
+        warning = _stale_warning(root, head, holders)
+        others_holding = tuple(
+            u for other in on_file[head.dev_ino] for u in holders_of(other[0]) if u.pid != pid
+        )
+        waiter_pids = {w.pid for other in on_file[head.dev_ino] for w in other[1:]}
+        others_waiting = tuple(sorted(p for p in waiter_pids if p != pid))
+        busy = {u.pid for u in others_holding} | waiter_pids | {pid}
+        others_open = tuple(u for u, _ in openers.get(head.dev_ino, ()) if u.pid not in busy)
+        for role in roles:
+            rows.append(
+                LockRow(
+                    role=role,
+                    type=head.type,
+                    mode=head.mode,
+                    start=head.start,
+                    end=head.end,
+                    major=head.major,
+                    minor=head.minor,
+                    inode=head.inode,
+                    path=path_of.get(head.dev_ino),
+                    lock_id=head.id,
+                    listed_pid=head.pid,
+                    holders=holders,
+                    holder_pid=holder_pid,
+                    waiters=tuple(w.pid for w in waiting),
+                    others_holding=others_holding,
+                    others_waiting=others_waiting,
+                    others_open=others_open,
+                    warning=warning,
+                    request=_request(waiting, pid) if role == "waiting" else None,
+                )
+            )
+    if any(e.waiting and e.pid == -1 and e.dev_ino in path_of for e in entries):
+        notes.append("an OFD lock request on a file this process has open waits; OFD waiters show no pid")
+    return ProcessLocks(pid, tuple(rows), tuple(notes), clock() - t0)
+
+
+def _request(waiting: Sequence[LockEntry], pid: int) -> str:
+    w = next(w for w in waiting if w.pid == pid)
+    return f"{w.mode} {w.range_text}"
+
+
+def _stale_warning(root: ProcRoot, head: LockEntry, holders: tuple[FileUser, ...]) -> str | None:
+    """The pid column is wrong for an OFD lock (-1) and may be for a flock passed on by fork."""
+    if not holders or head.pid in {u.pid for u in holders}:
+        return None
+    real = ", ".join(f"pid {u.pid} ({u.name}) fd {u.fd}" for u in holders)
+    if head.pid == -1:
+        return f"/proc/locks shows no pid for an OFD lock; held through {real}"
+    try:
+        root.stat(head.pid, pid=head.pid)
+        gone = False
+    except (ProcessGone, FileNotFoundError):
+        gone = True
+    except OSError:
+        gone = False
+    state = "has exited" if gone else "no longer holds it"
+    return f"/proc/locks names pid {head.pid}, which {state}; the lock is held through {real}"

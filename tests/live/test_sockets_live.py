@@ -1,0 +1,190 @@
+"""Real sockets in child processes, inspected by the collector and checked against `ss`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from stucktui.collect.sockets import SocketCollector
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.live
+
+K = 40
+_USERS = re.compile(r"pid=(\d+),fd=(\d+)")
+
+# The child connects K clients to its own listener on loopback; a thread accepts each one,
+# sends 300 bytes and closes it, so the client ends sit in CLOSE_WAIT with Recv-Q 301.
+HOLDER = """
+import socket, sys, threading
+fam = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
+host = "::1" if sys.argv[1] == "6" else "127.0.0.1"
+k = int(sys.argv[2])
+srv = socket.socket(fam)
+srv.bind((host, 0))
+srv.listen(128)
+def serve():
+    for _ in range(k):
+        a, _ = srv.accept()
+        a.sendall(b"x" * 300)
+        a.close()
+threading.Thread(target=serve, daemon=True).start()
+clients = [socket.create_connection(srv.getsockname()[:2]) for _ in range(k)]
+ready()
+sys.stdin.read()
+"""
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+
+
+def _ss_for(pid: int, args: str) -> set[tuple[int, str, int, int, str, str]]:
+    """(fd, state, recv_q, send_q, local, peer) of `ss -Hn<args>p` rows owned by pid."""
+    out = subprocess.run(["ss", "-Hnp" + args], capture_output=True, text=True, check=True).stdout
+    rows = set()
+    for line in out.splitlines():
+        f = line.split()
+        for p, fd in _USERS.findall(line):
+            if int(p) == pid:
+                rows.add((int(fd), f[0].replace("-", "_"), int(f[1]), int(f[2]), f[3], f[4]))
+    return rows
+
+
+def _ours(pid: int, proto: str) -> set[tuple[int, str, int, int, str, str]]:
+    ps = SocketCollector().process_sockets(pid)
+    return {(r.fd, r.state, r.recv_q, r.send_q, r.local, r.remote) for r in ps.rows if r.proto.startswith(proto)}
+
+
+def _close_wait_ready(pid: int, k: int):
+    def check():
+        ps = SocketCollector().process_sockets(pid)
+        cw = [r for r in ps.rows if r.state == "CLOSE_WAIT" and r.recv_q == 301]
+        return ps if len(cw) == k else None
+
+    return check
+
+
+@pytest.mark.parametrize("family", ["4", "6"])
+def test_close_wait_with_unread_data_matches_ss(children, family):
+    _need("ss")
+    p = children.python(HOLDER, family, str(K), stdin=subprocess.PIPE)
+    children.wait_ready(p)
+    ps = wait_until(_close_wait_ready(p.pid, K), timeout=30, what="K CLOSE_WAIT sockets")
+    assert ps.source == "netlink"
+    assert ps.state_counts() == {"CLOSE_WAIT": K, "LISTEN": 1}
+    cw = [r for r in ps.rows if r.state == "CLOSE_WAIT"]
+    assert all(r.close_wait_unread and r.unread_bytes == 300 for r in cw)
+    assert all(r.proto == ("tcp6" if family == "6" else "tcp") for r in cw)
+    (group,) = ps.by_remote
+    assert (group.state, group.count, group.recv_q) == ("CLOSE_WAIT", K, 301 * K)
+    # ss and we read at slightly different moments: retry until both agree on a stable state
+    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, "ta"), timeout=30, what="rows equal to ss -tanp")
+    summary = SocketCollector().summary()
+    (mine,) = (x for x in summary.processes if x.pid == p.pid)
+    assert (mine.close_wait, mine.sockets) == (K, K + 1)
+    assert summary.state_counts()["CLOSE_WAIT"] >= K
+
+
+def test_listener_with_full_backlog(children):
+    _need("ss")
+    p = children.python(
+        """
+        import socket, sys
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(2)
+        queued = [socket.create_connection(srv.getsockname()) for _ in range(3)]
+        ready()
+        sys.stdin.read()
+        """,
+        stdin=subprocess.PIPE,
+    )
+    children.wait_ready(p)
+
+    def listener():
+        rows = [r for r in SocketCollector().process_sockets(p.pid).rows if r.state == "LISTEN"]
+        return rows[0] if rows and rows[0].recv_q == 3 else None
+
+    row = wait_until(listener, timeout=30, what="3 queued connections")
+    assert (row.listen_backlog, row.accept_queue_full) == (2, True)
+    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, "ta"), timeout=30, what="rows equal to ss -tanp")
+
+
+def test_unix_socketpair_between_two_children(children):
+    code = """
+        import os, socket, sys
+        a, b = socket.socketpair()
+        if os.fork() == 0:
+            a.close()
+            b.send(b"hi")
+            sys.stdin.read()
+            os._exit(0)
+        b.close()
+        print(a.fileno(), flush=True)
+        ready()
+        sys.stdin.read()
+        """
+    p = children.python(code, stdin=subprocess.PIPE)
+    children.wait_ready(p)
+
+    def kid() -> int | None:
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            pids = f.read().split()
+        return int(pids[0]) if pids else None
+
+    child = wait_until(kid, timeout=20, what="the forked child")
+
+    def peer_rows():
+        mine = [r for r in SocketCollector().process_sockets(p.pid).rows if r.proto == "unix" and r.peer]
+        theirs = [r for r in SocketCollector().process_sockets(child).rows if r.proto == "unix" and r.peer]
+        return (mine, theirs) if mine and theirs else None
+
+    mine, theirs = wait_until(peer_rows, timeout=20, what="unix peers")
+    assert [(r.peer_pid, r.peer_fd) for r in mine] == [(child, theirs[0].fd)]
+    assert [(r.peer_pid, r.peer_fd) for r in theirs] == [(p.pid, mine[0].fd)]
+    assert mine[0].peer_name == theirs[0].peer_name == "python3" or mine[0].peer_name.startswith("python")
+    assert mine[0].sock.peer_inode == theirs[0].inode
+    wait_until(lambda: mine[0].recv_q is not None, timeout=1)
+
+
+def test_child_in_its_own_network_namespace(children):
+    _need("unshare")
+    _need("ip")
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {probe.stderr.decode().strip()}")
+    code = (
+        "import socket, sys\n"
+        "srv = socket.socket(); srv.bind(('127.0.0.1', 5555)); srv.listen(4)\n"
+        "c = socket.create_connection(('127.0.0.1', 5555)); a, _ = srv.accept(); a.sendall(b'xyz'); a.close()\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()\n"
+    )
+    shell = f"ip link set lo up && exec {sys.executable} -c \"{code}\""
+    p = children.spawn(["unshare", "-n", "sh", "-c", shell], stdin=subprocess.PIPE)
+    children.wait_ready(p)
+    c = SocketCollector()
+    ns = wait_until(lambda: c.netns_of(p.pid) if c.netns_of(p.pid) != c.own_netns else None, timeout=20)
+    assert ns is not None
+
+    def rows():
+        ps = SocketCollector().process_sockets(p.pid)
+        states = {r.state for r in ps.rows}
+        return ps if {"LISTEN", "CLOSE_WAIT"} <= states else None
+
+    ps = wait_until(rows, timeout=20, what="sockets of the namespaced child")
+    assert ps.source == "proc" and ps.netns == ns
+    by_state = {r.state: r for r in ps.rows}
+    assert by_state["LISTEN"].local == "127.0.0.1:5555"
+    assert (by_state["CLOSE_WAIT"].remote, by_state["CLOSE_WAIT"].recv_q) == ("127.0.0.1:5555", 4)
+    # our own namespace's table does not have them
+    own = subprocess.run(["ss", "-Htan", "sport = :5555"], capture_output=True, text=True).stdout
+    assert "127.0.0.1:5555" not in own
+    summary = SocketCollector().summary()
+    (mine,) = (x for x in summary.processes if x.pid == p.pid)
+    assert (mine.netns, mine.close_wait, mine.sockets) == (ns, 1, 2)

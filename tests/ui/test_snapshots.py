@@ -1,0 +1,49 @@
+"""Snapshot tests: what the user sees, frozen. Update with `pytest --snapshot-update` after a
+deliberate change, and look at the diff report before committing it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixture_proc import pid_where
+from tests.ui.appkit import SIZE, fixture_app, wait_for, wait_for_list
+
+pytestmark = pytest.mark.ui
+
+
+def test_process_list_sorted_by_pid(snap_compare):
+    """The list: every fixture process sorted by pid, the hostile one shown escaped."""
+    app = fixture_app()
+
+    async def ready(pilot):
+        await wait_for_list(pilot, app)
+        await pilot.press("N")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_process_tree(snap_compare):
+    """The tree view: children under their parents with guides."""
+    app = fixture_app()
+
+    async def ready(pilot):
+        await wait_for_list(pilot, app)
+        await pilot.press("N", "t")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_process_detail(snap_compare):
+    """The process view of the hostile process: parents, paths, fd use against the limit."""
+    evil = pid_where(lambda s: "evil" in s.comm and s.state != "Z")
+    app = fixture_app(start_pid=evil)
+
+    async def ready(pilot):
+        from stucktui.ui.screens.process import ProcessScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)

@@ -1,0 +1,190 @@
+"""The Files collector, pipe map and verdicts on a fixture /proc built from a real capture."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stucktui.collect.files import PipeEnd, collect_files, pipe_summary, pipe_verdicts, pipe_view, scan_pipes
+from stucktui.collect.files_json import fds_json
+from stucktui.procfs import ProcRoot
+from stucktui.procfs.pidfd import PipeFill
+
+TARGET = Path(__file__).parent.parent / "fixtures" / "files" / "target"
+PID = 5568  # the captured process (tests/fixtures/files/target)
+CLOSE_WAIT_INO = 0x22B2  # socket fd 7, in CLOSE_WAIT in the captured net_tcp
+
+
+def _proc(root: Path, pid: int, comm: str, fds: dict[int, tuple[str, str]]) -> Path:
+    d = root / str(pid)
+    (d / "fd").mkdir(parents=True)
+    (d / "fdinfo").mkdir()
+    (d / "comm").write_text(comm + "\n")
+    (d / "stat").write_text(f"{pid} ({comm}) S 1\n")
+    for fd, (target, fdinfo) in fds.items():
+        os.symlink(target, d / "fd" / str(fd))
+        (d / "fdinfo" / str(fd)).write_text(fdinfo)
+    return d
+
+
+def _fdinfo(flags: str, ino: int | None = None) -> str:
+    """Without ino: the form of kernels before 5.14, where the link text gives the inode."""
+    return f"pos:\t0\nflags:\t{flags}\nmnt_id:\t16\n" + (f"ino:\t{ino}\n" if ino is not None else "")
+
+
+@pytest.fixture
+def proc(tmp_path: Path) -> Path:
+    """The captured process, its paths recreated under tmp_path (a real FIFO, directory and
+    files, so stat through the links works), plus a few synthetic neighbours holding pipes."""
+    work = tmp_path / "work"
+    work.mkdir()
+    os.mkfifo(work / "fifo")
+    for name in ("append.log", "plain.txt"):
+        (work / name).write_text("x")
+    (tmp_path / "fds.out").write_text("")
+    fifo_ino = os.stat(work / "fifo").st_ino
+    root = tmp_path / "proc"
+    fds = {}
+    for line in (TARGET / "links.txt").read_text().splitlines():
+        fd, target = line.split("\t")
+        target = target.replace("/tmp/capfiles/work", str(work)).replace("/tmp/capfiles", str(tmp_path))
+        info = (TARGET / "fdinfo" / fd).read_text()
+        if fd == "5":
+            info = info.replace("ino:\t2146847", f"ino:\t{fifo_ino}")
+        fds[int(fd)] = (target, info)
+    d = _proc(root, PID, "python3", fds)
+    shutil.copyfile(TARGET / "limits", d / "limits")
+    _proc(root, 6000, "bash", {250: ("pipe:[8861]", _fdinfo("0"))})  # reads the fd 251 pipe
+    _proc(root, 6001, "writer", {7: (str(work / "fifo"), _fdinfo("01", fifo_ino))})
+    # Incident 1: a service writes fd 2 into a pipe whose read end it leaked into itself (fd 5).
+    _proc(root, 7000, "svc", {2: ("pipe:[9999]", _fdinfo("01")), 5: ("pipe:[9999]", _fdinfo("0"))})
+    _proc(root, 7001, "svc-worker", {2: ("pipe:[9999]", _fdinfo("01"))})
+    return root
+
+
+def rows_by_fd(files):
+    return {r.fd: r for r in files.rows}
+
+
+def test_rows_kinds_modes_and_counts(proc):
+    f = collect_files(
+        ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
+    )
+    r = rows_by_fd(f)
+    assert len(r) == 25 and f.fd_count == 25
+    assert (r[5].kind, r[5].mode) == ("fifo", "rw")
+    assert (r[4].kind, r[4].mode, r[4].flags) == ("pipe", "w", ("O_NONBLOCK", "O_CLOEXEC"))
+    assert (r[22].kind, r[22].pos) == ("file", 4321)
+    assert (r[18].kind, r[17].kind, r[20].kind, r[0].kind) == ("deleted", "memfd", "dir", "device")
+    assert r[13].detail == "signals SIGUSR1, SIGTERM, SIGRTMIN+2"
+    assert r[7].socket_state == "CLOSE_WAIT" and r[6].socket_state is None
+    counts = dict(f.counts)
+    assert counts["pipe"] == 3 and counts["socket"] == 4 and counts["fifo"] == 1
+    assert sum(counts.values()) == 25
+    assert (f.fd_soft_limit, f.fd_hard_limit) == (20000, 20000)
+
+
+def test_pipe_peers_and_verdicts(proc):
+    r = rows_by_fd(collect_files(ProcRoot(str(proc)), PID, measure_fill=False))
+    leaked = r[251].pipe  # write end inherited from a shell, which holds the read end
+    assert leaked is not None and [(p.pid, p.name, p.fd, p.end) for p in leaked.peers] == [
+        (6000, "bash", 250, "r")
+    ]
+    assert not leaked.no_reader and leaked.no_writer is False
+    own = r[3].pipe  # os.pipe() whose both ends only this process holds
+    assert own is not None and own.no_reader and own.no_writer and own.reader_is_writer
+    assert [(p.pid, p.fd) for p in own.peers] == [(PID, 4)]
+    fifo = r[5].pipe
+    assert fifo is not None and [(p.pid, p.end) for p in fifo.peers] == [(6001, "w")]
+    assert not fifo.no_writer
+
+
+def test_incident_1_read_end_leaked_into_the_writer(proc):
+    m = scan_pipes(ProcRoot(str(proc)))
+    holders = m.holders(9999)
+    assert {(h.pid, h.fd, h.end) for h in holders} == {(7000, 2, "w"), (7000, 5, "r"), (7001, 2, "w")}
+    f = collect_files(ProcRoot(str(proc)), 7000, pipe_map=m, measure_fill=False)
+    p = rows_by_fd(f)[2].pipe
+    assert p is not None and p.no_reader and not p.no_writer and p.reader_is_writer
+    assert [(x.pid, x.fd) for x in p.peers] == [(7000, 5)]
+
+
+def test_a_real_reader_clears_no_reader():
+    w, r = PipeEnd(1, "a", 1, "w"), PipeEnd(2, "b", 0, "r")
+    assert pipe_verdicts([w, r]) == (False, False)
+    assert pipe_verdicts([w]) == (True, False)  # writes fail with EPIPE, or block if read end leaked
+    assert pipe_verdicts([r]) == (False, True)  # reads see EOF
+    assert pipe_verdicts([PipeEnd(1, "a", 3, "rw")]) == (True, True)  # a FIFO opened O_RDWR alone
+    v = pipe_view(1, 1, "w", 9, (w, PipeEnd(1, "a", 5, "r")), PipeFill(53350, 65536))
+    assert v.no_reader and v.reader_is_writer
+    assert (
+        pipe_summary(v)
+        == "52.1 KiB queued, 64 KiB pipe; no reader (read end only inside the writers); no writer"
+    )
+    assert pipe_summary(pipe_view(2, 0, "r", 9, (w, r), PipeFill(None, None, "not permitted"))) == (
+        "fill unknown (not permitted)"
+    )
+
+
+def test_pipe_map_names_from_the_process_list(proc):
+    m = scan_pipes(ProcRoot(str(proc)), names={7000: "from-list"})
+    assert {h.name for h in m.holders(9999)} == {"from-list", "svc-worker"}
+    assert m.fifos == {} and m.unreadable == 0
+
+
+def test_epoll_watches_resolved_by_inode(proc):
+    f = collect_files(
+        ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
+    )
+    ep = rows_by_fd(f)[11].epoll
+    assert [(w.tfd, w.fd, w.kind, w.stale) for w in ep] == [
+        (12, 12, "eventfd", False),
+        (3, 3, "pipe", False),
+        (7, 7, "socket", False),
+    ]
+    assert ep[2].socket_state == "CLOSE_WAIT" and ep[2].event_names == ("IN", "RDHUP", "ET")
+    assert ep[2].describe() == f"socket:[{CLOSE_WAIT_INO}] CLOSE_WAIT"
+    assert ep[1].pipe is not None and "no reader" in ep[1].describe()
+
+
+def test_stale_and_closed_epoll_entries(proc):
+    d = proc / str(PID)
+    for sub in ("fd", "fdinfo"):
+        os.rename(d / sub / "3", d / sub / "30")  # dup(3) -> 30, close(3): tfd 3 is stale
+        os.remove(d / sub / "7")  # the socket is gone from this process
+    f = collect_files(
+        ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
+    )
+    ep = {w.tfd: w for w in rows_by_fd(f)[11].epoll}
+    assert (ep[3].fd, ep[3].stale, ep[3].kind) == (30, True, "pipe")
+    assert "now fd 30" in ep[3].describe()
+    assert ep[7].fd is None and ep[7].stale and ep[7].socket_state == "CLOSE_WAIT"
+    assert "fd 7 closed" in ep[7].describe()
+
+
+def test_fds_json_shape(proc):
+    f = collect_files(
+        ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
+    )
+    out = {d["fd"]: d for d in fds_json(f)}
+    assert set(out[3]) == {"fd", "kind", "target", "mode", "flags", "pos", "pipe", "epoll"}
+    assert set(out[3]["pipe"]) == {"inode", "queued", "capacity", "peers", "no_reader", "no_writer"}
+    assert out[3]["pipe"]["peers"] == [{"pid": PID, "name": "python3", "fd": 4, "end": "w"}]
+    assert out[3]["pipe"]["queued"] is None  # fill not measured here
+    assert out[11]["epoll"][2] == {
+        "fd": 7,
+        "events": ["IN", "RDHUP", "ET"],
+        "target": "socket:[8882] CLOSE_WAIT",
+    }
+    assert out[7]["target"] == "socket:[8882] CLOSE_WAIT" and out[7]["pipe"] is None
+    assert out[21]["flags"] == ["O_APPEND", "O_CLOEXEC"] and out[21]["mode"] == "w"
+
+
+def test_process_without_fd_permission_or_fds(tmp_path):
+    (tmp_path / "9").mkdir()
+    (tmp_path / "9" / "stat").write_text("9 (z) Z 1\n")
+    f = collect_files(ProcRoot(str(tmp_path)), 9)  # a zombie: no fd directory left
+    assert f.rows == () and f.counts == ()

@@ -1,0 +1,197 @@
+"""Parsers of sock_diag dumps, run on bytes captured from the kernel and checked against `ss`."""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+import struct
+
+import pytest
+
+from stucktui.procfs import netlink as nl
+from stucktui.procfs.net import TCP_CLOSE_WAIT, parse_net_inet
+
+from .test_proc_net import _ss_rows
+
+
+@pytest.fixture
+def net(fixtures_dir):
+    return fixtures_dir / "net"
+
+
+@pytest.fixture
+def meta(net):
+    return json.loads((net / "meta.json").read_text())
+
+
+def _split(buf: bytes, every: int) -> list[bytes]:
+    """Cut a dump into chunks at message boundaries, as several recv() calls return it."""
+    chunks, start, off, n = [], 0, 0, 0
+    while off < len(buf):
+        ln = struct.unpack_from("=I", buf, off)[0]
+        off += (ln + 3) & ~3
+        n += 1
+        if n % every == 0:
+            chunks.append(buf[start:off])
+            start = off
+    if start < len(buf):
+        chunks.append(buf[start:])
+    return chunks
+
+
+def _inet(net, name: str) -> list:
+    return list(nl.iter_inet([(net / f"{name}.bin").read_bytes()], name[:3]))
+
+
+def test_tcp_dump_matches_ss_including_listen_backlog(net):
+    ours = {
+        (s.state_name, s.recv_q, s.send_q, s.local, s.remote) for s in _inet(net, "tcp") + _inet(net, "tcp6")
+    }
+    assert ours == _ss_rows(net / "ss_tan.txt")
+
+
+def test_tcp_dump_agrees_with_proc_except_listen_send_q(net):
+    for name in ("tcp", "tcp6", "udp", "udp6"):
+        dumped = {s.inode: s for s in _inet(net, name) if s.inode}
+        parsed = {s.inode: s for s in parse_net_inet((net / name).read_text(), name[:3]) if s.inode}
+        assert dumped.keys() == parsed.keys()
+        for ino, s in dumped.items():
+            p = parsed[ino]
+            assert (s.state, s.local, s.remote, s.recv_q, s.uid) == (
+                p.state,
+                p.local,
+                p.remote,
+                p.recv_q,
+                p.uid,
+            )
+            if s.state_name != "LISTEN":
+                assert s.send_q == p.send_q
+
+
+def test_listener_backlog_and_queue(net, meta):
+    (full,) = nl.iter_inet([(net / "tcp.bin").read_bytes()], "tcp", {meta["full_listener"]["inode"]})
+    assert (full.state_name, full.recv_q, full.send_q) == ("LISTEN", 3, 2)
+
+
+def test_udp_dump(net, meta):
+    (u4,) = _inet(net, "udp")
+    assert (u4.state_name, u4.local, u4.inode) == (
+        "UNCONN",
+        f"127.0.0.1:{meta['udp4']['port']}",
+        meta["udp4"]["inode"],
+    )
+    (u6,) = _inet(net, "udp6")
+    assert (u6.proto_name, u6.state_name, u6.remote) == ("udp6", "ESTAB", "[::1]:53")
+
+
+def test_scan_counts_states_and_close_wait_inodes(net, meta):
+    buf = (net / "tcp.bin").read_bytes()
+    counts = [0] * 256
+    cw: list[int] = []
+    assert nl.scan_inet_chunk(buf, counts, TCP_CLOSE_WAIT, cw) is True  # the capture ends with NLMSG_DONE
+    socks = _inet(net, "tcp")
+    assert {st: c for st, c in enumerate(counts) if c} == {
+        st: sum(1 for s in socks if s.state == st) for st in {s.state for s in socks}
+    }
+    assert sorted(cw) == sorted([meta["close_wait"]["inode"], meta["close_wait_empty"]["inode"]])
+
+
+def test_multipart_dump_across_recv_calls(net):
+    buf = (net / "tcp.bin").read_bytes()
+    for every in (1, 2, 5):
+        chunks = _split(buf, every)
+        assert len(chunks) > 1
+        assert [nl.scan_headers(c) for c in chunks][-1] is True
+        assert not any(nl.scan_headers(c) for c in chunks[:-1])
+        assert list(nl.iter_inet(chunks, "tcp")) == _inet(net, "tcp")
+        d = nl.InetDump("tcp", chunks)
+        assert d.state_counts() == nl.InetDump("tcp", [buf]).state_counts()
+
+
+def test_ends_dump_on_small_and_large_chunks(net):
+    buf = (net / "tcp.bin").read_bytes()
+    assert nl._ends_dump(buf)
+    body = buf[:-20]
+    assert not nl._ends_dump(body)
+    big = body * (8192 // len(body) + 1)  # > 4096 bytes: decided by the tail alone
+    assert not nl._ends_dump(big)
+    assert nl._ends_dump(big + buf[-20:])
+
+
+def _nlmsg(typ: int, payload: bytes) -> bytes:
+    return struct.pack("=IHHII", 16 + len(payload), typ, 0, 1, 0) + payload
+
+
+def test_nlmsg_error_raises_with_errno():
+    err = _nlmsg(nl.NLMSG_ERROR, struct.pack("=i", -errno.EINVAL) + bytes(16))
+    with pytest.raises(nl.NetlinkError) as exc:
+        nl.scan_headers(err)
+    assert exc.value.errno == errno.EINVAL
+    with pytest.raises(nl.NetlinkError):
+        nl.scan_inet_chunk(err, [0] * 256, TCP_CLOSE_WAIT, [])
+    assert nl.scan_headers(_nlmsg(nl.NLMSG_ERROR, struct.pack("=i", 0) + bytes(16)))  # an ACK
+
+
+def test_done_carrying_an_error_raises():
+    with pytest.raises(nl.NetlinkError):
+        nl.scan_headers(_nlmsg(nl.NLMSG_DONE, struct.pack("=i", -errno.ENOBUFS)))
+
+
+def test_unix_dump_peers_queues_names(net, meta):
+    socks = {s.inode: s for s in nl.iter_unix([(net / "unix.bin").read_bytes()])}
+    a, b = (socks[p["inode"]] for p in meta["pair"])
+    assert a.peer_inode == b.inode and b.peer_inode == a.inode
+    assert a.state_name == "ESTAB" and a.type_name == "stream"
+    assert a.recv_q == 6 or b.recv_q == 6  # the 6 unread bytes sit in the receiver's queue
+    listener = socks[meta["unix_listener"]["inode"]]
+    assert listener.path == meta["unix_listener"]["path"]  # trailing NUL cut
+    assert (listener.state_name, listener.recv_q, listener.send_q) == ("LISTEN", 1, 0)
+    assert len(listener.pending) == 1
+    assert socks[meta["abstract"]["inode"]].path == "@stucktui-abstract"
+    client = socks[meta["unix_listener"]["client"]]
+    assert listener.pending == (client.inode,)  # UNIX_DIAG_ICONS: the clients waiting for accept()
+
+
+def test_unix_dump_matches_ss(net):
+    ss = set()
+    for line in (net / "ss_xan.txt").read_text().splitlines():
+        _t, st, rq, sq, *rest = line.split()
+        ss.add((st, int(rq), int(sq), int(rest[-3]), int(rest[-1])))
+    ours = {
+        (s.state_name, s.recv_q, s.send_q, s.inode, s.peer_inode or 0)
+        for s in nl.iter_unix([(net / "unix.bin").read_bytes()])
+    }
+    assert ours == ss
+
+
+def test_unix_inode_filter(net, meta):
+    want = {meta["abstract"]["inode"]}
+    assert [s.inode for s in nl.iter_unix([(net / "unix.bin").read_bytes()], want)] == list(want)
+
+
+def test_requests_have_kernel_layout():
+    req = nl.inet_request(socket.AF_INET6, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT)
+    assert len(req) == 56 and struct.unpack_from("=BBBBI", req) == (
+        socket.AF_INET6,
+        socket.IPPROTO_TCP,
+        0,
+        0,
+        256,
+    )
+    assert len(nl.unix_request()) == 24
+
+
+def test_live_dump_sees_our_listener():
+    """The real syscall path once: a listener made here appears with its backlog."""
+    try:
+        nl.dump(nl.inet_request(socket.AF_INET, socket.IPPROTO_TCP))
+    except OSError as exc:
+        pytest.skip(f"netlink sock_diag unavailable here: {exc}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(3)
+        ino = __import__("os").fstat(s.fileno()).st_ino
+        d = nl.dump_inet(socket.AF_INET, socket.IPPROTO_TCP)
+        (mine,) = nl.iter_inet(d.chunks, "tcp", {ino})
+        assert (mine.state_name, mine.send_q, mine.local_port) == ("LISTEN", 3, s.getsockname()[1])

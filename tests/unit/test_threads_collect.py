@@ -1,0 +1,191 @@
+"""The thread collector against fixture /proc trees copied from real processes: syscalls
+decoded with fds resolved, grouping, CPU% from two samples, py-spy merge (also across pid
+namespaces), kernel threads, threads vanishing mid-scan, and the report dicts."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stucktui.collect.threads import (
+    ThreadCollector,
+    collect_threads,
+    group_threads,
+    merge_python,
+    thread_groups_report,
+    threads_report,
+)
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.tools.pyspy import PyDump, PySpyError, PySpyFailure, parse_pyspy_json
+
+FIX = Path(__file__).parent.parent / "fixtures" / "threads"
+PID = 6527
+WRITERS = (6574, 6575, 6576)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A writable copy of the zoo process (symlinks kept as symlinks)."""
+    shutil.copytree(FIX / "proc", tmp_path / "proc", symlinks=True)
+    return tmp_path / "proc"
+
+
+def dump() -> PyDump:
+    return PyDump(PID, parse_pyspy_json((FIX / "pyspy_zoo.json").read_text()), 0.02, True)
+
+
+def test_rows_from_real_zoo():
+    snap = collect_threads(ProcRoot(str(FIX / "proc")), PID)
+    assert snap.abi == "x86_64" and len(snap.rows) == 9
+    w = snap.row(6574)
+    assert w is not None and w.name == "writer0" and w.state == "S" and w.wchan == "anon_pipe_write"
+    assert w.call_text == "write(4 -> pipe:[10786], 1 byte)"
+    assert [(a.fd, a.target) for a in w.fd_args] == [(4, "pipe:[10786]")]
+    assert snap.row(6577).call_text == "epoll_wait(5 -> epoll watching 3 fds, wait forever)"
+    assert snap.row(6578).call_text == "flock(14 -> /tmp/thr/app.lock, LOCK_EX)"
+    assert snap.row(6581).wchan == "do_sigtimedwait"
+    assert all(r.cpu_percent is None for r in snap.rows)  # one sample only
+    assert snap.groups[0].tids == WRITERS
+    assert snap.groups[0].summary == "3 threads: write(4 -> pipe:[10786], 1 byte)"
+
+
+def test_injected_resolver_wins_and_failures_fall_back():
+    seen: list[int] = []
+
+    def resolver(fd: int) -> str | None:
+        seen.append(fd)
+        if fd == 5:
+            raise RuntimeError("someone else's bug")
+        return "pipe:[10786], no reader" if fd == 4 else None
+
+    root = ProcRoot(str(FIX / "proc"))
+    with root.pid_dir(PID) as d:
+        snap = ThreadCollector(root, resolver=resolver).collect(d)
+    assert snap.row(6574).call_text == "write(4 -> pipe:[10786], no reader, 1 byte)"
+    assert snap.row(6577).fd_args[0].target == "epoll watching 3 fds"  # fell back to readlink
+    assert snap.row(6578).fd_args[0].target == "/tmp/thr/app.lock"
+    assert sorted(seen) == [4, 5, 14]  # resolved once per fd, not once per thread
+
+
+def test_kernel_stacks_on_demand():
+    snap = collect_threads(ProcRoot(str(FIX / "proc")), PID, kernel_stacks=True)
+    assert snap.row(6578).kernel_stack[:2] == ("locks_lock_inode_wait", "__do_sys_flock")
+    assert collect_threads(ProcRoot(str(FIX / "proc")), PID).row(6578).kernel_stack is None
+
+
+def test_cpu_percent_from_two_samples(tree: Path):
+    clock = iter([100.0, 102.0])
+    root = ProcRoot(str(tree))
+    col = ThreadCollector(root, clock=lambda: next(clock))
+    stat = tree / str(PID) / "task" / "6580" / "stat"
+    with root.pid_dir(PID) as d:
+        col.collect(d)
+        head, _, rest = stat.read_text().rpartition(")")
+        f = rest.split()
+        f[11] = str(int(f[11]) + 100)  # utime (field 14) +100 ticks in 2 s: 50% at 100 Hz
+        stat.write_text(head + ") " + " ".join(f) + "\n")
+        snap = col.collect(d)
+    expected = 100 / os.sysconf("SC_CLK_TCK") / 2 * 100
+    assert snap.row(6580).cpu_percent == pytest.approx(expected)
+    assert snap.row(6574).cpu_percent == 0.0
+
+
+def test_thread_vanishing_mid_scan_is_skipped(tree: Path):
+    for name in ("stat", "syscall", "wchan", "status", "comm", "stack"):
+        (tree / str(PID) / "task" / "6581" / name).unlink()
+    snap = collect_threads(ProcRoot(str(tree)), PID)
+    assert snap.row(6581) is None and len(snap.rows) == 8
+
+
+def test_gone_process(tmp_path: Path):
+    with pytest.raises(ProcessGone):
+        collect_threads(ProcRoot(str(tmp_path)), PID)
+
+
+class DenyingPidDir(PidDir):
+    """What a non-root reader of another user's process gets: EACCES on syscall and exe,
+    '0' in wchan (notes 10.1). Root cannot be refused by file modes, so refuse here."""
+
+    def read_text(self, name: str) -> str:
+        if name.endswith("/syscall"):
+            raise AccessDenied(self.pid, name)
+        if name.endswith("/wchan"):
+            return "0\n"
+        return super().read_text(name)
+
+    def read_head(self, name: str, size: int) -> bytes:
+        raise AccessDenied(self.pid, name)
+
+
+def test_unreadable_syscall_keeps_the_row():
+    root = ProcRoot(str(FIX / "proc"))
+    with DenyingPidDir(root, PID) as d:
+        snap = ThreadCollector(root).collect(d)
+    assert len(snap.rows) == 9
+    assert all(r.syscall is None and r.call_text == "syscall: no permission" for r in snap.rows)
+    assert all(r.wchan is None for r in snap.rows)
+    assert any("no permission" in n for n in snap.notes)
+    assert any("executable unreadable" in n for n in snap.notes)
+    assert snap.groups[0].summary == "9 threads: syscall: no permission"
+
+
+def test_kernel_thread_is_not_decoded():
+    snap = collect_threads(ProcRoot(str(FIX / "kproc")), 2)
+    (row,) = snap.rows
+    assert row.call is None and row.call_text == "kernel thread" and row.wchan == "kthreadd"
+    assert "kernel thread" in snap.notes[0]
+
+
+def test_python_merge_groups_identical_stacks():
+    snap = merge_python(collect_threads(ProcRoot(str(FIX / "proc")), PID), dump())
+    w = snap.row(6574)
+    assert w.python is not None and w.python.frames[0].function == "writer" and w.python_marker == "idle"
+    assert snap.groups[0].tids == WRITERS
+    assert snap.groups[0].summary.endswith("in writer (zoo.py:15)")
+    assert all(r.python is not None for r in snap.rows)
+
+
+def test_python_merge_across_pid_namespace(tree: Path):
+    """py-spy names threads by their id inside the target's namespace: map through NSpid."""
+    tids = sorted(int(p.name) for p in (tree / str(PID) / "task").iterdir())
+    inner = {tid: i + 1 for i, tid in enumerate(tids)}
+    statuses = [(tree / str(PID) / "task" / str(t) / "status", t) for t in tids]
+    for status, tid in [*statuses, (tree / str(PID) / "status", PID)]:
+        text = re.sub(r"^NSpid:.*$", f"NSpid:\t{tid}\t{inner[tid]}", status.read_text(), flags=re.M)
+        status.write_text(text)
+    moved = tuple(replace(t, os_thread_id=inner[t.os_thread_id]) for t in dump().threads)
+    snap = merge_python(collect_threads(ProcRoot(str(tree)), PID), PyDump(PID, moved, 0.01, True))
+    assert snap.row(6574).nspid == (6574, inner[6574])
+    assert snap.row(6574).python.frames[0].function == "writer"
+    assert snap.row(PID).python.frames[0].function == "<module>"
+
+
+def test_pyspy_failure_is_kept_and_rows_unchanged():
+    base = collect_threads(ProcRoot(str(FIX / "proc")), PID)
+    err = PySpyError(PID, PySpyFailure.NOT_PYTHON, "Error: Failed to find python version from target process")
+    snap = merge_python(base, err)
+    assert snap.python is err and snap.rows == base.rows
+
+
+def test_report_dicts():
+    snap = merge_python(collect_threads(ProcRoot(str(FIX / "proc")), PID), dump())
+    rows = threads_report(snap)
+    w = next(r for r in rows if r["tid"] == 6574)
+    assert set(w) == {"tid", "name", "state", "syscall", "args", "fd_args", "wchan", "python_stack"}
+    assert w["syscall"] == "write" and w["args"][0] == "0x4" and len(w["args"]) == 6
+    assert w["fd_args"] == [{"fd": 4, "target": "pipe:[10786]"}]
+    assert w["python_stack"][0] == {"function": "writer", "file": "/tmp/thr/zoo.py", "line": 15}
+    groups = thread_groups_report(snap)
+    assert groups[0]["tids"] == list(WRITERS) and groups[0]["summary"].startswith("3 threads: write(")
+    assert sum(len(g["tids"]) for g in groups) == 9
+
+
+def test_grouping_is_pure_and_ordered():
+    snap = collect_threads(ProcRoot(str(FIX / "proc")), PID)
+    assert group_threads(snap.rows) == snap.groups
+    assert group_threads(()) == ()
