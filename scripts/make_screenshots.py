@@ -1,6 +1,6 @@
 """Writes screenshots/*.svg with the real app, on the fixture /proc tree (re-runnable by anyone):
 
-    python scripts/make_screenshots.py
+python scripts/make_screenshots.py
 """
 
 from __future__ import annotations

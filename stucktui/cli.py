@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stucktui", description=DESCRIPTION)
     p.add_argument("--version", action="version", version=f"stucktui {__version__}")
     p.add_argument("--pid", type=int, help="open straight on this process")
-    p.add_argument("--interval", type=_positive_float, default=2.0, help="refresh interval in seconds (default 2)")
+    p.add_argument(
+        "--interval", type=_positive_float, default=2.0, help="refresh interval in seconds (default 2)"
+    )
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)  # a fixture tree, for tests and demos
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("report", help="print the facts about one process without starting the TUI")
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return run_report(args.pid, args.format, args.proc)
     if not sys.stdout.isatty() and not os.environ.get("STUCKTUI_FORCE_TUI"):
-        print("stucktui: the TUI needs a terminal; use `stucktui report PID` for text output", file=sys.stderr)
+        print(
+            "stucktui: the TUI needs a terminal; use `stucktui report PID` for text output", file=sys.stderr
+        )
         return 2
     from stucktui.ui.app import StuckApp
 

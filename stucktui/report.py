@@ -39,7 +39,13 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
     d = rep.detail
     unavailable = {
         k: str(v)
-        for k, v in (("exe", d.exe), ("cwd", d.cwd), ("num_fds", d.num_fds), ("fd_limit", d.fd_limit), ("cgroup", d.cgroup))
+        for k, v in (
+            ("exe", d.exe),
+            ("cwd", d.cwd),
+            ("num_fds", d.num_fds),
+            ("fd_limit", d.fd_limit),
+            ("cgroup", d.cgroup),
+        )
         if isinstance(v, Unavailable)
     }
     fd_limit = None if isinstance(d.fd_limit, Unavailable) else d.fd_limit[0]
@@ -82,7 +88,11 @@ def _fd_usage(d: ProcessDetail) -> str:
     if isinstance(d.num_fds, Unavailable):
         return f"{d.num_fds}"
     if isinstance(d.fd_limit, Unavailable) or d.fd_limit[0] is None:
-        return f"{d.num_fds} (limit unknown)" if isinstance(d.fd_limit, Unavailable) else f"{d.num_fds} (no limit)"
+        return (
+            f"{d.num_fds} (limit unknown)"
+            if isinstance(d.fd_limit, Unavailable)
+            else f"{d.num_fds} (no limit)"
+        )
     soft, hard = d.fd_limit
     pct = 100.0 * d.num_fds / soft if soft else 0.0
     hard_s = "unlimited" if hard is None else str(hard)

@@ -82,7 +82,9 @@ class Sampler:
             pid, starttime = selected
             try:
                 d = self._pin(pid, starttime)
-                detail = collect_detail(self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock)
+                detail = collect_detail(
+                    self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
+                )
             except ProcessGone:
                 self.close()
                 return Snapshot(plist, DetailGone(pid, self.clock()), pid)

@@ -14,7 +14,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = "") -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+) -> T:
     """Poll until predicate() is truthy; never a fixed sleep. Generous timeout for a loaded
     2-core machine; returns the truthy value."""
     deadline = time.monotonic() + timeout

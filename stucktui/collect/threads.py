@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
@@ -100,6 +100,24 @@ def describe_fd(d: PidDir, fd: int) -> str:
         if n is not None:
             return f"epoll watching {n} fd" + ("" if n == 1 else "s")
     return target
+
+
+# Thread files of /proc are a line each; one pread of this size takes them whole (a stat line
+# is under 400 bytes) and saves the EOF read of a read-until-empty loop, 1,000 times a sample.
+_SMALL_READ = 4096
+
+
+def _small(d: PidDir, name: str) -> str:
+    return d.read_head(name, _SMALL_READ).decode("utf-8", "backslashreplace")
+
+
+@dataclass(slots=True)
+class _Memo:
+    """What one sample has already worked out: decoded calls, resolved fds, cleaned wchans."""
+
+    calls: dict[str, tuple[SyscallLine, DecodedCall | None, str, tuple[FdArg, ...]]] = field(default_factory=dict)
+    fds: dict[int, str] = field(default_factory=dict)
+    wchans: dict[str, str | None] = field(default_factory=dict)
 
 
 def _call_text(
@@ -214,13 +232,13 @@ class ThreadCollector:
         prev = self._prev_ticks if key == self._prev_key else {}
         dt = now - self._prev_time
         ticks: dict[int, tuple[int, int]] = {}
-        fd_cache: dict[int, str] = {}
+        memo = _Memo()
         rows: list[ThreadRow] = []
         denied_syscall = False
         for name in d.listdir("task"):
             tid = int(name)
             try:
-                row = self._row(d, tid, abi, kthread, namespaced, kernel_stacks, fd_cache, ticks, prev, dt)
+                row = self._row(d, tid, abi, kthread, namespaced, kernel_stacks, memo, ticks, prev, dt)
             except FileNotFoundError:
                 continue  # the thread exited between listdir and read
             except ProcessGone:
@@ -246,13 +264,13 @@ class ThreadCollector:
         kthread: bool,
         namespaced: bool,
         kernel_stacks: bool,
-        fd_cache: dict[int, str],
+        memo: _Memo,
         ticks: dict[int, tuple[int, int]],
         prev: dict[int, tuple[int, int]],
         dt: float,
     ) -> ThreadRow:
         base = f"task/{tid}/"
-        st = parse_stat(d.read_text(base + "stat"))
+        st = parse_stat(_small(d, base + "stat"))
         total = st.utime + st.stime
         ticks[tid] = (st.starttime, total)
         cpu = None
@@ -261,22 +279,21 @@ class ThreadCollector:
             cpu = max(0.0, (total - before[1]) / CLOCK_TICKS / dt * 100.0)
         line: SyscallLine | None = None
         call: DecodedCall | None = None
-        if st.state != "Z" and not kthread:
+        fd_args: tuple[FdArg, ...] = ()
+        if kthread:
+            text = "kernel thread"
+        elif st.state == "Z":
+            text = "zombie"
+        else:
             try:
-                line = parse_syscall(d.read_text(base + "syscall"))
+                line, call, text, fd_args = self._call(d, _small(d, base + "syscall"), abi, memo)
             except AccessDenied:
-                line = None
-            call = decode_call(line, abi) if line else None
+                text = "syscall: no permission"
         try:
-            wchan = parse_wchan(d.read_text(base + "wchan"))
+            raw = _small(d, base + "wchan")
+            wchan = memo.wchans[raw] if raw in memo.wchans else memo.wchans.setdefault(raw, parse_wchan(raw))
         except AccessDenied:
             wchan = None
-        targets: dict[int, str] = {}
-        if call is not None:
-            for fd in call.fds:
-                if fd not in fd_cache:
-                    fd_cache[fd] = self._resolve(d, fd)
-                targets[fd] = fd_cache[fd]
         nspid: tuple[int, ...] = ()
         if namespaced:
             nspid = parse_status(d.read_text(base + "status")).nspid
@@ -287,12 +304,38 @@ class ThreadCollector:
             cpu_percent=cpu,
             syscall=line,
             call=call,
-            call_text=_call_text(st.state, line, call, targets) if not kthread else "kernel thread",
-            fd_args=tuple(FdArg(fd, targets[fd]) for fd in (call.fds if call else ())),
+            call_text=text,
+            fd_args=fd_args,
             wchan=wchan,
             nspid=nspid,
             kernel_stack=read_kernel_stack(d, tid) if kernel_stacks else None,
         )
+
+    def _call(
+        self, d: PidDir, text: str, abi: str, memo: _Memo
+    ) -> tuple[SyscallLine, DecodedCall | None, str, tuple[FdArg, ...]]:
+        """Threads blocked in the same call share NR and arguments and differ only in sp/pc:
+        decode and resolve each distinct call once per sample (the 1,000-thread budget)."""
+        key, _, tail = text.rstrip().rpartition(" ")
+        key = key.rpartition(" ")[0]
+        hit = memo.calls.get(key) if key else None
+        if hit is not None:
+            shared, call, call_text, fd_args = hit
+            sp = int(text.split()[-2], 16)
+            return SyscallLine(shared.kind, shared.nr, shared.args, sp, int(tail, 16)), call, call_text, fd_args
+        line = parse_syscall(text)
+        call = decode_call(line, abi)
+        targets: dict[int, str] = {}
+        if call is not None:
+            for fd in call.fds:
+                if fd not in memo.fds:
+                    memo.fds[fd] = self._resolve(d, fd)
+                targets[fd] = memo.fds[fd]
+        call_text = _call_text("S", line, call, targets)
+        fd_args = tuple(FdArg(fd, targets[fd]) for fd in (call.fds if call else ()))
+        if key and line.kind is CallKind.IN_SYSCALL:
+            memo.calls[key] = (line, call, call_text, fd_args)
+        return line, call, call_text, fd_args
 
     def _resolve(self, d: PidDir, fd: int) -> str:
         if self.resolver is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.timer import Timer
 
 from stucktui.procfs import ProcRoot
 from stucktui.sampler import Sampler
@@ -50,7 +51,7 @@ class StuckApp(App[int]):
         self._sampling_since: float | None = None
         self._last_done: float | None = None
         self._last_duration = 0.0
-        self._timer = None
+        self._timer: Timer | None = None
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
         self.list_screen = ProcessListScreen()
 
@@ -81,7 +82,9 @@ class StuckApp(App[int]):
         and quitting does not wait for it."""
         if self._sampling_since is not None or self.paused:
             return
-        want_list = isinstance(self.screen, ProcessListScreen) or self.last is None or self.last.processes is None
+        want_list = (
+            isinstance(self.screen, ProcessListScreen) or self.last is None or self.last.processes is None
+        )
         selected = self.selected
         generation = self._generation
         self._sampling_since = self.monotonic()
@@ -188,7 +191,9 @@ class StuckApp(App[int]):
         for k in keys:
             if not k.palette or k.action == "quit":
                 continue
-            yield SystemCommand(k.help, f"key: {k.keys.split(',')[0]}", self._palette_action(screen, k.action))
+            yield SystemCommand(
+                k.help, f"key: {k.keys.split(',')[0]}", self._palette_action(screen, k.action)
+            )
         yield from super().get_system_commands(screen)
 
     def _palette_action(self, screen: Screen, action: str) -> Callable[[], None]:

@@ -19,7 +19,9 @@ class KeyAction:
 
 LIST_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the selected process: its facts and panels"),
-    KeyAction("filter", "slash,backslash,f4,f3", "Filter", "Filter as you type: pid, user, name or command line"),
+    KeyAction(
+        "filter", "slash,backslash,f4,f3", "Filter", "Filter as you type: pid, user, name or command line"
+    ),
     KeyAction("clear_filter", "escape", "Clear", "Clear the filter", show=False, palette=False),
     KeyAction("toggle_tree", "t,f5", "Tree", "Show processes as a tree of parents and children"),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
@@ -42,7 +44,7 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
 )
 
 
-def bindings(actions: tuple[KeyAction, ...]) -> list[Binding]:
+def bindings(actions: tuple[KeyAction, ...]) -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
     return [Binding(a.keys, a.action, a.title, show=a.show) for a in actions]
 
 
@@ -57,4 +59,6 @@ def key_label(keys: str) -> str:
         "enter": "Enter",
         "backspace": "Backspace",
     }
-    return ", ".join(names.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k) for k in keys.split(","))
+    return ", ".join(
+        names.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k) for k in keys.split(",")
+    )

@@ -3,6 +3,7 @@ children, an epoll set watching a CLOSE_WAIT socket."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -74,17 +75,16 @@ def test_writer_blocked_on_a_pipe_whose_read_end_it_leaked_into_itself(children,
         # 300-byte writes fill pages to 3900 bytes: blocked while FIONREAD reads < capacity.
         assert p.fill.capacity * 0.9 <= (p.fill.queued or 0) <= p.fill.capacity
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(gc_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_pipe_between_two_children_peers_both_ways(children):
     r, w = os.pipe()
     try:
         writer = children.python(
-            "import os, sys, time\nos.write(int(sys.argv[1]), b'hello')\nready()\nwhile True: time.sleep(1)\n",
+            "import os, sys, time\nos.write(int(sys.argv[1]), b'hello')\n"
+            "ready()\nwhile True: time.sleep(1)\n",
             str(w),
             pass_fds=(w,),
         )

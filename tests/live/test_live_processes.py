@@ -25,7 +25,9 @@ HOSTILE_ARGS = ["[bold]red[/] [link=http://x]x[/link]", "\x1b]0;pwned\x07\x1b[2J
 def report(pid: int, fmt: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stucktui", "report", str(pid), "--format", fmt],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -111,8 +113,12 @@ def test_non_root_sees_others_marked_no_permission(children):
     p = children.python(SLEEPER)
     children.wait_ready(p)
     r = subprocess.run(
-        [sys.executable, "-c", NOBODY_SCRIPT, str(p.pid)], capture_output=True, text=True, timeout=60,
-        cwd="/", env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(__file__)))},
+        [sys.executable, "-c", NOBODY_SCRIPT, str(p.pid)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(__file__)))},
     )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)

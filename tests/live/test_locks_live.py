@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,8 @@ def test_flock_holder_waiter_and_poller(children, tmp_path):
     )
     children.wait_ready(holder)
     waiter = children.python(
-        "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nready()\nfcntl.flock(fd, fcntl.LOCK_EX)\n",
+        "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "ready()\nfcntl.flock(fd, fcntl.LOCK_EX)\n",
         str(lock),
     )
     # The filelock pattern (notes 8.3), except that the fd stays open so the test can see it.
@@ -81,15 +85,11 @@ def test_flock_passed_on_by_fork_names_the_real_holder(children, tmp_path):
         assert row.role == "held" and row.listed_pid == p.pid and row.holder_pid == kid
         assert row.warning is not None and "exited" in row.warning
     finally:
-        import os
-        import signal
-
-        os.kill(kid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(kid, signal.SIGKILL)
 
 
 def _holds(pid: int, path: str) -> bool:
-    import os
-
     try:
         return any(os.readlink(f"/proc/{pid}/fd/{n}") == path for n in os.listdir(f"/proc/{pid}/fd"))
     except OSError:

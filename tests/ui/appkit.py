@@ -18,8 +18,13 @@ SIZE = (120, 36)
 def fixture_app(proc: str | Path = PROC, **kw) -> StuckApp:
     clock, mono = frozen_clock(), frozen_monotonic()
     kw.setdefault("interval", 0.2)
-    return StuckApp(sampler=Sampler(ProcRoot(str(proc)), clock=clock, monotonic=mono), clock=clock,
-                    monotonic=mono, euid=0, **kw)
+    return StuckApp(
+        sampler=Sampler(ProcRoot(str(proc)), clock=clock, monotonic=mono),
+        clock=clock,
+        monotonic=mono,
+        euid=0,
+        **kw,
+    )
 
 
 def copy_tree(dst: Path) -> Path:
@@ -37,5 +42,7 @@ async def wait_for(pilot, predicate, timeout: float = 15.0) -> None:
 
 
 async def wait_for_list(pilot, app: StuckApp) -> None:
-    await wait_for(pilot, lambda: app.list_screen.snapshot is not None and app.list_screen.table.row_count > 0)
+    await wait_for(
+        pilot, lambda: app.list_screen.snapshot is not None and app.list_screen.table.row_count > 0
+    )
     await asyncio.sleep(0)

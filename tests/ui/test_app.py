@@ -58,8 +58,13 @@ async def test_sort_keys_and_header_click():
         await wait_for(pilot, lambda: visible_pids(app) == sorted(visible_pids(app), reverse=True))
         await pilot.press("M")
         by = app.list_screen.snapshot.by_pid()
-        await wait_for(pilot, lambda: [by[p].rss_bytes for p in visible_pids(app)]
-                       == sorted((by[p].rss_bytes for p in visible_pids(app)), reverse=True))
+        await wait_for(
+            pilot,
+            lambda: (
+                [by[p].rss_bytes for p in visible_pids(app)]
+                == sorted((by[p].rss_bytes for p in visible_pids(app)), reverse=True)
+            ),
+        )
         await pilot.click("#processes", offset=(2, 0))  # the PID header
         assert app.list_screen.sort_column == "pid"
 
@@ -126,7 +131,9 @@ async def test_pause_stops_sampling_and_resume_restarts(tmp_path):
         await pilot.press("p")
         assert app.paused
         shutil.copytree(proc / "2", proc / "3", symlinks=True)
-        (proc / "3" / "stat").write_text((proc / "3" / "stat").read_text().replace("2 (kthreadd)", "3 (x)", 1))
+        (proc / "3" / "stat").write_text(
+            (proc / "3" / "stat").read_text().replace("2 (kthreadd)", "3 (x)", 1)
+        )
         await pilot.pause(1.0)  # several intervals: nothing may change while paused
         assert 3 not in visible_pids(app)
         assert "PAUSED" in app.freshness()

@@ -9,7 +9,9 @@ from tests.fixture_proc import PROC
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "stucktui", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "stucktui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_version_and_help():

@@ -31,7 +31,9 @@ def test_module_does_not_import_ui_libraries(module):
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')); "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"{module} pulled in {out}"
 
 
@@ -46,5 +48,7 @@ def test_every_procfs_module_is_pure():
         f"for n in {names!r}: importlib.import_module(n)\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual','rich'))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""

@@ -6,8 +6,19 @@ from stucktui.snapshot import ProcessRow
 
 def row(pid, ppid, name="x", user="root", cpu=None, rss=0, cmd=()):
     return ProcessRow(
-        pid=pid, ppid=ppid, uid=0, user=user, state="S", name=name, cmdline=cmd, cpu_percent=cpu,
-        rss_bytes=rss, num_threads=1, num_fds=3, start_time=1000.0 + pid, starttime_ticks=pid,
+        pid=pid,
+        ppid=ppid,
+        uid=0,
+        user=user,
+        state="S",
+        name=name,
+        cmdline=cmd,
+        cpu_percent=cpu,
+        rss_bytes=rss,
+        num_threads=1,
+        num_fds=3,
+        start_time=1000.0 + pid,
+        starttime_ticks=pid,
         is_kernel_thread=False,
     )
 

@@ -95,9 +95,15 @@ def test_cgroup_and_hints():
     entries = parse_cgroup((PROC / "1" / "cgroup").read_text())
     assert entries[-1] == CgroupEntry(0, (), "/")
     assert cgroup_hint(parse_cgroup("0::/\n")) is None
-    docker = "0::/system.slice/docker-4f3a9c1e2b7d8e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f.scope\n"
+    docker = (
+        "0::/system.slice/docker-4f3a9c1e2b7d8e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f.scope\n"
+    )
     assert cgroup_hint(parse_cgroup(docker)) == "docker container 4f3a9c1e2b7d"
-    k8s = "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_5f60_7a8b_9c0d_1e2f3a4b5c6d.slice/cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n"
+    k8s = (
+        "0::/kubepods.slice/kubepods-burstable.slice/"
+        "kubepods-burstable-pod1b2c3d4e_5f60_7a8b_9c0d_1e2f3a4b5c6d.slice/"
+        "cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n"
+    )
     assert cgroup_hint(parse_cgroup(k8s)) == "containerd container 0123456789ab"
     svc = "0::/system.slice/nginx.service\n"
     assert cgroup_hint(parse_cgroup(svc)) == "systemd service nginx.service"

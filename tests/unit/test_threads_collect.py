@@ -111,15 +111,12 @@ class DenyingPidDir(PidDir):
     """What a non-root reader of another user's process gets: EACCES on syscall and exe,
     '0' in wchan (notes 10.1). Root cannot be refused by file modes, so refuse here."""
 
-    def read_text(self, name: str) -> str:
-        if name.endswith("/syscall"):
+    def read_head(self, name: str, size: int) -> bytes:
+        if name == "exe" or name.endswith("/syscall"):
             raise AccessDenied(self.pid, name)
         if name.endswith("/wchan"):
-            return "0\n"
-        return super().read_text(name)
-
-    def read_head(self, name: str, size: int) -> bytes:
-        raise AccessDenied(self.pid, name)
+            return b"0"
+        return super().read_head(name, size)
 
 
 def test_unreadable_syscall_keeps_the_row():

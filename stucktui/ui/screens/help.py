@@ -29,7 +29,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("stucktui keys", style="bold"))
             yield Static(_table("Process list", LIST_KEYS))
             yield Static(_table("Process view", DETAIL_KEYS))
-            yield Static(Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim"))
+            yield Static(
+                Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim")
+            )
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

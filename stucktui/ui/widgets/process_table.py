@@ -10,7 +10,13 @@ from stucktui.listing import COLUMNS, TreeLine, human_age, human_bytes
 from stucktui.snapshot import ProcessRow
 from stucktui.ui.safe import safe_argv, safe_text
 
-_STATE_STYLE = {"R": "bold green", "D": "bold red", "Z": "bold magenta", "T": "bold yellow", "t": "bold yellow"}
+_STATE_STYLE = {
+    "R": "bold green",
+    "D": "bold red",
+    "Z": "bold magenta",
+    "T": "bold yellow",
+    "t": "bold yellow",
+}
 # above this many removals one rebuild is cheaper than removing row by row (remove_row is O(n))
 _REBUILD_THRESHOLD = 64
 
@@ -120,7 +126,9 @@ class ProcessTable(DataTable):
                         cells = _render(ln, plain)
                         for i, col in enumerate(COLUMNS):
                             if old[i] != plain[i]:
-                                self.update_cell(str(pid), col.key, cells[i], update_width=col.key == "command")
+                                self.update_cell(
+                                    str(pid), col.key, cells[i], update_width=col.key == "command"
+                                )
                     self._plain[pid] = plain
                 order = [ln.row.pid for ln in lines]
                 if order != self._order:
