@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -45,11 +44,13 @@ HOLDER = textwrap.dedent(
     """
     import os, resource, signal, sys
     n = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # may be exactly n: fds 0..n-1
     for _ in range(n // 20):
         os.pipe()
-    while len(os.listdir("/proc/self/fd")) < n:
-        os.open(sys.argv[0] if sys.argv[0] != "-c" else "/etc/hostname", os.O_RDONLY)
+    have = len(os.listdir("/proc/self/fd")) - 1
+    for _ in range(n - have):
+        os.open("/etc/hostname", os.O_RDONLY)
     sys.stdout.write("ready\\n"); sys.stdout.flush()
     signal.pause()
     """
@@ -121,7 +122,6 @@ def bench_pipe_map(counts: list[int], runs: int) -> None:
 
 
 def bench_panel(nfds: int, runs: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     p = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(nfds)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
     )
@@ -146,7 +146,6 @@ def bench_panel(nfds: int, runs: int) -> None:
         p.wait()
         if p.stdout:
             p.stdout.close()
-    del soft, hard
 
 
 def main() -> None:
@@ -156,7 +155,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     print(
-        f"kernel {os.uname().release}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, medians of {a.runs}"
+        f"kernel {os.uname().release}, {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}, medians of {a.runs}"
     )
     bench_pipe_map([int(x) for x in a.procs.split(",") if x], a.runs)
     if a.fds:

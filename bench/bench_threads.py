@@ -18,9 +18,10 @@ import sys
 import textwrap
 import time
 
-from stucktui.collect.threads import ThreadCollector, merge_python
+from stucktui.collect.threads import ThreadCollector, collect_with_python, merge_python
 from stucktui.procfs import ProcRoot
-from stucktui.tools.pyspy import PyDump, dump_python, find_pyspy
+from stucktui.tools.pyspy import PyDump, dump_python, find_pyspy, parse_pyspy_json, pyspy_dump_argv
+from stucktui.tools.runner import run
 
 TARGET = textwrap.dedent(
     """
@@ -72,38 +73,49 @@ def median_ms(xs: list[float]) -> float:
 def bench(n: int, runs: int, pyspy: str) -> dict[str, float]:
     p = start_target(n)
     root = ProcRoot()
+    argv = pyspy_dump_argv(p.pid, nonblocking=True, binary=pyspy)
+    times: dict[str, list[float]] = {k: [] for k in ("spy", "collect", "parse_merge", "view")}
     try:
         d = root.pid_dir(p.pid)
         col = ThreadCollector(root)
         col.collect(d)  # warm: ABI cached, CPU baseline taken, as in the app after selection
-        t_spy: list[float] = []
-        t_collect: list[float] = []
-        t_merge: list[float] = []
+        order = ["spy", "collect", "view"]
         for i in range(runs):
-            # alternate the order so neither side always runs on a warmer cache
-            steps = ["spy", "collect"] if i % 2 == 0 else ["collect", "spy"]
-            dump = None
-            snap = None
-            for step in steps:
+            # rotate the order so no step always runs on a warmer cache
+            for step in order[i % 3 :] + order[: i % 3]:
                 t0 = time.perf_counter()
-                if step == "spy":
-                    dump = dump_python(p.pid, binary=pyspy, timeout=120)
-                    t_spy.append(time.perf_counter() - t0)
-                else:
+                if step == "spy":  # py-spy's own time: the process, no parsing
+                    r = run(argv, timeout=120)
+                    times["spy"].append(time.perf_counter() - t0)
+                    assert r.ok, r.first_error_line
+                    t0 = time.perf_counter()
+                    dump = PyDump(p.pid, parse_pyspy_json(r.stdout), r.duration, True)
+                    parse = time.perf_counter() - t0
                     snap = col.collect(d)
-                    t_collect.append(time.perf_counter() - t0)
-            assert isinstance(dump, PyDump), dump
-            assert snap is not None and len(snap.rows) == n, (len(snap.rows) if snap else None, n)
-            t0 = time.perf_counter()
-            merged = merge_python(snap, dump)
-            t_merge.append(time.perf_counter() - t0)
-            assert sum(r.python is not None for r in merged.rows) == n
+                    t0 = time.perf_counter()
+                    merge_python(snap, dump)
+                    times["parse_merge"].append(parse + time.perf_counter() - t0)
+                elif step == "collect":
+                    snap = col.collect(d)
+                    times["collect"].append(time.perf_counter() - t0)
+                    assert len(snap.rows) == n, (len(snap.rows), n)
+                else:  # what the Threads view costs: /proc reads overlapped with py-spy
+                    merged = collect_with_python(
+                        col, d, dump=lambda *a, **kw: dump_python(*a, binary=pyspy, **kw)
+                    )
+                    times["view"].append(time.perf_counter() - t0)
+                    assert sum(r.python is not None for r in merged.rows) == n
         d.close()
     finally:
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
-    spy, collect, merge = median_ms(t_spy), median_ms(t_collect), median_ms(t_merge)
-    return {"n": n, "pyspy": spy, "collect": collect, "merge": merge, "ratio": (collect + merge) / spy}
+    m = {k: median_ms(v) for k, v in times.items()}
+    return {
+        "n": n,
+        **m,
+        "seq_ratio": (m["collect"] + m["parse_merge"]) / m["spy"],
+        "view_ratio": (m["view"] - m["spy"]) / m["spy"],
+    }
 
 
 def main() -> int:
@@ -120,12 +132,16 @@ def main() -> int:
         f"Python {platform.python_version()}, {args.runs} runs per size, py-spy --json --nonblocking"
     )
     print()
-    print("| threads | py-spy dump (ms) | stucktui /proc collect (ms) | merge + group (ms) | added / py-spy |")
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| threads | py-spy dump alone | /proc collect | parse + merge | Threads view "
+        "(overlapped) | added by the view | sequential sum added |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in (int(x) for x in args.threads.split(",")):
         r = bench(n, args.runs, pyspy)
         print(
-            f"| {n} | {r['pyspy']:.1f} | {r['collect']:.1f} | {r['merge']:.2f} | {r['ratio'] * 100:.0f}% |",
+            f"| {n} | {r['spy']:.1f} ms | {r['collect']:.1f} ms | {r['parse_merge']:.1f} ms | "
+            f"{r['view']:.1f} ms | {r['view_ratio'] * 100:+.0f}% | {r['seq_ratio'] * 100:+.0f}% |",
             flush=True,
         )
     return 0

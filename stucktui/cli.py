@@ -34,11 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="print the facts about one process without starting the TUI")
     r.add_argument("pid", type=int)
     r.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
     return p
 
 
-def run_report(pid: int, fmt: str, proc: str = "/proc") -> int:
+def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, no_panels: bool = False) -> int:
     from stucktui.collect.detail import collect_detail, sample_cpu_percent
+    from stucktui.collect.panels import collect_panels_once
     from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
     from stucktui.report import Report, render
 
@@ -46,6 +48,7 @@ def run_report(pid: int, fmt: str, proc: str = "/proc") -> int:
     try:
         cpu = sample_cpu_percent(root, pid)
         detail = collect_detail(root, pid, cpu_percent=cpu)
+        panels = None if no_panels else collect_panels_once(root, pid, python=python)
     except ProcessGone:
         print(f"stucktui: no process with pid {pid}", file=sys.stderr)
         return 1
@@ -55,14 +58,14 @@ def run_report(pid: int, fmt: str, proc: str = "/proc") -> int:
     except (OSError, ValueError) as exc:
         print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(Report(detail), fmt))
+    sys.stdout.write(render(Report(detail, panels), fmt))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
-        return run_report(args.pid, args.format, args.proc)
+        return run_report(args.pid, args.format, args.proc, python=not args.no_python)
     if not sys.stdout.isatty() and not os.environ.get("STUCKTUI_FORCE_TUI"):
         print(
             "stucktui: the TUI needs a terminal; use `stucktui report PID` for text output", file=sys.stderr

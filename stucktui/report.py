@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from stucktui.collect.panels import PanelData
 from stucktui.listing import human_age, human_bytes
+from stucktui.report_panels import json_sections, markdown_lines, text_lines
 from stucktui.snapshot import ProcessDetail, Unavailable
 from stucktui.textsafe import markdown_escape, printable, printable_argv
 
@@ -32,6 +34,7 @@ class Report:
     """Everything one report holds: the process facts plus sections later issues add."""
 
     detail: ProcessDetail
+    panels: PanelData | None = None
     sections: dict[str, Any] = field(default_factory=dict)  # extra JSON sections, in order
 
 
@@ -76,6 +79,7 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
         "unavailable": unavailable,
         "notes": list(d.notes),
     }
+    out.update(json_sections(rep.panels))
     out.update(rep.sections)
     return out
 
@@ -137,8 +141,7 @@ def render_text(rep: Report) -> str:
         out.append(f"  {label + ':':<11} {v}")
     for n in d.notes:
         out.append(f"  note: {printable(n)}")
-    for hook in TEXT_SECTIONS:
-        out.extend(hook(rep))
+    out.extend(text_lines(json_sections(rep.panels)))
     return "\n".join(out) + "\n"
 
 
@@ -151,16 +154,10 @@ def render_markdown(rep: Report) -> str:
     if d.notes:
         out.append("")
         out.extend(f"- {markdown_escape(n)}" for n in d.notes)
-    for hook in MARKDOWN_SECTIONS:
-        out.extend(hook(rep))
+    out.extend(markdown_lines(json_sections(rep.panels)))
     out.append("")
     out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")
     return "\n".join(out) + "\n"
-
-
-# Later sections (sockets, fds, threads, signals, locks, findings) register renderers here.
-TEXT_SECTIONS: list[Any] = []
-MARKDOWN_SECTIONS: list[Any] = []
 
 
 def render(rep: Report, fmt: str) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from stucktui.collect.detail import collect_detail
+from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.stat import parse_stat
@@ -36,6 +37,7 @@ class Sampler:
         self._pinned: PidDir | None = None
         self._pinned_start: int | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
+        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
 
     def close(self) -> None:
         if self._pinned is not None:
@@ -72,8 +74,12 @@ class Sampler:
         *,
         want_list: bool = True,
         selected: tuple[int, int | None] | None = None,
+        panels: frozenset[str] = frozenset(),
+        python: bool = False,
+        nonblocking: bool = True,
     ) -> Snapshot:
-        """selected = (pid, starttime ticks or None)."""
+        """selected = (pid, starttime ticks or None); panels = the panel ids to collect for it;
+        python = run py-spy this time (slow: the UI asks only every few refreshes)."""
         with self._lock:
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
             if selected is None:
@@ -85,7 +91,8 @@ class Sampler:
                 detail = collect_detail(
                     self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
                 )
+                data = self.panels.collect(d, panels, python=python, nonblocking=nonblocking) if panels else None
             except ProcessGone:
                 self.close()
                 return Snapshot(plist, DetailGone(pid, self.clock()), pid)
-            return Snapshot(plist, detail, pid)
+            return Snapshot(plist, detail, pid, data)

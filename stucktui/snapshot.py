@@ -6,6 +6,10 @@ Built by stucktui.collect in a worker, consumed by the UI and by report.py; neve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stucktui.collect.panels import PanelData
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +120,4 @@ class Snapshot:
     processes: ProcessListSnapshot | None
     detail: ProcessDetail | DetailGone | None
     selected_pid: int | None
+    panels: PanelData | None = None  # the selected process's panels that were asked for

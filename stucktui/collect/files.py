@@ -17,7 +17,7 @@ from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs.fdinfo import FdInfo, access_mode, describe_special, fdinfo_flags, parse_fdinfo
 from stucktui.procfs.limits import parse_limits
-from stucktui.procfs.pidfd import PipeFill, pipe_fill
+from stucktui.procfs.pidfd import PipeFill, pipe_fills
 
 _MAX_FILLS = 256  # pidfd_getfd costs ~0.1 ms; a process with thousands of pipes is measured in part
 _READ_ENDS = ("r", "rw")
@@ -304,6 +304,7 @@ def _collect(
         names = []  # a zombie or kernel thread has no fd table left
     rows: list[FdRow] = []
     fifo_inodes: dict[str, int] = {}
+    modes: dict[tuple[int | None, int], os.stat_result] = {}
     denied_info = 0
     for n in sorted(names, key=int):
         fd = int(n)
@@ -319,7 +320,15 @@ def _collect(
             info: FdInfo | None = parse_fdinfo(text)
         except ValueError:
             info = None
-        st = stat_fd(d, n) if target.startswith("/") else None
+        st = None
+        if target.startswith("/"):
+            # Same (mount, inode), same file type: 20,000 fds of one file need one stat.
+            key = (info.mnt_id, info.ino) if info and info.ino is not None else None
+            st = modes.get(key) if key else None
+            if st is None:
+                st = stat_fd(d, n)
+                if key and st is not None:
+                    modes[key] = st
         kind = ft.classify(target, st.st_mode if st else None)
         inode = info.ino if info and info.ino is not None else ft.bracket_inode(target)
         if inode is None and st is not None:
@@ -375,22 +384,26 @@ def _with_pipes(
     if pipe_map.unreadable:
         notes.append(f"{pipe_map.unreadable} processes could not be read: pipe ends there are unknown")
     fills: dict[int, PipeFill] = {}
+    todo: dict[int, int] = {}  # inode -> fd to measure it through (one per pipe)
+    for r in rows:
+        if r.kind in (ft.PIPE, ft.FIFO) and r.inode is not None and r.inode not in todo:
+            if measure_fill and len(todo) < _MAX_FILLS:
+                todo[r.inode] = r.fd
+            else:
+                reason = f"not measured (more than {_MAX_FILLS} pipes)" if measure_fill else "not measured"
+                fills[r.inode] = PipeFill(None, None, reason)
+    if todo:
+        by_fd = pipe_fills(d.pid, [(fd, ino) for ino, fd in todo.items()], still_same=d.alive)
+        fills.update((ino, by_fd[fd]) for ino, fd in todo.items())
     out = []
     for r in rows:
         if r.kind not in (ft.PIPE, ft.FIFO) or r.inode is None or r.mode is None:
             out.append(r)
             continue
         holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifos.get(r.target, ())
-        fill = fills.get(r.inode)
-        if fill is None:
-            if not measure_fill:
-                fill = PipeFill(None, None, "not measured")
-            elif len(fills) >= _MAX_FILLS:
-                fill = PipeFill(None, None, f"not measured (more than {_MAX_FILLS} pipes)")
-            else:
-                fill = pipe_fill(d.pid, r.fd, expect_inode=r.inode, still_same=d.alive)
-            fills[r.inode] = fill
-        view = pipe_view(d.pid, r.fd, r.mode, r.inode, holders, fill, partial=pipe_map.unreadable > 0)
+        view = pipe_view(
+            d.pid, r.fd, r.mode, r.inode, holders, fills[r.inode], partial=pipe_map.unreadable > 0
+        )
         out.append(replace(r, pipe=view))
     return out
 

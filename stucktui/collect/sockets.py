@@ -9,6 +9,7 @@ the box summary and the selected process's panel share one dump.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -271,6 +272,14 @@ class NetnsTable:
                 return None
         return self._dumps[key]
 
+    def prefetch(self) -> None:
+        """Run every dump now (meant for a worker thread while the caller reads fds: both
+        wait in the kernel, and recv()/readlink() release the GIL)."""
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for proto in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
+                self._inet_dump(family, proto)
+        self.unix({0})
+
     def tcp_counts(self) -> tuple[dict[int, int], set[int]]:
         """TCP state counts (IPv4 and IPv6) and the CLOSE_WAIT inodes."""
         counts: Counter[int] = Counter()
@@ -479,9 +488,17 @@ class SocketCollector:
         t0 = self._clock()
         pid = d.pid
         notes: list[str] = []
-        fds = socket_fds(d)
         ns = self.netns_of(pid, d)
         table = self.table(ns, pid)
+        worker = None
+        if table.source == "netlink":
+            worker = threading.Thread(target=table.prefetch, name="sock_diag", daemon=True)
+            worker.start()
+        try:
+            fds = socket_fds(d)
+        finally:
+            if worker is not None:
+                worker.join()
         wanted = {ino for _, ino in fds}
         inet = table.inet(wanted)
         unix = table.unix(wanted - inet.keys())

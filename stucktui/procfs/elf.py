@@ -27,8 +27,8 @@ def parse_elf_abi(head: bytes) -> ElfAbi:
     bits = _CLASSES.get(head[4])
     if bits is None:
         raise ValueError(f"unknown ELF class {head[4]}")
-    order = "little" if head[5] == 1 else "big"  # e_ident[EI_DATA]: ELFDATA2LSB = 1
-    machine = int.from_bytes(head[18:20], order)
+    little = head[5] == 1  # e_ident[EI_DATA]: ELFDATA2LSB = 1
+    machine = int.from_bytes(head[18:20], "little" if little else "big")
     return ElfAbi(bits, machine, _MACHINES.get(machine, f"e_machine {machine:#x}"))
 
 

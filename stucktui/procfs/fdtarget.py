@@ -56,19 +56,19 @@ def bracket_inode(target: str) -> int | None:
 def classify(target: str, mode: int | None = None) -> str:
     """The kind of an fd. `mode` (st_mode of a stat through the link) tells FIFOs, devices and
     directories from regular files; without it a path is guessed from its text only."""
-    if target.startswith("pipe:["):
-        return PIPE
-    if target.startswith("socket:["):
-        return SOCKET
-    if target.startswith("anon_inode:"):
-        return _ANON.get(target[11:], ANON)
-    if target.startswith("pidfd:["):
-        return PIDFD
+    if target[:1] != "/":
+        head, _, rest = target.partition(":")
+        if head == "pipe":
+            return PIPE
+        if head == "socket":
+            return SOCKET
+        if head == "anon_inode":
+            return _ANON.get(rest, ANON)
+        if head == "pidfd":
+            return PIDFD
+        return NAMESPACE if head in _NS_TYPES else OTHER
     if target.startswith("/memfd:"):
         return MEMFD
-    if not target.startswith("/"):
-        head = target.partition(":[")[0]
-        return NAMESPACE if head in _NS_TYPES else OTHER
     if mode is not None:
         if stat.S_ISFIFO(mode):
             return FIFO

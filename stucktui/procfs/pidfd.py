@@ -99,12 +99,16 @@ def pipe_fill(
     try:
         if still_same is not None and not still_same():
             return PipeFill(None, None, GONE)
-        try:
-            dup = pidfd_getfd(pidfd, fd)
-        except OSError as exc:
-            return PipeFill(None, None, _reason(exc))
+        return _measure(pidfd, fd, expect_inode)
     finally:
         os.close(pidfd)
+
+
+def _measure(pidfd: int, fd: int, expect_inode: int | None) -> PipeFill:
+    try:
+        dup = pidfd_getfd(pidfd, fd)
+    except OSError as exc:
+        return PipeFill(None, None, _reason(exc))
     # While we hold `dup` the pipe end stays open, so the target's peer would not see EOF or
     # EPIPE: nothing between here and the close may block.
     try:
@@ -120,6 +124,25 @@ def pipe_fill(
         return PipeFill(None, None, _reason(exc))
     finally:
         os.close(dup)
+
+
+def pipe_fills(
+    pid: int,
+    fds: list[tuple[int, int | None]],
+    *,
+    still_same: Callable[[], bool] | None = None,
+) -> dict[int, PipeFill]:
+    """pipe_fill for many (fd, expected inode) of one process through a single pidfd."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as exc:
+        return dict.fromkeys((fd for fd, _ in fds), PipeFill(None, None, _reason(exc)))
+    try:
+        if still_same is not None and not still_same():
+            return dict.fromkeys((fd for fd, _ in fds), PipeFill(None, None, GONE))
+        return {fd: _measure(pidfd, fd, ino) for fd, ino in fds}
+    finally:
+        os.close(pidfd)
 
 
 def _reason(exc: OSError) -> str:

@@ -65,8 +65,9 @@ class PyThread:
     def idle(self) -> bool:
         return not self.active
 
-    def stack_key(self) -> tuple[tuple[str, str, int], ...]:
-        return tuple((f.function, f.file, f.line) for f in self.frames)
+    def stack_key(self) -> tuple[PyFrame, ...]:
+        """Equal for threads with identical stacks (frames compare by value)."""
+        return self.frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,35 +78,47 @@ class PyDump:
     nonblocking: bool
 
 
-def _frame(d: dict) -> PyFrame:
-    return PyFrame(
-        function=str(d.get("name", "?")),
-        file=str(d.get("filename", "")),
-        short_file=str(d.get("short_filename") or d.get("filename", "")),
-        line=int(d.get("line") or 0),
-        module=d.get("module"),
-    )
-
-
 def parse_pyspy_json(text: str) -> tuple[PyThread, ...]:
-    """`py-spy dump --json` output: a list of thread objects. Raises ValueError if malformed."""
+    """`py-spy dump --json` output: a list of thread objects. Raises ValueError if malformed.
+    Threads of a pool share their frames, so equal frames and equal stacks are built once and
+    shared (a 1,000-thread dump has ~4,000 frames but a handful of distinct ones)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"py-spy printed invalid JSON: {exc}") from exc
     if not isinstance(data, list):
         raise ValueError("py-spy JSON is not a list of threads")
-    threads = [
-        PyThread(
-            os_thread_id=int(t.get("os_thread_id") or 0),
-            thread_id=int(t.get("thread_id") or 0),
-            name=t.get("thread_name"),
-            active=bool(t.get("active")),
-            owns_gil=bool(t.get("owns_gil")),
-            frames=tuple(_frame(f) for f in t.get("frames") or ()),
+    frames_seen: dict[tuple[object, ...], PyFrame] = {}
+    stacks_seen: dict[tuple[PyFrame, ...], tuple[PyFrame, ...]] = {}
+    threads = []
+    for t in data:
+        if not isinstance(t, dict):
+            raise ValueError("py-spy JSON thread is not an object")
+        frames = []
+        for f in t.get("frames") or ():
+            key = (f.get("name"), f.get("filename"), f.get("short_filename"), f.get("line"), f.get("module"))
+            frame = frames_seen.get(key)
+            if frame is None:
+                frame = frames_seen[key] = PyFrame(
+                    function=str(key[0] or "?"),
+                    file=str(key[1] or ""),
+                    short_file=str(key[2] or key[1] or ""),
+                    line=int(key[3] or 0),
+                    module=key[4],
+                )
+            frames.append(frame)
+        stack = tuple(frames)
+        stack = stacks_seen.setdefault(stack, stack)
+        threads.append(
+            PyThread(
+                os_thread_id=int(t.get("os_thread_id") or 0),
+                thread_id=int(t.get("thread_id") or 0),
+                name=t.get("thread_name"),
+                active=bool(t.get("active")),
+                owns_gil=bool(t.get("owns_gil")),
+                frames=stack,
+            )
         )
-        for t in data
-    ]
     threads.sort(key=lambda t: t.os_thread_id)
     return tuple(threads)
 

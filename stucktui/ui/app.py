@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -64,6 +64,15 @@ class StuckApp(App[int]):
             "stacks, and actions on them are refused. Run `sudo stucktui` to see everything."
         )
 
+    @property
+    def current_screen(self) -> Screen | None:
+        """The active screen, or None while the app starts or shuts down (timers and sampler
+        messages can arrive then)."""
+        try:
+            return self.screen
+        except ScreenStackError:
+            return None
+
     # -- lifecycle ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen(self.list_screen)
@@ -83,7 +92,7 @@ class StuckApp(App[int]):
         if self._sampling_since is not None or self.paused:
             return
         want_list = (
-            isinstance(self.screen, ProcessListScreen) or self.last is None or self.last.processes is None
+            isinstance(self.current_screen, ProcessListScreen) or self.last is None or self.last.processes is None
         )
         selected = self.selected
         generation = self._generation
@@ -123,7 +132,7 @@ class StuckApp(App[int]):
         if snap.detail is not None:
             for screen in self.screen_stack:
                 if isinstance(screen, ProcessScreen) and screen.pid == snap.selected_pid:
-                    screen.update_detail(snap.detail)
+                    screen.update_detail(snap.detail, snap.panels)
         self._schedule_next()
 
     def on_sample_failed(self, msg: SampleFailed) -> None:
@@ -144,7 +153,7 @@ class StuckApp(App[int]):
         return f"refreshed {ago:.0f}s ago in {self._last_duration * 1000:.0f} ms, every {self.interval:g}s"
 
     def _tick_status(self) -> None:
-        screen = self.screen
+        screen = self.current_screen
         if isinstance(screen, ProcessListScreen):
             screen.update_status()
         elif isinstance(screen, ProcessScreen):
@@ -171,7 +180,7 @@ class StuckApp(App[int]):
     def close_process(self) -> None:
         self.selected = None
         self._generation += 1
-        if isinstance(self.screen, ProcessScreen):
+        if isinstance(self.current_screen, ProcessScreen):
             self.pop_screen()
         self._sample_now()
 
@@ -181,7 +190,7 @@ class StuckApp(App[int]):
         self.request_sample()
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if not isinstance(self.current_screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

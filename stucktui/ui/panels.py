@@ -8,14 +8,21 @@ from dataclasses import dataclass
 
 from textual.widget import Widget
 
+from stucktui.collect.panels import PanelData
 from stucktui.snapshot import ProcessDetail
 
 
 class DetailPanel(Widget):
     """Base of the process view's panels: handed each new detail, never reads /proc."""
 
+    # the panel's id in PanelData, or None for panels drawn from the detail alone
+    data_key: str | None = None
+
     def update_detail(self, detail: ProcessDetail, now: float) -> None:
-        raise NotImplementedError
+        """Most panels ignore the basic facts; the Overview draws only them."""
+
+    def update_panels(self, panels: PanelData) -> None:
+        """Called with the panel data of each refresh."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import select
-import time
 import signal
+import time
 
 import pytest
 

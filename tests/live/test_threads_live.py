@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import select
-import time
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,7 @@ def ready_lines(p, timeout: float = 30.0) -> list[str]:
     if b"ready\n" not in buf:
         raise AssertionError(f"child {p.pid} never became ready (rc={p.poll()}, out={buf[-300:]!r})")
     return buf.split(b"ready\n", 1)[0].decode().split()
+
 
 N_WRITERS = 4
 
@@ -117,10 +118,16 @@ def test_pyspy_frames_merge_into_rows(children):
         pytest.skip(f"py-spy not permitted here: {dump.detail}")
     assert isinstance(dump, PyDump), dump
     snap = merge_python(collect_threads(ProcRoot(), p.pid), dump)
-    writers = [r for r in snap.rows if r.python and r.python.frames and r.python.frames[0].function == "stuck_pipe_writer"]
+    writers = [
+        r
+        for r in snap.rows
+        if r.python and r.python.frames and r.python.frames[0].function == "stuck_pipe_writer"
+    ]
     assert len(writers) == N_WRITERS
     assert all(r.call and r.call.name == "write" and r.python_marker == "idle" for r in writers)
-    assert snap.groups[0].summary.endswith("in stuck_pipe_writer (<string>:" + str(writers[0].python.frames[0].line) + ")")
+    assert snap.groups[0].summary.endswith(
+        "in stuck_pipe_writer (<string>:" + str(writers[0].python.frames[0].line) + ")"
+    )
     epoll = next(r for r in snap.rows if r.call and r.call.name == "epoll_wait")
     assert epoll.python is not None and epoll.python.frames[0].function == "epoll_waiter"
 
@@ -179,21 +186,28 @@ def c_program(tmp_path: Path) -> str:
     src = tmp_path / "blocked.c"
     src.write_text(CPROG)
     exe = tmp_path / "blocked"
-    r = subprocess.run([cc, "-g", "-O0", "-pthread", "-o", str(exe), str(src)], capture_output=True, timeout=120)
+    r = subprocess.run(
+        [cc, "-g", "-O0", "-pthread", "-o", str(exe), str(src)], capture_output=True, timeout=120
+    )
     if r.returncode != 0:
         pytest.skip(f"cc could not build the target: {r.stderr.decode()[-200:]}")
     return str(exe)
+
+
+def _c_settled(pid: int):
+    def settled():
+        snap = collect_threads(ProcRoot(), pid)
+        calls = {r.call.name for r in snap.rows if r.call}
+        return snap if calls == {"read", "pause"} else None
+
+    return wait_until(settled, timeout=30, what="C reader in read and main in pause")
 
 
 def test_native_process_kernel_view_and_pyspy_not_python(children, c_program):
     p = children.spawn([c_program])
     children.wait_ready(p)
 
-    def reader_blocked():
-        snap = collect_threads(ProcRoot(), p.pid)
-        return snap if any(r.call and r.call.name == "read" for r in snap.rows) else None
-
-    snap = wait_until(reader_blocked, timeout=30, what="C reader thread in read")
+    snap = _c_settled(p.pid)
     assert snap.abi == "x86_64" or snap.abi == os.uname().machine
     reader = next(r for r in snap.rows if r.call and r.call.name == "read")
     assert reader.fd_args[0].target.startswith("pipe:[") and reader.python is None
@@ -211,6 +225,7 @@ def test_gdb_native_backtrace(children, c_program):
         pytest.skip("gdb is not installed")
     p = children.spawn([c_program])
     children.wait_ready(p)
+    _c_settled(p.pid)
     bt = native_backtrace(p.pid, timeout=90)
     if not isinstance(bt, NativeBacktrace) and bt.reason.startswith("no permission"):
         pytest.skip(f"gdb may not attach here: {bt.reason}")
@@ -225,7 +240,9 @@ def test_sleep_is_kernel_only_and_exited_process_classified(children):
 
     def sleeping():
         snap = collect_threads(ProcRoot(), p.pid)
-        return snap if snap.rows[0].call and snap.rows[0].call.name in ("clock_nanosleep", "nanosleep") else None
+        return (
+            snap if snap.rows[0].call and snap.rows[0].call.name in ("clock_nanosleep", "nanosleep") else None
+        )
 
     snap = wait_until(sleeping, timeout=30, what="sleep in nanosleep")
     assert len(snap.rows) == 1 and snap.rows[0].wchan == "hrtimer_nanosleep"

@@ -186,3 +186,44 @@ def test_grouping_is_pure_and_ordered():
     snap = collect_threads(ProcRoot(str(FIX / "proc")), PID)
     assert group_threads(snap.rows) == snap.groups
     assert group_threads(()) == ()
+
+
+def test_task_stat_agrees_with_parse_stat():
+    from stucktui.collect.threads import task_stat
+    from stucktui.procfs.stat import parse_stat
+
+    texts = [p.read_text() for p in (FIX / "proc" / str(PID) / "task").glob("*/stat")]
+    # comm with ') S 1 (' inside: the last ')' rule (notes 1.4)
+    evil = texts[0].replace("(python)", "(evil) S 1 (x)")
+    for text in [*texts, evil]:
+        st = parse_stat(text)
+        assert task_stat(text) == (st.comm, st.state, st.utime + st.stime, st.starttime)
+
+
+class OrderedCollector(ThreadCollector):
+    def __init__(self, root: ProcRoot, log: list[str]) -> None:
+        super().__init__(root)
+        self.log = log
+
+    def collect(self, d, *, kernel_stacks: bool = False):
+        self.log.append("collect")
+        return super().collect(d, kernel_stacks=kernel_stacks)
+
+
+@pytest.mark.parametrize("nonblocking", [True, False])
+def test_collect_with_python(nonblocking: bool):
+    from stucktui.collect.threads import collect_with_python
+
+    log: list[str] = []
+
+    def fake_dump(pid: int, *, nonblocking: bool, native: bool, timeout: float):
+        log.append(f"dump nonblocking={nonblocking}")
+        return dump()
+
+    root = ProcRoot(str(FIX / "proc"))
+    with root.pid_dir(PID) as d:
+        snap = collect_with_python(OrderedCollector(root, log), d, nonblocking=nonblocking, dump=fake_dump)
+    assert snap.groups[0].summary.endswith("in writer (zoo.py:15)")
+    assert sorted(log) == sorted(["collect", f"dump nonblocking={nonblocking}"])
+    if not nonblocking:  # a pausing dump must not overlap the /proc reads
+        assert log == ["collect", "dump nonblocking=False"]

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from stucktui.collect.panels import PanelData
 from stucktui.snapshot import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
@@ -22,6 +23,7 @@ class ProcessScreen(Screen):
         self.starttime = starttime
         self.detail: ProcessDetail | None = None
         self.gone = False
+        self._pending: tuple[ProcessDetail | DetailGone, PanelData | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -33,7 +35,15 @@ class ProcessScreen(Screen):
         yield Static("", id="status")
         yield Footer()
 
-    def update_detail(self, detail: ProcessDetail | DetailGone) -> None:
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.update_detail(*pending)
+
+    def update_detail(self, detail: ProcessDetail | DetailGone, panels: PanelData | None = None) -> None:
+        if not self.is_mounted:  # a snapshot can arrive before the screen is composed
+            self._pending = (detail, panels)
+            return
         title = self.query_one("#process-title", Static)
         if isinstance(detail, DetailGone):
             self.gone = True
@@ -50,6 +60,8 @@ class ProcessScreen(Screen):
         title.update(t)
         for panel in self.query(DetailPanel):
             panel.update_detail(detail, self.app.clock())  # type: ignore[attr-defined]
+            if panels is not None:
+                panel.update_panels(panels)
         self.query_one("#status", Static).update(Text(self.app.freshness()))  # type: ignore[attr-defined]
 
     def action_back(self) -> None:

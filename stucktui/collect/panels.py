@@ -1,0 +1,90 @@
+"""Collects the panels of one process (threads, signals, and later sockets, files, locks) into
+one immutable PanelData; shared by the sampler (stateful: CPU% per thread) and by reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stucktui.collect.signals import SignalsSnapshot, collect_signals
+from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.tools.pyspy import PyDump, PySpyError
+
+ALL_PANELS = frozenset({"threads", "signals"})
+
+
+@dataclass(frozen=True, slots=True)
+class PanelData:
+    """Each field is the panel's snapshot, a one-line reason it could not be read, or None when
+    it was not asked for."""
+
+    threads: ThreadsSnapshot | str | None = None
+    signals: SignalsSnapshot | str | None = None
+
+
+class PanelCollector:
+    def __init__(
+        self,
+        root: ProcRoot,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = root
+        self.threads = ThreadCollector(root, clock=monotonic, wall=clock)
+        self._last_python: PyDump | PySpyError | None = None
+        self._last_python_pid: int | None = None
+
+    def collect(
+        self,
+        d: PidDir,
+        want: frozenset[str] = ALL_PANELS,
+        *,
+        python: bool = False,
+        nonblocking: bool = True,
+        native: bool = False,
+        kernel_stacks: bool = False,
+    ) -> PanelData:
+        """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
+        stacks persist between the slow py-spy refreshes. Raises ProcessGone."""
+        threads: ThreadsSnapshot | str | None = None
+        signals: SignalsSnapshot | str | None = None
+        if "threads" in want:
+            try:
+                if python:
+                    snap = collect_with_python(
+                        self.threads, d, kernel_stacks=kernel_stacks, nonblocking=nonblocking, native=native
+                    )
+                    self._last_python, self._last_python_pid = snap.python, d.pid
+                    threads = snap
+                else:
+                    snap = self.threads.collect(d, kernel_stacks=kernel_stacks)
+                    if self._last_python_pid == d.pid and self._last_python is not None:
+                        from stucktui.collect.threads import merge_python
+
+                        snap = merge_python(snap, self._last_python)
+                    threads = snap
+            except (AccessDenied, OSError, ValueError) as exc:
+                threads = _reason(exc)
+        if "signals" in want:
+            try:
+                signals = collect_signals(self.root, d)
+            except (AccessDenied, OSError, ValueError) as exc:
+                signals = _reason(exc)
+        return PanelData(threads=threads, signals=signals)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, AccessDenied):
+        return "no permission (run stucktui as root or as the process's owner)"
+    return f"not available ({type(exc).__name__}: {exc})"
+
+
+def collect_panels_once(root: ProcRoot, pid: int, *, python: bool = True) -> PanelData:
+    """Every panel of one process, for `stucktui report`. Raises ProcessGone."""
+    with root.pid_dir(pid) as d:
+        return PanelCollector(root).collect(d, ALL_PANELS, python=python)
+
+
+__all__ = ["ALL_PANELS", "PanelCollector", "PanelData", "ProcessGone", "collect_panels_once"]
