@@ -120,7 +120,10 @@ class Sleepers:
                     stat = Path(f"/proc/{p.pid}/stat").read_text()
                 except OSError:
                     raise RuntimeError(f"sleeper {p.pid} died") from None
-                if not (stat[stat.index("(") + 1 : stat.rindex(")")] == "sleep" and stat[stat.rindex(")") + 2] == "S"):
+                if not (
+                    stat[stat.index("(") + 1 : stat.rindex(")")] == "sleep"
+                    and stat[stat.rindex(")") + 2] == "S"
+                ):
                     still.append(p)
             pending = still
             return not pending
@@ -172,7 +175,9 @@ def snapshot_cost(extra: int, runs: int) -> SnapshotCost:
 
 def print_snapshot_table(results: list[SnapshotCost]) -> None:
     print("\n### One snapshot of the process list (median of runs, ms)\n")
-    print("| extra idle procs | rows | stucktui wall | stucktui CPU | ps wall | ps CPU | wall ratio | CPU ratio |")
+    print(
+        "| extra idle procs | rows | stucktui wall | stucktui CPU | ps wall | ps CPU | wall ratio | CPU ratio |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ow, oc, pw, pc = (median(x) * 1000 for x in (r.ours_wall, r.ours_cpu, r.ps_wall, r.ps_cpu))
@@ -209,7 +214,9 @@ def profile_tui(seconds: float, top: int = 25) -> None:
         for order in ("tottime", "cumulative"):
             buf = io.StringIO()
             pstats.Stats(str(out), stream=buf).sort_stats(order).print_stats(top)
-            print(f"\n### cProfile of the TUI's UI thread, {seconds:g}s + start-up, {len(samples)} samples ({order})\n")
+            print(
+                f"\n### cProfile of the TUI's UI thread, {seconds:g}s + start-up, {len(samples)} samples ({order})\n"
+            )
             print("```")
             print("\n".join(ln for ln in buf.getvalue().splitlines() if ln.strip() and "Ordered" not in ln))
             print("```")
@@ -225,7 +232,13 @@ class PtyChild:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         full_env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS), **(env or {}))
         self.proc = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=full_env, start_new_session=True, close_fds=True
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=full_env,
+            start_new_session=True,
+            close_fds=True,
         )
         os.close(slave)
         self.master = master
@@ -253,7 +266,9 @@ class PtyChild:
         if self.proc.poll() is None:
             return True
         text = self.tail.decode("utf-8", "replace")
-        raise RuntimeError(f"{self.proc.args[:3]} exited with {self.proc.returncode}; its last output:\n{text}")
+        raise RuntimeError(
+            f"{self.proc.args[:3]} exited with {self.proc.returncode}; its last output:\n{text}"
+        )
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -357,22 +372,39 @@ def print_steady(extra: int, rows: list[SteadyCpu]) -> None:
 # -- 3. key press to repaint ------------------------------------------------------------------
 @dataclass
 class KeyLatency:
-    during: list[float] = field(default_factory=list)  # to the frame, press while a sample ran
-    idle: list[float] = field(default_factory=list)
+    by_phase: dict[str, list[float]] = field(default_factory=dict)  # seconds to the frame
     arrive: list[float] = field(default_factory=list)  # to the frame's bytes on our side
     lost: int = 0
     samples_ms: list[float] = field(default_factory=list)
+    updates_ms: list[float] = field(default_factory=list)
     busy_fraction: float = 0.0
 
 
+PHASES = ("sampler thread collecting", "UI thread updating the table", "neither")
+
+
+def read_updates(log: Path) -> list[tuple[float, float]]:
+    return [
+        (float(p[1]), float(p[2]))
+        for p in (ln.split() for ln in log.read_text().splitlines())
+        if p[0] == "update"
+    ]
+
+
 def key_latency(presses: int) -> KeyLatency:
-    out = KeyLatency()
+    """Down-arrow presses at random gaps while the sampler runs back to back (interval 0.1 s).
+    Each press is put in the phase the app was in when it was written: a sample being
+    collected in the sampler thread, the UI thread applying a snapshot to the table, or
+    neither. Sorted by pid first, so that refreshes do not move the cursor row."""
+    out = KeyLatency(by_phase={p: [] for p in PHASES})
     with stucktui_under_pty(0.1) as (child, log):
         wait_until(lambda: child.alive() and len(read_log(log)[0]) >= 3, 120, "three stucktui samples")
-        child.send(b"N")  # sort by pid, so a refresh does not move the cursor row
+        child.send(b"N")
         time.sleep(0.3)
         child.send(KEY_HOME)
-        wait_until(lambda: (f := read_log(log)[1]) and f[-1][1] == 0, 30, "the cursor on row 0")
+        wait_until(
+            lambda: child.alive() and (f := read_log(log)[1]) and f[-1][1] == 0, 30, "the cursor on row 0"
+        )
         time.sleep(0.5)
         rng = random.Random(12)
         sends: list[float] = []
@@ -382,42 +414,46 @@ def key_latency(presses: int) -> KeyLatency:
             time.sleep(rng.uniform(0.2, 0.6))
         time.sleep(2.0)
         samples, frames = read_log(log)
-    first = sends[0]
-    base = [row for t, row in frames if t < first]
+        updates = read_updates(log)
+    base = [row for t, row in frames if t < sends[0]]
     r0 = base[-1] if base else 0
     for k, ts in enumerate(sends, start=1):
         hit = next((t for t, row in frames if t >= ts and row >= r0 + k), None)
         if hit is None:
             out.lost += 1
             continue
-        busy = any(a <= ts <= b for a, b, _ in samples)
-        (out.during if busy else out.idle).append(hit - ts)
+        if any(a <= ts <= b for a, b, _ in samples):
+            phase = PHASES[0]
+        elif any(a <= ts <= b for a, b in updates):
+            phase = PHASES[1]
+        else:
+            phase = PHASES[2]
+        out.by_phase[phase].append(hit - ts)
         arr = next((t for t, _ in child.arrivals if t >= hit), None)
         if arr is not None:
             out.arrive.append(arr - ts)
-    span = (sends[0], sends[-1])
-    win = [(a, b) for a, b, _ in samples if b >= span[0] and a <= span[1]]
+    lo, hi = sends[0], sends[-1]
+    win = [(a, b) for a, b, _ in samples if b >= lo and a <= hi]
     out.samples_ms = [(b - a) * 1000 for a, b in win]
-    busy_s = sum(min(b, span[1]) - max(a, span[0]) for a, b in win)
-    out.busy_fraction = busy_s / max(1e-9, span[1] - span[0])
+    out.updates_ms = [(b - a) * 1000 for a, b in updates if b >= lo and a <= hi]
+    out.busy_fraction = sum(min(b, hi) - max(a, lo) for a, b in win) / max(1e-9, hi - lo)
     return out
 
 
 def print_keys(extra: int, k: KeyLatency) -> None:
-    ms = [x * 1000 for x in k.during + k.idle]
     print(f"\n### Key press (down) to repaint, {extra} extra idle processes, samples back to back\n")
     print(
-        f"sampler busy {k.busy_fraction * 100:.0f}% of the time; sample wall median {median(k.samples_ms):.0f} ms, "
-        f"max {max(k.samples_ms, default=float('nan')):.0f} ms"
+        f"sampler thread collecting {k.busy_fraction * 100:.0f}% of the time; one sample "
+        f"{median(k.samples_ms):.0f} ms wall median (max {max(k.samples_ms, default=float('nan')):.0f}); "
+        f"applying it to the table on the UI thread {median(k.updates_ms):.0f} ms median "
+        f"(max {max(k.updates_ms, default=float('nan')):.0f})"
     )
-    print("\n| presses | when | median ms | p95 ms | max ms |")
-    print("|---|---|---:|---:|---:|")
-    for label, xs in (
-        ("during a sample", [x * 1000 for x in k.during]),
-        ("between samples", [x * 1000 for x in k.idle]),
-        ("all, to frame", ms),
-        ("all, to bytes on the pty", [x * 1000 for x in k.arrive]),
-    ):
+    print("\n| presses | pressed while | median ms | p95 ms | max ms |")
+    print("|---:|---|---:|---:|---:|")
+    rows = [(label, [x * 1000 for x in xs]) for label, xs in k.by_phase.items()]
+    rows.append(("any (to the frame)", [x * 1000 for xs in k.by_phase.values() for x in xs]))
+    rows.append(("any (to its bytes on the pty)", [x * 1000 for x in k.arrive]))
+    for label, xs in rows:
         if xs:
             print(f"| {len(xs)} | {label} | {median(xs):.0f} | {p95(xs):.0f} | {max(xs):.0f} |")
     if k.lost:
@@ -437,7 +473,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-CPU window per program")
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--skip-tui", action="store_true", help="only the snapshot cost")
-    ap.add_argument("--profile", action="store_true", help="also cProfile the collector at the largest --extra")
+    ap.add_argument(
+        "--profile", action="store_true", help="also cProfile the collector at the largest --extra"
+    )
     args = ap.parse_args()
     if args.quick:
         args.runs, args.seconds, args.presses = 5, 12.0, 15

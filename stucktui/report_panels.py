@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stucktui.collect.files import ProcessFiles
+from stucktui.collect.files_json import fds_json, locks_json
+from stucktui.collect.locks import ProcessLocks
 from stucktui.collect.panels import PanelData
 from stucktui.collect.signals import SignalsSnapshot, signals_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
@@ -19,6 +22,19 @@ def json_sections(panels: PanelData | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if panels is None:
         return out
+    if isinstance(panels.files, ProcessFiles):
+        out["fds"] = fds_json(panels.files)
+        out["fd_counts"] = dict(panels.files.counts)
+        if panels.files.notes:
+            out["fd_notes"] = list(panels.files.notes)
+    elif isinstance(panels.files, str):
+        out["fds"] = []
+        out.setdefault("unavailable_sections", {})["fds"] = panels.files
+    if isinstance(panels.locks, ProcessLocks):
+        out["locks"] = locks_json(panels.locks)
+    elif isinstance(panels.locks, str):
+        out["locks"] = []
+        out.setdefault("unavailable_sections", {})["locks"] = panels.locks
     if isinstance(panels.threads, ThreadsSnapshot):
         out["threads"] = threads_report(panels.threads)
         out["thread_groups"] = thread_groups_report(panels.threads)
@@ -43,6 +59,33 @@ def _names(v: list[str]) -> str:
 def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], str], bullet: str) -> list[str]:
     """Lines for the panel sections of one report; `esc` escapes a value for the format."""
     out: list[str] = []
+    fds = data.get("fds")
+    if fds is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in (data.get("fd_counts") or {}).items())
+        out += ["", heading(f"Files ({len(fds)} fds{': ' + counts if counts else ''})")]
+        for f in fds:
+            line = f"{bullet}fd {f['fd']:>4} {f['kind']:<8} {f['mode'] or '?':<3} {esc(f['target'])}"
+            p = f.get("pipe")
+            if p:
+                peers = ", ".join(f"{h['pid']} {h['name']} fd {h['fd']} ({h['end']})" for h in p["peers"]) or "none"
+                verdict = " NO READER" if p["no_reader"] else " NO WRITER" if p["no_writer"] else ""
+                fill = "" if p["queued"] is None else f"; {p['queued']} of {p['capacity']} bytes queued"
+                line += esc(f"; other end: {peers}{fill}") + verdict
+            out.append(line)
+            for w in f.get("epoll") or []:
+                out.append(f"    watches fd {w['fd']} [{esc(' '.join(w['events']))}]: {esc(w['target'])}")
+        for n in data.get("fd_notes") or []:
+            out.append(f"{bullet}note: {esc(n)}")
+    locks = data.get("locks")
+    if locks is not None:
+        out += ["", heading(f"Locks ({len(locks)})")]
+        for lk in locks:
+            who = f"held by {lk['holder_pid']}" if lk["role"] == "held" else f"WAITING (holder {lk['holder_pid']})"
+            waiters = f"; waiters {', '.join(map(str, lk['waiters']))}" if lk["waiters"] else ""
+            line = f"{lk['type']} {lk['mode']} {lk['range']} on {lk['path'] or 'inode ' + str(lk['inode'])}: {who}{waiters}"
+            out.append(bullet + esc(line))
+            if lk.get("warning"):
+                out.append(f"    warning: {esc(lk['warning'])}")
     groups = data.get("thread_groups")
     if groups is not None:
         out += ["", heading(f"Threads ({len(data.get('threads', []))})")]

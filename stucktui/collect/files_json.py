@@ -55,6 +55,10 @@ def lock_json(row: LockRow) -> dict[str, Any]:
         "range": row.range_text,
         "holder_pid": row.holder_pid,
         "waiters": list(row.waiters),
+        "role": row.role,
+        "holders": [{"pid": u.pid, "name": u.name, "fd": u.fd} for u in row.holders],
+        "others_open": [{"pid": u.pid, "name": u.name, "fd": u.fd} for u in row.others_open],
+        "warning": row.warning,
     }
 
 

@@ -7,12 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stucktui.collect.files import ProcessFiles, collect_files, pipe_summary, scan_pipes
+from stucktui.collect.locks import ProcessLocks, collect_locks
 from stucktui.collect.signals import SignalsSnapshot, collect_signals
-from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python
+from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.tools.pyspy import PyDump, PySpyError
 
-ALL_PANELS = frozenset({"threads", "signals"})
+ALL_PANELS = frozenset({"files", "locks", "threads", "signals"})
+# panels that need the fd table (and so the box-wide pipe map): threads resolve fd arguments
+# through it ("write(2 -> pipe:[5210641], no reader)")
+_NEEDS_FILES = frozenset({"files", "locks", "threads"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,8 @@ class PanelData:
 
     threads: ThreadsSnapshot | str | None = None
     signals: SignalsSnapshot | str | None = None
+    files: ProcessFiles | str | None = None
+    locks: ProcessLocks | str | None = None
 
 
 class PanelCollector:
@@ -50,6 +57,23 @@ class PanelCollector:
         stacks persist between the slow py-spy refreshes. Raises ProcessGone."""
         threads: ThreadsSnapshot | str | None = None
         signals: SignalsSnapshot | str | None = None
+        files: ProcessFiles | str | None = None
+        locks: ProcessLocks | str | None = None
+        fd_links: dict[int, str] | None = None
+        self.threads.resolver = None
+        if want & _NEEDS_FILES:
+            try:
+                files = collect_files(self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root))
+                fd_links = {r.fd: r.target for r in files.rows}
+                self.threads.resolver = _resolver(files)
+            except (AccessDenied, OSError, ValueError) as exc:
+                files = _reason(exc)
+        if "locks" in want:
+            try:
+                rows = files.rows if isinstance(files, ProcessFiles) else None
+                locks = collect_locks(self.root, d.pid, piddir=d, fd_rows=rows)
+            except (AccessDenied, OSError, ValueError) as exc:
+                locks = _reason(exc)
         if "threads" in want:
             try:
                 if python:
@@ -61,18 +85,35 @@ class PanelCollector:
                 else:
                     snap = self.threads.collect(d, kernel_stacks=kernel_stacks)
                     if self._last_python_pid == d.pid and self._last_python is not None:
-                        from stucktui.collect.threads import merge_python
-
                         snap = merge_python(snap, self._last_python)
                     threads = snap
             except (AccessDenied, OSError, ValueError) as exc:
                 threads = _reason(exc)
         if "signals" in want:
             try:
-                signals = collect_signals(self.root, d)
+                signals = collect_signals(self.root, d, fd_links=fd_links)
             except (AccessDenied, OSError, ValueError) as exc:
                 signals = _reason(exc)
-        return PanelData(threads=threads, signals=signals)
+        return PanelData(
+            threads=threads,
+            signals=signals,
+            files=files if "files" in want else None,
+            locks=locks,
+        )
+
+
+def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
+    """fd -> what the Files view knows beyond the link: pipe verdicts and fill, socket state,
+    decoded special fds."""
+    by_fd = {}
+    for r in files.rows:
+        if r.pipe is not None:
+            by_fd[r.fd] = f"{r.target}, {pipe_summary(r.pipe)}"
+        elif r.socket_state:
+            by_fd[r.fd] = f"{r.target} {r.socket_state}"
+        elif r.detail:
+            by_fd[r.fd] = f"{r.target} ({r.detail})"
+    return by_fd.get
 
 
 def _reason(exc: Exception) -> str:
