@@ -195,3 +195,37 @@ def test_live_dump_sees_our_listener():
         d = nl.dump_inet(socket.AF_INET, socket.IPPROTO_TCP)
         (mine,) = nl.iter_inet(d.chunks, "tcp", {ino})
         assert (mine.state_name, mine.send_q, mine.local_port) == ("LISTEN", 3, s.getsockname()[1])
+
+
+def _messages(buf: bytes) -> list[bytes]:
+    out, off = [], 0
+    while off < len(buf):
+        ln = struct.unpack_from("=I", buf, off)[0]
+        out.append(buf[off : off + ((ln + 3) & ~3)])
+        off += (ln + 3) & ~3
+    return out
+
+
+def test_uniform_chunks_take_the_strided_path_with_the_same_results(net, meta):
+    """Chunks whose messages all have one length are read with strided slices; the result
+    must equal the message-by-message walk."""
+    msgs = _messages((net / "tcp.bin").read_bytes())
+    by_len: dict[int, list[bytes]] = {}
+    for m in msgs:
+        if struct.unpack_from("=IH", m)[1] == nl.SOCK_DIAG_BY_FAMILY:
+            by_len.setdefault(len(m), []).append(m)
+    same = max(by_len.values(), key=len)
+    assert len(same) >= 3
+    chunk = b"".join(same)
+    assert nl.uniform_stride(chunk) == len(same[0])
+    assert nl.uniform_stride(chunk + msgs[-1]) == 0  # NLMSG_DONE appended: walked instead
+    counts, cw = [0] * 256, []
+    nl.scan_inet_chunk(chunk, counts, TCP_CLOSE_WAIT, cw)
+    slow_counts, slow_cw = [0] * 256, []
+    for m in same:  # each message followed by NLMSG_DONE: walked one by one
+        nl.scan_inet_chunk(m + msgs[-1], slow_counts, TCP_CLOSE_WAIT, slow_cw)
+    assert counts == slow_counts and sorted(cw) == sorted(slow_cw)
+    want = {struct.unpack_from("=I", m, 84)[0] for m in same[::2]}
+    fast = list(nl.iter_inet([chunk], "tcp", want))
+    slow = list(nl.iter_inet([m + msgs[-1] for m in same], "tcp", want))
+    assert fast == slow and {s.inode for s in fast} == want
