@@ -19,6 +19,7 @@ from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 
+PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
 LATE_AFTER = 1.0  # seconds past the interval before the status line says the sampler is late
 
 
@@ -54,6 +55,9 @@ class StuckApp(App[int]):
         self._timer: Timer | None = None
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
         self.list_screen = ProcessListScreen()
+        self._python_requested = False
+        self._refreshes_since_python = PYTHON_EVERY  # the first look at Threads takes stacks
+        self.pyspy_blocking = False
 
     @property
     def permission_banner(self) -> str:
@@ -96,12 +100,29 @@ class StuckApp(App[int]):
         )
         selected = self.selected
         generation = self._generation
+        screen = self.current_screen
+        panels = screen.wanted_panels() if isinstance(screen, ProcessScreen) else frozenset()
+        python = "threads" in panels and (
+            self._python_requested or self._refreshes_since_python >= PYTHON_EVERY
+        )
+        if python:
+            self._python_requested = False
+            self._refreshes_since_python = 0
+        else:
+            self._refreshes_since_python += 1
+        nonblocking = not self.pyspy_blocking
         self._sampling_since = self.monotonic()
 
         def run() -> None:
             started = self.monotonic()
             try:
-                snap = self.sampler.sample(want_list=want_list or selected is None, selected=selected)
+                snap = self.sampler.sample(
+                    want_list=want_list or selected is None,
+                    selected=selected,
+                    panels=panels,
+                    python=python,
+                    nonblocking=nonblocking,
+                )
             except Exception as exc:  # never let a sampler bug kill the UI
                 self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
                 return
@@ -188,6 +209,20 @@ class StuckApp(App[int]):
         if self._timer is not None:
             self._timer.stop()
         self.request_sample()
+
+    def panel_changed(self) -> None:
+        self._sample_now()
+
+    def request_python(self) -> None:
+        self._python_requested = True
+        self.notify("taking Python stacks with py-spy…", timeout=2)
+        self._sample_now()
+
+    def toggle_pyspy_blocking(self) -> None:
+        self.pyspy_blocking = not self.pyspy_blocking
+        mode = "pausing (consistent stacks; stops the process briefly)" if self.pyspy_blocking else "nonblocking"
+        self.notify(f"py-spy mode: {mode}", timeout=3)
+        self.request_python()
 
     def action_help(self) -> None:
         if not isinstance(self.current_screen, HelpScreen):

@@ -39,6 +39,15 @@ LIST_KEYS: tuple[KeyAction, ...] = (
 
 DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("back", "escape,backspace,q", "Back", "Back to the process list"),
+    KeyAction("tab(1)", "1", "Overview", "Show the Overview panel", show=False),
+    KeyAction("tab(2)", "2", "Threads", "Show the Threads panel: what every thread waits on", show=False),
+    KeyAction("tab(3)", "3", "Files", "Show the Files panel: every fd, pipe peers, epoll lists", show=False),
+    KeyAction("tab(4)", "4", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
+    KeyAction("tab(5)", "5", "Signals", "Show the Signals panel: masks decoded by name", show=False),
+    KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
+    KeyAction(
+        "toggle_pyspy_mode", "B", "py-spy mode", "Toggle py-spy between nonblocking and pausing (consistent)", show=False
+    ),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )

@@ -38,6 +38,19 @@ def _overview() -> DetailPanel:
     return OverviewPanel()
 
 
+def _lazy(module: str, cls: str) -> Callable[[], DetailPanel]:
+    def make() -> DetailPanel:
+        import importlib
+
+        return getattr(importlib.import_module(f"stucktui.ui.widgets.{module}"), cls)()
+
+    return make
+
+
 DETAIL_PANELS: list[PanelSpec] = [
     PanelSpec("overview", "Overview", _overview),
+    PanelSpec("threads", "Threads", _lazy("threads_panel", "ThreadsPanel")),
+    PanelSpec("files", "Files", _lazy("files_panel", "FilesPanel")),
+    PanelSpec("locks", "Locks", _lazy("locks_panel", "LocksPanel")),
+    PanelSpec("signals", "Signals", _lazy("signals_panel", "SignalsPanel")),
 ]

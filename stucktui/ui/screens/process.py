@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from stucktui.collect.panels import PanelData
+from stucktui.collect.panels import ALL_PANELS, PanelData
 from stucktui.snapshot import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
@@ -23,6 +23,7 @@ class ProcessScreen(Screen):
         self.starttime = starttime
         self.detail: ProcessDetail | None = None
         self.gone = False
+        self.active_panel = DETAIL_PANELS[0].id
         self._pending: tuple[ProcessDetail | DetailGone, PanelData | None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -63,6 +64,27 @@ class ProcessScreen(Screen):
             if panels is not None:
                 panel.update_panels(panels)
         self.query_one("#status", Static).update(Text(self.app.freshness()))  # type: ignore[attr-defined]
+
+    def wanted_panels(self) -> frozenset[str]:
+        """The panel data the active tab needs (only that is collected each refresh)."""
+        active = self.active_panel
+        return frozenset({active}) if active in ALL_PANELS else frozenset()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id or ""
+        if pane.removeprefix("tab-") != self.active_panel:
+            self.active_panel = pane.removeprefix("tab-")
+            self.app.panel_changed()  # type: ignore[attr-defined]
+
+    def action_tab(self, n: int) -> None:
+        if 0 < n <= len(DETAIL_PANELS):
+            self.query_one(TabbedContent).active = f"tab-{DETAIL_PANELS[n - 1].id}"
+
+    def action_python_stacks(self) -> None:
+        self.app.request_python()  # type: ignore[attr-defined]
+
+    def action_toggle_pyspy_mode(self) -> None:
+        self.app.toggle_pyspy_blocking()  # type: ignore[attr-defined]
 
     def action_back(self) -> None:
         self.app.close_process()  # type: ignore[attr-defined]

@@ -1,0 +1,79 @@
+"""The Locks panel: locks this process holds or waits for, who else holds, waits or has the file open."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from stucktui.collect.locks import ProcessLocks
+from stucktui.collect.panels import PanelData
+from stucktui.ui.panels import DetailPanel
+from stucktui.ui.safe import safe_text
+from stucktui.ui.widgets.keyed_table import KeyedTable
+
+COLUMNS = (
+    ("role", "ROLE"),
+    ("type", "TYPE"),
+    ("mode", "MODE"),
+    ("range", "RANGE"),
+    ("path", "PATH"),
+    ("holder", "HOLDER"),
+    ("others", "WAITERS / OTHERS"),
+)
+
+
+class LocksPanel(DetailPanel):
+    data_key = "locks"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="locks-summary")
+        yield KeyedTable(COLUMNS, id="locks-table")
+
+    def update_panels(self, panels: PanelData) -> None:
+        locks = panels.locks
+        summary = self.query_one("#locks-summary", Static)
+        if locks is None:
+            return
+        if isinstance(locks, str):
+            summary.update(safe_text(f"locks: {locks}", "yellow"))
+            return
+        assert isinstance(locks, ProcessLocks)
+        held = sum(1 for r in locks.rows if r.role == "held")
+        waiting = len(locks.rows) - held
+        head = Text(f"{held} held, {waiting} waited for", style="bold red" if waiting else "bold")
+        if not locks.rows:
+            head = Text("This process holds no file locks and waits for none.", style="dim")
+        for n in locks.notes:
+            head.append("\n! ", style="yellow")
+            head.append_text(safe_text(n))
+        summary.update(head)
+        rows = []
+        for i, r in enumerate(locks.rows):
+            others = []
+            if r.waiters:
+                others.append("waiters " + ", ".join(map(str, r.waiters)))
+            if r.others_holding:
+                others.append("also held by " + ", ".join(f"{u.pid} {u.name}" for u in r.others_holding))
+            if r.others_open:
+                others.append("open in " + ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.others_open[:8]))
+            other = safe_text("; ".join(others) or "-", max_len=400)
+            if r.warning:
+                other.append("\n! ", style="yellow")
+                other.append_text(safe_text(r.warning))
+            holder = ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.holders) or str(r.holder_pid)
+            rows.append(
+                (
+                    f"{i}",
+                    [
+                        Text(r.role.upper(), style="bold red" if r.role == "waiting" else "green"),
+                        Text(r.type),
+                        Text(r.mode),
+                        Text(r.range_text),
+                        safe_text(r.path or f"inode {r.inode}", max_len=200),
+                        safe_text(holder, max_len=200),
+                        other,
+                    ],
+                )
+            )
+        self.query_one(KeyedTable).set_rows(rows)
