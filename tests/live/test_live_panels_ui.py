@@ -1,0 +1,68 @@
+"""Live, through the real app: incident 1's shape (workers blocked writing to a pipe nobody
+drains) and incident 3's (SIGALRM blocked and pending) seen in the process view's panels."""
+
+from __future__ import annotations
+
+import pytest
+
+from stucktui.ui.app import StuckApp
+from stucktui.ui.screens.process import ProcessScreen
+from stucktui.ui.widgets.keyed_table import KeyedTable
+from tests.ui.appkit import wait_for
+
+pytestmark = [pytest.mark.live, pytest.mark.ui]
+
+BLOCKED_WRITERS = """
+import os, threading, time
+r, w = os.pipe()
+os.set_inheritable(r, False)
+def work():
+    while True:
+        os.write(w, b"x" * 4096)   # nobody reads r: blocks once the pipe is full
+for i in range(3):
+    threading.Thread(target=work, daemon=True).start()
+ready()
+time.sleep(600)
+"""
+
+PENDING_ALARM = """
+import signal, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+signal.alarm(1)
+ready()
+time.sleep(600)
+"""
+
+
+def _plain_rows(table: KeyedTable) -> list[str]:
+    return [" ".join(row) for row in table._plain.values()]
+
+
+async def test_blocked_pipe_writers_in_threads_and_files(children):
+    p = children.python(BLOCKED_WRITERS)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        await pilot.press("2")
+        table = app.screen.query_one("#threads-table", KeyedTable)
+        await wait_for(pilot, lambda: sum("write(" in r and "no reader" in r for r in _plain_rows(table)) >= 3, 30)
+        summary = str(app.screen.query_one("#threads-summary").render())
+        assert "3 threads: write(" in summary
+        await pilot.press("3")
+        files = app.screen.query_one("#files-table", KeyedTable)
+        await wait_for(pilot, lambda: any("pipe:[" in r and "no reader" in r for r in _plain_rows(files)), 30)
+
+
+async def test_pending_blocked_alarm_in_signals(children):
+    p = children.python(PENDING_ALARM)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        await pilot.press("5")
+        await wait_for(
+            pilot, lambda: "PENDING BUT BLOCKED: SIGALRM" in str(app.screen.query_one("#signals-summary").render()), 30
+        )
+        table = app.screen.query_one("#signals-table", KeyedTable)
+        assert any(r.startswith("SIGALRM") and "STUCK" in r for r in _plain_rows(table))
