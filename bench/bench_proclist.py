@@ -176,13 +176,15 @@ def snapshot_cost(extra: int, runs: int) -> SnapshotCost:
 def print_snapshot_table(results: list[SnapshotCost]) -> None:
     print("\n### One snapshot of the process list (median of runs, ms)\n")
     print(
-        "| extra idle procs | rows | stucktui wall | stucktui CPU | ps wall | ps CPU | wall ratio | CPU ratio |"
+        "| extra idle procs | rows | stucktui wall | stucktui CPU | ps wall | ps CPU "
+        "| wall ratio | CPU ratio |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ow, oc, pw, pc = (median(x) * 1000 for x in (r.ours_wall, r.ours_cpu, r.ps_wall, r.ps_cpu))
         print(
-            f"| {r.extra} | {r.rows} | {ow:.1f} | {oc:.1f} | {pw:.1f} | {pc:.1f} | {ow / pw:.2f}x | {oc / pc:.2f}x |"
+            f"| {r.extra} | {r.rows} | {ow:.1f} | {oc:.1f} | {pw:.1f} | {pc:.1f} "
+            f"| {ow / pw:.2f}x | {oc / pc:.2f}x |"
         )
 
 
@@ -215,7 +217,8 @@ def profile_tui(seconds: float, top: int = 25) -> None:
             buf = io.StringIO()
             pstats.Stats(str(out), stream=buf).sort_stats(order).print_stats(top)
             print(
-                f"\n### cProfile of the TUI's UI thread, {seconds:g}s + start-up, {len(samples)} samples ({order})\n"
+                f"\n### cProfile of the TUI's UI thread, {seconds:g}s + start-up, "
+                f"{len(samples)} samples ({order})\n"
             )
             print("```")
             print("\n".join(ln for ln in buf.getvalue().splitlines() if ln.strip() and "Ordered" not in ln))
@@ -362,7 +365,8 @@ def print_steady(extra: int, rows: list[SteadyCpu]) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r.name} | {r.wall_s:.1f} | {r.refreshes:.1f} | {r.cpu_s:.2f} | {r.cpu_percent:.1f} | {r.ms_per_refresh:.0f} |"
+            f"| {r.name} | {r.wall_s:.1f} | {r.refreshes:.1f} | {r.cpu_s:.2f} | {r.cpu_percent:.1f} "
+            f"| {r.ms_per_refresh:.0f} |"
         )
     if len(rows) == 2:
         a, b = rows

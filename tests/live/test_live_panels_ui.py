@@ -66,3 +66,30 @@ async def test_pending_blocked_alarm_in_signals(children):
         )
         table = app.screen.query_one("#signals-table", KeyedTable)
         assert any(r.startswith("SIGALRM") and "STUCK" in r for r in _plain_rows(table))
+
+
+HOSTILE_ARGS = ["[bold]red[/] [link=http://x]x[/link]", "\x1b]0;pwned\x07\x1b[2J", "\u202eevil", "bad\udcffutf8"]
+
+
+async def test_hostile_argv_escaped_in_the_tui(children):
+    import os
+
+    argv = [a.encode("utf-8", "surrogateescape") for a in HOSTILE_ARGS]  # \udcff -> the raw byte 0xff
+    p = children.spawn([os.sys.executable, "-c", "import sys,time; print('ready', flush=True); time.sleep(600)", *argv])
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_for(pilot, lambda: app.list_screen.snapshot is not None)
+        await pilot.press("slash", *str(p.pid), "enter")
+        table = app.list_screen.table
+        await wait_for(pilot, lambda: table.row_count == 1 and table.selected_pid == p.pid, 30)
+        cell = table.get_cell(str(p.pid), "command")
+        assert "[bold]red[/] [link=http://x]x[/link]" in cell.plain  # literal text...
+        assert not any(s.style and "link" in str(s.style) for s in cell.spans)  # ...not a link
+        assert "\\x1b]0;pwned\\x07\\x1b[2J" in cell.plain and "\\u202eevil" in cell.plain
+        assert "bad\\xffutf8" in cell.plain
+        assert "\x1b" not in cell.plain and "\u202e" not in cell.plain
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 30)
+        svg = app.export_screenshot()
+        assert "\x1b" not in svg and "\u202e" not in svg and "pwned" in svg
