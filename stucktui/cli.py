@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, no_panels: bool = False) -> int:
+def run_report(
+    pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, no_panels: bool = False
+) -> int:
     from stucktui.collect.detail import collect_detail, sample_cpu_percent
     from stucktui.collect.panels import collect_panels_once
     from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot

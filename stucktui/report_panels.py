@@ -67,7 +67,10 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             line = f"{bullet}fd {f['fd']:>4} {f['kind']:<8} {f['mode'] or '?':<3} {esc(f['target'])}"
             p = f.get("pipe")
             if p:
-                peers = ", ".join(f"{h['pid']} {h['name']} fd {h['fd']} ({h['end']})" for h in p["peers"]) or "none"
+                peers = (
+                    ", ".join(f"{h['pid']} {h['name']} fd {h['fd']} ({h['end']})" for h in p["peers"])
+                    or "none"
+                )
                 verdict = " NO READER" if p["no_reader"] else " NO WRITER" if p["no_writer"] else ""
                 fill = "" if p["queued"] is None else f"; {p['queued']} of {p['capacity']} bytes queued"
                 line += esc(f"; other end: {peers}{fill}") + verdict
@@ -80,9 +83,14 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
     if locks is not None:
         out += ["", heading(f"Locks ({len(locks)})")]
         for lk in locks:
-            who = f"held by {lk['holder_pid']}" if lk["role"] == "held" else f"WAITING (holder {lk['holder_pid']})"
+            who = (
+                f"held by {lk['holder_pid']}"
+                if lk["role"] == "held"
+                else f"WAITING (holder {lk['holder_pid']})"
+            )
             waiters = f"; waiters {', '.join(map(str, lk['waiters']))}" if lk["waiters"] else ""
-            line = f"{lk['type']} {lk['mode']} {lk['range']} on {lk['path'] or 'inode ' + str(lk['inode'])}: {who}{waiters}"
+            where = lk["path"] or f"inode {lk['inode']}"
+            line = f"{lk['type']} {lk['mode']} {lk['range']} on {where}: {who}{waiters}"
             out.append(bullet + esc(line))
             if lk.get("warning"):
                 out.append(f"    warning: {esc(lk['warning'])}")
@@ -115,7 +123,8 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             out.append(f"{bullet}{label}: {esc(_names(sig[key]))}")
         for tid, m in sig.get("threads", {}).items():
             out.append(
-                f"{bullet}thread {esc(tid)}: blocked {esc(_names(m['blocked']))}; pending {esc(_names(m['pending']))}"
+                f"{bullet}thread {esc(tid)}: blocked {esc(_names(m['blocked']))}; "
+                f"pending {esc(_names(m['pending']))}"
             )
         diff = sig.get("parent_diff") or {}
         if diff:
@@ -124,7 +133,9 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
                 extra.append(f"blocked in parent only: {_names(diff['blocked_parent_only'])}")
             if diff.get("same_mask_parent_tid"):
                 extra.append(f"same mask as parent thread {diff['same_mask_parent_tid']} (inherited)")
-            out.append(f"{bullet}parent {diff['parent_pid']} ({esc(diff['parent_name'])}): {esc('; '.join(extra))}")
+            out.append(
+                f"{bullet}parent {diff['parent_pid']} ({esc(diff['parent_name'])}): {esc('; '.join(extra))}"
+            )
     for name, why in (data.get("unavailable_sections") or {}).items():
         out.append(f"{bullet}{esc(name)}: {esc(why)}")
     return out

@@ -91,7 +91,9 @@ class Sampler:
                 detail = collect_detail(
                     self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
                 )
-                data = self.panels.collect(d, panels, python=python, nonblocking=nonblocking) if panels else None
+                data = (
+                    self.panels.collect(d, panels, python=python, nonblocking=nonblocking) if panels else None
+                )
             except ProcessGone:
                 self.close()
                 return Snapshot(plist, DetailGone(pid, self.clock()), pid)

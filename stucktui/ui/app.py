@@ -96,7 +96,9 @@ class StuckApp(App[int]):
         if self._sampling_since is not None or self.paused:
             return
         want_list = (
-            isinstance(self.current_screen, ProcessListScreen) or self.last is None or self.last.processes is None
+            isinstance(self.current_screen, ProcessListScreen)
+            or self.last is None
+            or self.last.processes is None
         )
         selected = self.selected
         generation = self._generation
@@ -220,7 +222,9 @@ class StuckApp(App[int]):
 
     def toggle_pyspy_blocking(self) -> None:
         self.pyspy_blocking = not self.pyspy_blocking
-        mode = "pausing (consistent stacks; stops the process briefly)" if self.pyspy_blocking else "nonblocking"
+        mode = (
+            "pausing (consistent stacks; stops the process briefly)" if self.pyspy_blocking else "nonblocking"
+        )
         self.notify(f"py-spy mode: {mode}", timeout=3)
         self.request_python()
 

@@ -46,7 +46,11 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("tab(5)", "5", "Signals", "Show the Signals panel: masks decoded by name", show=False),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
-        "toggle_pyspy_mode", "B", "py-spy mode", "Toggle py-spy between nonblocking and pausing (consistent)", show=False
+        "toggle_pyspy_mode",
+        "B",
+        "py-spy mode",
+        "Toggle py-spy between nonblocking and pausing (consistent)",
+        show=False,
     ),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),

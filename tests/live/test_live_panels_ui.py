@@ -46,7 +46,9 @@ async def test_blocked_pipe_writers_in_threads_and_files(children):
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
         await pilot.press("2")
         table = app.screen.query_one("#threads-table", KeyedTable)
-        await wait_for(pilot, lambda: sum("write(" in r and "no reader" in r for r in _plain_rows(table)) >= 3, 30)
+        await wait_for(
+            pilot, lambda: sum("write(" in r and "no reader" in r for r in _plain_rows(table)) >= 3, 30
+        )
         summary = str(app.screen.query_one("#threads-summary").render())
         assert "3 threads: write(" in summary
         await pilot.press("3")
@@ -62,20 +64,29 @@ async def test_pending_blocked_alarm_in_signals(children):
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
         await pilot.press("5")
         await wait_for(
-            pilot, lambda: "PENDING BUT BLOCKED: SIGALRM" in str(app.screen.query_one("#signals-summary").render()), 30
+            pilot,
+            lambda: "PENDING BUT BLOCKED: SIGALRM" in str(app.screen.query_one("#signals-summary").render()),
+            30,
         )
         table = app.screen.query_one("#signals-table", KeyedTable)
         assert any(r.startswith("SIGALRM") and "STUCK" in r for r in _plain_rows(table))
 
 
-HOSTILE_ARGS = ["[bold]red[/] [link=http://x]x[/link]", "\x1b]0;pwned\x07\x1b[2J", "\u202eevil", "bad\udcffutf8"]
+HOSTILE_ARGS = [
+    "[bold]red[/] [link=http://x]x[/link]",
+    "\x1b]0;pwned\x07\x1b[2J",
+    "\u202eevil",
+    "bad\udcffutf8",
+]
 
 
 async def test_hostile_argv_escaped_in_the_tui(children):
     import os
 
     argv = [a.encode("utf-8", "surrogateescape") for a in HOSTILE_ARGS]  # \udcff -> the raw byte 0xff
-    p = children.spawn([os.sys.executable, "-c", "import sys,time; print('ready', flush=True); time.sleep(600)", *argv])
+    p = children.spawn(
+        [os.sys.executable, "-c", "import sys,time; print('ready', flush=True); time.sleep(600)", *argv]
+    )
     children.wait_ready(p)
     app = StuckApp(interval=0.3)
     async with app.run_test(size=(200, 40)) as pilot:
@@ -90,6 +101,8 @@ async def test_hostile_argv_escaped_in_the_tui(children):
         assert "bad\\xffutf8" in cell.plain
         assert "\x1b" not in cell.plain and "\u202e" not in cell.plain
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 30)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 30
+        )
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "\u202e" not in svg and "pwned" in svg

@@ -12,7 +12,14 @@ from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
 
-COLUMNS = (("fd", "FD"), ("kind", "KIND"), ("mode", "MODE"), ("flags", "FLAGS"), ("pos", "POS"), ("target", "TARGET"))
+COLUMNS = (
+    ("fd", "FD"),
+    ("kind", "KIND"),
+    ("mode", "MODE"),
+    ("flags", "FLAGS"),
+    ("pos", "POS"),
+    ("target", "TARGET"),
+)
 
 
 def _target(r) -> Text:

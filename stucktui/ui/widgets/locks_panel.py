@@ -56,7 +56,9 @@ class LocksPanel(DetailPanel):
             if r.others_holding:
                 others.append("also held by " + ", ".join(f"{u.pid} {u.name}" for u in r.others_holding))
             if r.others_open:
-                others.append("open in " + ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.others_open[:8]))
+                others.append(
+                    "open in " + ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.others_open[:8])
+                )
             other = safe_text("; ".join(others) or "-", max_len=400)
             if r.warning:
                 other.append("\n! ", style="yellow")

@@ -83,9 +83,15 @@ class SignalsPanel(DetailPanel):
         for r in snap.rows:
             pending = "process" if r.pending_process else ""
             if r.pending_tids:
-                pending = (pending + " " if pending else "") + "threads " + ", ".join(map(str, r.pending_tids[:8]))
+                pending = (
+                    (pending + " " if pending else "") + "threads " + ", ".join(map(str, r.pending_tids[:8]))
+                )
             blocked = "all threads" if r.blocked_everywhere else ", ".join(map(str, r.blocked_tids[:8]))
-            style = "bold red" if r.stuck else ("dim" if not (pending or blocked or r.disposition != "default") else "")
+            style = (
+                "bold red"
+                if r.stuck
+                else ("dim" if not (pending or blocked or r.disposition != "default") else "")
+            )
             rows.append(
                 (
                     str(r.number),
