@@ -1,7 +1,7 @@
 """Benchmark: the process list (issue 2, item 12). A script, not a timed test.
 
 Run: python bench/bench_proclist.py [--quick] [--runs 15] [--extra 0,2000,5000] [--seconds 30]
-                                   [--presses 40] [--skip-tui] [--profile]
+                                   [--presses 40] [--skip-tui] [--profile] [--prototype]
 Measures, in one run on this box:
   1. one snapshot of the process list (ProcessListCollector.collect, steady state) against
      `ps -eo pid,user,stat,pcpu,rss,nlwp,lstart,args > /dev/null`, with the box as it is and
@@ -149,6 +149,7 @@ class SnapshotCost:
     ours_cpu: list[float] = field(default_factory=list)
     ps_wall: list[float] = field(default_factory=list)
     ps_cpu: list[float] = field(default_factory=list)
+    proto_cpu: list[float] = field(default_factory=list)
 
 
 def children_cpu() -> float:
@@ -156,11 +157,22 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def snapshot_cost(extra: int, runs: int) -> SnapshotCost:
+def snapshot_cost(extra: int, runs: int, prototype: bool = False) -> SnapshotCost:
     coll = ProcessListCollector(ProcRoot())
     coll.collect()  # the first call fills the user cache and the CPU% baseline
+    proto = None
+    if prototype:
+        from proclist_prototype import ReusingCollector
+
+        proto = ReusingCollector(ProcRoot())
+        proto.collect()
+        proto.collect()  # rows become reusable once they carry a CPU% rate
     out = SnapshotCost(extra, 0)
     for _ in range(runs):
+        if proto is not None:
+            c0 = time.thread_time()
+            proto.collect()
+            out.proto_cpu.append(time.thread_time() - c0)
         c0, t0 = time.thread_time(), time.perf_counter()
         snap = coll.collect()
         out.ours_wall.append(time.perf_counter() - t0)
@@ -186,6 +198,11 @@ def print_snapshot_table(results: list[SnapshotCost]) -> None:
             f"| {r.extra} | {r.rows} | {ow:.1f} | {oc:.1f} | {pw:.1f} | {pc:.1f} "
             f"| {ow / pw:.2f}x | {oc / pc:.2f}x |"
         )
+    if any(r.proto_cpu for r in results):
+        print("\nPrototype with row reuse (bench/proclist_prototype.py), CPU ms and CPU ratio to ps:")
+        for r in results:
+            pr, pc = median(r.proto_cpu) * 1000, median(r.ps_cpu) * 1000
+            print(f"- {r.extra} extra: {pr:.1f} ms, {pr / pc:.2f}x")
 
 
 def profile_collect(top: int = 14) -> None:
@@ -384,7 +401,11 @@ class KeyLatency:
     busy_fraction: float = 0.0
 
 
-PHASES = ("sampler thread collecting", "UI thread updating the table", "neither")
+PHASES = (
+    "sampler thread collecting",
+    "UI thread updating the table",
+    "neither (idle, or DataTable's deferred work)",
+)
 
 
 def read_updates(log: Path) -> list[tuple[float, float]]:
@@ -477,6 +498,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-CPU window per program")
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--skip-tui", action="store_true", help="only the snapshot cost")
+    ap.add_argument("--prototype", action="store_true", help="also time bench/proclist_prototype.py")
     ap.add_argument(
         "--profile", action="store_true", help="also cProfile the collector at the largest --extra"
     )
@@ -497,7 +519,7 @@ def main() -> int:
     with Sleepers() as sleepers:
         for n in extras:
             sleepers.grow_to(n)
-            results.append(snapshot_cost(n, args.runs))
+            results.append(snapshot_cost(n, args.runs, args.prototype))
         print_snapshot_table(results)
         if args.profile:
             profile_collect()

@@ -177,12 +177,12 @@ class StuckApp(App[int]):
 
     def _tick_status(self) -> None:
         screen = self.current_screen
+        if screen is None or not screen.is_mounted:
+            return  # a timer can fire while a screen is still being composed
         if isinstance(screen, ProcessListScreen):
             screen.update_status()
         elif isinstance(screen, ProcessScreen):
-            from rich.text import Text
-
-            screen.query_one("#status").update(Text(self.freshness()))  # type: ignore[attr-defined]
+            screen.update_status(self.freshness())
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused

@@ -63,7 +63,10 @@ class ProcessScreen(Screen):
             panel.update_detail(detail, self.app.clock())  # type: ignore[attr-defined]
             if panels is not None:
                 panel.update_panels(panels)
-        self.query_one("#status", Static).update(Text(self.app.freshness()))  # type: ignore[attr-defined]
+        self.update_status(self.app.freshness())  # type: ignore[attr-defined]
+
+    def update_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(text))
 
     def wanted_panels(self) -> frozenset[str]:
         """The panel data the active tab needs (only that is collected each refresh)."""

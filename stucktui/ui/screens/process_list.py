@@ -41,6 +41,7 @@ class ProcessListScreen(Screen):
         b = self.query_one("#banner", Static)
         b.update(banner or "")
         b.display = bool(banner)
+        self.call_after_refresh(self.redraw)
 
     @property
     def table(self) -> ProcessTable:
@@ -60,13 +61,15 @@ class ProcessListScreen(Screen):
         return [TreeLine(r, "", 0) for r in sort_rows(rows, self.sort_column, self.sort_reverse)]
 
     def redraw(self, follow_pid: int | None = None) -> None:
-        if self.snapshot is None:
-            return
+        if self.snapshot is None or not self.is_mounted:
+            return  # on_mount draws what arrived before the screen was composed
         lines = self.lines()
         self.table.show(lines, self.app.clock(), follow_pid)  # type: ignore[attr-defined]
         self.update_status()
 
     def update_status(self) -> None:
+        if not self.is_mounted:
+            return
         snap = self.snapshot
         st = self.query_one("#status", Static)
         if snap is None:
