@@ -12,6 +12,7 @@ from stucktui.collect.files_json import fds_json, locks_json
 from stucktui.collect.locks import ProcessLocks
 from stucktui.collect.panels import PanelData
 from stucktui.collect.signals import SignalsSnapshot, signals_report
+from stucktui.collect.sockets import ProcessSockets, sockets_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
 from stucktui.textsafe import markdown_escape, printable
 
@@ -22,6 +23,13 @@ def json_sections(panels: PanelData | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if panels is None:
         return out
+    if isinstance(panels.sockets, ProcessSockets):
+        out["sockets"] = sockets_report(panels.sockets)
+        unread = [r.fd for r in panels.sockets.rows if r.close_wait_unread]
+        out["sockets"]["close_wait_unread_fds"] = unread
+    elif isinstance(panels.sockets, str):
+        out["sockets"] = {"states": {}, "items": [], "by_remote": []}
+        out.setdefault("unavailable_sections", {})["sockets"] = panels.sockets
     if isinstance(panels.files, ProcessFiles):
         out["fds"] = fds_json(panels.files)
         out["fd_counts"] = dict(panels.files.counts)
@@ -59,6 +67,22 @@ def _names(v: list[str]) -> str:
 def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], str], bullet: str) -> list[str]:
     """Lines for the panel sections of one report; `esc` escapes a value for the format."""
     out: list[str] = []
+    socks = data.get("sockets")
+    if socks is not None:
+        states = ", ".join(f"{k} {v:,}" for k, v in socks["states"].items()) or "no TCP sockets"
+        out += ["", heading(f"Sockets ({len(socks['items'])}): {states}")]
+        unread = set(socks.get("close_wait_unread_fds") or ())
+        for g in socks["by_remote"][:20]:
+            out.append(f"{bullet}{g['count']:>6} x {g['state']:<12} to {esc(g['remote'])}")
+        for it in socks["items"][:200]:
+            peer = f" peer pid {it['peer_pid']}" if it.get("peer_pid") else ""
+            flag = "  UNREAD DATA" if it["fd"] in unread else ""
+            out.append(
+                f"{bullet}fd {it['fd']:>5} {it['proto']:<5} {esc(it['local'])} -> {esc(it['remote'])} "
+                f"{it['state']} recv-q {it['recv_q']} send-q {it['send_q']}{peer}{flag}"
+            )
+        if len(socks["items"]) > 200:
+            out.append(f"{bullet}... {len(socks['items']) - 200} more (use --format json for all)")
     fds = data.get("fds")
     if fds is not None:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("fd_counts") or {}).items())

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from stucktui.collect.files import ProcessFiles, collect_files, pipe_summary, scan_pipes
 from stucktui.collect.locks import ProcessLocks, collect_locks
 from stucktui.collect.signals import SignalsSnapshot, collect_signals
+from stucktui.collect.sockets import ProcessSockets, SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.tools.pyspy import PyDump, PySpyError
 
-ALL_PANELS = frozenset({"files", "locks", "threads", "signals"})
+ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
 # panels that need the fd table (and so the box-wide pipe map): threads resolve fd arguments
 # through it ("write(2 -> pipe:[5210641], no reader)")
 _NEEDS_FILES = frozenset({"files", "locks", "threads"})
@@ -29,6 +30,7 @@ class PanelData:
     signals: SignalsSnapshot | str | None = None
     files: ProcessFiles | str | None = None
     locks: ProcessLocks | str | None = None
+    sockets: ProcessSockets | str | None = None
 
 
 class PanelCollector:
@@ -59,11 +61,22 @@ class PanelCollector:
         signals: SignalsSnapshot | str | None = None
         files: ProcessFiles | str | None = None
         locks: ProcessLocks | str | None = None
+        sockets: ProcessSockets | str | None = None
         fd_links: dict[int, str] | None = None
         self.threads.resolver = None
+        socket_states: dict[int, str] = {}
+        if want & (_NEEDS_FILES | {"sockets"}):
+            try:
+                # one collector per refresh: it dumps each network namespace's table once
+                sockets = SocketCollector(self.root).process_sockets(d.pid, piddir=d)
+                socket_states = {r.inode: r.state for r in sockets.rows if r.state}
+            except (AccessDenied, OSError, ValueError) as exc:
+                sockets = _reason(exc)
         if want & _NEEDS_FILES:
             try:
-                files = collect_files(self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root))
+                files = collect_files(
+                    self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root), socket_states=socket_states
+                )
                 fd_links = {r.fd: r.target for r in files.rows}
                 self.threads.resolver = _resolver(files)
             except (AccessDenied, OSError, ValueError) as exc:
@@ -99,6 +112,7 @@ class PanelCollector:
             signals=signals,
             files=files if "files" in want else None,
             locks=locks,
+            sockets=sockets if "sockets" in want else None,
         )
 
 

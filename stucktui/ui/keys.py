@@ -41,9 +41,10 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("back", "escape,backspace,q", "Back", "Back to the process list"),
     KeyAction("tab(1)", "1", "Overview", "Show the Overview panel", show=False),
     KeyAction("tab(2)", "2", "Threads", "Show the Threads panel: what every thread waits on", show=False),
-    KeyAction("tab(3)", "3", "Files", "Show the Files panel: every fd, pipe peers, epoll lists", show=False),
-    KeyAction("tab(4)", "4", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
-    KeyAction("tab(5)", "5", "Signals", "Show the Signals panel: masks decoded by name", show=False),
+    KeyAction("tab(3)", "3", "Sockets", "Show the Sockets panel: TCP states, queues, peers", show=False),
+    KeyAction("tab(4)", "4", "Files", "Show the Files panel: every fd, pipe peers, epoll lists", show=False),
+    KeyAction("tab(5)", "5", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
+    KeyAction("tab(6)", "6", "Signals", "Show the Signals panel: masks decoded by name", show=False),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
         "toggle_pyspy_mode",

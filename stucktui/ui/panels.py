@@ -50,6 +50,7 @@ def _lazy(module: str, cls: str) -> Callable[[], DetailPanel]:
 DETAIL_PANELS: list[PanelSpec] = [
     PanelSpec("overview", "Overview", _overview),
     PanelSpec("threads", "Threads", _lazy("threads_panel", "ThreadsPanel")),
+    PanelSpec("sockets", "Sockets", _lazy("sockets_panel", "SocketsPanel")),
     PanelSpec("files", "Files", _lazy("files_panel", "FilesPanel")),
     PanelSpec("locks", "Locks", _lazy("locks_panel", "LocksPanel")),
     PanelSpec("signals", "Signals", _lazy("signals_panel", "SignalsPanel")),

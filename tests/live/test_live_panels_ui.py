@@ -51,7 +51,7 @@ async def test_blocked_pipe_writers_in_threads_and_files(children):
         )
         summary = str(app.screen.query_one("#threads-summary").render())
         assert "3 threads: write(" in summary
-        await pilot.press("3")
+        await pilot.press("4")
         files = app.screen.query_one("#files-table", KeyedTable)
         await wait_for(pilot, lambda: any("pipe:[" in r and "no reader" in r for r in _plain_rows(files)), 30)
 
@@ -62,7 +62,7 @@ async def test_pending_blocked_alarm_in_signals(children):
     app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
-        await pilot.press("5")
+        await pilot.press("6")
         await wait_for(
             pilot,
             lambda: "PENDING BUT BLOCKED: SIGALRM" in str(app.screen.query_one("#signals-summary").render()),
@@ -106,3 +106,34 @@ async def test_hostile_argv_escaped_in_the_tui(children):
         )
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "\u202e" not in svg and "pwned" in svg
+
+
+CLOSE_WAIT_UNREAD = """
+import socket, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8)
+clients = []
+for i in range(3):
+    c = socket.create_connection(srv.getsockname())
+    a, _ = srv.accept(); a.sendall(b"request %d" % i); a.close()  # the server answers and closes
+    clients.append(c)                                              # the client never reads
+ready()
+time.sleep(600)
+"""
+
+
+async def test_close_wait_unread_in_sockets_panel(children):
+    p = children.python(CLOSE_WAIT_UNREAD)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        await pilot.press("3")
+        summary = app.screen.query_one("#sockets-summary")
+        await wait_for(pilot, lambda: "CLOSE_WAIT 3" in str(summary.render()), 30)
+        assert "3 CLOSE_WAIT sockets hold data this process never read" in str(summary.render())
+        rows = _plain_rows(app.screen.query_one("#sockets-table", KeyedTable))
+        assert sum("CLOSE_WAIT" in r and "never read" in r for r in rows) == 3
+        assert any("LISTEN" in r and "accept queue" in r for r in rows)
+        await pilot.press("g")
+        groups = app.screen.query_one("#sockets-groups", KeyedTable)
+        await wait_for(pilot, lambda: any(r.startswith("3 CLOSE_WAIT") for r in _plain_rows(groups)))

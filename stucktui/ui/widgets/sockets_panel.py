@@ -1,0 +1,121 @@
+"""The Sockets panel: TCP state counts, every socket with queues and peers, grouped by remote."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from stucktui.collect.panels import PanelData
+from stucktui.collect.sockets import ProcessSockets, SocketRow
+from stucktui.ui.panels import DetailPanel
+from stucktui.ui.safe import safe_text
+from stucktui.ui.widgets.keyed_table import KeyedTable
+
+ROW_COLUMNS = (
+    ("fd", "FD"),
+    ("proto", "PROTO"),
+    ("local", "LOCAL"),
+    ("remote", "REMOTE"),
+    ("state", "STATE"),
+    ("recvq", "RECV-Q"),
+    ("sendq", "SEND-Q"),
+    ("peer", "PEER / NOTE"),
+)
+GROUP_COLUMNS = (("count", "COUNT"), ("state", "STATE"), ("remote", "REMOTE"), ("recvq", "RECV-Q SUM"))
+
+
+def _row_cells(r: SocketRow) -> list[Text]:
+    remote = safe_text(r.remote, max_len=120)
+    if r.service:
+        remote.append(f" ({r.service})", style="cyan")
+    state_style = "bold red" if r.state == "CLOSE_WAIT" else "green" if r.state == "ESTAB" else ""
+    note = Text()
+    if r.peer_pid is not None:
+        note.append_text(safe_text(f"{r.peer_pid} {r.peer_name} fd {r.peer_fd}", max_len=80))
+    if r.close_wait_unread:
+        note.append(f"{r.unread_bytes} bytes never read", style="bold red")
+    if r.listen_backlog is not None:
+        full = r.accept_queue_full
+        note.append(
+            f"accept queue {r.recv_q}/{r.listen_backlog}" + (" FULL" if full else ""),
+            style="bold red" if full else "dim",
+        )
+    return [
+        Text(str(r.fd), justify="right"),
+        Text(r.proto),
+        safe_text(r.local, max_len=120),
+        remote,
+        Text(r.state, style=state_style),
+        Text(
+            "" if r.recv_q is None else f"{r.recv_q:,}",
+            justify="right",
+            style="bold red" if r.close_wait_unread else "",
+        ),
+        Text("" if r.send_q is None else f"{r.send_q:,}", justify="right"),
+        note,
+    ]
+
+
+class SocketsPanel(DetailPanel):
+    data_key = "sockets"
+    BINDINGS = [Binding("g", "toggle_group", "Group by remote")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sockets-summary")
+        yield KeyedTable(ROW_COLUMNS, id="sockets-table")
+        yield KeyedTable(GROUP_COLUMNS, id="sockets-groups")
+
+    def on_mount(self) -> None:
+        self.grouped = False
+        self._data: ProcessSockets | None = None
+        self.query_one("#sockets-groups").display = False
+
+    def action_toggle_group(self) -> None:
+        self.grouped = not self.grouped
+        self.query_one("#sockets-groups").display = self.grouped
+        self.query_one("#sockets-table").display = not self.grouped
+        (self.query_one("#sockets-groups" if self.grouped else "#sockets-table")).focus()
+
+    def update_panels(self, panels: PanelData) -> None:
+        data = panels.sockets
+        summary = self.query_one("#sockets-summary", Static)
+        if data is None:
+            return
+        if isinstance(data, str):
+            summary.update(safe_text(f"sockets: {data}", "yellow"))
+            return
+        assert isinstance(data, ProcessSockets)
+        t = Text()
+        for state, n in data.states:
+            t.append(f"{state} ", style="bold red" if state == "CLOSE_WAIT" else "bold")
+            t.append(f"{n:,}   ")
+        if not data.states:
+            t.append("no TCP sockets", style="dim")
+        unread = sum(1 for r in data.rows if r.close_wait_unread)
+        if unread:
+            t.append(f"\n{unread:,} CLOSE_WAIT sockets hold data this process never read", style="bold red")
+        t.append(f"\n{len(data.rows)} sockets from {data.source}; g groups by remote endpoint", style="dim")
+        for n in data.notes:
+            t.append("\n! ", style="yellow")
+            t.append_text(safe_text(n))
+        summary.update(t)
+        self.query_one("#sockets-table", KeyedTable).set_rows([(str(r.fd), _row_cells(r)) for r in data.rows])
+        groups = []
+        for i, g in enumerate(data.by_remote):
+            remote = safe_text(g.remote, max_len=120)
+            if g.service:
+                remote.append(f" ({g.service})", style="cyan")
+            groups.append(
+                (
+                    str(i),
+                    [
+                        Text(f"{g.count:,}", justify="right"),
+                        Text(g.state, style="bold red" if g.state == "CLOSE_WAIT" else ""),
+                        remote,
+                        Text(f"{g.recv_q:,}", justify="right"),
+                    ],
+                )
+            )
+        self.query_one("#sockets-groups", KeyedTable).set_rows(groups)
