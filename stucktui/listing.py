@@ -132,8 +132,8 @@ def human_age(seconds: float) -> str:
     s = max(0, int(seconds))
     if s < 60:
         return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
+    if s < 3600:  # minutes only: a cell that changed every second would repaint every row
+        return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"

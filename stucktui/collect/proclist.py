@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 from stucktui.collect.users import UserNames
 from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
@@ -32,6 +33,10 @@ class ProcessListCollector:
         self._prev_at: float | None = None
         self._boot_time: int | None = None
         self._my_uid = os.geteuid()
+        # pid -> (raw stat/uid/cmdline/fd-count, row built from them, (pid, starttime), ticks)
+        self._raw: dict[
+            int, tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
+        ] = {}
 
     def boot_time(self) -> int:
         if self._boot_time is None:
@@ -46,58 +51,77 @@ class ProcessListCollector:
         elapsed = None if self._prev_at is None else t0 - self._prev_at
         prev = self._prev
         cur: dict[tuple[int, int], int] = {}
+        old_raw, raw = self._raw, {}
         rows: list[ProcessRow] = []
         hidden = 0
         users = self._users
         for pid in root.pids():
             try:
-                st = parse_stat(root.read_text(pid, "stat", pid=pid))
+                sb = root.read_small(pid, "stat", pid=pid)
                 uid = root.stat(pid, pid=pid).st_uid
                 try:
-                    cmdline = parse_cmdline(root.read_bytes(pid, "cmdline", pid=pid))
+                    cb: bytes | None = root.read_bytes(pid, "cmdline", pid=pid)
                 except AccessDenied:
-                    cmdline = ()
+                    cb = None
                 try:
                     nfds: int | None = root.count_fds(pid)
                 except AccessDenied:
                     nfds = None
                 except FileNotFoundError:
-                    nfds = 0 if st.state == "Z" else None
+                    nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
             except ProcessGone:
                 continue  # exited mid-scan: no stale row
             except AccessDenied:
                 hidden += 1
                 continue
-            except (ValueError, IndexError):
-                continue  # a torn or foreign file; never crash the list
             except OSError:
                 continue
+            # Unchanged stat bytes mean unchanged CPU ticks, memory and state: the previous
+            # row is still exact (with CPU 0.0), so most of an idle box costs only its reads.
+            sig = (sb, uid, cb, nfds)
+            old = old_raw.get(pid)
+            if old is not None and old[0] == sig and elapsed:
+                row, key, ticks = old[1], old[2], old[3]
+                if row.cpu_percent != 0.0:
+                    row = replace(row, cpu_percent=0.0)
+                cur[key] = ticks
+                rows.append(row)
+                raw[pid] = (sig, row, key, ticks)
+                continue
+            try:
+                st = parse_stat(sb.decode("utf-8", "backslashreplace"))
+            except (ValueError, IndexError):
+                continue  # a torn or foreign file; never crash the list
+            if nfds == -1:
+                nfds = 0 if st.state == "Z" else None
             ticks = st.utime + st.stime
             key = (pid, st.starttime)
             cur[key] = ticks
             cpu = None
             if elapsed and key in prev:
                 cpu = max(0.0, (ticks - prev[key]) / CLOCK_TICKS / elapsed * 100.0)
-            rows.append(
-                ProcessRow(
-                    pid=pid,
-                    ppid=st.ppid,
-                    uid=uid,
-                    user=users(uid),
-                    state=st.state,
-                    name=st.comm,
-                    cmdline=cmdline,
-                    cpu_percent=cpu,
-                    rss_bytes=st.rss_pages * PAGE_SIZE,
-                    num_threads=st.num_threads,
-                    num_fds=nfds,
-                    start_time=btime + st.starttime / CLOCK_TICKS,
-                    starttime_ticks=st.starttime,
-                    is_kernel_thread=st.is_kernel_thread,
-                )
+            row = ProcessRow(
+                pid=pid,
+                ppid=st.ppid,
+                uid=uid,
+                user=users(uid),
+                state=st.state,
+                name=st.comm,
+                cmdline=() if cb is None else parse_cmdline(cb),
+                cpu_percent=cpu,
+                rss_bytes=st.rss_pages * PAGE_SIZE,
+                num_threads=st.num_threads,
+                num_fds=nfds,
+                start_time=btime + st.starttime / CLOCK_TICKS,
+                starttime_ticks=st.starttime,
+                is_kernel_thread=st.is_kernel_thread,
             )
+            rows.append(row)
+            if cpu is not None:  # reuse only rows whose CPU% is already a rate
+                raw[pid] = (sig, row, key, ticks)
         self._prev = cur
         self._prev_at = t0
+        self._raw = raw
         return ProcessListSnapshot(
             taken_at=taken_at,
             duration=self._monotonic() - t0,

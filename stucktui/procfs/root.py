@@ -63,6 +63,18 @@ class ProcRoot:
     def read_text(self, *parts: object, pid: int | None = None) -> str:
         return self.read_bytes(*parts, pid=pid).decode("utf-8", "backslashreplace")
 
+    def read_small(self, *parts: object, pid: int | None = None, size: int = 4096) -> bytes:
+        """One read() of at most `size` bytes: enough for stat, which the kernel generates
+        whole; saves the second read that confirms end-of-file on the hot path."""
+        try:
+            fd = os.open(self.join(*parts), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return os.read(fd, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
     def readlink(self, *parts: object, pid: int | None = None) -> str:
         try:
             return os.readlink(self.join(*parts))

@@ -108,3 +108,26 @@ def test_errors_translate_in_one_place(tmp_path, monkeypatch):
 
 def test_unavailable_marker_renders_as_reason():
     assert str(NO_PERMISSION) == "no permission"
+
+
+def test_unchanged_process_reuses_its_row_with_zero_cpu(tmp_path):
+    (tmp_path / "stat").write_text("btime 1000\n")
+    p = tmp_path / "42"
+    (p / "fd").mkdir(parents=True)
+    stat = "42 (busy) R 1 42 42 0 -1 0 0 0 0 0 {u} 0 0 0 20 0 1 0 500 0 10 0\n"
+    (p / "cmdline").write_bytes(b"busy\0")
+    t = [0.0]
+    c = ProcessListCollector(ProcRoot(str(tmp_path)), clock=lambda: 2000.0, monotonic=lambda: t[0])
+    (p / "stat").write_text(stat.format(u=100))
+    c.collect()
+    t[0] = 1.0
+    (p / "stat").write_text(stat.format(u=150))
+    busy = c.collect().rows[0]
+    assert busy.cpu_percent and busy.cpu_percent > 0
+    t[0] = 2.0  # nothing changed: the same row, but no CPU used in this interval
+    idle = c.collect().rows[0]
+    assert idle.cpu_percent == 0.0 and idle.pid == 42 and idle.cmdline == ("busy",)
+    t[0] = 3.0
+    (p / "stat").write_text(stat.format(u=250))
+    again = c.collect().rows[0]
+    assert again.cpu_percent == pytest.approx(100 / os.sysconf("SC_CLK_TCK") * 100)
