@@ -160,13 +160,8 @@ def children_cpu() -> float:
 def snapshot_cost(extra: int, runs: int, prototype: bool = False) -> SnapshotCost:
     coll = ProcessListCollector(ProcRoot())
     coll.collect()  # the first call fills the user cache and the CPU% baseline
+    coll.collect()  # rows become reusable once they carry a CPU% rate
     proto = None
-    if prototype:
-        from proclist_prototype import ReusingCollector
-
-        proto = ReusingCollector(ProcRoot())
-        proto.collect()
-        proto.collect()  # rows become reusable once they carry a CPU% rate
     out = SnapshotCost(extra, 0)
     for _ in range(runs):
         if proto is not None:
@@ -498,7 +493,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-CPU window per program")
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--skip-tui", action="store_true", help="only the snapshot cost")
-    ap.add_argument("--prototype", action="store_true", help="also time bench/proclist_prototype.py")
+    ap.add_argument("--prototype", action="store_true", help=argparse.SUPPRESS)  # merged into stucktui
     ap.add_argument(
         "--profile", action="store_true", help="also cProfile the collector at the largest --extra"
     )
