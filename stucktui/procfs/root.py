@@ -100,7 +100,7 @@ class ProcRoot:
         n = self.stat(pid, "fd", pid=pid).st_size
         if n > 0 and self.path == "/proc":
             return n
-        return len(self.listdir(pid, "fd", pid=pid))
+        return sum(1 for name in self.listdir(pid, "fd", pid=pid) if name.isdigit())
 
     def pid_dir(self, pid: int) -> PidDir:
         return PidDir(self, pid)
@@ -202,7 +202,7 @@ class PidDir:
             raise self._err(exc, "fd") from exc
         if n > 0 and self.root.path == "/proc":
             return n
-        return len(self.listdir("fd"))
+        return sum(1 for name in self.listdir("fd") if name.isdigit())
 
     def listdir(self, name: str) -> list[str]:
         try:
