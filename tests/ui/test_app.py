@@ -19,8 +19,7 @@ NPROC = sum(1 for d in PROC.iterdir() if d.is_dir())
 
 
 def visible_pids(app) -> list[int]:
-    t = app.list_screen.table
-    return [int(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+    return app.list_screen.table.pids()
 
 
 async def test_list_shows_every_fixture_process():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from stucktui.listing import COLUMN_BY_KEY, COLUMNS, TreeLine, filter_rows, sort_rows, tree_lines
 from stucktui.snapshot import ProcessListSnapshot
@@ -99,7 +99,7 @@ class ProcessListScreen(Screen):
         if row is not None:
             self.app.open_process(row.pid, row.starttime_ticks)  # type: ignore[attr-defined]
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_process_table_selected(self, event: ProcessTable.Selected) -> None:
         event.stop()
         self.action_open()
 
@@ -159,9 +159,9 @@ class ProcessListScreen(Screen):
         self._indicate_sort()
         self.redraw()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_process_table_header_clicked(self, event: ProcessTable.HeaderClicked) -> None:
         event.stop()
-        self.action_sort(str(event.column_key.value))
+        self.action_sort(event.column)
 
     def action_help(self) -> None:
         self.app.action_help()  # type: ignore[attr-defined]

@@ -1,10 +1,20 @@
-"""The process list table: rows keyed by pid, updated in place so the cursor survives refreshes."""
+"""The process list table: a virtual list that renders only the rows on screen.
+
+A DataTable holding every row of a 5,000-process box re-applied each refresh cost the UI thread
+~290 ms of CPU per refresh and delayed key presses (bench/README.md). Here a refresh replaces a
+plain list (the sort is a few ms) and only the ~50 visible rows are rendered, each cached by its
+cell text, as htop does. Rows are identified by pid, so the cursor stays on its process.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist, RowKey
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from stucktui.listing import COLUMNS, TreeLine, human_age, human_bytes
 from stucktui.snapshot import ProcessRow
@@ -17,12 +27,14 @@ _STATE_STYLE = {
     "T": "bold yellow",
     "t": "bold yellow",
 }
-# above this many removals one rebuild is cheaper than removing row by row (remove_row is O(n))
-_REBUILD_THRESHOLD = 64
+_WIDTHS = {"pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "age": 6}
+_NUMERIC = frozenset({"pid", "cpu", "rss", "threads", "fds", "age"})
+_COMMAND_MAX = 400
+_CACHE_MAX = 4000
 
 
 def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
-    """Plain cell values, compared between refreshes so only changed cells are redrawn."""
+    """Plain cell values; a row is re-rendered only when one of them changes."""
     r = line.row
     return (
         str(r.pid),
@@ -37,113 +49,238 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
     )
 
 
-def _render(line: TreeLine, plain: tuple[str, ...]) -> list[Text]:
+def _cell_text(key: str, line: TreeLine, value: str) -> Text:
     r = line.row
-    out: list[Text] = []
-    for col, value in zip(COLUMNS, plain, strict=True):
-        if col.key == "command":
-            cmd = safe_argv(r.cmdline, max_len=400) if r.cmdline else safe_text(f"[{r.name}]", "dim", 400)
-            t = Text(no_wrap=True, end="")
-            t.append(line.prefix, style="dim")
-            t.append_text(cmd)
-        elif col.key == "state":
-            t = Text(value, style=_STATE_STYLE.get(value, ""))
-        elif col.key == "fds" and r.num_fds is None:
-            t = Text("denied", style="dim", justify="right")
-        elif col.key == "user":
-            t = safe_text(value, max_len=12)
-        else:
-            t = Text(value, justify="right" if col.numeric else "left")
-        out.append(t)
-    return out
+    if key == "command":
+        cmd = (
+            safe_argv(r.cmdline, max_len=_COMMAND_MAX) if r.cmdline else safe_text(f"[{r.name}]", "dim", 200)
+        )
+        t = Text(no_wrap=True, end="")
+        t.append(line.prefix, style="dim")
+        t.append_text(cmd)
+        return t
+    if key == "state":
+        return Text(value, style=_STATE_STYLE.get(value, ""))
+    if key == "fds" and r.num_fds is None:
+        return Text(value, style="dim")
+    if key == "user":
+        return safe_text(value, max_len=12)
+    return Text(value)
 
 
-class ProcessTable(DataTable):
+class ProcessTable(ScrollView, can_focus=True):
     """Shows TreeLines; knows nothing about /proc."""
 
+    DEFAULT_CSS = """
+    ProcessTable {
+        background: $surface;
+    }
+    ProcessTable > .process-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $foreground;
+    }
+    ProcessTable > .process-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    ProcessTable:blur > .process-table--cursor {
+        background: $block-cursor-blurred-background;
+        text-style: none;
+    }
+    """
+    COMPONENT_CLASSES = {"process-table--header", "process-table--cursor"}
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "home", "Top", show=False),
+        Binding("end", "end", "Bottom", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter or a double click on a row."""
+
+        def __init__(self, pid: int) -> None:
+            super().__init__()
+            self.pid = pid
+
+    class HeaderClicked(Message):
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
+
     def __init__(self, **kw) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
-        self._plain: dict[int, tuple[str, ...]] = {}
-        self._order: list[int] = []
+        super().__init__(**kw)
+        self._lines: list[TreeLine] = []
+        self._plain: list[tuple[str, ...]] = []
+        self._index: dict[int, int] = {}
+        self.cursor_row = 0
+        self._labels = {c.key: c.title for c in COLUMNS}
+        self._sort: tuple[str, bool] | None = None
+        self._cache: dict[tuple[int, tuple[str, ...], bool, int], Strip] = {}
+        self._command_width = 20
 
-    def on_mount(self) -> None:
-        for col in COLUMNS:
-            self.add_column(col.title, key=col.key, width=col.width)
+    # -- data in ------------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._lines)
 
-    def set_sort_indicator(self, column: str, reverse: bool) -> None:
-        for col in COLUMNS:
-            label = col.title + ((" ▼" if reverse else " ▲") if col.key == column else "")
-            c = self.columns.get(col.key)  # type: ignore[call-overload]
-            if c is not None:
-                c.label = Text(label, style="bold" if col.key == column else "")
-                if c.width < len(label) and col.key != "command":
-                    c.width = len(label)
-        # DataTable caches rendered lines by its update count; labels changed in place need a bump
-        self._update_count += 1
-        self._require_update_dimensions = True
-        self.refresh()
+    def pids(self) -> list[int]:
+        return [ln.row.pid for ln in self._lines]
 
     @property
     def selected_pid(self) -> int | None:
-        if not self.row_count:
+        if not self._lines:
             return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return int(key.value) if key.value is not None else None
+        return self._lines[min(self.cursor_row, len(self._lines) - 1)].row.pid
 
     def selected_row(self) -> ProcessRow | None:
-        return self._rows.get(self.selected_pid) if self.selected_pid is not None else None
+        pid = self.selected_pid
+        return None if pid is None else self._lines[self._index[pid]].row
+
+    def get_cell(self, pid: str | int, column: str) -> Text:
+        i = self._index[int(pid)]
+        keys = [c.key for c in COLUMNS]
+        return _cell_text(column, self._lines[i], self._plain[i][keys.index(column)])
+
+    def set_sort_indicator(self, column: str, reverse: bool) -> None:
+        self._sort = (column, reverse)
+        self._cache.clear()
+        self.refresh()
 
     def show(self, lines: list[TreeLine], now: float, follow_pid: int | None = None) -> None:
-        """Replace the table's contents with `lines`, in that order, keeping the cursor on the
-        same pid (or `follow_pid`) and the scroll offset where it was."""
+        """Replace the rows with `lines`, in that order, keeping the cursor on the same pid (or
+        `follow_pid`) and the scroll offset where it was."""
         keep = follow_pid if follow_pid is not None else self.selected_pid
-        scroll_y = self.scroll_y
-        new = {ln.row.pid: ln for ln in lines}
-        self._rows = {pid: ln.row for pid, ln in new.items()}
-        gone = [pid for pid in self._plain if pid not in new]
-        with self.app.batch_update():
-            if len(gone) > _REBUILD_THRESHOLD or not self._plain:
-                self.clear()
-                self._plain = {}
-                for ln in lines:
-                    plain = _cells(ln, now)
-                    self._plain[ln.row.pid] = plain
-                    self.add_row(*_render(ln, plain), key=str(ln.row.pid))
-            else:
-                for pid in gone:
-                    self.remove_row(str(pid))
-                    del self._plain[pid]
-                for ln in lines:
-                    pid = ln.row.pid
-                    plain = _cells(ln, now)
-                    old = self._plain.get(pid)
-                    if old is None:
-                        self.add_row(*_render(ln, plain), key=str(pid))
-                    elif old != plain:
-                        cells = _render(ln, plain)
-                        for i, col in enumerate(COLUMNS):
-                            if old[i] != plain[i]:
-                                self.update_cell(
-                                    str(pid), col.key, cells[i], update_width=col.key == "command"
-                                )
-                    self._plain[pid] = plain
-                order = [ln.row.pid for ln in lines]
-                if order != self._order:
-                    rank = {str(pid): i for i, pid in enumerate(order)}
-                    self.sort("pid", key=lambda cell: rank[cell.plain])
-            self._order = [ln.row.pid for ln in lines]
-            if keep is not None:
-                try:
-                    idx = self.get_row_index(RowKey(str(keep)))
-                except RowDoesNotExist:
-                    idx = None
-                if idx is not None and idx != self.cursor_row:
-                    self.move_cursor(row=idx, scroll=False)
-            self.scroll_to(y=scroll_y, animate=False, immediate=True)
-            if self.row_count and not self.is_valid_row_index(self.cursor_row):
-                self.move_cursor(row=self.row_count - 1, scroll=False)
+        self._lines = lines
+        self._plain = [_cells(ln, now) for ln in lines]
+        self._index = {ln.row.pid: i for i, ln in enumerate(lines)}
+        if keep is not None and keep in self._index:
+            self.cursor_row = self._index[keep]
+        elif lines:
+            self.cursor_row = min(self.cursor_row, len(lines) - 1)
+        else:
+            self.cursor_row = 0
+        self._command_width = max((len(p[-1]) for p in self._plain), default=20)
+        self._command_width = min(max(self._command_width, 20), _COMMAND_MAX + 40)
+        if len(self._cache) > _CACHE_MAX:
+            self._cache.clear()
+        self.virtual_size = Size(self._fixed_width() + self._command_width, len(lines) + 1)
+        self.refresh()
 
-    _rows: dict[int, ProcessRow] = {}
+    # -- geometry -----------------------------------------------------------------------------
+    def _fixed_width(self) -> int:
+        return sum(_WIDTHS[c.key] + 1 for c in COLUMNS if c.key != "command")
+
+    def _column_at(self, x: int) -> str:
+        pos = 0
+        for c in COLUMNS:
+            w = _WIDTHS.get(c.key, self._command_width) + 1
+            if x < pos + w:
+                return c.key
+            pos += w
+        return COLUMNS[-1].key
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _row_strip(self, i: int, cursor: bool, width: int) -> Strip:
+        line, plain = self._lines[i], self._plain[i]
+        key = (line.row.pid, plain, cursor, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            text = Text(no_wrap=True, end="")
+            for c, value in zip(COLUMNS, plain, strict=True):
+                cell = _cell_text(c.key, line, value)
+                w = _WIDTHS.get(c.key, width - self._fixed_width())
+                cell.truncate(w, overflow="ellipsis" if c.key == "command" else "crop")
+                cell.align("right" if c.key in _NUMERIC else "left", w)
+                text.append_text(cell)
+                if c.key != "command":
+                    text.append(" ")
+            if cursor:
+                text.stylize(self.get_component_rich_style("process-table--cursor"))
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).adjust_cell_length(width)
+            self._cache[key] = strip
+        return strip
+
+    def _header_strip(self, width: int) -> Strip:
+        text = Text(no_wrap=True, end="")
+        for c in COLUMNS:
+            label = c.title
+            if self._sort and self._sort[0] == c.key:
+                label += " ▼" if self._sort[1] else " ▲"
+            w = _WIDTHS.get(c.key, width - self._fixed_width())
+            cell = Text(label)
+            cell.truncate(w)
+            cell.align("right" if c.key in _NUMERIC else "left", w)
+            text.append_text(cell)
+            if c.key != "command":
+                text.append(" ")
+        style = self.get_component_rich_style("process-table--header")
+        return (
+            Strip(list(text.render(self.app.console)), text.cell_len)
+            .apply_style(style)
+            .adjust_cell_length(width, style)
+        )
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = max(self.virtual_size.width, self.size.width)
+        if y == 0:
+            strip = self._header_strip(width)
+        else:
+            i = scroll_y + y - 1
+            if i >= len(self._lines):
+                return Strip.blank(self.size.width, self.rich_style)
+            strip = self._row_strip(i, i == self.cursor_row, width)
+        return strip.crop(scroll_x, scroll_x + self.size.width)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    # -- cursor -------------------------------------------------------------------------------
+    def _move_to(self, row: int) -> None:
+        if not self._lines:
+            return
+        self.cursor_row = max(0, min(row, len(self._lines) - 1))
+        # +1: the header occupies the first line of the viewport
+        self.scroll_to_region(
+            Region(0, self.cursor_row + 1, 1, 1), animate=False, spacing=None, immediate=True
+        )
+        top = self.scroll_offset.y
+        if self.cursor_row < top:  # scrolled up past the header line
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        self._move_to(self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.cursor_row + step * max(1, self.size.height - 2))
+
+    def action_home(self) -> None:
+        self._move_to(0)
+
+    def action_end(self) -> None:
+        self._move_to(len(self._lines) - 1)
+
+    def action_select(self) -> None:
+        pid = self.selected_pid
+        if pid is not None:
+            self.post_message(self.Selected(pid))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            self.post_message(self.HeaderClicked(self._column_at(event.x + self.scroll_offset.x)))
+            return
+        row = self.scroll_offset.y + event.y - 1
+        if 0 <= row < len(self._lines):
+            self.cursor_row = row
+            self.refresh()
+            if event.chain >= 2:
+                self.action_select()
