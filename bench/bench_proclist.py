@@ -399,7 +399,7 @@ class KeyLatency:
 PHASES = (
     "sampler thread collecting",
     "UI thread updating the table",
-    "neither (idle, or DataTable's deferred work)",
+    "neither (idle, or the UI's deferred work)",
 )
 
 

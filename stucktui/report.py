@@ -8,7 +8,7 @@ ensure_ascii so no raw control or bidi character can reach a terminal.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +31,10 @@ def _v(x: Any) -> Any:
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one report holds: the process facts plus sections later issues add."""
+    """Everything one report holds: the process facts and the panels collected for it."""
 
     detail: ProcessDetail
     panels: PanelData | None = None
-    sections: dict[str, Any] = field(default_factory=dict)  # extra JSON sections, in order
 
 
 def to_json_dict(rep: Report) -> dict[str, Any]:
@@ -80,7 +79,6 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
         "notes": list(d.notes),
     }
     out.update(json_sections(rep.panels))
-    out.update(rep.sections)
     return out
 
 

@@ -35,7 +35,6 @@ class Sampler:
         self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
         self._lock = threading.Lock()  # one sample at a time, whatever calls us
         self._pinned: PidDir | None = None
-        self._pinned_start: int | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
 
@@ -54,7 +53,7 @@ class Sampler:
         if starttime is not None and start != starttime:
             d.close()
             raise ProcessGone(pid, "identity (start time changed: the pid was reused)")
-        self._pinned, self._pinned_start = d, start
+        self._pinned = d
         return d
 
     def _detail_cpu(self, d: PidDir) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -32,8 +33,28 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}") from last_exc
 
 
+def ready_lines(p: subprocess.Popen[bytes], timeout: float = 30.0) -> list[str]:
+    """Wait until the child prints 'ready' and return the words it printed before that.
+    Reads the raw fd: a buffered readline could swallow the 'ready' line."""
+    assert p.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < deadline and b"ready\n" not in buf:
+        r, _, _ = select.select([p.stdout], [], [], 0.1)
+        if r:
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+        elif p.poll() is not None:
+            break
+    if b"ready\n" not in buf:
+        raise AssertionError(f"child {p.pid} never became ready (rc={p.poll()}, out={buf[-300:]!r})")
+    return buf.split(b"ready\n", 1)[0].decode().split()
+
+
 class Children:
-    """Starts child processes and ends exactly those, by pid (never pkill/killall)."""
+    """Starts child processes and ends exactly those, each by its own pid."""
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -52,24 +73,8 @@ class Children:
         return p
 
     @staticmethod
-    def wait_ready(p: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-        assert p.stdout is not None
-        import select
-
-        deadline = time.monotonic() + timeout
-        buf = b""
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([p.stdout], [], [], 0.1)
-            if r:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                buf += chunk
-                if b"ready\n" in buf:
-                    return
-            elif p.poll() is not None:
-                break
-        raise AssertionError(f"child {p.pid} never became ready (rc={p.poll()}, out={buf[-300:]!r})")
+    def wait_ready(p: subprocess.Popen[bytes], timeout: float = 20.0) -> list[str]:
+        return ready_lines(p, timeout)
 
     def end(self, p: subprocess.Popen[bytes]) -> None:
         if p.poll() is None:

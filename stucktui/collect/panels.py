@@ -12,7 +12,7 @@ from stucktui.collect.locks import ProcessLocks, collect_locks
 from stucktui.collect.signals import SignalsSnapshot, collect_signals
 from stucktui.collect.sockets import ProcessSockets, SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs import AccessDenied, PidDir, ProcRoot
 from stucktui.tools.pyspy import PyDump, PySpyError
 
 ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
@@ -140,6 +140,3 @@ def collect_panels_once(root: ProcRoot, pid: int, *, python: bool = True) -> Pan
     """Every panel of one process, for `stucktui report`. Raises ProcessGone."""
     with root.pid_dir(pid) as d:
         return PanelCollector(root).collect(d, ALL_PANELS, python=python)
-
-
-__all__ = ["ALL_PANELS", "PanelCollector", "PanelData", "ProcessGone", "collect_panels_once"]

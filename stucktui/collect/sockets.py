@@ -428,35 +428,27 @@ class SocketCollector:
         t0 = self._clock()
         procs: list[PidSocketCount] = []
         unreadable = 0
-        tables: dict[object, tuple[dict[int, int], frozenset[str]]] = {}
+        tables: dict[object, tuple[dict[int, int], frozenset[int]]] = {}
         for pid in self.root.pids():
-            links: list[str] = []
             try:
                 with self.root.pid_dir(pid) as d:
-                    readlink = d.readlink
-                    for name in d.listdir("fd"):
-                        try:
-                            link = readlink("fd/" + name)
-                        except FileNotFoundError:
-                            continue
-                        if link.startswith("socket:"):
-                            links.append(link)
-                    ns = self.netns_of(pid, d) if links else None
+                    inodes = [ino for _, ino in socket_fds(d)]
+                    ns = self.netns_of(pid, d) if inodes else None
             except AccessDenied:
                 unreadable += 1
                 continue
             except (ProcessGone, FileNotFoundError):
                 continue
-            if not links:
+            if not inodes:
                 continue
             key: object = ns if ns is not None else ("pid", pid)
             if key not in tables:
                 counts, cw = self.table(ns, pid).tcp_counts()
                 # a namespace we cannot name may be one already counted: use it for the
                 # CLOSE_WAIT join only, never in the box's totals
-                tables[key] = (counts if ns is not None else {}, frozenset(f"socket:[{i}]" for i in cw))
-            cw_links = tables[key][1]
-            procs.append(PidSocketCount(pid, len(links), sum(1 for x in links if x in cw_links), ns))
+                tables[key] = (counts if ns is not None else {}, frozenset(cw))
+            cw_inodes = tables[key][1]
+            procs.append(PidSocketCount(pid, len(inodes), sum(1 for i in inodes if i in cw_inodes), ns))
         if self.own_netns not in tables:
             counts, _ = self.own_table().tcp_counts()
             tables[self.own_netns] = (counts, frozenset())

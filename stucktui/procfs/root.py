@@ -98,6 +98,8 @@ class ProcRoot:
         which spares listing 20,000 entries; older kernels report 0 there, so 0 is confirmed
         by a listing."""
         n = self.stat(pid, "fd", pid=pid).st_size
+        # a fixture tree's directory size means nothing, and it may hold a .keep file (git
+        # keeps no empty directory): there, count the numeric entries, as /proc has no others
         if n > 0 and self.path == "/proc":
             return n
         return sum(1 for name in self.listdir(pid, "fd", pid=pid) if name.isdigit())

@@ -128,9 +128,7 @@ class StuckApp(App[int]):
             except Exception as exc:  # never let a sampler bug kill the UI
                 self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
                 return
-            msg = SnapshotReady(snap, started, self.monotonic())
-            msg.generation = generation  # type: ignore[attr-defined]
-            self.post_message(msg)
+            self.post_message(SnapshotReady(snap, started, self.monotonic(), generation))
 
         threading.Thread(target=run, name="stucktui-sampler", daemon=True).start()
 
@@ -145,7 +143,7 @@ class StuckApp(App[int]):
         self._last_done = msg.finished
         self._last_duration = msg.finished - msg.started
         snap = msg.snapshot
-        if getattr(msg, "generation", self._generation) != self._generation:
+        if msg.generation != self._generation:
             snap = Snapshot(snap.processes, None, None)  # the selection changed meanwhile
         self.last = Snapshot(
             snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid

@@ -10,9 +10,10 @@ from stucktui.snapshot import Snapshot
 class SnapshotReady(Message):
     """A refresh finished; the newest snapshot replaces any older one still queued."""
 
-    def __init__(self, snapshot: Snapshot, started: float, finished: float) -> None:
+    def __init__(self, snapshot: Snapshot, started: float, finished: float, generation: int) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.generation = generation  # the selection it was taken for; stale ones are dropped
         self.started = started
         self.finished = finished
 

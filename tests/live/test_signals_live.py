@@ -4,38 +4,16 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
-import time
 
 import pytest
 
 from stucktui.collect.signals import collect_signals, signals_report
 from stucktui.procfs import ProcRoot
 from stucktui.procfs.signals import mask_names
-from tests.helpers import wait_until
+from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live
-
-
-def ready_lines(p, timeout: float = 30.0) -> list[str]:
-    """Like children.wait_ready, but returns the lines the child printed before 'ready'
-    (reading the raw fd: a buffered readline would swallow the 'ready' line)."""
-    assert p.stdout is not None
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while time.monotonic() < deadline and b"ready\n" not in buf:
-        r, _, _ = select.select([p.stdout], [], [], 0.1)
-        if r:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-        elif p.poll() is not None:
-            break
-    if b"ready\n" not in buf:
-        raise AssertionError(f"child {p.pid} never became ready (rc={p.poll()}, out={buf[-300:]!r})")
-    return buf.split(b"ready\n", 1)[0].decode().split()
 
 
 def _signals(pid: int):

@@ -119,7 +119,6 @@ class ProcessTable(ScrollView, can_focus=True):
         self._plain: list[tuple[str, ...]] = []
         self._index: dict[int, int] = {}
         self.cursor_row = 0
-        self._labels = {c.key: c.title for c in COLUMNS}
         self._sort: tuple[str, bool] | None = None
         self._cache: dict[tuple[int, tuple[str, ...], bool, int], Strip] = {}
         self._command_width = 20
@@ -149,8 +148,7 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def set_sort_indicator(self, column: str, reverse: bool) -> None:
         self._sort = (column, reverse)
-        self._cache.clear()
-        self.refresh()
+        self.refresh()  # rows are cached by their cells only; the header is drawn each time
 
     def show(self, lines: list[TreeLine], now: float, follow_pid: int | None = None) -> None:
         """Replace the rows with `lines`, in that order, keeping the cursor on the same pid (or

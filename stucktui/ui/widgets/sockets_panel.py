@@ -97,9 +97,9 @@ class SocketsPanel(DetailPanel):
         if unread:
             t.append(f"\n{unread:,} CLOSE_WAIT sockets hold data this process never read", style="bold red")
         t.append(f"\n{len(data.rows)} sockets from {data.source}; g groups by remote endpoint", style="dim")
-        for n in data.notes:
+        for note in data.notes:
             t.append("\n! ", style="yellow")
-            t.append_text(safe_text(n))
+            t.append_text(safe_text(note))
         summary.update(t)
         self.query_one("#sockets-table", KeyedTable).set_rows([(str(r.fd), _row_cells(r)) for r in data.rows])
         groups = []
