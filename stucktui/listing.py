@@ -31,6 +31,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("rss", "RSS", lambda r: r.rss_bytes, numeric=True, default_reverse=True, width=6),
     Column("threads", "THR", lambda r: r.num_threads, numeric=True, default_reverse=True, width=4),
     Column("fds", "FDS", lambda r: _none_low(r.num_fds), numeric=True, default_reverse=True, width=5),
+    Column(
+        "close_wait",
+        "CL_WAIT",
+        lambda r: _none_low(r.close_wait),
+        numeric=True,
+        default_reverse=True,
+        width=7,
+    ),
     Column("age", "AGE", lambda r: -r.start_time, numeric=True, default_reverse=True, width=6),
     Column("command", "COMMAND", lambda r: r.command.lower()),
 )

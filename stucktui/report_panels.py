@@ -12,7 +12,7 @@ from stucktui.collect.files_json import fds_json, locks_json
 from stucktui.collect.locks import ProcessLocks
 from stucktui.collect.panels import PanelData
 from stucktui.collect.signals import SignalsSnapshot, signals_report
-from stucktui.collect.sockets import ProcessSockets, sockets_report
+from stucktui.collect.socket_rows import ProcessSockets, sockets_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
 from stucktui.textsafe import markdown_escape, printable
 

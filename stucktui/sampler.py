@@ -15,6 +15,8 @@ from collections.abc import Callable
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
+from stucktui.collect.socket_rows import SocketSummary
+from stucktui.collect.sockets import SocketCollector
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.stat import parse_stat
 from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
@@ -76,14 +78,22 @@ class Sampler:
         panels: frozenset[str] = frozenset(),
         python: bool = False,
         nonblocking: bool = True,
+        box_sockets: bool = False,
     ) -> Snapshot:
         """selected = (pid, starttime ticks or None); panels = the panel ids to collect for it;
-        python = run py-spy this time (slow: the UI asks only every few refreshes)."""
+        python = run py-spy this time (slow: the UI asks only every few refreshes);
+        box_sockets = build the box-wide Sockets view."""
         with self._lock:
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
+            box: SocketSummary | str | None = None
+            if box_sockets:
+                try:
+                    box = SocketCollector(self.root).summary()
+                except OSError as exc:
+                    box = f"socket tables unreadable: {exc.strerror or exc}"
             if selected is None:
                 self.close()
-                return Snapshot(plist, None, None)
+                return Snapshot(plist, None, None, box_sockets=box)
             pid, starttime = selected
             try:
                 d = self._pin(pid, starttime)
@@ -95,5 +105,5 @@ class Sampler:
                 )
             except ProcessGone:
                 self.close()
-                return Snapshot(plist, DetailGone(pid, self.clock()), pid)
-            return Snapshot(plist, detail, pid, data)
+                return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box)
+            return Snapshot(plist, detail, pid, data, box_sockets=box)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stucktui.collect.panels import PanelData
+    from stucktui.collect.socket_rows import SocketSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class ProcessRow:
     start_time: float  # seconds since the epoch
     starttime_ticks: int  # identity together with pid
     is_kernel_thread: bool
+    close_wait: int | None = None  # CLOSE_WAIT sockets held; None: fds not ours to list
 
     @property
     def command(self) -> str:
@@ -121,3 +123,5 @@ class Snapshot:
     detail: ProcessDetail | DetailGone | None
     selected_pid: int | None
     panels: PanelData | None = None  # the selected process's panels that were asked for
+    # the box-wide Sockets view, or why it could not be built; None when not asked for
+    box_sockets: SocketSummary | str | None = None

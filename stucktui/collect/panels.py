@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from stucktui.collect.files import ProcessFiles, collect_files, pipe_summary, scan_pipes
 from stucktui.collect.locks import ProcessLocks, collect_locks
 from stucktui.collect.signals import SignalsSnapshot, collect_signals
-from stucktui.collect.sockets import ProcessSockets, SocketCollector
+from stucktui.collect.socket_rows import ProcessSockets
+from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
 from stucktui.procfs import AccessDenied, PidDir, ProcRoot
 from stucktui.tools.pyspy import PyDump, PySpyError

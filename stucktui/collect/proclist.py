@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import replace
 
+from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.users import UserNames
 from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
 from stucktui.procfs.cmdline import parse_cmdline
@@ -24,8 +25,17 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 class ProcessListCollector:
     """Keeps the previous sample's CPU times so CPU% is a rate over the refresh interval."""
 
-    def __init__(self, root: ProcRoot | None = None, clock=time.time, monotonic=time.monotonic) -> None:
+    def __init__(
+        self,
+        root: ProcRoot | None = None,
+        clock=time.time,
+        monotonic=time.monotonic,
+        close_wait: bool = True,
+    ) -> None:
+        """close_wait: fill the CLOSE_WAIT column (one readlink of ns/net per process, and an
+        fd scan only in namespaces that hold a CLOSE_WAIT socket)."""
         self.root = root or ProcRoot()
+        self._close_wait = close_wait
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()
@@ -119,6 +129,8 @@ class ProcessListCollector:
             rows.append(row)
             if cpu is not None:  # reuse only rows whose CPU% is already a rate
                 raw[pid] = (sig, row, key, ticks)
+        if self._close_wait:
+            self._add_close_wait(rows, raw)
         self._prev = cur
         self._prev_at = t0
         self._raw = raw
@@ -129,3 +141,17 @@ class ProcessListCollector:
             hidden=hidden,
             my_uid=self._my_uid,
         )
+
+    def _add_close_wait(self, rows: list[ProcessRow], raw: dict) -> None:
+        """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so
+        reused rows stay reused."""
+        try:
+            counts = SocketCollector(self.root).close_wait_by_pid()
+        except OSError:
+            return  # no socket table at all this refresh: the column stays unknown
+        for i, row in enumerate(rows):
+            n = counts.get(row.pid)
+            if n != row.close_wait:
+                rows[i] = row = replace(row, close_wait=n)
+                if row.pid in raw:
+                    raw[row.pid] = (raw[row.pid][0], row, *raw[row.pid][2:])

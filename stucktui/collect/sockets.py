@@ -12,224 +12,38 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
+from stucktui.collect.socket_rows import (
+    SERVICES,
+    PeerOwner,
+    PidSocketCount,
+    ProcessSockets,
+    SocketRow,
+    SocketSummary,
+    counts_by_name,
+    group_by_remote,
+)
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import (
-    FIN_RECEIVED_STATES,
     TCP_CLOSE_WAIT,
-    TCP_LISTEN,
     InetSocket,
     UnixSocket,
     count_net_states,
     format_endpoint,
     parse_net_inet,
     parse_net_unix,
-    state_name,
 )
 
-# Well-known ports, from IANA's registry as shipped in /etc/services (netbase); a few common
-# unregistered defaults (redis, mongodb, elasticsearch, memcached) as the servers ship them.
-SERVICES: dict[int, str] = {
-    21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "domain", 80: "http", 110: "pop3",
-    111: "sunrpc", 123: "ntp", 143: "imap", 389: "ldap", 443: "https", 465: "submissions",
-    514: "syslog", 587: "submission", 636: "ldaps", 873: "rsync", 993: "imaps", 995: "pop3s",
-    1433: "ms-sql-s", 1521: "oracle", 2049: "nfs", 2181: "zookeeper", 2375: "docker", 2379: "etcd",
-    3306: "mysql", 4222: "nats", 5432: "postgresql", 5672: "amqp", 6379: "redis", 6443: "kubernetes",
-    8080: "http-alt", 8443: "https-alt", 9042: "cassandra", 9092: "kafka", 9200: "elasticsearch",
-    11211: "memcached", 15672: "rabbitmq-mgmt", 27017: "mongodb",
-}  # fmt: skip
-
-
 Dumper = Callable[[bytes], list[bytes]]
-
-
-def service_name(port: int) -> str | None:
-    return SERVICES.get(port)
 
 
 def _ns_inode(link: str) -> int | None:
     """'net:[4026531833]' -> 4026531833."""
     head, _, rest = link.partition(":[")
     return int(rest[:-1]) if head == "net" and rest.endswith("]") else None
-
-
-@dataclass(frozen=True, slots=True)
-class PeerOwner:
-    """The process holding the other end of a unix socket."""
-
-    pid: int
-    name: str
-    fd: int
-
-
-@dataclass(frozen=True, slots=True)
-class SocketRow:
-    """One socket fd of the selected process. `sock` is None for sockets in no table we read
-    (netlink, packet, raw; or created after the dump)."""
-
-    fd: int
-    inode: int
-    sock: InetSocket | UnixSocket | None
-    netns: int | None
-    source: str  # "netlink" or "proc"
-    peer: PeerOwner | None = None  # unix only
-    peer_path: str | None = None  # unix only: the name the peer socket is bound to
-
-    @property
-    def proto(self) -> str:
-        s = self.sock
-        if isinstance(s, InetSocket):
-            return s.proto_name
-        return "unix" if s is not None else "other"
-
-    @property
-    def family(self) -> str:
-        s = self.sock
-        if isinstance(s, InetSocket):
-            return "inet6" if s.family == socket.AF_INET6 else "inet"
-        return "unix" if s is not None else "other"
-
-    @property
-    def state(self) -> str:
-        return self.sock.state_name if self.sock is not None else ""
-
-    @property
-    def local(self) -> str:
-        s = self.sock
-        if isinstance(s, InetSocket):
-            return s.local
-        return (s.path or "*") if s is not None else ""
-
-    @property
-    def remote(self) -> str:
-        s = self.sock
-        if isinstance(s, InetSocket):
-            return s.remote
-        if s is None:
-            return ""
-        return self.peer_path or ("*" if s.peer_inode is None else f"* {s.peer_inode}")
-
-    @property
-    def recv_q(self) -> int | None:
-        return self.sock.recv_q if self.sock is not None else None
-
-    @property
-    def send_q(self) -> int | None:
-        return self.sock.send_q if self.sock is not None else None
-
-    @property
-    def uid(self) -> int | None:
-        return self.sock.uid if isinstance(self.sock, InetSocket) else None
-
-    @property
-    def unix_path(self) -> str | None:
-        return self.sock.path if isinstance(self.sock, UnixSocket) else None
-
-    @property
-    def peer_pid(self) -> int | None:
-        return self.peer.pid if self.peer else None
-
-    @property
-    def peer_name(self) -> str | None:
-        return self.peer.name if self.peer else None
-
-    @property
-    def peer_fd(self) -> int | None:
-        return self.peer.fd if self.peer else None
-
-    @property
-    def service(self) -> str | None:
-        """The well-known service of the remote port (of the local port for a listener)."""
-        s = self.sock
-        if not isinstance(s, InetSocket):
-            return None
-        return SERVICES.get(s.local_port if s.state == TCP_LISTEN else s.remote_port)
-
-    @property
-    def listen_backlog(self) -> int | None:
-        """Only netlink reports the backlog; /proc/net/tcp prints 0 there (notes 3.1)."""
-        s = self.sock
-        if s is None or s.state != TCP_LISTEN or self.source != "netlink":
-            return None
-        return s.send_q
-
-    @property
-    def accept_queue_full(self) -> bool:
-        """The kernel refuses new connections once the queue exceeds the backlog
-        (sk_acceptq_is_full: ack_backlog > max_ack_backlog), so listen(5) holds 6."""
-        b = self.listen_backlog
-        return b is not None and self.sock is not None and (self.sock.recv_q or 0) > b
-
-    @property
-    def unread_bytes(self) -> int | None:
-        """Bytes the process has not read. After the peer's FIN, Recv-Q counts the FIN as 1
-        until the process reads end-of-file (notes 3.1), so that 1 is not data."""
-        s = self.sock
-        if not isinstance(s, InetSocket) or s.proto != "tcp" or s.state == TCP_LISTEN:
-            return None
-        return max(0, s.recv_q - 1) if s.state in FIN_RECEIVED_STATES and s.recv_q else s.recv_q
-
-    @property
-    def close_wait_unread(self) -> bool:
-        """CLOSE_WAIT with data never read: the peer gave up waiting for an answer."""
-        return self.sock is not None and self.sock.state == TCP_CLOSE_WAIT and bool(self.unread_bytes)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteGroup:
-    remote: str
-    state: str
-    count: int
-    service: str | None
-    recv_q: int  # summed over the group
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessSockets:
-    """The Sockets panel of one process."""
-
-    pid: int
-    netns: int | None
-    source: str  # "netlink" or "proc"
-    rows: tuple[SocketRow, ...]  # by fd
-    states: tuple[tuple[str, int], ...]  # TCP sockets only, most common first
-    by_remote: tuple[RemoteGroup, ...]
-    notes: tuple[str, ...]
-    duration: float
-
-    def state_counts(self) -> dict[str, int]:
-        return dict(self.states)
-
-
-@dataclass(frozen=True, slots=True)
-class PidSocketCount:
-    pid: int
-    sockets: int
-    close_wait: int
-    netns: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class SocketSummary:
-    """The box-wide Sockets view: TCP states of every namespace seen, and sockets per process."""
-
-    states: tuple[tuple[str, int], ...]
-    processes: tuple[PidSocketCount, ...]  # processes holding at least one socket
-    namespaces: int
-    unreadable: int  # processes whose fds we may not list
-    duration: float
-
-    def state_counts(self) -> dict[str, int]:
-        return dict(self.states)
-
-    def by_close_wait(self) -> list[PidSocketCount]:
-        return sorted((p for p in self.processes if p.close_wait), key=lambda p: (-p.close_wait, p.pid))
-
-    def by_sockets(self) -> list[PidSocketCount]:
-        return sorted(self.processes, key=lambda p: (-p.sockets, p.pid))
 
 
 class NetnsTable:
@@ -245,6 +59,7 @@ class NetnsTable:
         self._dumps: dict[tuple[int, int], nl.InetDump] = {}
         self._unix: list[bytes] | None = None
         self._text: dict[str, str] = {}
+        self._close_wait: frozenset[int] | None = None
 
     def _fallback(self, exc: OSError) -> None:
         self.source = "proc"
@@ -279,6 +94,24 @@ class NetnsTable:
             for proto in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
                 self._inet_dump(family, proto)
         self.unix({0})
+
+    def close_wait_inodes(self) -> frozenset[int]:
+        """The CLOSE_WAIT inodes alone. Over netlink the kernel filters by state, so 100,000
+        other sockets cost nothing; a full dump already made this refresh is reused."""
+        if self._close_wait is None:
+            if self.source == "netlink" and self._dumper is not None and not self._dumps:
+                found: set[int] = set()
+                try:
+                    for family in (socket.AF_INET, socket.AF_INET6):
+                        req = nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT)
+                        found.update(nl.InetDump("tcp", self._dumper(req)).collected)
+                except OSError as exc:
+                    self._fallback(exc)
+                    return self.close_wait_inodes()
+                self._close_wait = frozenset(found)
+            else:
+                self._close_wait = frozenset(self.tcp_counts()[1])
+        return self._close_wait
 
     def tcp_counts(self) -> tuple[dict[int, int], set[int]]:
         """TCP state counts (IPv4 and IPv6) and the CLOSE_WAIT inodes."""
@@ -335,6 +168,8 @@ def socket_fds(d: PidDir) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     readlink = d.readlink
     for name in d.listdir("fd"):
+        if not name.isdigit():
+            continue
         try:
             link = readlink("fd/" + name)
         except FileNotFoundError:
@@ -342,35 +177,6 @@ def socket_fds(d: PidDir) -> list[tuple[int, int]]:
         if link.startswith("socket:["):
             out.append((int(name), int(link[8:-1])))
     return out
-
-
-def _counts_by_name(counts: Iterable[tuple[int, int]]) -> tuple[tuple[str, int], ...]:
-    by: Counter[str] = Counter()
-    for st, n in counts:
-        by[state_name(st)] += n
-    return tuple(sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
-    """Connected inet sockets grouped by (remote endpoint, state), biggest group first."""
-    groups: dict[tuple[str, int, int], list[int]] = {}
-    for r in rows:
-        s = r.sock
-        if not isinstance(s, InetSocket) or not s.remote_port:
-            continue
-        key = (s.remote_addr, s.remote_port, s.state)
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [1, s.recv_q]
-        else:
-            g[0] += 1
-            g[1] += s.recv_q
-    out = [
-        RemoteGroup(format_endpoint(a, p), state_name(st), g[0], SERVICES.get(p), g[1])
-        for (a, p, st), g in groups.items()
-    ]
-    out.sort(key=lambda g: (-g.count, g.remote, g.state))
-    return tuple(out)
 
 
 class SocketCollector:
@@ -400,7 +206,7 @@ class SocketCollector:
         """None when the link is unreadable (another user's process) or absent (fixtures)."""
         try:
             link = d.readlink("ns/net") if d else self.root.readlink(pid, "ns", "net", pid=pid)
-        except (AccessDenied, FileNotFoundError):
+        except (AccessDenied, ProcessGone, FileNotFoundError):
             return None
         return _ns_inode(link)
 
@@ -420,48 +226,100 @@ class SocketCollector:
     def state_counts(self) -> dict[str, int]:
         """TCP state counts of our own namespace: what `ss -s` / `ss -tan state X` cover."""
         counts, _ = self.own_table().tcp_counts()
-        return dict(_counts_by_name(counts.items()))
+        return dict(counts_by_name(counts.items()))
 
-    def summary(self) -> SocketSummary:
-        """Sockets and CLOSE_WAIT sockets per process: a readlink of every fd on the box,
-        each joined with its own namespace's CLOSE_WAIT inodes."""
-        t0 = self._clock()
-        procs: list[PidSocketCount] = []
-        unreadable = 0
-        tables: dict[object, tuple[dict[int, int], frozenset[int]]] = {}
+    def _per_process(self, close_wait_only: bool) -> Iterator[tuple[int, int | None, list[int] | None]]:
+        """(pid, netns, socket inodes, or None when its fds may not be listed) for every
+        process. close_wait_only skips the fd scan of processes in a namespace without a
+        CLOSE_WAIT socket (inodes [] then): the usual box costs one readlink per process."""
         for pid in self.root.pids():
+            ns = self.netns_of(pid)
+            if close_wait_only and ns is not None and not self.table(ns, pid).close_wait_inodes():
+                yield pid, ns, []
+                continue
             try:
                 with self.root.pid_dir(pid) as d:
                     inodes = [ino for _, ino in socket_fds(d)]
-                    ns = self.netns_of(pid, d) if inodes else None
             except AccessDenied:
-                unreadable += 1
+                yield pid, ns, None
                 continue
-            except (ProcessGone, FileNotFoundError):
+            except (ProcessGone, OSError):  # gone, or an odd entry: skip it this refresh
+                continue
+            yield pid, ns, inodes
+
+    def close_wait_by_pid(self) -> dict[int, int | None]:
+        """The process list's CLOSE_WAIT column: pid -> count, None where the fds are not ours
+        to list. A namespace we cannot name is joined with that process's own /proc/PID/net."""
+        out: dict[int, int | None] = {}
+        for pid, ns, inodes in self._per_process(close_wait_only=True):
+            if not inodes:
+                out[pid] = None if inodes is None else 0
+                continue
+            cw = self.table(ns, pid).close_wait_inodes()
+            out[pid] = sum(1 for i in inodes if i in cw)
+        return out
+
+    def summary(self, *, top: int = 50) -> SocketSummary:
+        """The box-wide Sockets view: TCP state counts of every namespace seen, and sockets and
+        CLOSE_WAIT sockets per process (a readlink of every fd on the box, each joined with
+        its own namespace's CLOSE_WAIT inodes). The `top` processes by CLOSE_WAIT also get the
+        remote endpoint most of those sockets point to."""
+        t0 = self._clock()
+        procs: list[PidSocketCount] = []
+        held: dict[int, list[int]] = {}  # pid -> its CLOSE_WAIT inodes
+        unreadable = 0
+        named: set[int] = set() if self.own_netns is None else {self.own_netns}
+        for pid, ns, inodes in self._per_process(close_wait_only=False):
+            if inodes is None:
+                unreadable += 1
                 continue
             if not inodes:
                 continue
-            key: object = ns if ns is not None else ("pid", pid)
-            if key not in tables:
-                counts, cw = self.table(ns, pid).tcp_counts()
-                # a namespace we cannot name may be one already counted: use it for the
-                # CLOSE_WAIT join only, never in the box's totals
-                tables[key] = (counts if ns is not None else {}, frozenset(cw))
-            cw_inodes = tables[key][1]
-            procs.append(PidSocketCount(pid, len(inodes), sum(1 for i in inodes if i in cw_inodes), ns))
-        if self.own_netns not in tables:
-            counts, _ = self.own_table().tcp_counts()
-            tables[self.own_netns] = (counts, frozenset())
+            # a namespace we cannot name may be one already counted: use it for the
+            # CLOSE_WAIT join only, never in the box's totals
+            if ns is not None:
+                named.add(ns)
+            cw = self.table(ns, pid).close_wait_inodes()
+            mine = [i for i in inodes if i in cw]
+            if mine:
+                held[pid] = mine
+            procs.append(PidSocketCount(pid, len(inodes), len(mine), ns, self._comm(pid)))
+        procs.sort(key=lambda p: (-p.close_wait, -p.sockets, p.pid))
+        for i, p in enumerate(procs[:top]):
+            if p.close_wait:
+                remote, n = self._top_remote(p, held[p.pid])
+                procs[i] = replace(p, top_remote=remote, top_remote_count=n)
         merged: Counter[int] = Counter()
-        for counts, _ in tables.values():
-            merged.update(counts)
+        for ns in named:
+            table = self.own_table() if ns == self.own_netns else self._tables[ns]
+            merged.update(table.tcp_counts()[0])
+        if self.own_netns is None:
+            merged.update(self.own_table().tcp_counts()[0])
         return SocketSummary(
-            states=_counts_by_name(merged.items()),
+            states=counts_by_name(merged.items()),
             processes=tuple(procs),
-            namespaces=sum(1 for k in tables if not isinstance(k, tuple)),
+            namespaces=max(1, len(named)),
             unreadable=unreadable,
             duration=self._clock() - t0,
+            own_netns=self.own_netns,
         )
+
+    def _comm(self, pid: int) -> str:
+        try:
+            return self.root.read_text(pid, "comm", pid=pid).rstrip("\n")
+        except OSError:
+            return "?"
+
+    def _top_remote(self, p: PidSocketCount, inodes: list[int]) -> tuple[str | None, int]:
+        table = self.table(p.netns, p.pid)
+        by: Counter[tuple[str, int]] = Counter()
+        for s in table.inet(set(inodes)).values():
+            by[(s.remote_addr, s.remote_port)] += 1  # sockets, not fds: a dup counts once
+        if not by:
+            return None, 0
+        (addr, port), n = by.most_common(1)[0]
+        service = SERVICES.get(port)
+        return format_endpoint(addr, port) + (f" ({service})" if service else ""), n
 
     # -- one process --------------------------------------------------------------------------
     def process_sockets(
@@ -518,7 +376,7 @@ class SocketCollector:
             netns=ns,
             source=src,
             rows=tuple(rows),
-            states=_counts_by_name(tcp.items()),
+            states=counts_by_name(tcp.items()),
             by_remote=group_by_remote(rows),
             notes=tuple(notes),
             duration=self._clock() - t0,
@@ -544,44 +402,18 @@ class SocketCollector:
         for fd, ino in own_fds:
             if ino in inodes and ino not in out:
                 out[ino] = PeerOwner(pid, comm(pid), fd)
-        left = {f"socket:[{i}]" for i in inodes if i not in out}
+        left = {i for i in inodes if i not in out}
         for p in self.root.pids() if left else ():
             if p == pid:
                 continue
             try:
                 with self.root.pid_dir(p) as d:
-                    for name in d.listdir("fd"):
-                        try:
-                            link = d.readlink("fd/" + name)
-                        except FileNotFoundError:
-                            continue
-                        if link in left:
-                            left.discard(link)
-                            ino = int(link[8:-1])
-                            out.setdefault(ino, PeerOwner(p, comm(p), int(name)))
-            except (AccessDenied, ProcessGone, FileNotFoundError):
+                    for fd, ino in socket_fds(d):
+                        if ino in left:
+                            left.discard(ino)
+                            out.setdefault(ino, PeerOwner(p, comm(p), fd))
+            except (AccessDenied, ProcessGone, OSError):
                 continue
             if not left:
                 break
         return out
-
-
-def sockets_report(ps: ProcessSockets) -> dict:
-    """The `sockets` section of `stucktui report` (issue 3, item 4)."""
-    return {
-        "states": ps.state_counts(),
-        "items": [
-            {
-                "fd": r.fd,
-                "proto": r.proto,
-                "local": r.local,
-                "remote": r.remote,
-                "state": r.state,
-                "recv_q": r.recv_q,
-                "send_q": r.send_q,
-                "peer_pid": r.peer_pid,
-            }
-            for r in ps.rows
-        ],
-        "by_remote": [{"remote": g.remote, "state": g.state, "count": g.count} for g in ps.by_remote],
-    }

@@ -15,6 +15,7 @@ from stucktui.procfs import ProcRoot
 from stucktui.sampler import Sampler
 from stucktui.snapshot import Snapshot
 from stucktui.ui.messages import SampleFailed, SnapshotReady
+from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
@@ -95,8 +96,9 @@ class StuckApp(App[int]):
         and quitting does not wait for it."""
         if self._sampling_since is not None or self.paused:
             return
+        box_sockets = isinstance(self.current_screen, BoxSocketsScreen)
         want_list = (
-            isinstance(self.current_screen, ProcessListScreen)
+            isinstance(self.current_screen, (ProcessListScreen, BoxSocketsScreen))
             or self.last is None
             or self.last.processes is None
         )
@@ -124,6 +126,7 @@ class StuckApp(App[int]):
                     panels=panels,
                     python=python,
                     nonblocking=nonblocking,
+                    box_sockets=box_sockets,
                 )
             except Exception as exc:  # never let a sampler bug kill the UI
                 self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
@@ -150,6 +153,10 @@ class StuckApp(App[int]):
         )
         if snap.processes is not None:
             self.list_screen.update_processes(snap.processes)
+        if snap.box_sockets is not None:
+            for screen in self.screen_stack:
+                if isinstance(screen, BoxSocketsScreen):
+                    screen.update_summary(snap.box_sockets)
         if snap.detail is not None:
             for screen in self.screen_stack:
                 if isinstance(screen, ProcessScreen) and screen.pid == snap.selected_pid:
@@ -179,7 +186,7 @@ class StuckApp(App[int]):
             return  # a timer can fire while a screen is still being composed
         if isinstance(screen, ProcessListScreen):
             screen.update_status()
-        elif isinstance(screen, ProcessScreen):
+        elif isinstance(screen, (ProcessScreen, BoxSocketsScreen)):
             screen.update_status(self.freshness())
 
     def toggle_pause(self) -> None:
@@ -192,11 +199,23 @@ class StuckApp(App[int]):
         self._tick_status()
 
     # -- navigation ---------------------------------------------------------------------------
-    def open_process(self, pid: int, starttime: int | None) -> None:
+    def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
         self.selected = (pid, starttime)
         self._generation += 1
-        self.push_screen(ProcessScreen(pid, starttime))
+        self.push_screen(ProcessScreen(pid, starttime, tab))
         self._sample_now()
+
+    def open_process_by_pid(self, pid: int, tab: str | None = None) -> None:
+        """From a view that knows only the pid: its start time comes from the last process
+        list, so a pid reused since then reads as gone."""
+        rows = self.last.processes.by_pid() if self.last and self.last.processes else {}
+        row = rows.get(pid)
+        self.open_process(pid, row.starttime_ticks if row else None, tab)
+
+    def open_box_sockets(self) -> None:
+        if not isinstance(self.current_screen, BoxSocketsScreen):
+            self.push_screen(BoxSocketsScreen())
+            self._sample_now()
 
     def close_process(self) -> None:
         self.selected = None
@@ -231,9 +250,15 @@ class StuckApp(App[int]):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        from stucktui.ui.keys import DETAIL_KEYS, LIST_KEYS
+        from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS
 
-        keys = LIST_KEYS if isinstance(screen, ProcessListScreen) else DETAIL_KEYS
+        keys = (
+            LIST_KEYS
+            if isinstance(screen, ProcessListScreen)
+            else BOX_SOCKET_KEYS
+            if isinstance(screen, BoxSocketsScreen)
+            else DETAIL_KEYS
+        )
         for k in keys:
             if not k.palette or k.action == "quit":
                 continue

@@ -24,12 +24,14 @@ LIST_KEYS: tuple[KeyAction, ...] = (
     ),
     KeyAction("clear_filter", "escape", "Clear", "Clear the filter", show=False, palette=False),
     KeyAction("toggle_tree", "t,f5", "Tree", "Show processes as a tree of parents and children"),
+    KeyAction("box_sockets", "s", "Sockets", "Box-wide sockets: TCP states, processes ranked by CLOSE_WAIT"),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
     KeyAction("sort('cpu')", "P", "CPU", "Sort by CPU use", show=False),
     KeyAction("sort('rss')", "M", "Mem", "Sort by resident memory", show=False),
     KeyAction("sort('age')", "T", "Age", "Sort by age (newest first)", show=False),
     KeyAction("sort('pid')", "N", "PID", "Sort by pid", show=False),
     KeyAction("sort('fds')", "F", "FDs", "Sort by open fds", show=False),
+    KeyAction("sort('close_wait')", "W", "CLOSE_WAIT", "Sort by CLOSE_WAIT sockets held", show=False),
     KeyAction("next_sort", "f6,greater_than_sign", "Sort", "Sort by the next column"),
     KeyAction("prev_sort", "less_than_sign", "Sort back", "Sort by the previous column", show=False),
     KeyAction("invert_sort", "I", "Invert", "Invert the sort order", show=False),
@@ -53,6 +55,15 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
         "Toggle py-spy between nonblocking and pausing (consistent)",
         show=False,
     ),
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+)
+
+
+BOX_SOCKET_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("open", "enter", "Open", "Open the selected process on its Sockets panel"),
+    KeyAction("rank", "o", "Rank", "Rank processes by CLOSE_WAIT sockets or by all sockets"),
+    KeyAction("back", "escape,backspace,q", "Back", "Back to the process list"),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )

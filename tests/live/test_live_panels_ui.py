@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stucktui.ui.app import StuckApp
+from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.widgets.keyed_table import KeyedTable
 from tests.ui.appkit import wait_for
@@ -137,3 +138,36 @@ async def test_close_wait_unread_in_sockets_panel(children):
         await pilot.press("g")
         groups = app.screen.query_one("#sockets-groups", KeyedTable)
         await wait_for(pilot, lambda: any(r.startswith("3 CLOSE_WAIT") for r in _plain_rows(groups)))
+
+
+async def test_close_wait_column_and_box_wide_sockets_view(children):
+    p = children.python(CLOSE_WAIT_UNREAD)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3)
+    async with app.run_test(size=(160, 45)) as pilot:
+        table = app.list_screen.table
+        await wait_for(pilot, lambda: app.list_screen.snapshot is not None and p.pid in table.pids(), 30)
+        await wait_for(pilot, lambda: table.get_cell(str(p.pid), "close_wait").plain == "3", 30)
+        await pilot.press("W")  # sort by CLOSE_WAIT, most first
+        assert app.list_screen.sort_column == "close_wait" and app.list_screen.sort_reverse
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, BoxSocketsScreen))
+        box = app.screen.query_one("#box-sockets-table", KeyedTable)
+        await wait_for(pilot, lambda: str(p.pid) in box._plain, 30)
+        pid_row = box._plain[str(p.pid)]
+        assert pid_row[2:4] == ("3", "4")  # CLOSE_WAIT, all sockets (with the listener)
+        assert pid_row[4].startswith("127.0.0.1:") and pid_row[4].endswith("×3")
+        assert "CLOSE_WAIT" in str(app.screen.query_one("#box-states").render())
+        rank_before = list(box._plain)
+        await pilot.press("o")
+        assert app.screen.rank == "sockets" and len(box._plain) == len(rank_before)
+        box.move_cursor(row=box.get_row_index(str(p.pid)))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.pid == p.pid)
+        assert app.screen.active_panel == "sockets"
+        summary = app.screen.query_one("#sockets-summary")
+        await wait_for(pilot, lambda: "CLOSE_WAIT 3" in str(summary.render()), 30)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BoxSocketsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.list_screen)

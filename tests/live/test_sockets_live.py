@@ -90,7 +90,10 @@ def test_close_wait_with_unread_data_matches_ss(children, family):
     summary = SocketCollector().summary()
     (mine,) = (x for x in summary.processes if x.pid == p.pid)
     assert (mine.close_wait, mine.sockets) == (K, K + 1)
+    host = "[::1]" if family == "6" else "127.0.0.1"
+    assert mine.top_remote.startswith(host) and mine.top_remote_count == K
     assert summary.state_counts()["CLOSE_WAIT"] >= K
+    assert SocketCollector().close_wait_by_pid()[p.pid] == K  # the process list's column
 
 
 def test_listener_with_full_backlog(children):
@@ -192,3 +195,4 @@ def test_child_in_its_own_network_namespace(children):
     summary = SocketCollector().summary()
     (mine,) = (x for x in summary.processes if x.pid == p.pid)
     assert (mine.netns, mine.close_wait, mine.sockets) == (ns, 1, 2)
+    assert SocketCollector().close_wait_by_pid()[p.pid] == 1  # found in its own namespace

@@ -9,7 +9,8 @@ import socket
 
 import pytest
 
-from stucktui.collect.sockets import SERVICES, SocketCollector, service_name, sockets_report
+from stucktui.collect.socket_rows import SERVICES, service_name, sockets_report
+from stucktui.collect.sockets import SocketCollector
 from stucktui.procfs import ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import TCP_CLOSE_WAIT
@@ -82,6 +83,11 @@ def dumper(net):
         nl.inet_request(socket.AF_INET6, socket.IPPROTO_UDP): "udp6.bin",
         nl.unix_request(): "unix.bin",
     }
+    # the kernel filters a CLOSE_WAIT-only request; the full capture answers it here, which
+    # yields the same CLOSE_WAIT inodes (InetDump collects only that state)
+    cw = 1 << TCP_CLOSE_WAIT
+    answers[nl.inet_request(socket.AF_INET, socket.IPPROTO_TCP, cw)] = "tcp.bin"
+    answers[nl.inet_request(socket.AF_INET6, socket.IPPROTO_TCP, cw)] = "tcp6.bin"
     calls: list[str] = []
 
     def dump(req: bytes) -> list[bytes]:
@@ -204,6 +210,11 @@ def test_summary_counts_per_process_and_namespace(tree, dumper, meta):
     assert (per[100].sockets, per[100].close_wait) == (11, 4)  # fds: the dup of a CLOSE_WAIT counts
     assert (per[200].sockets, per[200].close_wait, per[200].netns) == (1, 1, OTHER_NS)
     assert (per[300].sockets, per[300].close_wait) == (1, 0)
+    assert (per[100].name, per[200].name, per[300].name) == ("service", "boxed", "peerproc")
+    # where its CLOSE_WAIT sockets point: 2 of its 3 sockets (4 fds, one a dup) go to redis
+    # over IPv4, the third over IPv6
+    assert (per[100].top_remote, per[100].top_remote_count) == ("127.0.0.1:6379 (redis)", 2)
+    assert per[300].top_remote is None
     assert [p.pid for p in s.by_close_wait()] == [100, 200]
     assert s.by_sockets()[0].pid == 100
     assert s.namespaces == 2
@@ -231,3 +242,25 @@ def test_service_names():
 
 def test_close_wait_state_number_is_the_kernel_one():
     assert TCP_CLOSE_WAIT == 8
+
+
+def test_close_wait_column_per_process(tree, dumper):
+    c = SocketCollector(ProcRoot(str(tree)), use_netlink=True, dumper=dumper)
+    assert c.close_wait_by_pid() == {100: 4, 200: 1, 300: 0}
+    # our namespace costs two CLOSE_WAIT-only dumps: no UDP, no unix, no full TCP table
+    assert dumper.calls == ["tcp.bin", "tcp6.bin"]
+
+
+def test_close_wait_column_skips_fds_in_a_quiet_namespace(tree):
+    class CountingRoot(ProcRoot):
+        opened: list[int] = []
+
+        def pid_dir(self, pid):
+            self.opened.append(pid)
+            return super().pid_dir(pid)
+
+    root = CountingRoot(str(tree))
+    c = SocketCollector(root, use_netlink=True, dumper=lambda req: [])  # no CLOSE_WAIT here
+    # pid 200's namespace (its /proc/200/net/tcp) has one; ours has none: only 200 is scanned
+    assert c.close_wait_by_pid() == {100: 0, 200: 1, 300: 0}
+    assert root.opened == [200]

@@ -17,19 +17,19 @@ from stucktui.ui.safe import safe_text
 class ProcessScreen(Screen):
     BINDINGS = bindings(DETAIL_KEYS)
 
-    def __init__(self, pid: int, starttime: int | None) -> None:
+    def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
         super().__init__(id="process")
         self.pid = pid
         self.starttime = starttime
         self.detail: ProcessDetail | None = None
         self.gone = False
-        self.active_panel = DETAIL_PANELS[0].id
+        self.active_panel = tab if tab in {p.id for p in DETAIL_PANELS} else DETAIL_PANELS[0].id
         self._pending: tuple[ProcessDetail | DetailGone, PanelData | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
-        with TabbedContent(id="panels"):
+        with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
             for spec in DETAIL_PANELS:
                 with TabPane(spec.title, id=f"tab-{spec.id}"):
                     yield spec.factory()

@@ -131,6 +131,9 @@ class ProcessListScreen(Screen):
         self.tree_view = not self.tree_view
         self.redraw()
 
+    def action_box_sockets(self) -> None:
+        self.app.open_box_sockets()  # type: ignore[attr-defined]
+
     def action_toggle_pause(self) -> None:
         self.app.toggle_pause()  # type: ignore[attr-defined]
 

@@ -27,8 +27,10 @@ _STATE_STYLE = {
     "T": "bold yellow",
     "t": "bold yellow",
 }
-_WIDTHS = {"pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "age": 6}
-_NUMERIC = frozenset({"pid", "cpu", "rss", "threads", "fds", "age"})
+_WIDTHS = {
+    "pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "close_wait": 7, "age": 6,
+}  # fmt: skip
+_NUMERIC = frozenset({"pid", "cpu", "rss", "threads", "fds", "close_wait", "age"})
 _COMMAND_MAX = 400
 _CACHE_MAX = 4000
 
@@ -44,6 +46,7 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
         human_bytes(r.rss_bytes),
         str(r.num_threads),
         "denied" if r.num_fds is None else str(r.num_fds),
+        "denied" if r.close_wait is None else str(r.close_wait),
         human_age(now - r.start_time),
         line.prefix + r.command,
     )
@@ -63,6 +66,8 @@ def _cell_text(key: str, line: TreeLine, value: str) -> Text:
         return Text(value, style=_STATE_STYLE.get(value, ""))
     if key == "fds" and r.num_fds is None:
         return Text(value, style="dim")
+    if key == "close_wait":
+        return Text(value, style="bold red" if r.close_wait else "dim")
     if key == "user":
         return safe_text(value, max_len=12)
     return Text(value)

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from stucktui.collect.panels import PanelData
-from stucktui.collect.sockets import ProcessSockets, SocketRow
+from stucktui.collect.socket_rows import ProcessSockets, SocketRow
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable

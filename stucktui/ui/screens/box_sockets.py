@@ -1,0 +1,148 @@
+"""The box-wide Sockets view: the box's TCP state counts and the processes holding sockets,
+ranked by CLOSE_WAIT; Enter opens a process on its Sockets panel."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from stucktui.collect.socket_rows import PidSocketCount, SocketSummary
+from stucktui.ui.keys import BOX_SOCKET_KEYS, bindings
+from stucktui.ui.safe import safe_text
+from stucktui.ui.widgets.keyed_table import KeyedTable
+
+COLUMNS = (
+    ("pid", "PID"),
+    ("name", "NAME"),
+    ("close_wait", "CLOSE_WAIT"),
+    ("sockets", "SOCKETS"),
+    ("remote", "MOST CLOSE_WAIT TO"),
+    ("netns", "NET NS"),
+)
+
+
+def state_line(states: tuple[tuple[str, int], ...]) -> Text:
+    t = Text()
+    for state, n in states:
+        t.append(f"{state} ", style="bold red" if state == "CLOSE_WAIT" else "bold")
+        t.append(f"{n:,}   ")
+    if not states:
+        t.append("no TCP sockets", style="dim")
+    return t
+
+
+def _cells(p: PidSocketCount, own_netns: bool) -> list[Text]:
+    remote = Text()
+    if p.top_remote:
+        remote = safe_text(p.top_remote, max_len=80)
+        remote.append(f" ×{p.top_remote_count:,}", style="dim")
+    return [
+        Text(str(p.pid), justify="right"),
+        safe_text(p.name, max_len=40),
+        Text(f"{p.close_wait:,}", justify="right", style="bold red" if p.close_wait else "dim"),
+        Text(f"{p.sockets:,}", justify="right"),
+        remote,
+        Text("" if p.netns is None or own_netns else f"net:[{p.netns}]", style="dim"),
+    ]
+
+
+class BoxSocketsScreen(Screen):
+    BINDINGS = bindings(BOX_SOCKET_KEYS)
+
+    def __init__(self) -> None:
+        super().__init__(id="box-sockets")
+        self.summary: SocketSummary | None = None
+        self.rank = "close_wait"  # or "sockets"
+        self._pending: SocketSummary | str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("Sockets on this box: collecting…", style="bold"), id="box-title")
+        yield Static("", id="box-states")
+        yield KeyedTable(COLUMNS, id="box-sockets-table")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).focus()
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.update_summary(pending)
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#box-sockets-table", KeyedTable)
+
+    def update_summary(self, summary: SocketSummary | str) -> None:
+        if not self.is_mounted:
+            self._pending = summary
+            return
+        if isinstance(summary, str):
+            self.query_one("#box-states", Static).update(safe_text(summary, "yellow"))
+            return
+        self.summary = summary
+        self.redraw()
+
+    def rows(self) -> list[PidSocketCount]:
+        if self.summary is None:
+            return []
+        if self.rank == "sockets":
+            return self.summary.by_sockets()
+        return sorted(self.summary.processes, key=lambda p: (-p.close_wait, -p.sockets, p.pid))
+
+    def redraw(self) -> None:
+        s = self.summary
+        if s is None:
+            return
+        ranked = "CLOSE_WAIT sockets" if self.rank == "close_wait" else "all sockets"
+        title = Text("Sockets on this box", style="bold")
+        title.append(f"  processes ranked by {ranked} (o changes it)", style="dim")
+        self.query_one("#box-title", Static).update(title)
+        states = state_line(s.states)
+        holders = sum(1 for p in s.processes if p.close_wait)
+        if holders:
+            states.append(f"\n{holders} processes hold CLOSE_WAIT sockets", style="bold red")
+        self.query_one("#box-states", Static).update(states)
+        self.table.set_rows([(str(p.pid), _cells(p, p.netns == s.own_netns)) for p in self.rows()])
+        self.update_status(self.app.freshness())  # type: ignore[attr-defined]
+
+    def update_status(self, freshness: str) -> None:
+        if not self.is_mounted:
+            return
+        s = self.summary
+        parts = []
+        if s is not None:
+            parts.append(f"{len(s.processes)} processes hold sockets")
+            if s.namespaces > 1:
+                parts.append(f"{s.namespaces} network namespaces")
+            if s.unreadable:
+                parts.append(f"{s.unreadable} processes not readable (run as root to see them)")
+            parts.append(f"built in {s.duration * 1000:.0f} ms")
+        parts.append(freshness)
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_open(self) -> None:
+        key = self.table.selected_key
+        if key is not None:
+            self.app.open_process_by_pid(int(key), tab="sockets")  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_rank(self) -> None:
+        self.rank = "sockets" if self.rank == "close_wait" else "close_wait"
+        self.redraw()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+        self.app.panel_changed()  # type: ignore[attr-defined]
+
+    def action_toggle_pause(self) -> None:
+        self.app.toggle_pause()  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        self.app.action_help()  # type: ignore[attr-defined]
