@@ -165,18 +165,7 @@ class NetnsTable:
 def socket_fds(d: PidDir) -> list[tuple[int, int]]:
     """(fd, socket inode) of a process, by readlink of each /proc/PID/fd entry. Raises
     AccessDenied / ProcessGone; an fd closed mid-scan is skipped (notes 10.4)."""
-    out: list[tuple[int, int]] = []
-    readlink = d.readlink
-    for name in d.listdir("fd"):
-        if not name.isdigit():
-            continue
-        try:
-            link = readlink("fd/" + name)
-        except FileNotFoundError:
-            continue
-        if link.startswith("socket:["):
-            out.append((int(name), int(link[8:-1])))
-    return out
+    return [(fd, int(link[8:-1])) for fd, link in d.fd_links() if link.startswith("socket:[")]
 
 
 class SocketCollector:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable
 
 from stucktui.procfs.errors import DENIED_ERRNOS, GONE_ERRNOS, AccessDenied, ProcessGone
 
@@ -205,6 +206,64 @@ class PidDir:
         if n > 0 and self.root.path == "/proc":
             return n
         return sum(1 for name in self.listdir("fd") if name.isdigit())
+
+    def _open_dir(self, name: str) -> int:
+        try:
+            return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
+        except OSError as exc:
+            raise self._err(exc, name) from exc
+
+    def fd_links(self) -> list[tuple[int, str]]:
+        """(fd, link target) of every open fd, in directory order: the fd directory is opened
+        once and each link read relative to it (no path walk per fd; 20,000 fds cost 20,000
+        readlinks and nothing else). An fd closed mid-scan is skipped (notes 10.4); entries
+        that are not fd numbers (fixture trees) are ignored."""
+        sub = self._open_dir("fd")
+        try:
+            out: list[tuple[int, str]] = []
+            readlink = os.readlink
+            for name in os.listdir(sub):
+                if not name.isdigit():
+                    continue
+                try:
+                    out.append((int(name), readlink(name, dir_fd=sub)))
+                except FileNotFoundError:
+                    continue
+            return out
+        except OSError as exc:
+            raise self._err(exc, "fd") from exc
+        finally:
+            os.close(sub)
+
+    def read_fdinfos(self, fds: Iterable[int]) -> tuple[dict[int, str], int]:
+        """/proc/PID/fdinfo/N of each fd, through one open of the fdinfo directory: (texts by
+        fd, how many were refused). An fd closed meanwhile is left out."""
+        sub = self._open_dir("fdinfo")
+        out: dict[int, str] = {}
+        denied = 0
+        try:
+            for fd in fds:
+                try:
+                    f = os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=sub)
+                except FileNotFoundError:
+                    continue
+                except PermissionError:
+                    denied += 1
+                    continue
+                try:
+                    # single_open seq_files hand over all they have at once: a short read is
+                    # the end (an epoll watching thousands of fds fills more than one)
+                    b = os.read(f, _READ_CHUNK)
+                    if len(b) == _READ_CHUNK:
+                        b += _read_fd(f)
+                    out[fd] = b.decode("utf-8", "backslashreplace")
+                except OSError:
+                    continue
+                finally:
+                    os.close(f)
+            return out, denied
+        finally:
+            os.close(sub)
 
     def listdir(self, name: str) -> list[str]:
         try:
