@@ -6,6 +6,7 @@ import os
 import re
 import signal
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from stucktui.procfs.locks import LockEntry, parse_lock_line
 
@@ -94,8 +95,7 @@ class InotifyWatch:
         return (self.sdev >> 20, self.sdev & 0xFFFFF)
 
 
-@dataclass(frozen=True, slots=True)
-class FdInfo:
+class FdInfo(NamedTuple):
     pos: int
     flags: int
     mnt_id: int | None = None

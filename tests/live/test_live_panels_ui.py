@@ -171,3 +171,32 @@ async def test_close_wait_column_and_box_wide_sockets_view(children):
         await wait_for(pilot, lambda: isinstance(app.screen, BoxSocketsScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.list_screen)
+
+
+async def test_files_filter_sort_and_socket_link(children):
+    p = children.python(CLOSE_WAIT_UNREAD)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        screen = app.screen
+        await pilot.press("4")
+        files = screen.query_one("#files-table", KeyedTable)
+        await wait_for(pilot, lambda: sum("CLOSE_WAIT" in r for r in _plain_rows(files)) == 3, 30)
+        everything = len(files._plain)
+        await pilot.press("slash", *"close_wait")
+        await wait_for(pilot, lambda: len(files._plain) == 3)
+        assert all("CLOSE_WAIT" in r for r in _plain_rows(files))
+        await pilot.press("escape")  # clears the filter; stays in the process view
+        await wait_for(pilot, lambda: len(files._plain) == everything)
+        assert app.screen is screen
+        await pilot.press("o")  # order by kind: sockets after the character devices
+        kinds = [row[1] for row in files._plain.values()]
+        assert kinds == sorted(kinds)
+        cw_fd = next(k for k, row in files._plain.items() if "CLOSE_WAIT" in row[5])
+        files.select_key(cw_fd)
+        files.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.active_panel == "sockets")
+        sockets = screen.query_one("#sockets-table", KeyedTable)
+        await wait_for(pilot, lambda: sockets.selected_key == cw_fd, 30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from stucktui.collect.panels import ALL_PANELS, PanelData
 from stucktui.snapshot import DetailGone, ProcessDetail
@@ -74,6 +74,10 @@ class ProcessScreen(Screen):
         return frozenset({active}) if active in ALL_PANELS else frozenset()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # the panel's keys (filter, order, group) work only with the focus inside it
+        tables = [t for t in event.pane.query(DataTable) if t.display]
+        if tables:
+            tables[0].focus()
         pane = event.pane.id or ""
         if pane.removeprefix("tab-") != self.active_panel:
             self.active_panel = pane.removeprefix("tab-")
@@ -82,6 +86,13 @@ class ProcessScreen(Screen):
     def action_tab(self, n: int) -> None:
         if 0 < n <= len(DETAIL_PANELS):
             self.query_one(TabbedContent).active = f"tab-{DETAIL_PANELS[n - 1].id}"
+
+    def show_socket(self, fd: int) -> None:
+        """From a socket fd elsewhere (Files): the Sockets panel, cursor on that fd."""
+        from stucktui.ui.widgets.sockets_panel import SocketsPanel
+
+        self.query_one(SocketsPanel).focus_fd(fd)
+        self.query_one(TabbedContent).active = "tab-sockets"
 
     def action_python_stacks(self) -> None:
         self.app.request_python()  # type: ignore[attr-defined]

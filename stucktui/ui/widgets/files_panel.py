@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
 
-from stucktui.collect.files import ProcessFiles, pipe_summary
+from stucktui.collect.files import FdRow, ProcessFiles, pipe_summary
 from stucktui.collect.panels import PanelData
+from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -42,12 +45,43 @@ def _target(r) -> Text:
     return t
 
 
+def _cells(r: FdRow) -> list[Text]:
+    return [
+        Text(str(r.fd), justify="right"),
+        Text(r.kind),
+        Text(r.mode or "?"),
+        Text(" ".join(f.removeprefix("O_") for f in r.flags), style="dim"),
+        Text("" if r.pos is None else str(r.pos), justify="right"),
+        _target(r),
+    ]
+
+
 class FilesPanel(DetailPanel):
+    """Every fd; `/` filters, `o` changes the order, Enter on a socket opens it in Sockets."""
+
     data_key = "files"
+    BINDINGS = [
+        Binding("o", "next_sort", "Order"),
+        Binding("slash", "filter", "Filter fds"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Static(id="files-summary")
+        yield Input(
+            placeholder="filter fds: a number, or words (pipe, socket, CLOSE_WAIT, a path…)",
+            id="files-filter",
+        )
         yield KeyedTable(COLUMNS, id="files-table")
+
+    def on_mount(self) -> None:
+        self.sort_key = "fd"
+        self.query_text = ""
+        self.files: ProcessFiles | None = None
+        self.query_one("#files-filter", Input).display = False
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#files-table", KeyedTable)
 
     def update_panels(self, panels: PanelData) -> None:
         summary = self.query_one("#files-summary", Static)
@@ -56,30 +90,70 @@ class FilesPanel(DetailPanel):
             return
         if isinstance(files, str):
             summary.update(safe_text(f"files: {files}", "yellow"))
-            self.query_one(KeyedTable).set_rows([])
+            self.files = None
+            self.table.set_rows([])
             return
         assert isinstance(files, ProcessFiles)
+        self.files = files
+        self.redraw()
+
+    def redraw(self) -> None:
+        files = self.files
+        if files is None:
+            return
+        rows = sort_fds(filter_fds(files.rows, self.query_text), self.sort_key)
         head = Text(f"{files.fd_count} fds", style="bold")
         if files.fd_soft_limit:
             head.append(f" of {files.fd_soft_limit} (RLIMIT_NOFILE)")
         head.append("  " + ", ".join(f"{k} {n}" for k, n in files.counts), style="dim")
+        view = f"\norder: {SORT_TITLES[self.sort_key]} (o)"
+        if self.query_text:
+            view += f" · filter {self.query_text!r}: {len(rows)} of {len(files.rows)} fds"
+        view += " · / filters · Enter on a socket opens it in Sockets"
+        head.append(view, style="dim")
         for n in files.notes:
             head.append("\n! ", style="yellow")
             head.append_text(safe_text(n))
-        summary.update(head)
-        rows = []
-        for r in files.rows:
-            rows.append(
-                (
-                    str(r.fd),
-                    [
-                        Text(str(r.fd), justify="right"),
-                        Text(r.kind),
-                        Text(r.mode or "?"),
-                        Text(" ".join(f.removeprefix("O_") for f in r.flags), style="dim"),
-                        Text("" if r.pos is None else str(r.pos), justify="right"),
-                        _target(r),
-                    ],
-                )
-            )
-        self.query_one(KeyedTable).set_rows(rows)
+        self.query_one("#files-summary", Static).update(head)
+        self.table.set_rows([(str(r.fd), _cells(r)) for r in rows])
+
+    # -- keys ---------------------------------------------------------------------------------
+    def action_next_sort(self) -> None:
+        self.sort_key = next_sort(self.sort_key)
+        self.redraw()
+
+    def action_filter(self) -> None:
+        inp = self.query_one("#files-filter", Input)
+        inp.display = True
+        inp.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.query_text = event.value
+        self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            event.input.display = False
+        self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        inp = self.query_one("#files-filter", Input)
+        if event.key == "escape" and (inp.has_focus or inp.value):
+            event.stop()
+            event.prevent_default()
+            inp.value = ""
+            inp.display = False
+            self.table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if self.files is None or event.row_key.value is None:
+            return
+        fd = int(event.row_key.value)
+        row = next((r for r in self.files.rows if r.fd == fd), None)
+        if row is not None and row.kind == "socket":
+            self.screen.show_socket(fd)  # type: ignore[attr-defined]
+        elif row is not None:
+            self.app.notify(f"fd {fd} is a {row.kind}, not a socket", timeout=2)

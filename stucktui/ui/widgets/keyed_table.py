@@ -29,6 +29,13 @@ class KeyedTable(DataTable):
         except Exception:
             return None
 
+    def select_key(self, key: str) -> bool:
+        """Move the cursor to the row with this key; False when there is none (yet)."""
+        if key not in self._plain:
+            return False
+        self.move_cursor(row=self.get_row_index(RowKey(key)))
+        return True
+
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
         plain = {k: tuple(c.plain for c in cells) for k, cells in rows}
         if plain == self._plain and list(plain) == list(self._plain):

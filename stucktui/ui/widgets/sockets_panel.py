@@ -70,7 +70,23 @@ class SocketsPanel(DetailPanel):
     def on_mount(self) -> None:
         self.grouped = False
         self._data: ProcessSockets | None = None
+        self._want_fd: int | None = None
         self.query_one("#sockets-groups").display = False
+
+    def focus_fd(self, fd: int) -> None:
+        """Put the cursor on this fd's row, now or when the next data arrives."""
+        if self.grouped:
+            self.action_toggle_group()
+        self._want_fd = fd
+        self._move_to_wanted()
+
+    def _move_to_wanted(self) -> None:
+        if self._want_fd is None:
+            return
+        table = self.query_one("#sockets-table", KeyedTable)
+        if table.select_key(str(self._want_fd)):
+            table.focus()
+            self._want_fd = None
 
     def action_toggle_group(self) -> None:
         self.grouped = not self.grouped
@@ -102,6 +118,7 @@ class SocketsPanel(DetailPanel):
             t.append_text(safe_text(note))
         summary.update(t)
         self.query_one("#sockets-table", KeyedTable).set_rows([(str(r.fd), _row_cells(r)) for r in data.rows])
+        self._move_to_wanted()
         groups = []
         for i, g in enumerate(data.by_remote):
             remote = safe_text(g.remote, max_len=120)
