@@ -79,10 +79,13 @@ class Sampler:
         python: bool = False,
         nonblocking: bool = True,
         box_sockets: bool = False,
+        kernel_stacks: bool = False,
+        native: bool = False,
     ) -> Snapshot:
         """selected = (pid, starttime ticks or None); panels = the panel ids to collect for it;
         python = run py-spy this time (slow: the UI asks only every few refreshes);
-        box_sockets = build the box-wide Sockets view."""
+        box_sockets = build the box-wide Sockets view; kernel_stacks = read each thread's
+        kernel stack (root only); native = py-spy with native frames."""
         with self._lock:
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
             box: SocketSummary | str | None = None
@@ -101,7 +104,16 @@ class Sampler:
                     self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
                 )
                 data = (
-                    self.panels.collect(d, panels, python=python, nonblocking=nonblocking) if panels else None
+                    self.panels.collect(
+                        d,
+                        panels,
+                        python=python,
+                        nonblocking=nonblocking,
+                        native=native,
+                        kernel_stacks=kernel_stacks,
+                    )
+                    if panels
+                    else None
                 )
             except ProcessGone:
                 self.close()

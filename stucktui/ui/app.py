@@ -14,7 +14,7 @@ from textual.timer import Timer
 from stucktui.procfs import ProcRoot
 from stucktui.sampler import Sampler
 from stucktui.snapshot import Snapshot
-from stucktui.ui.messages import SampleFailed, SnapshotReady
+from stucktui.ui.messages import BacktraceReady, SampleFailed, SnapshotReady
 from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
@@ -59,6 +59,8 @@ class StuckApp(App[int]):
         self._python_requested = False
         self._refreshes_since_python = PYTHON_EVERY  # the first look at Threads takes stacks
         self.pyspy_blocking = False
+        self.pyspy_native = False  # py-spy --native: C frames between the Python ones
+        self.kernel_stacks = False  # read /proc/PID/task/TID/stack each refresh (root only)
 
     @property
     def permission_banner(self) -> str:
@@ -115,6 +117,7 @@ class StuckApp(App[int]):
         else:
             self._refreshes_since_python += 1
         nonblocking = not self.pyspy_blocking
+        native, kernel_stacks = self.pyspy_native, self.kernel_stacks and "threads" in panels
         self._sampling_since = self.monotonic()
 
         def run() -> None:
@@ -127,6 +130,8 @@ class StuckApp(App[int]):
                     python=python,
                     nonblocking=nonblocking,
                     box_sockets=box_sockets,
+                    native=native,
+                    kernel_stacks=kernel_stacks,
                 )
             except Exception as exc:  # never let a sampler bug kill the UI
                 self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
@@ -244,6 +249,63 @@ class StuckApp(App[int]):
         )
         self.notify(f"py-spy mode: {mode}", timeout=3)
         self.request_python()
+
+    def toggle_pyspy_native(self) -> None:
+        self.pyspy_native = not self.pyspy_native
+        state = "with native (C) frames" if self.pyspy_native else "Python frames only"
+        self.notify(f"py-spy stacks: {state}", timeout=3)
+        self.request_python()
+
+    def toggle_kernel_stacks(self) -> None:
+        self.kernel_stacks = not self.kernel_stacks
+        if self.kernel_stacks and self.euid != 0:
+            self.notify("kernel stacks need root: /proc/PID/task/TID/stack is root-only", severity="warning")
+        else:
+            self.notify(f"kernel stacks {'on' if self.kernel_stacks else 'off'}", timeout=2)
+        self._sample_now()
+
+    def ask_native_backtrace(self, pid: int, name: str) -> None:
+        """gdb stops the process while it reads the stacks: say so, and go only on y."""
+        import shlex
+
+        from rich.text import Text
+
+        from stucktui.tools.gdb import backtrace_argv
+        from stucktui.ui.safe import safe_text
+        from stucktui.ui.screens.confirm import ConfirmScreen
+
+        body = Text()
+        body.append(f"gdb will attach to process {pid} ")
+        body.append_text(safe_text(f"({name})", "bold"))
+        body.append(
+            " and STOP EVERY THREAD while it reads their stacks: usually under a second, longer "
+            "with many threads or large binaries. Nothing else is changed; the process resumes "
+            "when gdb detaches. A process that is timing-sensitive (heartbeats, watchdogs) may "
+            "notice the pause.\n\n",
+        )
+        body.append("command: ", style="dim")
+        body.append_text(safe_text(shlex.join(backtrace_argv(pid)), max_len=600))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_backtrace(pid)
+
+        self.push_screen(ConfirmScreen(f"Native stacks of {pid} with gdb", body, "Pause and read"), answered)
+
+    def _run_backtrace(self, pid: int) -> None:
+        from stucktui.tools.gdb import native_backtrace
+
+        self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
+
+        def run() -> None:
+            self.post_message(BacktraceReady(native_backtrace(pid)))
+
+        threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
+
+    def on_backtrace_ready(self, msg: BacktraceReady) -> None:
+        from stucktui.ui.screens.backtrace import BacktraceScreen
+
+        self.push_screen(BacktraceScreen(msg.result))  # type: ignore[arg-type]
 
     def action_help(self) -> None:
         if not isinstance(self.current_screen, HelpScreen):

@@ -60,6 +60,21 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
 )
 
 
+# keys of one panel, active while the focus is in it (each tab focuses its table)
+THREADS_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("toggle_grouped", "g", "Groups", "Threads: group by what they wait on, or list every one"),
+    KeyAction("kernel_stacks", "K", "Kernel stacks", "Threads: read each thread's kernel stack (root)"),
+    KeyAction("native", "n", "Native frames", "Threads: py-spy with native (C) frames"),
+    KeyAction("gdb", "G", "gdb stacks", "Threads: every thread's native stack with gdb (pauses it)"),
+)
+SOCKETS_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("toggle_group", "g", "Group by remote", "Sockets: group rows by remote endpoint and state"),
+)
+FILES_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("next_sort", "o", "Order", "Files: order by fd, kind, target, position, problems"),
+    KeyAction("filter", "slash", "Filter fds", "Files: filter by fd number or words"),
+)
+
 BOX_SOCKET_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the selected process on its Sockets panel"),
     KeyAction("rank", "o", "Rank", "Rank processes by CLOSE_WAIT sockets or by all sockets"),

@@ -27,3 +27,11 @@ class SampleFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class BacktraceReady(Message):
+    """gdb finished (or failed) taking every thread's native stack."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__()
+        self.result = result  # NativeBacktrace | GdbError

@@ -45,7 +45,7 @@ async def test_blocked_pipe_writers_in_threads_and_files(children):
     app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
-        await pilot.press("2")
+        await pilot.press("2", "g")  # every thread, not grouped
         table = app.screen.query_one("#threads-table", KeyedTable)
         await wait_for(
             pilot, lambda: sum("write(" in r and "no reader" in r for r in _plain_rows(table)) >= 3, 30
@@ -200,3 +200,51 @@ async def test_files_filter_sort_and_socket_link(children):
         await wait_for(pilot, lambda: screen.active_panel == "sockets")
         sockets = screen.query_one("#sockets-table", KeyedTable)
         await wait_for(pilot, lambda: sockets.selected_key == cw_fd, 30)
+
+
+async def test_thread_groups_expand_kernel_stacks_and_gdb_behind_a_warning(children):
+    import os
+    import shutil
+
+    from stucktui.ui.screens.backtrace import BacktraceScreen
+    from stucktui.ui.screens.confirm import ConfirmScreen
+
+    p = children.python(BLOCKED_WRITERS)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        screen = app.screen
+        await pilot.press("2")
+        table = screen.query_one("#threads-table", KeyedTable)
+        group = lambda: next((k for k in table._plain if k.startswith("group:")), None)  # noqa: E731
+        await wait_for(pilot, lambda: group() is not None and table._plain[group()][0] == "▸ 3", 30)
+        rows_closed = len(table._plain)
+        table.select_key(group())
+        await pilot.press("enter")  # open the group: its three writers appear under it
+        await wait_for(pilot, lambda: len(table._plain) == rows_closed + 3)
+        assert table._plain[group()][0] == "▾ 3"
+        await pilot.press("g")  # every thread, ungrouped
+        await wait_for(pilot, lambda: not any(k.startswith("group:") for k in table._plain))
+        writer = next(k for k, row in table._plain.items() if "write(" in row[4])
+        table.select_key(writer)
+        await pilot.press("K")
+        stack = screen.query_one("#threads-stack")
+        await wait_for(pilot, lambda: "kernel stack" in str(stack.render()), 30)
+        if os.geteuid() == 0:  # readable for root: a writer blocked on a full pipe waits in pipe_write
+            await wait_for(pilot, lambda: "pipe_write" in str(stack.render()), 30)
+        if shutil.which("gdb") is None:
+            pytest.skip("gdb is not installed: the native backtrace part needs it")
+        await pilot.press("G")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "STOP EVERY THREAD" in str(app.screen.query_one("#confirm-body").render())
+        await pilot.press("n")  # declined: nothing runs
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BacktraceScreen), 60)
+        text = str(app.screen.query_one("#backtrace-text").render())
+        assert f"process {p.pid}" in text and text.count("\nthread ") >= 4  # main + 3 writers
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)

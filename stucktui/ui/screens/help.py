@@ -9,7 +9,16 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS, KeyAction, key_label
+from stucktui.ui.keys import (
+    BOX_SOCKET_KEYS,
+    DETAIL_KEYS,
+    FILES_KEYS,
+    LIST_KEYS,
+    SOCKETS_KEYS,
+    THREADS_KEYS,
+    KeyAction,
+    key_label,
+)
 
 
 def _table(title: str, actions: tuple[KeyAction, ...]) -> Table:
@@ -29,6 +38,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("stucktui keys", style="bold"))
             yield Static(_table("Process list", LIST_KEYS))
             yield Static(_table("Process view", DETAIL_KEYS))
+            yield Static(_table("In a panel", THREADS_KEYS + SOCKETS_KEYS + FILES_KEYS))
             yield Static(_table("Box-wide sockets", BOX_SOCKET_KEYS))
             yield Static(
                 Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim")

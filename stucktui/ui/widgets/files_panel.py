@@ -5,12 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from stucktui.collect.files import FdRow, ProcessFiles, pipe_summary
 from stucktui.collect.panels import PanelData
 from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
+from stucktui.ui.keys import FILES_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -60,10 +60,7 @@ class FilesPanel(DetailPanel):
     """Every fd; `/` filters, `o` changes the order, Enter on a socket opens it in Sockets."""
 
     data_key = "files"
-    BINDINGS = [
-        Binding("o", "next_sort", "Order"),
-        Binding("slash", "filter", "Filter fds"),
-    ]
+    BINDINGS = bindings(FILES_KEYS)
 
     def compose(self) -> ComposeResult:
         yield Static(id="files-summary")

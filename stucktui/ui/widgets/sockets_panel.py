@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Static
 
 from stucktui.collect.panels import PanelData
 from stucktui.collect.socket_rows import ProcessSockets, SocketRow
+from stucktui.ui.keys import SOCKETS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -60,7 +60,7 @@ def _row_cells(r: SocketRow) -> list[Text]:
 
 class SocketsPanel(DetailPanel):
     data_key = "sockets"
-    BINDINGS = [Binding("g", "toggle_group", "Group by remote")]
+    BINDINGS = bindings(SOCKETS_KEYS)
 
     def compose(self) -> ComposeResult:
         yield Static(id="sockets-summary")

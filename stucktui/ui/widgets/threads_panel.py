@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from stucktui.collect.panels import PanelData
-from stucktui.collect.threads import ThreadsSnapshot
+from stucktui.collect.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
+from stucktui.ui.keys import THREADS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -23,8 +24,37 @@ COLUMNS = (
 )
 
 
+def _thread_cells(r: ThreadRow, indent: str = "") -> list[Text]:
+    top = r.python.frames[0] if r.python and r.python.frames else None
+    marker = r.python_marker or ""
+    py_cell = Text(marker + " ", style="bold green" if marker == "GIL" else "dim")
+    if top is not None:
+        py_cell.append_text(safe_text(f"{top.function} ({top.short_file}:{top.line})", max_len=200))
+    return [
+        Text(f"{indent}{r.tid}", justify="right"),
+        safe_text(r.name, max_len=32),
+        Text(r.state, style="bold red" if r.state == "D" else ""),
+        Text("" if r.cpu_percent is None else f"{r.cpu_percent:.1f}", justify="right"),
+        safe_text(r.call_text, max_len=300),
+        safe_text(r.wchan or "", "dim", 60),
+        py_cell,
+    ]
+
+
+def _group_cells(g: ThreadGroup, first: ThreadRow, members: list[ThreadRow], open_: bool) -> list[Text]:
+    cells = _thread_cells(first)
+    cpu = [m.cpu_percent for m in members if m.cpu_percent is not None]
+    cells[0] = Text(f"{'▾' if open_ else '▸'} {len(g.tids)}", justify="right", style="bold")
+    cells[1] = Text(f"{len(g.tids)} threads", style="bold")
+    cells[3] = Text(f"{sum(cpu):.1f}" if cpu else "", justify="right")
+    return cells
+
+
 class ThreadsPanel(DetailPanel):
+    """Threads grouped by what they wait on (g shows every thread); Enter opens a group."""
+
     data_key = "threads"
+    BINDINGS = bindings(THREADS_KEYS)
 
     def compose(self) -> ComposeResult:
         yield Static(id="threads-summary")
@@ -33,6 +63,12 @@ class ThreadsPanel(DetailPanel):
 
     def on_mount(self) -> None:
         self._snap: ThreadsSnapshot | None = None
+        self.grouped = True
+        self.expanded: set[int] = set()  # groups opened, by their first tid
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#threads-table", KeyedTable)
 
     def update_panels(self, panels: PanelData) -> None:
         snap = panels.threads
@@ -57,34 +93,70 @@ class ThreadsPanel(DetailPanel):
             head.append_text(safe_text(py.line, "yellow"))  # type: ignore[union-attr]
         else:
             mode = "nonblocking" if getattr(py, "nonblocking", True) else "paused the process"
-            head.append(f"stacks from py-spy ({mode}); y refreshes, B toggles pausing mode", style="dim")
+            head.append(
+                f"stacks from py-spy ({mode}); y refreshes, B toggles pausing, n native frames", style="dim"
+            )
+        view = (
+            "grouped by what they wait on: Enter opens a group, g lists every thread"
+            if self.grouped
+            else "every thread: g groups them"
+        )
+        head.append(
+            f"\n{view} · K kernel stacks · G native stacks with gdb (pauses the process)", style="dim"
+        )
         for n in snap.notes:
             head.append("\n! ", style="yellow")
             head.append_text(safe_text(n))
         summary.update(head)
-        rows = []
-        for r in snap.rows:
-            top = r.python.frames[0] if r.python and r.python.frames else None
-            marker = r.python_marker or ""
-            py_cell = Text(marker + " ", style="bold green" if marker == "GIL" else "dim")
-            if top is not None:
-                py_cell.append_text(safe_text(f"{top.function} ({top.short_file}:{top.line})", max_len=200))
-            rows.append(
-                (
-                    str(r.tid),
-                    [
-                        Text(str(r.tid), justify="right"),
-                        safe_text(r.name, max_len=32),
-                        Text(r.state, style="bold red" if r.state == "D" else ""),
-                        Text("" if r.cpu_percent is None else f"{r.cpu_percent:.1f}", justify="right"),
-                        safe_text(r.call_text, max_len=300),
-                        safe_text(r.wchan or "", "dim", 60),
-                        py_cell,
-                    ],
-                )
-            )
-        self.query_one(KeyedTable).set_rows(rows)
-        self._show_stack(self.query_one(KeyedTable).selected_key)
+        self.redraw()
+
+    def redraw(self) -> None:
+        snap = self._snap
+        if snap is None:
+            return
+        rows: list[tuple[str, list[Text]]] = []
+        if not self.grouped:
+            rows = [(str(r.tid), _thread_cells(r)) for r in snap.rows]
+        else:
+            by_tid = {r.tid: r for r in snap.rows}
+            for g in snap.groups:
+                members = [by_tid[t] for t in g.tids if t in by_tid]
+                if not members:
+                    continue
+                if len(members) == 1:
+                    rows.append((str(members[0].tid), _thread_cells(members[0])))
+                    continue
+                open_ = g.tids[0] in self.expanded
+                rows.append((f"group:{g.tids[0]}", _group_cells(g, members[0], members, open_)))
+                if open_:
+                    rows.extend((str(m.tid), _thread_cells(m, "  ")) for m in members)
+        self.table.set_rows(rows)
+        self._show_stack(self.table.selected_key)
+
+    # -- keys ---------------------------------------------------------------------------------
+    def action_toggle_grouped(self) -> None:
+        self.grouped = not self.grouped
+        self.redraw()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value or ""
+        if key.startswith("group:"):
+            event.stop()
+            first = int(key.removeprefix("group:"))
+            self.expanded.symmetric_difference_update({first})
+            self.redraw()
+
+    def action_kernel_stacks(self) -> None:
+        self.app.toggle_kernel_stacks()  # type: ignore[attr-defined]
+
+    def action_native(self) -> None:
+        self.app.toggle_pyspy_native()  # type: ignore[attr-defined]
+
+    def action_gdb(self) -> None:
+        snap = self._snap
+        name = self.screen.detail.name if getattr(self.screen, "detail", None) else "?"  # type: ignore[attr-defined]
+        if snap is not None:
+            self.app.ask_native_backtrace(snap.pid, name)  # type: ignore[attr-defined]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_stack(event.row_key.value)
@@ -94,6 +166,8 @@ class ThreadsPanel(DetailPanel):
         if self._snap is None or key is None:
             out.update("")
             return
+        if key.startswith("group:"):
+            key = key.removeprefix("group:")
         row = self._snap.row(int(key))
         if row is None:
             out.update("")
@@ -110,4 +184,6 @@ class ThreadsPanel(DetailPanel):
             t.append("  kernel stack:\n", style="dim")
             for line in row.kernel_stack[:30]:
                 t.append_text(safe_text(f"  {line}\n"))
+        elif self.app.kernel_stacks:  # type: ignore[attr-defined]
+            t.append("  kernel stack: not readable (root only, and not for every kernel)\n", style="yellow")
         out.update(t)
