@@ -20,7 +20,7 @@ import time
 
 from stucktui.collect.threads import ThreadCollector, collect_with_python, merge_python
 from stucktui.procfs import ProcRoot
-from stucktui.tools.pyspy import PyDump, dump_python, find_pyspy, parse_pyspy_json, pyspy_dump_argv
+from stucktui.tools.pyspy import PyDump, find_pyspy, parse_pyspy_json, pyspy_dump_argv, start_dump
 from stucktui.tools.runner import run
 
 TARGET = textwrap.dedent(
@@ -101,7 +101,7 @@ def bench(n: int, runs: int, pyspy: str) -> dict[str, float]:
                     assert len(snap.rows) == n, (len(snap.rows), n)
                 else:  # what the Threads view costs: /proc reads overlapped with py-spy
                     merged = collect_with_python(
-                        col, d, dump=lambda *a, **kw: dump_python(*a, binary=pyspy, **kw)
+                        col, d, start=lambda *a, **kw: start_dump(*a, binary=pyspy, **kw)
                     )
                     times["view"].append(time.perf_counter() - t0)
                     assert sum(r.python is not None for r in merged.rows) == n

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from stucktui.tools.runner import RunResult, run
+from stucktui.tools.runner import RunResult, run, start
 
 DEFAULT_TIMEOUT = 10.0  # seconds; a 24-thread dump takes ~20 ms, --native ~130 ms (notes 9.3)
 
@@ -191,6 +191,27 @@ def dump_python(
     if exe is None:
         return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
     result = runner(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout)
+    return dump_result(pid, result, nonblocking)
+
+
+def start_dump(
+    pid: int,
+    *,
+    nonblocking: bool = True,
+    native: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    binary: str | None = None,
+) -> Callable[[], PyDump | PySpyError]:
+    """Start one dump and return at once; calling the result waits for it and parses it. The
+    caller reads /proc meanwhile (collect_with_python), with no thread in between."""
+    exe = binary or find_pyspy()
+    if exe is None:
+        return lambda: PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
+    running = start(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout)
+    return lambda: dump_result(pid, running.result(), nonblocking)
+
+
+def dump_result(pid: int, result: RunResult, nonblocking: bool) -> PyDump | PySpyError:
     if not result.ok:
         return classify_pyspy_failure(pid, result)
     try:

@@ -53,15 +53,60 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run(
+class Running:
+    """A program started by `start`; `result()` waits for it (until the deadline set at the
+    start) and returns its RunResult. Lets a caller do other work while the program runs,
+    without a thread."""
+
+    def __init__(
+        self, args: tuple[str, ...], t0: float, timeout: float, proc: subprocess.Popen[str] | None,
+        stdin: str | None = None, failed: RunResult | None = None,
+    ) -> None:  # fmt: skip
+        self.args = args
+        self._t0 = t0
+        self._timeout = timeout
+        self._proc = proc
+        self._stdin = stdin
+        self._failed = failed
+        self._result: RunResult | None = failed
+
+    def result(self) -> RunResult:
+        if self._result is None:
+            self._result = self._wait()
+        return self._result
+
+    def _wait(self) -> RunResult:
+        proc, args, t0 = self._proc, self.args, self._t0
+        assert proc is not None
+        left = max(0.0, self._timeout - (time.monotonic() - t0))
+        try:
+            out, err = proc.communicate(self._stdin, timeout=left)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:
+                out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # A grandchild that left the group still holds the pipes: give up on the output.
+                proc.kill()
+                proc.wait()
+                out, err = "", ""
+            return RunResult(args, None, out or "", err or "", True, time.monotonic() - t0)
+        except BaseException:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        return RunResult(args, proc.returncode, out, err, False, time.monotonic() - t0)
+
+
+def start(
     argv: Sequence[str],
     *,
     timeout: float,
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
-) -> RunResult:
-    """Run argv without a shell. On timeout, SIGKILL its whole process group and return what
-    it printed so far. Never raises for a missing program or a failing one."""
+) -> Running:
+    """Start argv without a shell, in its own session; the timeout counts from now. Never
+    raises for a missing program."""
     args = tuple(argv)
     t0 = time.monotonic()
     try:
@@ -76,23 +121,21 @@ def run(
             start_new_session=True,
         )
     except FileNotFoundError:
-        return RunResult(args, None, "", f"{args[0]}: not found", False, time.monotonic() - t0, missing=True)
+        gone = RunResult(args, None, "", f"{args[0]}: not found", False, 0.0, missing=True)
+        return Running(args, t0, timeout, None, failed=gone)
     except PermissionError as exc:
-        return RunResult(args, None, "", f"{args[0]}: {exc.strerror}", False, time.monotonic() - t0)
-    try:
-        out, err = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        try:
-            out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # A grandchild that left the group still holds the pipes: give up on the output.
-            proc.kill()
-            proc.wait()
-            out, err = "", ""
-        return RunResult(args, None, out or "", err or "", True, time.monotonic() - t0)
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    return RunResult(args, proc.returncode, out, err, False, time.monotonic() - t0)
+        denied = RunResult(args, None, "", f"{args[0]}: {exc.strerror}", False, time.monotonic() - t0)
+        return Running(args, t0, timeout, None, failed=denied)
+    return Running(args, t0, timeout, proc, stdin)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+) -> RunResult:
+    """Run argv without a shell. On timeout, SIGKILL its whole process group and return what
+    it printed so far. Never raises for a missing program or a failing one."""
+    return start(argv, timeout=timeout, env=env, stdin=stdin).result()

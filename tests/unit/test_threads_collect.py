@@ -216,14 +216,20 @@ def test_collect_with_python(nonblocking: bool):
 
     log: list[str] = []
 
-    def fake_dump(pid: int, *, nonblocking: bool, native: bool, timeout: float):
-        log.append(f"dump nonblocking={nonblocking}")
-        return dump()
+    def fake_start(pid: int, *, nonblocking: bool, native: bool, timeout: float):
+        log.append(f"start nonblocking={nonblocking}")
+
+        def wait():
+            log.append("wait")
+            return dump()
+
+        return wait
 
     root = ProcRoot(str(FIX / "proc"))
     with root.pid_dir(PID) as d:
-        snap = collect_with_python(OrderedCollector(root, log), d, nonblocking=nonblocking, dump=fake_dump)
+        snap = collect_with_python(OrderedCollector(root, log), d, nonblocking=nonblocking, start=fake_start)
     assert snap.groups[0].summary.endswith("in writer (zoo.py:15)")
-    assert sorted(log) == sorted(["collect", f"dump nonblocking={nonblocking}"])
-    if not nonblocking:  # a pausing dump must not overlap the /proc reads
-        assert log == ["collect", "dump nonblocking=False"]
+    if nonblocking:  # py-spy samples while /proc is read
+        assert log == ["start nonblocking=True", "collect", "wait"]
+    else:  # a pausing dump must not overlap the /proc reads
+        assert log == ["collect", "start nonblocking=False", "wait"]
