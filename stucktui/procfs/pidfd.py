@@ -145,6 +145,11 @@ def pipe_fills(
         os.close(pidfd)
 
 
+def failure_reason(exc: OSError) -> str:
+    """One of the constants above for an error of pidfd_open or pidfd_getfd."""
+    return _reason(exc)
+
+
 def _reason(exc: OSError) -> str:
     if exc.errno in (errno.EPERM, errno.EACCES):
         return NOT_PERMITTED

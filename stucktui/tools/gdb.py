@@ -7,7 +7,13 @@ tools.runner does, with a timeout.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import signal
+import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,13 +43,13 @@ def close_fd_argv(pid: int, fd: int, *, gdb: str = "gdb") -> list[str]:
 
 def dup2_null_argv(pid: int, fd: int, *, null_fd: int | None = None, gdb: str = "gdb") -> list[str]:
     """Put the null device in slot fd, keeping the number taken (notes 7.1, item 4). With
-    null_fd (a target fd already open on /dev/null) one call does it; without, the target opens
-    /dev/null (O_RDWR|O_CLOEXEC, asm-generic/fcntl.h), dup2s it and closes the spare: the three
-    results print as $1, $2, $3."""
+    null_fd (a target fd already open on /dev/null, read-write) one call does it; without, the
+    target opens /dev/null (O_RDWR|O_CLOEXEC of this machine's <fcntl.h>, 0o2|0o2000000 in
+    asm-generic/fcntl.h), dup2s it and closes the spare: the three results print as $1, $2, $3."""
     fd = int(fd)
     if null_fd is not None:
         return _argv(pid, [f"call (int)dup2({int(null_fd)}, {fd})"], gdb)
-    o_rdwr_cloexec = 0o2 | 0o2000000
+    o_rdwr_cloexec = os.O_RDWR | os.O_CLOEXEC
     return _argv(
         pid,
         [
@@ -91,6 +97,83 @@ def classify_gdb_output(result: RunResult) -> str | None:
         if needle in text:
             return reason
     return None if result.rc == 0 else result.first_error_line
+
+
+CPU_STATE_FAILURE = "Couldn't write extended state status"
+
+
+@dataclass(frozen=True, slots=True)
+class GdbCall:
+    """One gdb run of `call` commands: the printed $N values, and why it failed if it did."""
+
+    result: RunResult
+    values: dict[int, int]
+    failure: str | None  # classify_gdb_output's reason; None when gdb ran
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + "\n" + self.result.stderr
+
+    @property
+    def cpu_state_failure(self) -> bool:
+        """gdb could not save the target's registers for the call (seen with AMX state on
+        this test machine's CPU): the call did not run, and the system call the target was
+        blocked in may have failed with a kernel-internal errno (512/514 were seen)."""
+        return CPU_STATE_FAILURE in self.output
+
+
+def run_calls(
+    argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, runner: Callable[..., RunResult] = run
+) -> GdbCall:
+    """Run a gdb argv built above; blocks (call it from a worker thread)."""
+    result = runner(argv, timeout=timeout)
+    return GdbCall(result, parse_print_values(result.stdout), classify_gdb_output(result))
+
+
+_canary_lock = threading.Lock()
+_canary: dict[str, str | None] = {}
+
+
+def call_canary(
+    gdb: str = "gdb", *, timeout: float = DEFAULT_TIMEOUT, runner: Callable[..., RunResult] = run
+) -> str | None:
+    """Can gdb call a function inside a process on this machine? It is asked once per gdb and
+    per stucktui run, on a `sleep` started for the purpose, never on a user's process: on a CPU
+    where gdb cannot save the register state, a failed call also broke the target's interrupted
+    system call, and the Python targets tried died of it. None: it can (or no `sleep` exists to
+    ask); otherwise the reason, quoting gdb."""
+    with _canary_lock:
+        if gdb not in _canary:
+            _canary[gdb] = _ask_canary(gdb, timeout, runner)
+        return _canary[gdb]
+
+
+def _ask_canary(gdb: str, timeout: float, runner: Callable[..., RunResult]) -> str | None:
+    sleep = shutil.which("sleep")
+    if sleep is None:
+        return None
+    # A helper that must run alongside gdb, so not through runner.run; it is ended by its pid
+    # below whatever happens.
+    child = subprocess.Popen(
+        [sleep, "600"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        call = run_calls(_argv(child.pid, ["call (int)getpid()"], gdb), timeout=timeout, runner=runner)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=10)
+    if call.values.get(1) == child.pid:
+        return None
+    if call.cpu_state_failure:
+        line = next(x for x in call.output.splitlines() if CPU_STATE_FAILURE in x).strip()
+        return f"gdb cannot call functions in processes on this machine: a test call failed with {line!r}"
+    return "gdb could not call a function in a test process: " + (call.failure or "no $1 = N line")
 
 
 @dataclass(frozen=True, slots=True)

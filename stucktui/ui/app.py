@@ -39,8 +39,15 @@ class StuckApp(App[int]):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         euid: int | None = None,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
+        from stucktui.ui.action_flows import ActionFlows
+
+        self.read_only = read_only
+        self.actions = ActionFlows(self, read_only)
+        if read_only:
+            self.sub_title = "READ-ONLY: signals and fd closing are refused (and logged)"
         self.monotonic = monotonic
         self.interval = interval
         self.start_pid = start_pid
@@ -183,7 +190,9 @@ class StuckApp(App[int]):
         if self._last_done is None:
             return "collecting…"
         ago = self.monotonic() - self._last_done
-        return f"refreshed {ago:.0f}s ago in {self._last_duration * 1000:.0f} ms, every {self.interval:g}s"
+        ro = "READ-ONLY · " if self.read_only else ""
+        took = self._last_duration * 1000
+        return f"{ro}refreshed {ago:.0f}s ago in {took:.0f} ms, every {self.interval:g}s"
 
     def _tick_status(self) -> None:
         screen = self.current_screen
@@ -207,6 +216,7 @@ class StuckApp(App[int]):
     def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
         self.selected = (pid, starttime)
         self._generation += 1
+        self.actions.pin(pid, starttime)  # the pidfd every action on it will use
         self.push_screen(ProcessScreen(pid, starttime, tab))
         self._sample_now()
 
@@ -223,6 +233,8 @@ class StuckApp(App[int]):
             self._sample_now()
 
     def close_process(self) -> None:
+        if self.selected is not None:
+            self.actions.unpin(self.selected[0])
         self.selected = None
         self._generation += 1
         if isinstance(self.current_screen, ProcessScreen):

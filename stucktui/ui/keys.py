@@ -47,6 +47,7 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("tab(4)", "4", "Files", "Show the Files panel: every fd, pipe peers, epoll lists", show=False),
     KeyAction("tab(5)", "5", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
     KeyAction("tab(6)", "6", "Signals", "Show the Signals panel: masks decoded by name", show=False),
+    KeyAction("send_signal", "k,f9", "Signal", "Send a signal chosen by name (confirmed, verified, logged)"),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
         "toggle_pyspy_mode",
@@ -67,10 +68,15 @@ THREADS_KEYS: tuple[KeyAction, ...] = (
     KeyAction("native", "n", "Native frames", "Threads: py-spy with native (C) frames"),
     KeyAction("gdb", "G", "gdb stacks", "Threads: every thread's native stack with gdb (pauses it)"),
 )
+_CLOSE_FD = KeyAction(
+    "close_fd", "c", "Close fd", "Close the selected fd inside the process (confirmed, logged)"
+)
 SOCKETS_KEYS: tuple[KeyAction, ...] = (
     KeyAction("toggle_group", "g", "Group by remote", "Sockets: group rows by remote endpoint and state"),
+    _CLOSE_FD,
 )
 FILES_KEYS: tuple[KeyAction, ...] = (
+    _CLOSE_FD,
     KeyAction("next_sort", "o", "Order", "Files: order by fd, kind, target, position, problems"),
     KeyAction("filter", "slash", "Filter fds", "Files: filter by fd number or words"),
 )

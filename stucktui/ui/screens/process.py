@@ -94,6 +94,12 @@ class ProcessScreen(Screen):
         self.query_one(SocketsPanel).focus_fd(fd)
         self.query_one(TabbedContent).active = "tab-sockets"
 
+    def action_send_signal(self) -> None:
+        self.app.actions.signal(self.pid)  # type: ignore[attr-defined]
+
+    def close_fd(self, fd: int) -> None:
+        self.app.actions.close_fd(self.pid, fd)  # type: ignore[attr-defined]
+
     def action_python_stacks(self) -> None:
         self.app.request_python()  # type: ignore[attr-defined]
 

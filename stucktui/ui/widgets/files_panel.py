@@ -115,6 +115,11 @@ class FilesPanel(DetailPanel):
         self.table.set_rows([(str(r.fd), _cells(r)) for r in rows])
 
     # -- keys ---------------------------------------------------------------------------------
+    def action_close_fd(self) -> None:
+        key = self.table.selected_key
+        if key is not None:
+            self.screen.close_fd(int(key))  # type: ignore[attr-defined]
+
     def action_next_sort(self) -> None:
         self.sort_key = next_sort(self.sort_key)
         self.redraw()

@@ -73,6 +73,14 @@ class SocketsPanel(DetailPanel):
         self._want_fd: int | None = None
         self.query_one("#sockets-groups").display = False
 
+    def action_close_fd(self) -> None:
+        if self.grouped:
+            self.app.notify("g lists single sockets: pick one there to close it", timeout=3)
+            return
+        key = self.query_one("#sockets-table", KeyedTable).selected_key
+        if key is not None:
+            self.screen.close_fd(int(key))  # type: ignore[attr-defined]
+
     def focus_fd(self, fd: int) -> None:
         """Put the cursor on this fd's row, now or when the next data arrives."""
         if self.grouped:

@@ -1,0 +1,212 @@
+"""What one fd of the target is, and what decides which close methods can work on it.
+
+Gathered once per confirmation (the UI calls this from a worker thread): the link, the socket
+or pipe behind it, other fds of the same file, epoll sets watching it, whether the binary is
+dynamic (gdb needs libc's `close`), whether gdb could attach, and a pidfd_getfd probe that
+proves permission and that the fd is still the file the user picked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from stucktui.actions.target import Target, TargetError
+from stucktui.collect.files import FdRow, collect_files, pipe_summary
+from stucktui.collect.socket_rows import SocketRow
+from stucktui.collect.sockets import SocketCollector
+from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.procfs import fdtarget as ft
+from stucktui.procfs import pidfd as pf
+from stucktui.procfs.net import InetSocket
+from stucktui.procfs.status import parse_status
+from stucktui.tools.gdb import call_canary
+
+_PT_INTERP = 3  # elf(5) p_type: the program names a dynamic loader
+_MAX_PHDR_BYTES = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class FdFacts:
+    """Everything the close methods depend on, gathered from /proc and one probe."""
+
+    pid: int
+    fd: int
+    link: str | None  # /proc/PID/fd/N now; None: not open (or unreadable, see denied)
+    kind: str | None  # fdtarget kind: socket, pipe, file...
+    inode: int | None
+    description: str  # what the fd is, in words
+    socket: SocketRow | None = None
+    other_fds: tuple[int, ...] = ()  # the same file open under other numbers in this process
+    watched_by: tuple[int, ...] = ()  # epoll fds of this process watching it
+    null_fd: int | None = None  # an fd of the target open read-write on /dev/null
+    threads: int = 1
+    kernel_thread: bool = False
+    tracer_pid: int = 0
+    dynamic: bool | None = None  # PT_INTERP in the ELF; None when it could not be read
+    denied: bool = False  # the fd table or pidfd_getfd refused us
+    probe: str | None = None  # pidfd_getfd probe failure (procfs.pidfd reason), None when fine
+    gone: str | None = None  # the target exited: why, in words
+    gdb: str | None = None  # path of gdb, None when not installed
+    gdb_canary: str | None = None  # why gdb cannot call functions on this machine
+
+    @property
+    def socket_state(self) -> str | None:
+        return self.socket.state if self.socket is not None and self.socket.sock is not None else None
+
+
+def elf_is_dynamic(read_head: Callable[[int], bytes]) -> bool | None:
+    """True when the ELF has a PT_INTERP program header (a dynamic loader, hence libc.so with
+    its exported `close`), False for a static binary, None when unreadable or not ELF.
+    read_head(n) returns the first n bytes of the binary."""
+    head = read_head(64)
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or (head[4] == 2 and len(head) < 64):
+        return None
+    end = "<" if head[5] == 1 else ">"
+    if head[4] == 2:  # ELFCLASS64: e_phoff at 32 (8 bytes), e_phentsize/e_phnum at 54/56
+        phoff = struct.unpack_from(end + "Q", head, 32)[0]
+        entsize, num = struct.unpack_from(end + "HH", head, 54)
+    else:  # ELFCLASS32: e_phoff at 28 (4 bytes), e_phentsize/e_phnum at 42/44
+        phoff = struct.unpack_from(end + "I", head, 28)[0]
+        entsize, num = struct.unpack_from(end + "HH", head, 42)
+    size = phoff + entsize * num
+    if entsize < 4 or size > _MAX_PHDR_BYTES:
+        return None
+    table = read_head(size)
+    if len(table) < size:
+        return None
+    types = (struct.unpack_from(end + "I", table, phoff + i * entsize)[0] for i in range(num))
+    return any(t == _PT_INTERP for t in types)
+
+
+def _describe_socket(row: SocketRow | None, inode: int | None) -> str:
+    if row is None or row.sock is None:
+        return f"socket:[{inode}] (in no socket table read here: netlink, packet or raw)"
+    s = row.sock
+    if isinstance(s, InetSocket):
+        text = f"{row.proto} {row.local} -> {row.remote} {row.state}, Recv-Q {s.recv_q}, Send-Q {s.send_q}"
+        return text + (f" ({row.service})" if row.service else "")
+    peer = ""
+    if row.peer is not None:
+        peer = f", peer held by pid {row.peer.pid} ({row.peer.name}) fd {row.peer.fd}"
+    elif row.peer_path:
+        peer = f", peer {row.peer_path}"
+    return f"unix {s.type_name} {s.path or '(unbound)'} {row.state}{peer}"
+
+
+def _describe_pipe(row: FdRow) -> str:
+    p = row.pipe
+    if p is None:
+        return f"{row.target} ({row.mode or '?'} end)"
+    if p.peers:
+        others = ", ".join(f"pid {h.pid} ({h.name}) fd {h.fd}" for h in p.peers[:4])
+        others += f" and {len(p.peers) - 4} more" if len(p.peers) > 4 else ""
+    else:
+        others = "nobody"
+    end = {"r": "read", "w": "write"}.get(p.end, "read-write")
+    return f"{row.target}, {end} end; other end held by {others}; {pipe_summary(p)}"
+
+
+def probe_fd(target: Target, fd: int, inode: int | None) -> tuple[str | None, bool | None]:
+    """(failure reason, is a socket) from a pidfd_getfd copy of the fd, closed at once and
+    never read: proves permission, and that fd N is still the file we described."""
+    try:
+        with target.pidfd() as pidfd:
+            dup = pf.pidfd_getfd(pidfd, fd)
+    except OSError as exc:
+        return pf.failure_reason(exc), None
+    except TargetError as exc:  # the handle was closed meanwhile
+        return str(exc), None
+    try:
+        st = os.fstat(dup)
+    finally:
+        os.close(dup)
+    if inode is not None and st.st_ino != inode:
+        return pf.CHANGED, None
+    return None, stat.S_ISSOCK(st.st_mode)
+
+
+def gather_fd_facts(
+    target: Target,
+    fd: int,
+    *,
+    gdb: str | None = "",
+    canary: Callable[[str], str | None] = call_canary,
+) -> FdFacts:
+    """Read everything about fd `fd` of the target. Never raises for a vanished process.
+    gdb "" looks gdb up on PATH; None means no gdb."""
+    gdb_path = shutil.which("gdb") if gdb == "" else gdb
+    base = FdFacts(target.pid, fd, None, None, None, "", gdb=gdb_path, kernel_thread=target.kernel_thread)
+    if (why := target.check()) is not None:
+        return replace(base, gone=why, description=why)
+    d = target.piddir
+    try:
+        link = d.readlink(f"fd/{fd}")
+    except FileNotFoundError:
+        return replace(base, description=f"fd {fd} is not open")
+    except AccessDenied:
+        return replace(
+            base, denied=True, description=f"no permission to read the fds of process {target.pid}"
+        )
+    except (ProcessGone, ValueError):
+        return replace(base, gone=f"process {target.pid} has exited", description="process gone")
+    try:
+        status = parse_status(d.read_text("status"))
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        status = None
+    socket_row, states = None, {}
+    if link.startswith("socket:["):
+        try:
+            ps = SocketCollector().process_sockets(target.pid, piddir=d)
+            socket_row = next((r for r in ps.rows if r.fd == fd), None)
+            states = {r.inode: r.state for r in ps.rows if r.state}
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            pass
+    rows: tuple[FdRow, ...] = ()
+    try:
+        rows = collect_files(ProcRoot(), target.pid, piddir=d, socket_states=states).rows
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        pass
+    row = next((r for r in rows if r.fd == fd), None)
+    kind = row.kind if row is not None else ft.classify(link)
+    inode = row.inode if row is not None else ft.bracket_inode(link)
+    if kind == ft.SOCKET:
+        description = _describe_socket(socket_row, inode)
+    elif row is not None and kind in (ft.PIPE, ft.FIFO):
+        description = _describe_pipe(row)
+    else:
+        description = f"{kind} {link}"
+    same = tuple(r.fd for r in rows if r.fd != fd and r.inode == inode and r.target == link)
+    watched = tuple(r.fd for r in rows for w in r.epoll if w.fd == fd and not w.stale)
+    null_fd = next((r.fd for r in rows if r.target == "/dev/null" and r.mode == "rw" and r.fd != fd), None)
+    try:
+        dynamic = elf_is_dynamic(lambda n: d.read_head("exe", n))
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        dynamic = None
+    probe, is_socket = probe_fd(target, fd, inode)
+    if is_socket is not None and is_socket != (kind == ft.SOCKET):
+        kind = ft.SOCKET if is_socket else kind
+    return FdFacts(
+        pid=target.pid,
+        fd=fd,
+        link=link,
+        kind=kind,
+        inode=inode,
+        description=description,
+        socket=socket_row,
+        other_fds=same,
+        watched_by=watched,
+        null_fd=null_fd,
+        threads=status.threads if status else 1,
+        kernel_thread=target.kernel_thread,
+        tracer_pid=status.tracer_pid if status else 0,
+        dynamic=dynamic,
+        denied=probe == pf.NOT_PERMITTED,
+        probe=probe,
+        gdb=gdb_path,
+        gdb_canary=canary(gdb_path) if gdb_path and probe is None else None,
+    )

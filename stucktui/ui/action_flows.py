@@ -1,0 +1,182 @@
+"""The action flows of the TUI: pick, confirm (naming the exact target), act in a worker
+thread, show what the re-read found. Every step that touches the process runs off the UI
+thread; every action, refusal and declined dialog lands in the audit log (stucktui.actions)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from stucktui.actions import results as R
+from stucktui.actions.audit import Policy
+from stucktui.actions.closefd import close_confirmation, close_fd, close_methods
+from stucktui.actions.signals import SignalChoice, send_signal, signal_choices, signal_confirmation
+from stucktui.actions.target import Target, TargetError
+from stucktui.ui.safe import safe_text
+from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen
+from stucktui.ui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from stucktui.ui.app import StuckApp
+
+_PIN_WAIT = 10.0  # seconds an action waits for the pidfd opened at selection
+
+
+def _body(lines: list[str]) -> Text:
+    t = Text()
+    for i, line in enumerate(lines):
+        if i:
+            t.append("\n")
+        style = "bold yellow" if line.startswith(("WARNING", "NOT AVAILABLE", "⚠")) else ""
+        t.append_text(safe_text(line, style, max_len=1000))
+    return t
+
+
+def _close_pinned(fut: Future[Target]) -> None:
+    if fut.exception() is None:
+        fut.result().close()
+
+
+class ActionFlows:
+    def __init__(self, app: StuckApp, read_only: bool) -> None:
+        self.app = app
+        self.policy = Policy(read_only=read_only)
+        self._pins: dict[int, Future[Target]] = {}
+
+    # -- the pidfd, opened when a process is selected -------------------------------------------
+    def pin(self, pid: int, starttime: int | None) -> None:
+        self.unpin(pid)
+        fut: Future[Target] = Future()
+        self._pins[pid] = fut
+
+        def run() -> None:
+            try:
+                fut.set_result(Target.open(pid, starttime, root=self.app.sampler.root))
+            except BaseException as exc:  # TargetError, or anything unexpected: shown on use
+                fut.set_exception(exc)
+
+        threading.Thread(target=run, name="stucktui-pin", daemon=True).start()
+
+    def unpin(self, pid: int) -> None:
+        fut = self._pins.pop(pid, None)
+        if fut is not None:
+            fut.add_done_callback(_close_pinned)
+
+    def _target(self, pid: int) -> Target:
+        """In a worker: the pinned target, or TargetError saying why there is none."""
+        fut = self._pins.get(pid)
+        if fut is None:
+            raise TargetError(R.UNAVAILABLE, f"process {pid} is not selected")
+        try:
+            target = fut.result(timeout=_PIN_WAIT)
+        except TimeoutError as exc:
+            raise TargetError(R.UNAVAILABLE, f"process {pid}: opening a pidfd did not finish") from exc
+        why = target.check()
+        if why is not None:
+            raise TargetError(R.GONE, why)
+        return target
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _bg(self, work: Callable[[], Any], then: Callable[[Any], None], action: str, pid: int) -> None:
+        def run() -> None:
+            try:
+                out = work()
+            except TargetError as exc:
+                self.policy.record(action=action, method=None, result=exc.outcome, detail=str(exc), pid=pid)
+                self.app.call_from_thread(self._show, f"{action}: nothing done", [str(exc)], False)
+                return
+            except Exception as exc:  # a bug must not take the UI down
+                self.app.call_from_thread(
+                    self._show, f"{action} failed", [f"{type(exc).__name__}: {exc}"], False
+                )
+                return
+            self.app.call_from_thread(then, out)
+
+        threading.Thread(target=run, name=f"stucktui-{action}", daemon=True).start()
+
+    def _show(self, title: str, lines: list[str], ok: bool) -> None:
+        self.app.push_screen(ResultScreen(title, lines, ok))
+
+    def _done(self, result: R.ActionResult) -> None:
+        title = f"{result.action}: {result.outcome}"
+        self._show(title, result.lines(), result.ok)
+        self.app.panel_changed()  # re-read the process now
+
+    # -- send a signal --------------------------------------------------------------------------
+    def signal(self, pid: int) -> None:
+        def load() -> tuple[Target, list[SignalChoice]]:
+            target = self._target(pid)
+            return target, signal_choices(target)
+
+        self._bg(load, self._pick_signal, "signal", pid)
+
+    def _pick_signal(self, loaded: tuple[Target, list[SignalChoice]]) -> None:
+        target, choices = loaded
+
+        def picked(choice: SignalChoice | None) -> None:
+            if choice is not None:
+                self._confirm_signal(target, choice)
+
+        self.app.push_screen(SignalPickerScreen(target.describe(), choices), picked)
+
+    def _confirm_signal(self, target: Target, choice: SignalChoice) -> None:
+        lines = signal_confirmation(target, choice)
+        if self.policy.read_only:
+            lines.append("stucktui runs --read-only: this will be refused and logged")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._bg(
+                    lambda: send_signal(target, choice.name, self.policy), self._done, "signal", target.pid
+                )
+            else:
+                self.policy.declined(target, "signal", "pidfd_send_signal", extra={"signal": choice.name})
+
+        title = f"Send {choice.name} ({choice.number}) to process {target.pid}?"
+        self.app.push_screen(
+            ConfirmScreen(title, _body(lines), f"Send {choice.name}", danger=bool(choice.warnings)), answered
+        )
+
+    # -- close a fd inside the process ------------------------------------------------------------
+    def close_fd(self, pid: int, fd: int) -> None:
+        def load():
+            target = self._target(pid)
+            return target, close_methods(target, fd)
+
+        self._bg(load, self._pick_method, "close-fd", pid)
+
+    def _pick_method(self, loaded) -> None:
+        target, options = loaded
+
+        def picked(method_id: str | None) -> None:
+            method = options.method(method_id) if method_id else None
+            if method is not None:
+                self._confirm_close(target, options, method)
+
+        self.app.push_screen(CloseFdScreen(target.describe(), options), picked)
+
+    def _confirm_close(self, target: Target, options, method) -> None:
+        fd = options.facts.fd
+        lines = close_confirmation(target, options, method)
+        if method.argv is not None:
+            lines.append("gdb stops every thread of the process while it runs (usually under a second)")
+        if self.policy.read_only:
+            lines.append("stucktui runs --read-only: this will be refused and logged")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._bg(
+                    lambda: close_fd(target, fd, method.id, self.policy, expect_link=options.facts.link),
+                    self._done,
+                    "close-fd",
+                    target.pid,
+                )
+            else:
+                self.policy.declined(target, "close-fd", method.id, extra={"fd": fd})
+
+        title = f"Close fd {fd} of process {target.pid} with {method.id}?"
+        self.app.push_screen(ConfirmScreen(title, _body(lines), f"Run {method.id}", danger=True), answered)

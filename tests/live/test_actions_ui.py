@@ -1,0 +1,155 @@
+"""Live, through the real app: a signal chosen by name in the picker, a CLOSE_WAIT socket
+closed from the Sockets panel (shutdown: the method that works without gdb), read-only
+refusals, and the audit lines each leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+
+import pytest
+
+from stucktui.actions.audit import ENV_AUDIT_LOG
+from stucktui.ui.app import StuckApp
+from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen
+from stucktui.ui.screens.confirm import ConfirmScreen
+from stucktui.ui.screens.process import ProcessScreen
+from stucktui.ui.widgets.keyed_table import KeyedTable
+from tests.helpers import wait_until
+from tests.ui.appkit import wait_for
+
+pytestmark = [pytest.mark.live, pytest.mark.ui]
+
+CATCHER = """
+import signal, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+ready()
+while not got:
+    time.sleep(0.05)
+sys.stdout.write("caught SIGUSR1\\n"); sys.stdout.flush()
+time.sleep(600)
+"""
+
+CLOSE_WAIT = """
+import socket, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4)
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept(); a.sendall(b"x" * 300); a.close()
+print(c.fileno(), flush=True)
+ready()
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def audit(tmp_path, monkeypatch):
+    path = tmp_path / "audit.log"
+    monkeypatch.setenv(ENV_AUDIT_LOG, str(path))
+    return path
+
+
+def _caught(p) -> None:
+    """Wait (bounded) until the child says it caught SIGUSR1; never a blocking read."""
+    buf = b""
+
+    def seen() -> bool:
+        nonlocal buf
+        if select.select([p.stdout], [], [], 0.05)[0]:
+            buf += os.read(p.stdout.fileno(), 100)
+        return b"caught SIGUSR1" in buf
+
+    wait_until(seen, 30, what="the child to catch SIGUSR1")
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+async def _open(pilot, app, pid):
+    await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 30)
+    assert app.screen.pid == pid
+
+
+async def _send_usr1(pilot, app):
+    await pilot.press("k")
+    await wait_for(pilot, lambda: isinstance(app.screen, SignalPickerScreen), 30)
+    await pilot.press(*"usr1", "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    body = str(app.screen.query_one("#confirm-body").render())
+    return body
+
+
+async def test_signal_by_name_from_the_picker(children, audit):
+    from tests.helpers import ready_lines
+
+    p = children.python(CATCHER)
+    ready_lines(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _open(pilot, app, p.pid)
+        body = await _send_usr1(pilot, app)
+        assert f"process {p.pid}" in body and "started" in body  # names the exact target
+        assert "SIGUSR1" in app.screen.title_text
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
+        assert "delivered" in app.screen.title_text
+        _caught(p)
+    (line,) = [x for x in _lines(audit) if x["action"] == "signal"]
+    assert (line["pid"], line["result"], line["signal"]) == (p.pid, "delivered", "SIGUSR1")
+
+
+async def test_declined_and_read_only_are_refused_and_logged(children, audit):
+    from tests.helpers import ready_lines
+
+    p = children.python(CATCHER)
+    ready_lines(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid, read_only=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _open(pilot, app, p.pid)
+        assert "READ-ONLY" in app.sub_title
+        body = await _send_usr1(pilot, app)
+        assert "read-only" in body
+        await pilot.press("n")  # declined
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen))
+        await _send_usr1(pilot, app)
+        await pilot.press("y")  # read-only: refused all the same
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
+        assert "read-only" in app.screen.title_text
+    results = [x["result"] for x in _lines(audit)]
+    assert results == ["declined", "refused: read-only"]
+    assert p.poll() is None  # and the process got nothing: it would print and keep running
+    os.kill(p.pid, signal.SIGUSR1)  # (proof the child was able to catch it all along)
+    _caught(p)
+
+
+async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit):
+    from tests.helpers import ready_lines
+
+    p = children.python(CLOSE_WAIT)
+    (fd,) = ready_lines(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await _open(pilot, app, p.pid)
+        await pilot.press("3")
+        table = app.screen.query_one("#sockets-table", KeyedTable)
+        await wait_for(pilot, lambda: table.select_key(fd), 30)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CloseFdScreen), 30)
+        methods = {m.id: m for m in app.screen.options.methods}
+        assert methods["shutdown-both"].available and methods["shutdown-read"].available
+        for m in methods.values():  # unavailable ones say why
+            assert m.available or m.reason
+        ol = app.screen.query_one("#picker-list")
+        ol.highlighted = list(methods).index("shutdown-both")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert f"fd {fd}" in body and "CLOSE_WAIT" in body and "shutdown" in body
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
+        assert app.screen.ok, app.screen.lines
+    (line,) = [x for x in _lines(audit) if x["action"] == "close-fd"]
+    assert (line["pid"], line["method"], line["fd"]) == (p.pid, "shutdown-both", int(fd))

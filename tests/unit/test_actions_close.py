@@ -1,0 +1,192 @@
+"""Close methods: which fit an fd and why not, the exact commands, the effects spelled out, gdb's
+`$N = value` lines judged, and the ELF check that keeps gdb away from static binaries."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stucktui.actions.closefd import (
+    GDB_CLOSE,
+    GDB_NULL,
+    METHOD_IDS,
+    SHUTDOWN_BOTH,
+    SHUTDOWN_READ,
+    build_methods,
+)
+from stucktui.actions.fdfacts import FdFacts, elf_is_dynamic
+from stucktui.actions.verify import judge_gdb
+from stucktui.collect.socket_rows import SocketRow
+from stucktui.procfs.net import InetSocket
+from stucktui.tools.gdb import GdbCall, parse_print_values
+from stucktui.tools.runner import RunResult
+
+FIX = Path(__file__).parent.parent / "fixtures" / "threads"
+CW = InetSocket("tcp", 2, 8, "127.0.0.1", 40000, "127.0.0.1", 6379, 301, 0, 0, 777)
+SOCKET = FdFacts(
+    pid=4242,
+    fd=30,
+    link="socket:[777]",
+    kind="socket",
+    inode=777,
+    description="tcp 127.0.0.1:40000 -> 127.0.0.1:6379 CLOSE_WAIT",
+    socket=SocketRow(30, 777, CW, None, "netlink"),
+    watched_by=(7,),
+    threads=24,
+    dynamic=True,
+    gdb="/usr/bin/gdb",
+)
+PIPE = replace(
+    SOCKET, link="pipe:[55]", kind="pipe", inode=55, socket=None, watched_by=(), description="pipe"
+)
+
+
+def _by_id(facts: FdFacts):
+    methods = build_methods(facts)
+    assert tuple(m.id for m in methods) == METHOD_IDS
+    return {m.id: m for m in methods}
+
+
+def test_exact_commands():
+    m = _by_id(SOCKET)
+    assert m[GDB_CLOSE].command == (
+        "/usr/bin/gdb -p 4242 -batch -nx -iex 'set debuginfod enabled off' -iex 'set auto-load off' "
+        "-ex 'call (int)close(30)'"
+    )
+    assert shlex.split(m[GDB_CLOSE].command) == list(m[GDB_CLOSE].argv or ())
+    null = shlex.split(m[GDB_NULL].command)
+    assert [null[i + 1] for i, a in enumerate(null) if a == "-ex"] == [
+        'call (int)open("/dev/null", 524290)',
+        "call (int)dup2($1, 30)",
+        "call (int)close($1)",
+    ]
+    with_null = _by_id(replace(SOCKET, null_fd=0))[GDB_NULL]
+    assert with_null.command.endswith("-ex 'call (int)dup2(0, 30)'")
+    assert m[SHUTDOWN_READ].argv is None and "shutdown(copy, SHUT_RD)" in m[SHUTDOWN_READ].command
+    assert "pidfd_getfd(pidfd_open(4242), 30, 0)" in m[SHUTDOWN_BOTH].command
+    assert "SHUT_RDWR" in m[SHUTDOWN_BOTH].command
+
+
+def test_all_fit_a_close_wait_socket_and_gdb_null_is_the_default():
+    m = _by_id(SOCKET)
+    assert all(x.available and x.reason is None for x in m.values())
+    assert [x.id for x in m.values() if x.default] == [GDB_NULL]
+
+
+def test_effects_are_spelled_out():
+    m = _by_id(SOCKET)
+    close = " ".join(m[GDB_CLOSE].effects)
+    assert "may later get number 30 for another file" in close
+    assert "POSIX (fcntl/lockf) lock" in close and "pauses all 24 thread(s)" in close
+    null = " ".join(m[GDB_NULL].effects)
+    assert "replaced by /dev/null" in null and "number stays taken" in null and "POSIX" in null
+    both = " ".join(m[SHUTDOWN_BOTH].effects)
+    assert "SIGPIPE" in both and "epoll fd 7 keeps reporting" in both and "no ptrace stop" in both
+    assert "CLOSE_WAIT" in " ".join(m[SHUTDOWN_READ].effects)
+
+
+def test_shutdown_only_for_sockets():
+    m = _by_id(PIPE)
+    assert m[GDB_NULL].available and m[GDB_NULL].default
+    for mid in (SHUTDOWN_READ, SHUTDOWN_BOTH):
+        assert not m[mid].available and m[mid].reason == "not a socket: shutdown works on sockets only"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"gdb": None}, "gdb is not installed"),
+        ({"dynamic": False}, "a static binary"),
+        ({"tracer_pid": 99}, "already traced by pid 99"),
+        (
+            {"gdb_canary": "gdb cannot call functions in processes on this machine: x"},
+            "gdb cannot call functions",
+        ),
+    ],
+)
+def test_gdb_unavailable_with_reason_and_shutdown_becomes_default(change, reason):
+    m = _by_id(replace(SOCKET, **change))
+    for mid in (GDB_CLOSE, GDB_NULL):
+        assert not m[mid].available and (m[mid].reason or "").startswith(reason)
+    assert m[SHUTDOWN_BOTH].available and m[SHUTDOWN_BOTH].default
+    assert not m[SHUTDOWN_READ].default
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"link": None}, "fd 30 is not open"),
+        ({"denied": True, "probe": "not permitted"}, "no permission to take over fds of process 4242"),
+        ({"gone": "process 4242 has exited"}, "process 4242 has exited"),
+        ({"kernel_thread": True}, "a kernel thread"),
+        ({"probe": "fd now refers to another file"}, "fd 30 changed"),
+    ],
+)
+def test_nothing_available(change, reason):
+    m = _by_id(replace(SOCKET, **change))
+    assert not any(x.available or x.default for x in m.values())
+    assert all((x.reason or "").startswith(reason) for x in m.values())
+
+
+def _call(stdout: str = "", stderr: str = "", rc: int | None = 0) -> GdbCall:
+    from stucktui.tools.gdb import classify_gdb_output
+
+    r = RunResult(("gdb",), rc, stdout, stderr, False, 0.2)
+    return GdbCall(r, parse_print_values(stdout), classify_gdb_output(r))
+
+
+def test_gdb_values_decide_not_the_exit_status():
+    assert judge_gdb(GDB_CLOSE, 30, None, _call("$1 = 0\n")).ok
+    failed = judge_gdb(GDB_CLOSE, 30, None, _call("[Inferior 1 (process 9) detached]\n$1 = -1\n"))
+    assert not failed.ok and "close call failed" in failed.detail and "$1 = -1" in failed.detail
+    assert judge_gdb(GDB_NULL, 30, 0, _call("$1 = 30\n")).ok
+    assert not judge_gdb(GDB_NULL, 30, 0, _call("$1 = -1\n")).ok
+    assert judge_gdb(GDB_NULL, 30, None, _call("$1 = 9\n$2 = 30\n$3 = 0\n")).ok
+    assert not judge_gdb(GDB_NULL, 30, None, _call("$1 = -1\n$2 = -1\n$3 = -1\n")).ok
+
+
+def test_gdb_failures_from_real_output():
+    ext = judge_gdb(GDB_CLOSE, 3, None, _call((FIX / "gdb_close_ebadf.txt").read_text(), rc=1))
+    assert (
+        not ext.ok
+        and "extended register state" in ext.detail
+        and "check that the process is healthy" in ext.detail
+    )
+    eperm = judge_gdb(GDB_CLOSE, 3, None, _call(stderr=(FIX / "gdb_bt_eperm.stderr").read_text(), rc=1))
+    assert not eperm.ok and eperm.detail.startswith("gdb failed: no permission")
+    silent = judge_gdb(GDB_CLOSE, 3, None, _call("nothing useful\n", rc=0))
+    assert not silent.ok and "no $1 = N line" in silent.detail
+
+
+def _reader(path: str):
+    def read(n: int) -> bytes:
+        with open(path, "rb") as f:
+            return f.read(n)
+
+    return read
+
+
+def test_elf_check_on_real_binaries():
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    assert elf_is_dynamic(_reader(sleep)) is True
+    if Path("/sbin/ldconfig").exists():  # static-pie and stripped on Debian
+        assert elf_is_dynamic(_reader("/sbin/ldconfig")) is False
+
+
+def _elf32(types: list[int]) -> bytes:
+    head = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    head += struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0, 52, 0, 0, 52, 32, len(types), 40, 0, 0)
+    return head + b"".join(struct.pack("<8I", t, 0, 0, 0, 0, 0, 0, 0) for t in types)
+
+
+def test_elf_check_on_headers():
+    assert elf_is_dynamic(lambda n: _elf32([6, 3, 1])[:n]) is True  # PHDR, INTERP, LOAD
+    assert elf_is_dynamic(lambda n: _elf32([1, 1, 4])[:n]) is False
+    assert elf_is_dynamic(lambda n: b"#!/bin/sh\n"[:n]) is None
+    assert elf_is_dynamic(lambda n: _elf32([3])[:60]) is None  # truncated program headers
