@@ -36,6 +36,9 @@ class ProcessListCollector:
         fd scan only in namespaces that hold a CLOSE_WAIT socket)."""
         self.root = root or ProcRoot()
         self._close_wait = close_wait
+        # pid -> network namespace, kept while the pid's row is reused unchanged: a process
+        # that moves to another namespace (unshare, setns, then exec) changes its row too
+        self._netns: dict[int, int | None] = {}
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()
@@ -64,6 +67,7 @@ class ProcessListCollector:
         old_raw, raw = self._raw, {}
         rows: list[ProcessRow] = []
         hidden = 0
+        reused: set[int] = set()  # pids whose row is the previous one, unchanged
         users = self._users
         for pid in root.pids():
             try:
@@ -97,6 +101,7 @@ class ProcessListCollector:
                 cur[key] = ticks
                 rows.append(row)
                 raw[pid] = (sig, row, key, ticks)
+                reused.add(pid)
                 continue
             try:
                 st = parse_stat(sb.decode("utf-8", "backslashreplace"))
@@ -130,6 +135,7 @@ class ProcessListCollector:
             if cpu is not None:  # reuse only rows whose CPU% is already a rate
                 raw[pid] = (sig, row, key, ticks)
         if self._close_wait:
+            self._netns = {pid: ns for pid, ns in self._netns.items() if pid in reused}
             self._add_close_wait(rows, raw)
         self._prev = cur
         self._prev_at = t0
@@ -146,7 +152,7 @@ class ProcessListCollector:
         """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so
         reused rows stay reused."""
         try:
-            counts = SocketCollector(self.root).close_wait_by_pid()
+            counts = SocketCollector(self.root).close_wait_by_pid(self._netns)
         except OSError:
             return  # no socket table at all this refresh: the column stays unknown
         for i, row in enumerate(rows):

@@ -217,12 +217,20 @@ class SocketCollector:
         counts, _ = self.own_table().tcp_counts()
         return dict(counts_by_name(counts.items()))
 
-    def _per_process(self, close_wait_only: bool) -> Iterator[tuple[int, int | None, list[int] | None]]:
+    def _per_process(
+        self, close_wait_only: bool, netns: dict[int, int | None] | None = None
+    ) -> Iterator[tuple[int, int | None, list[int] | None]]:
         """(pid, netns, socket inodes, or None when its fds may not be listed) for every
         process. close_wait_only skips the fd scan of processes in a namespace without a
-        CLOSE_WAIT socket (inodes [] then): the usual box costs one readlink per process."""
+        CLOSE_WAIT socket (inodes [] then): the usual box costs one readlink per process, or
+        none for the pids already in `netns` (a cache the caller keeps; filled here)."""
         for pid in self.root.pids():
-            ns = self.netns_of(pid)
+            if netns is None:
+                ns = self.netns_of(pid)
+            elif pid in netns:
+                ns = netns[pid]
+            else:
+                ns = netns[pid] = self.netns_of(pid)
             if close_wait_only and ns is not None and not self.table(ns, pid).close_wait_inodes():
                 yield pid, ns, []
                 continue
@@ -236,11 +244,12 @@ class SocketCollector:
                 continue
             yield pid, ns, inodes
 
-    def close_wait_by_pid(self) -> dict[int, int | None]:
+    def close_wait_by_pid(self, netns: dict[int, int | None] | None = None) -> dict[int, int | None]:
         """The process list's CLOSE_WAIT column: pid -> count, None where the fds are not ours
-        to list. A namespace we cannot name is joined with that process's own /proc/PID/net."""
+        to list. A namespace we cannot name is joined with that process's own /proc/PID/net.
+        `netns` caches each pid's namespace between calls (see _per_process)."""
         out: dict[int, int | None] = {}
-        for pid, ns, inodes in self._per_process(close_wait_only=True):
+        for pid, ns, inodes in self._per_process(close_wait_only=True, netns=netns):
             if not inodes:
                 out[pid] = None if inodes is None else 0
                 continue
