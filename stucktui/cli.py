@@ -1,4 +1,5 @@
-"""Command line: `stucktui` (the TUI), `stucktui report PID`, `--version`, `--help`."""
+"""Command line: `stucktui` (the TUI), `stucktui report PID|--all`, `stucktui demo`, `--version`,
+`--help`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _seconds(s: str) -> float:
+    v = float(s)
+    if not 1 <= v <= 3600:
+        raise argparse.ArgumentTypeError("timeout must be between 1 and 3600 seconds")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stucktui", description=DESCRIPTION)
     p.add_argument("--version", action="version", version=f"stucktui {__version__}")
@@ -30,11 +38,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_positive_float, default=2.0, help="refresh interval in seconds (default 2)"
     )
     p.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)  # a fixture tree, for tests and demos
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every action (signals, closing fds); refusals are logged",
+    )
+    p.add_argument(
+        "--no-triage", action="store_true", help="start on the process list, not on the box's findings"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    r = sub.add_parser("report", help="print the facts about one process without starting the TUI")
-    r.add_argument("pid", type=int)
+    r = sub.add_parser(
+        "report",
+        help="print the findings and facts about one process (or the findings of every process, "
+        "with --all) without starting the TUI",
+    )
+    r.add_argument("pid", type=int, nargs="?")
+    r.add_argument("--all", action="store_true", help="the findings of every process on the box")
     r.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
+    d = sub.add_parser(
+        "demo",
+        help="start one live example of each incident stucktui is built for (as children, "
+        "loopback only), open the TUI on them, and end them all on exit",
+    )
+    d.add_argument("--no-tui", action="store_true", help="print the demo's pids and findings, then stop")
+    d.add_argument("--interval", type=_positive_float, dest="demo_interval", help="TUI refresh interval")
+    d.add_argument(
+        "--timeout", type=_seconds, default=60.0, help="--no-tui: seconds to wait for every finding"
+    )
+    from stucktui.actions.command import add_subcommands, audit_help
+
+    add_subcommands(sub)
+    p.epilog = audit_help()
     return p
 
 
@@ -60,14 +95,58 @@ def run_report(
     except (OSError, ValueError) as exc:
         print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(Report(detail, panels), fmt))
+    from stucktui.diagnose import diagnose, findings_for
+
+    try:
+        found = diagnose(detail, None) if panels is None else findings_for(root, detail, panels)
+    except (ProcessGone, AccessDenied, OSError):
+        found = diagnose(detail, panels)  # the others involved could not be read: its own facts
+    sys.stdout.write(render(Report(detail, panels, tuple(found)), fmt))
+    return 0
+
+
+def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.5) -> int:
+    """`stucktui report --all`: two process-list snapshots `window` seconds apart (CPU use
+    feeds epoll-spin), then the box-wide triage."""
+    import time
+
+    from stucktui.collect.proclist import ProcessListCollector
+    from stucktui.diagnose.triage import triage_box
+    from stucktui.procfs import ProcRoot
+    from stucktui.report import BoxReport, render_box
+
+    root = ProcRoot(proc)
+    try:
+        collector = ProcessListCollector(root)
+        collector.collect()
+        time.sleep(window)
+        result = triage_box(root, processes=collector.collect(), python=python)
+    except OSError as exc:
+        print(f"stucktui: cannot read {printable(proc)}: {printable(exc)}", file=sys.stderr)
+        return 1
+    rep = BoxReport(result.findings, result.processes, result.suspects, result.taken_at, result.duration)
+    sys.stdout.write(render_box(rep, fmt))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "report":
+        if args.all == (args.pid is not None):
+            parser.error("report: give a PID or --all (not both)")
+        if args.all:
+            return run_report_all(args.format, args.proc, python=not args.no_python)
         return run_report(args.pid, args.format, args.proc, python=not args.no_python)
+    if args.command in ("signal", "close-fd"):
+        from stucktui.actions.command import run_command
+
+        return run_command(args)
+    if args.command == "demo":
+        from stucktui.demo import run_demo
+
+        interval = args.demo_interval or args.interval
+        return run_demo(interval=interval, tui=not args.no_tui, timeout=args.timeout)
     if not sys.stdout.isatty() and not os.environ.get("STUCKTUI_FORCE_TUI"):
         print(
             "stucktui: the TUI needs a terminal; use `stucktui report PID` for text output", file=sys.stderr
@@ -75,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from stucktui.ui.app import StuckApp
 
-    app = StuckApp(interval=args.interval, start_pid=args.pid, proc=args.proc)
+    app = StuckApp(
+        interval=args.interval,
+        start_pid=args.pid,
+        proc=args.proc,
+        read_only=args.read_only,
+        triage_at_start=not args.no_triage and args.pid is None,
+    )
     app.run()
     return app.return_code or 0

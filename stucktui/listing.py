@@ -39,6 +39,14 @@ COLUMNS: tuple[Column, ...] = (
         default_reverse=True,
         width=7,
     ),
+    Column(
+        "finding",
+        "FIND",
+        lambda r: {"critical": 3, "warning": 2, "info": 1}.get(r.finding or "", 0),
+        numeric=True,
+        default_reverse=True,
+        width=4,
+    ),
     Column("age", "AGE", lambda r: -r.start_time, numeric=True, default_reverse=True, width=6),
     Column("command", "COMMAND", lambda r: r.command.lower()),
 )

@@ -13,8 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from stucktui.collect.panels import PanelData
+from stucktui.diagnose import Finding, diagnose
 from stucktui.listing import human_age, human_bytes
-from stucktui.report_panels import json_sections, markdown_lines, text_lines
+from stucktui.report_panels import (
+    finding_lines,
+    findings_json,
+    findings_markdown,
+    findings_text,
+    json_sections,
+    markdown_lines,
+    text_lines,
+)
 from stucktui.snapshot import ProcessDetail, Unavailable
 from stucktui.textsafe import markdown_escape, printable, printable_argv
 
@@ -31,10 +40,17 @@ def _v(x: Any) -> Any:
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one report holds: the process facts and the panels collected for it."""
+    """Everything one report holds: the process facts, the panels collected for it, and its
+    findings (computed from the two when not given; `run_report` adds the other processes
+    involved through findings_for)."""
 
     detail: ProcessDetail
     panels: PanelData | None = None
+    findings: tuple[Finding, ...] | None = None
+
+    def finding_items(self) -> list[dict[str, Any]]:
+        found = self.findings if self.findings is not None else diagnose(self.detail, self.panels)
+        return findings_json(found)
 
 
 def to_json_dict(rep: Report) -> dict[str, Any]:
@@ -52,6 +68,7 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
     }
     fd_limit = None if isinstance(d.fd_limit, Unavailable) else d.fd_limit[0]
     out: dict[str, Any] = {
+        "findings": rep.finding_items(),
         "pid": d.pid,
         "ppid": d.ppid,
         "name": d.name,
@@ -134,6 +151,8 @@ def fact_lines(d: ProcessDetail, now: float | None = None) -> list[tuple[str, st
 def render_text(rep: Report) -> str:
     d = rep.detail
     out = [f"stucktui report: pid {d.pid} ({printable(d.name)}) at {iso_time(d.taken_at)}"]
+    out.extend(findings_text(rep.finding_items()))
+    out.append("")
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
         out.append(f"  {label + ':':<11} {v}")
@@ -145,7 +164,9 @@ def render_text(rep: Report) -> str:
 
 def render_markdown(rep: Report) -> str:
     d = rep.detail
-    out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})", "", "| | |", "|---|---|"]
+    out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})"]
+    out.extend(findings_markdown(rep.finding_items()))
+    out.extend(["", "| | |", "|---|---|"])
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else value
         out.append(f"| {label} | {markdown_escape(v)} |")
@@ -156,6 +177,47 @@ def render_markdown(rep: Report) -> str:
     out.append("")
     out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")
     return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class BoxReport:
+    """`stucktui report --all`: the findings of every process on the box."""
+
+    findings: tuple[Finding, ...]
+    processes: int
+    examined: int  # processes the first pass found suspect and looked at in full
+    taken_at: float
+    duration: float
+    title: str = "stucktui report --all"
+
+
+def box_json(rep: BoxReport) -> dict[str, Any]:
+    return {
+        "taken_at": iso_time(rep.taken_at),
+        "processes": rep.processes,
+        "examined": rep.examined,
+        "duration_ms": round(rep.duration * 1000, 1),
+        "findings": findings_json(rep.findings, with_pid=True),
+    }
+
+
+def render_box(rep: BoxReport, fmt: str) -> str:
+    data = box_json(rep)
+    items = data["findings"]
+    pids = len({f.pid for f in rep.findings})
+    head = f"{rep.title}: {len(items)} findings in {pids} of {rep.processes} processes at {data['taken_at']}"
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    if fmt == "markdown":
+        lines = [f"### {markdown_escape(head)}", ""]
+        lines += finding_lines(items, markdown_escape, True) or [
+            "No findings: no known stuck pattern on this box."
+        ]
+        return "\n".join(lines) + "\n"
+    lines = [printable(head), ""] + (
+        finding_lines(items, printable, False) or ["no findings: no known stuck pattern"]
+    )
+    return "\n".join(lines) + "\n"
 
 
 def render(rep: Report, fmt: str) -> str:

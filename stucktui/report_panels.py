@@ -4,7 +4,7 @@ three formats always carry the same facts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stucktui.collect.files import ProcessFiles
@@ -14,6 +14,7 @@ from stucktui.collect.panels import PanelData
 from stucktui.collect.signals import SignalsSnapshot, signals_report
 from stucktui.collect.socket_rows import ProcessSockets, sockets_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
+from stucktui.diagnose.model import Finding
 from stucktui.textsafe import markdown_escape, printable
 
 Escape = Callable[[object], str]
@@ -171,3 +172,44 @@ def text_lines(data: dict[str, Any]) -> list[str]:
 
 def markdown_lines(data: dict[str, Any]) -> list[str]:
     return section_lines(data, markdown_escape, lambda h: f"#### {h}", "- ")
+
+
+def findings_json(findings: Iterable[Finding], *, with_pid: bool = False) -> list[dict[str, Any]]:
+    """The `findings` of `stucktui report`: id, severity, summary, evidence, next_steps (a
+    contract); `report --all` adds pid and name."""
+    out = []
+    for f in findings:
+        item = f.to_json()
+        if with_pid:
+            item = {"pid": f.pid, "name": f.name, **item}
+        out.append(item)
+    return out
+
+
+def finding_lines(items: list[dict[str, Any]], esc: Escape, markdown: bool) -> list[str]:
+    """One block per finding, most severe first; raw strings escaped for the format."""
+    out: list[str] = []
+    for it in items:
+        who = f" pid {it['pid']} ({esc(it['name'])})" if "pid" in it else ""
+        head = f"{it['severity'].upper()} {esc(it['id'])}{who}"
+        if markdown:
+            out.append(f"- **{head}**: {esc(it['summary'])}")
+            out.extend(f"  - evidence: {esc(e)}" for e in it["evidence"])
+            out.extend(f"  - next: {esc(s)}" for s in it["next_steps"])
+        else:
+            out.append(f"[{head}] {esc(it['summary'])}")
+            out.extend(f"    evidence: {esc(e)}" for e in it["evidence"])
+            out.extend(f"    next: {esc(s)}" for s in it["next_steps"])
+    return out
+
+
+def findings_text(items: list[dict[str, Any]]) -> list[str]:
+    head = (
+        f"Findings ({len(items)}, most severe first):" if items else "Findings: none (no known stuck pattern)"
+    )
+    return ["", "  " + head, *("  " + line for line in finding_lines(items, printable, False))]
+
+
+def findings_markdown(items: list[dict[str, Any]]) -> list[str]:
+    head = f"#### Findings ({len(items)}, most severe first)" if items else "#### Findings: none"
+    return ["", head, *([""] if items else []), *finding_lines(items, markdown_escape, True)]

@@ -11,12 +11,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.socket_rows import SocketSummary
 from stucktui.collect.sockets import SocketCollector
+from stucktui.diagnose import History, examine_process
+from stucktui.diagnose.triage import TriageResult, triage_box
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.stat import parse_stat
 from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
@@ -39,6 +42,9 @@ class Sampler:
         self._pinned: PidDir | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
+        self.history = History()  # the selected process's findings grow with time
+        self.box_history = History()  # the triage's, across triage runs
+        self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
 
     def close(self) -> None:
         if self._pinned is not None:
@@ -81,13 +87,25 @@ class Sampler:
         box_sockets: bool = False,
         kernel_stacks: bool = False,
         native: bool = False,
+        triage: bool = False,
     ) -> Snapshot:
         """selected = (pid, starttime ticks or None); panels = the panel ids to collect for it;
         python = run py-spy this time (slow: the UI asks only every few refreshes);
         box_sockets = build the box-wide Sockets view; kernel_stacks = read each thread's
-        kernel stack (root only); native = py-spy with native frames."""
+        kernel stack (root only); native = py-spy with native frames; triage = the findings of
+        every process (slow: the UI asks every few refreshes); the list's FIND column keeps the
+        last triage's verdicts."""
         with self._lock:
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
+            tri: TriageResult | None = None
+            if triage and plist is not None:
+                # py-spy (nonblocking) runs only for the rare process suspected of polling its lock
+                tri = triage_box(self.root, processes=plist, history=self.box_history, python=True)
+                self._worst = {}
+                for f in tri.findings:  # most severe first
+                    self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
+            if plist is not None and self._worst:
+                plist = self._mark(plist)
             box: SocketSummary | str | None = None
             if box_sockets:
                 try:
@@ -96,7 +114,7 @@ class Sampler:
                     box = f"socket tables unreadable: {exc.strerror or exc}"
             if selected is None:
                 self.close()
-                return Snapshot(plist, None, None, box_sockets=box)
+                return Snapshot(plist, None, None, box_sockets=box, triage=tri)
             pid, starttime = selected
             try:
                 d = self._pin(pid, starttime)
@@ -115,7 +133,21 @@ class Sampler:
                     if panels
                     else None
                 )
+                # the rules read what the collected panels do not hold
+                findings = tuple(
+                    examine_process(self.root, detail, panels=data, history=self.history, processes=plist)
+                )
             except ProcessGone:
                 self.close()
-                return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box)
-            return Snapshot(plist, detail, pid, data, box_sockets=box)
+                return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box, triage=tri)
+            return Snapshot(plist, detail, pid, data, box_sockets=box, findings=findings, triage=tri)
+
+    def _mark(self, plist: ProcessListSnapshot) -> ProcessListSnapshot:
+        """Each row with the last triage's worst severity; only rows that change are copied."""
+        worst = self._worst
+        rows = list(plist.rows)
+        for i, r in enumerate(rows):
+            sev = worst.get((r.pid, r.starttime_ticks))
+            if sev != r.finding:
+                rows[i] = replace(r, finding=sev)
+        return replace(plist, rows=tuple(rows))

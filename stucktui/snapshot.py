@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from stucktui.collect.panels import PanelData
     from stucktui.collect.socket_rows import SocketSummary
+    from stucktui.diagnose.model import Finding
+    from stucktui.diagnose.triage import TriageResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class ProcessRow:
     starttime_ticks: int  # identity together with pid
     is_kernel_thread: bool
     close_wait: int | None = None  # CLOSE_WAIT sockets held; None: fds not ours to list
+    finding: str | None = None  # the most severe finding of the last triage: critical, warning, info
 
     @property
     def command(self) -> str:
@@ -125,3 +128,5 @@ class Snapshot:
     panels: PanelData | None = None  # the selected process's panels that were asked for
     # the box-wide Sockets view, or why it could not be built; None when not asked for
     box_sockets: SocketSummary | str | None = None
+    findings: tuple[Finding, ...] | None = None  # of the selected process, most severe first
+    triage: TriageResult | None = None  # the box's findings, when a triage ran this refresh

@@ -11,6 +11,7 @@ from textual.app import App, ScreenStackError, SystemCommand
 from textual.screen import Screen
 from textual.timer import Timer
 
+from stucktui.diagnose.triage import TriageResult
 from stucktui.procfs import ProcRoot
 from stucktui.sampler import Sampler
 from stucktui.snapshot import Snapshot
@@ -19,8 +20,10 @@ from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
+from stucktui.ui.screens.triage import TriageScreen
 
 PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
+TRIAGE_EVERY = 5  # refreshes between two box-wide triages (findings of every process)
 LATE_AFTER = 1.0  # seconds past the interval before the status line says the sampler is late
 
 
@@ -40,6 +43,7 @@ class StuckApp(App[int]):
         monotonic: Callable[[], float] = time.monotonic,
         euid: int | None = None,
         read_only: bool = False,
+        triage_at_start: bool = False,
     ) -> None:
         super().__init__()
         from stucktui.ui.action_flows import ActionFlows
@@ -63,9 +67,12 @@ class StuckApp(App[int]):
         self._timer: Timer | None = None
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
         self.list_screen = ProcessListScreen()
+        self.last_triage: TriageResult | None = None
         self._python_requested = False
         self._refreshes_since_python = PYTHON_EVERY  # the first look at Threads takes stacks
         self.pyspy_blocking = False
+        self._refreshes_since_triage = TRIAGE_EVERY  # the first refresh runs one
+        self.triage_at_start = triage_at_start
         self.pyspy_native = False  # py-spy --native: C frames between the Python ones
         self.kernel_stacks = False  # read /proc/PID/task/TID/stack each refresh (root only)
 
@@ -92,6 +99,8 @@ class StuckApp(App[int]):
         self.push_screen(self.list_screen)
         if self.start_pid is not None:
             self.open_process(self.start_pid, None)
+        elif self.triage_at_start:
+            self.push_screen(TriageScreen())
         self.request_sample()
         self.set_interval(1.0, self._tick_status)
 
@@ -107,7 +116,7 @@ class StuckApp(App[int]):
             return
         box_sockets = isinstance(self.current_screen, BoxSocketsScreen)
         want_list = (
-            isinstance(self.current_screen, (ProcessListScreen, BoxSocketsScreen))
+            isinstance(self.current_screen, (ProcessListScreen, BoxSocketsScreen, TriageScreen))
             or self.last is None
             or self.last.processes is None
         )
@@ -115,9 +124,8 @@ class StuckApp(App[int]):
         generation = self._generation
         screen = self.current_screen
         panels = screen.wanted_panels() if isinstance(screen, ProcessScreen) else frozenset()
-        python = "threads" in panels and (
-            self._python_requested or self._refreshes_since_python >= PYTHON_EVERY
-        )
+        on_threads = isinstance(screen, ProcessScreen) and screen.active_panel == "threads"
+        python = self._python_requested or (on_threads and self._refreshes_since_python >= PYTHON_EVERY)
         if python:
             self._python_requested = False
             self._refreshes_since_python = 0
@@ -125,6 +133,11 @@ class StuckApp(App[int]):
             self._refreshes_since_python += 1
         nonblocking = not self.pyspy_blocking
         native, kernel_stacks = self.pyspy_native, self.kernel_stacks and "threads" in panels
+        # the box's findings: at start, then every few refreshes while the list or triage shows
+        want_triage = (
+            isinstance(screen, (ProcessListScreen, TriageScreen)) or self.last is None
+        ) and self._refreshes_since_triage >= TRIAGE_EVERY
+        self._refreshes_since_triage = 0 if want_triage else self._refreshes_since_triage + 1
         self._sampling_since = self.monotonic()
 
         def run() -> None:
@@ -139,6 +152,7 @@ class StuckApp(App[int]):
                     box_sockets=box_sockets,
                     native=native,
                     kernel_stacks=kernel_stacks,
+                    triage=want_triage,
                 )
             except Exception as exc:  # never let a sampler bug kill the UI
                 self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
@@ -163,6 +177,11 @@ class StuckApp(App[int]):
         self.last = Snapshot(
             snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid
         )
+        if snap.triage is not None:
+            self.last_triage = snap.triage
+            for screen in self.screen_stack:
+                if isinstance(screen, TriageScreen):
+                    screen.update_triage(snap.triage)
         if snap.processes is not None:
             self.list_screen.update_processes(snap.processes)
         if snap.box_sockets is not None:
@@ -172,7 +191,7 @@ class StuckApp(App[int]):
         if snap.detail is not None:
             for screen in self.screen_stack:
                 if isinstance(screen, ProcessScreen) and screen.pid == snap.selected_pid:
-                    screen.update_detail(snap.detail, snap.panels)
+                    screen.update_detail(snap.detail, snap.panels, snap.findings)
         self._schedule_next()
 
     def on_sample_failed(self, msg: SampleFailed) -> None:
@@ -200,7 +219,7 @@ class StuckApp(App[int]):
             return  # a timer can fire while a screen is still being composed
         if isinstance(screen, ProcessListScreen):
             screen.update_status()
-        elif isinstance(screen, (ProcessScreen, BoxSocketsScreen)):
+        elif isinstance(screen, (ProcessScreen, BoxSocketsScreen, TriageScreen)):
             screen.update_status(self.freshness())
 
     def toggle_pause(self) -> None:
@@ -226,6 +245,13 @@ class StuckApp(App[int]):
         rows = self.last.processes.by_pid() if self.last and self.last.processes else {}
         row = rows.get(pid)
         self.open_process(pid, row.starttime_ticks if row else None, tab)
+
+    def open_triage(self) -> None:
+        if not isinstance(self.current_screen, TriageScreen):
+            screen = TriageScreen()
+            self.push_screen(screen)
+            if self.last_triage is not None:
+                screen.update_triage(self.last_triage)
 
     def open_box_sockets(self) -> None:
         if not isinstance(self.current_screen, BoxSocketsScreen):

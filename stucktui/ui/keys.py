@@ -47,6 +47,7 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("tab(4)", "4", "Files", "Show the Files panel: every fd, pipe peers, epoll lists", show=False),
     KeyAction("tab(5)", "5", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
     KeyAction("tab(6)", "6", "Signals", "Show the Signals panel: masks decoded by name", show=False),
+    KeyAction("show_findings", "f", "Findings", "Every finding of this process with evidence and next steps"),
     KeyAction("send_signal", "k,f9", "Signal", "Send a signal chosen by name (confirmed, verified, logged)"),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
@@ -81,6 +82,13 @@ FILES_KEYS: tuple[KeyAction, ...] = (
     KeyAction("filter", "slash", "Filter fds", "Files: filter by fd number or words"),
 )
 
+TRIAGE_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("open", "enter", "Open", "Open the process of the selected finding"),
+    KeyAction("back", "escape,backspace,q", "Process list", "Back to the process list"),
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+)
+
 BOX_SOCKET_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the selected process on its Sockets panel"),
     KeyAction("rank", "o", "Rank", "Rank processes by CLOSE_WAIT sockets or by all sockets"),
@@ -101,6 +109,7 @@ def key_label(keys: str) -> str:
         "question_mark": "?",
         "greater_than_sign": ">",
         "less_than_sign": "<",
+        "exclamation_mark": "!",
         "escape": "Esc",
         "enter": "Enter",
         "backspace": "Backspace",

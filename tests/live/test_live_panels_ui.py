@@ -248,3 +248,29 @@ async def test_thread_groups_expand_kernel_stacks_and_gdb_behind_a_warning(child
         assert f"process {p.pid}" in text and text.count("\nthread ") >= 4  # main + 3 writers
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_triage_at_start_findings_first_and_the_list_column(children):
+    from stucktui.ui.screens.triage import TriageScreen
+
+    p = children.python(BLOCKED_WRITERS)
+    children.wait_ready(p)
+    app = StuckApp(interval=0.3, triage_at_start=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen))
+        table = app.screen.query_one("#triage-table", KeyedTable)
+        mine = lambda: [k for k in table._plain if k.startswith(f"{p.pid}:pipe-writers-blocked:")]  # noqa: E731
+        await wait_for(pilot, lambda: bool(mine()), 60)
+        assert table._plain[mine()[0]][0] == "critical"
+        table.select_key(mine()[0])
+        await pilot.press("enter")  # opens the process, on the panel holding the evidence
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.pid == p.pid)
+        strip = app.screen.query_one("#findings")
+        await wait_for(pilot, lambda: "pipe-writers-blocked" in str(strip.render()), 60)
+        await pilot.press("escape")  # back to the triage view, then the list
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.list_screen)
+        lst = app.list_screen.table
+        crit = lambda: p.pid in lst.pids() and lst.get_cell(str(p.pid), "finding").plain == "CRIT"  # noqa: E731
+        await wait_for(pilot, crit)

@@ -39,3 +39,36 @@ def test_report_from_fixture_root():
 def test_tui_refuses_without_terminal():
     r = run()
     assert r.returncode == 2 and "terminal" in r.stderr
+
+
+def test_report_json_has_findings_first():
+    r = run("--proc", str(PROC), "report", "1", "--format", "json", "--no-python")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert list(data)[0] == "findings" and isinstance(data["findings"], list)
+
+
+def test_report_all_from_fixture_root_in_every_format():
+    r = run("--proc", str(PROC), "report", "--all", "--format", "json", "--no-python")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["processes"] == sum(1 for d in PROC.iterdir() if d.name.isdigit())
+    assert isinstance(data["findings"], list)
+    assert {"taken_at", "processes", "examined", "findings"} <= set(data)
+    text = run("--proc", str(PROC), "report", "--all", "--no-python")
+    assert text.returncode == 0 and text.stdout.startswith("stucktui report --all: ")
+    md = run("--proc", str(PROC), "report", "--all", "--format", "markdown", "--no-python")
+    assert md.returncode == 0 and md.stdout.startswith("### stucktui report --all: ")
+
+
+def test_report_needs_a_pid_or_all_not_both():
+    for args in (("report",), ("report", "1", "--all")):
+        r = run(*args)
+        assert r.returncode == 2 and "PID or --all" in r.stderr
+
+
+def test_demo_help_and_refusal_without_terminal():
+    h = run("demo", "--help")
+    assert h.returncode == 0 and "--no-tui" in h.stdout
+    r = run("demo")  # no terminal here: refused before anything is started
+    assert r.returncode == 2 and "--no-tui" in r.stderr

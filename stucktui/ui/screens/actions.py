@@ -152,7 +152,7 @@ class ResultScreen(ModalScreen[None]):
 
     BINDINGS = [("escape,enter,q", "close", "Close")]
 
-    def __init__(self, title: str, lines: list[str], ok: bool) -> None:
+    def __init__(self, title: str, lines: list[str] | Text, ok: bool) -> None:
         super().__init__()
         self.title_text = title
         self.lines = lines
@@ -163,7 +163,8 @@ class ResultScreen(ModalScreen[None]):
             yield Static(
                 Text(self.title_text, style="bold green" if self.ok else "bold red"), id="result-title"
             )
-            yield Static(_lines(self.lines), id="result-body")
+            body = self.lines if isinstance(self.lines, Text) else _lines(self.lines)
+            yield Static(body, id="result-body")
             yield Static(Text("Enter or Esc closes", style="dim"))
 
     def action_close(self) -> None:

@@ -16,6 +16,7 @@ from stucktui.ui.keys import (
     LIST_KEYS,
     SOCKETS_KEYS,
     THREADS_KEYS,
+    TRIAGE_KEYS,
     KeyAction,
     key_label,
 )
@@ -40,6 +41,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table("Process view", DETAIL_KEYS))
             yield Static(_table("In a panel", THREADS_KEYS + SOCKETS_KEYS + FILES_KEYS))
             yield Static(_table("Box-wide sockets", BOX_SOCKET_KEYS))
+            yield Static(_table("Findings on this box", TRIAGE_KEYS))
             yield Static(
                 Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim")
             )

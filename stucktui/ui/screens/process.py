@@ -8,10 +8,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from stucktui.collect.panels import ALL_PANELS, PanelData
+from stucktui.diagnose.model import Finding
 from stucktui.snapshot import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text
+from stucktui.ui.screens.triage import finding_text
 
 
 class ProcessScreen(Screen):
@@ -24,11 +26,13 @@ class ProcessScreen(Screen):
         self.detail: ProcessDetail | None = None
         self.gone = False
         self.active_panel = tab if tab in {p.id for p in DETAIL_PANELS} else DETAIL_PANELS[0].id
-        self._pending: tuple[ProcessDetail | DetailGone, PanelData | None] | None = None
+        self._pending: tuple[ProcessDetail | DetailGone, PanelData | None, tuple | None] | None = None
+        self.findings: tuple[Finding, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
+        yield Static(Text("findings: looking…", style="dim"), id="findings")
         with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
             for spec in DETAIL_PANELS:
                 with TabPane(spec.title, id=f"tab-{spec.id}"):
@@ -41,10 +45,18 @@ class ProcessScreen(Screen):
             pending, self._pending = self._pending, None
             self.update_detail(*pending)
 
-    def update_detail(self, detail: ProcessDetail | DetailGone, panels: PanelData | None = None) -> None:
-        if not self.is_mounted:  # a snapshot can arrive before the screen is composed
-            self._pending = (detail, panels)
+    def update_detail(
+        self,
+        detail: ProcessDetail | DetailGone,
+        panels: PanelData | None = None,
+        findings: tuple[Finding, ...] | None = None,
+    ) -> None:
+        if not self.is_mounted or not self.query("#process-title"):
+            self._pending = (detail, panels, findings)  # arrived before the screen was composed
             return
+        if findings is not None:
+            self.findings = findings
+            self._show_findings()
         title = self.query_one("#process-title", Static)
         if isinstance(detail, DetailGone):
             self.gone = True
@@ -65,11 +77,40 @@ class ProcessScreen(Screen):
                 panel.update_panels(panels)
         self.update_status(self.app.freshness())  # type: ignore[attr-defined]
 
+    def _show_findings(self) -> None:
+        t = Text()
+        if not self.findings:
+            t.append("findings: none (no known stuck pattern in this process)", style="dim green")
+        for i, f in enumerate(self.findings[:5]):
+            if i:
+                t.append("\n")
+            t.append_text(finding_text(f))
+        if len(self.findings) > 5:
+            t.append(f"\n… {len(self.findings) - 5} more", style="dim")
+        if self.findings:
+            t.append("\nf: evidence and next steps", style="dim")
+        self.query_one("#findings", Static).update(t)
+
+    def action_show_findings(self) -> None:
+        from stucktui.ui.screens.actions import ResultScreen
+
+        if not self.findings:
+            self.app.notify("no findings for this process", timeout=2)
+            return
+        body = Text()
+        for i, f in enumerate(self.findings):
+            if i:
+                body.append("\n\n")
+            body.append_text(finding_text(f, detail=True))
+        self.app.push_screen(ResultScreen(f"Findings of process {self.pid}", body, False))
+
     def update_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        for w in self.query("#status").results(Static):  # none while composing or closing
+            w.update(Text(text))
 
     def wanted_panels(self) -> frozenset[str]:
-        """The panel data the active tab needs (only that is collected each refresh)."""
+        """The panel data the active tab needs (only that is collected each refresh; the
+        findings read what else their rules need)."""
         active = self.active_panel
         return frozenset({active}) if active in ALL_PANELS else frozenset()
 

@@ -131,6 +131,9 @@ class ProcessListScreen(Screen):
         self.tree_view = not self.tree_view
         self.redraw()
 
+    def action_triage(self) -> None:
+        self.app.open_triage()  # type: ignore[attr-defined]
+
     def action_box_sockets(self) -> None:
         self.app.open_box_sockets()  # type: ignore[attr-defined]
 

@@ -28,9 +28,15 @@ _STATE_STYLE = {
     "t": "bold yellow",
 }
 _WIDTHS = {
-    "pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "close_wait": 7, "age": 6,
+    "pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "close_wait": 7,
+    "finding": 4, "age": 6,
 }  # fmt: skip
 _NUMERIC = frozenset({"pid", "cpu", "rss", "threads", "fds", "close_wait", "age"})
+_FINDING = {
+    "critical": ("CRIT", "bold white on red"),
+    "warning": ("WARN", "bold yellow"),
+    "info": ("info", "cyan"),
+}
 _COMMAND_MAX = 400
 _CACHE_MAX = 4000
 
@@ -47,6 +53,7 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
         str(r.num_threads),
         "denied" if r.num_fds is None else str(r.num_fds),
         "denied" if r.close_wait is None else str(r.close_wait),
+        _FINDING[r.finding][0] if r.finding in _FINDING else "",
         human_age(now - r.start_time),
         line.prefix + r.command,
     )
@@ -66,6 +73,8 @@ def _cell_text(key: str, line: TreeLine, value: str) -> Text:
         return Text(value, style=_STATE_STYLE.get(value, ""))
     if key == "fds" and r.num_fds is None:
         return Text(value, style="dim")
+    if key == "finding":
+        return Text(value, style=_FINDING[r.finding][1] if r.finding in _FINDING else "")
     if key == "close_wait":
         return Text(value, style="bold red" if r.close_wait else "dim")
     if key == "user":

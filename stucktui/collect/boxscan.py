@@ -1,0 +1,260 @@
+"""The cheap first pass of the box-wide triage: which processes deserve a full look.
+
+One small read per process or thread, chosen so a box of 2,000 idle processes costs about one
+process-list snapshot: pending signals from status (parsed by byte search), the wait channel
+of every thread (a pipe write, a lock wait), RLIMIT_NOFILE only of processes holding many fds,
+/proc/locks once, the listening sockets of our namespace once. The process list's own rows
+give the rest: D and Z states, CPU use and CLOSE_WAIT counts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from stucktui.collect.context import ChildProcess
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs import netlink as nl
+from stucktui.procfs.locks import parse_locks
+from stucktui.procfs.net import TCP_LISTEN
+from stucktui.snapshot import ProcessRow
+
+# Kernel functions a thread sleeps in (wchan) when blocked writing to a full pipe; names
+# differ across kernel versions (fs/pipe.c: pipe_write, anon_pipe_write since 6.15;
+# pipe_wait before 5.5, then pipe_wait_writable).
+PIPE_WCHANS = frozenset({"pipe_write", "anon_pipe_write", "pipe_wait", "pipe_wait_writable"})
+# Waits in which a whole pool of workers can be stuck on one fd (send, lock, connect).
+POOL_WCHANS = PIPE_WCHANS | frozenset(
+    {
+        "wait_woken",
+        "sk_stream_wait_memory",
+        "locks_lock_inode_wait",
+        "flock_lock_inode_wait",
+        "fcntl_setlk",
+        "unix_wait_for_peer",
+        "inet_wait_for_connect",
+    }
+)
+SPIN_CPU = 50.0  # percent of one core: a process that busy and holding an epoll set is looked at
+MANY_FDS = 32  # RLIMIT_NOFILE is read only for processes holding at least this many fds
+FD_SHARE = 0.85
+
+
+@dataclass(slots=True)
+class BoxScan:
+    """pid -> why it is suspect ('pipe', 'workers', 'close_wait', 'spin', 'signal', 'lock' (a
+    waiter in /proc/locks), 'lock_poll' (a holder with the locked file open twice), 'fds',
+    'dstate', 'zombies', 'listen'), and the facts the pass already paid for."""
+
+    suspects: dict[int, set[str]] = field(default_factory=dict)
+    fd_limits: dict[int, int] = field(default_factory=dict)
+    zombies: dict[int, list[ChildProcess]] = field(default_factory=dict)  # parent pid -> zombies
+    lock_text: str = ""
+    lock_pids: set[int] = field(default_factory=set)  # every pid /proc/locks names
+    duration: float = 0.0
+
+    def add(self, pid: int, reason: str) -> None:
+        self.suspects.setdefault(pid, set()).add(reason)
+
+
+def _mask(status: bytes, key: bytes) -> int:
+    i = status.find(key)
+    if i < 0:
+        return 0
+    j = status.find(b"\n", i + 1)
+    try:
+        return int(status[i + len(key) : j if j >= 0 else None].strip(), 16)
+    except ValueError:
+        return 0
+
+
+# The two lines as the kernel prints them when nothing is pending (fs/proc/array.c): one
+# substring test settles almost every process.
+_NOTHING_PENDING = b"SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n"
+
+
+def stuck_signal_mask(status: bytes) -> int:
+    """Signals pending (for the process or its main thread) and blocked by the main thread,
+    from /proc/PID/status bytes: the cheap test; collect.signals decides per thread."""
+    if _NOTHING_PENDING in status:
+        return 0
+    pending = _mask(status, b"\nShdPnd:") | _mask(status, b"\nSigPnd:")
+    return pending & _mask(status, b"\nSigBlk:") if pending else 0
+
+
+def _read(path: str, size: int) -> bytes:
+    """One read of a small /proc file. Raises OSError (the caller skips that process): the
+    hot loop of the first pass, so no error translation per call."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _wchan(raw: bytes) -> str:
+    return raw.split(b".", 1)[0].strip().decode("ascii", "replace")
+
+
+def thread_wchans(root: ProcRoot, row: ProcessRow) -> list[str]:
+    """The wait channel of each thread (one read each); a running single thread costs nothing.
+    Raises OSError when the process is gone or unreadable."""
+    base = f"{root.path}/{row.pid}"
+    if row.num_threads <= 1:
+        return [] if row.state == "R" else [_wchan(_read(base + "/wchan", 128))]
+    out = []
+    for tid in os.listdir(base + "/task"):
+        try:
+            out.append(_wchan(_read(f"{base}/task/{tid}/wchan", 128)))
+        except FileNotFoundError:
+            continue  # the thread exited
+    return out
+
+
+def _fd_limit(root: ProcRoot, pid: int) -> int | None:
+    text = _read(f"{root.path}/{pid}/limits", 8192).decode("ascii", "replace")
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return None if soft == "unlimited" else int(soft)
+    return None
+
+
+def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | None) -> None:
+    pid = row.pid
+    if row.state == "Z":
+        scan.zombies.setdefault(row.ppid, []).append(ChildProcess(pid, row.name, "Z", row.starttime_ticks))
+        return
+    if row.state == "D":
+        scan.add(pid, "dstate")
+    if close_wait:
+        scan.add(pid, "close_wait")
+        # a busy loop on a socket the peer closed (incident 4): the Files panel of a busy process
+        # can cost 100 ms (fdinfo of every fd), so only one holding CLOSE_WAIT sockets pays it
+        if row.cpu_percent is not None and row.cpu_percent >= SPIN_CPU:
+            scan.add(pid, "spin")
+    if row.num_fds is not None and row.num_fds >= MANY_FDS:
+        limit = _fd_limit(root, pid)
+        if limit:
+            scan.fd_limits[pid] = limit
+            if row.num_fds >= FD_SHARE * limit:
+                scan.add(pid, "fds")
+    if stuck_signal_mask(_read(f"{root.path}/{pid}/status", 8192)):
+        scan.add(pid, "signal")
+    wchans = thread_wchans(root, row)
+    if PIPE_WCHANS.intersection(wchans):
+        scan.add(pid, "pipe")
+    if row.num_threads >= 3 and len([w for w in wchans if w in POOL_WCHANS]) >= 2:
+        scan.add(pid, "workers")
+
+
+def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
+    """Waiters in /proc/locks, and holders that have the locked file open through a second fd
+    (the LOCK_NB poller waiting for itself, incident 5: it never shows as a waiter)."""
+    try:
+        scan.lock_text = root.read_text("locks")
+    except OSError:
+        return
+    entries = parse_locks(scan.lock_text)
+    scan.lock_pids = {e.pid for e in entries if e.pid > 0}
+    for e in entries:
+        if e.waiting and e.pid > 0:
+            scan.add(e.pid, "lock")
+    held: dict[int, set[tuple[int, int, int]]] = {}
+    for e in entries:
+        if not e.waiting and e.pid > 0 and e.type in ("FLOCK", "POSIX"):
+            held.setdefault(e.pid, set()).add(e.dev_ino)
+    for pid, files in held.items():
+        if _opened_twice(root, pid, files):
+            scan.add(pid, "lock_poll")
+
+
+def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> bool:
+    try:
+        with PidDir(root, pid) as d:
+            by_target: dict[str, list[int]] = {}
+            for fd, target in d.fd_links():
+                if target.startswith("/"):
+                    by_target.setdefault(target, []).append(fd)
+            for fds in by_target.values():
+                if len(fds) < 2:
+                    continue
+                try:
+                    st = os.stat(f"fd/{fds[0]}", dir_fd=d.fd)
+                except OSError:
+                    continue
+                if (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in files:
+                    return True
+    except (ProcessGone, AccessDenied, OSError):
+        return False
+    return False
+
+
+def full_listeners() -> set[int]:
+    """Inodes of our namespace's TCP listeners whose accept queue is over the backlog
+    (netlink reports both; one state-filtered dump per family)."""
+    out: set[int] = set()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            chunks = nl.dump(nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_LISTEN))
+        except OSError:
+            continue
+        out.update(s.inode for s in nl.iter_inet(chunks, "tcp") if s.inode and s.recv_q > s.send_q)
+    return out
+
+
+def owners_of(
+    root: ProcRoot, targets: set[str], pids: Iterable[int] | None = None
+) -> tuple[dict[str, list[tuple[int, int]]], int]:
+    """link target ('socket:[123]', 'pipe:[456]') -> [(pid, fd)], and how many processes
+    could not be read: one readlink of every fd on the box, paid only when the first pass
+    found something to look up."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    unreadable = 0
+    for pid in root.pids() if pids is None else pids:
+        try:
+            with PidDir(root, pid) as d:
+                for fd, target in d.fd_links():
+                    if target in targets:
+                        out.setdefault(target, []).append((pid, fd))
+        except AccessDenied:
+            unreadable += 1
+        except (ProcessGone, OSError):
+            continue
+    return out, unreadable
+
+
+def scan_box(
+    root: ProcRoot,
+    rows: Iterable[ProcessRow],
+    *,
+    close_wait: Mapping[int, int | None] | None = None,
+    listeners: bool = True,
+) -> BoxScan:
+    """The first pass over every process of a process-list snapshot. `close_wait` (pid ->
+    CLOSE_WAIT sockets) stands in for the rows' own counts when their collector skipped them.
+    Never raises for a process that vanished or may not be read: it is simply not suspect."""
+    t0 = time.perf_counter()
+    scan = BoxScan()
+    for row in rows:
+        if row.is_kernel_thread:
+            continue
+        try:
+            cw = row.close_wait if close_wait is None else close_wait.get(row.pid)
+            _row_pass(root, row, scan, cw)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            continue
+    for parent in scan.zombies:
+        scan.add(parent, "zombies")
+    _lock_pass(root, scan)
+    if listeners and root.path == "/proc":
+        full = full_listeners()
+        if full:
+            for owners in owners_of(root, {f"socket:[{i}]" for i in full})[0].values():
+                for pid, _ in owners:
+                    scan.add(pid, "listen")
+    scan.duration = time.perf_counter() - t0
+    return scan

@@ -1,0 +1,199 @@
+"""Facts about other processes that a diagnosis of one process needs: who holds the other end
+of the pipes its threads are blocked writing to (and whether they read it), locks other
+processes hold on files it has open, and its children (zombies).
+
+Collected here, in the collect layer, so the rules in stucktui.diagnose stay pure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from stucktui.collect.files import ProcessFiles
+from stucktui.collect.panels import PanelData
+from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
+from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.procfs.locks import LockEntry, parse_locks
+from stucktui.snapshot import ProcessListSnapshot
+
+# Calls that write into an fd: a thread blocked in one of them on a pipe waits for a reader.
+WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "splice", "vmsplice", "tee"})
+_MAX_PEERS = 16  # a pipe with hundreds of readers is not the incident; read a few
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProcess:
+    """A process holding the other end of a pipe: its state and what its threads do."""
+
+    pid: int
+    name: str
+    state: str  # main thread's proc(5) letter; '?' unreadable
+    threads: ThreadsSnapshot | None  # None: unreadable (permission) or gone
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignLock:
+    """A lock that another process holds on a file this process has open through `fd`."""
+
+    fd: int
+    path: str
+    type: str  # FLOCK, POSIX, OFD
+    mode: str
+    holder_pid: int  # as /proc/locks prints it: -1 for OFD, maybe a creator that exited
+    holder_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildProcess:
+    pid: int
+    name: str
+    state: str
+    starttime: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Each field is empty (or None) when it was not collected."""
+
+    peers: Mapping[int, PeerProcess] = field(default_factory=dict)
+    foreign_locks: tuple[ForeignLock, ...] = ()
+    children: tuple[ChildProcess, ...] | None = None  # None: not known
+
+
+def blocked_pipe_inodes(threads: ThreadsSnapshot | None, files: ProcessFiles | None) -> dict[int, int]:
+    """fd -> pipe inode for every pipe or FIFO fd a thread of the process is blocked writing to."""
+    if threads is None or files is None:
+        return {}
+    pipe_fds = {r.fd: r.inode for r in files.rows if r.kind in ("pipe", "fifo") and r.inode is not None}
+    out: dict[int, int] = {}
+    for t in threads.rows:
+        if t.state not in "SD" or t.call is None or t.call.name not in WRITE_CALLS:
+            continue
+        for a in t.fd_args:
+            ino = pipe_fds.get(a.fd)
+            if ino is not None:
+                out[a.fd] = ino
+    return out
+
+
+def stat_fields(root: ProcRoot, pid: int) -> tuple[str, str, int, int] | None:
+    """(comm, state, ppid, starttime) of one process, or None when it is gone or unreadable."""
+    try:
+        text = root.read_small(pid, "stat", pid=pid).decode("utf-8", "backslashreplace")
+        r = text.rindex(")")
+        f = text[r + 2 :].split(None, 20)
+        return text[text.index("(") + 1 : r], f[0], int(f[1]), int(f[19])
+    except (ProcessGone, AccessDenied, OSError, ValueError, IndexError):
+        return None
+
+
+def collect_peers(root: ProcRoot, pids: Iterable[int]) -> dict[int, PeerProcess]:
+    out: dict[int, PeerProcess] = {}
+    collector = ThreadCollector(root)
+    for pid in list(dict.fromkeys(pids))[:_MAX_PEERS]:
+        st = stat_fields(root, pid)
+        if st is None:
+            continue
+        threads: ThreadsSnapshot | None
+        try:
+            with root.pid_dir(pid) as d:
+                threads = collector.collect(d)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            threads = None
+        out[pid] = PeerProcess(pid, st[0], st[1], threads)
+    return out
+
+
+def pipe_peer_pids(pid: int, files: ProcessFiles, fds: Iterable[int]) -> list[int]:
+    """Other processes holding a read end of the pipes on `fds`."""
+    want = set(fds)
+    out: list[int] = []
+    for r in files.rows:
+        if r.fd in want and r.pipe is not None:
+            out.extend(h.pid for h in r.pipe.holders if h.pid != pid and h.end in ("r", "rw"))
+    return out
+
+
+def foreign_locks(
+    root: ProcRoot, pid: int, files: ProcessFiles, locks_text: str | None = None
+) -> tuple[ForeignLock, ...]:
+    """Granted locks on files `pid` has open that none of its own fds hold (fdinfo `lock:`
+    lines name the fds that hold a lock, notes 8.1)."""
+    try:
+        text = root.read_text("locks") if locks_text is None else locks_text
+    except OSError:
+        return ()
+    entries = [e for e in parse_locks(text) if not e.waiting and e.type in ("FLOCK", "POSIX", "OFD")]
+    if not entries:
+        return ()
+    by_inode: dict[int, list[LockEntry]] = {}
+    for e in entries:
+        by_inode.setdefault(e.inode, []).append(e)
+    own = {
+        (lk.type, lk.dev_ino, lk.start, lk.end)
+        for r in files.rows
+        if r.info is not None
+        for lk in r.info.locks
+    }
+    out: list[ForeignLock] = []
+    names: dict[int, str] = {}
+    for r in files.rows:
+        if r.inode is None or r.inode not in by_inode or not r.target.startswith("/"):
+            continue
+        try:
+            st = root.stat(pid, "fd", r.fd, pid=pid)
+        except (ProcessGone, AccessDenied, OSError):
+            continue
+        dev_ino = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+        for e in by_inode[r.inode]:
+            if e.dev_ino != dev_ino or (e.type, e.dev_ino, e.start, e.end) in own:
+                continue
+            if e.pid == pid:
+                continue  # held through a fd of ours that fdinfo did not list (a race): not foreign
+            if e.pid not in names:
+                st2 = stat_fields(root, e.pid) if e.pid > 0 else None
+                names[e.pid] = st2[0] if st2 else "?"
+            out.append(ForeignLock(r.fd, r.target, e.type, e.mode, e.pid, names[e.pid]))
+    return tuple(out)
+
+
+def children_of(
+    root: ProcRoot, pid: int, processes: ProcessListSnapshot | None = None
+) -> tuple[ChildProcess, ...]:
+    """The children of `pid`: from a process list when one is at hand, else one read of each
+    /proc/*/stat (the kernel's task/TID/children file needs CONFIG_PROC_CHILDREN)."""
+    if processes is not None:
+        return tuple(
+            ChildProcess(r.pid, r.name, r.state, r.starttime_ticks) for r in processes.rows if r.ppid == pid
+        )
+    out = []
+    for p in root.pids():
+        st = stat_fields(root, p)
+        if st is not None and st[2] == pid:
+            out.append(ChildProcess(p, st[0], st[1], st[3]))
+    return tuple(out)
+
+
+def collect_context(
+    root: ProcRoot,
+    pid: int,
+    panels: PanelData | None,
+    *,
+    processes: ProcessListSnapshot | None = None,
+    children: bool = True,
+) -> Context:
+    """The Context of one process, for stucktui.diagnose.diagnose. Never raises for a process
+    that vanished: what could not be read is left empty."""
+    threads = panels.threads if panels is not None and isinstance(panels.threads, ThreadsSnapshot) else None
+    files = panels.files if panels is not None and isinstance(panels.files, ProcessFiles) else None
+    peers: dict[int, PeerProcess] = {}
+    flocks: tuple[ForeignLock, ...] = ()
+    if files is not None:
+        blocked = blocked_pipe_inodes(threads, files)
+        if blocked:
+            peers = collect_peers(root, pipe_peer_pids(pid, files, blocked))
+        flocks = foreign_locks(root, pid, files)
+    kids = children_of(root, pid, processes) if children else None
+    return Context(peers=peers, foreign_locks=flocks, children=kids)

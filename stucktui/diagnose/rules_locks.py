@@ -1,0 +1,202 @@
+"""Lock rules: lock-self-wait (incident 5: a process waiting for a lock it holds itself) and
+lock-wait (waiting for a lock another process holds, named).
+
+Pollers that retry with LOCK_NB (the filelock pattern) never show as waiters in /proc/locks,
+so they are recognised by having the locked file open and a thread in the lock call, either
+caught in the syscall or seen in a Python stack (notes 8.3)."""
+
+from __future__ import annotations
+
+from stucktui.collect.locks import LockRow
+from stucktui.diagnose.model import Finding, Severity, Subject, id_list, seen_for
+from stucktui.tools.pyspy import PyFrame
+
+_LOCK_CALLS = frozenset({"flock", "fcntl", "fcntl64"})
+_LOCK_CMDS = ("LOCK_", "F_SETLK", "F_OFD_SETLK", "F_GETLK", "F_OFD_GETLK")
+_STEPS_LOCKS = "press 5 for the Locks panel: holder, waiters and every process with the file open"
+
+
+def _in_lock_call(s: Subject, fds: set[int] | None) -> list[str]:
+    """'thread 12 in flock(7, LOCK_EX|LOCK_NB)' for threads caught in a lock call on `fds`
+    (on any fd when None)."""
+    out = []
+    for t in s.threads.rows if s.threads is not None else ():
+        c = t.call
+        if c is None or c.name not in _LOCK_CALLS or (fds is not None and not fds & set(c.fds)):
+            continue
+        if any(x.startswith(_LOCK_CMDS) for x in c.extra):
+            out.append(f"thread {t.tid} in {t.call_text}")
+    return out
+
+
+def _is_lock_frame(f: PyFrame) -> bool:
+    name = f.function.lower()
+    return "lock" in name or "acquire" in name or "lock" in f.short_file.lower()
+
+
+def _lock_frames(s: Subject) -> list[str]:
+    """Python stacks that are inside a lock call, and frames that appear twice on one stack
+    (a signal handler re-entered the code that took the lock)."""
+    out = []
+    for t in s.threads.rows if s.threads is not None else ():
+        frames = t.python.frames if t.python is not None else ()
+        hit = next((f for f in frames if _is_lock_frame(f)), None)
+        if hit is None:
+            continue
+        text = " <- ".join(f"{f.function} ({f.short_file}:{f.line})" for f in frames[:6])
+        out.append(f"thread {t.tid}'s Python stack is in {hit.function}: {text}")
+        seen: dict[tuple[str, str], int] = {}
+        for f in frames:
+            seen[(f.function, f.file)] = seen.get((f.function, f.file), 0) + 1
+        again = [fn for (fn, _), n in seen.items() if n > 1]
+        if again:
+            out.append(
+                f"{', '.join(again)} appears twice on thread {t.tid}'s stack: re-entered (a signal handler?)"
+            )
+    return out
+
+
+def _where(row: LockRow) -> str:
+    return row.path or f"inode {row.inode}"
+
+
+def _own_fds(s: Subject, row: LockRow) -> list[int]:
+    return [u.fd for u in row.holders if u.pid == s.pid]
+
+
+def lock_self_wait(s: Subject) -> list[Finding]:
+    """A process waiting for, or polling for, a lock it holds itself: it waits forever."""
+    if s.locks is None:
+        return []
+    out = []
+    held = [r for r in s.locks.rows if r.role == "held"]
+    for w in (r for r in s.locks.rows if r.role == "waiting"):
+        mine = [u.fd for u in w.holders if u.pid == s.pid]
+        if not mine and w.holder_pid != s.pid:
+            continue
+        trying = _in_lock_call(s, None) or ["a thread is in /proc/locks as a waiter"]
+        summary = (
+            f"{s.label} holds the {w.type} {w.mode} lock on {_where(w)}"
+            + (f" (fd {id_list(mine)})" if mine else "")
+            + " and waits for that same lock: it waits for itself, forever."
+        )
+        evidence = [f"/proc/locks: granted to pid {w.holder_pid}, and pid {s.pid} waits for it ({w.request})"]
+        evidence += trying + _lock_frames(s)
+        steps = [
+            _STEPS_LOCKS,
+            f"k sends a signal: only ending pid {s.pid} (SIGKILL) releases a lock it waits for itself",
+            "fix the code: never take a lock again in code that runs while it is held "
+            "(a signal handler, a logging handler called from inside the lock)",
+        ]
+        out.append(
+            s.finding("lock-self-wait", "critical", summary, evidence, steps, panel="locks", fds=tuple(mine))
+        )
+    if s.files is None:
+        return out
+    for h in held:
+        own = set(_own_fds(s, h))
+        others = [
+            r.fd
+            for r in s.files.rows
+            if r.inode == h.inode and r.fd not in own and r.target.startswith("/")
+            and not (r.info is not None and r.info.locks)
+        ]  # fmt: skip
+        if not others:
+            continue
+        trying = _in_lock_call(s, set(others)) + _lock_frames(s)
+        if not trying:
+            continue  # the file open twice, but nothing tries to lock it: not this rule
+        summary = (
+            f"{s.label} holds the {h.type} {h.mode} lock on {_where(h)} through fd {id_list(sorted(own))} "
+            f"and keeps trying to take it again through fd {id_list(others)}: "
+            "it waits for a lock it holds itself, forever."
+        )
+        evidence = [
+            f"fd {id_list(sorted(own))} holds {h.type} {h.mode} {h.range_text} on {_where(h)}",
+            f"fd {id_list(others)} is the same file opened again, holding no lock "
+            "(LOCK_NB retries never show in /proc/locks)",
+            *trying,
+        ]
+        if h.waiters or h.others_waiting:
+            evidence.append(f"other processes waiting for it: {id_list(list(h.others_waiting or h.waiters))}")
+        steps = [
+            _STEPS_LOCKS,
+            f"k sends a signal: ending pid {s.pid} releases the lock for everyone waiting behind it",
+            "fix the code: never take the lock again while it is held (a signal handler that "
+            "logs, inside code that already holds the log's lock)",
+        ]
+        fds = (*sorted(own), *others)
+        out.append(s.finding("lock-self-wait", "critical", summary, evidence, steps, panel="locks", fds=fds))
+    return out
+
+
+def _wait_severity(age: float | None) -> Severity:
+    return "critical" if (age or 0) >= 300 else "warning"
+
+
+def lock_wait(s: Subject) -> list[Finding]:
+    """A process waiting for (or polling for) a lock that another process holds."""
+    out = []
+    for w in s.locks.rows if s.locks is not None else ():
+        if w.role != "waiting" or w.holder_pid == s.pid or any(u.pid == s.pid for u in w.holders):
+            continue
+        holder = w.holder_pid
+        name = next((u.name for u in w.holders if u.pid == holder), None)
+        who = (
+            f"pid {holder}" + (f" ({name})" if name else "")
+            if holder and holder > 0
+            else "an unknown process"
+        )
+        age = s.ages.age("lock_wait", w.lock_id)
+        if age is not None and age < 1.0:
+            continue  # first sighting: a brief wait is ordinary contention
+        summary = f"{s.label} waits for the {w.type} {w.mode} lock on {_where(w)}, held by {who}."
+        evidence = [f"/proc/locks: pid {s.pid} waits for lock {w.lock_id} ({w.request}), granted to {who}"]
+        evidence += _in_lock_call(s, None)
+        if w.warning:
+            evidence.append(w.warning)
+        if (seen := seen_for(age)) is not None:
+            evidence.append(f"waiting, {seen}")
+        steps = [
+            _STEPS_LOCKS,
+            f"open pid {holder} to see why it keeps the lock" if holder and holder > 0 else _STEPS_LOCKS,
+        ]
+        out.append(
+            s.finding(
+                "lock-wait", _wait_severity(age), summary, evidence, list(dict.fromkeys(steps)), panel="locks"
+            )
+        )
+    for lk in s.context.foreign_locks:
+        trying = _in_lock_call(s, {lk.fd}) + _lock_frames(s)
+        if not trying:
+            continue
+        who = (
+            f"pid {lk.holder_pid} ({lk.holder_name})"
+            if lk.holder_pid > 0
+            else "another process (an OFD lock)"
+        )
+        summary = (
+            f"{s.label} keeps trying to lock {lk.path} (fd {lk.fd}), whose {lk.type} {lk.mode} lock "
+            f"is held by {who}."
+        )
+        evidence = [
+            f"fd {lk.fd} has {lk.path} open and holds no lock on it; /proc/locks lists {lk.type} {lk.mode} "
+            f"for pid {lk.holder_pid} (LOCK_NB retries never show as waiters)",
+            *trying,
+        ]
+        steps = [
+            _STEPS_LOCKS,
+            f"open pid {lk.holder_pid} to see why it keeps the lock" if lk.holder_pid > 0 else _STEPS_LOCKS,
+        ]
+        out.append(
+            s.finding(
+                "lock-wait",
+                "warning",
+                summary,
+                evidence,
+                list(dict.fromkeys(steps)),
+                panel="locks",
+                fds=(lk.fd,),
+            )
+        )
+    return out

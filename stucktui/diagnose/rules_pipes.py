@@ -1,0 +1,250 @@
+"""Rules about threads stuck writing: pipe-writers-blocked (incident 1) and workers-all-blocked."""
+
+from __future__ import annotations
+
+from stucktui.collect.context import WRITE_CALLS, PeerProcess
+from stucktui.collect.files import PipeView
+from stucktui.collect.threads import ThreadRow, ThreadsSnapshot
+from stucktui.diagnose.model import BLOCKED_STATES, Finding, Severity, Subject, call_name, id_list, plural
+
+READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "splice", "recvfrom", "recvmsg"})
+# Multiplexing waits: which fds they wait on is in the target's memory (notes 1.2), so a thread
+# in one of them may be about to read any fd.
+POLL_CALLS = frozenset(
+    {"poll", "ppoll", "select", "_newselect", "pselect6", "ppoll_time64", "pselect6_time64"}
+)
+EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+WAIT_CALLS = frozenset({"wait4", "waitid"})
+_STD = {0: "stdin", 1: "stdout", 2: "stderr"}
+_SLOW_READER = 5.0  # seconds a writer stays blocked before a live, non-reading reader is blamed
+
+
+def _fill(p: PipeView) -> str:
+    f = p.fill
+    if f.queued is None or f.capacity is None:
+        return f"fill not measured ({f.reason})"
+    return f"{f.queued:,} of {f.capacity:,} bytes queued" + (
+        " (full)" if f.capacity - f.queued < 4096 else ""
+    )
+
+
+def _writers(s: Subject) -> dict[int, list[ThreadRow]]:
+    """Threads blocked in a write-type call, by the pipe fd they write to."""
+    out: dict[int, list[ThreadRow]] = {}
+    if s.threads is None or s.files is None:
+        return out
+    for t in s.threads.rows:
+        if t.state not in BLOCKED_STATES or call_name(t) not in WRITE_CALLS:
+            continue
+        for a in t.fd_args:
+            row = s.fd_row(a.fd)
+            if row is not None and row.pipe is not None and row.mode in ("w", "rw"):
+                out.setdefault(a.fd, []).append(t)
+                break
+    return out
+
+
+def _reads(
+    threads: ThreadsSnapshot | None,
+    fds: set[int],
+    inode: int,
+    epoll_inodes: set[int],
+    *,
+    running_reads: bool = True,
+) -> tuple[bool, str] | None:
+    """Whether a process may be draining the pipe: (certain, how), or None when none of its
+    threads can be. Not certain: a poll()/select() whose fd set cannot be seen from outside."""
+    if threads is None:
+        return False, "its threads could not be read"
+    maybe = None
+    for t in threads.rows:
+        name = call_name(t)
+        if t.state == "R":
+            if running_reads:
+                return True, f"thread {t.tid} is running"
+            maybe = maybe or (False, f"running thread {t.tid} reads it")
+            continue
+        if name in READ_CALLS and any(a.fd in fds for a in t.fd_args):
+            return True, f"thread {t.tid} is in {t.call_text}"
+        if name in EPOLL_WAITS and inode in epoll_inodes:
+            return True, f"thread {t.tid} waits in epoll on it"
+        if name in POLL_CALLS and maybe is None:
+            maybe = (False, f"thread {t.tid}'s {name}() is waiting on it")
+    return maybe
+
+
+def _int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _waits_for(t: ThreadRow, pid: int, *, parent: bool) -> bool:
+    """Thread blocked in wait4/waitid for `pid` (or for any child, when it is pid's parent)."""
+    name = call_name(t)
+    if name not in WAIT_CALLS or t.syscall is None or len(t.syscall.args) < 2:
+        return False
+    a = t.syscall.args
+    if name == "wait4":  # wait4(pid, ...): -1 any child, 0 or < -1 a process group (wait(2))
+        target = _int32(a[0])
+        return target == pid or (parent and target <= 0)
+    # waitid(idtype, id, ...): P_ALL 0, P_PID 1, P_PGID 2 (include/uapi/linux/wait.h); a pidfd
+    # (P_PIDFD) names a process only through its fdinfo, so it is not taken as waiting for us
+    return (a[0] == 1 and _int32(a[1]) == pid) or (parent and a[0] in (0, 2))
+
+
+def _peer_verdict(s: Subject, p: PipeView, peer: PeerProcess) -> tuple[Severity, str] | None:
+    """Why another process holding the read end does not drain it; None if it may be."""
+    fds = {h.fd for h in p.holders if h.pid == peer.pid and h.end in ("r", "rw")}
+    where = f"pid {peer.pid} ({peer.name}) holds its read end (fd {id_list(sorted(fds))})"
+    if peer.state in ("T", "t"):
+        return "critical", f"{where} but is stopped"
+    if peer.state in ("Z", "X"):
+        return "critical", f"{where} but is a zombie"
+    if peer.threads is None or _reads(peer.threads, fds, p.inode, set()) is not None:
+        return None  # it may be reading (or cannot be seen): a slow consumer is not this rule
+    for t in peer.threads.rows:
+        if _waits_for(t, s.pid, parent=s.ppid == peer.pid):
+            return "critical", f"{where} but waits for this process to exit ({t.call_text}): a deadlock"
+    calls = "; ".join(g.summary for g in peer.threads.groups[:2])
+    return "warning", f"{where} but none of its threads reads it ({calls})"
+
+
+def _verdict(s: Subject, fd: int, p: PipeView) -> tuple[Severity, str] | None:
+    readers = [h for h in p.holders if h.end in ("r", "rw")]
+    others = [h for h in readers if h.pid != s.pid]
+    own = sorted({h.fd for h in readers if h.pid == s.pid})
+    if not readers:
+        if p.partial:
+            return "warning", "no process stucktui can read holds its read end (some could not be read)"
+        return "critical", "no process holds its read end"
+    if others:
+        verdicts = []
+        for pid in dict.fromkeys(h.pid for h in others):
+            peer = s.context.peers.get(pid)
+            v = _peer_verdict(s, p, peer) if peer is not None else None
+            if v is None:
+                return None  # some reader may be draining it: a slow consumer, not this rule
+            verdicts.append(v)
+        sev: Severity = "critical" if all(v[0] == "critical" for v in verdicts) else "warning"
+        return sev, "; ".join(v[1] for v in verdicts)
+    epoll_inodes = {w.ino for r in (s.files.rows if s.files else ()) for w in r.epoll}
+    where = f"its only read end is fd {id_list(own)} of this same process"
+    how = _reads(s.threads, set(own), p.inode, epoll_inodes, running_reads=False)
+    if how is None:
+        return "critical", f"{where}, and no thread reads it"
+    certain, text = how
+    return None if certain else ("warning", f"{where}, unless {text}")
+
+
+def pipe_writers_blocked(s: Subject) -> list[Finding]:
+    """Threads blocked writing to a pipe that nobody drains (incident 1). A write to a pipe
+    without any read end fails with EPIPE at once: it blocks only while the read end is held
+    by someone who does not read: the writer itself (an fd leaked through exec), or a process
+    that is stopped, stuck, or waiting for the writer."""
+    out = []
+    for fd, writers in sorted(_writers(s).items()):
+        row = s.fd_row(fd)
+        assert row is not None and row.pipe is not None
+        p = row.pipe
+        v = _verdict(s, fd, p)
+        if v is None:
+            continue
+        severity, why = v
+        if severity == "warning" and s.ages.brief("pipe_write", [(fd, p.inode)], _SLOW_READER):
+            continue  # a live reader that is busy elsewhere may be a slow consumer: wait a while
+        std = f", its {_STD[fd]}" if fd in _STD else ""
+        tids = tuple(t.tid for t in writers)
+        who = f"Thread {tids[0]}" if len(tids) == 1 else f"{len(tids)} threads"
+        summary = (
+            f"{who} of {s.label} {'is' if len(tids) == 1 else 'are'} blocked writing to fd {fd}"
+            f"{std} ({row.target}), which nobody drains: {why}."
+        )
+        first = writers[0]
+        evidence = [
+            f"{plural(len(tids), 'thread')} ({id_list(list(tids))}) in {first.call_text}, state {first.state}"
+            + (f", wchan {first.wchan}" if first.wchan else ""),
+            f"{row.target}: {_fill(p)}",
+            "holders: "
+            + (", ".join(f"pid {h.pid} ({h.name}) fd {h.fd} ({h.end})" for h in p.holders) or "none seen"),
+        ]
+        if first.python is not None and first.python.frames:
+            frames = " <- ".join(f"{f.function} ({f.short_file}:{f.line})" for f in first.python.frames[:4])
+            evidence.append(f"Python stack of thread {first.tid}: {frames}")
+        steps = [
+            f"drain it now: `cat /proc/{s.pid}/fd/{fd} > /var/tmp/{s.pid}-fd{fd}.log` opens the pipe "
+            "for reading and unblocks the writers (as root or the owner)",
+            f"press c on fd {fd} in the Files panel (4) to point it at /dev/null (gdb replace): "
+            "writes then succeed and are discarded",
+            "fix the start-up: send this output to a file or the journal, and start the process "
+            "with inherited fds closed (close_fds, O_CLOEXEC)",
+        ]
+        out.append(s.finding("pipe-writers-blocked", severity, summary, evidence, steps,
+                             panel="files", fds=(fd,), tids=tids))  # fmt: skip
+    return out
+
+
+# Calls that mean a worker cannot go on until someone else acts; reads, accepts and polls are
+# how an idle pool waits for work, so they never count.
+_LOCK_WAITS = ("F_SETLKW", "F_OFD_SETLKW")
+
+
+def _stuck_call(t: ThreadRow) -> tuple[str, int] | None:
+    name = call_name(t)
+    if t.state not in BLOCKED_STATES or name is None or t.call is None:
+        return None
+    fd = t.call.fds[0] if t.call.fds else -1
+    if name in WRITE_CALLS or name in ("sendto", "sendmsg", "sendmmsg", "connect"):
+        return name, fd
+    if name == "flock" and not any("LOCK_NB" in x or "LOCK_UN" in x for x in t.call.extra):
+        return name, fd
+    if name in ("fcntl", "fcntl64") and any(x in _LOCK_WAITS for x in t.call.extra):
+        return name, fd
+    return None
+
+
+def workers_all_blocked(s: Subject) -> list[Finding]:
+    """Every thread of a pool (all threads but the main one, at least two) in the same
+    blocking write, send, connect or lock call on the same fd: no worker is left to serve."""
+    if s.threads is None or len(s.threads.rows) < 3:
+        return []
+    workers = [t for t in s.threads.rows if t.tid != s.pid]
+    keys = {_stuck_call(t) for t in workers}
+    if len(keys) != 1:
+        return []
+    key = keys.pop()
+    if key is None:
+        return []
+    name, fd = key
+    first = workers[0]
+    target = next((a.target for a in first.fd_args if a.fd == fd), "?")
+    main = s.threads.row(s.pid)
+    tids = tuple(t.tid for t in workers)
+    summary = (
+        f"All {len(workers)} worker threads of {s.label} are blocked in {name} on fd {fd} ({target}): "
+        "the process can do no work until that call returns."
+    )
+    evidence = [
+        f"threads {id_list(list(tids))}: {first.call_text}"
+        + (f", wchan {first.wchan}" if first.wchan else "")
+    ]
+    if main is not None:
+        evidence.append(f"main thread {main.tid}: {main.call_text}")
+    if first.python is not None and first.python.frames:
+        f = first.python.frames[0]
+        evidence.append(f"Python: {f.function} ({f.short_file}:{f.line})")
+    row = s.fd_row(fd)
+    if name in ("flock", "fcntl", "fcntl64"):
+        steps = ["press 5 for the Locks panel: it names the process holding the lock"]
+    elif row is not None and row.kind == "socket":
+        steps = [
+            f"press c on fd {fd} in the Sockets panel (3) to close it (gdb or shutdown): the calls return"
+        ]
+    else:
+        steps = [f"press 4 for the Files panel: fd {fd} shows who holds the other end and how full it is"]
+    steps.append("press 2 for the Threads panel and y for Python stacks: every worker's frame")
+    panel = "locks" if name in ("flock", "fcntl", "fcntl64") else "threads"
+    return [
+        s.finding(
+            "workers-all-blocked", "critical", summary, evidence, steps, panel=panel, fds=(fd,), tids=tids
+        )
+    ]

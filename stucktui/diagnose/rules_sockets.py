@@ -1,0 +1,221 @@
+"""Socket rules: close-wait-unread (incident 1), close-wait-leak (incident 2), epoll-spin
+(incident 4) and listen-backlog-full."""
+
+from __future__ import annotations
+
+from stucktui.collect.files import EpollWatch
+from stucktui.collect.socket_rows import SERVICES, SocketRow
+from stucktui.diagnose.model import Finding, Severity, Subject, id_list, plural, seen_for, thread_activity
+from stucktui.listing import human_bytes
+from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, InetSocket, format_endpoint
+
+_CLOSE_FD_SOCKET = "press c on fd {fd} in the Sockets panel (3) to close it (gdb or shutdown)"
+
+
+def _close_wait(s: Subject) -> list[SocketRow]:
+    if s.sockets is None:
+        return []
+    return [r for r in s.sockets.rows if isinstance(r.sock, InetSocket) and r.sock.state == TCP_CLOSE_WAIT]
+
+
+def _activity(s: Subject) -> str:
+    act = thread_activity(s.threads, 2)
+    return f"its threads: {act}" if act else "its threads could not be read"
+
+
+def close_wait_unread(s: Subject) -> list[Finding]:
+    """CLOSE_WAIT sockets holding data never read: the peer sent a request, waited, gave up
+    and closed; the process stopped reading (incident 1: every worker blocked elsewhere)."""
+    rows = [r for r in _close_wait(s) if r.close_wait_unread]
+    if not rows:
+        return []
+    unread = sum(r.unread_bytes or 0 for r in rows)
+    age = s.ages.oldest("close_wait", [r.inode for r in rows])
+    severity: Severity = "critical" if len(rows) >= 10 or (age or 0) >= 300 else "warning"
+    first = rows[0]
+    summary = (
+        f"{s.label} has {plural(len(rows), 'CLOSE_WAIT socket')} with unread data "
+        f"({human_bytes(unread)} in all, {first.unread_bytes} bytes on fd {first.fd} from {first.remote}): "
+        f"the peers gave up waiting for an answer and closed, and the process never read their "
+        f"requests; {_activity(s)}."
+    )
+    fds = tuple(r.fd for r in rows)
+    evidence = [
+        f"fds {id_list(list(fds))}: CLOSE_WAIT with unread bytes "
+        + ", ".join(f"{r.unread_bytes}" for r in rows[:8])
+        + " (Recv-Q counts the peer's FIN as one more)",
+    ]
+    peers = sorted({r.remote for r in rows})
+    evidence.append(
+        f"from {plural(len(peers), 'peer')}: {', '.join(peers[:5])}" + (" ..." if len(peers) > 5 else "")
+    )
+    if (seen := seen_for(age)) is not None:
+        evidence.append(f"the oldest {seen}")
+    steps = [
+        "press 2 for the Threads panel: what each thread waits on instead of reading (y adds Python stacks)",
+        _CLOSE_FD_SOCKET.format(fd=first.fd) + ": frees the socket, not the stuck threads",
+    ]
+    return [s.finding("close-wait-unread", severity, summary, evidence, steps, panel="sockets", fds=fds)]
+
+
+def _leak_severity(n: int, age: float | None) -> Severity:
+    a = age or 0.0
+    if n >= 100 or a >= 600:
+        return "critical"
+    if n >= 5 or a >= 60:
+        return "warning"
+    return "info"
+
+
+def close_wait_leak(s: Subject) -> list[Finding]:
+    """Outgoing connections left in CLOSE_WAIT, by remote endpoint: the server (or a balancer's
+    idle timeout) closed them and the process never closed its side: a pool that does not
+    release connections (incident 2). One such socket that stays is already a bug; severity
+    grows with the count and with how long stucktui has seen them."""
+    if s.sockets is None:
+        return []
+    listening = {
+        r.sock.local_port
+        for r in s.sockets.rows
+        if isinstance(r.sock, InetSocket) and r.sock.state == TCP_LISTEN
+    }
+    groups: dict[tuple[str, int], list[SocketRow]] = {}
+    for r in _close_wait(s):
+        sock = r.sock
+        assert isinstance(sock, InetSocket)
+        if sock.local_port in listening:
+            continue  # accepted from our own listener: a server-side socket, not a pool's
+        groups.setdefault((sock.remote_addr, sock.remote_port), []).append(r)
+    out = []
+    for (addr, port), rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        remote = format_endpoint(addr, port)
+        service = SERVICES.get(port)
+        where = f"{remote} ({service})" if service else remote
+        n = len(rows)
+        age = s.ages.oldest("close_wait", [r.inode for r in rows])
+        fds = tuple(r.fd for r in rows)
+        conns = "CLOSE_WAIT connection" if n == 1 else "CLOSE_WAIT connections"
+        summary = (
+            f"{s.label} holds {n} {conns} to {where} that the server closed and the process never "
+            f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})."
+        )
+        ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
+        evidence = [
+            f"fds {id_list(list(fds))} to {remote}: CLOSE_WAIT, Recv-Q "
+            + ", ".join(str(r.recv_q) for r in rows[:8]),
+            f"local ports {id_list(ports, 5)}: not ports this process listens on, so it opened these",
+        ]
+        if (seen := seen_for(age)) is not None:
+            evidence.append(f"the oldest {seen}; the count grows while the leak goes on")
+        steps = [
+            _CLOSE_FD_SOCKET.format(fd=fds[0]),
+            f"from a script: `stucktui close-fd {s.pid} {fds[0]} --method shutdown-both`",
+            "look for a code path that takes a connection and returns early without releasing it "
+            "(a transaction neither committed nor rolled back); set the pool's idle timeout below "
+            "the server's or balancer's",
+        ]
+        out.append(
+            s.finding(
+                "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds
+            )
+        )
+    return out
+
+
+_WANTS_READ = frozenset({"IN", "PRI", "RDHUP", "RDNORM"})
+
+
+def _hung(s: Subject, w: EpollWatch) -> str | None:
+    """Why the watched fd is ready forever: 'CLOSE_WAIT' (the peer's FIN: readable) or
+    'closed' (a TCP socket reset or shut down both ways: EPOLLHUP, which every registration
+    gets); None otherwise."""
+    if w.socket_state == "CLOSE_WAIT" and _WANTS_READ & set(w.event_names):
+        return "CLOSE_WAIT"
+    if w.socket_state == "UNCONN" and s.sockets is not None:
+        row = next((r for r in s.sockets.rows if r.inode == w.ino), None)
+        if row is not None and isinstance(row.sock, InetSocket) and row.sock.proto == "tcp":
+            return "closed"
+    return None
+
+
+def epoll_spin(s: Subject) -> list[Finding]:
+    """An epoll interest list holds a socket in CLOSE_WAIT (or reset) registered
+    level-triggered for reading, while the process burns CPU: epoll_wait returns at once,
+    forever, and the loop never notices (incident 4)."""
+    if s.files is None or s.cpu_percent is None or s.cpu_percent < 50:
+        return []
+    out = []
+    for ep in s.files.rows:
+        for w in ep.epoll:
+            why = _hung(s, w)
+            if why is None or "ET" in w.event_names or "ONESHOT" in w.event_names:
+                continue
+            fd = w.fd if w.fd is not None else w.tfd
+            row = next((r for r in (s.sockets.rows if s.sockets else ()) if r.inode == w.ino), None)
+            peer = f" to {row.remote}" if row is not None and row.remote else ""
+            state = "in CLOSE_WAIT" if why == "CLOSE_WAIT" else "that was closed (reset)"
+            summary = (
+                f"{s.label} burns {s.cpu_percent:.0f}% CPU while epoll fd {ep.fd} watches fd {fd}, "
+                f"a socket {state}{peer}: it is ready forever, so epoll_wait returns at once and "
+                "the loop spins."
+            )
+            evidence = [
+                f"epoll fd {ep.fd} watches fd {w.tfd} for {' '.join(w.event_names) or 'nothing but HUP'}: "
+                f"level-triggered; {w.describe()}",
+                f"CPU {s.cpu_percent:.0f}% (100 = one core)",
+            ]
+            if s.threads is not None:
+                spinning = [
+                    t.tid
+                    for t in s.threads.rows
+                    if t.state == "R"
+                    or (t.call is not None and ep.fd in t.call.fds and "epoll" in (t.call.name or ""))
+                ]
+                if spinning:
+                    evidence.append(f"threads {id_list(spinning)} running or in epoll_wait on fd {ep.fd}")
+            if row is not None and row.recv_q is not None:
+                evidence.append(f"fd {fd}: Recv-Q {row.recv_q}, Send-Q {row.send_q}")
+            steps = [
+                f"press c on fd {fd} in the Sockets panel (3) to close it inside the process (gdb close, "
+                "the fix of incident 4); stucktui then shows the socket gone and the CPU drop",
+                f"from a script: `stucktui close-fd {s.pid} {fd} --method gdb-close`",
+                "fix the client: on end-of-file (recv returns nothing) or EPOLLRDHUP, close the "
+                "connection and remove it from the epoll set",
+            ]
+            out.append(
+                s.finding(
+                    "epoll-spin", "critical", summary, evidence, steps, panel="sockets", fds=(fd, ep.fd)
+                )
+            )
+    return out
+
+
+def listen_backlog_full(s: Subject) -> list[Finding]:
+    """A listening socket whose accept queue is over its backlog: the kernel drops new
+    connections because the process does not accept() them."""
+    if s.sockets is None:
+        return []
+    out = []
+    for r in s.sockets.rows:
+        if not r.accept_queue_full:
+            continue
+        summary = (
+            f"{s.label}'s listening socket {r.local} (fd {r.fd}) has a full accept queue "
+            f"({r.recv_q} connections waiting, backlog {r.listen_backlog}): new connections are "
+            f"dropped because the process does not accept them; {_activity(s)}."
+        )
+        evidence = [f"fd {r.fd}: LISTEN {r.local}, accept queue {r.recv_q}, backlog {r.listen_backlog}"]
+        act = thread_activity(s.threads, 3)
+        if act:
+            evidence.append(f"threads: {act}")
+        steps = [
+            "press 2 for the Threads panel: what the threads do instead of calling accept()",
+            "raise the backlog (listen() and net.core.somaxconn) only if the process accepts, "
+            "just slower than connections arrive",
+        ]
+        out.append(
+            s.finding(
+                "listen-backlog-full", "critical", summary, evidence, steps, panel="sockets", fds=(r.fd,)
+            )
+        )
+    return out

@@ -1,0 +1,157 @@
+"""Live: `stucktui demo` starts one process per incident, each shows its finding, and every one
+of them is gone afterwards: after stop(), after --no-tui, after Ctrl+C or SIGTERM, and when the
+TUI is quit by a signal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stucktui.demo import start_demo
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.live
+
+EXPECTED = {
+    "api-service": {"pipe-writers-blocked", "workers-all-blocked", "close-wait-unread"},
+    "orders-api": {"close-wait-leak"},
+    "celery-worker": {"epoll-spin"},
+    "hping3": {"signal-blocked-pending"},
+}
+
+
+def _identity(pid: int) -> str | None:
+    """The start time of pid, or None once it no longer exists (not even as a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _all_gone(idents: dict[int, str | None]) -> bool:
+    return all(_identity(pid) != start for pid, start in idents.items())
+
+
+def test_demo_shows_each_incident_and_ends_every_process():
+    demo = start_demo()
+    try:
+        idents = {pid: _identity(pid) for pid in demo.pids}
+        assert len(demo.pids) == 9 and all(idents.values()), "every demo process is running"
+        assert {p.incident for p in demo.processes} == {1, 2, 3, 4, 5}
+        found = demo.wait_developed(timeout=90)
+        by_role = {p.role: {f.id for f in found if f.pid == p.pid} for p in demo.processes}
+        for role, ids in EXPECTED.items():
+            assert ids <= by_role[role], (role, by_role[role])
+        if demo.by_role("log-worker").expect:  # py-spy present: the poller is recognised
+            assert "lock-self-wait" in by_role["log-worker"]
+        for quiet in ("nginx", "mysql-lb", "redis", "uwsgi"):
+            assert by_role[quiet] == set(), (quiet, by_role[quiet])
+        hping = next(f for f in found if f.id == "signal-blocked-pending")
+        assert f"parent pid {demo.by_role('uwsgi').pid} (uwsgi)" in hping.summary
+    finally:
+        demo.stop()
+    wait_until(lambda: _all_gone(idents), 30, what="every demo process gone")
+    assert not os.path.exists(demo.tmpdir)
+    demo.stop()  # idempotent
+
+
+def _started_pids(out: bytes) -> list[int]:
+    pids = []
+    for line in out.decode(errors="replace").splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and "incident" in line:
+            pids.append(int(words[1]))
+    return pids
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 60.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while marker not in buf and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # a pty reads EIO once the other side is gone
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def _run(*args: str, **kw) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "stucktui", *args], **kw)
+
+
+def test_demo_no_tui_prints_findings_and_cleans_up():
+    p = _run("demo", "--no-tui", "--timeout", "120", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out, _ = p.communicate(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    pids = _started_pids(out)
+    assert p.returncode == 0, out[-2000:]
+    assert len(pids) == 9
+    text = out.decode()
+    for rule in ("pipe-writers-blocked", "close-wait-leak", "epoll-spin", "signal-blocked-pending"):
+        assert rule in text
+    assert "stucktui demo: ended pids" in text
+    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_demo_interrupted_still_ends_every_process(sig):
+    p = _run("demo", "--no-tui", "--timeout", "600", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert p.stdout is not None
+    try:
+        out = _read_until(p.stdout.fileno(), b"log-worker")
+        pids = _started_pids(out)
+        assert len(pids) == 9, out
+        p.send_signal(sig)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone after a signal")
+
+
+def test_demo_tui_ends_every_process_when_stopped():
+    """In a terminal the demo opens the TUI; a SIGTERM (the terminal's owner going away)
+    leaves through the same finally."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="40")
+    p = _run(
+        "demo", "--interval", "1", stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
+    os.close(slave)
+    try:
+        out = _read_until(master, b"log-worker")
+        pids = _started_pids(out)
+        assert len(pids) == 9, out[-2000:]
+        out += _read_until(master, b"\x1b[?1049h", timeout=60)
+        assert b"\x1b[?1049h" in out, "the TUI never took the screen"
+        p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            _read_until(master, b"\x00", timeout=0.5)  # keep the pty drained while it exits
+        assert p.poll() is not None, "the demo did not exit on SIGTERM"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        with contextlib.suppress(OSError):
+            os.close(master)
+    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone after the TUI")

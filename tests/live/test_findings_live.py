@@ -1,0 +1,520 @@
+"""Live: every rule fires on a real child showing its condition, names the right fd, peer,
+signal or file, and stays silent on a healthy child. Every process is ended by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+
+import pytest
+
+from stucktui.collect.detail import collect_detail, sample_cpu_percent
+from stucktui.collect.panels import PanelCollector, collect_panels_once
+from stucktui.collect.proclist import ProcessListCollector
+from stucktui.collect.threads import ThreadsSnapshot
+from stucktui.diagnose import Finding, History, findings_for
+from stucktui.diagnose.triage import examine_process, triage_box
+from stucktui.procfs import ProcRoot
+from stucktui.tools.pyspy import PySpyFailure, dump_python, find_pyspy
+from tests.helpers import ready_lines, wait_until
+
+pytestmark = pytest.mark.live
+
+
+def findings(pid: int, *, python: bool = False, cpu: bool = False, history=None, now=None) -> list[Finding]:
+    root = ProcRoot()
+    pct = sample_cpu_percent(root, pid, 0.3) if cpu else None
+    detail = collect_detail(root, pid, cpu_percent=pct)
+    return findings_for(root, detail, collect_panels_once(root, pid, python=python), history, now=now)
+
+
+def wait_for(pid: int, rule: str, what: str = "", **kw) -> Finding:
+    def check():
+        return next((f for f in findings(pid, **kw) if f.id == rule), None)
+
+    return wait_until(check, timeout=40, interval=0.2, what=what or f"{rule} on pid {pid}")
+
+
+def kill_quietly(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def need_pyspy(pid: int) -> None:
+    if find_pyspy() is None:
+        pytest.skip("py-spy is not installed")
+    probe = dump_python(pid, timeout=60)
+    if getattr(probe, "kind", None) is PySpyFailure.PERMISSION:
+        pytest.skip("py-spy may not attach here")
+
+
+STDERR_LEAK = """
+import os, threading, time
+r, w = os.pipe()
+os.dup2(w, 2)   # stderr is a pipe whose only read end (r) this process keeps and never reads
+def worker():
+    while True:
+        os.write(2, b"debug: waiting for a request\\n")
+for _ in range(4):
+    threading.Thread(target=worker, daemon=True).start()
+print(r)
+ready()
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_pipe_writers_blocked_and_workers_all_blocked(children):
+    p = children.python(STDERR_LEAK)
+    (r,) = map(int, ready_lines(p))
+    f = wait_for(p.pid, "pipe-writers-blocked")
+    assert f.severity == "critical" and f.fds == (2,) and len(f.tids) == 4
+    assert "fd 2, its stderr" in f.summary and f"only read end is fd {r} of this same process" in f.summary
+    w = next(x for x in findings(p.pid) if x.id == "workers-all-blocked")
+    assert (
+        w.summary.startswith(f"All 4 worker threads of pid {p.pid}")
+        and "blocked in write on fd 2" in w.summary
+    )
+
+
+def test_examine_process_reuses_the_panels_the_view_has(children):
+    """The process view's path: only the Threads panel was collected (its fd arguments already
+    resolved by the Files view); examine_process adds what the rules need, exactly."""
+    p = children.python(STDERR_LEAK)
+    (r,) = map(int, ready_lines(p))
+    wait_for(p.pid, "pipe-writers-blocked")
+    root = ProcRoot()
+    detail = collect_detail(root, p.pid)
+    with root.pid_dir(p.pid) as d:
+        shown = PanelCollector(root).collect(d, frozenset({"threads"}))
+    assert shown.files is None and isinstance(shown.threads, ThreadsSnapshot)
+    assert any("no reader" in a.target for t in shown.threads.rows for a in t.fd_args)
+    found = {f.id: f for f in examine_process(root, detail, panels=shown, history=History())}
+    assert {"pipe-writers-blocked", "workers-all-blocked"} <= set(found)
+    assert f"only read end is fd {r} of this same process" in found["pipe-writers-blocked"].summary
+    assert {f.id for f in examine_process(root, detail)} >= {"pipe-writers-blocked"}
+
+
+PARENT_WAITS = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import os\\nwhile True: os.write(1, b'x' * 4096)"],
+                         stdout=subprocess.PIPE)
+print(child.pid)
+ready()
+child.wait()   # never reads child.stdout: the classic subprocess deadlock
+"""
+
+
+def test_pipe_reader_waiting_for_the_writer_is_a_deadlock(children):
+    p = children.python(PARENT_WAITS)
+    (kid,) = map(int, ready_lines(p))
+    try:
+        f = wait_for(kid, "pipe-writers-blocked")
+        assert f.severity == "critical" and f.fds == (1,)
+        assert f"pid {p.pid} (python" in f.summary and "waits for this process to exit" in f.summary
+        assert "deadlock" in f.summary
+    finally:
+        kill_quietly(kid)
+
+
+NEVER_READS = """
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+print(srv.getsockname()[1])
+ready()
+held = []
+while True:
+    held.append(srv.accept()[0])   # accepted, never read
+"""
+
+
+def test_close_wait_unread_on_accepted_requests(children):
+    p = children.python(NEVER_READS)
+    (port,) = map(int, ready_lines(p))
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 284)  # 300 bytes
+        c.close()
+    f = wait_for(p.pid, "close-wait-unread", what="3 CLOSE_WAIT sockets with unread data")
+    wait_until(lambda: len(next(x for x in findings(p.pid) if x.id == "close-wait-unread").fds) == 3, 30)
+    f = next(x for x in findings(p.pid) if x.id == "close-wait-unread")
+    assert "3 CLOSE_WAIT sockets with unread data" in f.summary and "300 bytes on fd" in f.summary
+    assert "accept4" in f.summary  # names what its threads do instead of reading
+    assert not [x for x in findings(p.pid) if x.id == "close-wait-leak"]  # server side: not a pool
+
+
+POOL = """
+import socket, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+def server():
+    while True:
+        srv.accept()[0].close()   # the balancer's idle timeout, at once
+threading.Thread(target=server, daemon=True).start()
+pool = [socket.create_connection(srv.getsockname()) for _ in range(3)]
+print(srv.getsockname()[1], *(c.fileno() for c in pool))
+ready()
+import time
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_close_wait_leak_grows_with_the_time_stucktui_has_seen_it(children):
+    p = children.python(POOL)
+    port, *fds = map(int, ready_lines(p))
+    h = History()
+    f = wait_for(p.pid, "close-wait-leak", history=h, now=1000.0)
+    wait_until(lambda: len(next(x for x in findings(p.pid) if x.id == "close-wait-leak").fds) == 3, 30)
+    first = next(x for x in findings(p.pid, history=h, now=1000.0) if x.id == "close-wait-leak")
+    assert first.severity == "info" and f"3 CLOSE_WAIT connections to 127.0.0.1:{port}" in first.summary
+    assert set(first.fds) == set(fds)
+    later = next(x for x in findings(p.pid, history=h, now=1700.0) if x.id == "close-wait-leak")
+    assert later.severity == "critical" and any("for 11m" in e for e in later.evidence)
+    assert f.pid == p.pid
+
+
+SPIN = """
+import select, socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+cli = socket.create_connection(srv.getsockname())
+srv.accept()[0].close()          # Redis closes the idle client
+ep = select.epoll()
+ep.register(cli.fileno(), select.EPOLLIN)
+print(ep.fileno(), cli.fileno())
+ready()
+while True:
+    ep.poll(5.0)                 # readable forever, never read
+"""
+
+
+def test_epoll_spin_on_a_close_wait_socket(children):
+    p = children.python(SPIN)
+    epfd, sock = map(int, ready_lines(p))
+    f = wait_for(p.pid, "epoll-spin", cpu=True)
+    assert f.fds == (sock, epfd) and f.severity == "critical"
+    assert f"epoll fd {epfd} watches fd {sock}, a socket in CLOSE_WAIT" in f.summary
+
+
+INHERITED_MASK = """
+import signal, subprocess, threading, time
+def spawner():
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+    c = subprocess.Popen(["sleep", "1000"])
+    print(c.pid, threading.get_native_id(), flush=True)
+    ready()
+    time.sleep(1000)
+threading.Thread(target=spawner, daemon=True).start()
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_signal_blocked_pending_says_the_mask_was_inherited(children):
+    p = children.python(INHERITED_MASK)
+    kid, tid = map(int, ready_lines(p))
+    try:
+        assert not [f for f in findings(kid) if f.id == "signal-blocked-pending"]  # blocked, not pending
+        os.kill(kid, signal.SIGALRM)
+        f = wait_for(kid, "signal-blocked-pending")
+        assert f.summary.startswith(f"SIGALRM is blocked and pending in pid {kid} (sleep)")
+        assert f"inherited from its parent pid {p.pid} (python" in f.summary and f"thread {tid}" in f.summary
+    finally:
+        kill_quietly(kid)
+
+
+def test_lock_self_wait_blocked_in_flock(children, tmp_path):
+    lock = tmp_path / "app.log.lock"
+    p = children.python(
+        """
+        import fcntl, os, sys
+        a = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+        fcntl.flock(a, fcntl.LOCK_EX)
+        b = os.open(sys.argv[1], os.O_RDWR)
+        print(a, b)
+        ready()
+        fcntl.flock(b, fcntl.LOCK_EX)   # waits for the lock it holds through a
+        """,
+        str(lock),
+    )
+    a, b = map(int, ready_lines(p))
+    f = wait_for(p.pid, "lock-self-wait")
+    assert f"holds the FLOCK WRITE lock on {lock} (fd {a}) and waits for that same lock" in f.summary
+    assert any(f"flock({b} -> {lock}, LOCK_EX)" in e for e in f.evidence)
+
+
+POLLER = """
+import fcntl, os, signal, sys, time
+def acquire(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.05)
+def emit():
+    fd = acquire(sys.argv[1])
+    os.kill(os.getpid(), signal.SIGTERM)   # the handler runs while the lock is held
+    time.sleep(0.1)
+def on_term(*_):
+    emit()
+signal.signal(signal.SIGTERM, on_term)
+ready()
+emit()
+"""
+
+
+def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path):
+    p = children.python(POLLER, str(tmp_path / "app.log.lock"))
+    children.wait_ready(p)
+    need_pyspy(p.pid)
+    f = wait_for(p.pid, "lock-self-wait", python=True)
+    assert "keeps trying to take it again through fd" in f.summary
+    assert any("Python stack is in acquire" in e for e in f.evidence)
+    assert any("emit appears twice" in e for e in f.evidence)
+
+
+def test_lock_wait_names_the_holder_and_pollers(children, tmp_path):
+    lock = tmp_path / "job.lock"
+    lock.write_text("")
+    code = "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+    holder = children.python(code + "fcntl.flock(fd, fcntl.LOCK_EX)\nready()\ntime.sleep(1000)\n", str(lock))
+    children.wait_ready(holder)
+    waiter = children.python(code + "ready()\nfcntl.flock(fd, fcntl.LOCK_EX)\n", str(lock))
+    children.wait_ready(waiter)
+    f = wait_for(waiter.pid, "lock-wait")
+    assert f.summary.startswith(f"pid {waiter.pid} (") and f.severity == "warning"
+    assert f"waits for the FLOCK WRITE lock on {lock}, held by pid {holder.pid} (" in f.summary
+    poller = children.python(
+        code + "def try_lock():\n    while True:\n        try:\n            fcntl.flock(fd, fcntl.LOCK_EX | "
+        "fcntl.LOCK_NB)\n            return\n        except BlockingIOError:\n            time.sleep(0.05)\n"
+        "ready()\ntry_lock()\n",
+        str(lock),
+    )
+    children.wait_ready(poller)
+    need_pyspy(poller.pid)
+    f = wait_for(poller.pid, "lock-wait", python=True)
+    assert f"keeps trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
+    assert not [x for x in findings(holder.pid) if x.id.startswith("lock")]
+
+
+def test_fd_exhaustion(children):
+    p = children.python(
+        """
+        import os, resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(62 - len(os.listdir("/proc/self/fd")) + 1)]
+        ready()
+        import time
+        time.sleep(1000)
+        """
+    )
+    children.wait_ready(p)
+    f = wait_for(p.pid, "fd-exhaustion")
+    assert f.severity == "critical" and "has 62 of its 64 file descriptors open (97%)" in f.summary
+
+
+BACKLOG = """
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+clients = []
+for _ in range(6):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex(srv.getsockname())
+    clients.append(c)
+print(srv.fileno())
+ready()
+import time
+while True:
+    time.sleep(1000)   # never accept()s
+"""
+
+
+def test_listen_backlog_full(children):
+    p = children.python(BACKLOG)
+    (fd,) = map(int, ready_lines(p))
+    f = wait_for(p.pid, "listen-backlog-full")
+    assert f.fds == (fd,) and "has a full accept queue" in f.summary and "clock_nanosleep" in f.summary
+
+
+VFORK_IN_D = """
+import os, sys
+fifo = sys.argv[1]
+ready()
+# glibc's posix_spawn is a vfork: the parent sleeps uninterruptibly (D) until the child execs,
+# and this child first opens a FIFO nobody writes to
+opens = [(os.POSIX_SPAWN_OPEN, 5, fifo, os.O_RDONLY, 0)]
+pid = os.posix_spawn("/bin/true", ["true"], os.environ, file_actions=opens)
+os.waitpid(pid, 0)
+import time
+time.sleep(1000)
+"""
+
+
+def test_uninterruptible_after_a_while(children, tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    p = children.python(VFORK_IN_D, fifo)
+    children.wait_ready(p)
+    try:
+        wait_until(lambda: _state(p.pid) == "D", 30, what="the parent in D while the vfork child waits")
+        h = History()
+        assert not [f for f in findings(p.pid, history=h, now=1000.0) if f.id == "uninterruptible"]
+        (f,) = [f for f in findings(p.pid, history=h, now=1030.0) if f.id == "uninterruptible"]
+        assert f.tids == (p.pid,) and "uninterruptible sleep (D) for 30s" in f.summary
+    finally:
+        # let the vfork child exec: it opens the FIFO once a writer appears, then exits
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+ZOMBIES = """
+import os
+kids = [os.fork() or os._exit(0) for _ in range(3)]   # children exit at once; never wait()ed
+print(*kids)
+ready()
+import time
+while True:
+    time.sleep(1000)
+"""
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_zombie_children_after_a_while(children):
+    p = children.python(ZOMBIES)
+    kids = list(map(int, ready_lines(p)))
+    wait_until(lambda: all(_state(k) == "Z" for k in kids), 30, what="three zombies")
+    h = History()
+    assert not [f for f in findings(p.pid, history=h, now=1000.0) if f.id == "zombie-children"]
+    (f,) = [f for f in findings(p.pid, history=h, now=1060.0) if f.id == "zombie-children"]
+    assert "3 zombie children it has not reaped" in f.summary and all(str(k) in f.summary for k in kids)
+
+
+HEALTHY = """
+import fcntl, os, select, signal, socket, subprocess, sys, threading, time
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])          # blocked, nothing pending
+lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(lock, fcntl.LOCK_EX)                                    # a lock held, opened once
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16)
+cli = socket.create_connection(srv.getsockname()); peer, _ = srv.accept()
+ep = select.epoll(); ep.register(cli.fileno(), select.EPOLLIN)      # a live socket in epoll
+reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+def pool():
+    ev = threading.Event()
+    ev.wait()                                                       # an idle worker (futex)
+for _ in range(3):
+    threading.Thread(target=pool, daemon=True).start()
+def log():
+    while True:
+        reader.stdin.write(b"x" * 65536); reader.stdin.flush()     # a pipe that is drained
+        time.sleep(0.2)
+threading.Thread(target=log, daemon=True).start()
+print(reader.pid)
+ready()
+while True:
+    ep.poll(0.5)
+"""
+
+
+def test_healthy_process_has_no_findings(children, tmp_path):
+    p = children.python(HEALTHY, str(tmp_path / "healthy.lock"))
+    (cat,) = map(int, ready_lines(p))
+    try:
+        h = History()
+        for now in (1000.0, 2000.0):  # and still none once stucktui has watched it a while
+            assert findings(p.pid, cpu=True, history=h, now=now) == []
+        if find_pyspy() is not None:
+            assert [f for f in findings(p.pid, python=True) if f.severity != "info"] == []
+        root = ProcRoot()
+        detail = collect_detail(root, p.pid, cpu_percent=sample_cpu_percent(root, p.pid, 0.3))
+        assert examine_process(root, detail, python=True) == []
+        result = triage_box(ProcRoot(), history=History())
+        assert [f for f in result.findings if f.pid in (p.pid, cat)] == []
+    finally:
+        kill_quietly(cat)
+
+
+def test_triage_finds_them_across_the_box(children, tmp_path):
+    """The cheap first pass picks each sick child out of the whole box."""
+    leak = children.python(STDERR_LEAK)
+    children.wait_ready(leak)
+    fd = children.python(
+        """
+        import os, resource, time
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(62 - len(os.listdir("/proc/self/fd")) + 1)]
+        ready()
+        time.sleep(1000)
+        """
+    )
+    children.wait_ready(fd)
+    zombies = children.python(ZOMBIES)
+    kids = list(map(int, ready_lines(zombies)))
+    backlog = children.python(BACKLOG)
+    children.wait_ready(backlog)
+    wait_until(lambda: all(_state(k) == "Z" for k in kids), 30, what="three zombies")
+    root = ProcRoot()
+    collector = ProcessListCollector(root)
+    h = History()
+    want = {
+        (leak.pid, "pipe-writers-blocked"),
+        (leak.pid, "workers-all-blocked"),
+        (fd.pid, "fd-exhaustion"),
+        (zombies.pid, "zombie-children"),
+        (backlog.pid, "listen-backlog-full"),
+    }
+    triage_box(root, processes=collector.collect(), history=h, now=1000.0)
+
+    def found():
+        r = triage_box(root, processes=collector.collect(), history=h, now=1100.0)
+        return want <= {(f.pid, f.id) for f in r.findings} and r
+
+    r = wait_until(found, 40, interval=0.3, what="every planted finding in the triage")
+    assert r.suspects < r.processes
+    assert list(r.findings) == sorted(r.findings, key=lambda f: f.rank)
+
+
+CHURN = """
+import os, threading, time
+def churn():
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+for _ in range(2):
+    threading.Thread(target=churn, daemon=True).start()
+ready()
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_processes_vanishing_mid_scan_never_break_triage(children):
+    """Hundreds of processes start and exit while the box is scanned: nothing escapes."""
+    p = children.python(CHURN)
+    children.wait_ready(p)
+    root = ProcRoot()
+    collector = ProcessListCollector(root)
+    for _ in range(5):
+        result = triage_box(root, processes=collector.collect(), history=History(), strict=True)
+        assert result.processes > 0
+    assert [f for f in findings(p.pid) if f.severity == "critical"] == []

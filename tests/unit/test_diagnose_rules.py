@@ -1,0 +1,489 @@
+"""Each rule on hand-built snapshots: it fires on its incident's facts, says them in the summary,
+and stays silent on the near misses a healthy process shows."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerProcess
+from stucktui.collect.files import PipeEnd
+from stucktui.collect.locks import FileUser
+from stucktui.collect.signals import ParentDiff
+from stucktui.diagnose import evaluate
+from stucktui.diagnose.model import Ages
+from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
+from stucktui.diagnose.rules_pipes import pipe_writers_blocked, workers_all_blocked
+from stucktui.diagnose.rules_process import (
+    fd_exhaustion,
+    signal_blocked_pending,
+    uninterruptible,
+    zombie_children,
+)
+from stucktui.diagnose.rules_sockets import (
+    close_wait_leak,
+    close_wait_unread,
+    epoll_spin,
+    listen_backlog_full,
+)
+from stucktui.procfs.locks import LockEntry
+from stucktui.procfs.net import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN
+from tests.unit.diagnose_kit import (
+    PID,
+    epoll_row,
+    file_row,
+    files,
+    lock_row,
+    locks,
+    pipe_row,
+    signals,
+    sockets,
+    subject,
+    tcp,
+    thread,
+    threads,
+    watch,
+)
+
+PIPE = 5210641
+ALRM = 1 << (signal.SIGALRM - 1)
+
+
+# -- pipe-writers-blocked ----------------------------------------------------------------------
+def _writers(n: int = 4, *, holders: tuple[PipeEnd, ...], main: str = "accept4", **kw: object):
+    rows = [thread(PID, main, (4,), targets={4: "socket:[1]"})]
+    rows += [thread(PID + 1 + i, "write", (2, 0, 48), targets={2: f"pipe:[{PIPE}]"}, wchan="anon_pipe_write")
+             for i in range(n)]  # fmt: skip
+    fd_rows = [pipe_row(2, "w", PIPE, holders), *(r for r in kw.pop("extra_fds", ()))]  # type: ignore[attr-defined]
+    return subject(threads=threads(*rows), files=files(*fd_rows), **kw)
+
+
+def test_pipe_read_end_leaked_into_the_writer_itself():
+    holders = (PipeEnd(PID, "app", 2, "w"), PipeEnd(PID, "app", 3, "r"))
+    extra = (pipe_row(3, "r", PIPE, holders),)
+    (f,) = pipe_writers_blocked(_writers(holders=holders, extra_fds=extra))
+    assert (f.id, f.severity, f.fds, f.panel) == ("pipe-writers-blocked", "critical", (2,), "files")
+    assert f.tids == (PID + 1, PID + 2, PID + 3, PID + 4)
+    assert "4 threads of pid 4242 (app) are blocked writing to fd 2, its stderr" in f.summary
+    assert "only read end is fd 3 of this same process" in f.summary
+    assert any("65,536 of 65,536 bytes queued (full)" in e for e in f.evidence)
+    assert any(f"cat /proc/{PID}/fd/2" in s for s in f.next_steps)
+    assert any("press c on fd 2" in s for s in f.next_steps)
+
+
+def test_pipe_no_read_end_anywhere():
+    (f,) = pipe_writers_blocked(_writers(holders=(PipeEnd(PID, "app", 2, "w"),)))
+    assert f.severity == "critical" and "no process holds its read end" in f.summary
+
+
+def _peer(state: str, *rows, name: str = "sshd", pid: int = 77) -> Context:
+    return Context(peers={pid: PeerProcess(pid, name, state, threads(*rows, pid=pid) if rows else None)})
+
+
+HOLDERS = (PipeEnd(PID, "app", 2, "w"), PipeEnd(77, "sshd", 5, "r"))
+
+
+def test_pipe_reader_stopped():
+    ctx = _peer("T", thread(77, "read", (5,), state="T"))
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=ctx))
+    assert f.severity == "critical" and "pid 77 (sshd) holds its read end (fd 5) but is stopped" in f.summary
+
+
+def test_pipe_reader_waits_for_the_writer_deadlock():
+    ctx = _peer("S", thread(77, "wait4", (PID,)), name="python3")
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=ctx))
+    assert f.severity == "critical" and "a deadlock" in f.summary and f"wait4(pid {PID})" in f.summary
+
+
+def test_pipe_reader_waiting_for_any_child_deadlocks_only_its_child():
+    any_child = _peer("S", thread(77, "wait4", (0xFFFFFFFF,)), name="python3")
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=any_child, ppid=77))
+    assert f.severity == "critical" and "a deadlock" in f.summary
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=any_child, ppid=1))
+    assert f.severity == "warning" and "deadlock" not in f.summary  # not its child
+    other = _peer("S", thread(77, "wait4", (PID + 1000,)), name="python3")
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=other, ppid=77))
+    assert f.severity == "warning" and "deadlock" not in f.summary  # waits for another child
+
+
+def test_pipe_reader_busy_elsewhere_is_a_warning():
+    ctx = _peer("S", thread(77, "clock_nanosleep", (1, 0)))
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=ctx))
+    assert f.severity == "warning" and "none of its threads reads it" in f.summary
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        thread(77, "read", (5,)),  # reading it: a slow consumer catching up
+        thread(77, None, state="R"),  # running: may be about to read
+        thread(77, "pselect6", (9,)),  # select(): may be waiting on it
+    ],
+)
+def test_pipe_silent_while_a_reader_may_be_reading(reader):
+    assert pipe_writers_blocked(_writers(holders=HOLDERS, context=_peer("S", reader))) == []
+
+
+def test_pipe_silent_when_the_reader_could_not_be_inspected():
+    assert pipe_writers_blocked(_writers(holders=HOLDERS)) == []  # no peer facts: unknown
+
+
+def test_pipe_own_reader_in_select_is_only_a_warning():
+    holders = (PipeEnd(PID, "app", 2, "w"), PipeEnd(PID, "app", 3, "r"))
+    (f,) = pipe_writers_blocked(_writers(holders=holders, main="pselect6"))
+    assert f.severity == "warning" and "unless thread 4242's pselect6() is waiting on it" in f.summary
+
+
+def test_pipe_silent_for_running_writers_and_sockets():
+    holders = (PipeEnd(PID, "app", 2, "w"),)
+    running = subject(
+        threads=threads(thread(PID, None, state="R")), files=files(pipe_row(2, "w", PIPE, holders))
+    )
+    assert pipe_writers_blocked(running) == []
+    to_socket = subject(threads=threads(thread(PID, "write", (7, 0, 10))), files=files(tcp_fd(7)))
+    assert pipe_writers_blocked(to_socket) == []
+
+
+def tcp_fd(fd: int):
+    from stucktui.collect.files import FdRow
+
+    return FdRow(fd, "socket", "socket:[9]", "rw", (), 0, 9)
+
+
+# -- workers-all-blocked -----------------------------------------------------------------------
+def test_workers_all_blocked_in_one_write():
+    holders = (PipeEnd(PID, "app", 2, "w"), PipeEnd(PID, "app", 3, "r"))
+    (f,) = workers_all_blocked(_writers(n=10, holders=holders))
+    assert (f.id, f.severity, f.fds) == ("workers-all-blocked", "critical", (2,))
+    assert "All 10 worker threads of pid 4242 (app) are blocked in write on fd 2" in f.summary
+    assert any("main thread 4242: accept4" in e for e in f.evidence)
+
+
+def test_workers_silent_when_one_worker_is_free():
+    rows = [thread(PID, "accept4", (4,))]
+    rows += [thread(PID + 1 + i, "write", (2, 0, 48)) for i in range(3)]
+    rows.append(thread(PID + 9, "futex", (0, 0x189)))
+    assert workers_all_blocked(subject(threads=threads(*rows))) == []
+
+
+@pytest.mark.parametrize(
+    "call,args",
+    [("accept4", (4,)), ("epoll_wait", (5, 0, 10, -1)), ("read", (6,)), ("flock", (7, 2 | 4))],
+)
+def test_workers_idle_pool_waits_are_not_stuck(call, args):
+    rows = [thread(PID, "clock_nanosleep", (1, 0))] + [thread(PID + 1 + i, call, args) for i in range(4)]
+    assert workers_all_blocked(subject(threads=threads(*rows))) == []
+
+
+def test_workers_all_waiting_for_one_lock():
+    rows = [thread(PID, "clock_nanosleep", (1, 0))]
+    rows += [thread(PID + 1 + i, "flock", (7, 2), targets={7: "/var/lock/app"}) for i in range(3)]
+    (f,) = workers_all_blocked(subject(threads=threads(*rows)))
+    assert f.panel == "locks" and "blocked in flock on fd 7 (/var/lock/app)" in f.summary
+
+
+# -- sockets -----------------------------------------------------------------------------------
+LISTEN = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 0, 128)
+
+
+def _unread(n: int):
+    rows = [
+        tcp(5 + i, 100 + i, TCP_CLOSE_WAIT, ("127.0.0.1", 8080), ("127.0.0.1", 40000 + i), 301)
+        for i in range(n)
+    ]
+    return [LISTEN, *rows]
+
+
+def test_close_wait_unread_names_threads_and_counts():
+    t = threads(thread(PID, "write", (2, 0, 48), targets={2: "pipe:[1]"}))
+    (f,) = close_wait_unread(subject(sockets=sockets(*_unread(3)), threads=t))
+    assert (f.id, f.severity, f.fds) == ("close-wait-unread", "warning", (5, 6, 7))
+    assert "3 CLOSE_WAIT sockets with unread data" in f.summary and "300 bytes on fd 5" in f.summary
+    assert "1 thread: write(2 -> pipe:[1], 48 bytes)" in f.summary
+    (many,) = close_wait_unread(subject(sockets=sockets(*_unread(10))))
+    assert many.severity == "critical" and "its threads could not be read" in many.summary
+
+
+def test_close_wait_unread_silent_without_data_or_close_wait():
+    fin_only = tcp(5, 100, TCP_CLOSE_WAIT, ("127.0.0.1", 8080), ("127.0.0.1", 4000), 1)
+    estab = tcp(6, 101, TCP_ESTABLISHED, ("127.0.0.1", 8080), ("127.0.0.1", 4001), 500)
+    assert close_wait_unread(subject(sockets=sockets(LISTEN, fin_only, estab))) == []
+
+
+def _pool(n: int, port: int = 3306, addr: str = "10.0.0.5"):
+    return [tcp(10 + i, 200 + i, TCP_CLOSE_WAIT, ("10.0.0.1", 50000 + i), (addr, port), 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("n,severity", [(1, "info"), (5, "warning"), (100, "critical")])
+def test_close_wait_leak_fires_from_one_socket_and_grows_with_count(n, severity):
+    (f,) = close_wait_leak(subject(sockets=sockets(*_pool(n))))
+    assert (f.id, f.severity, f.panel) == ("close-wait-leak", severity, "sockets")
+    assert "to 10.0.0.5:3306 (mysql)" in f.summary and "connection pool" in f.summary
+    assert f.fds[0] == 10 and any("press c on fd 10 in the Sockets panel" in s for s in f.next_steps)
+
+
+def test_close_wait_leak_grows_with_age():
+    rows = _pool(1)
+    young = Ages({"close_wait": {200: 30.0}}, tracked=True)
+    old = Ages({"close_wait": {200: 700.0}}, tracked=True)
+    assert close_wait_leak(subject(sockets=sockets(*rows), ages=young))[0].severity == "info"
+    (f,) = close_wait_leak(subject(sockets=sockets(*rows), ages=old))
+    assert f.severity == "critical" and any("seen by stucktui for 11m" in e for e in f.evidence)
+
+
+def test_close_wait_leak_one_finding_per_remote_and_not_for_accepted_sockets():
+    rows = [*_pool(3), *_pool(2, 6379, "10.0.0.9"), *_unread(4)]
+    found = close_wait_leak(subject(sockets=sockets(*rows)))
+    assert [(f.fds, "(redis)" in f.summary) for f in found] == [((10, 11, 12), False), ((10, 11), True)]
+
+
+def _spin(state: str | None, events=("IN",), cpu: float | None = 99.0, proto_state: int = TCP_CLOSE_WAIT):
+    sock = tcp(30, 300, proto_state, ("10.0.0.1", 51000), ("10.0.0.7", 6379), 1)
+    fs = files(epoll_row(5, (watch(30, 300, state, events),)))
+    t = threads(thread(PID, "epoll_wait", (5, 0, 10, -1), targets={5: "epoll watching 1 fd"}))
+    return subject(cpu_percent=cpu, files=fs, sockets=sockets(sock), threads=t)
+
+
+def test_epoll_spin_on_close_wait():
+    (f,) = epoll_spin(_spin("CLOSE_WAIT"))
+    assert (f.id, f.severity, f.fds) == ("epoll-spin", "critical", (30, 5))
+    assert (
+        "burns 99% CPU while epoll fd 5 watches fd 30, a socket in CLOSE_WAIT to 10.0.0.7:6379" in f.summary
+    )
+    assert any("gdb-close" in s for s in f.next_steps)
+
+
+def test_epoll_spin_on_a_reset_tcp_socket():
+    (f,) = epoll_spin(_spin("UNCONN", events=("OUT",), proto_state=TCP_CLOSE))
+    assert "closed (reset)" in f.summary
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"cpu": 10.0},  # idle: a CLOSE_WAIT socket alone is close-wait-leak's business
+        {"cpu": None},  # CPU unknown (first sample)
+        {"events": ("IN", "ET")},  # edge-triggered: reported once
+        {"events": ("IN", "ONESHOT")},
+        {"state": "ESTAB"},
+    ],
+)
+def test_epoll_spin_silent(kw):
+    state = kw.pop("state", "CLOSE_WAIT")
+    assert epoll_spin(_spin(state, **kw)) == []
+
+
+def test_listen_backlog_full():
+    full = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 129, 128)
+    (f,) = listen_backlog_full(subject(sockets=sockets(full)))
+    assert f.severity == "critical" and "0.0.0.0:8080 (fd 4) has a full accept queue (129" in f.summary
+    assert listen_backlog_full(subject(sockets=sockets(LISTEN))) == []
+    at_limit = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 128, 128)
+    assert listen_backlog_full(subject(sockets=sockets(at_limit))) == []
+
+
+# -- signals -----------------------------------------------------------------------------------
+def _parent(here_only: int, tid: int | None) -> ParentDiff:
+    return ParentDiff(1000, "uwsgi", here_only, 0, 0, 0, tid)
+
+
+def test_signal_inherited_from_the_forking_thread():
+    sig = signals(
+        shared=ALRM, blocked=ALRM | 1 << (signal.SIGTERM - 1), caught=ALRM, parent=_parent(ALRM, 1007)
+    )
+    (f,) = signal_blocked_pending(subject(signals=sig, name="hping3"))
+    assert (f.id, f.severity, f.panel) == ("signal-blocked-pending", "warning", "signals")
+    assert f.summary.startswith("SIGALRM is blocked and pending in pid 4242 (hping3): this process will wait")
+    assert (
+        "inherited from its parent pid 1000 (uwsgi), whose thread 1007 blocks the same signals" in f.summary
+    )
+    assert any("SIGTERM is blocked too" in s for s in f.next_steps)
+    assert any(f"number {int(signal.SIGALRM)} here" in e for e in f.evidence)
+
+
+def test_signal_origin_variants():
+    same = signals(shared=ALRM, blocked=ALRM, parent=_parent(0, None))
+    assert (
+        "inherited: its parent pid 1000 (uwsgi) blocks it too"
+        in signal_blocked_pending(subject(signals=same))[0].summary
+    )
+    own = signals(shared=ALRM, blocked=ALRM, parent=_parent(ALRM, None))
+    assert "does not block it" in signal_blocked_pending(subject(signals=own))[0].summary
+    orphan = signals(shared=ALRM, blocked=ALRM)
+    assert "could not be read" in signal_blocked_pending(subject(signals=orphan))[0].summary
+    aged = Ages({"stuck_signal": {signal.SIGALRM: 30.0}}, tracked=True)
+    assert signal_blocked_pending(subject(signals=same, ages=aged))[0].severity == "critical"
+
+
+def test_signal_silent_when_not_both_pending_and_blocked():
+    assert signal_blocked_pending(subject(signals=signals(shared=ALRM))) == []
+    assert signal_blocked_pending(subject(signals=signals(blocked=ALRM))) == []
+
+
+# -- locks -------------------------------------------------------------------------------------
+LOCKFILE = "/var/log/app.log.lock"
+ME = FileUser(PID, "app", 3)
+
+
+def test_lock_self_wait_blocked_in_flock():
+    row = lock_row("waiting", 77, LOCKFILE, (ME,))
+    t = threads(thread(PID, "flock", (4, 2), targets={4: LOCKFILE}))
+    (f,) = lock_self_wait(subject(locks=locks(row), threads=t))
+    assert (f.id, f.severity) == ("lock-self-wait", "critical")
+    assert (
+        "holds the FLOCK WRITE lock on /var/log/app.log.lock (fd 3) and waits for that same lock" in f.summary
+    )
+    assert any("flock(4 -> /var/log/app.log.lock, LOCK_EX)" in e for e in f.evidence)
+
+
+def _poller(frames=(), call=("clock_nanosleep", (1, 0))):
+    held = lock_row("held", 77, LOCKFILE, (ME,))
+    own = LockEntry(1, 0, "FLOCK", "ADVISORY", "WRITE", PID, 254, 0, 77, 0, None)
+    fs = files(file_row(3, LOCKFILE, 77, locks=(own,)), file_row(4, LOCKFILE, 77))
+    t = threads(thread(PID, call[0], call[1], targets={4: LOCKFILE}, frames=frames))
+    return subject(locks=locks(held), files=fs, threads=t)
+
+
+def test_lock_self_wait_poller_seen_in_its_python_stack():
+    frames = (("acquire", "log.py"), ("emit", "log.py"), ("on_term", "app.py"), ("emit", "log.py"))
+    (f,) = lock_self_wait(_poller(frames))
+    assert "through fd 3 and keeps trying to take it again through fd 4" in f.summary
+    assert f.fds == (3, 4)
+    assert any("Python stack is in acquire" in e for e in f.evidence)
+    assert any("emit appears twice" in e for e in f.evidence)
+
+
+def test_lock_self_wait_poller_caught_in_the_syscall():
+    (f,) = lock_self_wait(_poller(call=("flock", (4, 2 | 4))))
+    assert any("flock(4 -> /var/log/app.log.lock, LOCK_EX|LOCK_NB)" in e for e in f.evidence)
+
+
+def test_lock_held_and_file_open_twice_but_nobody_trying_is_silent():
+    assert lock_self_wait(_poller(frames=(("serve", "app.py"),))) == []
+
+
+def test_lock_wait_names_the_holder():
+    row = lock_row("waiting", 77, LOCKFILE, (FileUser(77, "cron", 5),), listed=77)
+    (f,) = lock_wait(subject(locks=locks(row)))
+    assert (f.id, f.severity) == ("lock-wait", "warning")
+    assert (
+        f.summary == f"pid {PID} (app) waits for the FLOCK WRITE lock on {LOCKFILE}, held by pid 77 (cron)."
+    )
+    aged = Ages({"lock_wait": {1: 400.0}}, tracked=True)
+    assert lock_wait(subject(locks=locks(row), ages=aged))[0].severity == "critical"
+    assert lock_self_wait(subject(locks=locks(row))) == []
+
+
+def test_lock_wait_poller_of_another_process_lock():
+    ctx = Context(foreign_locks=(ForeignLock(4, LOCKFILE, "FLOCK", "WRITE", 77, "cron"),))
+    frames = (("_acquire", "filelock/_unix.py"),)
+    t = threads(thread(PID, "clock_nanosleep", (1, 0), frames=frames))
+    (f,) = lock_wait(subject(context=ctx, threads=t))
+    assert (
+        "keeps trying to lock /var/log/app.log.lock (fd 4), whose FLOCK WRITE lock is held by pid 77"
+        in f.summary
+    )
+    idle = threads(thread(PID, "clock_nanosleep", (1, 0), frames=(("serve", "app.py"),)))
+    assert lock_wait(subject(context=ctx, threads=idle)) == []
+
+
+# -- whole process -----------------------------------------------------------------------------
+@pytest.mark.parametrize("n,severity", [(880, "warning"), (1000, "critical"), (1024, "critical")])
+def test_fd_exhaustion(n, severity):
+    (f,) = fd_exhaustion(subject(num_fds=n, fd_soft_limit=1024))
+    assert f.severity == severity and f"has {n} of its 1024 file descriptors open" in f.summary
+
+
+def test_fd_exhaustion_silent():
+    assert fd_exhaustion(subject(num_fds=500, fd_soft_limit=1024)) == []
+    assert fd_exhaustion(subject(num_fds=5000, fd_soft_limit=None)) == []
+    assert fd_exhaustion(subject(num_fds=None, fd_soft_limit=1024)) == []
+
+
+def test_uninterruptible_needs_time():
+    t = threads(thread(PID, "read", (3,), state="D", wchan="nfs_wait_bit_killable"))
+    assert uninterruptible(subject(threads=t)) == []  # no history: brief or long, unknown
+    assert uninterruptible(subject(threads=t, ages=Ages({"dstate": {PID: 5.0}}, tracked=True))) == []
+    (f,) = uninterruptible(subject(threads=t, ages=Ages({"dstate": {PID: 30.0}}, tracked=True)))
+    assert (
+        f.severity == "warning" and "uninterruptible sleep (D) for 30s in nfs_wait_bit_killable" in f.summary
+    )
+    (f,) = uninterruptible(subject(threads=t, ages=Ages({"dstate": {PID: 200.0}}, tracked=True)))
+    assert f.severity == "critical"
+    # without the Threads panel, the process state (its main thread) is enough
+    (f,) = uninterruptible(subject(state="D", ages=Ages({"dstate": {PID: 30.0}}, tracked=True)))
+    assert f.tids == (PID,)
+
+
+def _kids(n: int) -> Context:
+    return Context(children=tuple(ChildProcess(5000 + i, "worker", "Z", 900 + i) for i in range(n)))
+
+
+def test_zombie_children():
+    assert zombie_children(subject(context=_kids(1))) == []  # just exited: its parent will reap it
+    aged = Ages({"zombie": {(5000, 900): 60.0}}, tracked=True)
+    (f,) = zombie_children(subject(context=_kids(1), ages=aged))
+    assert (
+        f.severity == "warning"
+        and "has 1 zombie child it has not reaped (pid 5000), the oldest for 1m" in f.summary
+    )
+    (f,) = zombie_children(subject(context=_kids(12)))
+    assert "12 zombie children" in f.summary
+    assert zombie_children(subject()) == []  # children unknown
+
+
+# -- a healthy process: no rule says anything --------------------------------------------------
+def test_healthy_process_has_no_findings():
+    holders = (PipeEnd(PID, "app", 1, "w"), PipeEnd(77, "log", 0, "r"))
+    t = threads(
+        thread(PID, "epoll_wait", (5, 0, 10, -1)),
+        thread(PID + 1, "futex", (0, 0x189)),
+        thread(PID + 2, "read", (6,)),
+        thread(PID + 3, "clock_nanosleep", (1, 0)),
+    )
+    fs = files(
+        pipe_row(1, "w", PIPE, holders, queued=10),
+        epoll_row(5, (watch(7, 400, "ESTAB"),)),
+        file_row(
+            8, LOCKFILE, 77, locks=(LockEntry(1, 0, "FLOCK", "ADVISORY", "WRITE", PID, 254, 0, 77, 0, None),)
+        ),
+        soft=1024,
+    )
+    socks = sockets(LISTEN, tcp(7, 400, TCP_ESTABLISHED, ("10.0.0.1", 8080), ("10.0.0.2", 4000), 0))
+    s = subject(
+        cpu_percent=3.0,
+        num_fds=9,
+        fd_soft_limit=1024,
+        threads=t,
+        files=fs,
+        sockets=socks,
+        signals=signals(blocked=1 << (signal.SIGCHLD - 1)),
+        locks=locks(lock_row("held", 77, LOCKFILE, (FileUser(PID, "app", 8),))),
+        context=Context(
+            peers={77: PeerProcess(77, "log", "S", threads(thread(77, "read", (0,)), pid=77))}, children=()
+        ),
+        ages=Ages({}, tracked=True),
+    )
+    assert evaluate(s, strict=True) == []
+
+
+# -- conditions that can pass by themselves wait for a second sighting when tracked ---------------
+def test_transient_conditions_wait_while_lasting_ones_fire_at_once():
+    just_seen = Ages({}, tracked=True)  # a History is given, nothing seen before: age 0
+    sig = signals(shared=ALRM, blocked=ALRM)
+    assert signal_blocked_pending(subject(signals=sig, ages=just_seen)) == []
+    later = Ages({"stuck_signal": {signal.SIGALRM: 2.0}}, tracked=True)
+    assert signal_blocked_pending(subject(signals=sig, ages=later))[0].severity == "warning"
+
+    wait = lock_row("waiting", 77, LOCKFILE, (FileUser(77, "cron", 5),), listed=77)
+    assert lock_wait(subject(locks=locks(wait), ages=just_seen)) == []
+    assert lock_wait(subject(locks=locks(wait), ages=Ages({"lock_wait": {1: 3.0}}, tracked=True)))
+
+    slow = _peer("S", thread(77, "clock_nanosleep", (1, 0)))  # a live reader sleeping: maybe slow
+    assert pipe_writers_blocked(_writers(holders=HOLDERS, context=slow, ages=just_seen)) == []
+    aged = Ages({"pipe_write": {(2, PIPE): 10.0}}, tracked=True)
+    assert pipe_writers_blocked(_writers(holders=HOLDERS, context=slow, ages=aged))[0].severity == "warning"
+    # nobody can ever drain it: said at the first sighting
+    (f,) = pipe_writers_blocked(_writers(holders=(PipeEnd(PID, "app", 2, "w"),), ages=just_seen))
+    assert f.severity == "critical"
