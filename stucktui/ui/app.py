@@ -52,6 +52,8 @@ class StuckApp(App[int]):
         self.actions = ActionFlows(self, read_only)
         if read_only:
             self.sub_title = "READ-ONLY: signals and fd closing are refused (and logged)"
+            # the footer says so on every screen
+            self.bind("f12", "read_only_info", description="READ-ONLY: actions refused", key_display="RO")
         self.monotonic = monotonic
         self.interval = interval
         self.start_pid = start_pid
@@ -344,6 +346,9 @@ class StuckApp(App[int]):
         from stucktui.ui.screens.backtrace import BacktraceScreen
 
         self.push_screen(BacktraceScreen(msg.result))  # type: ignore[arg-type]
+
+    def action_read_only_info(self) -> None:
+        self.notify("stucktui runs --read-only: signals and fd closing are refused and logged", timeout=4)
 
     def action_help(self) -> None:
         if not isinstance(self.current_screen, HelpScreen):
