@@ -9,31 +9,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
-
 from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
 from stucktui.actions.closefd import close_confirmation, close_fd, close_methods
 from stucktui.actions.signals import SignalChoice, send_signal, signal_choices, signal_confirmation
 from stucktui.actions.target import Target, TargetError
-from stucktui.ui.safe import safe_text
-from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen
+from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen, lines_text
 from stucktui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
     from stucktui.ui.app import StuckApp
 
 _PIN_WAIT = 10.0  # seconds an action waits for the pidfd opened at selection
-
-
-def _body(lines: list[str]) -> Text:
-    t = Text()
-    for i, line in enumerate(lines):
-        if i:
-            t.append("\n")
-        style = "bold yellow" if line.startswith(("WARNING", "NOT AVAILABLE", "⚠")) else ""
-        t.append_text(safe_text(line, style, max_len=1000))
-    return t
 
 
 def _close_pinned(fut: Future[Target]) -> None:
@@ -137,9 +124,8 @@ class ActionFlows:
                 self.policy.declined(target, "signal", "pidfd_send_signal", extra={"signal": choice.name})
 
         title = f"Send {choice.name} ({choice.number}) to process {target.pid}?"
-        self.app.push_screen(
-            ConfirmScreen(title, _body(lines), f"Send {choice.name}", danger=bool(choice.warnings)), answered
-        )
+        confirm = ConfirmScreen(title, lines_text(lines), f"Send {choice.name}", danger=bool(choice.warnings))
+        self.app.push_screen(confirm, answered)
 
     # -- close a fd inside the process ------------------------------------------------------------
     def close_fd(self, pid: int, fd: int) -> None:
@@ -179,4 +165,5 @@ class ActionFlows:
                 self.policy.declined(target, "close-fd", method.id, extra={"fd": fd})
 
         title = f"Close fd {fd} of process {target.pid} with {method.id}?"
-        self.app.push_screen(ConfirmScreen(title, _body(lines), f"Run {method.id}", danger=True), answered)
+        confirm = ConfirmScreen(title, lines_text(lines), f"Run {method.id}", danger=True)
+        self.app.push_screen(confirm, answered)

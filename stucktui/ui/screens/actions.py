@@ -13,13 +13,16 @@ from stucktui.actions.closefd import CloseMethod, CloseOptions
 from stucktui.actions.signals import SignalChoice
 from stucktui.ui.safe import safe_text
 
+_WARNINGS = ("WARNING", "NOT AVAILABLE", "⚠")
 
-def _lines(lines: list[str] | tuple[str, ...], style: str = "") -> Text:
+
+def lines_text(lines: list[str] | tuple[str, ...], style: str = "") -> Text:
+    """Lines of untrusted text, escaped; warning lines stand out."""
     t = Text()
     for i, line in enumerate(lines):
         if i:
             t.append("\n")
-        t.append_text(safe_text(line, style, max_len=1000))
+        t.append_text(safe_text(line, "bold yellow" if line.startswith(_WARNINGS) else style, max_len=1000))
     return t
 
 
@@ -49,7 +52,7 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="picker-box"):
             yield Static(Text("Send a signal", style="bold"))
-            yield Static(_lines(self.head, "dim"))
+            yield Static(lines_text(self.head, "dim"))
             yield Input(placeholder="signal name: TERM, usr1, rtmin+2…", id="picker-search")
             yield OptionList(*[Option(signal_prompt(c)) for c in self.choices], id="picker-list")
 
@@ -111,7 +114,7 @@ class CloseFdScreen(ModalScreen["str | None"]):
         f = self.options.facts
         with VerticalScroll(id="picker-box"):
             yield Static(Text(f"Close fd {f.fd} inside process {f.pid}", style="bold"))
-            yield Static(_lines([*self.head, f"fd {f.fd}: {f.description}"], "dim"))
+            yield Static(lines_text([*self.head, f"fd {f.fd}: {f.description}"], "dim"))
             ol = OptionList(
                 *[Option(method_prompt(m), id=m.id, disabled=not m.available) for m in self.options.methods],
                 id="picker-list",
@@ -135,7 +138,7 @@ class CloseFdScreen(ModalScreen["str | None"]):
             return
         m = self.options.methods[index]
         lines = [f"command: {m.command}", *("effect: " + e for e in m.effects)]
-        out.update(_lines(lines))
+        out.update(lines_text(lines))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._detail(event.option_index)
@@ -163,7 +166,7 @@ class ResultScreen(ModalScreen[None]):
             yield Static(
                 Text(self.title_text, style="bold green" if self.ok else "bold red"), id="result-title"
             )
-            body = self.lines if isinstance(self.lines, Text) else _lines(self.lines)
+            body = self.lines if isinstance(self.lines, Text) else lines_text(self.lines)
             yield Static(body, id="result-body")
             yield Static(Text("Enter or Esc closes", style="dim"))
 

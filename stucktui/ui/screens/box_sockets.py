@@ -12,6 +12,7 @@ from stucktui.collect.socket_rows import PidSocketCount, SocketSummary
 from stucktui.ui.keys import BOX_SOCKET_KEYS, bindings
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
+from stucktui.ui.widgets.sockets_panel import state_line
 
 COLUMNS = (
     ("pid", "PID"),
@@ -21,16 +22,6 @@ COLUMNS = (
     ("remote", "MOST CLOSE_WAIT TO"),
     ("netns", "NET NS"),
 )
-
-
-def state_line(states: tuple[tuple[str, int], ...]) -> Text:
-    t = Text()
-    for state, n in states:
-        t.append(f"{state} ", style="bold red" if state == "CLOSE_WAIT" else "bold")
-        t.append(f"{n:,}   ")
-    if not states:
-        t.append("no TCP sockets", style="dim")
-    return t
 
 
 def _cells(p: PidSocketCount, own_netns: bool) -> list[Text]:
@@ -90,7 +81,7 @@ class BoxSocketsScreen(Screen):
             return []
         if self.rank == "sockets":
             return self.summary.by_sockets()
-        return sorted(self.summary.processes, key=lambda p: (-p.close_wait, -p.sockets, p.pid))
+        return list(self.summary.processes)  # the collector ranks them by CLOSE_WAIT, then sockets
 
     def redraw(self) -> None:
         s = self.summary

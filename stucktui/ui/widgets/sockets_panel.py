@@ -26,6 +26,17 @@ ROW_COLUMNS = (
 GROUP_COLUMNS = (("count", "COUNT"), ("state", "STATE"), ("remote", "REMOTE"), ("recvq", "RECV-Q SUM"))
 
 
+def state_line(states: tuple[tuple[str, int], ...]) -> Text:
+    """'ESTAB 12   CLOSE_WAIT 9,874 ...', CLOSE_WAIT in red: the Sockets panel and the box view."""
+    t = Text()
+    for state, n in states:
+        t.append(f"{state} ", style="bold red" if state == "CLOSE_WAIT" else "bold")
+        t.append(f"{n:,}   ")
+    if not states:
+        t.append("no TCP sockets", style="dim")
+    return t
+
+
 def _row_cells(r: SocketRow) -> list[Text]:
     remote = safe_text(r.remote, max_len=120)
     if r.service:
@@ -111,12 +122,7 @@ class SocketsPanel(DetailPanel):
             summary.update(safe_text(f"sockets: {data}", "yellow"))
             return
         assert isinstance(data, ProcessSockets)
-        t = Text()
-        for state, n in data.states:
-            t.append(f"{state} ", style="bold red" if state == "CLOSE_WAIT" else "bold")
-            t.append(f"{n:,}   ")
-        if not data.states:
-            t.append("no TCP sockets", style="dim")
+        t = state_line(data.states)
         unread = sum(1 for r in data.rows if r.close_wait_unread)
         if unread:
             t.append(f"\n{unread:,} CLOSE_WAIT sockets hold data this process never read", style="bold red")
