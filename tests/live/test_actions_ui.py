@@ -110,7 +110,8 @@ async def test_declined_and_read_only_are_refused_and_logged(children, audit):
     async with app.run_test(size=(160, 45)) as pilot:
         await _open(pilot, app, p.pid)
         assert "READ-ONLY" in app.sub_title
-        assert "READ-ONLY:&#160;actions&#160;refused" in app.export_screenshot()  # in the footer
+        # in the footer (it recomposes its bindings after the focus settles)
+        await wait_for(pilot, lambda: "READ-ONLY:&#160;actions&#160;refused" in app.export_screenshot())
         body = await _send_usr1(pilot, app)
         assert "read-only" in body
         await pilot.press("n")  # declined

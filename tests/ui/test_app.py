@@ -212,3 +212,18 @@ async def test_a_hung_proc_read_does_not_freeze_the_screen(tmp_path):
             fd = os.open(hang / "cmdline", os.O_WRONLY | os.O_NONBLOCK)
             os.close(fd)
         await wait_for(pilot, lambda: app._sampling_since is None)
+
+
+async def test_findings_view_and_sort_keys():
+    from stucktui.ui.screens.triage import TriageScreen
+
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_list(pilot, app)
+        await pilot.press("X")
+        assert (app.list_screen.sort_column, app.list_screen.sort_reverse) == ("finding", True)
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen))
+        await wait_for(pilot, lambda: app.screen.result is not None)  # the triage of the fixture box
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.list_screen)
