@@ -121,6 +121,24 @@ def bench_pipe_map(counts: list[int], runs: int) -> None:
             end_many(spawner, pids)
 
 
+def bare_loop(pid: int) -> int:
+    """The floor of the panel: readlink and fdinfo of every fd, through one open directory
+    each, with no parsing and no rows."""
+    fd_dir = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    info_dir = os.open(f"/proc/{pid}/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    n = 0
+    try:
+        for name in os.listdir(fd_dir):
+            os.readlink(name, dir_fd=fd_dir)
+            f = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=info_dir)
+            n += len(os.read(f, 4096))
+            os.close(f)
+    finally:
+        os.close(fd_dir)
+        os.close(info_dir)
+    return n
+
+
 def bench_panel(nfds: int, runs: int) -> None:
     p = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(nfds)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -134,11 +152,13 @@ def bench_panel(nfds: int, runs: int) -> None:
         files = collect_files(root, p.pid, pipe_map=pipe_map)
         panel = median_time(lambda: collect_files(root, p.pid, pipe_map=pipe_map), runs)
         full = median_time(lambda: collect_files(root, p.pid), runs)
+        bare = median_time(lambda: bare_loop(p.pid), runs)
         lsof = median_time(run_cmd(["lsof", "-p", str(p.pid)]), runs)
         print(
             f"Files panel, {files.fd_count} fds ({dict(files.counts)}): stucktui with fdinfo "
             f"{panel * 1000:.0f} ms (pipe map given), {full * 1000:.0f} ms (scanning the pipe map "
-            f"too), lsof -p {lsof * 1000:.0f} ms (ratios {panel / lsof:.2f} and {full / lsof:.2f})",
+            f"too), lsof -p {lsof * 1000:.0f} ms (ratios {panel / lsof:.2f} and {full / lsof:.2f}); "
+            f"floor: bare readlink + fdinfo loop {bare * 1000:.0f} ms (ratio {bare / lsof:.2f})",
             flush=True,
         )
     finally:

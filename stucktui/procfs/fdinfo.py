@@ -126,6 +126,18 @@ def access_mode(flags: int) -> str:
     return ("r", "w", "rw", "rw")[flags & 3]
 
 
+def link_access_mode(st_mode: int) -> str | None:
+    """'r', 'w', 'rw' or 'path' from the lstat mode of a /proc/PID/fd/N link: the kernel
+    gives the link S_IRUSR when the file was opened for reading and S_IWUSR for writing, and
+    never a group or other bit (fs/proc/fd.c, tid_fd_update_inode), so one lstat tells the
+    end of a pipe without reading fdinfo. None when the mode has group or other bits: not a
+    procfs fd link (a fixture tree's symlink), so read fdinfo instead."""
+    if st_mode & 0o077:
+        return None
+    r, w = st_mode & 0o400, st_mode & 0o200
+    return "rw" if r and w else "r" if r else "w" if w else "path"
+
+
 def flag_names(flags: int) -> tuple[str, ...]:
     cached = _flag_cache.get(flags)
     if cached is not None:

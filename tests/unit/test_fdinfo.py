@@ -156,3 +156,24 @@ def test_bracket_inode():
     assert ft.bracket_inode("/tmp/a[1]") is None
     assert ft.bracket_inode("anon_inode:[eventfd]") is None
     assert ft.strip_deleted("/a (deleted)") == "/a"
+
+
+def test_end_of_an_fd_from_the_mode_of_its_proc_link(tmp_path):
+    """The pipe map reads the end from lstat of /proc/PID/fd/N, not from fdinfo."""
+    from stucktui.procfs.fdinfo import link_access_mode
+
+    assert link_access_mode(0o120500) == "r"
+    assert link_access_mode(0o120300) == "w"
+    assert link_access_mode(0o120700) == "rw"
+    assert link_access_mode(0o120000) == "path"  # O_PATH: neither read nor write
+    assert link_access_mode(0o120777) is None  # an ordinary symlink (a fixture tree)
+    r, w = os.pipe()
+    f = os.open(tmp_path / "rw", os.O_RDWR | os.O_CREAT)
+    p = os.open(tmp_path, os.O_PATH)
+    try:
+        for fd in (r, w, f, p):
+            got = link_access_mode(os.lstat(f"/proc/self/fd/{fd}").st_mode)
+            assert got == access_mode(fdinfo_flags(Path(f"/proc/self/fdinfo/{fd}").read_text())), fd
+    finally:
+        for fd in (r, w, f, p):
+            os.close(fd)

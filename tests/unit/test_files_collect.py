@@ -135,6 +135,18 @@ def test_pipe_map_names_from_the_process_list(proc):
     assert m.fifos == {} and m.unreadable == 0
 
 
+def test_pipe_map_names_holders_only_when_asked(proc):
+    """The scan reads no comm; the holders of the pipes asked for are named then, once each."""
+    m = scan_pipes(ProcRoot(str(proc)))
+    assert {h.name for ends in m.pipes.values() for h in ends} == {""}
+    named = m.holders(9999)
+    assert {(h.pid, h.name) for h in named} == {
+        (7000, (proc / "7000" / "comm").read_text().strip()),
+        (7001, "svc-worker"),
+    }
+    assert m.holders(9999) == named and m.holders(123456789) == ()
+
+
 def test_epoll_watches_resolved_by_inode(proc):
     f = collect_files(
         ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
