@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import replace
 
-from stucktui.collect.sockets import SocketCollector
+from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.users import UserNames
 from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
 from stucktui.procfs.cmdline import parse_cmdline
@@ -36,9 +36,8 @@ class ProcessListCollector:
         fd scan only in namespaces that hold a CLOSE_WAIT socket)."""
         self.root = root or ProcRoot()
         self._close_wait = close_wait
-        # pid -> network namespace, kept while the pid's row is reused unchanged: a process
-        # that moves to another namespace (unshare, setns, then exec) changes its row too
-        self._netns: dict[int, int | None] = {}
+        # the CLOSE_WAIT column's owners and each pid's network namespace, kept across refreshes
+        self._cw = CloseWaitCounter(self.root)
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()
@@ -135,7 +134,9 @@ class ProcessListCollector:
             if cpu is not None:  # reuse only rows whose CPU% is already a rate
                 raw[pid] = (sig, row, key, ticks)
         if self._close_wait:
-            self._netns = {pid: ns for pid, ns in self._netns.items() if pid in reused}
+            # a pid's namespace is kept while its row is reused unchanged: a process that moves
+            # to another namespace (unshare, setns, then exec) changes its row too
+            self._cw.netns = {pid: ns for pid, ns in self._cw.netns.items() if pid in reused}
             self._add_close_wait(rows, raw)
         self._prev = cur
         self._prev_at = t0
@@ -152,7 +153,7 @@ class ProcessListCollector:
         """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so
         reused rows stay reused."""
         try:
-            counts = SocketCollector(self.root).close_wait_by_pid(self._netns)
+            counts = self._cw.counts({row.pid: row.starttime_ticks for row in rows})
         except OSError:
             return  # no socket table at all this refresh: the column stays unknown
         for i, row in enumerate(rows):

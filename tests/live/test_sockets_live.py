@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
+from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.sockets import SocketCollector
+from stucktui.procfs import ProcRoot
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.live
@@ -196,3 +200,94 @@ def test_child_in_its_own_network_namespace(children):
     (mine,) = (x for x in summary.processes if x.pid == p.pid)
     assert (mine.netns, mine.close_wait, mine.sockets) == (ns, 1, 2)
     assert SocketCollector().close_wait_by_pid()[p.pid] == 1  # found in its own namespace
+
+
+# The CLOSE_WAIT column across refreshes: "more" adds a CLOSE_WAIT socket, "fork" starts a
+# process that inherits all of them (it prints its pid).
+GROWER = """
+import os, signal, socket, sys, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(128)
+def serve():
+    while True:
+        a, _ = srv.accept(); a.sendall(b"x"); a.close()
+threading.Thread(target=serve, daemon=True).start()
+clients = [socket.create_connection(srv.getsockname()) for _ in range(int(sys.argv[1]))]
+ready()
+for line in sys.stdin:
+    if line.strip() == "more":
+        clients.append(socket.create_connection(srv.getsockname()))
+        ready()
+    elif line.strip() == "fork":
+        pid = os.fork()
+        if pid == 0:
+            signal.pause()
+            os._exit(0)
+        print(pid); ready()
+"""
+
+
+def _identities() -> dict[int, str]:
+    out = {}
+    for pid in ProcRoot().pids():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                out[pid] = f.read().rsplit(")", 1)[1].split()[19]  # starttime
+        except OSError:
+            continue
+    return out
+
+
+def test_close_wait_column_reuses_owners_between_refreshes(children):
+    p = children.python(GROWER, str(K), stdin=subprocess.PIPE)
+    children.wait_ready(p)
+    counter = CloseWaitCounter(ProcRoot(), full_every=1000)
+
+    def count(pid: int) -> int | None:
+        return counter.counts(_identities()).get(pid)
+
+    wait_until(lambda: count(p.pid) == K, timeout=30, what="K CLOSE_WAIT in the column")
+    scans = counter.full_scans
+    # nothing changed: the kept owners answer (another process on the box could add a
+    # CLOSE_WAIT socket meanwhile and force a scan, so a few tries are allowed)
+    reused = False
+    for _ in range(5):
+        before = counter.full_scans
+        assert count(p.pid) == K
+        if counter.full_scans == before:
+            reused = True
+            break
+    assert reused, f"every refresh rescanned all fds ({counter.full_scans - scans} full scans)"
+    # a new CLOSE_WAIT socket nobody is known to own: a full scan finds it
+    assert p.stdin is not None
+    p.stdin.write(b"more\n")
+    p.stdin.flush()
+    children.wait_ready(p)
+    before = counter.full_scans
+    wait_until(lambda: count(p.pid) == K + 1, timeout=30, what="the new CLOSE_WAIT socket")
+    assert counter.full_scans > before
+    # a fork inherits every socket: the new process is read without a full scan
+    p.stdin.write(b"fork\n")
+    p.stdin.flush()
+    (kid,) = map(int, children.wait_ready(p))
+    try:
+        got = wait_until(
+            lambda: (c := counter.counts(_identities())).get(kid) == K + 1 and c, timeout=30, what="the fork"
+        )
+        assert got[p.pid] == K + 1
+        # the same pid naming another process (its start time differs) forces a full scan
+        ids = _identities()
+        ids[p.pid] = "not the same process"
+        before = counter.full_scans
+        counter.counts(ids)
+        assert counter.full_scans == before + 1
+    finally:
+        os.kill(kid, signal.SIGKILL)
+        wait_until(lambda: not os.path.exists(f"/proc/{kid}") or _zombie(kid), what="the fork to exit")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
