@@ -45,7 +45,7 @@ class KeyedTable(DataTable):
         with self.app.batch_update():
             self.clear()
             for key, cells in rows:
-                self.add_row(*cells, key=key)
+                self.add_row(*cells, key=key, height=None if any("\n" in c for c in plain[key]) else 1)
             self._plain = plain
             if keep is not None:
                 try:
