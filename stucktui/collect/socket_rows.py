@@ -47,6 +47,31 @@ class PeerOwner:
     fd: int
 
 
+# sockfs protocol names (system.sockprotoname) -> the proto column, for sockets in no table
+_PROTOCOLS = {
+    "TCP": "tcp",
+    "TCPv6": "tcp6",
+    "UDP": "udp",
+    "UDPv6": "udp6",
+    "UDP-Lite": "udplite",
+    "UDPLITEv6": "udplite6",
+    "RAW": "raw",
+    "RAWv6": "raw6",
+    "PING": "ping",
+    "PINGv6": "ping6",
+    "NETLINK": "netlink",
+    "PACKET": "packet",
+    "UNIX": "unix",
+    "UNIX-STREAM": "unix",
+    "UNIX-DGRAM": "unix",
+    "SCTP": "sctp",
+    "SCTPv6": "sctp6",
+    "MPTCP": "mptcp",
+    "MPTCPv6": "mptcp6",
+    "VSOCK": "vsock",
+}
+
+
 class SocketRow(NamedTuple):
     """One socket fd of the selected process. `sock` is None for sockets in no table we read
     (netlink, packet, raw; or created after the dump). A NamedTuple for the reason given at
@@ -59,13 +84,22 @@ class SocketRow(NamedTuple):
     source: str  # "netlink" or "proc"
     peer: PeerOwner | None = None  # unix only
     peer_path: str | None = None  # unix only: the name the peer socket is bound to
+    protocol: str | None = None  # for a socket in no table: sockfs's name for it ('TCP', 'NETLINK')
 
     @property
     def proto(self) -> str:
         s = self.sock
         if isinstance(s, InetSocket):
             return s.proto_name
-        return "unix" if s is not None else "other"
+        if s is not None:
+            return "unix"
+        return _PROTOCOLS.get(self.protocol, "other") if self.protocol else "other"
+
+    @property
+    def closed_tcp(self) -> bool:
+        """A TCP socket still open as an fd but in no TCP table: state CLOSE (reset, shut
+        down both ways and acknowledged, or never connected)."""
+        return self.sock is None and self.protocol in ("TCP", "TCPv6")
 
     @property
     def family(self) -> str:
@@ -76,7 +110,9 @@ class SocketRow(NamedTuple):
 
     @property
     def state(self) -> str:
-        return self.sock.state_name if self.sock is not None else ""
+        if self.sock is not None:
+            return self.sock.state_name
+        return "UNCONN" if self.closed_tcp else ""  # ss's name for TCP_CLOSE
 
     @property
     def local(self) -> str:

@@ -363,7 +363,8 @@ class SocketCollector:
             if isinstance(s, UnixSocket) and s.peer_inode:
                 rows.append(SocketRow(fd, ino, s, ns, src, owners.get(s.peer_inode), paths.get(s.peer_inode)))
             else:
-                rows.append(SocketRow(fd, ino, s, ns, src))
+                proto = d.socket_protocol(fd) if s is None else None
+                rows.append(SocketRow(fd, ino, s, ns, src, protocol=proto))
         if table.note:
             notes.append(table.note)
         if ns is not None and ns != self.own_netns:

@@ -93,7 +93,12 @@ def lock_self_wait(s: Subject) -> list[Finding]:
         )
     if s.files is None:
         return out
+    # a process that is in /proc/locks as a waiter was reported above: the poller test below
+    # is only for waits /proc/locks cannot show (LOCK_NB retries)
+    waited = {(r.major, r.minor, r.inode) for r in s.locks.rows if r.role == "waiting"}
     for h in held:
+        if (h.major, h.minor, h.inode) in waited:
+            continue
         own = set(_own_fds(s, h))
         others = [
             r.fd
@@ -117,8 +122,9 @@ def lock_self_wait(s: Subject) -> list[Finding]:
             "(LOCK_NB retries never show in /proc/locks)",
             *trying,
         ]
-        if h.waiters or h.others_waiting:
-            evidence.append(f"other processes waiting for it: {id_list(list(h.others_waiting or h.waiters))}")
+        behind = [p for p in (h.others_waiting or h.waiters) if p != s.pid]
+        if behind:
+            evidence.append(f"other processes waiting for it: {id_list(behind)}")
         steps = [
             _STEPS_LOCKS,
             f"k sends a signal: ending pid {s.pid} releases the lock for everyone waiting behind it",
@@ -166,7 +172,10 @@ def lock_wait(s: Subject) -> list[Finding]:
                 "lock-wait", _wait_severity(age), summary, evidence, list(dict.fromkeys(steps)), panel="locks"
             )
         )
+    waited_paths = {w.path for w in s.locks.rows if w.role == "waiting"} if s.locks is not None else set()
     for lk in s.context.foreign_locks:
+        if lk.path in waited_paths:
+            continue  # a listed waiter, reported above; this is for LOCK_NB pollers
         trying = _in_lock_call(s, {lk.fd}) + _lock_frames(s)
         if not trying:
             continue

@@ -133,17 +133,26 @@ def _hung(s: Subject, w: EpollWatch) -> str | None:
         return "CLOSE_WAIT"
     if w.socket_state == "UNCONN" and s.sockets is not None:
         row = next((r for r in s.sockets.rows if r.inode == w.ino), None)
-        if row is not None and isinstance(row.sock, InetSocket) and row.sock.proto == "tcp":
-            return "closed"
+        if row is not None and row.proto.startswith("tcp"):
+            return "closed"  # in state CLOSE, or in no table at all (SocketRow.closed_tcp)
     return None
+
+
+# A level-triggered registration of a hung socket makes every epoll_wait return at once, so
+# the loop cannot sleep: CPU confirms it. 50% of a core is certain; a spinner that shares its
+# CPU with other busy processes (or runs under a cgroup quota) gets less, so from 20% it is
+# reported as a warning.
+SPIN_CERTAIN = 50.0
+SPIN_LIKELY = 20.0
 
 
 def epoll_spin(s: Subject) -> list[Finding]:
     """An epoll interest list holds a socket in CLOSE_WAIT (or reset) registered
     level-triggered for reading, while the process burns CPU: epoll_wait returns at once,
     forever, and the loop never notices (incident 4)."""
-    if s.files is None or s.cpu_percent is None or s.cpu_percent < 50:
+    if s.files is None or s.cpu_percent is None or s.cpu_percent < SPIN_LIKELY:
         return []
+    severity: Severity = "critical" if s.cpu_percent >= SPIN_CERTAIN else "warning"
     out = []
     for ep in s.files.rows:
         for w in ep.epoll:
@@ -153,7 +162,7 @@ def epoll_spin(s: Subject) -> list[Finding]:
             fd = w.fd if w.fd is not None else w.tfd
             row = next((r for r in (s.sockets.rows if s.sockets else ()) if r.inode == w.ino), None)
             peer = f" to {row.remote}" if row is not None and row.remote else ""
-            state = "in CLOSE_WAIT" if why == "CLOSE_WAIT" else "that was closed (reset)"
+            state = "in CLOSE_WAIT" if why == "CLOSE_WAIT" else "that is closed (reset or shut down)"
             summary = (
                 f"{s.label} burns {s.cpu_percent:.0f}% CPU while epoll fd {ep.fd} watches fd {fd}, "
                 f"a socket {state}{peer}: it is ready forever, so epoll_wait returns at once and "
@@ -162,7 +171,8 @@ def epoll_spin(s: Subject) -> list[Finding]:
             evidence = [
                 f"epoll fd {ep.fd} watches fd {w.tfd} for {' '.join(w.event_names) or 'nothing but HUP'}: "
                 f"level-triggered; {w.describe()}",
-                f"CPU {s.cpu_percent:.0f}% (100 = one core)",
+                f"CPU {s.cpu_percent:.0f}% (100 = one core)"
+                + ("" if severity == "critical" else ": less than a core, so it may share the CPU"),
             ]
             if s.threads is not None:
                 spinning = [
@@ -183,9 +193,7 @@ def epoll_spin(s: Subject) -> list[Finding]:
                 "connection and remove it from the epoll set",
             ]
             out.append(
-                s.finding(
-                    "epoll-spin", "critical", summary, evidence, steps, panel="sockets", fds=(fd, ep.fd)
-                )
+                s.finding("epoll-spin", severity, summary, evidence, steps, panel="sockets", fds=(fd, ep.fd))
             )
     return out
 

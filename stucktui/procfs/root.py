@@ -196,6 +196,18 @@ class PidDir:
         except OSError as exc:
             raise self._err(exc, name) from exc
 
+    def socket_protocol(self, fd: int) -> str | None:
+        """What the kernel calls the socket behind fd N ('TCP', 'TCPv6', 'UDP', 'NETLINK',
+        'UNIX-STREAM', 'PACKET', ...): sockfs answers the system.sockprotoname attribute,
+        read through the pinned directory. None when it is not a socket or not readable (a
+        fixture tree). Tells a TCP socket that is in no table (closed: reset, shut down, or
+        never connected) from a netlink or packet socket that sock_diag was not asked for."""
+        try:
+            raw = os.getxattr(f"/proc/self/fd/{self.fd}/fd/{fd}", "system.sockprotoname")
+        except OSError:
+            return None
+        return raw.rstrip(b"\0").decode("ascii", "replace") or None
+
     def count_fds(self) -> int:
         """As ProcRoot.count_fds, through the pinned directory. The size needs no permission
         to the fd directory itself, so it works for other users' processes too."""

@@ -203,6 +203,18 @@ def test_epoll_spin_on_a_close_wait_socket(children):
     assert f"epoll fd {epfd} watches fd {sock}, a socket in CLOSE_WAIT" in f.summary
 
 
+
+def test_epoll_spin_goes_on_after_the_socket_is_shut_down(children):
+    """shutdown(SHUT_RDWR) moves the CLOSE_WAIT socket to CLOSE and out of every table, but
+    the fd stays registered and epoll_wait now reports HUP at once: still a spin (what
+    stucktui's shutdown-both action leaves behind; only closing the fd ends it)."""
+    p = children.python(SPIN.replace("ready()", "cli.shutdown(socket.SHUT_RDWR)\nready()"))
+    epfd, sock = map(int, ready_lines(p))
+    f = wait_for(p.pid, "epoll-spin", cpu=True)
+    assert f.fds == (sock, epfd)
+    assert f"epoll fd {epfd} watches fd {sock}, a socket that is closed (reset or shut down)" in f.summary
+
+
 INHERITED_MASK = """
 import signal, subprocess, threading, time
 def spawner():

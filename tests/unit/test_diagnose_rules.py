@@ -11,6 +11,7 @@ from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerPro
 from stucktui.collect.files import PipeEnd
 from stucktui.collect.locks import FileUser
 from stucktui.collect.signals import ParentDiff
+from stucktui.collect.socket_rows import SocketRow
 from stucktui.diagnose import evaluate
 from stucktui.diagnose.model import Ages
 from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
@@ -256,7 +257,25 @@ def test_epoll_spin_on_close_wait():
 
 def test_epoll_spin_on_a_reset_tcp_socket():
     (f,) = epoll_spin(_spin("UNCONN", events=("OUT",), proto_state=TCP_CLOSE))
-    assert "closed (reset)" in f.summary
+    assert "closed (reset or shut down)" in f.summary
+
+
+def test_epoll_spin_on_a_tcp_socket_in_no_table():
+    """After shutdown(SHUT_RDWR) of a CLOSE_WAIT socket it reaches CLOSE and leaves every
+    table; sockfs still names it TCP, so the spin is still seen (the loop now gets HUP)."""
+    closed = SocketRow(30, 300, None, 1, "netlink", protocol="TCP")
+    assert (closed.proto, closed.state, closed.closed_tcp) == ("tcp", "UNCONN", True)
+    fs = files(epoll_row(5, (watch(30, 300, "UNCONN", ("IN",)),)))
+    (f,) = epoll_spin(subject(cpu_percent=99.0, files=fs, sockets=sockets(closed)))
+    assert "a socket that is closed (reset or shut down)" in f.summary
+    netlink = SocketRow(30, 300, None, 1, "netlink", protocol="NETLINK")
+    assert (netlink.proto, netlink.state, netlink.closed_tcp) == ("netlink", "", False)
+    assert SocketRow(30, 300, None, 1, "netlink").proto == "other"
+
+
+def test_epoll_spin_sharing_the_cpu_is_a_warning():
+    (f,) = epoll_spin(_spin("CLOSE_WAIT", cpu=34.0))
+    assert f.severity == "warning" and any("less than a core" in e for e in f.evidence)
 
 
 @pytest.mark.parametrize(
@@ -361,6 +380,27 @@ def test_lock_self_wait_poller_caught_in_the_syscall():
 
 def test_lock_held_and_file_open_twice_but_nobody_trying_is_silent():
     assert lock_self_wait(_poller(frames=(("serve", "app.py"),))) == []
+
+
+def test_lock_self_wait_blocked_waiter_is_one_finding_not_two():
+    """Blocked in flock(4) on a lock held through fd 3: /proc/locks lists the wait, so the
+    LOCK_NB poller test must not report it again as 'keeps trying'."""
+    held = lock_row("held", 77, LOCKFILE, (ME,), waiters=(PID,))
+    waiting = lock_row("waiting", 77, LOCKFILE, (ME,))
+    own = LockEntry(1, 0, "FLOCK", "ADVISORY", "WRITE", PID, 254, 0, 77, 0, None)
+    fs = files(file_row(3, LOCKFILE, 77, locks=(own,)), file_row(4, LOCKFILE, 77))
+    t = threads(thread(PID, "flock", (4, 2), targets={4: LOCKFILE}))
+    (f,) = lock_self_wait(subject(locks=locks(held, waiting), files=fs, threads=t))
+    assert "waits for that same lock" in f.summary and "keeps trying" not in f.summary
+    assert not any("waiting for it" in e for e in f.evidence)  # never itself as another waiter
+
+
+def test_lock_wait_blocked_waiter_is_not_also_a_poller():
+    row = lock_row("waiting", 77, LOCKFILE, (FileUser(77, "cron", 5),), listed=77)
+    ctx = Context(foreign_locks=(ForeignLock(3, LOCKFILE, "FLOCK", "WRITE", 77, "cron"),))
+    t = threads(thread(PID, "flock", (3, 1), targets={3: LOCKFILE}))
+    (f,) = lock_wait(subject(locks=locks(row), context=ctx, threads=t))
+    assert "waits for the FLOCK WRITE lock" in f.summary
 
 
 def test_lock_wait_names_the_holder():
