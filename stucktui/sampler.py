@@ -25,6 +25,7 @@ from stucktui.procfs.stat import parse_stat
 from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
 
 
 class Sampler:
@@ -41,6 +42,7 @@ class Sampler:
         self._lock = threading.Lock()  # one sample at a time, whatever calls us
         self._pinned: PidDir | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
+        self._cpu_last: float | None = None
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
@@ -71,10 +73,17 @@ class Sampler:
             return None
         now = self.monotonic()
         ticks = st.utime + st.stime
-        prev, self._cpu_prev = self._cpu_prev, (d.pid, ticks, now)
+        prev = self._cpu_prev
+        if prev is not None and prev[0] == d.pid and now - prev[2] < _MIN_CPU_WINDOW:
+            # a key press refreshed early: at 100 ticks a second, a short window rounds to
+            # 108% for one busy thread; keep the last rate and measure over a longer window
+            return self._cpu_last
+        self._cpu_prev = (d.pid, ticks, now)
         if prev is None or prev[0] != d.pid or now <= prev[2]:
+            self._cpu_last = None
             return None
-        return max(0.0, (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0)
+        self._cpu_last = max(0.0, (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0)
+        return self._cpu_last
 
     def sample(
         self,
@@ -133,9 +142,12 @@ class Sampler:
                     if panels
                     else None
                 )
-                # the rules read what the collected panels do not hold
+                # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
+                # only for a process that may poll a lock, whatever panel is on screen
                 findings = tuple(
-                    examine_process(self.root, detail, panels=data, history=self.history, processes=plist)
+                    examine_process(
+                        self.root, detail, panels=data, history=self.history, processes=plist, python=True
+                    )
                 )
             except ProcessGone:
                 self.close()

@@ -8,8 +8,9 @@ Collected here, in the collect layer, so the rules in stucktui.diagnose stay pur
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from stucktui.collect.files import ProcessFiles
 from stucktui.collect.panels import PanelData
@@ -21,6 +22,7 @@ from stucktui.snapshot import ProcessListSnapshot
 # Calls that write into an fd: a thread blocked in one of them on a pipe waits for a reader.
 WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "splice", "vmsplice", "tee"})
 _MAX_PEERS = 16  # a pipe with hundreds of readers is not the incident; read a few
+PEER_READ_WINDOW = 0.2  # seconds to watch a pipe reader for reads (only when writers are blocked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,10 @@ class PeerProcess:
     name: str
     state: str  # main thread's proc(5) letter; '?' unreadable
     threads: ThreadsSnapshot | None  # None: unreadable (permission) or gone
+    # bytes it read (rchar of /proc/PID/io) during a short window: > 0 means it still reads
+    # something (a slow consumer is not a dead one); None: not measured or not permitted
+    read_during: int | None = None
+    window: float = 0.0  # seconds the read_during window lasted
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +95,38 @@ def stat_fields(root: ProcRoot, pid: int) -> tuple[str, str, int, int] | None:
         return None
 
 
-def collect_peers(root: ProcRoot, pids: Iterable[int]) -> dict[int, PeerProcess]:
+def read_chars(root: ProcRoot, pid: int) -> int | None:
+    """rchar of /proc/PID/io: bytes the process has read so far, by any read call. Needs the
+    right to ptrace it (root, or its owner): None otherwise."""
+    try:
+        text = root.read_text(pid, "io", pid=pid)
+    except (ProcessGone, AccessDenied, OSError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("rchar:"):
+            try:
+                return int(line[6:])
+            except ValueError:
+                return None
+    return None
+
+
+def collect_peers(
+    root: ProcRoot,
+    pids: Iterable[int],
+    *,
+    window: float = PEER_READ_WINDOW,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[int, PeerProcess]:
+    """The processes holding the read end of a pipe that writers are blocked on: their state,
+    threads, and whether they read anything during `window` seconds (a reader that sleeps
+    between reads looks idle in any one sample; its rchar still grows)."""
     out: dict[int, PeerProcess] = {}
     collector = ThreadCollector(root)
-    for pid in list(dict.fromkeys(pids))[:_MAX_PEERS]:
+    wanted = list(dict.fromkeys(pids))[:_MAX_PEERS]
+    before = {pid: read_chars(root, pid) for pid in wanted}
+    t0 = time.monotonic()
+    for pid in wanted:
         st = stat_fields(root, pid)
         if st is None:
             continue
@@ -103,6 +137,17 @@ def collect_peers(root: ProcRoot, pids: Iterable[int]) -> dict[int, PeerProcess]
         except (ProcessGone, AccessDenied, OSError, ValueError):
             threads = None
         out[pid] = PeerProcess(pid, st[0], st[1], threads)
+    measured = [pid for pid in out if before.get(pid) is not None]
+    if measured and window > 0:
+        left = window - (time.monotonic() - t0)
+        if left > 0:
+            sleep(left)
+        took = time.monotonic() - t0
+        for pid in measured:
+            after = read_chars(root, pid)
+            b = before[pid]
+            if after is not None and b is not None:
+                out[pid] = replace(out[pid], read_during=max(0, after - b), window=took)
     return out
 
 

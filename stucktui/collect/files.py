@@ -277,7 +277,9 @@ def pipe_summary(p: PipeView) -> str:
         text = f"fill unknown ({f.reason})"
     if p.no_reader:
         text += "; no reader" + (" (read end only inside the writers)" if p.reader_is_writer else "")
-    if p.no_writer:
+    if p.no_writer and not p.reader_is_writer:
+        # when the only readers are the writers themselves, "no writer" (nobody else fills it,
+        # reads never see EOF) is true but reads as a contradiction next to blocked writers
         text += "; no writer"
     return text
 

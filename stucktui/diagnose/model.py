@@ -56,8 +56,35 @@ class Finding:
         }
 
 
+# Within one severity and process, causes before the symptoms they produce: blocked writers
+# leave requests unread (close-wait-unread) and workers busy (workers-all-blocked).
+_CAUSE_FIRST = {
+    rule: i
+    for i, rule in enumerate(
+        (
+            "pipe-writers-blocked",
+            "lock-self-wait",
+            "epoll-spin",
+            "signal-blocked-pending",
+            "lock-wait",
+            "uninterruptible",
+            "workers-all-blocked",
+            "listen-backlog-full",
+            "close-wait-unread",
+            "close-wait-leak",
+            "fd-exhaustion",
+            "zombie-children",
+        )
+    )
+}
+
+
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (f.rank, f.pid, f.id, f.fds, f.tids))
+    """Most severe first; within a severity, by process, causes before symptoms."""
+    return sorted(
+        findings,
+        key=lambda f: (f.rank, f.pid, _CAUSE_FIRST.get(f.id, len(_CAUSE_FIRST)), f.id, f.fds, f.tids),
+    )
 
 
 def worst(findings: list[Finding] | tuple[Finding, ...]) -> Severity | None:

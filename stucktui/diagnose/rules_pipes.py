@@ -105,8 +105,11 @@ def _peer_verdict(s: Subject, p: PipeView, peer: PeerProcess) -> tuple[Severity,
     for t in peer.threads.rows:
         if _waits_for(t, s.pid, parent=s.ppid == peer.pid):
             return "critical", f"{where} but waits for this process to exit ({t.call_text}): a deadlock"
+    if peer.read_during:
+        return None  # it read during the window: a slow consumer that sleeps between reads
     calls = "; ".join(g.summary for g in peer.threads.groups[:2])
-    return "warning", f"{where} but none of its threads reads it ({calls})"
+    quiet = f"; it read nothing in {peer.window:.1f}s" if peer.read_during == 0 and peer.window else ""
+    return "warning", f"{where} but none of its threads reads it ({calls}){quiet}"
 
 
 def _verdict(s: Subject, fd: int, p: PipeView) -> tuple[Severity, str] | None:

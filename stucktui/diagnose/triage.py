@@ -321,7 +321,6 @@ def examine_process(
     scan = BoxScan()
     if row.is_kernel_thread:
         return []
-    scan.suspects[row.pid] = set(_NEEDS) - ({"lock_poll"} if not python else set())
     if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
         scan.fd_limits[row.pid] = detail.fd_limit[0]
     try:
@@ -330,7 +329,16 @@ def examine_process(
     except OSError:
         kids = ()
     scan.zombies[row.pid] = [c for c in kids if c.state == "Z"]
-    scan.lock_pids = {e.pid for e in parse_locks(scan.lock_text) if e.pid > 0}
+    entries = parse_locks(scan.lock_text)
+    scan.lock_pids = {e.pid for e in entries if e.pid > 0}
+    # py-spy only for a process that may poll a lock with LOCK_NB (only its stack shows it):
+    # one that holds a lock, or has a locked file open (seen when its Files panel is there)
+    files = panels.files if panels is not None and isinstance(panels.files, ProcessFiles) else None
+    locked = {e.inode for e in entries}
+    may_poll = row.pid in scan.lock_pids or (
+        files is not None and any(r.inode in locked for r in files.rows if r.target.startswith("/"))
+    )
+    scan.suspects[row.pid] = set(_NEEDS) - (set() if python and may_poll else {"lock_poll"})
     findings, _, _ = _examine(root, scan, {row.pid: row}, python, history, now, False, panels)
     return sort_findings(findings)
 

@@ -13,10 +13,11 @@ import pytest
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import PanelCollector, collect_panels_once
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.collect.threads import ThreadsSnapshot
+from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
 from stucktui.diagnose import Finding, History, findings_for
 from stucktui.diagnose.triage import examine_process, triage_box
 from stucktui.procfs import ProcRoot
+from stucktui.sampler import Sampler
 from stucktui.tools.pyspy import PySpyFailure, dump_python, find_pyspy
 from tests.helpers import ready_lines, wait_until
 
@@ -35,6 +36,11 @@ def wait_for(pid: int, rule: str, what: str = "", **kw) -> Finding:
         return next((f for f in findings(pid, **kw) if f.id == rule), None)
 
     return wait_until(check, timeout=40, interval=0.2, what=what or f"{rule} on pid {pid}")
+
+
+def _threads(pid: int):
+    with ProcRoot().pid_dir(pid) as d:
+        return ThreadCollector(ProcRoot()).collect(d).rows
 
 
 def kill_quietly(pid: int) -> None:
@@ -119,6 +125,50 @@ def test_pipe_reader_waiting_for_the_writer_is_a_deadlock(children):
         kill_quietly(kid)
 
 
+WRITES_FOREVER = "import os, sys\nready()\nwhile True: os.write(int(sys.argv[1]), b'x' * 4096)\n"
+SLOW_READER = """
+import os, sys, time
+ready()
+while True:
+    os.read(int(sys.argv[1]), 512)
+    time.sleep(0.005)   # a slow consumer: sleeping in almost every sample
+"""
+IDLE_READER = "import sys, time\nready()\nwhile True: time.sleep(1000)\n"
+
+
+@pytest.mark.parametrize("reader,blamed", [(SLOW_READER, False), (IDLE_READER, True)], ids=["slow", "idle"])
+def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, blamed):
+    """Both readers sleep in clock_nanosleep in any one sample; only the one that reads
+    nothing while stucktui watches it (rchar of /proc/PID/io) is blamed."""
+    r, w = os.pipe()
+    try:
+        writer = children.python(WRITES_FOREVER, str(w), pass_fds=(w,))
+        peer = children.python(reader, str(r), pass_fds=(r,))
+    finally:
+        os.close(r)
+        os.close(w)
+    children.wait_ready(writer)
+    children.wait_ready(peer)
+    h = History()
+
+    def blocked_seen(now: float) -> list[Finding]:
+        return [f for f in findings(writer.pid, history=h, now=now) if f.id == "pipe-writers-blocked"]
+
+    # the writer blocks within a few samples either way (the slow reader drains 100 KB/s at most)
+    def writer_blocked() -> bool:
+        return any(t.call and t.call.name == "write" and t.state == "S" for t in _threads(writer.pid))
+
+    wait_until(writer_blocked, timeout=30, what="the writer blocked")
+    blocked_seen(1000.0)
+    got = []
+    for i in range(3):  # past the 5 s a live reader is given, three looks
+        got += blocked_seen(1010.0 + i)
+    if blamed:
+        assert got and f"pid {peer.pid} (python" in got[0].summary and "read nothing in" in got[0].summary
+    else:
+        assert got == [], got[0].summary
+
+
 NEVER_READS = """
 import socket
 srv = socket.socket()
@@ -201,7 +251,6 @@ def test_epoll_spin_on_a_close_wait_socket(children):
     f = wait_for(p.pid, "epoll-spin", cpu=True)
     assert f.fds == (sock, epfd) and f.severity == "critical"
     assert f"epoll fd {epfd} watches fd {sock}, a socket in CLOSE_WAIT" in f.summary
-
 
 
 def test_epoll_spin_goes_on_after_the_socket_is_shut_down(children):
@@ -292,6 +341,26 @@ def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path
     assert "keeps trying to take it again through fd" in f.summary
     assert any("Python stack is in acquire" in e for e in f.evidence)
     assert any("emit appears twice" in e for e in f.evidence)
+
+
+
+@pytest.mark.parametrize("panel", ["locks", "overview"])
+def test_process_view_finds_the_lock_nb_poller_on_any_panel(children, tmp_path, panel):
+    """The view's findings strip asks py-spy itself for a process that holds a lock: the
+    finding does not depend on the Threads panel being on screen with Python stacks."""
+    p = children.python(POLLER, str(tmp_path / "app.log.lock"))
+    children.wait_ready(p)
+    need_pyspy(p.pid)
+    sampler = Sampler(ProcRoot())
+    try:
+
+        def seen() -> bool:
+            snap = sampler.sample(want_list=False, selected=(p.pid, None), panels=frozenset({panel}))
+            return any(f.id == "lock-self-wait" for f in snap.findings)
+
+        wait_until(seen, timeout=40, interval=0.2, what="lock-self-wait in the process view")
+    finally:
+        sampler.close()
 
 
 def test_lock_wait_names_the_holder_and_pollers(children, tmp_path):

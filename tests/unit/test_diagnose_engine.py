@@ -54,6 +54,18 @@ def test_most_severe_first_and_the_json_contract():
     assert set(_f("info").to_json()) == {"id", "severity", "summary", "evidence", "next_steps"}
 
 
+
+def test_causes_before_symptoms_within_a_severity():
+    rules = ["close-wait-unread", "workers-all-blocked", "pipe-writers-blocked"]
+    ordered = sort_findings([_f("critical", 7, r) for r in rules] + [_f("warning", 7, "epoll-spin")])
+    assert [f.id for f in ordered] == [
+        "pipe-writers-blocked",
+        "workers-all-blocked",
+        "close-wait-unread",
+        "epoll-spin",  # severity still comes first
+    ]
+
+
 def _leaking(n: int = 1):
     rows = [
         tcp(10 + i, 200 + i, TCP_CLOSE_WAIT, ("10.0.0.1", 50000 + i), ("10.0.0.5", 3306), 1) for i in range(n)
