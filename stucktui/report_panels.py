@@ -70,8 +70,9 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
     out: list[str] = []
     socks = data.get("sockets")
     if socks is not None:
-        states = ", ".join(f"{k} {v:,}" for k, v in socks["states"].items()) or "no TCP sockets"
-        out += ["", heading(f"Sockets ({len(socks['items'])}): {states}")]
+        states = ", ".join(f"{k} {v:,}" for k, v in socks["states"].items())
+        tcp = f"TCP states {states}" if states else "no TCP sockets"
+        out += ["", heading(f"Sockets ({len(socks['items'])}; {tcp})")]
         unread = set(socks.get("close_wait_unread_fds") or ())
         for g in socks["by_remote"][:20]:
             out.append(f"{bullet}{g['count']:>6} x {g['state']:<12} to {esc(g['remote'])}")
@@ -174,6 +175,11 @@ def markdown_lines(data: dict[str, Any]) -> list[str]:
     return section_lines(data, markdown_escape, lambda h: f"#### {h}", "- ")
 
 
+def _step(step: str) -> str:
+    """A next step as a pasted report reads it: key presses happen in `stucktui PID`."""
+    return "in stucktui, " + step if step.startswith("press ") else step
+
+
 def findings_json(findings: Iterable[Finding], *, with_pid: bool = False) -> list[dict[str, Any]]:
     """The `findings` of `stucktui report`: id, severity, summary, evidence, next_steps (a
     contract); `report --all` adds pid and name."""
@@ -195,11 +201,11 @@ def finding_lines(items: list[dict[str, Any]], esc: Escape, markdown: bool) -> l
         if markdown:
             out.append(f"- **{head}**: {esc(it['summary'])}")
             out.extend(f"  - evidence: {esc(e)}" for e in it["evidence"])
-            out.extend(f"  - next: {esc(s)}" for s in it["next_steps"])
+            out.extend(f"  - next: {esc(_step(s))}" for s in it["next_steps"])
         else:
             out.append(f"[{head}] {esc(it['summary'])}")
             out.extend(f"    evidence: {esc(e)}" for e in it["evidence"])
-            out.extend(f"    next: {esc(s)}" for s in it["next_steps"])
+            out.extend(f"    next: {esc(_step(s))}" for s in it["next_steps"])
     return out
 
 

@@ -42,6 +42,13 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
             f"the mask was inherited from its parent pid {p.parent_pid} ({p.parent_name}), whose "
             f"thread {p.same_mask_parent_tid} blocks the same signals (the thread that started it)"
         )
+    elif p.parent_pid == 1 or s.ppid == 1:
+        # an orphan is reparented to pid 1 (or a subreaper): its real parent may be gone
+        origin = (
+            f"its parent is pid 1 ({p.parent_name}), which does not block it: either this process "
+            "blocked it itself, or it was started by a process that has exited since (it was then "
+            "reparented to pid 1), whose mask cannot be read any more"
+        )
     else:
         origin = (
             f"its parent pid {p.parent_pid} ({p.parent_name}) does not block it: this process blocked "

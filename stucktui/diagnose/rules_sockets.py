@@ -18,6 +18,12 @@ def _close_wait(s: Subject) -> list[SocketRow]:
     return [r for r in s.sockets.rows if isinstance(r.sock, InetSocket) and r.sock.state == TCP_CLOSE_WAIT]
 
 
+def _listening_ports(s: Subject) -> set[int]:
+    """Ports this process listens on: a CLOSE_WAIT socket on one was accepted, not opened."""
+    rows = s.sockets.rows if s.sockets is not None else ()
+    return {r.sock.local_port for r in rows if isinstance(r.sock, InetSocket) and r.sock.state == TCP_LISTEN}
+
+
 def _activity(s: Subject) -> str:
     act = thread_activity(s.threads, 2)
     return f"its threads: {act}" if act else "its threads could not be read"
@@ -33,11 +39,21 @@ def close_wait_unread(s: Subject) -> list[Finding]:
     age = s.ages.oldest("close_wait", [r.inode for r in rows])
     severity: Severity = "critical" if len(rows) >= 10 or (age or 0) >= 300 else "warning"
     first = rows[0]
+    listening = _listening_ports(s)
+    accepted = sum(1 for r in rows if isinstance(r.sock, InetSocket) and r.sock.local_port in listening)
+    if accepted == len(rows):  # all on ports it serves: requests from its clients
+        why = "the peers gave up waiting for an answer and closed, and the process never read their requests"
+    elif accepted == 0:  # connections it opened: what the servers sent before closing
+        why = "the servers sent data and closed, and the process never read it (nor closed its side)"
+    else:
+        why = (
+            f"the peers sent data and closed, and the process never read it ({accepted} accepted from "
+            f"its own listeners, {len(rows) - accepted} opened by it)"
+        )
     summary = (
         f"{s.label} has {plural(len(rows), 'CLOSE_WAIT socket')} with unread data "
         f"({human_bytes(unread)} in all, {first.unread_bytes} bytes on fd {first.fd} from {first.remote}): "
-        f"the peers gave up waiting for an answer and closed, and the process never read their "
-        f"requests; {_activity(s)}."
+        f"{why}; {_activity(s)}."
     )
     fds = tuple(r.fd for r in rows)
     evidence = [
@@ -74,11 +90,7 @@ def close_wait_leak(s: Subject) -> list[Finding]:
     grows with the count and with how long stucktui has seen them."""
     if s.sockets is None:
         return []
-    listening = {
-        r.sock.local_port
-        for r in s.sockets.rows
-        if isinstance(r.sock, InetSocket) and r.sock.state == TCP_LISTEN
-    }
+    listening = _listening_ports(s)
     groups: dict[tuple[str, int], list[SocketRow]] = {}
     for r in _close_wait(s):
         sock = r.sock

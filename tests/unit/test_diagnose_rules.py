@@ -206,6 +206,18 @@ def test_close_wait_unread_names_threads_and_counts():
     assert many.severity == "critical" and "its threads could not be read" in many.summary
 
 
+def test_close_wait_unread_as_a_client_names_what_the_server_sent():
+    greeted = [
+        tcp(10 + i, 200 + i, TCP_CLOSE_WAIT, ("10.0.0.1", 50000 + i), ("10.0.0.5", 6379), 22)
+        for i in range(2)
+    ]
+    (f,) = close_wait_unread(subject(sockets=sockets(*greeted)))
+    assert "the servers sent data and closed, and the process never read it" in f.summary
+    assert "requests" not in f.summary
+    (mixed,) = close_wait_unread(subject(sockets=sockets(*_unread(1), *greeted)))
+    assert "1 accepted from its own listeners, 2 opened by it" in mixed.summary
+
+
 def test_close_wait_unread_silent_without_data_or_close_wait():
     fin_only = tcp(5, 100, TCP_CLOSE_WAIT, ("127.0.0.1", 8080), ("127.0.0.1", 4000), 1)
     estab = tcp(6, 101, TCP_ESTABLISHED, ("127.0.0.1", 8080), ("127.0.0.1", 4001), 500)
@@ -329,8 +341,11 @@ def test_signal_origin_variants():
     )
     own = signals(shared=ALRM, blocked=ALRM, parent=_parent(ALRM, None))
     assert "does not block it" in signal_blocked_pending(subject(signals=own))[0].summary
-    orphan = signals(shared=ALRM, blocked=ALRM)
-    assert "could not be read" in signal_blocked_pending(subject(signals=orphan))[0].summary
+    unread = signals(shared=ALRM, blocked=ALRM)
+    assert "could not be read" in signal_blocked_pending(subject(signals=unread))[0].summary
+    reparented = signals(shared=ALRM, blocked=ALRM, parent=ParentDiff(1, "systemd", ALRM, 0, 0, 0))
+    (f,) = signal_blocked_pending(subject(signals=reparented, ppid=1))
+    assert "its parent is pid 1 (systemd)" in f.summary and "reparented to pid 1" in f.summary
     aged = Ages({"stuck_signal": {signal.SIGALRM: 30.0}}, tracked=True)
     assert signal_blocked_pending(subject(signals=same, ages=aged))[0].severity == "critical"
 

@@ -55,7 +55,7 @@ def test_text_puts_findings_first_and_escapes_them():
     facts = next(i for i, line in enumerate(lines) if line.strip().startswith("pid:"))
     assert head < facts
     assert "[CRITICAL pipe-writers-blocked]" in text and "\\x1b]0;pwned\\x07" in text
-    assert "    evidence: holders" in text and "    next: press c on fd 2" in text
+    assert "    evidence: holders" in text and "    next: in stucktui, press c on fd 2" in text
 
 
 def test_markdown_findings_escape_markup():
