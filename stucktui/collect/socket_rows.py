@@ -263,13 +263,17 @@ def counts_by_name(counts: Iterable[tuple[int, int]]) -> tuple[tuple[str, int], 
 
 
 def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
-    """Connected inet sockets grouped by (remote endpoint, state), biggest group first."""
+    """Connected inet sockets grouped by (remote endpoint, state), biggest group first.
+    Connections accepted on a port this process listens on come from clients' ephemeral
+    ports, one group each; they are grouped by client address instead ('10.0.0.7:*')."""
+    socks = [r.sock for r in rows if isinstance(r.sock, InetSocket)]
+    listening = {s.local_port for s in socks if s.state == TCP_LISTEN and s.proto == "tcp"}
     groups: dict[tuple[str, int, int], list[int]] = {}
-    for r in rows:
-        s = r.sock
-        if not isinstance(s, InetSocket) or not s.remote_port:
+    for s in socks:
+        if not s.remote_port:
             continue
-        key = (s.remote_addr, s.remote_port, s.state)
+        port = 0 if s.proto == "tcp" and s.local_port in listening else s.remote_port
+        key = (s.remote_addr, port, s.state)
         g = groups.get(key)
         if g is None:
             groups[key] = [1, s.recv_q]

@@ -9,11 +9,11 @@ import socket
 
 import pytest
 
-from stucktui.collect.socket_rows import SERVICES, service_name, sockets_report
+from stucktui.collect.socket_rows import SERVICES, SocketRow, group_by_remote, service_name, sockets_report
 from stucktui.collect.sockets import SocketCollector
 from stucktui.procfs import ProcRoot
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.net import TCP_CLOSE_WAIT
+from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN, InetSocket
 
 OWN_NS, OTHER_NS = 4026531833, 4026532177
 NET_FILES = ("tcp", "tcp6", "udp", "udp6", "unix")
@@ -264,3 +264,18 @@ def test_close_wait_column_skips_fds_in_a_quiet_namespace(tree):
     # pid 200's namespace (its /proc/200/net/tcp) has one; ours has none: only 200 is scanned
     assert c.close_wait_by_pid() == {100: 0, 200: 1, 300: 0}
     assert root.opened == [200]
+
+
+def test_accepted_connections_grouped_by_client_address_not_port():
+    """A server's accepted sockets come from ephemeral ports: one group per client host."""
+
+    def row(fd, state, local_port, remote, remote_port):
+        s = InetSocket("tcp", socket.AF_INET, state, "10.0.0.1", local_port, remote, remote_port, 0, 0, 0, fd)
+        return SocketRow(fd, fd, s, 1, "netlink")
+
+    rows = [row(3, TCP_LISTEN, 8080, "0.0.0.0", 0)]
+    rows += [row(10 + i, TCP_ESTABLISHED, 8080, "10.0.0.7", 40000 + i) for i in range(3)]
+    rows += [row(20, TCP_ESTABLISHED, 8080, "10.0.0.9", 50000)]
+    rows += [row(30 + i, TCP_ESTABLISHED, 51000 + i, "10.0.0.5", 3306) for i in range(2)]  # it opened
+    got = [(g.remote, g.state, g.count) for g in group_by_remote(rows)]
+    assert got == [("10.0.0.7:*", "ESTAB", 3), ("10.0.0.5:3306", "ESTAB", 2), ("10.0.0.9:*", "ESTAB", 1)]
