@@ -82,7 +82,8 @@ class Sampler:
         if prev is None or prev[0] != d.pid or now <= prev[2]:
             self._cpu_last = None
             return None
-        self._cpu_last = max(0.0, (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0)
+        rate = (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0
+        self._cpu_last = max(0.0, min(rate, 100.0 * st.num_threads))  # ticks round; cores do not
         return self._cpu_last
 
     def sample(

@@ -172,4 +172,5 @@ def sample_cpu_percent(root: ProcRoot, pid: int, window: float = 0.5) -> float |
         return None
     if a.starttime != b.starttime or dt <= 0:
         return None
-    return max(0.0, (b.utime + b.stime - a.utime - a.stime) / CLOCK_TICKS / dt * 100.0)
+    rate = (b.utime + b.stime - a.utime - a.stime) / CLOCK_TICKS / dt * 100.0
+    return max(0.0, min(rate, 100.0 * b.num_threads))  # ticks round up; a thread uses one core at most

@@ -113,7 +113,11 @@ class ProcessListCollector:
             cur[key] = ticks
             cpu = None
             if elapsed and key in prev:
-                cpu = max(0.0, (ticks - prev[key]) / CLOCK_TICKS / elapsed * 100.0)
+                # ticks are counted at CLOCK_TICKS Hz: a window of a second rounds by a tick or
+                # two, so a thread never reads over 100% (it cannot use more than one core)
+                cpu = max(
+                    0.0, min((ticks - prev[key]) / CLOCK_TICKS / elapsed * 100.0, 100.0 * st.num_threads)
+                )
             row = ProcessRow(
                 pid=pid,
                 ppid=st.ppid,

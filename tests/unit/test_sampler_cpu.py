@@ -39,3 +39,20 @@ def test_cpu_percent_needs_half_a_second_and_keeps_the_last_rate(tmp_path):
         assert sampler._detail_cpu(d) == 100.0
     finally:
         sampler.close()
+
+
+def test_cpu_percent_never_over_one_core_per_thread(tmp_path):
+    proc = copy_tree(tmp_path / "proc")
+    pid = pid_where(lambda s: s.comm == "sleep")  # one thread
+    stat = proc / str(pid) / "stat"
+    now = [100.0]
+    sampler = Sampler(ProcRoot(str(proc)), monotonic=lambda: now[0])
+    d = sampler._pin(pid, None)
+    try:
+        _set_ticks(stat, 0)
+        sampler._detail_cpu(d)
+        now[0] += 1.0
+        _set_ticks(stat, CLOCK_TICKS + 8)  # tick rounding: 108% of one thread
+        assert sampler._detail_cpu(d) == 100.0
+    finally:
+        sampler.close()
