@@ -7,7 +7,6 @@ pid that is reused later reads as gone instead of as the new process.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +20,9 @@ from stucktui.collect.sockets import SocketCollector
 from stucktui.diagnose import History, examine_process
 from stucktui.diagnose.triage import TriageResult, triage_box
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
-from stucktui.procfs.stat import parse_stat
+from stucktui.procfs.stat import cpu_percent, parse_stat
 from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
 
 
@@ -82,8 +80,7 @@ class Sampler:
         if prev is None or prev[0] != d.pid or now <= prev[2]:
             self._cpu_last = None
             return None
-        rate = (ticks - prev[1]) / CLOCK_TICKS / (now - prev[2]) * 100.0
-        self._cpu_last = max(0.0, min(rate, 100.0 * st.num_threads))  # ticks round; cores do not
+        self._cpu_last = cpu_percent(ticks - prev[1], now - prev[2], st.num_threads)
         return self._cpu_last
 
     def sample(

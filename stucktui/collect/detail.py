@@ -14,7 +14,7 @@ from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.cgroup import cgroup_hint, parse_cgroup
 from stucktui.procfs.cmdline import parse_cmdline
 from stucktui.procfs.limits import parse_limits
-from stucktui.procfs.stat import STATE_NAMES, parse_stat
+from stucktui.procfs.stat import CLOCK_TICKS, STATE_NAMES, cpu_percent, parse_stat
 from stucktui.procfs.status import parse_status
 from stucktui.procfs.system import parse_boot_time
 from stucktui.snapshot import (
@@ -25,7 +25,6 @@ from stucktui.snapshot import (
     Unavailable,
 )
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _MAX_ANCESTORS = 64  # a loop can't happen in a real tree; a fixture or a race could fake one
 
@@ -172,5 +171,4 @@ def sample_cpu_percent(root: ProcRoot, pid: int, window: float = 0.5) -> float |
         return None
     if a.starttime != b.starttime or dt <= 0:
         return None
-    rate = (b.utime + b.stime - a.utime - a.stime) / CLOCK_TICKS / dt * 100.0
-    return max(0.0, min(rate, 100.0 * b.num_threads))  # ticks round up; a thread uses one core at most
+    return cpu_percent(b.utime + b.stime - a.utime - a.stime, dt, b.num_threads)

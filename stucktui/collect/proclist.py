@@ -14,11 +14,10 @@ from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.users import UserNames
 from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
 from stucktui.procfs.cmdline import parse_cmdline
-from stucktui.procfs.stat import parse_stat
+from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
 from stucktui.procfs.system import parse_boot_time
 from stucktui.snapshot import ProcessListSnapshot, ProcessRow
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -113,11 +112,7 @@ class ProcessListCollector:
             cur[key] = ticks
             cpu = None
             if elapsed and key in prev:
-                # ticks are counted at CLOCK_TICKS Hz: a window of a second rounds by a tick or
-                # two, so a thread never reads over 100% (it cannot use more than one core)
-                cpu = max(
-                    0.0, min((ticks - prev[key]) / CLOCK_TICKS / elapsed * 100.0, 100.0 * st.num_threads)
-                )
+                cpu = cpu_percent(ticks - prev[key], elapsed, st.num_threads)
             row = ProcessRow(
                 pid=pid,
                 ppid=st.ppid,

@@ -7,7 +7,6 @@ instead of mixing two processes. A thread that exits mid-scan is simply left out
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,14 +14,12 @@ from typing import NamedTuple
 
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
-from stucktui.procfs.stat import STATE_NAMES, parse_stat
+from stucktui.procfs.stat import STATE_NAMES, cpu_percent, parse_stat
 from stucktui.procfs.status import parse_status
 from stucktui.procfs.syscall import CallKind, DecodedCall, SyscallLine, decode_call, parse_syscall
 from stucktui.procfs.wchan import parse_stack, parse_wchan
 from stucktui.tools.pyspy import DEFAULT_TIMEOUT as DEFAULT_PYSPY_TIMEOUT
 from stucktui.tools.pyspy import PyDump, PySpyError, PyThread, start_dump
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # Given a target fd, another module (files) may say more than readlink: 'pipe:[123], no reader'.
 FdResolver = Callable[[int], str | None]
@@ -306,7 +303,7 @@ class ThreadCollector:
         cpu = None
         before = prev.get(tid)
         if before is not None and before[0] == starttime and dt > 0:
-            cpu = max(0.0, (total - before[1]) / CLOCK_TICKS / dt * 100.0)
+            cpu = cpu_percent(total - before[1], dt)
         line: SyscallLine | None = None
         call: DecodedCall | None = None
         fd_args: tuple[FdArg, ...] = ()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+# utime, stime and starttime count clock ticks (sysconf(_SC_CLK_TCK), 100 on Linux)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # PF_KTHREAD from include/linux/sched.h: the task is a kernel thread (notes 10.3).
 PF_KTHREAD = 0x00200000
@@ -22,6 +26,13 @@ STATE_NAMES = {
     "x": "dead",
     "K": "wakekill",
 }
+
+
+def cpu_percent(ticks: int, seconds: float, threads: int = 1) -> float:
+    """CPU use from `ticks` of utime+stime spent in `seconds` (100 = one core). Ticks come in
+    whole 1/CLOCK_TICKS s steps, so a window of a second rounds by a tick or two: clamped to
+    one core per thread, which is all a thread can use."""
+    return max(0.0, min(ticks / CLOCK_TICKS / seconds * 100.0, 100.0 * max(threads, 1)))
 
 
 @dataclass(frozen=True, slots=True)

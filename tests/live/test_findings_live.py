@@ -343,7 +343,6 @@ def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path
     assert any("emit appears twice" in e for e in f.evidence)
 
 
-
 @pytest.mark.parametrize("panel", ["locks", "overview"])
 def test_process_view_finds_the_lock_nb_poller_on_any_panel(children, tmp_path, panel):
     """The view's findings strip asks py-spy itself for a process that holds a lock: the

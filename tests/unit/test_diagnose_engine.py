@@ -54,7 +54,6 @@ def test_most_severe_first_and_the_json_contract():
     assert set(_f("info").to_json()) == {"id", "severity", "summary", "evidence", "next_steps"}
 
 
-
 def test_causes_before_symptoms_within_a_severity():
     rules = ["close-wait-unread", "workers-all-blocked", "pipe-writers-blocked"]
     ordered = sort_findings([_f("critical", 7, r) for r in rules] + [_f("warning", 7, "epoll-spin")])

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from stucktui.procfs import ProcRoot
-from stucktui.sampler import CLOCK_TICKS, Sampler
+from stucktui.procfs.stat import CLOCK_TICKS
+from stucktui.sampler import Sampler
 from tests.fixture_proc import pid_where
 from tests.ui.appkit import copy_tree
 
