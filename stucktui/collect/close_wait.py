@@ -17,7 +17,7 @@ Otherwise the counts come from the kept owners, and only processes new since the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from stucktui.collect.sockets import SocketCollector, socket_fds
 from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
@@ -29,9 +29,16 @@ class CloseWaitCounter:
     """pid -> CLOSE_WAIT sockets it holds (None where its fds are not ours to list). Keep one
     for the life of a process list; call counts() once per refresh."""
 
-    def __init__(self, root: ProcRoot, full_every: int = FULL_EVERY) -> None:
+    def __init__(
+        self,
+        root: ProcRoot,
+        full_every: int = FULL_EVERY,
+        collector: Callable[[], SocketCollector] | None = None,
+    ) -> None:
+        """`collector` makes each refresh's SocketCollector (tests hand one a captured dump)."""
         self.root = root
         self.full_every = full_every
+        self._collector = collector or (lambda: SocketCollector(root))
         self.netns: dict[int, int | None] = {}  # pid -> namespace, trimmed by the caller
         self._owners: dict[tuple[int | None, int], list[int]] = {}  # (ns, inode) -> pids
         self._identity: dict[int, object] = {}  # pid -> its start time at the last scan
@@ -42,7 +49,7 @@ class CloseWaitCounter:
     def counts(self, identity: Mapping[int, object]) -> dict[int, int | None]:
         """`identity`: pid -> something that changes when the pid is reused (its start time)
         for every process of this refresh. Raises OSError when no socket table is readable."""
-        sc = SocketCollector(self.root)
+        sc = self._collector()
         cw: dict[int | None, frozenset[int]] = {}  # namespace -> its CLOSE_WAIT inodes
         ns_of: dict[int, int | None] = {}
         for pid in identity:

@@ -217,23 +217,12 @@ class SocketCollector:
         counts, _ = self.own_table().tcp_counts()
         return dict(counts_by_name(counts.items()))
 
-    def _per_process(
-        self, close_wait_only: bool, netns: dict[int, int | None] | None = None
-    ) -> Iterator[tuple[int, int | None, list[int] | None]]:
+    def _per_process(self) -> Iterator[tuple[int, int | None, list[int] | None]]:
         """(pid, netns, socket inodes, or None when its fds may not be listed) for every
-        process. close_wait_only skips the fd scan of processes in a namespace without a
-        CLOSE_WAIT socket (inodes [] then): the usual box costs one readlink per process, or
-        none for the pids already in `netns` (a cache the caller keeps; filled here)."""
+        process. (The process list's CLOSE_WAIT column has its own, cheaper pass that reads
+        fds only where a CLOSE_WAIT socket exists: collect/close_wait.py.)"""
         for pid in self.root.pids():
-            if netns is None:
-                ns = self.netns_of(pid)
-            elif pid in netns:
-                ns = netns[pid]
-            else:
-                ns = netns[pid] = self.netns_of(pid)
-            if close_wait_only and ns is not None and not self.table(ns, pid).close_wait_inodes():
-                yield pid, ns, []
-                continue
+            ns = self.netns_of(pid)
             try:
                 with self.root.pid_dir(pid) as d:
                     inodes = [ino for _, ino in socket_fds(d)]
@@ -243,19 +232,6 @@ class SocketCollector:
             except (ProcessGone, OSError):  # gone, or an odd entry: skip it this refresh
                 continue
             yield pid, ns, inodes
-
-    def close_wait_by_pid(self, netns: dict[int, int | None] | None = None) -> dict[int, int | None]:
-        """The process list's CLOSE_WAIT column: pid -> count, None where the fds are not ours
-        to list. A namespace we cannot name is joined with that process's own /proc/PID/net.
-        `netns` caches each pid's namespace between calls (see _per_process)."""
-        out: dict[int, int | None] = {}
-        for pid, ns, inodes in self._per_process(close_wait_only=True, netns=netns):
-            if not inodes:
-                out[pid] = None if inodes is None else 0
-                continue
-            cw = self.table(ns, pid).close_wait_inodes()
-            out[pid] = sum(1 for i in inodes if i in cw)
-        return out
 
     def summary(self, *, top: int = 50) -> SocketSummary:
         """The box-wide Sockets view: TCP state counts of every namespace seen, and sockets and
@@ -267,7 +243,7 @@ class SocketCollector:
         held: dict[int, list[int]] = {}  # pid -> its CLOSE_WAIT inodes
         unreadable = 0
         named: set[int] = set() if self.own_netns is None else {self.own_netns}
-        for pid, ns, inodes in self._per_process(close_wait_only=False):
+        for pid, ns, inodes in self._per_process():
             if inodes is None:
                 unreadable += 1
                 continue

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stucktui.collect.boxscan import BoxScan, owners_of, scan_box
+from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.context import (
     WRITE_CALLS,
     Context,
@@ -234,7 +235,7 @@ def triage_box(
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
         try:  # a collector made with close_wait=False: count them here, one cheap pass
-            counts = SocketCollector(root).close_wait_by_pid()
+            counts = CloseWaitCounter(root).counts({r.pid: r.starttime_ticks for r in processes.rows})
         except OSError:
             counts = None
     scan = scan_box(root, processes.rows, close_wait=counts)

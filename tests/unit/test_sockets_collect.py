@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.socket_rows import SERVICES, SocketRow, group_by_remote, service_name, sockets_report
 from stucktui.collect.sockets import SocketCollector
 from stucktui.procfs import ProcRoot
@@ -244,9 +245,14 @@ def test_close_wait_state_number_is_the_kernel_one():
     assert TCP_CLOSE_WAIT == 8
 
 
+def _column(root: ProcRoot, dumper) -> dict[int, int | None]:
+    """The CLOSE_WAIT column's first refresh (a full pass) over every process of the tree."""
+    counter = CloseWaitCounter(root, collector=lambda: SocketCollector(root, use_netlink=True, dumper=dumper))
+    return counter.counts(dict.fromkeys(root.pids(), 0))
+
+
 def test_close_wait_column_per_process(tree, dumper):
-    c = SocketCollector(ProcRoot(str(tree)), use_netlink=True, dumper=dumper)
-    assert c.close_wait_by_pid() == {100: 4, 200: 1, 300: 0}
+    assert _column(ProcRoot(str(tree)), dumper) == {100: 4, 200: 1, 300: 0}
     # our namespace costs two CLOSE_WAIT-only dumps: no UDP, no unix, no full TCP table
     assert dumper.calls == ["tcp.bin", "tcp6.bin"]
 
@@ -260,9 +266,8 @@ def test_close_wait_column_skips_fds_in_a_quiet_namespace(tree):
             return super().pid_dir(pid)
 
     root = CountingRoot(str(tree))
-    c = SocketCollector(root, use_netlink=True, dumper=lambda req: [])  # no CLOSE_WAIT here
-    # pid 200's namespace (its /proc/200/net/tcp) has one; ours has none: only 200 is scanned
-    assert c.close_wait_by_pid() == {100: 0, 200: 1, 300: 0}
+    # no CLOSE_WAIT in our namespace; pid 200's (its /proc/200/net/tcp) has one: only 200 is scanned
+    assert _column(root, lambda req: []) == {100: 0, 200: 1, 300: 0}
     assert root.opened == [200]
 
 
