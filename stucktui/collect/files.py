@@ -170,6 +170,17 @@ def _comm(root: ProcRoot, pid: int) -> str:
         return "?"
 
 
+def fd_end(root: ProcRoot, pid: int, fd: int | str, link: str | None = None) -> str:
+    """'r', 'w', 'rw' or 'path': how fd N of pid was opened, from the mode of its /proc link
+    (one lstat; see link_access_mode), or from fdinfo's flags where the link is not a procfs
+    one (a fixture tree). `link` is the link's path when the caller has built it already.
+    Raises OSError, ProcessGone, AccessDenied or ValueError."""
+    end = link_access_mode(os.lstat(link or root.join(pid, "fd", fd)).st_mode)
+    if end is None:
+        end = access_mode(fdinfo_flags(root.read_text(pid, "fdinfo", fd, pid=pid)))
+    return end
+
+
 def scan_pipes(
     root: ProcRoot,
     *,
@@ -188,7 +199,7 @@ def scan_pipes(
     pipes: dict[str, list[PipeEnd]] = {}  # by link text; one int() per pipe at the end
     fifo_holders: dict[str, list[PipeEnd]] = {}
     unreadable = 0
-    readlink, lstat, listdir = os.readlink, os.lstat, os.listdir
+    readlink, listdir = os.readlink, os.listdir
     for pid in root.pids() if pids is None else pids:
         base = f"{root.path}/{pid}/fd/"
         try:
@@ -217,9 +228,7 @@ def scan_pipes(
             else:
                 continue
             try:
-                end = link_access_mode(lstat(base + n).st_mode)
-                if end is None:  # not a /proc link (a fixture tree): the flags in fdinfo
-                    end = access_mode(fdinfo_flags(root.read_text(pid, "fdinfo", n, pid=pid)))
+                end = fd_end(root, pid, n, base + n)
             except (ProcessGone, AccessDenied, OSError, ValueError):
                 continue
             bucket.append(PipeEnd(pid, name, int(n), end))

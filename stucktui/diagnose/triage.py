@@ -26,7 +26,7 @@ from stucktui.collect.context import (
     pipe_peer_pids,
     stat_fields,
 )
-from stucktui.collect.files import PipeEnd, PipeMap, ProcessFiles, collect_files
+from stucktui.collect.files import PipeEnd, PipeMap, ProcessFiles, collect_files, fd_end
 from stucktui.collect.locks import ProcessLocks, collect_locks
 from stucktui.collect.panels import PanelData
 from stucktui.collect.proclist import ProcessListCollector
@@ -38,7 +38,6 @@ from stucktui.diagnose.engine import evaluate
 from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.model import Finding, Subject, sort_findings
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
-from stucktui.procfs.fdinfo import access_mode, fdinfo_flags
 from stucktui.procfs.fdtarget import bracket_inode
 from stucktui.procfs.locks import parse_locks
 from stucktui.snapshot import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
@@ -108,7 +107,7 @@ def _pipe_map(root: ProcRoot, targets: set[str], names: dict[int, str]) -> PipeM
             continue
         for pid, fd in owners:
             try:
-                end = access_mode(fdinfo_flags(root.read_text(pid, "fdinfo", fd, pid=pid)))
+                end = fd_end(root, pid, fd)
             except (ProcessGone, AccessDenied, OSError, ValueError):
                 continue
             if pid not in names:
