@@ -137,16 +137,14 @@ def close_wait_leak(s: Subject) -> list[Finding]:
 _WANTS_READ = frozenset({"IN", "PRI", "RDHUP", "RDNORM"})
 
 
-def _hung(s: Subject, w: EpollWatch) -> str | None:
+def _hung(w: EpollWatch, row: SocketRow | None) -> str | None:
     """Why the watched fd is ready forever: 'CLOSE_WAIT' (the peer's FIN: readable) or
     'closed' (a TCP socket reset or shut down both ways: EPOLLHUP, which every registration
-    gets); None otherwise."""
+    gets); None otherwise. `row` is the watched socket's row, if any."""
     if w.socket_state == "CLOSE_WAIT" and _WANTS_READ & set(w.event_names):
         return "CLOSE_WAIT"
-    if w.socket_state == "UNCONN" and s.sockets is not None:
-        row = next((r for r in s.sockets.rows if r.inode == w.ino), None)
-        if row is not None and row.proto.startswith("tcp"):
-            return "closed"  # in state CLOSE, or in no table at all (SocketRow.closed_tcp)
+    if w.socket_state == "UNCONN" and row is not None and row.proto.startswith("tcp"):
+        return "closed"  # in state CLOSE, or in no table at all (SocketRow.closed_tcp)
     return None
 
 
@@ -166,13 +164,14 @@ def epoll_spin(s: Subject) -> list[Finding]:
         return []
     severity: Severity = "critical" if s.cpu_percent >= SPIN_CERTAIN else "warning"
     out = []
+    by_inode = {r.inode: r for r in s.sockets.rows} if s.sockets is not None else {}
     for ep in s.files.rows:
         for w in ep.epoll:
-            why = _hung(s, w)
+            row = by_inode.get(w.ino)
+            why = _hung(w, row)
             if why is None or "ET" in w.event_names or "ONESHOT" in w.event_names:
                 continue
             fd = w.fd if w.fd is not None else w.tfd
-            row = next((r for r in (s.sockets.rows if s.sockets else ()) if r.inode == w.ino), None)
             peer = f" to {row.remote}" if row is not None and row.remote else ""
             state = "in CLOSE_WAIT" if why == "CLOSE_WAIT" else "that is closed (reset or shut down)"
             summary = (
