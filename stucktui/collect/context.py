@@ -117,13 +117,14 @@ def collect_peers(
     *,
     window: float = PEER_READ_WINDOW,
     sleep: Callable[[float], None] = time.sleep,
+    limit: int = _MAX_PEERS,
 ) -> dict[int, PeerProcess]:
     """The processes holding the read end of a pipe that writers are blocked on: their state,
     threads, and whether they read anything during `window` seconds (a reader that sleeps
     between reads looks idle in any one sample; its rchar still grows)."""
     out: dict[int, PeerProcess] = {}
     collector = ThreadCollector(root)
-    wanted = list(dict.fromkeys(pids))[:_MAX_PEERS]
+    wanted = list(dict.fromkeys(pids))[:limit]
     before = {pid: read_chars(root, pid) for pid in wanted}
     t0 = time.monotonic()
     for pid in wanted:

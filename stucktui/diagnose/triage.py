@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stucktui.collect.boxscan import BoxScan, owners_of, scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
@@ -18,7 +18,6 @@ from stucktui.collect.context import (
     WRITE_CALLS,
     Context,
     ForeignLock,
-    PeerProcess,
     blocked_pipe_inodes,
     children_of,
     collect_peers,
@@ -59,6 +58,7 @@ _NEEDS = {
 }
 _TRACKED_KINDS = ("close_wait", "dstate", "zombie", "stuck_signal", "lock_wait", "pipe_write")
 _PYSPY_TIMEOUT = 5.0
+_MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +146,11 @@ def _prefill(s: _Suspect, p: PanelData) -> None:
     s.locks = p.locks if isinstance(p.locks, ProcessLocks) else None
 
 
-def _finish(root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool) -> Context:
-    """Files, locks and Python stacks, then the Context. Raises ProcessGone."""
+def _finish(
+    root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool
+) -> tuple[Context, list[int]]:
+    """Files, locks and Python stacks, then the Context but its peers: (context, the pids of
+    the readers to watch for it, shared by every suspect in one window). Raises ProcessGone."""
     needs = s.needs
     pid = s.row.pid
     if "files" in needs and s.files is None:
@@ -163,18 +166,17 @@ def _finish(root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, pytho
             pass
     if python and "python" in needs and s.threads is not None and s.threads.python is None:
         s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
-    peers: dict[int, PeerProcess] = {}
+    peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()
     if s.files is not None:
         blocked = blocked_pipe_inodes(s.threads, s.files)
         if blocked and "pipe" in s.reasons:
-            peers = collect_peers(root, pipe_peer_pids(pid, s.files, blocked))
+            peer_pids = pipe_peer_pids(pid, s.files, blocked)
         if s.reasons & {"lock", "lock_poll"}:
             flocks = foreign_locks(root, pid, s.files, scan.lock_text)
     zombies = scan.zombies.get(pid)
-    return Context(
-        peers=peers, foreign_locks=flocks, children=tuple(zombies) if zombies is not None else None
-    )
+    context = Context(foreign_locks=flocks, children=tuple(zombies) if zombies is not None else None)
+    return context, peer_pids
 
 
 def _subject(s: _Suspect, scan: BoxScan, context: Context) -> Subject:
@@ -281,13 +283,21 @@ def _examine(
         targets = set().union(*(_blocked_pipe_targets(s.threads) for s in suspects if "pipe" in s.reasons))
         pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0)
         when = time.monotonic() if now is None else now
+        finished: list[tuple[_Suspect, Context, list[int]]] = []
         for s in suspects:
             if not s.reasons:
                 continue
             try:
-                context = _finish(root, s, scan, pipe_map, python)
+                finished.append((s, *_finish(root, s, scan, pipe_map, python)))
             except ProcessGone:
                 continue
+        # The readers of every suspect's blocked pipes are watched in one shared window, so
+        # ten stuck writers cost one PEER_READ_WINDOW, not ten.
+        wanted = [p for _, _, pids in finished for p in pids]
+        peers = collect_peers(root, wanted, limit=_MAX_TRIAGE_PEERS) if wanted else {}
+        for s, context, pids in finished:
+            if pids:
+                context = replace(context, peers={p: peers[p] for p in dict.fromkeys(pids) if p in peers})
             findings.extend(evaluate(_subject(s, scan, context), history, now=when, strict=strict))
             evaluated.append((s.row.pid, s.row.starttime_ticks))
     finally:

@@ -4,6 +4,7 @@ signal or file, and stays silent on a healthy child. Every process is ended by p
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -167,6 +168,55 @@ def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, b
         assert got and f"pid {peer.pid} (python" in got[0].summary and "read nothing in" in got[0].summary
     else:
         assert got == [], got[0].summary
+
+
+def test_triage_watches_the_readers_of_every_suspect_in_one_window(children, monkeypatch):
+    """Two writers blocked on two idle readers: triage blames each reader, and watches both
+    for reads in one shared window (one collect_peers call), not one window per suspect."""
+    triage_mod = importlib.import_module("stucktui.diagnose.triage")  # the package's triage() shadows it
+    calls: list[list[int]] = []
+    real = triage_mod.collect_peers
+
+    def spy(root, pids, **kw):
+        pids = list(pids)
+        calls.append(pids)
+        return real(root, pids, **kw)
+
+    monkeypatch.setattr(triage_mod, "collect_peers", spy)
+    pairs = []
+    for _ in range(2):
+        r, w = os.pipe()
+        try:
+            writer = children.python(WRITES_FOREVER, str(w), pass_fds=(w,))
+            peer = children.python(IDLE_READER, str(r), pass_fds=(r,))
+        finally:
+            os.close(r)
+            os.close(w)
+        pairs.append((writer, peer))
+    for writer, peer in pairs:
+        children.wait_ready(writer)
+        children.wait_ready(peer)
+
+    def blocked(pid: int) -> bool:
+        return any(t.call and t.call.name == "write" and t.state == "S" for t in _threads(pid))
+
+    wait_until(lambda: all(blocked(w.pid) for w, _ in pairs), timeout=30, what="both writers blocked")
+    root = ProcRoot()
+    collector = ProcessListCollector(root)
+    h = History()
+    triage_box(root, processes=collector.collect(), history=h, now=1000.0)
+
+    def found():
+        calls.clear()
+        r = triage_box(root, processes=collector.collect(), history=h, now=1010.0)
+        got = {f.pid: f for f in r.findings if f.id == "pipe-writers-blocked"}
+        return got if all(w.pid in got for w, _ in pairs) else None
+
+    got = wait_until(found, 40, interval=0.3, what="both writers in the triage")
+    for writer, peer in pairs:
+        summary = got[writer.pid].summary
+        assert f"pid {peer.pid} (python" in summary and "read nothing in" in summary, summary
+    assert len(calls) == 1 and {peer.pid for _, peer in pairs} <= set(calls[0])
 
 
 NEVER_READS = """
