@@ -13,7 +13,7 @@ from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
 from stucktui.ui.keys import FILES_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
-from stucktui.ui.widgets.keyed_table import KeyedTable
+from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
 
 COLUMNS = (
     ("fd", "FD"),
@@ -68,7 +68,7 @@ class FilesPanel(DetailPanel):
             placeholder="filter fds: a number, or words (pipe, socket, CLOSE_WAIT, a path…)",
             id="files-filter",
         )
-        yield KeyedTable(COLUMNS, id="files-table")
+        yield KeyedTable(COLUMNS, id="files-table", more_hint="/ filters, o changes the order")
 
     def on_mount(self) -> None:
         self.sort_key = "fd"
@@ -112,7 +112,8 @@ class FilesPanel(DetailPanel):
             head.append("\n! ", style="yellow")
             head.append_text(safe_text(n))
         self.query_one("#files-summary", Static).update(head)
-        self.table.set_rows([(str(r.fd), _cells(r)) for r in rows])
+        table = self.table
+        table.set_rows([(str(r.fd), _cells(r)) for r in first_rows(rows, table.limit)], total=len(rows))
 
     # -- keys ---------------------------------------------------------------------------------
     def action_close_fd(self) -> None:

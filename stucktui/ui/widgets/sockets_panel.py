@@ -11,7 +11,7 @@ from stucktui.collect.socket_rows import ProcessSockets, SocketRow
 from stucktui.ui.keys import SOCKETS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
-from stucktui.ui.widgets.keyed_table import KeyedTable
+from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
 
 ROW_COLUMNS = (
     ("fd", "FD"),
@@ -75,7 +75,7 @@ class SocketsPanel(DetailPanel):
 
     def compose(self) -> ComposeResult:
         yield Static(id="sockets-summary")
-        yield KeyedTable(ROW_COLUMNS, id="sockets-table")
+        yield KeyedTable(ROW_COLUMNS, id="sockets-table", more_hint="g groups them by remote endpoint")
         yield KeyedTable(GROUP_COLUMNS, id="sockets-groups")
 
     def on_mount(self) -> None:
@@ -131,7 +131,10 @@ class SocketsPanel(DetailPanel):
             t.append("\n! ", style="yellow")
             t.append_text(safe_text(note))
         summary.update(t)
-        self.query_one("#sockets-table", KeyedTable).set_rows([(str(r.fd), _row_cells(r)) for r in data.rows])
+        table = self.query_one("#sockets-table", KeyedTable)
+        want = self._want_fd
+        shown = first_rows(data.rows, table.limit, (lambda r: r.fd == want) if want is not None else None)
+        table.set_rows([(str(r.fd), _row_cells(r)) for r in shown], total=len(data.rows))
         self._move_to_wanted()
         groups = []
         for i, g in enumerate(data.by_remote):

@@ -11,7 +11,7 @@ from stucktui.collect.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
 from stucktui.ui.keys import THREADS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
-from stucktui.ui.widgets.keyed_table import KeyedTable
+from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
 
 COLUMNS = (
     ("tid", "TID"),
@@ -58,7 +58,7 @@ class ThreadsPanel(DetailPanel):
 
     def compose(self) -> ComposeResult:
         yield Static(id="threads-summary")
-        yield KeyedTable(COLUMNS, id="threads-table")
+        yield KeyedTable(COLUMNS, id="threads-table", more_hint="g groups them by what they wait on")
         yield Static(id="threads-stack")
 
     def on_mount(self) -> None:
@@ -116,7 +116,7 @@ class ThreadsPanel(DetailPanel):
             return
         rows: list[tuple[str, list[Text]]] = []
         if not self.grouped:
-            rows = [(str(r.tid), _thread_cells(r)) for r in snap.rows]
+            rows = [(str(r.tid), _thread_cells(r)) for r in first_rows(snap.rows, self.table.limit)]
         else:
             by_tid = {r.tid: r for r in snap.rows}
             for g in snap.groups:
@@ -130,7 +130,7 @@ class ThreadsPanel(DetailPanel):
                 rows.append((f"group:{g.tids[0]}", _group_cells(g, members[0], members, open_)))
                 if open_:
                     rows.extend((str(m.tid), _thread_cells(m, "  ")) for m in members)
-        self.table.set_rows(rows)
+        self.table.set_rows(rows, total=len(rows) if self.grouped else len(snap.rows))
         self._show_stack(self.table.selected_key)
 
     # -- keys ---------------------------------------------------------------------------------
