@@ -6,6 +6,7 @@ from stucktui.collect.context import WRITE_CALLS, PeerProcess
 from stucktui.collect.files import PipeView
 from stucktui.collect.threads import ThreadRow, ThreadsSnapshot
 from stucktui.diagnose.model import BLOCKED_STATES, Finding, Severity, Subject, call_name, id_list, plural
+from stucktui.tools.pyspy import PyFrame
 
 READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "splice", "recvfrom", "recvmsg"})
 # Multiplexing waits: which fds they wait on is in the target's memory (notes 1.2), so a thread
@@ -42,6 +43,46 @@ def _writers(s: Subject) -> dict[int, list[ThreadRow]]:
                 out.setdefault(a.fd, []).append(t)
                 break
     return out
+
+
+# Frames of the thread machinery itself: every pool thread has them, so they prove nothing.
+_MACHINERY = ("threading.py", "concurrent/futures/thread.py", "socketserver.py")
+_WRITER_FRAMES = 3  # how deep in a blocked writer's stack a waiter's call site may match
+
+
+def _site(frame: PyFrame) -> tuple[str, str]:
+    return (frame.file, frame.function)
+
+
+def queued_behind(s: Subject, writers: list[ThreadRow]) -> list[ThreadRow]:
+    """Threads waiting (futex) for a lock that a blocked writer holds: the stdout/stderr
+    buffer lock of the same print() or write() call site, or a logging handler's lock
+    (`Handler.acquire` called from the `Handler.handle` the writer is in). Only Python stacks
+    tell such a waiter from an idle pool thread, so without them none is found."""
+    if s.threads is None:
+        return []
+    sites: set[tuple[str, str]] = set()
+    for w in writers:
+        if w.python is not None:
+            for f in w.python.frames[:_WRITER_FRAMES]:
+                if not f.file.endswith(_MACHINERY) and f.module is None:
+                    sites.add(_site(f))
+    if not sites:
+        return []
+    busy = {w.tid for w in writers}
+    out = []
+    for t in s.threads.rows:
+        if t.tid in busy or t.state not in BLOCKED_STATES or call_name(t) not in _LOCK_CALLS:
+            continue
+        frames = [f for f in (t.python.frames if t.python is not None else ()) if f.module is None]
+        if frames and frames[0].function.rsplit(".", 1)[-1] == "acquire" and len(frames) > 1:
+            frames = frames[1:]  # Handler.acquire, a lock wrapper: where it was called from counts
+        if frames and _site(frames[0]) in sites:
+            out.append(t)
+    return out
+
+
+_LOCK_CALLS = frozenset({"futex", "futex_waitv"})
 
 
 def _reads(
@@ -139,6 +180,16 @@ def _verdict(s: Subject, fd: int, p: PipeView) -> tuple[Severity, str] | None:
     return None if certain else ("warning", f"{where}, unless {text}")
 
 
+def _count(threads: list[ThreadRow]) -> str:
+    return f"thread {threads[0].tid} is" if len(threads) == 1 else f"{len(threads)} are"
+
+
+def _lock_site(t: ThreadRow) -> str:
+    """Where a queued thread waits: 'Handler.acquire (logging/__init__.py:927)'."""
+    frames = [f for f in (t.python.frames if t.python is not None else ()) if f.module is None]
+    return f"{frames[0].function} ({frames[0].short_file}:{frames[0].line})" if frames else "?"
+
+
 def pipe_writers_blocked(s: Subject) -> list[Finding]:
     """Threads blocked writing to a pipe that nobody drains (incident 1). A write to a pipe
     without any read end fails with EPIPE at once: it blocks only while the read end is held
@@ -157,11 +208,18 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             continue  # a live reader that is busy elsewhere may be a slow consumer: wait a while
         std = f", its {_STD[fd]}" if fd in _STD else ""
         tids = tuple(t.tid for t in writers)
+        queued = queued_behind(s, writers)
         who = f"Thread {tids[0]}" if len(tids) == 1 else f"{len(tids)} threads"
         summary = (
             f"{who} of {s.label} {'is' if len(tids) == 1 else 'are'} blocked writing to fd {fd}"
             f"{std} ({row.target}), which nobody drains: {why}."
         )
+        if queued:
+            summary += (
+                f" {plural(len(queued), 'more thread')} {'waits' if len(queued) == 1 else 'wait'} "
+                f"behind {'it' if len(tids) == 1 else 'them'} for the lock "
+                f"{'it holds' if len(tids) == 1 else 'they hold'} ({_lock_site(queued[0])})."
+            )
         first = writers[0]
         evidence = [
             f"{plural(len(tids), 'thread')} ({id_list(list(tids))}) in {first.call_text}, state {first.state}"
@@ -173,6 +231,12 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
         if first.python is not None and first.python.frames:
             frames = " <- ".join(f"{f.function} ({f.short_file}:{f.line})" for f in first.python.frames[:4])
             evidence.append(f"Python stack of thread {first.tid}: {frames}")
+        if queued:
+            q = queued[0]
+            evidence.append(
+                f"{plural(len(queued), 'thread')} ({id_list([t.tid for t in queued])}) in {q.call_text}"
+                f" at {_lock_site(q)}: the same call site as the blocked writer"
+            )
         steps = [
             f"drain it now: `cat /proc/{s.pid}/fd/{fd} > /var/tmp/{s.pid}-fd{fd}.log` opens the pipe "
             "for reading and unblocks the writers (as root or the owner)",
@@ -181,6 +245,7 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             "fix the start-up: send this output to a file or the journal, and start the process "
             "with inherited fds closed (close_fds, O_CLOEXEC)",
         ]
+        tids += tuple(t.tid for t in queued)
         out.append(s.finding("pipe-writers-blocked", severity, summary, evidence, steps,
                              panel="files", fds=(fd,), tids=tids))  # fmt: skip
     return out
@@ -211,25 +276,46 @@ def workers_all_blocked(s: Subject) -> list[Finding]:
     if s.threads is None or len(s.threads.rows) < 3:
         return []
     workers = [t for t in s.threads.rows if t.tid != s.pid]
-    keys = {_stuck_call(t) for t in workers}
+    calls = {t.tid: _stuck_call(t) for t in workers}
+    # threads queued for the lock a blocked pipe writer holds are as stuck as the writer
+    for writers in _writers(s).values():
+        key = _stuck_call(writers[0])
+        for t in queued_behind(s, writers):
+            if calls.get(t.tid) is None and t.tid != s.pid:
+                calls[t.tid] = key
+    keys = set(calls.values())
     if len(keys) != 1:
         return []
     key = keys.pop()
     if key is None:
         return []
     name, fd = key
-    first = workers[0]
+    callers = [t for t in workers if _stuck_call(t) == key]
+    first = callers[0]
+    waiting = [t for t in workers if _stuck_call(t) != key]
     target = next((a.target for a in first.fd_args if a.fd == fd), "?")
     main = s.threads.row(s.pid)
     tids = tuple(t.tid for t in workers)
-    summary = (
-        f"All {len(workers)} worker threads of {s.label} are blocked in {name} on fd {fd} ({target}): "
-        "the process can do no work until that call returns."
-    )
+    if waiting:
+        summary = (
+            f"All {len(workers)} worker threads of {s.label} are stuck on fd {fd} ({target}): "
+            f"{_count(callers)} blocked in {name}, "
+            f"{_count(waiting)} waiting for the lock {'it holds' if len(callers) == 1 else 'they hold'}; "
+            "the process can do no work until that call returns."
+        )
+    else:
+        summary = (
+            f"All {len(workers)} worker threads of {s.label} are blocked in {name} on fd {fd} ({target}): "
+            "the process can do no work until that call returns."
+        )
     evidence = [
-        f"threads {id_list(list(tids))}: {first.call_text}"
+        f"threads {id_list([t.tid for t in callers])}: {first.call_text}"
         + (f", wchan {first.wchan}" if first.wchan else "")
     ]
+    if waiting:
+        evidence.append(
+            f"threads {id_list([t.tid for t in waiting])}: {waiting[0].call_text} at {_lock_site(waiting[0])}"
+        )
     if main is not None:
         evidence.append(f"main thread {main.tid}: {main.call_text}")
     if first.python is not None and first.python.frames:

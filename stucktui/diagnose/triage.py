@@ -146,6 +146,15 @@ def _prefill(s: _Suspect, p: PanelData) -> None:
     s.locks = p.locks if isinstance(p.locks, ProcessLocks) else None
 
 
+def _may_queue_behind_writer(threads: ThreadsSnapshot) -> bool:
+    """A thread blocked writing and another waiting on a futex: only Python stacks tell whether
+    that one waits for the writer's lock (a print or logging call behind it) or is idle."""
+    writing = any(t.state in "SD" and t.call is not None and t.call.name in WRITE_CALLS for t in threads.rows)
+    return writing and any(
+        t.state in "SD" and t.call is not None and t.call.name == "futex" for t in threads.rows
+    )
+
+
 def _finish(
     root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool
 ) -> tuple[Context, list[int]]:
@@ -164,7 +173,12 @@ def _finish(
             s.locks = collect_locks(root, pid, piddir=s.d, fd_rows=s.files.rows, pids=scan.lock_pids | {pid})
         except (AccessDenied, OSError, ValueError):
             pass
-    if python and "python" in needs and s.threads is not None and s.threads.python is None:
+    if (
+        python
+        and s.threads is not None
+        and s.threads.python is None
+        and ("python" in needs or ("pipe" in s.reasons and _may_queue_behind_writer(s.threads)))
+    ):
         s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
     peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()

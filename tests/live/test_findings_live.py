@@ -104,6 +104,49 @@ def test_examine_process_reuses_the_panels_the_view_has(children):
     assert {f.id for f in examine_process(root, detail)} >= {"pipe-writers-blocked"}
 
 
+LOGGING_LEAK = """
+import logging, os, sys, threading, time
+r, w = os.pipe()
+os.dup2(w, 2)   # stderr: a pipe whose only read end this process keeps and never reads
+logging.basicConfig(stream=os.fdopen(2, "w"), level=logging.INFO)
+log = logging.getLogger("svc")
+def worker(i):
+    while True:
+        log.info("worker %d handled a request %s", i, "x" * 100)
+for i in range(4):
+    threading.Thread(target=worker, args=(i,), daemon=True).start()
+ready()
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_workers_queued_on_the_logging_lock_behind_the_blocked_write(children):
+    """CPython's shape of incident 1: one worker is in write(2) inside StreamHandler.emit,
+    holding the handler's lock; the other three wait for that lock in futex. Python stacks
+    (py-spy, run by stucktui itself) show they are stuck behind the write, not idle."""
+    p = children.python(LOGGING_LEAK)
+    children.wait_ready(p)
+    need_pyspy(p.pid)
+
+    def settled() -> bool:
+        calls = sorted(t.call.name if t.call else "running" for t in _threads(p.pid) if t.tid != p.pid)
+        return calls == ["futex", "futex", "futex", "write"]
+
+    wait_until(settled, timeout=30, what="one writer blocked and three threads behind it")
+    root = ProcRoot()
+    found = {f.id: f for f in examine_process(root, collect_detail(root, p.pid), python=True)}
+    assert {"pipe-writers-blocked", "workers-all-blocked"} <= set(found), found
+    assert "3 more threads wait behind it for the lock it holds (Handler.acquire" in (
+        found["pipe-writers-blocked"].summary
+    )
+    w = found["workers-all-blocked"]
+    assert w.summary.startswith(f"All 4 worker threads of pid {p.pid}") and "stuck on fd 2" in w.summary
+    assert "3 are waiting for the lock it holds" in w.summary
+    r = triage_box(root, history=History())
+    assert {"pipe-writers-blocked", "workers-all-blocked"} <= {f.id for f in r.findings if f.pid == p.pid}
+
+
 PARENT_WAITS = """
 import subprocess, sys
 child = subprocess.Popen([sys.executable, "-c", "import os\\nwhile True: os.write(1, b'x' * 4096)"],

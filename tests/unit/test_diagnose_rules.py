@@ -184,6 +184,65 @@ def test_workers_all_waiting_for_one_lock():
     assert f.panel == "locks" and "blocked in flock on fd 7 (/var/lock/app)" in f.summary
 
 
+LOGGING = "/usr/lib/python3.11/logging/__init__.py"
+THREADING = "/usr/lib/python3.11/threading.py"
+RUN = (("Thread.run", THREADING), ("Thread._bootstrap", THREADING))
+LOG_WRITER = (("StreamHandler.emit", LOGGING), ("Handler.handle", LOGGING), ("Logger.info", LOGGING))
+LOG_WAITER = (("Handler.acquire", LOGGING), ("Handler.handle", LOGGING), ("Logger.info", LOGGING))
+PRINT_SITE = (("handle_request", "/srv/app.py"),)
+IDLE = (
+    ("Condition.wait", THREADING),
+    ("Queue.get", "/usr/lib/python3.11/queue.py"),
+    ("worker", "/srv/app.py"),
+)
+
+
+def _queued(writer_frames, waiter_frames, n_waiters: int = 3):
+    """One worker blocked writing to the stderr pipe nobody drains, the others in futex."""
+    holders = (PipeEnd(PID, "app", 2, "w"), PipeEnd(PID, "app", 3, "r"))
+    rows = [thread(PID, "clock_nanosleep", (1, 0))]
+    rows.append(
+        thread(PID + 1, "write", (2, 0, 48), targets={2: f"pipe:[{PIPE}]"}, frames=writer_frames + RUN)
+    )
+    rows += [thread(PID + 2 + i, "futex", (0, 0x189), frames=waiter_frames + RUN) for i in range(n_waiters)]
+    fd_rows = [pipe_row(2, "w", PIPE, holders), pipe_row(3, "r", PIPE, holders)]
+    return subject(threads=threads(*rows), files=files(*fd_rows))
+
+
+@pytest.mark.parametrize(
+    "writer,waiter,site",
+    [
+        (LOG_WRITER, LOG_WAITER, "Handler.acquire (/usr/lib/python3.11/logging/__init__.py:1)"),
+        (PRINT_SITE, PRINT_SITE, "handle_request (/srv/app.py:1)"),  # the same print() call
+    ],
+    ids=["logging", "print"],
+)
+def test_workers_queued_behind_the_blocked_writer_are_stuck_too(writer, waiter, site):
+    """Incident 1 as CPython runs it: one thread is inside write(2), the others wait (futex)
+    for the lock it holds: the logging handler's, or the stderr buffer's of the same print()."""
+    s = _queued(writer, waiter)
+    (f,) = workers_all_blocked(s)
+    assert f.summary.startswith(f"All 4 worker threads of pid {PID} (app) are stuck on fd 2")
+    assert f"thread {PID + 1} is blocked in write, 3 are waiting for the lock it holds" in f.summary
+    assert any(f"at {site}" in e for e in f.evidence)
+    (p,) = pipe_writers_blocked(s)
+    assert p.summary.startswith(f"Thread {PID + 1} of pid {PID} (app) is blocked writing to fd 2")
+    assert f"3 more threads wait behind it for the lock it holds ({site})" in p.summary
+    assert p.tids == (PID + 1, PID + 2, PID + 3, PID + 4)
+
+
+def test_an_idle_pool_next_to_a_blocked_writer_is_not_queued_behind_it():
+    """Pool threads waiting for work (queue.get) are in futex too, but not at the writer's
+    call site: the pool still has workers, and the pipe finding names only the writer."""
+    s = _queued(LOG_WRITER, IDLE)
+    assert workers_all_blocked(s) == []
+    (p,) = pipe_writers_blocked(s)
+    assert "wait behind" not in p.summary and p.tids == (PID + 1,)
+    # without Python stacks nothing tells the two apart: no claim either way
+    bare = _queued((), ())
+    assert workers_all_blocked(bare) == [] and "wait behind" not in pipe_writers_blocked(bare)[0].summary
+
+
 # -- sockets -----------------------------------------------------------------------------------
 LISTEN = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 0, 128)
 
