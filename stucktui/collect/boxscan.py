@@ -38,7 +38,8 @@ POOL_WCHANS = PIPE_WCHANS | frozenset(
         "inet_wait_for_connect",
     }
 )
-SPIN_CPU = 50.0  # percent of one core: a process that busy and holding an epoll set is looked at
+SPIN_CPU = 20.0  # percent of one core: a process that busy is looked at for an epoll spin
+SPIN_MAX_FDS = 4096  # ... when it has no CLOSE_WAIT socket, only below this many fds (cost)
 MANY_FDS = 32  # RLIMIT_NOFILE is read only for processes holding at least this many fds
 FD_SHARE = 0.85
 
@@ -132,10 +133,12 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.add(pid, "dstate")
     if close_wait:
         scan.add(pid, "close_wait")
-        # a busy loop on a socket the peer closed (incident 4): the Files panel of a busy process
-        # can cost 100 ms (fdinfo of every fd), so only one holding CLOSE_WAIT sockets pays it
-        if row.cpu_percent is not None and row.cpu_percent >= SPIN_CPU:
-            scan.add(pid, "spin")
+    # a busy loop on a socket the peer closed (incident 4), in CLOSE_WAIT or, once reset or
+    # shut down, in no table at all: the Files panel of a busy process can cost 100 ms (fdinfo
+    # of every fd), so a busy one without CLOSE_WAIT sockets is looked at below SPIN_MAX_FDS
+    busy = row.cpu_percent is not None and row.cpu_percent >= SPIN_CPU
+    if busy and (close_wait or (row.num_fds is not None and row.num_fds <= SPIN_MAX_FDS)):
+        scan.add(pid, "spin")
     if row.num_fds is not None and row.num_fds >= MANY_FDS:
         limit = _fd_limit(root, pid)
         if limit:

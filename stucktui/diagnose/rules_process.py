@@ -3,7 +3,7 @@ and zombie-children."""
 
 from __future__ import annotations
 
-from stucktui.diagnose.model import Finding, Severity, Subject, id_list, plural, seen_for
+from stucktui.diagnose.model import Finding, Severity, Subject, call_name, id_list, plural, seen_for
 from stucktui.listing import human_age
 from stucktui.procfs.signals import mask_names
 
@@ -25,7 +25,10 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
     sig = s.signals
     if sig is None:
         return []
-    stuck = [r for r in sig.rows if r.stuck and not r.libc_internal]
+    # A shell waiting for its pipeline blocks SIGCHLD and reaps in wait4(): the pending
+    # SIGCHLD is how it works, not a signal anyone waits for.
+    reaping = s.threads is not None and any(call_name(t) in ("wait4", "waitid") for t in s.threads.rows)
+    stuck = [r for r in sig.rows if r.stuck and not r.libc_internal and not (reaping and r.name == "SIGCHLD")]
     if not stuck:
         return []
     names = [r.name for r in stuck]

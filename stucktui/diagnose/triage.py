@@ -48,7 +48,7 @@ _NEEDS = {
     "workers": {"threads", "files"},
     "close_wait": {"threads", "sockets"},
     "spin": {"threads", "sockets", "files"},
-    "signal": {"signals"},
+    "signal": {"signals", "threads"},  # a thread in wait4 explains a pending SIGCHLD
     "lock": {"threads", "files", "locks"},
     "lock_poll": {"threads", "files", "locks", "python"},  # LOCK_NB retries show only in stacks
     "fds": set(),

@@ -409,6 +409,21 @@ def test_signal_origin_variants():
     assert signal_blocked_pending(subject(signals=same, ages=aged))[0].severity == "critical"
 
 
+def test_signal_pending_sigchld_of_a_shell_reaping_in_wait4_is_how_it_works():
+    """bash waiting for its pipeline: SIGCHLD blocked and pending while it sits in wait4(-1)."""
+    chld = 1 << (signal.SIGCHLD - 1)
+    sig = signals(shared=chld, blocked=chld, caught=chld, parent=_parent(0, None))
+    waiting = threads(thread(PID, "wait4", (0xFFFFFFFF, 0, 0, 0)))
+    assert signal_blocked_pending(subject(signals=sig, threads=waiting, name="bash")) == []
+    # not reaping: a blocked, pending SIGCHLD is stuck as any other signal
+    asleep = threads(thread(PID, "pause"))
+    assert signal_blocked_pending(subject(signals=sig, threads=asleep))[0].summary.startswith("SIGCHLD is")
+    # reaping does not excuse another signal pending and blocked beside it
+    both = signals(shared=chld | ALRM, blocked=chld | ALRM, parent=_parent(0, None))
+    (f,) = signal_blocked_pending(subject(signals=both, threads=waiting))
+    assert f.summary.startswith("SIGALRM is blocked and pending")
+
+
 def test_signal_silent_when_not_both_pending_and_blocked():
     assert signal_blocked_pending(subject(signals=signals(shared=ALRM))) == []
     assert signal_blocked_pending(subject(signals=signals(blocked=ALRM))) == []
