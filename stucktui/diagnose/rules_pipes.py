@@ -54,11 +54,12 @@ def _site(frame: PyFrame) -> tuple[str, str]:
     return (frame.file, frame.function)
 
 
-def queued_behind(s: Subject, writers: list[ThreadRow]) -> list[ThreadRow]:
+def queued_behind(s: Subject, writers: list[ThreadRow]) -> list[tuple[ThreadRow, PyFrame]]:
     """Threads waiting (futex) for a lock that a blocked writer holds: the stdout/stderr
     buffer lock of the same print() or write() call site, or a logging handler's lock
     (`Handler.acquire` called from the `Handler.handle` the writer is in). Only Python stacks
-    tell such a waiter from an idle pool thread, so without them none is found."""
+    tell such a waiter from an idle pool thread, so without them none is found. Each waiter
+    comes with its frame that the writer's stack has too."""
     if s.threads is None:
         return []
     sites: set[tuple[str, str]] = set()
@@ -74,12 +75,32 @@ def queued_behind(s: Subject, writers: list[ThreadRow]) -> list[ThreadRow]:
     for t in s.threads.rows:
         if t.tid in busy or t.state not in BLOCKED_STATES or call_name(t) not in _LOCK_CALLS:
             continue
-        frames = [f for f in (t.python.frames if t.python is not None else ()) if f.module is None]
+        frames = _frames(t)
         if frames and frames[0].function.rsplit(".", 1)[-1] == "acquire" and len(frames) > 1:
             frames = frames[1:]  # Handler.acquire, a lock wrapper: where it was called from counts
         if frames and _site(frames[0]) in sites:
-            out.append(t)
+            out.append((t, frames[0]))
     return out
+
+
+def _behind_text(queued: list[tuple[ThreadRow, PyFrame]], writers: list[ThreadRow]) -> str:
+    """'3 threads (11-13) in futex(...) at Handler.acquire (logging/__init__.py:927), called
+    from Handler.handle, where the blocked writer is too'."""
+    t, shared = queued[0]
+    where = f"at {_lock_site(t)}"
+    w = writers[0].python
+    same_line = w is not None and any(
+        (f.file, f.function, f.line) == (shared.file, shared.function, shared.line) for f in w.frames[:1]
+    )
+    inner = _frames(t)[0]
+    if inner is not shared:
+        where += f", called from {shared.function}, where the blocked writer is too"
+    elif same_line:
+        where += ": the very line the blocked writer is on (its stream's lock)"
+    else:
+        where += f": in {shared.function}, where the blocked writer is too"
+    tids = [q.tid for q, _ in queued]
+    return f"{plural(len(tids), 'thread')} ({id_list(tids)}) in {t.call_text} {where}"
 
 
 _LOCK_CALLS = frozenset({"futex", "futex_waitv"})
@@ -184,9 +205,14 @@ def _count(threads: list[ThreadRow]) -> str:
     return f"thread {threads[0].tid} is" if len(threads) == 1 else f"{len(threads)} are"
 
 
+def _frames(t: ThreadRow) -> list[PyFrame]:
+    """The Python frames of a thread, innermost first, without native ones."""
+    return [f for f in (t.python.frames if t.python is not None else ()) if f.module is None]
+
+
 def _lock_site(t: ThreadRow) -> str:
     """Where a queued thread waits: 'Handler.acquire (logging/__init__.py:927)'."""
-    frames = [f for f in (t.python.frames if t.python is not None else ()) if f.module is None]
+    frames = _frames(t)
     return f"{frames[0].function} ({frames[0].short_file}:{frames[0].line})" if frames else "?"
 
 
@@ -217,8 +243,8 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
         if queued:
             summary += (
                 f" {plural(len(queued), 'more thread')} {'waits' if len(queued) == 1 else 'wait'} "
-                f"behind {'it' if len(tids) == 1 else 'them'} for the lock "
-                f"{'it holds' if len(tids) == 1 else 'they hold'} ({_lock_site(queued[0])})."
+                f"behind {'it' if len(tids) == 1 else 'them'} in {_lock_site(queued[0][0])}, for a lock "
+                "held across the blocked write."
             )
         first = writers[0]
         evidence = [
@@ -232,11 +258,7 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             frames = " <- ".join(f"{f.function} ({f.short_file}:{f.line})" for f in first.python.frames[:4])
             evidence.append(f"Python stack of thread {first.tid}: {frames}")
         if queued:
-            q = queued[0]
-            evidence.append(
-                f"{plural(len(queued), 'thread')} ({id_list([t.tid for t in queued])}) in {q.call_text}"
-                f" at {_lock_site(q)}: the same call site as the blocked writer"
-            )
+            evidence.append(_behind_text(queued, writers))
         steps = [
             f"drain it now: `cat /proc/{s.pid}/fd/{fd} > /var/tmp/{s.pid}-fd{fd}.log` opens the pipe "
             "for reading and unblocks the writers (as root or the owner)",
@@ -245,7 +267,7 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             "fix the start-up: send this output to a file or the journal, and start the process "
             "with inherited fds closed (close_fds, O_CLOEXEC)",
         ]
-        tids += tuple(t.tid for t in queued)
+        tids += tuple(t.tid for t, _ in queued)
         out.append(s.finding("pipe-writers-blocked", severity, summary, evidence, steps,
                              panel="files", fds=(fd,), tids=tids))  # fmt: skip
     return out
@@ -276,47 +298,57 @@ def workers_all_blocked(s: Subject) -> list[Finding]:
     if s.threads is None or len(s.threads.rows) < 3:
         return []
     workers = [t for t in s.threads.rows if t.tid != s.pid]
-    calls = {t.tid: _stuck_call(t) for t in workers}
+    calls = {t.tid: _stuck_call(t) for t in s.threads.rows}
     # threads queued for the lock a blocked pipe writer holds are as stuck as the writer
+    behind: dict[int, tuple[list[tuple[ThreadRow, PyFrame]], list[ThreadRow]]] = {}
     for writers in _writers(s).values():
         key = _stuck_call(writers[0])
-        for t in queued_behind(s, writers):
-            if calls.get(t.tid) is None and t.tid != s.pid:
-                calls[t.tid] = key
-    keys = set(calls.values())
+        queued = [(t, f) for t, f in queued_behind(s, writers) if calls.get(t.tid) is None]
+        for t, _ in queued:
+            calls[t.tid] = key
+        if queued:
+            behind[id(writers)] = (queued, writers)
+    keys = {calls[t.tid] for t in workers}
     if len(keys) != 1:
         return []
     key = keys.pop()
     if key is None:
         return []
     name, fd = key
-    callers = [t for t in workers if _stuck_call(t) == key]
-    first = callers[0]
-    waiting = [t for t in workers if _stuck_call(t) != key]
-    target = next((a.target for a in first.fd_args if a.fd == fd), "?")
     main = s.threads.row(s.pid)
-    tids = tuple(t.tid for t in workers)
+    # a main thread stuck the same way (an event loop behind the logging lock) is counted too
+    stuck = workers + ([main] if main is not None and calls.get(main.tid) == key else [])
+    callers = [t for t in stuck if _stuck_call(t) == key]
+    first = callers[0] if callers else stuck[0]
+    waiting = [t for t in stuck if _stuck_call(t) != key]
+    target = next((a.target for a in first.fd_args if a.fd == fd), "?")
+    tids = tuple(t.tid for t in stuck)
+    who = (
+        f"All {len(stuck)} threads of {s.label}, the main thread too,"
+        if len(stuck) > len(workers)
+        else f"All {len(workers)} worker threads of {s.label}"
+    )
     if waiting:
         summary = (
-            f"All {len(workers)} worker threads of {s.label} are stuck on fd {fd} ({target}): "
-            f"{_count(callers)} blocked in {name}, "
-            f"{_count(waiting)} waiting for the lock {'it holds' if len(callers) == 1 else 'they hold'}; "
-            "the process can do no work until that call returns."
+            f"{who} are stuck on fd {fd} ({target}): {_count(callers)} blocked in {name}, "
+            f"{_count(waiting)} waiting for a lock held across that call; "
+            "the process can do no work until it returns."
         )
     else:
         summary = (
-            f"All {len(workers)} worker threads of {s.label} are blocked in {name} on fd {fd} ({target}): "
+            f"{who} are blocked in {name} on fd {fd} ({target}): "
             "the process can do no work until that call returns."
         )
     evidence = [
-        f"threads {id_list([t.tid for t in callers])}: {first.call_text}"
+        f"{'thread' if len(callers) == 1 else 'threads'} {id_list([t.tid for t in callers])}: "
+        + first.call_text
         + (f", wchan {first.wchan}" if first.wchan else "")
     ]
-    if waiting:
-        evidence.append(
-            f"threads {id_list([t.tid for t in waiting])}: {waiting[0].call_text} at {_lock_site(waiting[0])}"
-        )
-    if main is not None:
+    for queued, writers in behind.values():
+        shown = [(t, f) for t, f in queued if t in stuck]
+        if shown:
+            evidence.append(_behind_text(shown, writers))
+    if main is not None and main not in stuck:
         evidence.append(f"main thread {main.tid}: {main.call_text}")
     if first.python is not None and first.python.frames:
         f = first.python.frames[0]

@@ -210,25 +210,52 @@ def _queued(writer_frames, waiter_frames, n_waiters: int = 3):
 
 
 @pytest.mark.parametrize(
-    "writer,waiter,site",
+    "writer,waiter,site,how",
     [
-        (LOG_WRITER, LOG_WAITER, "Handler.acquire (/usr/lib/python3.11/logging/__init__.py:1)"),
-        (PRINT_SITE, PRINT_SITE, "handle_request (/srv/app.py:1)"),  # the same print() call
+        (
+            LOG_WRITER,
+            LOG_WAITER,
+            "Handler.acquire (/usr/lib/python3.11/logging/__init__.py:1)",
+            ", called from Handler.handle, where the blocked writer is too",
+        ),
+        (
+            PRINT_SITE,
+            PRINT_SITE,
+            "handle_request (/srv/app.py:1)",
+            ": the very line the blocked writer is on",
+        ),
     ],
     ids=["logging", "print"],
 )
-def test_workers_queued_behind_the_blocked_writer_are_stuck_too(writer, waiter, site):
+def test_workers_queued_behind_the_blocked_writer_are_stuck_too(writer, waiter, site, how):
     """Incident 1 as CPython runs it: one thread is inside write(2), the others wait (futex)
     for the lock it holds: the logging handler's, or the stderr buffer's of the same print()."""
     s = _queued(writer, waiter)
     (f,) = workers_all_blocked(s)
     assert f.summary.startswith(f"All 4 worker threads of pid {PID} (app) are stuck on fd 2")
-    assert f"thread {PID + 1} is blocked in write, 3 are waiting for the lock it holds" in f.summary
-    assert any(f"at {site}" in e for e in f.evidence)
+    assert (
+        f"thread {PID + 1} is blocked in write, 3 are waiting for a lock held across that call" in f.summary
+    )
+    assert any(
+        f"3 threads ({PID + 2}, {PID + 3}, {PID + 4}) in futex" in e and f"at {site}{how}" in e
+        for e in f.evidence
+    )
     (p,) = pipe_writers_blocked(s)
     assert p.summary.startswith(f"Thread {PID + 1} of pid {PID} (app) is blocked writing to fd 2")
-    assert f"3 more threads wait behind it for the lock it holds ({site})" in p.summary
+    assert f"3 more threads wait behind it in {site}, for a lock held across the blocked write" in p.summary
     assert p.tids == (PID + 1, PID + 2, PID + 3, PID + 4)
+
+
+def test_a_main_thread_queued_behind_the_writer_is_counted_with_the_workers():
+    """waitress: the event loop (main thread) logs too and waits behind the blocked write."""
+    s = _queued(LOG_WRITER, LOG_WAITER)
+    rows = list(s.threads.rows)
+    rows[0] = thread(PID, "futex", (0, 0x189), frames=LOG_WAITER)
+    s = subject(threads=threads(*rows), files=s.files)
+    (f,) = workers_all_blocked(s)
+    assert f.summary.startswith(f"All 5 threads of pid {PID} (app), the main thread too, are stuck on fd 2")
+    assert "4 are waiting" in f.summary and f.tids == (PID + 1, PID + 2, PID + 3, PID + 4, PID)
+    assert "4 more threads wait behind it" in pipe_writers_blocked(s)[0].summary
 
 
 def test_an_idle_pool_next_to_a_blocked_writer_is_not_queued_behind_it():
