@@ -145,7 +145,8 @@ _HINTS = {
     PySpyFailure.PERMISSION: "run stucktui as root or as the process owner (ptrace rights are "
     "needed; with Yama ptrace_scope >= 1 even the owner needs CAP_SYS_PTRACE)",
     PySpyFailure.MISSING: "install it with `pip install py-spy` in stucktui's environment",
-    PySpyFailure.PARTIAL: "the process may have exited mid-dump; try again",
+    PySpyFailure.PARTIAL: "a running thread changed its stack while py-spy read it without "
+    "pausing the process (or the process exited); tried 3 times, try again",
 }
 
 
@@ -190,8 +191,27 @@ def dump_python(
     exe = binary or find_pyspy()
     if exe is None:
         return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
-    result = runner(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout)
-    return dump_result(pid, result, nonblocking)
+    out = dump_result(
+        pid, runner(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout), nonblocking
+    )
+    argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
+    return _retried(out, lambda: runner(argv, timeout=timeout), nonblocking)
+
+
+_TRIES = 3  # a nonblocking dump of a busy process races its running thread ("Bad address")
+
+
+def _retried(
+    out: PyDump | PySpyError, again: Callable[[], RunResult], nonblocking: bool
+) -> PyDump | PySpyError:
+    """Dump again, up to _TRIES in all, while py-spy could not read every stack: reading a
+    running thread's frames without pausing it fails now and then (`Failed to copy
+    PyCodeObject: Bad address`), and the next read usually succeeds."""
+    for _ in range(_TRIES - 1):
+        if not (isinstance(out, PySpyError) and out.kind is PySpyFailure.PARTIAL):
+            break
+        out = dump_result(out.pid, again(), nonblocking)
+    return out
 
 
 def start_dump(
@@ -207,8 +227,11 @@ def start_dump(
     exe = binary or find_pyspy()
     if exe is None:
         return lambda: PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
-    running = start(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout)
-    return lambda: dump_result(pid, running.result(), nonblocking)
+    argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
+    running = start(argv, timeout=timeout)
+    return lambda: _retried(
+        dump_result(pid, running.result(), nonblocking), lambda: run(argv, timeout=timeout), nonblocking
+    )
 
 
 def dump_result(pid: int, result: RunResult, nonblocking: bool) -> PyDump | PySpyError:

@@ -124,3 +124,36 @@ def test_runner_scrubs_rust_backtrace_and_kills_on_timeout(monkeypatch):
     assert m.missing and not m.ok and "not installed" in m.first_error_line
     f = run(["sh", "-c", "echo boom >&2; exit 3"], timeout=20)
     assert f.rc == 3 and f.first_error_line == "boom"
+
+
+def test_a_dump_that_raced_a_running_thread_is_tried_again():
+    """A nonblocking dump of a busy process fails now and then ("Failed to copy PyCodeObject:
+    Bad address", reported as 'Failed to get stack traces'); up to 3 tries are made."""
+    answers = [
+        result("Error: Failed to get stack traces\nReason: Failed to copy PyCodeObject\n"),
+        result(rc=0, stdout=(FIX / "pyspy_zoo.json").read_text(), stderr=""),
+    ]
+    calls = []
+
+    def runner(argv, timeout):
+        calls.append(argv)
+        return answers.pop(0)
+
+    assert isinstance(dump_python(6527, binary="/bin/py-spy", runner=runner), PyDump) and len(calls) == 2
+    calls.clear()
+    always = dump_python(
+        6527,
+        binary="/bin/py-spy",
+        runner=lambda a, timeout: calls.append(a) or result("Error: Failed to get stack traces\n"),
+    )
+    assert isinstance(always, PySpyError) and always.kind is PySpyFailure.PARTIAL and len(calls) == 3
+    assert "tried 3 times" in always.line
+    calls.clear()
+    other = dump_python(
+        6527,
+        binary="/bin/py-spy",
+        runner=lambda a, timeout: (
+            calls.append(a) or result("Error: Failed to find python version from target process\n")
+        ),
+    )
+    assert isinstance(other, PySpyError) and len(calls) == 1  # not a race: no second try
