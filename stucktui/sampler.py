@@ -142,6 +142,7 @@ class Sampler:
                 )
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock, whatever panel is on screen
+                self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
                 findings = tuple(
                     examine_process(
                         self.root, detail, panels=data, history=self.history, processes=plist, python=True

@@ -62,6 +62,21 @@ class History:
                     for k in kinds:
                         by_kind.pop(k, None)
 
+    def seed_from(self, other: History, identity: Identity) -> None:
+        """Start this process's clocks from `other`'s when this history has not seen it yet:
+        a process opened from the triage keeps the ages the triage measured (a finding that
+        waits a few seconds before it speaks does not wait again in the process view)."""
+        if other is self:
+            return
+        with other._lock:
+            theirs = other._seen.get(identity)
+            copied = {kind: dict(keys) for kind, keys in theirs.items()} if theirs else None
+        if copied is None:
+            return
+        with self._lock:
+            if identity not in self._seen:
+                self._seen[identity] = copied
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._seen)

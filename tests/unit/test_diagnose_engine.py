@@ -95,6 +95,18 @@ def test_history_forgets_what_went_away_and_processes_that_exited():
     assert h.observe((2, 7), {"dstate": [2]}, 600.0).age("dstate", 2) == 0.0
 
 
+def test_a_process_opened_from_the_triage_keeps_the_triages_clocks():
+    box, view = History(), History()
+    box.observe((1, 5), {"pipe_write": [(2, 99)]}, 100.0)
+    view.seed_from(box, (1, 5))
+    assert view.observe((1, 5), {"pipe_write": [(2, 99)]}, 110.0).age("pipe_write", (2, 99)) == 10.0
+    box.observe((1, 5), {"pipe_write": [(2, 99)]}, 50.0)  # the view's own clocks are never overwritten
+    view.seed_from(box, (1, 5))
+    assert view.observe((1, 5), {"pipe_write": [(2, 99)]}, 120.0).age("pipe_write", (2, 99)) == 20.0
+    view.seed_from(box, (1, 6))  # another process (a reused pid): nothing to take
+    assert view.observe((1, 6), {"pipe_write": [(2, 99)]}, 120.0).age("pipe_write", (2, 99)) == 0.0
+
+
 def test_without_history_ages_are_unknown():
     s = _leaking()
     assert s.ages.age("close_wait", 200) is None and s.ages.oldest("close_wait", [200]) is None
