@@ -219,6 +219,12 @@ def verify(
         if rdhup is not None:
             shut = "both directions" if hup else "the read side" if rdhup else "nothing"
             findings.append(f"poll() on the socket now reports {shut} shut.")
+        if link == before and facts.watched_by:
+            findings.append(
+                f"epoll fd {', '.join(map(str, facts.watched_by))} still watches fd {fd} and now reports "
+                "it (end-of-file, HUP) at once: a loop that spun on it goes on spinning until the "
+                "program closes the fd. Check the CPU; closing it needs a gdb method."
+            )
     if sock_after is not None:
         was = facts.socket.state if facts.socket is not None else "?"
         findings.append(f"The socket was {was}; now: {sock_after}.")

@@ -164,6 +164,7 @@ class ActionFlows:
             else:
                 self.policy.declined(target, "close-fd", method.id, extra={"fd": fd})
 
-        title = f"Close fd {fd} of process {target.pid} with {method.id}?"
+        verb = "Shut down" if method.id.startswith("shutdown") else "Close"  # shutdown leaves the fd open
+        title = f"{verb} fd {fd} of process {target.pid} with {method.id}?"
         confirm = ConfirmScreen(title, lines_text(lines), f"Run {method.id}", danger=True)
         self.app.push_screen(confirm, answered)
