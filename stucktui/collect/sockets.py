@@ -286,9 +286,13 @@ class SocketCollector:
 
     def _top_remote(self, p: PidSocketCount, inodes: list[int]) -> tuple[str | None, int]:
         table = self.table(p.netns, p.pid)
+        socks = list(table.inet(set(inodes)).values())
+        # connections accepted on one listening port share their local port and come from
+        # clients' ephemeral ports: count them by client address ('127.0.0.1:*'), as ss does
+        local = Counter(s.local_port for s in socks)
         by: Counter[tuple[str, int]] = Counter()
-        for s in table.inet(set(inodes)).values():
-            by[(s.remote_addr, s.remote_port)] += 1  # sockets, not fds: a dup counts once
+        for s in socks:  # sockets, not fds: a dup counts once
+            by[(s.remote_addr, 0 if local[s.local_port] > 1 else s.remote_port)] += 1
         if not by:
             return None, 0
         (addr, port), n = by.most_common(1)[0]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from stucktui.collect.files import EpollWatch
 from stucktui.collect.socket_rows import SERVICES, SocketRow
 from stucktui.diagnose.model import Finding, Severity, Subject, id_list, plural, seen_for, thread_activity
@@ -61,9 +63,18 @@ def close_wait_unread(s: Subject) -> list[Finding]:
         + ", ".join(f"{r.unread_bytes}" for r in rows[:8])
         + " (Recv-Q counts the peer's FIN as one more)",
     ]
-    peers = sorted({r.remote for r in rows})
+    # accepted connections come from clients' ephemeral ports: one peer per client address
+    by_peer = Counter(
+        format_endpoint(r.sock.remote_addr, 0)
+        if isinstance(r.sock, InetSocket) and r.sock.local_port in listening
+        else r.remote
+        for r in rows
+    )
+    top = sorted(by_peer.items(), key=lambda kv: (-kv[1], kv[0]))
     evidence.append(
-        f"from {plural(len(peers), 'peer')}: {', '.join(peers[:5])}" + (" ..." if len(peers) > 5 else "")
+        f"from {plural(len(top), 'peer')}: "
+        + ", ".join(f"{peer} ×{n}" if n > 1 else peer for peer, n in top[:5])
+        + (" ..." if len(top) > 5 else "")
     )
     if (seen := seen_for(age)) is not None:
         evidence.append(f"the oldest {seen}")

@@ -14,6 +14,7 @@ import pytest
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import PanelCollector, collect_panels_once
 from stucktui.collect.proclist import ProcessListCollector
+from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
 from stucktui.diagnose import Finding, History, findings_for
 from stucktui.diagnose.triage import examine_process, triage_box
@@ -286,6 +287,10 @@ def test_close_wait_unread_on_accepted_requests(children):
     assert "3 CLOSE_WAIT sockets with unread data" in f.summary and "300 bytes on fd" in f.summary
     assert "accept4" in f.summary  # names what its threads do instead of reading
     assert not [x for x in findings(p.pid) if x.id == "close-wait-leak"]  # server side: not a pool
+    assert "from 1 peer: 127.0.0.1:* ×3" in f.evidence
+    # the box-wide Sockets view counts them by client address too, not one ephemeral port
+    (mine,) = (x for x in SocketCollector().summary().processes if x.pid == p.pid)
+    assert (mine.top_remote, mine.top_remote_count) == ("127.0.0.1:*", 3)
 
 
 POOL = """

@@ -288,6 +288,7 @@ def test_close_wait_unread_names_threads_and_counts():
     assert (f.id, f.severity, f.fds) == ("close-wait-unread", "warning", (5, 6, 7))
     assert "3 CLOSE_WAIT sockets with unread data" in f.summary and "300 bytes on fd 5" in f.summary
     assert "1 thread: write(2 -> pipe:[1], 48 bytes)" in f.summary
+    assert "from 1 peer: 127.0.0.1:* ×3" in f.evidence  # clients' ephemeral ports: one address
     (many,) = close_wait_unread(subject(sockets=sockets(*_unread(10))))
     assert many.severity == "critical" and "its threads could not be read" in many.summary
 
