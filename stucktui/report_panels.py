@@ -76,6 +76,13 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         unread = set(socks.get("close_wait_unread_fds") or ())
         for g in socks["by_remote"][:20]:
             out.append(f"{bullet}{g['count']:>6} x {g['state']:<12} to {esc(g['remote'])}")
+        for q in socks.get("accept_queues") or ():
+            states = ", ".join(f"{n} {st}" for st, n in q["states"].items())
+            out.append(
+                f"{bullet}accept queue of fd {q['fd']} ({esc(q['local'])}): {q['queued']} not accepted"
+                + (f" ({states})" if states else "")
+                + (f", {q['close_wait']} closed by their clients, UNREAD" if q["close_wait"] else "")
+            )
         for it in socks["items"][:200]:
             peer = f" peer pid {it['peer_pid']}" if it.get("peer_pid") else ""
             flag = "  UNREAD DATA" if it["fd"] in unread else ""

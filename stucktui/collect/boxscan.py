@@ -19,7 +19,7 @@ from stucktui.collect.context import ChildProcess
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.locks import parse_locks
-from stucktui.procfs.net import TCP_LISTEN
+from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN
 from stucktui.snapshot import ProcessRow
 
 # Kernel functions a thread sleeps in (wchan) when blocked writing to a full pipe; names
@@ -196,16 +196,29 @@ def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) ->
     return False
 
 
-def full_listeners() -> set[int]:
+def stalled_listeners() -> set[int]:
     """Inodes of our namespace's TCP listeners whose accept queue is over the backlog
-    (netlink reports both; one state-filtered dump per family)."""
+    (netlink reports both), or holds connections their clients already closed (CLOSE_WAIT
+    with no inode: not accepted yet). State-filtered dumps: two per family at most."""
     out: set[int] = set()
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             chunks = nl.dump(nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_LISTEN))
+            queued = [s for s in nl.iter_inet(chunks, "tcp") if s.inode and s.recv_q]
+            out.update(s.inode for s in queued if s.recv_q > s.send_q)
+            rest = [s for s in queued if s.inode not in out]
+            if rest:
+                cw = nl.dump(nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT))
+                abandoned = {(q.local_addr, q.local_port) for q in nl.iter_inet(cw, "tcp", {0})}
+                ports = {p for _, p in abandoned}
+                out.update(
+                    s.inode
+                    for s in rest
+                    if s.local_port in ports
+                    and (s.local_addr in ("0.0.0.0", "::") or (s.local_addr, s.local_port) in abandoned)
+                )
         except OSError:
             continue
-        out.update(s.inode for s in nl.iter_inet(chunks, "tcp") if s.inode and s.recv_q > s.send_q)
     return out
 
 
@@ -254,7 +267,7 @@ def scan_box(
         scan.add(parent, "zombies")
     _lock_pass(root, scan)
     if listeners and root.path == "/proc":
-        full = full_listeners()
+        full = stalled_listeners()
         if full:
             for owners in owners_of(root, {f"socket:[{i}]" for i in full})[0].values():
                 for pid, _ in owners:

@@ -217,9 +217,26 @@ class ProcessSockets:
     by_remote: tuple[RemoteGroup, ...]
     notes: tuple[str, ...]
     duration: float
+    # connections waiting in the accept queues of its listeners (no fd yet, so in no row)
+    accept_queues: tuple[AcceptQueue, ...] = ()
 
     def state_counts(self) -> dict[str, int]:
         return dict(self.states)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptQueue:
+    """Connections a listener holds that the process has not accept()ed: they have no fd
+    (inode 0 in the socket table) but the client may already have given up on them (its FIN
+    turns them CLOSE_WAIT, with the request still unread)."""
+
+    fd: int  # the listening socket's fd
+    local: str  # '0.0.0.0:8080'
+    queued: int  # connections in the queue (the listener's Recv-Q)
+    backlog: int | None  # netlink only
+    states: tuple[tuple[str, int], ...]  # of the queued connections found in the table
+    close_wait: int  # closed by the client while waiting
+    unread_bytes: int  # request bytes those closed ones hold (FIN not counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,4 +323,17 @@ def sockets_report(ps: ProcessSockets) -> dict:
             for r in ps.rows
         ],
         "by_remote": [{"remote": g.remote, "state": g.state, "count": g.count} for g in ps.by_remote],
+        # connections no fd holds yet: they wait in a listener's accept queue
+        "accept_queues": [
+            {
+                "fd": q.fd,
+                "local": q.local,
+                "queued": q.queued,
+                "backlog": q.backlog,
+                "states": dict(q.states),
+                "close_wait": q.close_wait,
+                "unread_bytes": q.unread_bytes,
+            }
+            for q in ps.accept_queues
+        ],
     }

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from stucktui.collect.socket_rows import (
     SERVICES,
+    AcceptQueue,
     PeerOwner,
     PidSocketCount,
     ProcessSockets,
@@ -28,7 +29,10 @@ from stucktui.collect.socket_rows import (
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import (
+    FIN_RECEIVED_STATES,
     TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
     InetSocket,
     UnixSocket,
     count_net_states,
@@ -149,6 +153,22 @@ class NetnsTable:
                 out[s.inode] = s
         return out
 
+    def unaccepted(self, ports: set[int]) -> list[InetSocket]:
+        """Connected TCP sockets with no inode on these local ports: accepted by the kernel,
+        waiting in a listener's accept queue for the process to accept() them. Read from the
+        dumps this refresh made already (TIME_WAIT sockets have no inode either: dropped)."""
+        want = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE_WAIT)
+        out: list[InetSocket] = []
+        for family, name in ((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")):
+            d = self._inet_dump(family, socket.IPPROTO_TCP)
+            found: Iterable[InetSocket]
+            if d is not None:
+                found = nl.iter_inet(d.chunks, d.proto, {0})
+            else:
+                found = parse_net_inet(self._proc_text(name), "tcp", {0})
+            out.extend(x for x in found if x.local_port in ports and (1 << x.state) & want)
+        return out
+
     def unix(self, inodes: set[int]) -> dict[int, UnixSocket]:
         if not inodes:
             return {}
@@ -160,6 +180,46 @@ class NetnsTable:
         if self._unix is not None:
             return {s.inode: s for s in nl.iter_unix(self._unix, inodes)}
         return {s.inode: s for s in parse_net_unix(self._proc_text("unix"), inodes)}
+
+
+_ANY_ADDR = frozenset({"0.0.0.0", "::"})
+
+
+def accept_queues(table: NetnsTable, rows: Iterable[SocketRow]) -> tuple[AcceptQueue, ...]:
+    """What waits in the accept queue of each TCP listener with a non-empty one (Recv-Q of a
+    listener counts the queued connections): the queued sockets are found in the table by
+    local port with no inode, and matched to the listener by address (a wildcard listener
+    takes any of its family; a v6 one also v4-mapped clients)."""
+    busy: list[tuple[SocketRow, InetSocket]] = []
+    for r in rows:
+        ls = r.sock
+        if isinstance(ls, InetSocket) and ls.state == TCP_LISTEN and ls.proto == "tcp" and ls.recv_q > 0:
+            busy.append((r, ls))
+    if not busy:
+        return ()
+    queued = table.unaccepted({ls.local_port for _, ls in busy})
+    out = []
+    for r, ls in busy:
+        mine = [
+            q
+            for q in queued
+            if q.local_port == ls.local_port
+            and q.family == ls.family
+            and (ls.local_addr in _ANY_ADDR or q.local_addr == ls.local_addr)
+        ]
+        closed = [q for q in mine if q.state in FIN_RECEIVED_STATES]
+        out.append(
+            AcceptQueue(
+                fd=r.fd,
+                local=ls.local,
+                queued=ls.recv_q,
+                backlog=r.listen_backlog,
+                states=counts_by_name(Counter(q.state for q in mine).items()),
+                close_wait=len(closed),
+                unread_bytes=sum(max(0, q.recv_q - 1) for q in closed),
+            )
+        )
+    return tuple(out)
 
 
 def socket_fds(d: PidDir) -> list[tuple[int, int]]:
@@ -350,6 +410,7 @@ class SocketCollector:
         if ns is not None and ns != self.own_netns:
             notes.append(f"net namespace net:[{ns}] read from /proc/{pid}/net: no unix peers or backlogs")
         tcp = Counter(s.state for s in inet.values() if s.proto == "tcp")
+        queues = accept_queues(table, rows)
         return ProcessSockets(
             pid=pid,
             netns=ns,
@@ -359,6 +420,7 @@ class SocketCollector:
             by_remote=group_by_remote(rows),
             notes=tuple(notes),
             duration=self._clock() - t0,
+            accept_queues=queues,
         )
 
     def unix_peer_owners(

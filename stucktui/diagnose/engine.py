@@ -24,6 +24,7 @@ from stucktui.diagnose.rules_process import (
     zombie_children,
 )
 from stucktui.diagnose.rules_sockets import (
+    accept_queue_abandoned,
     close_wait_leak,
     close_wait_unread,
     epoll_spin,
@@ -43,6 +44,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("lock-wait", lock_wait),
     ("fd-exhaustion", fd_exhaustion),
     ("listen-backlog-full", listen_backlog_full),
+    ("accept-queue-abandoned", accept_queue_abandoned),
     ("uninterruptible", uninterruptible),
     ("zombie-children", zombie_children),
 )

@@ -70,6 +70,7 @@ _CAUSE_FIRST = {
             "uninterruptible",
             "workers-all-blocked",
             "listen-backlog-full",
+            "accept-queue-abandoned",
             "close-wait-unread",
             "close-wait-leak",
             "fd-exhaustion",

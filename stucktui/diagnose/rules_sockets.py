@@ -249,3 +249,44 @@ def listen_backlog_full(s: Subject) -> list[Finding]:
             )
         )
     return out
+
+
+def accept_queue_abandoned(s: Subject) -> list[Finding]:
+    """Connections waiting in a listener's accept queue that their clients already closed
+    (CLOSE_WAIT, no fd yet): the process stopped calling accept(), and requests pile up where
+    no fd, lsof or CLOSE_WAIT count of the process shows them (incident 1 when the thread that
+    accepts is the one stuck; ss shows them under the listening port)."""
+    if s.sockets is None:
+        return []
+    out = []
+    for q in s.sockets.accept_queues:
+        if not q.close_wait:
+            continue
+        severity: Severity = "critical" if q.close_wait >= 10 else "warning"
+        states = ", ".join(f"{n} {st}" for st, n in q.states) or "none found in the table"
+        summary = (
+            f"{s.label} has not accepted {plural(q.queued, 'connection')} waiting on {q.local} (fd {q.fd}); "
+            f"{q.close_wait} of them were closed by their clients while they waited, "
+            f"{human_bytes(q.unread_bytes)} of requests never read: the process stopped calling "
+            f"accept(); {_activity(s)}."
+        )
+        evidence = [
+            f"fd {q.fd}: LISTEN {q.local}, accept queue {q.queued}"
+            + (f", backlog {q.backlog}" if q.backlog is not None else "")
+            + f"; queued connections: {states}",
+            "queued connections have no fd yet: they count in no process's CLOSE_WAIT column "
+            f"(`ss -tan state close-wait '( sport = :{q.local.rsplit(':', 1)[-1]} )'` lists them)",
+        ]
+        act = thread_activity(s.threads, 3)
+        if act:
+            evidence.append(f"threads: {act}")
+        steps = [
+            "press 2 for the Threads panel (y adds Python stacks): the thread that should call "
+            "accept() and what it waits on instead",
+        ]
+        out.append(
+            s.finding(
+                "accept-queue-abandoned", severity, summary, evidence, steps, panel="sockets", fds=(q.fd,)
+            )
+        )
+    return out

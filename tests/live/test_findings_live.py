@@ -293,6 +293,40 @@ def test_close_wait_unread_on_accepted_requests(children):
     assert (mine.top_remote, mine.top_remote_count) == ("127.0.0.1:*", 3)
 
 
+NEVER_ACCEPTS = """
+import socket, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+print(srv.getsockname()[1])
+ready()
+while True:
+    time.sleep(1000)   # the thread that should accept() is busy elsewhere, forever
+"""
+
+
+def test_accept_queue_abandoned_on_requests_never_accepted(children):
+    """Clients send a request and give up before the server accepts: their connections wait
+    in the accept queue as CLOSE_WAIT sockets that no fd holds (ss shows them, lsof does not)."""
+    p = children.python(NEVER_ACCEPTS)
+    (port,) = map(int, ready_lines(p))
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 284)  # 300 bytes
+        c.close()
+
+    def closed_three():
+        f = next((x for x in findings(p.pid) if x.id == "accept-queue-abandoned"), None)
+        return f if f is not None and "3 of them were closed" in f.summary else None
+
+    f = wait_until(closed_three, 30, what="3 abandoned connections in the accept queue")
+    assert f"has not accepted 3 connections waiting on 127.0.0.1:{port} (fd 3)" in f.summary
+    assert "900B of requests never read" in f.summary
+    assert not [x for x in findings(p.pid) if x.id == "close-wait-unread"]  # no fd holds them
+    r = triage_box(ProcRoot(), history=History())
+    assert any(x.pid == p.pid and x.id == "accept-queue-abandoned" for x in r.findings)
+
+
 POOL = """
 import socket, threading
 srv = socket.socket()

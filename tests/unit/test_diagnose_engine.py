@@ -32,6 +32,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "workers-all-blocked",
             "fd-exhaustion",
             "listen-backlog-full",
+            "accept-queue-abandoned",
             "uninterruptible",
             "zombie-children",
         ]

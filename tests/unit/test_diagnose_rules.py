@@ -401,6 +401,27 @@ def test_listen_backlog_full():
     assert listen_backlog_full(subject(sockets=sockets(at_limit))) == []
 
 
+def test_accept_queue_abandoned_counts_connections_no_fd_holds():
+    from dataclasses import replace
+
+    from stucktui.collect.socket_rows import AcceptQueue
+    from stucktui.diagnose.rules_sockets import accept_queue_abandoned
+
+    q = AcceptQueue(4, "0.0.0.0:8080", 651, 1024, (("CLOSE_WAIT", 650), ("ESTAB", 1)), 650, 650 * 167)
+    t = threads(thread(PID, "futex", (0, 0x189)))
+    (f,) = accept_queue_abandoned(subject(sockets=replace(sockets(LISTEN), accept_queues=(q,)), threads=t))
+    assert (f.id, f.severity, f.fds, f.panel) == ("accept-queue-abandoned", "critical", (4,), "sockets")
+    assert f.summary.startswith(
+        "pid 4242 (app) has not accepted 651 connections waiting on 0.0.0.0:8080 (fd 4)"
+    )
+    assert "650 of them were closed by their clients while they waited" in f.summary
+    assert "stopped calling accept(); its threads: 1 thread: futex" in f.summary
+    assert any("650 CLOSE_WAIT, 1 ESTAB" in e for e in f.evidence)
+    # a queue that is only busy (nobody gave up yet) is not this finding
+    busy = replace(q, states=(("ESTAB", 3),), queued=3, close_wait=0, unread_bytes=0)
+    assert accept_queue_abandoned(subject(sockets=replace(sockets(LISTEN), accept_queues=(busy,)))) == []
+
+
 # -- signals -----------------------------------------------------------------------------------
 def _parent(here_only: int, tid: int | None) -> ParentDiff:
     return ParentDiff(1000, "uwsgi", here_only, 0, 0, 0, tid)

@@ -163,7 +163,9 @@ def test_states_groups_and_report(tree, dumper, meta):
     assert top.recv_q == 301 + 1 + 301
     rep = sockets_report(ps)
     assert json.loads(json.dumps(rep)) == rep
-    assert set(rep) == {"states", "items", "by_remote"}
+    assert set(rep) == {"states", "items", "by_remote", "accept_queues"}
+    (q,) = rep["accept_queues"]  # the full listener: its queued connections, none closed
+    assert (q["fd"], q["queued"], q["close_wait"]) == (meta["full_listener"]["fd"], q["backlog"] + 1, 0)
     assert set(rep["items"][0]) == {"fd", "proto", "local", "remote", "state", "recv_q", "send_q", "peer_pid"}
     item = next(i for i in rep["items"] if i["fd"] == meta["pair"][0]["fd"])
     assert item["peer_pid"] == 300

@@ -126,6 +126,14 @@ class SocketsPanel(DetailPanel):
         unread = sum(1 for r in data.rows if r.close_wait_unread)
         if unread:
             t.append(f"\n{unread:,} CLOSE_WAIT sockets hold data this process never read", style="bold red")
+        for q in data.accept_queues:
+            t.append("\n")
+            t.append_text(safe_text(f"accept queue of fd {q.fd} ({q.local}): {q.queued:,} not accepted"))
+            if q.close_wait:
+                t.append(
+                    f", {q.close_wait:,} already closed by their clients (CLOSE_WAIT, requests unread)",
+                    style="bold red",
+                )
         t.append(f"\n{len(data.rows)} sockets from {data.source}; g groups by remote endpoint", style="dim")
         for note in data.notes:
             t.append("\n! ", style="yellow")
