@@ -279,10 +279,14 @@ def counts_by_name(counts: Iterable[tuple[int, int]]) -> tuple[tuple[str, int], 
     return tuple(sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+CLOSED_REMOTE = "? (reset or shut down: in no table)"
+
+
 def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
     """Connected inet sockets grouped by (remote endpoint, state), biggest group first.
     Connections accepted on a port this process listens on come from clients' ephemeral
     ports, one group each; they are grouped by client address instead ('10.0.0.7:*')."""
+    rows = tuple(rows)
     socks = [r.sock for r in rows if isinstance(r.sock, InetSocket)]
     listening = {s.local_port for s in socks if s.state == TCP_LISTEN and s.proto == "tcp"}
     groups: dict[tuple[str, int, int], list[int]] = {}
@@ -301,6 +305,9 @@ def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
         RemoteGroup(format_endpoint(a, p), state_name(st), g[0], SERVICES.get(p), g[1])
         for (a, p, st), g in groups.items()
     ]
+    closed = sum(1 for r in rows if r.closed_tcp)
+    if closed:  # their remote left the kernel's tables with them: one group
+        out.append(RemoteGroup(CLOSED_REMOTE, "UNCONN", closed, None, 0))
     out.sort(key=lambda g: (-g.count, g.remote, g.state))
     return tuple(out)
 

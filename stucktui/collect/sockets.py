@@ -30,6 +30,7 @@ from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import (
     FIN_RECEIVED_STATES,
+    TCP_CLOSE,
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
     TCP_LISTEN,
@@ -410,6 +411,9 @@ class SocketCollector:
         if ns is not None and ns != self.own_netns:
             notes.append(f"net namespace net:[{ns}] read from /proc/{pid}/net: no unix peers or backlogs")
         tcp = Counter(s.state for s in inet.values() if s.proto == "tcp")
+        closed = sum(1 for r in rows if r.closed_tcp)
+        if closed:
+            tcp[TCP_CLOSE] += closed  # TCP sockets in no table: reset, shut down, never connected
         queues = accept_queues(table, rows)
         return ProcessSockets(
             pid=pid,

@@ -78,7 +78,8 @@ def tracked(s: Subject) -> dict[str, Iterable[Hashable]]:
     left out keeps its clock running; a kind given empty stops it)."""
     kinds: dict[str, Iterable[Hashable]] = {}
     if s.sockets is not None:
-        kinds["close_wait"] = [r.inode for r in s.sockets.rows if r.state == "CLOSE_WAIT"]
+        # a leaked CLOSE_WAIT socket reset later keeps its inode (and its age) in state CLOSE
+        kinds["close_wait"] = [r.inode for r in s.sockets.rows if r.state == "CLOSE_WAIT" or r.closed_tcp]
     if s.threads is not None:
         kinds["dstate"] = [t.tid for t in s.threads.rows if t.state == "D"]
         if s.files is not None:

@@ -85,6 +85,38 @@ def close_wait_unread(s: Subject) -> list[Finding]:
     return [s.finding("close-wait-unread", severity, summary, evidence, steps, panel="sockets", fds=fds)]
 
 
+_CLOSED_ALONE = 20  # TCP sockets in no table held at once: a leak even without CLOSE_WAIT left
+_CLOSED_AGE = 120.0  # ... or fewer, held this long (a socket never connected is in no table too)
+
+
+def _closed_evidence(rows: list[SocketRow]) -> str:
+    return (
+        f"fds {id_list([r.fd for r in rows], 8)}: TCP sockets in state CLOSE (ss: UNCONN), in no "
+        "socket table, so their remote is no longer known; the process never closed them"
+    )
+
+
+def _closed_leak(s: Subject, rows: list[SocketRow], age: float | None) -> Finding:
+    n = len(rows)
+    fds = tuple(r.fd for r in rows)
+    summary = (
+        f"{s.label} holds {plural(n, 'TCP socket')} that are already reset or shut down and that it "
+        f"never closed (fd {id_list(list(fds), 5)}): connections a pool does not release, after the "
+        "peer closed them and a keepalive probe or a write got a reset."
+    )
+    evidence = [_closed_evidence(rows)]
+    if (seen := seen_for(age)) is not None:
+        evidence.append(f"the oldest {seen}")
+    steps = [
+        _CLOSE_FD_SOCKET.format(fd=fds[0]),
+        "look for a code path that takes a connection and returns early without releasing it "
+        "(a transaction neither committed nor rolled back)",
+    ]
+    return s.finding(
+        "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds
+    )
+
+
 def _leak_severity(n: int, age: float | None) -> Severity:
     a = age or 0.0
     if n >= 100 or a >= 600:
@@ -109,8 +141,16 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         if sock.local_port in listening:
             continue  # accepted from our own listener: a server-side socket, not a pool's
         groups.setdefault((sock.remote_addr, sock.remote_port), []).append(r)
+    # A leaked connection does not stay in CLOSE_WAIT: a keepalive probe or a write gets a
+    # reset once the peer's side is gone, and the socket leaves every table (state CLOSE) while
+    # the process still holds its fd. Those are counted with the biggest group, or alone.
+    closed = [r for r in s.sockets.rows if r.closed_tcp]
+    closed_age = s.ages.oldest("close_wait", [r.inode for r in closed]) if closed else None
     out = []
-    for (addr, port), rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    if not ranked and closed and (len(closed) >= _CLOSED_ALONE or (closed_age or 0) >= _CLOSED_AGE):
+        return [_closed_leak(s, closed, closed_age)]
+    for i, ((addr, port), rows) in enumerate(ranked):
         remote = format_endpoint(addr, port)
         service = SERVICES.get(port)
         where = f"{remote} ({service})" if service else remote
@@ -118,18 +158,30 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         age = s.ages.oldest("close_wait", [r.inode for r in rows])
         fds = tuple(r.fd for r in rows)
         conns = "CLOSE_WAIT connection" if n == 1 else "CLOSE_WAIT connections"
+        dead = closed if i == 0 else []
         summary = (
             f"{s.label} holds {n} {conns} to {where} that the server closed and the process never "
             f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})."
         )
+        if dead:
+            summary = summary[:-1] + (
+                f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
+                "(in no table any more), most likely the same leak after a keepalive probe got a reset."
+            )
         ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
         evidence = [
             f"fds {id_list(list(fds))} to {remote}: CLOSE_WAIT, Recv-Q "
             + ", ".join(str(r.recv_q) for r in rows[:8]),
             f"local ports {id_list(ports, 5)}: not ports this process listens on, so it opened these",
         ]
+        if dead:
+            evidence.append(_closed_evidence(dead))
         if (seen := seen_for(age)) is not None:
             evidence.append(f"the oldest {seen}; the count grows while the leak goes on")
+        if dead:
+            fds = fds + tuple(r.fd for r in dead)
+            age = max(a for a in (age, closed_age, 0.0) if a is not None)
+            n += len(dead)
         steps = [
             _CLOSE_FD_SOCKET.format(fd=fds[0]),
             f"from a script: `stucktui close-fd {s.pid} {fds[0]} --method shutdown-both`",

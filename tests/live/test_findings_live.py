@@ -8,6 +8,7 @@ import importlib
 import os
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -357,6 +358,32 @@ def test_close_wait_leak_grows_with_the_time_stucktui_has_seen_it(children):
     later = next(x for x in findings(p.pid, history=h, now=1700.0) if x.id == "close-wait-leak")
     assert later.severity == "critical" and any("for 11m" in e for e in later.evidence)
     assert f.pid == p.pid
+
+
+def test_close_wait_leak_goes_on_after_the_leaked_sockets_are_reset(children):
+    """A write (or a keepalive probe) on a leaked CLOSE_WAIT connection gets a reset: the
+    socket leaves every table while the pool still holds the fd. The leak stays found, and
+    its age goes on from the CLOSE_WAIT days (same inode)."""
+    p = children.python(POOL.replace("ready()", "import sys\nready()\nsys.stdin.readline()\n"
+                                     "for c in pool:\n    c.send(b'ping')\nprint('sent', flush=True)"),
+                        stdin=subprocess.PIPE)  # fmt: skip
+    port, *fds = map(int, ready_lines(p))
+    h = History()
+    wait_until(lambda: len(next(x for x in findings(p.pid) if x.id == "close-wait-leak").fds) == 3, 30)
+    findings(p.pid, history=h, now=1000.0)
+    assert p.stdin is not None
+    p.stdin.write(b"go\n")
+    p.stdin.flush()
+
+    def reset() -> bool:
+        with ProcRoot().pid_dir(p.pid) as d:
+            rows = SocketCollector().process_sockets(p.pid, piddir=d).rows
+        return sum(1 for r in rows if r.closed_tcp) == 3
+
+    wait_until(reset, 30, what="the three pooled sockets reset")
+    (f,) = [x for x in findings(p.pid, history=h, now=1200.0) if x.id == "close-wait-leak"]
+    assert "holds 3 TCP sockets that are already reset or shut down" in f.summary
+    assert set(f.fds) == set(fds) and any("for 3m" in e for e in f.evidence)
 
 
 SPIN = """

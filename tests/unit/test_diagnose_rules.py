@@ -332,6 +332,31 @@ def test_close_wait_leak_grows_with_age():
     assert f.severity == "critical" and any("seen by stucktui for 11m" in e for e in f.evidence)
 
 
+def _reset(n: int, first_fd: int = 100):
+    """TCP sockets the process holds that are in no table: the leak after a keepalive reset."""
+    from stucktui.collect.socket_rows import SocketRow
+
+    return [SocketRow(first_fd + i, 900 + i, None, 1, "netlink", protocol="TCP") for i in range(n)]
+
+
+def test_close_wait_leak_counts_connections_reset_after_the_close():
+    """Go's keepalive probes get a reset once the balancer's side is gone: leaked sockets move
+    from CLOSE_WAIT to CLOSE (in no table) while the pool still holds them."""
+    (f,) = close_wait_leak(subject(sockets=sockets(*_pool(37, 6432, "127.0.0.1"), *_reset(311))))
+    assert "holds 37 CLOSE_WAIT connections to 127.0.0.1:6432" in f.summary
+    assert "it also holds 311 TCP sockets already reset or shut down" in f.summary
+    assert f.severity == "critical" and len(f.fds) == 348  # 348 leaked in all: past 100
+    assert any("state CLOSE (ss: UNCONN)" in e for e in f.evidence)
+    # none left in CLOSE_WAIT: the reset ones alone still make the finding
+    (alone,) = close_wait_leak(subject(sockets=sockets(*_reset(288))))
+    assert "holds 288 TCP sockets that are already reset or shut down" in alone.summary
+    assert alone.severity == "critical"
+    # a few, seen briefly (or never connected yet): nothing
+    assert close_wait_leak(subject(sockets=sockets(*_reset(3)))) == []
+    old = Ages({"close_wait": {900: 300.0, 901: 300.0, 902: 300.0}}, tracked=True)
+    assert close_wait_leak(subject(sockets=sockets(*_reset(3)), ages=old))[0].severity == "warning"
+
+
 def test_close_wait_leak_one_finding_per_remote_and_not_for_accepted_sockets():
     rows = [*_pool(3), *_pool(2, 6379, "10.0.0.9"), *_unread(4)]
     found = close_wait_leak(subject(sockets=sockets(*rows)))
