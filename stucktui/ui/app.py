@@ -175,7 +175,8 @@ class StuckApp(App[int]):
         self._last_duration = msg.finished - msg.started
         snap = msg.snapshot
         if msg.generation != self._generation:
-            snap = Snapshot(snap.processes, None, None)  # the selection changed meanwhile
+            # the selection changed meanwhile: its detail is stale, the box's triage is not
+            snap = Snapshot(snap.processes, None, None, triage=snap.triage)
         self.last = Snapshot(
             snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid
         )
@@ -254,6 +255,9 @@ class StuckApp(App[int]):
             self.push_screen(screen)
             if self.last_triage is not None:
                 screen.update_triage(self.last_triage)
+            else:  # none yet (the view opened on a process): run one now, not refreshes later
+                self._refreshes_since_triage = TRIAGE_EVERY
+                self._sample_now()
 
     def open_box_sockets(self) -> None:
         if not isinstance(self.current_screen, BoxSocketsScreen):

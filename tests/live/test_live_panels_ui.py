@@ -233,6 +233,7 @@ async def test_thread_groups_expand_kernel_stacks_and_gdb_behind_a_warning(child
         await wait_for(pilot, lambda: "kernel stack" in str(stack.render()), 30)
         if os.geteuid() == 0:  # readable for root: a writer blocked on a full pipe waits in pipe_write
             await wait_for(pilot, lambda: "pipe_write" in str(stack.render()), 30)
+            assert "\\n" not in str(stack.render())  # one frame a line, not escaped newlines
         if shutil.which("gdb") is None:
             pytest.skip("gdb is not installed: the native backtrace part needs it")
         await pilot.press("G")

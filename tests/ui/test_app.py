@@ -161,6 +161,22 @@ async def test_start_on_pid_opens_that_process():
         assert app.screen.detail.name == "process_api"
 
 
+async def test_findings_opened_from_a_process_view_come_at_once():
+    """Started on a process, the box's triage is not waited for refreshes later: a triage
+    that finished after the view opened is kept, and opening the findings with none runs one."""
+    from stucktui.ui.screens.triage import TriageScreen
+
+    app = fixture_app(start_pid=1, interval=60)  # no timed refresh during the test
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        app.last_triage = None  # as if the first sample's triage had been lost
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.list_screen and app._sampling_since is None)
+        await pilot.press("exclamation_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen))
+        await wait_for(pilot, lambda: app.screen.result is not None, timeout=10)
+
+
 async def test_hostile_names_shown_escaped_on_screen():
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:

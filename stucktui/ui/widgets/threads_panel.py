@@ -183,7 +183,8 @@ class ThreadsPanel(DetailPanel):
         if row.kernel_stack:
             t.append("  kernel stack:\n", style="dim")
             for line in row.kernel_stack[:30]:
-                t.append_text(safe_text(f"  {line}\n"))
+                t.append_text(safe_text(f"  {line}"))
+                t.append("\n")  # safe_text shows a newline inside its text as \\n
         elif self.app.kernel_stacks:  # type: ignore[attr-defined]
             t.append("  kernel stack: not readable (root only, and not for every kernel)\n", style="yellow")
         out.update(t)
