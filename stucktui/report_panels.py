@@ -164,7 +164,10 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             extra = [f"blocked here, not in parent: {_names(diff['blocked_here_only'])}"]
             if diff.get("blocked_parent_only"):
                 extra.append(f"blocked in parent only: {_names(diff['blocked_parent_only'])}")
-            if diff.get("same_mask_parent_tid"):
+            alike = diff.get("same_mask_parent_tids") or []
+            if len(alike) > 1:
+                extra.append(f"same mask as parent threads {', '.join(map(str, alike[:6]))} (inherited)")
+            elif diff.get("same_mask_parent_tid"):
                 extra.append(f"same mask as parent thread {diff['same_mask_parent_tid']} (inherited)")
             out.append(
                 f"{bullet}parent {diff['parent_pid']} ({esc(diff['parent_name'])}): {esc('; '.join(extra))}"

@@ -60,6 +60,9 @@ class ParentDiff:
     # A parent thread whose blocked mask equals ours: a mask inherited across fork and exec
     # comes from the forking thread, not necessarily the parent's main thread (incident 3).
     same_mask_parent_tid: int | None = None
+    # every parent thread with that mask: a pool blocks signals alike in all its threads, and
+    # which of them forked this process is not in /proc
+    same_mask_parent_tids: tuple[int, ...] = ()
 
     @property
     def differs(self) -> bool:
@@ -142,7 +145,8 @@ def signal_table(
 
 def parent_diff(status: Status, parent: Status, parent_threads: tuple[ThreadMasks, ...] = ()) -> ParentDiff:
     """Pure: our main thread's masks against the parent's (and its threads')."""
-    same = next((t.tid for t in parent_threads if t.blocked == status.sig_blk), None)
+    alike = tuple(t.tid for t in parent_threads if t.blocked == status.sig_blk)
+    same = alike[0] if alike else None
     return ParentDiff(
         parent_pid=parent.pid,
         parent_name=parent.name,
@@ -151,6 +155,7 @@ def parent_diff(status: Status, parent: Status, parent_threads: tuple[ThreadMask
         ignored_here_only=status.sig_ign & ~parent.sig_ign,
         ignored_parent_only=parent.sig_ign & ~status.sig_ign,
         same_mask_parent_tid=same,
+        same_mask_parent_tids=alike,
     )
 
 
@@ -263,6 +268,7 @@ def signals_report(snap: SignalsSnapshot) -> dict[str, object]:
             "ignored_here_only": list(mask_names(p.ignored_here_only)),
             "ignored_parent_only": list(mask_names(p.ignored_parent_only)),
             "same_mask_parent_tid": p.same_mask_parent_tid,
+            "same_mask_parent_tids": list(p.same_mask_parent_tids),
         }
     return {
         "pending": list(mask_names(snap.pending)),

@@ -466,6 +466,15 @@ def test_signal_inherited_from_the_forking_thread():
     assert any(f"number {int(signal.SIGALRM)} here" in e for e in f.evidence)
 
 
+def test_signal_inherited_from_one_of_many_threads_with_the_same_mask():
+    """uWSGI blocks signals alike in every worker thread: which one forked the child is not in
+    /proc, so no single thread is named as the one that started it."""
+    pool = ParentDiff(1000, "uwsgi", ALRM, 0, 0, 0, 3729, (3729, 3730, 3731))
+    (f,) = signal_blocked_pending(subject(signals=signals(shared=ALRM, blocked=ALRM, parent=pool)))
+    assert "whose threads 3729, 3730, 3731 block the same signals (one of them started it" in f.summary
+    assert "the thread that started it" not in f.summary
+
+
 def test_signal_origin_variants():
     same = signals(shared=ALRM, blocked=ALRM, parent=_parent(0, None))
     assert (

@@ -69,7 +69,12 @@ class SignalsPanel(DetailPanel):
                 t.append(f"blocked in parent only {_names(p.blocked_parent_only)}")
             else:
                 t.append(": same blocked and ignored masks (inherited across fork and exec)", style="yellow")
-            if p.same_mask_parent_tid:
+            if len(p.same_mask_parent_tids) > 1:
+                tids = ", ".join(map(str, p.same_mask_parent_tids[:6])) + (
+                    ", …" if len(p.same_mask_parent_tids) > 6 else ""
+                )
+                t.append(f"; parent threads {tids} have exactly this mask (one started it)", style="yellow")
+            elif p.same_mask_parent_tid:
                 t.append(f"; parent thread {p.same_mask_parent_tid} has exactly this mask", style="yellow")
             t.append("\n")
         for s in snap.signalfds:
