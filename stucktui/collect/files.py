@@ -92,6 +92,9 @@ class PipeView:
     no_writer: bool  # nobody can fill it: no write end, or only in processes that also read
     fill: PipeFill
     partial: bool  # some processes were unreadable, so an end may exist unseen
+    # epoll fds of this process that watch the pipe for input: a self-pipe (wake-up pipe) that
+    # its event loop drains, so neither "no reader" nor "no writer" applies
+    watched_by: tuple[int, ...] = ()
 
     @property
     def reader_is_writer(self) -> bool:
@@ -268,13 +271,17 @@ def pipe_view(
     holders: tuple[PipeEnd, ...],
     fill: PipeFill,
     partial: bool = False,
+    watched_by: tuple[int, ...] = (),
 ) -> PipeView:
     if not any(h.pid == pid and h.fd == fd for h in holders):
         holders = (*holders, PipeEnd(pid, "?", fd, end))  # opened after the map was scanned
     want = _WRITE_ENDS if end == "r" else _READ_ENDS if end == "w" else ("r", "w", "rw")
     peers = tuple(h for h in holders if h.end in want and not (h.pid == pid and h.fd == fd))
     no_reader, no_writer = pipe_verdicts(holders)
-    return PipeView(inode, end, holders, peers, no_reader, no_writer, fill, partial)
+    own_read = any(h.pid == pid and h.end in _READ_ENDS for h in holders)
+    if watched_by and own_read and no_reader and any(h.end in _READ_ENDS for h in holders):
+        no_reader = no_writer = False  # its own event loop reads what it writes: by design
+    return PipeView(inode, end, holders, peers, no_reader, no_writer, fill, partial, watched_by)
 
 
 def pipe_summary(p: PipeView) -> str:
@@ -284,6 +291,8 @@ def pipe_summary(p: PipeView) -> str:
         text = f"{_size(f.queued)} queued, {_size(f.capacity)} pipe"
     else:
         text = f"fill unknown ({f.reason})"
+    if p.watched_by and not p.no_reader:
+        text += f"; a wake-up pipe: epoll fd {', '.join(map(str, p.watched_by))} here reads it"
     if p.no_reader:
         text += "; no reader" + (" (read end only inside the writers)" if p.reader_is_writer else "")
     if p.no_writer and not p.reader_is_writer:
@@ -463,6 +472,13 @@ def _with_pipes(
     if todo:
         by_fd = pipe_fills(d.pid, [(fd, ino) for ino, fd in todo.items()], still_same=d.alive)
         fills.update((ino, by_fd[fd]) for ino, fd in todo.items())
+    # pipes this process's own epoll sets watch for input (by inode: the read end's)
+    watchers: dict[int, list[int]] = {}
+    for r in rows:
+        if r.kind == ft.EPOLL and r.info is not None:
+            for e in r.info.epoll:
+                if e.events & select.EPOLLIN:
+                    watchers.setdefault(e.ino, []).append(r.fd)
     out = []
     for r in rows:
         if r.kind not in (ft.PIPE, ft.FIFO) or r.inode is None or r.mode is None:
@@ -470,7 +486,14 @@ def _with_pipes(
             continue
         holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifo_holders(r.target)
         view = pipe_view(
-            d.pid, r.fd, r.mode, r.inode, holders, fills[r.inode], partial=pipe_map.unreadable > 0
+            d.pid,
+            r.fd,
+            r.mode,
+            r.inode,
+            holders,
+            fills[r.inode],
+            partial=pipe_map.unreadable > 0,
+            watched_by=tuple(dict.fromkeys(watchers.get(r.inode, ()))),
         )
         out.append(r._replace(pipe=view))
     return out

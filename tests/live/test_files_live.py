@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.collect.files import collect_files, pipe_summary, scan_pipes
 from stucktui.procfs import ProcRoot
-from tests.helpers import wait_until
+from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -102,6 +102,32 @@ def test_pipe_between_two_children_peers_both_ways(children):
     assert [(x.pid, x.fd, x.end) for x in rp.peers] == [(writer.pid, w, "w")]
     assert not (wp.no_reader or wp.no_writer or rp.no_reader or rp.no_writer)
     assert (wp.fill.queued, rp.fill.queued) == (5, 5)
+
+
+SELF_PIPE = """
+import os, select
+r, w = os.pipe()   # the wake-up pipe of an event loop (Go's netpoll, gunicorn, asyncio)
+ep = select.epoll()
+ep.register(r, select.EPOLLIN)
+print(r, w, ep.fileno())
+ready()
+while True:
+    for fd, _ in ep.poll():
+        os.read(fd, 4096)
+"""
+
+
+def test_a_wake_up_pipe_its_own_epoll_reads_is_not_flagged(children):
+    """Both ends in one process is incident 1's shape only when nothing reads: a read end
+    its own epoll set watches is drained by the event loop, so no 'no reader' label."""
+    p = children.python(SELF_PIPE)
+    r, w, ep = map(int, ready_lines(p))
+    got = rows(p.pid)
+    for fd in (r, w):
+        pv = got[fd].pipe
+        assert pv is not None and pv.watched_by == (ep,)
+        assert not pv.no_reader and not pv.no_writer
+    assert f"a wake-up pipe: epoll fd {ep} here reads it" in pipe_summary(got[w].pipe)
 
 
 def test_epoll_watching_a_close_wait_socket(children, tmp_path):

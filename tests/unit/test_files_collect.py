@@ -94,8 +94,9 @@ def test_pipe_peers_and_verdicts(proc):
         (6000, "bash", 250, "r")
     ]
     assert not leaked.no_reader and leaked.no_writer is False
-    own = r[3].pipe  # os.pipe() whose both ends only this process holds
-    assert own is not None and own.no_reader and own.no_writer and own.reader_is_writer
+    own = r[3].pipe  # os.pipe() whose both ends only this process holds, its epoll fd 11 reading it
+    assert own is not None and own.watched_by == (11,)
+    assert not own.no_reader and not own.no_writer  # a wake-up pipe, drained by its event loop
     assert [(p.pid, p.fd) for p in own.peers] == [(PID, 4)]
     fifo = r[5].pipe
     assert fifo is not None and [(p.pid, p.end) for p in fifo.peers] == [(6001, "w")]
@@ -156,7 +157,7 @@ def test_epoll_watches_resolved_by_inode(proc):
     ]
     assert ep[2].socket_state == "CLOSE_WAIT" and ep[2].event_names == ("IN", "RDHUP", "ET")
     assert ep[2].describe() == f"socket:[{CLOSE_WAIT_INO}] CLOSE_WAIT"
-    assert ep[1].pipe is not None and "no reader" in ep[1].describe()
+    assert ep[1].pipe is not None and "a wake-up pipe: epoll fd 11 here reads it" in ep[1].describe()
 
 
 def test_stale_and_closed_epoll_entries(proc):
@@ -180,7 +181,15 @@ def test_fds_json_shape(proc):
     )
     out = {d["fd"]: d for d in fds_json(f)}
     assert set(out[3]) == {"fd", "kind", "target", "mode", "flags", "pos", "pipe", "epoll"}
-    assert set(out[3]["pipe"]) == {"inode", "queued", "capacity", "peers", "no_reader", "no_writer"}
+    assert set(out[3]["pipe"]) == {
+        "inode",
+        "queued",
+        "capacity",
+        "peers",
+        "no_reader",
+        "no_writer",
+        "watched_by",
+    }
     assert out[3]["pipe"]["peers"] == [{"pid": PID, "name": "python3", "fd": 4, "end": "w"}]
     assert out[3]["pipe"]["queued"] is None  # fill not measured here
     assert out[11]["epoll"][2] == {
