@@ -84,8 +84,13 @@ def elf_is_dynamic(read_head: Callable[[int], bytes]) -> bool | None:
 
 
 def _describe_socket(row: SocketRow | None, inode: int | None) -> str:
+    if row is not None and row.closed_tcp:
+        return (
+            f"socket:[{inode}] {row.protocol}, state CLOSE (reset or shut down: in no table, remote unknown)"
+        )
     if row is None or row.sock is None:
-        return f"socket:[{inode}] (in no socket table read here: netlink, packet or raw)"
+        kind = f"{row.protocol}, " if row is not None and row.protocol else ""
+        return f"socket:[{inode}] ({kind}in no socket table read here: netlink, packet or raw)"
     s = row.sock
     if isinstance(s, InetSocket):
         text = f"{row.proto} {row.local} -> {row.remote} {row.state}, Recv-Q {s.recv_q}, Send-Q {s.send_q}"

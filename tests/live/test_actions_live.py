@@ -322,6 +322,8 @@ def test_shutdown_both_changes_what_the_epoll_spinner_sees(children, audit):
         r = close_fd(t, fd, SHUTDOWN_BOTH, Policy())
     assert r.outcome == R.DONE, r.lines()
     assert any("goes on spinning until the program closes the fd" in x for x in r.findings), r.findings
+    with Target.open(p.pid) as t:  # the fd now holds a TCP socket in no table: said so
+        assert "TCP, state CLOSE (reset or shut down" in close_methods(t, fd).facts.description
     after = f"events {before | select.EPOLLHUP}"
     out.wait_for(lambda ls: ls[-1] == after, what="EPOLLHUP in the spinner's events")
 
