@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from textual.app import App, ScreenStackError, SystemCommand
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -220,10 +221,13 @@ class StuckApp(App[int]):
         screen = self.current_screen
         if screen is None or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
-        if isinstance(screen, ProcessListScreen):
-            screen.update_status()
-        elif isinstance(screen, (ProcessScreen, BoxSocketsScreen, TriageScreen)):
-            screen.update_status(self.freshness())
+        try:
+            if isinstance(screen, ProcessListScreen):
+                screen.update_status()
+            elif isinstance(screen, (ProcessScreen, BoxSocketsScreen, TriageScreen)):
+                screen.update_status(self.freshness())
+        except NoMatches:
+            return  # ... or while it is being taken down (the app is exiting)
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
