@@ -141,7 +141,8 @@ class Sampler:
                     else None
                 )
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
-                # only for a process that may poll a lock, whatever panel is on screen
+                # only for a process that may poll a lock or have threads queued behind a blocked
+                # pipe writer, whatever panel is on screen
                 self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
                 findings = tuple(
                     examine_process(

@@ -279,7 +279,7 @@ def pipe_view(
     peers = tuple(h for h in holders if h.end in want and not (h.pid == pid and h.fd == fd))
     no_reader, no_writer = pipe_verdicts(holders)
     own_read = any(h.pid == pid and h.end in _READ_ENDS for h in holders)
-    if watched_by and own_read and no_reader and any(h.end in _READ_ENDS for h in holders):
+    if watched_by and own_read and no_reader:
         no_reader = no_writer = False  # its own event loop reads what it writes: by design
     return PipeView(inode, end, holders, peers, no_reader, no_writer, fill, partial, watched_by)
 

@@ -48,6 +48,7 @@ def _writers(s: Subject) -> dict[int, list[ThreadRow]]:
 # Frames of the thread machinery itself: every pool thread has them, so they prove nothing.
 _MACHINERY = ("threading.py", "concurrent/futures/thread.py", "socketserver.py")
 _WRITER_FRAMES = 3  # how deep in a blocked writer's stack a waiter's call site may match
+_LOCK_CALLS = frozenset({"futex", "futex_waitv"})  # how a thread waits for a pthread lock
 
 
 def _site(frame: PyFrame) -> tuple[str, str]:
@@ -88,22 +89,14 @@ def _behind_text(queued: list[tuple[ThreadRow, PyFrame]], writers: list[ThreadRo
     from Handler.handle, where the blocked writer is too'."""
     t, shared = queued[0]
     where = f"at {_lock_site(t)}"
-    w = writers[0].python
-    same_line = w is not None and any(
-        (f.file, f.function, f.line) == (shared.file, shared.function, shared.line) for f in w.frames[:1]
-    )
-    inner = _frames(t)[0]
-    if inner is not shared:
+    if _frames(t)[0] != shared:
         where += f", called from {shared.function}, where the blocked writer is too"
-    elif same_line:
+    elif _frames(writers[0])[:1] == [shared]:
         where += ": the very line the blocked writer is on (its stream's lock)"
     else:
         where += f": in {shared.function}, where the blocked writer is too"
     tids = [q.tid for q, _ in queued]
     return f"{plural(len(tids), 'thread')} ({id_list(tids)}) in {t.call_text} {where}"
-
-
-_LOCK_CALLS = frozenset({"futex", "futex_waitv"})
 
 
 def _reads(
@@ -300,14 +293,14 @@ def workers_all_blocked(s: Subject) -> list[Finding]:
     workers = [t for t in s.threads.rows if t.tid != s.pid]
     calls = {t.tid: _stuck_call(t) for t in s.threads.rows}
     # threads queued for the lock a blocked pipe writer holds are as stuck as the writer
-    behind: dict[int, tuple[list[tuple[ThreadRow, PyFrame]], list[ThreadRow]]] = {}
+    behind: list[tuple[list[tuple[ThreadRow, PyFrame]], list[ThreadRow]]] = []
     for writers in _writers(s).values():
         key = _stuck_call(writers[0])
         queued = [(t, f) for t, f in queued_behind(s, writers) if calls.get(t.tid) is None]
         for t, _ in queued:
             calls[t.tid] = key
         if queued:
-            behind[id(writers)] = (queued, writers)
+            behind.append((queued, writers))
     keys = {calls[t.tid] for t in workers}
     if len(keys) != 1:
         return []
@@ -344,7 +337,7 @@ def workers_all_blocked(s: Subject) -> list[Finding]:
         + first.call_text
         + (f", wchan {first.wchan}" if first.wchan else "")
     ]
-    for queued, writers in behind.values():
+    for queued, writers in behind:
         shown = [(t, f) for t, f in queued if t in stuck]
         if shown:
             evidence.append(_behind_text(shown, writers))

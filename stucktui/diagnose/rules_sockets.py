@@ -159,15 +159,17 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         fds = tuple(r.fd for r in rows)
         conns = "CLOSE_WAIT connection" if n == 1 else "CLOSE_WAIT connections"
         dead = closed if i == 0 else []
+        also = (
+            f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
+            "(in no table any more), most likely the same leak after a keepalive probe got a reset"
+            if dead
+            else ""
+        )
         summary = (
             f"{s.label} holds {n} {conns} to {where} that the server closed and the process never "
-            f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})."
+            f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})"
+            f"{also}."
         )
-        if dead:
-            summary = summary[:-1] + (
-                f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
-                "(in no table any more), most likely the same leak after a keepalive probe got a reset."
-            )
         ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
         evidence = [
             f"fds {id_list(list(fds))} to {remote}: CLOSE_WAIT, Recv-Q "
@@ -180,7 +182,7 @@ def close_wait_leak(s: Subject) -> list[Finding]:
             evidence.append(f"the oldest {seen}; the count grows while the leak goes on")
         if dead:
             fds = fds + tuple(r.fd for r in dead)
-            age = max(a for a in (age, closed_age, 0.0) if a is not None)
+            age = max(age or 0.0, closed_age or 0.0)
             n += len(dead)
         steps = [
             _CLOSE_FD_SOCKET.format(fd=fds[0]),

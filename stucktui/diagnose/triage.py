@@ -146,11 +146,11 @@ def _prefill(s: _Suspect, p: PanelData) -> None:
     s.locks = p.locks if isinstance(p.locks, ProcessLocks) else None
 
 
-def _may_queue_behind_writer(threads: ThreadsSnapshot) -> bool:
-    """A thread blocked writing and another waiting on a futex: only Python stacks tell whether
-    that one waits for the writer's lock (a print or logging call behind it) or is idle."""
-    writing = any(t.state in "SD" and t.call is not None and t.call.name in WRITE_CALLS for t in threads.rows)
-    return writing and any(
+def _may_queue_behind_writer(threads: ThreadsSnapshot, blocked: Mapping[int, int]) -> bool:
+    """A thread blocked writing to a pipe (`blocked`) and another waiting on a futex: only
+    Python stacks tell whether that one waits for the writer's lock (a print or logging call
+    behind it) or is idle."""
+    return bool(blocked) and any(
         t.state in "SD" and t.call is not None and t.call.name == "futex" for t in threads.rows
     )
 
@@ -173,18 +173,18 @@ def _finish(
             s.locks = collect_locks(root, pid, piddir=s.d, fd_rows=s.files.rows, pids=scan.lock_pids | {pid})
         except (AccessDenied, OSError, ValueError):
             pass
+    blocked = blocked_pipe_inodes(s.threads, s.files) if "pipe" in s.reasons else {}
     if (
         python
         and s.threads is not None
         and s.threads.python is None
-        and ("python" in needs or ("pipe" in s.reasons and _may_queue_behind_writer(s.threads)))
+        and ("python" in needs or _may_queue_behind_writer(s.threads, blocked))
     ):
         s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
     peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()
     if s.files is not None:
-        blocked = blocked_pipe_inodes(s.threads, s.files)
-        if blocked and "pipe" in s.reasons:
+        if blocked:
             peer_pids = pipe_peer_pids(pid, s.files, blocked)
         if s.reasons & {"lock", "lock_poll"}:
             flocks = foreign_locks(root, pid, s.files, scan.lock_text)
@@ -241,7 +241,8 @@ def triage_box(
     """Findings for every process. `processes` is the caller's latest process-list snapshot
     (its CPU% feeds epoll-spin; without one a snapshot is taken here, CPU unknown). `history`
     is kept by the caller across calls, as for diagnose(). `python` lets py-spy (nonblocking)
-    look at the few processes suspected of polling for a lock, whose stacks prove it."""
+    look at the few processes suspected of polling for a lock, or with threads waiting behind a
+    blocked pipe writer: only their stacks prove it."""
     t0 = time.perf_counter()
     taken_at = time.time()
     root = root or ProcRoot()
@@ -356,7 +357,8 @@ def examine_process(
     entries = parse_locks(scan.lock_text)
     scan.lock_pids = {e.pid for e in entries if e.pid > 0}
     # py-spy only for a process that may poll a lock with LOCK_NB (only its stack shows it):
-    # one that holds a lock, or has a locked file open (seen when its Files panel is there)
+    # one that holds a lock, or has a locked file open (seen when its Files panel is there);
+    # and, decided in _finish, one with threads in futex beside a blocked pipe writer
     files = panels.files if panels is not None and isinstance(panels.files, ProcessFiles) else None
     locked = {e.inode for e in entries}
     may_poll = row.pid in scan.lock_pids or (

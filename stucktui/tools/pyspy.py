@@ -191,11 +191,9 @@ def dump_python(
     exe = binary or find_pyspy()
     if exe is None:
         return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
-    out = dump_result(
-        pid, runner(pyspy_dump_argv(pid, nonblocking, native, binary=exe), timeout=timeout), nonblocking
-    )
     argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
-    return _retried(out, lambda: runner(argv, timeout=timeout), nonblocking)
+    return _retried(dump_result(pid, runner(argv, timeout=timeout), nonblocking),
+                    lambda: runner(argv, timeout=timeout), nonblocking)  # fmt: skip
 
 
 _TRIES = 3  # a nonblocking dump of a busy process races its running thread ("Bad address")
