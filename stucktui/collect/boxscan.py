@@ -19,7 +19,7 @@ from stucktui.collect.context import ChildProcess
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.locks import parse_locks
-from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN
+from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
 from stucktui.snapshot import ProcessRow
 
 # Kernel functions a thread sleeps in (wchan) when blocked writing to a full pipe; names
@@ -209,14 +209,8 @@ def stalled_listeners() -> set[int]:
             rest = [s for s in queued if s.inode not in out]
             if rest:
                 cw = nl.dump(nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT))
-                abandoned = {(q.local_addr, q.local_port) for q in nl.iter_inet(cw, "tcp", {0})}
-                ports = {p for _, p in abandoned}
-                out.update(
-                    s.inode
-                    for s in rest
-                    if s.local_port in ports
-                    and (s.local_addr in ("0.0.0.0", "::") or (s.local_addr, s.local_port) in abandoned)
-                )
+                abandoned = list(nl.iter_inet(cw, "tcp", {0}))
+                out.update(s.inode for s in rest if any(in_accept_queue_of(s, q) for q in abandoned))
         except OSError:
             continue
     return out

@@ -38,6 +38,7 @@ from stucktui.procfs.net import (
     UnixSocket,
     count_net_states,
     format_endpoint,
+    in_accept_queue_of,
     parse_net_inet,
     parse_net_unix,
 )
@@ -183,14 +184,10 @@ class NetnsTable:
         return {s.inode: s for s in parse_net_unix(self._proc_text("unix"), inodes)}
 
 
-_ANY_ADDR = frozenset({"0.0.0.0", "::"})
-
-
 def accept_queues(table: NetnsTable, rows: Iterable[SocketRow]) -> tuple[AcceptQueue, ...]:
     """What waits in the accept queue of each TCP listener with a non-empty one (Recv-Q of a
     listener counts the queued connections): the queued sockets are found in the table by
-    local port with no inode, and matched to the listener by address (a wildcard listener
-    takes any of its family; a v6 one also v4-mapped clients)."""
+    local port with no inode, and matched to the listener (in_accept_queue_of)."""
     busy: list[tuple[SocketRow, InetSocket]] = []
     for r in rows:
         ls = r.sock
@@ -201,13 +198,7 @@ def accept_queues(table: NetnsTable, rows: Iterable[SocketRow]) -> tuple[AcceptQ
     queued = table.unaccepted({ls.local_port for _, ls in busy})
     out = []
     for r, ls in busy:
-        mine = [
-            q
-            for q in queued
-            if q.local_port == ls.local_port
-            and q.family == ls.family
-            and (ls.local_addr in _ANY_ADDR or q.local_addr == ls.local_addr)
-        ]
+        mine = [q for q in queued if in_accept_queue_of(ls, q)]
         closed = [q for q in mine if q.state in FIN_RECEIVED_STATES]
         out.append(
             AcceptQueue(

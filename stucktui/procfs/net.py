@@ -53,6 +53,20 @@ def state_name(state: int) -> str:
     return STATE_NAMES.get(state, f"STATE_{state}")
 
 
+WILDCARD_ADDRS = frozenset({"0.0.0.0", "::"})
+
+
+def in_accept_queue_of(listener: InetSocket, sock: InetSocket) -> bool:
+    """Whether `sock`, a connection no fd holds yet (inode 0), waits on `listener`: same family
+    and port, and the listener's own address or a wildcard one (a v6 wildcard listener takes
+    v4-mapped clients too: they are AF_INET6 sockets)."""
+    return (
+        sock.local_port == listener.local_port
+        and sock.family == listener.family
+        and (listener.local_addr in WILDCARD_ADDRS or sock.local_addr == listener.local_addr)
+    )
+
+
 def format_endpoint(addr: str, port: int) -> str:
     """'ip:port', '[ip]:port' for IPv6, port 0 as '*' (how `ss -n` prints them)."""
     p = str(port) if port else "*"
