@@ -122,3 +122,31 @@ async def test_files_panel_of_20000_fds_shows_the_first_and_filters_reach_the_re
         panel.redraw()
         await pilot.pause()
         assert [k.value for k in t.rows] == ["19999"]
+
+
+class ThreadsApp(App):
+    kernel_stacks = False  # what the Threads panel asks of the app
+
+    def compose(self) -> ComposeResult:
+        from stucktui.ui.widgets.threads_panel import ThreadsPanel
+
+        yield ThreadsPanel()
+
+
+async def test_an_opened_group_of_3000_threads_is_cut_at_the_limit_too():
+    from stucktui.ui.widgets.threads_panel import ThreadsPanel
+    from tests.unit.diagnose_kit import thread, threads
+
+    snap = threads(*(thread(100 + i, "futex", (0, 0x189)) for i in range(3000)), pid=100)
+    app = ThreadsApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(ThreadsPanel)
+        panel.update_panels(PanelData(threads=snap))
+        await pilot.pause()
+        (group,) = snap.groups
+        assert panel.table.row_count == 1  # one group of 3,000
+        panel.expanded.add(group.tids[0])
+        panel.redraw()
+        await pilot.pause()
+        assert panel.table.row_count == 1001  # the group line, 999 threads, the "more" line
+        assert cell(panel.table, MORE_KEY, panel.table._columns[-1][0]).startswith("… 2,001 more rows")

@@ -130,7 +130,8 @@ class ThreadsPanel(DetailPanel):
                 rows.append((f"group:{g.tids[0]}", _group_cells(g, members[0], members, open_)))
                 if open_:
                     rows.extend((str(m.tid), _thread_cells(m, "  ")) for m in members)
-        self.table.set_rows(rows, total=len(rows) if self.grouped else len(snap.rows))
+        # grouped rows are all built (groups are few), the table cuts an opened big group short
+        self.table.set_rows(rows, total=None if self.grouped else len(snap.rows))
         self._show_stack(self.table.selected_key)
 
     # -- keys ---------------------------------------------------------------------------------
