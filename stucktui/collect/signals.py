@@ -57,12 +57,15 @@ class ParentDiff:
     blocked_parent_only: int
     ignored_here_only: int
     ignored_parent_only: int
-    # A parent thread whose blocked mask equals ours: a mask inherited across fork and exec
-    # comes from the forking thread, not necessarily the parent's main thread (incident 3).
-    same_mask_parent_tid: int | None = None
-    # every parent thread with that mask: a pool blocks signals alike in all its threads, and
-    # which of them forked this process is not in /proc
+    # Parent threads whose blocked mask equals ours: a mask inherited across fork and exec
+    # comes from the forking thread, not necessarily the parent's main thread (incident 3). A
+    # pool blocks signals alike in all its threads, and which one forked us is not in /proc.
     same_mask_parent_tids: tuple[int, ...] = ()
+
+    @property
+    def same_mask_parent_tid(self) -> int | None:
+        """The first of them (the report's `same_mask_parent_tid`)."""
+        return self.same_mask_parent_tids[0] if self.same_mask_parent_tids else None
 
     @property
     def differs(self) -> bool:
@@ -146,7 +149,6 @@ def signal_table(
 def parent_diff(status: Status, parent: Status, parent_threads: tuple[ThreadMasks, ...] = ()) -> ParentDiff:
     """Pure: our main thread's masks against the parent's (and its threads')."""
     alike = tuple(t.tid for t in parent_threads if t.blocked == status.sig_blk)
-    same = alike[0] if alike else None
     return ParentDiff(
         parent_pid=parent.pid,
         parent_name=parent.name,
@@ -154,7 +156,6 @@ def parent_diff(status: Status, parent: Status, parent_threads: tuple[ThreadMask
         blocked_parent_only=parent.sig_blk & ~status.sig_blk,
         ignored_here_only=status.sig_ign & ~parent.sig_ign,
         ignored_parent_only=parent.sig_ign & ~status.sig_ign,
-        same_mask_parent_tid=same,
         same_mask_parent_tids=alike,
     )
 

@@ -40,7 +40,7 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
         origin = "its parent could not be read, so where the mask came from is unknown"
     elif not p.blocked_here_only & bits:
         origin = f"the mask was inherited: its parent pid {p.parent_pid} ({p.parent_name}) blocks it too"
-    elif p.same_mask_parent_tid is not None and len(p.same_mask_parent_tids) > 1:
+    elif len(p.same_mask_parent_tids) > 1:
         origin = (
             f"the mask was inherited from its parent pid {p.parent_pid} ({p.parent_name}), whose "
             f"threads {id_list(list(p.same_mask_parent_tids), 6)} block the same signals (one of them "

@@ -449,7 +449,7 @@ def test_accept_queue_abandoned_counts_connections_no_fd_holds():
 
 # -- signals -----------------------------------------------------------------------------------
 def _parent(here_only: int, tid: int | None) -> ParentDiff:
-    return ParentDiff(1000, "uwsgi", here_only, 0, 0, 0, tid)
+    return ParentDiff(1000, "uwsgi", here_only, 0, 0, 0, (tid,) if tid is not None else ())
 
 
 def test_signal_inherited_from_the_forking_thread():
@@ -469,7 +469,7 @@ def test_signal_inherited_from_the_forking_thread():
 def test_signal_inherited_from_one_of_many_threads_with_the_same_mask():
     """uWSGI blocks signals alike in every worker thread: which one forked the child is not in
     /proc, so no single thread is named as the one that started it."""
-    pool = ParentDiff(1000, "uwsgi", ALRM, 0, 0, 0, 3729, (3729, 3730, 3731))
+    pool = ParentDiff(1000, "uwsgi", ALRM, 0, 0, 0, (3729, 3730, 3731))
     (f,) = signal_blocked_pending(subject(signals=signals(shared=ALRM, blocked=ALRM, parent=pool)))
     assert "whose threads 3729, 3730, 3731 block the same signals (one of them started it" in f.summary
     assert "the thread that started it" not in f.summary
