@@ -133,7 +133,9 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         if data.get("python"):
             out.append(f"{bullet}python stacks: {esc(data['python'])}")
         for g in groups:
-            out.append(f"{bullet}{esc(g['summary'])}  [tids {esc(', '.join(map(str, g['tids'][:20])))}]")
+            tids = ", ".join(map(str, g["tids"][:20])) + (", …" if len(g["tids"]) > 20 else "")
+            kernel = f"state {g['state']}" + (f", wchan {g['wchan']}" if g.get("wchan") else "")
+            out.append(f"{bullet}{esc(g['summary'])}  [{esc(kernel)}; tids {esc(tids)}]")
         for t in data.get("threads", []):
             stack = t.get("python_stack") or []
             if not stack:

@@ -8,6 +8,7 @@ instead of mixing two processes. A thread that exits mid-scan is simply left out
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -431,5 +432,12 @@ def threads_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
 
 
 def thread_groups_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
-    """`thread_groups` of `stucktui report`."""
-    return [{"tids": list(g.tids), "summary": g.summary} for g in snap.groups]
+    """`thread_groups` of `stucktui report`: each group's tids, summary, state and its members'
+    most common wait channel (None when none is readable)."""
+    wchan = {r.tid: r.wchan for r in snap.rows}
+    out: list[dict[str, object]] = []
+    for g in snap.groups:
+        seen = Counter(w for w in (wchan.get(t) for t in g.tids) if w)
+        common = seen.most_common(1)[0][0] if seen else None
+        out.append({"tids": list(g.tids), "summary": g.summary, "state": g.state, "wchan": common})
+    return out

@@ -179,6 +179,8 @@ def test_report_dicts():
     assert w["python_stack"][0] == {"function": "writer", "file": "/tmp/thr/zoo.py", "line": 15}
     groups = thread_groups_report(snap)
     assert groups[0]["tids"] == list(WRITERS) and groups[0]["summary"].startswith("3 threads: write(")
+    # the kernel's side of each group, for non-Python processes and the text report
+    assert groups[0]["state"] == "S" and groups[0]["wchan"] == "anon_pipe_write"
     assert sum(len(g["tids"]) for g in groups) == 9
 
 
@@ -233,3 +235,14 @@ def test_collect_with_python(nonblocking: bool):
         assert log == ["start nonblocking=True", "collect", "wait"]
     else:  # a pausing dump must not overlap the /proc reads
         assert log == ["collect", "start nonblocking=False", "wait"]
+
+
+def test_text_and_markdown_reports_give_each_group_its_state_and_wait_channel():
+    from stucktui.report_panels import markdown_lines, text_lines
+
+    snap = merge_python(collect_threads(ProcRoot(str(FIX / "proc")), PID), dump())
+    data = {"threads": threads_report(snap), "thread_groups": thread_groups_report(snap)}
+    line = next(x for x in text_lines(data) if x.lstrip().startswith("3 threads: write("))
+    assert line.endswith(f"[state S, wchan anon_pipe_write; tids {', '.join(map(str, WRITERS))}]")
+    md = "\n".join(markdown_lines(data))
+    assert "wchan anon\\_pipe\\_write" in md
