@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stucktui.collect.context import ChildProcess
+from stucktui.collect.context import SEND_CALLS, ChildProcess
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
+from stucktui.procfs.elf import kernel_abi
 from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
+from stucktui.procfs.syscall import TABLES
 from stucktui.snapshot import ProcessRow
 
 # Kernel functions a thread sleeps in (wchan) when blocked writing to a full pipe; names
@@ -38,6 +40,11 @@ POOL_WCHANS = PIPE_WCHANS | frozenset(
         "inet_wait_for_connect",
     }
 )
+# Waits of a thread blocked sending on a socket whose send buffer is full. A TCP send sleeps in
+# sk_stream_wait_memory, which newer kernels report as wait_woken; that is also where a TCP
+# receive waits, so a process with a thread there is a suspect only if one is in a send call.
+SEND_WCHANS = frozenset({"sk_stream_wait_memory", "sock_alloc_send_pskb", "unix_stream_sendmsg"})
+_SEND_NRS = frozenset(nr for nr, name in TABLES.get(kernel_abi(), {}).items() if name in SEND_CALLS)
 SPIN_CPU = 20.0  # percent of one core: a process that busy is looked at for an epoll spin
 SPIN_MAX_FDS = 4096  # ... when it has no CLOSE_WAIT socket, only below this many fds (cost)
 MANY_FDS = 32  # RLIMIT_NOFILE is read only for processes holding at least this many fds
@@ -115,6 +122,19 @@ def thread_wchans(root: ProcRoot, row: ProcessRow) -> list[str]:
     return out
 
 
+def sending(root: ProcRoot, pid: int) -> bool:
+    """Some thread of `pid` is in a send-type call (its syscall file, one read per thread)."""
+    base = f"{root.path}/{pid}/task"
+    for tid in os.listdir(base):
+        try:
+            nr = _read(f"{base}/{tid}/syscall", 64).split(b" ", 1)[0]
+        except OSError:
+            continue
+        if nr.isdigit() and int(nr) in _SEND_NRS:
+            return True
+    return False
+
+
 def _fd_limit(root: ProcRoot, pid: int) -> int | None:
     text = _read(f"{root.path}/{pid}/limits", 8192).decode("ascii", "replace")
     for line in text.splitlines():
@@ -150,6 +170,8 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
     wchans = thread_wchans(root, row)
     if PIPE_WCHANS.intersection(wchans):
         scan.add(pid, "pipe")
+    if SEND_WCHANS.intersection(wchans) or ("wait_woken" in wchans and sending(root, pid)):
+        scan.add(pid, "send")
     if row.num_threads >= 3 and len([w for w in wchans if w in POOL_WCHANS]) >= 2:
         scan.add(pid, "workers")
 

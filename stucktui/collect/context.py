@@ -1,6 +1,7 @@
 """Facts about other processes that a diagnosis of one process needs: who holds the other end
-of the pipes its threads are blocked writing to (and whether they read it), locks other
-processes hold on files it has open, and its children (zombies).
+of the pipes its threads are blocked writing to (and whether they read it), the other end of
+the sockets its threads are blocked sending on, locks other processes hold on files it has
+open, and its children (zombies).
 
 Collected here, in the collect layer, so the rules in stucktui.diagnose stay pure.
 """
@@ -8,19 +9,26 @@ Collected here, in the collect layer, so the rules in stucktui.diagnose stay pur
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from stucktui.collect.files import ProcessFiles
 from stucktui.collect.panels import PanelData
+from stucktui.collect.socket_rows import ProcessSockets
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs import netlink as nl
+from stucktui.procfs.fdtarget import bracket_inode
 from stucktui.procfs.locks import LockEntry, parse_locks
+from stucktui.procfs.net import TCP_LISTEN, InetSocket, UnixSocket
 from stucktui.snapshot import ProcessListSnapshot
 
 # Calls that write into an fd: a thread blocked in one of them on a pipe waits for a reader.
 WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "splice", "vmsplice", "tee"})
+# Calls that send on a socket: blocked in one, a thread waits for the other end to read.
+SEND_CALLS = WRITE_CALLS | frozenset({"sendto", "sendmsg", "sendmmsg", "sendfile", "sendfile64"})
 _MAX_PEERS = 16  # a pipe with hundreds of readers is not the incident; read a few
 PEER_READ_WINDOW = 0.2  # seconds to watch a pipe reader for reads (only when writers are blocked)
 
@@ -60,12 +68,31 @@ class ChildProcess:
 
 
 @dataclass(frozen=True, slots=True)
+class SendPeer:
+    """The other end of a stream socket that threads are blocked sending on."""
+
+    fd: int  # the sender's socket fd
+    on_box: bool | None  # another socket of this box; False: elsewhere; None: not known
+    inode: int | None = None
+    recv_q: int | None = None  # bytes it has received and not read
+    pid: int | None = None  # the first process found holding it
+    name: str | None = None
+    peer_fd: int | None = None
+    note: str | None = None  # why it is not known
+    # TCP: the sender's zero-window probe timer runs (the receiver advertises no room); False:
+    # data still flows, the receiver is only slower than the sender; None: unix, or not known
+    zero_window: bool | None = None
+    retransmits: int = 0  # TCP: retransmission timeouts in a row with no ACK (the peer is gone)
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """Each field is empty (or None) when it was not collected."""
 
     peers: Mapping[int, PeerProcess] = field(default_factory=dict)
     foreign_locks: tuple[ForeignLock, ...] = ()
     children: tuple[ChildProcess, ...] | None = None  # None: not known
+    send_peers: Mapping[int, SendPeer] = field(default_factory=dict)  # by the sender's fd
 
 
 def blocked_pipe_inodes(threads: ThreadsSnapshot | None, files: ProcessFiles | None) -> dict[int, int]:
@@ -81,6 +108,120 @@ def blocked_pipe_inodes(threads: ThreadsSnapshot | None, files: ProcessFiles | N
             ino = pipe_fds.get(a.fd)
             if ino is not None:
                 out[a.fd] = ino
+    return out
+
+
+_STREAMS = ("stream", "seqpacket")
+
+
+def blocked_socket_sends(threads: ThreadsSnapshot | None, sockets: ProcessSockets | None) -> dict[int, int]:
+    """fd -> socket inode for every connected stream socket (TCP, unix stream) a thread of the
+    process is blocked sending on. A send blocks only while the socket's send buffer is full."""
+    if threads is None or sockets is None:
+        return {}
+    streams = {
+        r.fd: r.inode
+        for r in sockets.rows
+        if (isinstance(r.sock, InetSocket) and r.sock.proto == "tcp" and r.sock.state != TCP_LISTEN)
+        or (isinstance(r.sock, UnixSocket) and r.sock.peer_inode and r.sock.type_name in _STREAMS)
+    }
+    out: dict[int, int] = {}
+    for t in threads.rows:
+        if t.state not in "SD" or t.call is None or t.call.name not in SEND_CALLS:
+            continue
+        for a in t.fd_args[:1]:  # the fd sent on; sendfile's second fd is the file read from
+            ino = streams.get(a.fd)
+            if ino is not None:
+                out[a.fd] = ino
+    return out
+
+
+def _own_netns() -> int | None:
+    try:
+        return bracket_inode(os.readlink("/proc/self/ns/net"))
+    except OSError:
+        return None
+
+
+def _holders(root: ProcRoot, inodes: set[int], first: int) -> dict[int, tuple[int, int]]:
+    """socket inode -> (pid, fd) of a process holding it: `first` is read first (a socketpair
+    or a loopback connection to itself), then every process until all are found."""
+    out: dict[int, tuple[int, int]] = {}
+    targets = {f"socket:[{i}]": i for i in inodes}
+    for pid in [first, *(p for p in root.pids() if p != first)]:
+        try:
+            with PidDir(root, pid) as d:
+                for fd, target in d.fd_links():
+                    ino = targets.get(target)
+                    if ino is not None and ino not in out:
+                        out[ino] = (pid, fd)
+        except (ProcessGone, AccessDenied, OSError):
+            continue
+        if len(out) == len(targets):
+            break
+    return out
+
+
+def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[int]) -> dict[int, SendPeer]:
+    """The other end of each socket on `fds`: for a unix socket its peer; for TCP the socket of
+    this box with the swapped endpoints, found with one sock_diag lookup (no dump), and the
+    process holding it. A TCP peer elsewhere is on_box=False; another network namespace than
+    ours cannot be looked up from here (note)."""
+    rows = {r.fd: r for r in sockets.rows}
+    out: dict[int, SendPeer] = {}
+    found: dict[int, InetSocket | UnixSocket] = {}  # by the sender's fd
+    own_ns = _own_netns()
+    unix_peers: dict[int, int] = {}
+    for fd in fds:
+        r = rows.get(fd)
+        sock = r.sock if r is not None else None
+        if r is None or sock is None:
+            continue
+        if isinstance(sock, UnixSocket):
+            if sock.peer_inode:
+                unix_peers[fd] = sock.peer_inode
+                p = r.peer
+                out[fd] = SendPeer(fd, True, sock.peer_inode, None, p.pid if p else None,
+                                   p.name if p else None, p.fd if p else None)  # fmt: skip
+            continue
+        if r.netns is not None and own_ns is not None and r.netns != own_ns:
+            out[fd] = SendPeer(fd, None, note="in another network namespace: not looked up")
+            continue
+        try:
+            mine = nl.lookup_inet(sock.family, socket.IPPROTO_TCP, sock.local_addr, sock.local_port,
+                                  sock.remote_addr, sock.remote_port)  # fmt: skip
+            theirs = nl.lookup_inet(sock.family, socket.IPPROTO_TCP, sock.remote_addr, sock.remote_port,
+                                    sock.local_addr, sock.local_port)  # fmt: skip
+        except OSError as exc:
+            out[fd] = SendPeer(fd, None, note=f"sock_diag lookup failed ({exc.strerror or exc})")
+            continue
+        zero = mine[1] == nl.TIMER_PERSIST if mine is not None else None
+        retries = mine[2] if mine is not None and mine[1] == nl.TIMER_RETRANSMIT else 0
+        if theirs is None:
+            out[fd] = SendPeer(fd, False, zero_window=zero, retransmits=retries)
+        else:
+            found[fd] = theirs[0]
+            out[fd] = SendPeer(fd, True, theirs[0].inode or None, theirs[0].recv_q, zero_window=zero,
+                               retransmits=retries)  # fmt: skip
+    if unix_peers:
+        try:
+            chunks = nl.dump(nl.unix_request())
+            queues = {u.inode: u.recv_q for u in nl.iter_unix(chunks, set(unix_peers.values()))}
+        except OSError:
+            queues = {}
+        for fd, ino in unix_peers.items():
+            out[fd] = replace(out[fd], recv_q=queues.get(ino))
+    wanted = {p.inode for p in found.values() if p.inode}
+    holders = _holders(root, wanted, pid) if wanted else {}
+    names: dict[int, str] = {}
+    for fd, sock in found.items():
+        h = holders.get(sock.inode)
+        if h is None:
+            continue
+        if h[0] not in names:
+            st = stat_fields(root, h[0])
+            names[h[0]] = st[0] if st else "?"
+        out[fd] = replace(out[fd], pid=h[0], name=names[h[0]], peer_fd=h[1])
     return out
 
 
@@ -234,12 +375,22 @@ def collect_context(
     that vanished: what could not be read is left empty."""
     threads = panels.threads if panels is not None and isinstance(panels.threads, ThreadsSnapshot) else None
     files = panels.files if panels is not None and isinstance(panels.files, ProcessFiles) else None
-    peers: dict[int, PeerProcess] = {}
+    sockets = panels.sockets if panels is not None and isinstance(panels.sockets, ProcessSockets) else None
+    peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()
     if files is not None:
         blocked = blocked_pipe_inodes(threads, files)
         if blocked:
-            peers = collect_peers(root, pipe_peer_pids(pid, files, blocked))
+            peer_pids = pipe_peer_pids(pid, files, blocked)
         flocks = foreign_locks(root, pid, files)
+    sends = blocked_socket_sends(threads, sockets)
+    ends = send_peers(root, pid, sockets, sends) if sends and sockets is not None else {}
+    peer_pids += send_peer_pids(pid, ends)
+    peers = collect_peers(root, peer_pids) if peer_pids else {}
     kids = children_of(root, pid, processes) if children else None
-    return Context(peers=peers, foreign_locks=flocks, children=kids)
+    return Context(peers=peers, foreign_locks=flocks, children=kids, send_peers=ends)
+
+
+def send_peer_pids(pid: int, ends: Mapping[int, SendPeer]) -> list[int]:
+    """Other processes at the other end of blocked sends: their state and threads are looked at."""
+    return [e.pid for e in ends.values() if e.pid is not None and e.pid != pid]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Hashable, Iterable
 from dataclasses import replace
 
-from stucktui.collect.context import Context, blocked_pipe_inodes, collect_context
+from stucktui.collect.context import Context, blocked_pipe_inodes, blocked_socket_sends, collect_context
 from stucktui.collect.files import ProcessFiles
 from stucktui.collect.locks import ProcessLocks
 from stucktui.collect.panels import PanelData
@@ -29,12 +29,14 @@ from stucktui.diagnose.rules_sockets import (
     close_wait_unread,
     epoll_spin,
     listen_backlog_full,
+    socket_send_blocked,
 )
 from stucktui.procfs import ProcRoot
 from stucktui.snapshot import ProcessDetail, ProcessListSnapshot, Unavailable
 
 RULES: tuple[tuple[str, Rule], ...] = (
     ("pipe-writers-blocked", pipe_writers_blocked),
+    ("socket-send-blocked", socket_send_blocked),
     ("workers-all-blocked", workers_all_blocked),
     ("close-wait-unread", close_wait_unread),
     ("close-wait-leak", close_wait_leak),
@@ -84,6 +86,8 @@ def tracked(s: Subject) -> dict[str, Iterable[Hashable]]:
         kinds["dstate"] = [t.tid for t in s.threads.rows if t.state == "D"]
         if s.files is not None:
             kinds["pipe_write"] = list(blocked_pipe_inodes(s.threads, s.files).items())
+        if s.sockets is not None:
+            kinds["socket_send"] = list(blocked_socket_sends(s.threads, s.sockets).items())
     elif s.state:
         kinds["dstate"] = [s.pid] if s.state == "D" else []
     if s.context.children is not None:

@@ -63,6 +63,7 @@ _CAUSE_FIRST = {
     for i, rule in enumerate(
         (
             "pipe-writers-blocked",
+            "socket-send-blocked",
             "lock-self-wait",
             "epoll-spin",
             "signal-blocked-pending",

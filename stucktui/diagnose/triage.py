@@ -19,10 +19,13 @@ from stucktui.collect.context import (
     Context,
     ForeignLock,
     blocked_pipe_inodes,
+    blocked_socket_sends,
     children_of,
     collect_peers,
     foreign_locks,
     pipe_peer_pids,
+    send_peer_pids,
+    send_peers,
     stat_fields,
 )
 from stucktui.collect.files import PipeEnd, PipeMap, ProcessFiles, collect_files, fd_end
@@ -55,8 +58,9 @@ _NEEDS = {
     "dstate": {"threads"},
     "zombies": {"threads", "signals"},
     "listen": {"threads", "sockets"},
+    "send": {"threads", "sockets"},
 }
-_TRACKED_KINDS = ("close_wait", "dstate", "zombie", "stuck_signal", "lock_wait", "pipe_write")
+_TRACKED_KINDS = ("close_wait", "dstate", "zombie", "stuck_signal", "lock_wait", "pipe_write", "socket_send")
 _PYSPY_TIMEOUT = 5.0
 _MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
 
@@ -188,8 +192,12 @@ def _finish(
             peer_pids = pipe_peer_pids(pid, s.files, blocked)
         if s.reasons & {"lock", "lock_poll"}:
             flocks = foreign_locks(root, pid, s.files, scan.lock_text)
+    sends = blocked_socket_sends(s.threads, s.sockets) if "send" in s.reasons else {}
+    ends = send_peers(root, pid, s.sockets, sends) if sends and s.sockets is not None else {}
+    peer_pids += send_peer_pids(pid, ends)
     zombies = scan.zombies.get(pid)
-    context = Context(foreign_locks=flocks, children=tuple(zombies) if zombies is not None else None)
+    kids = tuple(zombies) if zombies is not None else None
+    context = Context(foreign_locks=flocks, children=kids, send_peers=ends)
     return context, peer_pids
 
 

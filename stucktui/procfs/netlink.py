@@ -268,6 +268,63 @@ def dump(request: bytes) -> list[bytes]:
         s.close()
 
 
+def inet_exact_request(
+    family: int, proto: int, local_addr: str, local_port: int, remote_addr: str, remote_port: int
+) -> bytes:
+    """inet_diag_req_v2 naming one socket by its four-tuple (no cookie), for a lookup without
+    NLM_F_DUMP: the kernel answers with that socket alone or ENOENT."""
+    src = socket.inet_pton(family, local_addr).ljust(16, b"\0")[:16]
+    dst = socket.inet_pton(family, remote_addr).ljust(16, b"\0")[:16]
+    sockid = struct.pack("!HH", local_port, remote_port) + src + dst
+    sockid += struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF)  # any interface, INET_DIAG_NOCOOKIE
+    return struct.pack("=BBBBI", family, proto, 0, 0, ALL_STATES) + sockid
+
+
+def _lookup(family: int, proto: int, local: tuple[str, int], remote: tuple[str, int]) -> bytes | None:
+    """The one inet_diag_msg the kernel answers for this four-tuple; None for ENOENT."""
+    request = inet_exact_request(family, proto, local[0], local[1], remote[0], remote[1])
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", _TIMEOUT_S, 0))
+        hdr = struct.pack("=IHHII", 16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, 1, 0)
+        s.sendto(hdr + request, (0, 0))
+        buf = s.recv(_RECV_SIZE)
+    finally:
+        s.close()
+    if len(buf) >= 20 and _HDR.unpack_from(buf, 0)[1] == NLMSG_ERROR:
+        err = -_I32.unpack_from(buf, 16)[0]
+        if err in (errno.ENOENT, 0):
+            return None
+        raise NetlinkError(err, os.strerror(err))
+    return buf if len(buf) >= _INET_MSG_LEN else None
+
+
+# inet_diag_msg.idiag_timer and idiag_retrans (bytes 2 and 3 after the netlink header): timer
+# 1 is the retransmission timer (retrans: timeouts in a row without an ACK), 4 the zero-window
+# probe ("persist") timer, armed while the receiver advertises a window of 0 (inet_diag.c).
+_TIMER_OFFSET = 16 + 2
+TIMER_RETRANSMIT = 1
+TIMER_PERSIST = 4
+
+
+def lookup_inet(
+    family: int, proto: int, local_addr: str, local_port: int, remote_addr: str, remote_port: int
+) -> tuple[InetSocket, int, int] | None:
+    """(the socket of this namespace with exactly this local and remote endpoint, its
+    idiag_timer, its idiag_retrans), or None. One request, no dump: the cost does not grow with the number of
+    sockets. Raises OSError when netlink is unavailable."""
+    buf = _lookup(family, proto, (local_addr, local_port), (remote_addr, remote_port))
+    if buf is None:
+        return None
+    found = next(iter_inet([buf], "tcp" if proto == socket.IPPROTO_TCP else "udp", None), None)
+    # without an established match the kernel answers with the listener of the local port
+    if found is None or (found.remote_port, found.local_port) != (remote_port, local_port):
+        return None
+    if socket.inet_pton(family, found.remote_addr) != socket.inet_pton(family, remote_addr):
+        return None
+    return found, buf[_TIMER_OFFSET], buf[_TIMER_OFFSET + 1]
+
+
 class InetDump:
     """The raw chunks of one inet dump; state counts and the inodes in one state (CLOSE_WAIT)
     are computed on first use, so a lookup that needs neither does not pay for them."""

@@ -765,3 +765,60 @@ def test_processes_vanishing_mid_scan_never_break_triage(children):
         result = triage_box(root, processes=collector.collect(), history=History(), strict=True)
         assert result.processes > 0
     assert [f for f in findings(p.pid) if f.severity == "critical"] == []
+
+
+SLOW_CONSUMER = """
+import socket, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1])
+ready()
+conn, _ = srv.accept()
+while True:
+    time.sleep(1000)   # accepted, never reads: its receive window closes
+"""
+
+SHIPPER = """
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+ready()
+while True:
+    c.sendall(b"log line\\n" * 100_000)
+"""
+
+
+def test_socket_send_blocked_names_the_reader_that_stopped_reading(children):
+    """A log shipper blocked in send() to a consumer on this box that stopped reading: the
+    same shape as incident 1's pipe, over TCP. The finding names the consumer's pid and fd
+    from the kernel's own socket lookup, and turns critical when the consumer is stopped."""
+    reader = children.python(SLOW_CONSUMER)
+    (port,) = map(int, ready_lines(reader))
+    shipper = children.python(SHIPPER, str(port))
+    ready_lines(shipper)
+    f = wait_for(shipper.pid, "socket-send-blocked", what="the shipper blocked on a zero window")
+    assert f"Thread {shipper.pid} of pid {shipper.pid} (python" in f.summary
+    assert f"-> 127.0.0.1:{port}, ESTAB" in f.summary and "wait unsent in its send queue" in f.summary
+    assert (
+        f"the other end is pid {reader.pid} (python" in f.summary
+        and "unread in its receive queue" in f.summary
+    )
+    assert any("zero window" in e for e in f.evidence)
+    os.kill(reader.pid, signal.SIGSTOP)
+    try:
+        g = wait_until(
+            lambda: next((x for x in findings(shipper.pid) if "it is stopped" in x.summary), None),
+            30,
+            what="the consumer seen stopped",
+        )
+        assert g.severity == "critical" and any(
+            f"stucktui signal {reader.pid} CONT" in s for s in g.next_steps
+        )
+        # box-wide, with a History: silent at first (a slow reader passes), then it speaks
+        h = History()
+        first = triage_box(ProcRoot(), history=h, now=1000.0)
+        assert not any(x.pid == shipper.pid and x.id == "socket-send-blocked" for x in first.findings)
+        later = triage_box(ProcRoot(), history=h, now=1011.0)
+        assert any(x.pid == shipper.pid and x.id == "socket-send-blocked" for x in later.findings)
+    finally:
+        os.kill(reader.pid, signal.SIGCONT)

@@ -33,6 +33,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "fd-exhaustion",
             "listen-backlog-full",
             "accept-queue-abandoned",
+            "socket-send-blocked",
             "uninterruptible",
             "zombie-children",
         ]

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerProcess
+from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerProcess, SendPeer
 from stucktui.collect.files import PipeEnd
 from stucktui.collect.locks import FileUser
 from stucktui.collect.signals import ParentDiff
@@ -27,6 +27,7 @@ from stucktui.diagnose.rules_sockets import (
     close_wait_unread,
     epoll_spin,
     listen_backlog_full,
+    socket_send_blocked,
 )
 from stucktui.procfs.locks import LockEntry
 from stucktui.procfs.net import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN
@@ -699,3 +700,76 @@ def test_transient_conditions_wait_while_lasting_ones_fire_at_once():
     # nobody can ever drain it: said at the first sighting
     (f,) = pipe_writers_blocked(_writers(holders=(PipeEnd(PID, "app", 2, "w"),), ages=just_seen))
     assert f.severity == "critical"
+
+
+# -- socket-send-blocked -----------------------------------------------------------------------
+def _sender(peer: SendPeer | None, *, peers: dict[int, PeerProcess] | None = None, ages: Ages | None = None):
+    conn = tcp(7, 555, TCP_ESTABLISHED, ("127.0.0.1", 41000), ("127.0.0.1", 5140), 0, 3_791_494)
+    rows = [
+        thread(PID, "sendto", (7, 0, 50_000_000), targets={7: "socket:[555]"}, wchan="wait_woken"),
+        thread(PID + 1, "clock_nanosleep", (1, 1)),
+    ]
+    ctx = Context(peers=peers or {}, send_peers={7: peer} if peer else {})
+    extra = {"ages": ages} if ages is not None else {}
+    return subject(threads=threads(*rows), sockets=sockets(conn), context=ctx, **extra)
+
+
+def test_send_blocked_on_a_zero_window_names_the_local_reader():
+    peer = SendPeer(7, True, 556, 127_973, 77, "logd", 9, zero_window=True)
+    reader = PeerProcess(77, "logd", "S", threads(thread(77, "clock_nanosleep", (1, 1)), pid=77))
+    (f,) = socket_send_blocked(_sender(peer, peers={77: reader}))
+    assert (f.id, f.severity, f.fds, f.tids, f.panel) == (
+        "socket-send-blocked",
+        "warning",
+        (7,),
+        (PID,),
+        "sockets",
+    )
+    assert (
+        "Thread 4242 of pid 4242 (app) is blocked sending on fd 7 (tcp 127.0.0.1:41000 -> 127.0.0.1:5140"
+        in f.summary
+    )
+    assert (
+        "3.6M wait unsent" in f.summary
+        and "the other end is pid 77 (logd) fd 9, with 125K unread" in f.summary
+    )
+    assert any("zero window" in e for e in f.evidence) and any(
+        "pid 77's threads: 1 thread: clock_nanosleep" in e for e in f.evidence
+    )
+    assert any("open pid 77 in stucktui" in s for s in f.next_steps)
+    assert any("press c on fd 7 in the Sockets panel" in s for s in f.next_steps)
+
+
+def test_send_blocked_on_a_stopped_reader_is_critical_and_says_how_to_resume_it():
+    peer = SendPeer(7, True, 556, 127_973, 77, "logd", 9, zero_window=True)
+    (f,) = socket_send_blocked(_sender(peer, peers={77: PeerProcess(77, "logd", "T", None)}))
+    assert f.severity == "critical" and "and it is stopped (state T)" in f.summary
+    assert any("`stucktui signal 77 CONT`" in s for s in f.next_steps)
+
+
+def test_send_blocked_to_a_remote_receiver():
+    zero = SendPeer(7, False, zero_window=True)
+    (f,) = socket_send_blocked(_sender(zero))
+    assert (
+        f.severity == "warning"
+        and "the receiver at 127.0.0.1:5140, not on this box, has stopped reading" in f.summary
+    )
+    assert any("`ss -tnoi dst 127.0.0.1`" in s for s in f.next_steps)
+    gone = SendPeer(7, False, zero_window=False, retransmits=6)
+    (g,) = socket_send_blocked(_sender(gone))
+    assert "acknowledges nothing (6 retransmission timeouts in a row)" in g.summary
+
+
+def test_send_blocked_silent_while_data_flows_or_before_it_lasted():
+    # the window is open: a receiver slower than the sender is flow control, not a hang
+    assert socket_send_blocked(_sender(SendPeer(7, False, zero_window=False))) == []
+    zero = SendPeer(7, False, zero_window=True)
+    young = Ages({"socket_send": {(7, 555): 3.0}}, tracked=True)
+    assert socket_send_blocked(_sender(zero, ages=young)) == []
+    old = Ages({"socket_send": {(7, 555): 400.0}}, tracked=True)
+    (f,) = socket_send_blocked(_sender(zero, ages=old))
+    assert f.severity == "critical" and "for 6m" in f.summary
+    # not in a send, or sending on a pipe: not this rule
+    idle = subject(threads=threads(thread(PID, "read", (7, 0, 10))), sockets=sockets(
+        tcp(7, 555, TCP_ESTABLISHED, ("127.0.0.1", 41000), ("127.0.0.1", 5140), 0, 10)))  # fmt: skip
+    assert socket_send_blocked(idle) == []

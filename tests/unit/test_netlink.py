@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 import struct
 
@@ -229,3 +230,42 @@ def test_uniform_chunks_take_the_strided_path_with_the_same_results(net, meta):
     fast = list(nl.iter_inet([chunk], "tcp", want))
     slow = list(nl.iter_inet([m + msgs[-1] for m in same], "tcp", want))
     assert fast == slow and {s.inode for s in fast} == want
+
+
+def test_exact_request_names_one_four_tuple():
+    req = nl.inet_exact_request(socket.AF_INET, socket.IPPROTO_TCP, "127.0.0.1", 41000, "10.1.2.3", 5140)
+    assert len(req) == 56
+    family, proto, _ext, _pad, states = struct.unpack_from("=BBBBI", req)
+    assert (family, proto, states) == (socket.AF_INET, socket.IPPROTO_TCP, nl.ALL_STATES)
+    sport, dport = struct.unpack_from("!HH", req, 8)
+    assert (sport, dport) == (41000, 5140)
+    assert req[12:16] == socket.inet_aton("127.0.0.1") and req[28:32] == socket.inet_aton("10.1.2.3")
+    assert struct.unpack_from("=III", req, 44) == (0, 0xFFFFFFFF, 0xFFFFFFFF)  # any if, no cookie
+    v6 = nl.inet_exact_request(socket.AF_INET6, socket.IPPROTO_TCP, "::1", 1, "::ffff:10.0.0.1", 2)
+    assert v6[12:28] == socket.inet_pton(socket.AF_INET6, "::1")
+
+
+@pytest.mark.live
+def test_lookup_finds_the_other_end_of_a_loopback_connection_and_nothing_else():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    c = socket.create_connection(srv.getsockname())
+    a, _ = srv.accept()
+    try:
+        la, lp = c.getsockname()
+        ra, rp = c.getpeername()
+        try:
+            got = nl.lookup_inet(socket.AF_INET, socket.IPPROTO_TCP, ra, rp, la, lp)
+        except OSError as exc:
+            pytest.skip(f"sock_diag not available here: {exc}")
+        assert got is not None
+        peer, timer, _retrans = got
+        assert peer.inode == os.fstat(a.fileno()).st_ino and (peer.local_port, peer.remote_port) == (rp, lp)
+        assert timer in (0, 2)  # idle: no retransmission or zero-window timer
+        # no such connection: the kernel would answer with the listener of that port; refused
+        assert nl.lookup_inet(socket.AF_INET, socket.IPPROTO_TCP, ra, rp, la, 1) is None
+        assert nl.lookup_inet(socket.AF_INET, socket.IPPROTO_TCP, "127.0.0.1", 1, "127.0.0.1", 2) is None
+    finally:
+        for s in (c, a, srv):
+            s.close()
