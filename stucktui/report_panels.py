@@ -86,9 +86,14 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         for it in socks["items"][:200]:
             peer = f" peer pid {it['peer_pid']}" if it.get("peer_pid") else ""
             flag = "  UNREAD DATA" if it["fd"] in unread else ""
+            if it["recv_q"] is None and it["send_q"] is None:
+                queues = " (in no socket table: reset or shut down)" if it["state"] == "UNCONN" else ""
+            else:
+                queues = f" recv-q {_q(it['recv_q'])} send-q {_q(it['send_q'])}"
+            remote = f" -> {esc(it['remote'])}" if it["remote"] else ""
             out.append(
-                f"{bullet}fd {it['fd']:>5} {it['proto']:<5} {esc(it['local'])} -> {esc(it['remote'])} "
-                f"{it['state']} recv-q {it['recv_q']} send-q {it['send_q']}{peer}{flag}"
+                f"{bullet}fd {it['fd']:>5} {it['proto']:<5} {esc(it['local']) or '-'}{remote} "
+                f"{it['state'] or '-'}{queues}{peer}{flag}"
             )
         if len(socks["items"]) > 200:
             out.append(f"{bullet}... {len(socks['items']) - 200} more (use --format json for all)")
@@ -177,6 +182,10 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
     for name, why in (data.get("unavailable_sections") or {}).items():
         out.append(f"{bullet}{esc(name)}: {esc(why)}")
     return out
+
+
+def _q(n: int | None) -> str:
+    return "-" if n is None else str(n)
 
 
 def text_lines(data: dict[str, Any]) -> list[str]:

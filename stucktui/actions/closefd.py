@@ -1,7 +1,9 @@
 """Close (or neutralise) one fd inside the target: the methods that fit it, running one, proving it.
 
-Four methods (notes 7): gdb `close(N)`, gdb `dup2(<null device>, N)`, and for sockets a
-pidfd_getfd copy on which stucktui calls shutdown(SHUT_RD or SHUT_RDWR). gdb prints `$1 = N` and
+Five methods (notes 7): gdb `close(N)`, gdb `dup2(<null device>, N)`, for sockets a
+pidfd_getfd copy on which stucktui calls shutdown(SHUT_RD or SHUT_RDWR), and for an fd an epoll
+set of the process watches, epoll_ctl(EPOLL_CTL_DEL) on pidfd_getfd copies (no ptrace: it stops
+an epoll busy loop where gdb cannot call functions). gdb prints `$1 = N` and
 exits 0 even when the call failed, so the value is parsed, and every method is then checked
 against a fresh read of /proc/PID/fd and the socket table.
 """
@@ -18,7 +20,7 @@ from stucktui.actions.audit import Policy
 from stucktui.actions.fdfacts import FdFacts, gather_fd_facts
 from stucktui.actions.results import ActionResult
 from stucktui.actions.target import Target, TargetError
-from stucktui.actions.verify import run_gdb, run_shutdown, verify
+from stucktui.actions.verify import run_epoll_del, run_gdb, run_shutdown, verify, verify_epoll_del
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
 from stucktui.tools.gdb import DEFAULT_TIMEOUT, call_canary, close_fd_argv, dup2_null_argv
@@ -27,7 +29,8 @@ GDB_CLOSE = "gdb-close"
 GDB_NULL = "gdb-null"
 SHUTDOWN_READ = "shutdown-read"
 SHUTDOWN_BOTH = "shutdown-both"
-METHOD_IDS = (GDB_CLOSE, GDB_NULL, SHUTDOWN_READ, SHUTDOWN_BOTH)
+EPOLL_DEL = "epoll-del"
+METHOD_IDS = (GDB_CLOSE, GDB_NULL, SHUTDOWN_READ, SHUTDOWN_BOTH, EPOLL_DEL)
 Canary = Callable[[str], str | None]
 SHUT_HOW = {SHUTDOWN_READ: ("SHUT_RD", socket.SHUT_RD), SHUTDOWN_BOTH: ("SHUT_RDWR", socket.SHUT_RDWR)}
 _TITLES = {
@@ -35,6 +38,7 @@ _TITLES = {
     GDB_NULL: "gdb: replace the fd with /dev/null",
     SHUTDOWN_READ: "shutdown the read side (no ptrace stop)",
     SHUTDOWN_BOTH: "shutdown both directions (no ptrace stop)",
+    EPOLL_DEL: "remove it from the epoll set watching it (no ptrace stop)",
 }
 
 
@@ -156,8 +160,33 @@ def _shutdown_effects(f: FdFacts, method: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _epoll_del_command(f: FdFacts) -> str:
+    regs = ", ".join(f"EPOLL_CTL_DEL of fd {t} from epoll fd {e}" for e, t in f.epoll_regs) or "nothing"
+    return (
+        f"a helper process takes pidfd_getfd copies of the epoll fd and of fd {f.fd}, puts the copy at "
+        f"the registered number, then {regs}; the copies are closed, never read"
+    )
+
+
+def _epoll_del_effects(f: FdFacts) -> tuple[str, ...]:
+    sets = ", ".join(sorted({str(e) for e, _ in f.epoll_regs}))
+    out = [
+        "runs outside the process: no ptrace stop; the fd stays open, so its number is not reused",
+        f"epoll fd {sets} stops reporting fd {f.fd}: a loop that spun because it was always ready "
+        "sleeps again; the program is never told about it, so it waits for nothing more from it",
+        "if the program later removes or changes that fd in its epoll set, epoll_ctl fails with "
+        "ENOENT: Python selectors, asyncio and libuv ignore that; C code may log it or give up",
+    ]
+    if f.socket_state in ("CLOSE_WAIT", "UNCONN"):
+        out.append(
+            "the socket itself stays as it is; shutdown-both as well ends the connection (or close "
+            "it with gdb where gdb works)"
+        )
+    return tuple(out)
+
+
 def build_methods(f: FdFacts) -> tuple[CloseMethod, ...]:
-    """The four methods for an fd, available or not with the reason; pure."""
+    """The five methods for an fd, available or not with the reason; pure."""
     blocker = _common_blockers(f)
     gdb_blocker = blocker or _gdb_blocker(f)
     gdb = f.gdb or "gdb"
@@ -193,8 +222,22 @@ def build_methods(f: FdFacts) -> tuple[CloseMethod, ...]:
                 sock_blocker,
             )
         )
+    not_watched = None if f.epoll_regs else f"no epoll set of process {f.pid} watches fd {f.fd}"
+    ep_blocker = blocker or not_watched or (pf.UNSUPPORTED if f.probe == pf.UNSUPPORTED else None)
+    out.append(
+        CloseMethod(
+            EPOLL_DEL,
+            _TITLES[EPOLL_DEL],
+            _epoll_del_effects(f),
+            _epoll_del_command(f),
+            None,
+            ep_blocker is None,
+            ep_blocker,
+        )
+    )
     by_id = {m.id: m for m in out}
-    pick = next((i for i in (GDB_NULL, SHUTDOWN_BOTH) if by_id[i].available), None)
+    # where gdb cannot work, a watched fd's busy loop is stopped only by taking it out of epoll
+    pick = next((i for i in (GDB_NULL, EPOLL_DEL, SHUTDOWN_BOTH) if by_id[i].available), None)
     return tuple(_with_default(m, m.id == pick) for m in out)
 
 
@@ -302,6 +345,9 @@ def _close_fd(
     if not m.available:
         return done(ActionResult("close-fd", method, R.UNAVAILABLE, f"{m.id}: {m.reason}"))
     assert facts.link is not None
+    if m.id == EPOLL_DEL:
+        ran = run_epoll_del(target, facts)
+        return done(verify_epoll_del(target, facts, m.command, ran))
     if m.argv is not None:
         # gdb attaches by pid number: make the window in which that pid could name another
         # process as small as possible (it would take an exit, a reap and a pid wrap-around)

@@ -43,6 +43,9 @@ class FdFacts:
     socket: SocketRow | None = None
     other_fds: tuple[int, ...] = ()  # the same file open under other numbers in this process
     watched_by: tuple[int, ...] = ()  # epoll fds of this process watching it
+    # every registration of this file in an epoll set of the process: (epoll fd, registered
+    # fd number), the key epoll_ctl needs; the number may be stale (dup'ed, then closed)
+    epoll_regs: tuple[tuple[int, int], ...] = ()
     null_fd: int | None = None  # an fd of the target open read-write on /dev/null
     threads: int = 1
     kernel_thread: bool = False
@@ -187,6 +190,7 @@ def gather_fd_facts(
         description = f"{kind} {link}"
     same = tuple(r.fd for r in rows if r.fd != fd and r.inode == inode and r.target == link)
     watched = tuple(r.fd for r in rows for w in r.epoll if w.fd == fd and not w.stale)
+    regs = tuple((r.fd, w.tfd) for r in rows for w in r.epoll if w.fd == fd)
     null_fd = next((r.fd for r in rows if r.target == "/dev/null" and r.mode == "rw" and r.fd != fd), None)
     try:
         dynamic = elf_is_dynamic(lambda n: d.read_head("exe", n))
@@ -205,6 +209,7 @@ def gather_fd_facts(
         socket=socket_row,
         other_fds=same,
         watched_by=watched,
+        epoll_regs=regs,
         null_fd=null_fd,
         threads=status.threads if status else 1,
         kernel_thread=target.kernel_thread,

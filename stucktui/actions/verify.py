@@ -3,9 +3,12 @@ pidfd_getfd copy, then /proc/PID/fd, the socket table and poll flags re-read aft
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +17,11 @@ from stucktui.actions import results as R
 from stucktui.actions.fdfacts import FdFacts
 from stucktui.actions.results import ActionResult, FdAfter
 from stucktui.actions.target import Target, TargetError, read_state
+from stucktui.collect.detail import sample_cpu_percent
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import AccessDenied, ProcessGone
+from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
 from stucktui.procfs import pidfd as pf
+from stucktui.procfs.fdinfo import parse_fdinfo
 from stucktui.procfs.net import InetSocket, UnixSocket, parse_net_inet, state_name
 from stucktui.tools.gdb import CPU_STATE_FAILURE, GdbCall, run_calls
 from stucktui.tools.runner import RunResult, run
@@ -223,7 +228,7 @@ def verify(
             findings.append(
                 f"epoll fd {', '.join(map(str, facts.watched_by))} still watches fd {fd} and now reports "
                 "it (end-of-file, HUP) at once: a loop that spun on it goes on spinning until the "
-                "program closes the fd. Check the CPU; closing it needs a gdb method."
+                "program closes the fd. Check the CPU: epoll-del (no ptrace) or a gdb method stops it."
             )
     if sock_after is not None:
         was = facts.socket.state if facts.socket is not None else "?"
@@ -240,3 +245,132 @@ def verify(
     return ActionResult(
         "close-fd", method, outcome, ran.detail, command_run, state, fd_after, tuple(findings)
     )
+
+
+# The helper of epoll-del. It runs in a fresh process, so that the copy of the watched file
+# can take the registered fd number without touching any fd of stucktui itself: the epoll key
+# is (file, fd number) and EPOLL_CTL_DEL must name both. It never reads either copy.
+_EPOLL_DEL_HELPER = r"""
+import ctypes, errno, fcntl, json, os, select, sys
+pidfd, epfd, fd, ino, nr = map(int, sys.argv[1:6])
+tfds = [int(x) for x in sys.argv[6].split(",")]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+low = max(tfds + [pidfd, 2]) + 1
+out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, low)
+def high(x):
+    y = fcntl.fcntl(x, fcntl.F_DUPFD_CLOEXEC, low)
+    os.close(x)
+    return y
+def getfd(n):
+    r = libc.syscall(nr, pidfd, n, 0)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return high(r)
+res = {}
+try:
+    ep = select.epoll.fromfd(getfd(epfd))
+    f = getfd(fd)
+    if os.fstat(f).st_ino != ino:
+        raise OSError(0, "fd %d now refers to another file" % fd)
+    for t in tfds:
+        os.dup2(f, t)
+        try:
+            ep.unregister(t)
+            res[t] = "removed"
+        except OSError as exc:
+            res[t] = errno.errorcode.get(exc.errno, str(exc.errno))
+        os.close(t)
+    res = {"ok": True, "tfds": res}
+except OSError as exc:
+    res = {"ok": False, "error": exc.strerror or str(exc), "errno": exc.errno}
+os.write(out, json.dumps(res).encode())
+"""
+
+
+def _registrations(target: Target, epfd: int, inode: int | None) -> list[int] | None:
+    """The registered fd numbers of `inode` in epoll fd `epfd` now; None when unreadable."""
+    try:
+        info = parse_fdinfo(target.piddir.read_text(f"fdinfo/{epfd}"))
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        return None
+    return [e.tfd for e in info.epoll if e.ino == inode]
+
+
+def run_epoll_del(target: Target, facts: FdFacts, timeout: float = 10.0) -> Ran:
+    """EPOLL_CTL_DEL of every registration of the fd's file, in every epoll set of the process
+    that has one, through pidfd_getfd copies held by a helper process (see above)."""
+    if not pf.SYSCALL_NR:
+        return Ran(False, "pidfd_getfd: unknown syscall number on this architecture.")
+    by_epoll: dict[int, list[int]] = {}
+    for e, t in facts.epoll_regs:
+        by_epoll.setdefault(e, []).append(t)
+    done: list[str] = []
+    for epfd, tfds in sorted(by_epoll.items()):
+        try:
+            with target.pidfd() as pidfd:
+                argv = [sys.executable, "-I", "-c", _EPOLL_DEL_HELPER, str(pidfd), str(epfd), str(facts.fd),
+                        str(facts.inode or 0), str(pf.SYSCALL_NR), ",".join(map(str, tfds))]  # fmt: skip
+                proc = subprocess.run(
+                    argv, pass_fds=(pidfd,), capture_output=True, timeout=timeout, check=False
+                )
+        except TargetError as exc:
+            return Ran(False, str(exc))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Ran(False, f"the epoll-del helper could not run: {exc}.")
+        try:
+            res = json.loads(proc.stdout or b"{}")
+        except ValueError:
+            res = {}
+        if not res.get("ok"):
+            why = res.get("error") or proc.stderr.decode(errors="replace").strip()[-200:] or "no answer"
+            errno_ = res.get("errno")
+            reason = pf.failure_reason(OSError(errno_, why)) if errno_ else why
+            return Ran(False, f"epoll fd {epfd}: {reason}.")
+        for t, how in sorted(res["tfds"].items(), key=lambda kv: int(kv[0])):
+            done.append(f"fd {t} from epoll fd {epfd}: {'removed' if how == 'removed' else how}")
+    return Ran(
+        True, "EPOLL_CTL_DEL " + "; ".join(done) + " (through pidfd_getfd copies, closed, never read)."
+    )
+
+
+def verify_epoll_del(
+    target: Target, facts: FdFacts, command: str, ran: Ran, window: float = 0.5
+) -> ActionResult:
+    """epoll-del's result: each epoll set's interest list re-read, and the CPU of the process
+    over `window` seconds afterwards (the spin stopping is the point)."""
+    findings: list[str] = []
+    left: list[str] = []
+    for epfd in sorted({e for e, _ in facts.epoll_regs}):
+        regs = _registrations(target, epfd, facts.inode)
+        if regs is None:
+            left.append(f"epoll fd {epfd}: unreadable")
+        elif regs:
+            left.append(f"epoll fd {epfd} still watches it as fd {', '.join(map(str, regs))}")
+        else:
+            findings.append(f"epoll fd {epfd} no longer watches fd {facts.fd}.")
+    findings.extend(s + "." for s in left)
+    cpu = sample_cpu_percent(ProcRoot(), target.pid, window) if ran.ok and state_alive(target) else None
+    if cpu is not None:
+        findings.append(f"CPU over {window:.1f} s afterwards: {cpu:.0f}% (100 = one core).")
+    link = _link_now(target, facts.fd)
+    findings.append(f"fd {facts.fd} stays open ({link or 'now closed'}): the program must close it itself.")
+    if facts.socket_state in ("CLOSE_WAIT", "UNCONN"):
+        findings.append(f"The socket is still {facts.socket_state}: shutdown-both on it ends the connection.")
+    state = read_state(target)
+    if not state.alive:
+        findings.append("The process has exited.")
+    verified = ran.ok and not left and state.alive
+    outcome = R.FAILED if not ran.ok else R.DONE if verified else R.NOT_VERIFIED
+    fd_after = FdAfter(facts.fd, facts.link or "", link, None, None, None, None)
+    return ActionResult(
+        "close-fd", EPOLL_DEL_ID, outcome, ran.detail, command, state, fd_after, tuple(findings)
+    )
+
+
+def state_alive(target: Target) -> bool:
+    return read_state(target).alive
+
+
+EPOLL_DEL_ID = "epoll-del"

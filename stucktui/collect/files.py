@@ -291,8 +291,13 @@ def pipe_summary(p: PipeView) -> str:
         text = f"{_size(f.queued)} queued, {_size(f.capacity)} pipe"
     else:
         text = f"fill unknown ({f.reason})"
-    if p.watched_by and not p.no_reader:
-        text += f"; a wake-up pipe: epoll fd {', '.join(map(str, p.watched_by))} here reads it"
+    epolls = ", ".join(map(str, p.watched_by))
+    if p.watched_by and not p.no_reader and not p.no_writer:
+        text += f"; a wake-up pipe: epoll fd {epolls} here reads it"
+    elif p.watched_by and p.no_writer and p.end in _READ_ENDS:
+        # nobody can write: every read returns end-of-file, so epoll reports it ready (HUP) forever
+        text += f"; epoll fd {epolls} here watches it, but no process holds a write end: always ready (HUP)"
+        return text
     if p.no_reader:
         text += "; no reader" + (" (read end only inside the writers)" if p.reader_is_writer else "")
     if p.no_writer and not p.reader_is_writer:

@@ -46,24 +46,23 @@ def _activity(s: Subject) -> str:
 def close_wait_unread(s: Subject) -> list[Finding]:
     """CLOSE_WAIT sockets holding data never read: the peer sent a request, waited, gave up
     and closed; the process stopped reading (incident 1: every worker blocked elsewhere)."""
-    rows = [r for r in _close_wait(s) if r.close_wait_unread]
+    # Only connections accepted from its own listeners: requests its clients sent. A connection
+    # it opened holding unread bytes is the server's goodbye (PostgreSQL's "terminating
+    # connection due to idle-in-transaction timeout", MySQL's wait_timeout error) left in a
+    # leaked pool connection: close-wait-leak's, with those bytes as evidence.
+    listening = _listening_ports(s)
+    rows = [
+        r
+        for r in _close_wait(s)
+        if r.close_wait_unread and isinstance(r.sock, InetSocket) and r.sock.local_port in listening
+    ]
     if not rows:
         return []
     unread = sum(r.unread_bytes or 0 for r in rows)
     age = s.ages.oldest("close_wait", [r.inode for r in rows])
     severity: Severity = "critical" if len(rows) >= 10 or (age or 0) >= 300 else "warning"
     first = rows[0]
-    listening = _listening_ports(s)
-    accepted = sum(1 for r in rows if isinstance(r.sock, InetSocket) and r.sock.local_port in listening)
-    if accepted == len(rows):  # all on ports it serves: requests from its clients
-        why = "the peers gave up waiting for an answer and closed, and the process never read their requests"
-    elif accepted == 0:  # connections it opened: what the servers sent before closing
-        why = "the servers sent data and closed, and the process never read it (nor closed its side)"
-    else:
-        why = (
-            f"the peers sent data and closed, and the process never read it ({accepted} accepted from "
-            f"its own listeners, {len(rows) - accepted} opened by it)"
-        )
+    why = "the peers gave up waiting for an answer and closed, and the process never read their requests"
     summary = (
         f"{s.label} has {plural(len(rows), 'CLOSE_WAIT socket')} with unread data "
         f"({human_bytes(unread)} in all, {first.unread_bytes} bytes on fd {first.fd} from {first.remote}): "
@@ -114,7 +113,8 @@ def _closed_leak(s: Subject, rows: list[SocketRow], age: float | None) -> Findin
     summary = (
         f"{s.label} holds {plural(n, 'TCP socket')} that are already reset or shut down and that it "
         f"never closed (fd {id_list(list(fds), 5)}): connections a pool does not release, after the "
-        "peer closed them and a keepalive probe or a write got a reset."
+        "peer closed them and a keepalive probe or a write got a reset (a close-fd shutdown leaves "
+        "them so too)."
     )
     evidence = [_closed_evidence(rows)]
     if (seen := seen_for(age)) is not None:
@@ -173,7 +173,8 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         dead = closed if i == 0 else []
         also = (
             f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
-            "(in no table any more), most likely the same leak after a keepalive probe got a reset"
+            "(in no table any more): the same leak after a keepalive probe or a write got a reset, "
+            "or sockets shut down by a close-fd action"
             if dead
             else ""
         )
@@ -188,10 +189,18 @@ def close_wait_leak(s: Subject) -> list[Finding]:
             + ", ".join(str(r.recv_q) for r in rows[:8]),
             f"local ports {id_list(ports, 5)}: not ports this process listens on, so it opened these",
         ]
+        goodbye = [r for r in rows if r.close_wait_unread]
+        if goodbye:
+            sizes = "/".join(map(str, sorted({r.unread_bytes or 0 for r in goodbye})[:3]))
+            evidence.append(
+                f"{plural(len(goodbye), 'of them holds', 'of them hold')} {sizes} unread "
+                "bytes: what the server sent before it closed (often its reason: an idle or "
+                "idle-in-transaction timeout), never read, as a pooled connection nobody uses"
+            )
         if dead:
             evidence.append(_closed_evidence(dead))
         if (seen := seen_for(age)) is not None:
-            evidence.append(f"the oldest {seen}; the count grows while the leak goes on")
+            evidence.append(f"the oldest {seen}")
         if dead:
             fds = fds + tuple(r.fd for r in dead)
             age = max(age or 0.0, closed_age or 0.0)
@@ -214,14 +223,32 @@ def close_wait_leak(s: Subject) -> list[Finding]:
 _WANTS_READ = frozenset({"IN", "PRI", "RDHUP", "RDNORM"})
 
 
-def _hung(w: EpollWatch, row: SocketRow | None) -> str | None:
-    """Why the watched fd is ready forever: 'CLOSE_WAIT' (the peer's FIN: readable) or
-    'closed' (a TCP socket reset or shut down both ways: EPOLLHUP, which every registration
-    gets); None otherwise. `row` is the watched socket's row, if any."""
-    if w.socket_state == "CLOSE_WAIT" and _WANTS_READ & set(w.event_names):
-        return "CLOSE_WAIT"
+def _hung(s: Subject, w: EpollWatch, row: SocketRow | None) -> str | None:
+    """What makes the watched fd ready forever, as a phrase ('a socket in CLOSE_WAIT'), or None.
+    A socket the peer closed (its FIN: readable) or reset or shut down (EPOLLHUP, which every
+    registration gets); a pipe no process can write to any more (HUP); an eventfd whose counter
+    or a timerfd whose expirations nobody reads. `row` is the watched socket's row, if any."""
+    wants_read = bool(_WANTS_READ & set(w.event_names))
+    peer = f" to {row.remote}" if row is not None and row.remote else ""
+    if w.socket_state == "CLOSE_WAIT" and wants_read:
+        return f"a socket in CLOSE_WAIT{peer}"
     if w.socket_state == "UNCONN" and row is not None and row.proto.startswith("tcp"):
-        return "closed"  # in state CLOSE, or in no table at all (SocketRow.closed_tcp)
+        return f"a socket that is closed (reset or shut down){peer}"  # state CLOSE, or in no table
+    p = w.pipe
+    if (
+        p is not None
+        and p.end in ("r", "rw")
+        and not p.partial
+        and not any(h.end in ("w", "rw") for h in p.holders)
+    ):
+        return "a pipe that no process can write to any more (every read returns end-of-file, HUP)"
+    fdrow = s.fd_row(w.fd) if w.fd is not None and not w.stale else None
+    info = fdrow.info if fdrow is not None else None
+    if info is not None and wants_read:
+        if w.kind == "eventfd" and info.eventfd_count:
+            return f"an eventfd whose count ({info.eventfd_count}) is never read"
+        if w.kind == "timerfd" and info.timerfd is not None and info.timerfd.ticks:
+            return f"a timerfd with {info.timerfd.ticks} expirations never read"
     return None
 
 
@@ -245,16 +272,13 @@ def epoll_spin(s: Subject) -> list[Finding]:
     for ep in s.files.rows:
         for w in ep.epoll:
             row = by_inode.get(w.ino)
-            why = _hung(w, row)
-            if why is None or "ET" in w.event_names or "ONESHOT" in w.event_names:
+            what = _hung(s, w, row)
+            if what is None or "ET" in w.event_names or "ONESHOT" in w.event_names:
                 continue
             fd = w.fd if w.fd is not None else w.tfd
-            peer = f" to {row.remote}" if row is not None and row.remote else ""
-            state = "in CLOSE_WAIT" if why == "CLOSE_WAIT" else "that is closed (reset or shut down)"
             summary = (
                 f"{s.label} burns {s.cpu_percent:.0f}% CPU while epoll fd {ep.fd} watches fd {fd}, "
-                f"a socket {state}{peer}: it is ready forever, so epoll_wait returns at once and "
-                "the loop spins."
+                f"{what}: it is ready forever, so epoll_wait returns at once and the loop spins."
             )
             evidence = [
                 f"epoll fd {ep.fd} watches fd {w.tfd} for {' '.join(w.event_names) or 'nothing but HUP'}: "
@@ -273,15 +297,21 @@ def epoll_spin(s: Subject) -> list[Finding]:
                     evidence.append(f"threads {id_list(spinning)} running or in epoll_wait on fd {ep.fd}")
             if row is not None and row.recv_q is not None:
                 evidence.append(f"fd {fd}: Recv-Q {row.recv_q}, Send-Q {row.send_q}")
+            is_socket = row is not None or w.socket_state is not None
+            panel = "sockets" if is_socket else "files"
+            where = "Sockets panel (3)" if is_socket else "Files panel (4)"
             steps = [
-                f"press c on fd {fd} in the Sockets panel (3) to close it inside the process (gdb close, "
-                "the fix of incident 4); stucktui then shows the socket gone and the CPU drop",
-                f"from a script: `stucktui close-fd {s.pid} {fd} --method gdb-close`",
-                "fix the client: on end-of-file (recv returns nothing) or EPOLLRDHUP, close the "
-                "connection and remove it from the epoll set",
+                f"press c on fd {fd} in the {where}: gdb-close closes it inside the process (the fix "
+                f"of incident 4); where gdb cannot call functions, epoll-del takes it out of epoll fd "
+                f"{ep.fd} without ptrace and the loop sleeps again; stucktui then shows the CPU",
+                f"from a script: `stucktui close-fd {s.pid} {fd} --method epoll-del` (or gdb-close)",
+                "fix the program: on end-of-file (recv returns nothing), EPOLLHUP or EPOLLRDHUP, close "
+                "the fd and remove it from the epoll set; read an eventfd or timerfd when it is ready",
             ]
+            if is_socket:
+                steps.insert(1, "then shutdown-both on the same fd ends the connection, if it is still open")
             out.append(
-                s.finding("epoll-spin", severity, summary, evidence, steps, panel="sockets", fds=(fd, ep.fd))
+                s.finding("epoll-spin", severity, summary, evidence, steps, panel=panel, fds=(fd, ep.fd))
             )
     return out
 

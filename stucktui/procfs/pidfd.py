@@ -29,6 +29,7 @@ _SYS_PIDFD_GETFD = {
     "s390x": 438,
     "loongarch64": 438,
 }.get(platform.machine())
+SYSCALL_NR = _SYS_PIDFD_GETFD or 0  # for a helper process that makes the call itself
 
 # F_GETPIPE_SZ from include/uapi/linux/fcntl.h (F_LINUX_SPECIFIC_BASE + 8); Python >= 3.10 has it.
 _F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)

@@ -20,6 +20,7 @@ import pytest
 from stucktui.actions import results as R
 from stucktui.actions.audit import ENV_AUDIT_LOG, AuditLog, Policy
 from stucktui.actions.closefd import (
+    EPOLL_DEL,
     GDB_CLOSE,
     GDB_NULL,
     SHUTDOWN_BOTH,
@@ -326,6 +327,35 @@ def test_shutdown_both_changes_what_the_epoll_spinner_sees(children, audit):
         assert "TCP, state CLOSE (reset or shut down" in close_methods(t, fd).facts.description
     after = f"events {before | select.EPOLLHUP}"
     out.wait_for(lambda ls: ls[-1] == after, what="EPOLLHUP in the spinner's events")
+
+
+def test_epoll_del_stops_the_busy_loop_without_ptrace(children, audit):
+    """Where gdb cannot call functions (some CPUs), the spin of incident 4 still stops: the
+    registration is removed with EPOLL_CTL_DEL through pidfd_getfd copies, the fd stays."""
+    p, out, fd = start(children, EPOLL_SPINNER)
+    out.wait_for(lambda ls: f"events {select.EPOLLIN | select.EPOLLRDHUP}" in ls, what="the busy loop")
+    link = os.readlink(f"/proc/{p.pid}/fd/{fd}")
+    with Target.open(p.pid, starttime(p.pid)) as t:
+        opts = close_methods(t, fd)
+        m = opts.method(EPOLL_DEL)
+        assert m is not None and m.available, m.reason if m else None
+        (epfd,) = opts.facts.watched_by
+        assert opts.facts.epoll_regs == ((epfd, fd),)
+        assert f"EPOLL_CTL_DEL of fd {fd} from epoll fd {epfd}" in m.command
+        r = close_fd(t, fd, EPOLL_DEL, Policy(), expect_link=link)
+    assert r.outcome == R.DONE and r.ok, r.lines()
+    assert any(f"epoll fd {epfd} no longer watches fd {fd}" in x for x in r.findings), r.findings
+    assert any(x.startswith("CPU over 0.5 s afterwards") for x in r.findings), r.findings
+    out.wait_for(lambda ls: ls[-1] == "quiet", what="epoll_wait to block again")
+    assert os.readlink(f"/proc/{p.pid}/fd/{fd}") == link  # the fd itself stays open
+    with open(f"/proc/{p.pid}/fdinfo/{epfd}") as f:
+        assert "tfd:" not in f.read()
+    (rec,) = records(audit)
+    assert (rec["action"], rec["method"], rec["result"], rec["fd"]) == ("close-fd", EPOLL_DEL, R.DONE, fd)
+    # nothing watches it any more: the method is refused with the reason
+    with Target.open(p.pid) as t:
+        again = close_methods(t, fd).method(EPOLL_DEL)
+    assert again is not None and not again.available and "no epoll set" in (again.reason or "")
 
 
 def test_static_binary_is_refused_for_gdb(children, audit, tmp_path):

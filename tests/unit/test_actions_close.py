@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stucktui.actions.closefd import (
+    EPOLL_DEL,
     GDB_CLOSE,
     GDB_NULL,
     METHOD_IDS,
@@ -37,12 +38,20 @@ SOCKET = FdFacts(
     description="tcp 127.0.0.1:40000 -> 127.0.0.1:6379 CLOSE_WAIT",
     socket=SocketRow(30, 777, CW, None, "netlink"),
     watched_by=(7,),
+    epoll_regs=((7, 30),),
     threads=24,
     dynamic=True,
     gdb="/usr/bin/gdb",
 )
 PIPE = replace(
-    SOCKET, link="pipe:[55]", kind="pipe", inode=55, socket=None, watched_by=(), description="pipe"
+    SOCKET,
+    link="pipe:[55]",
+    kind="pipe",
+    inode=55,
+    socket=None,
+    watched_by=(),
+    epoll_regs=(),
+    description="pipe",
 )
 
 
@@ -109,12 +118,30 @@ def test_shutdown_only_for_sockets():
         ),
     ],
 )
-def test_gdb_unavailable_with_reason_and_shutdown_becomes_default(change, reason):
+def test_gdb_unavailable_with_reason_and_epoll_del_or_shutdown_becomes_default(change, reason):
     m = _by_id(replace(SOCKET, **change))
     for mid in (GDB_CLOSE, GDB_NULL):
         assert not m[mid].available and (m[mid].reason or "").startswith(reason)
-    assert m[SHUTDOWN_BOTH].available and m[SHUTDOWN_BOTH].default
+    # watched by an epoll set: taking it out stops a busy loop; shutdown alone would not
+    assert m[EPOLL_DEL].available and m[EPOLL_DEL].default
+    unwatched = _by_id(replace(SOCKET, watched_by=(), epoll_regs=(), **change))
+    assert unwatched[SHUTDOWN_BOTH].available and unwatched[SHUTDOWN_BOTH].default
+    assert not unwatched[EPOLL_DEL].available
+    assert unwatched[EPOLL_DEL].reason == "no epoll set of process 4242 watches fd 30"
     assert not m[SHUTDOWN_READ].default
+
+
+def test_epoll_del_names_every_registration_and_its_effects():
+    stale = replace(SOCKET, fd=31, epoll_regs=((7, 30), (9, 31)))  # dup'ed to 31, 30 closed
+    m = _by_id(stale)[EPOLL_DEL]
+    assert m.available and m.argv is None
+    assert "EPOLL_CTL_DEL of fd 30 from epoll fd 7, EPOLL_CTL_DEL of fd 31 from epoll fd 9" in m.command
+    effects = " ".join(m.effects)
+    assert "no ptrace stop" in effects and "epoll fd 7, 9 stops reporting fd 31" in effects
+    assert "ENOENT" in effects and "shutdown-both as well ends the connection" in effects
+    # any kind of fd: a pipe or eventfd an epoll loop spins on
+    pipe = _by_id(replace(PIPE, watched_by=(7,), epoll_regs=((7, 30),)))
+    assert pipe[EPOLL_DEL].available and "shutdown-both" not in " ".join(pipe[EPOLL_DEL].effects)
 
 
 @pytest.mark.parametrize(

@@ -294,16 +294,23 @@ def test_close_wait_unread_names_threads_and_counts():
     assert many.severity == "critical" and "its threads could not be read" in many.summary
 
 
-def test_close_wait_unread_as_a_client_names_what_the_server_sent():
+def test_a_pool_connection_holding_the_servers_goodbye_is_a_leak_not_unread_requests():
+    """PostgreSQL (idle_in_transaction_session_timeout) and MySQL (wait_timeout) send a last
+    error message before they close: a leaked pool connection then holds unread bytes. That is
+    close-wait-leak's, with the bytes as evidence, never close-wait-unread's stuck threads."""
     greeted = [
-        tcp(10 + i, 200 + i, TCP_CLOSE_WAIT, ("10.0.0.1", 50000 + i), ("10.0.0.5", 6379), 22)
-        for i in range(2)
+        tcp(10 + i, 200 + i, TCP_CLOSE_WAIT, ("10.0.0.1", 50000 + i), ("10.0.0.5", 5432), 124)
+        for i in range(50)
     ]
-    (f,) = close_wait_unread(subject(sockets=sockets(*greeted)))
-    assert "the servers sent data and closed, and the process never read it" in f.summary
-    assert "requests" not in f.summary
+    assert close_wait_unread(subject(sockets=sockets(*greeted))) == []
+    (leak,) = close_wait_leak(subject(sockets=sockets(*greeted)))
+    assert "50 CLOSE_WAIT connections to 10.0.0.5:5432 (postgresql)" in leak.summary
+    assert any(
+        "50 of them hold 123 unread bytes: what the server sent before it closed" in e for e in leak.evidence
+    )
+    # beside requests its own clients sent and gave up on: only those are unread requests
     (mixed,) = close_wait_unread(subject(sockets=sockets(*_unread(1), *greeted)))
-    assert "1 accepted from its own listeners, 2 opened by it" in mixed.summary
+    assert "has 1 CLOSE_WAIT socket with unread data" in mixed.summary
 
 
 def test_close_wait_unread_silent_without_data_or_close_wait():
@@ -396,6 +403,47 @@ def test_epoll_spin_on_a_tcp_socket_in_no_table():
     netlink = SocketRow(30, 300, None, 1, "netlink", protocol="NETLINK")
     assert (netlink.proto, netlink.state, netlink.closed_tcp) == ("netlink", "", False)
     assert SocketRow(30, 300, None, 1, "netlink").proto == "other"
+
+
+def _watched(kind: str, target: str, *, info=None, pipe=None):
+    from stucktui.collect.files import EpollWatch, FdRow
+
+    w = EpollWatch(30, 1, ("IN",), 800, 30, kind, target, False, None, pipe)
+    return files(epoll_row(5, (w,)), FdRow(30, kind, target, "rw", (), 0, 800, info, None, pipe))
+
+
+def test_epoll_spin_on_fds_that_are_always_ready_without_a_socket():
+    """A pipe nobody can write to any more (HUP forever), an eventfd whose count and a timerfd
+    whose expirations nobody reads: the same busy loop as incident 4, named for what it is."""
+    from stucktui.collect.files import PipeView
+    from stucktui.procfs.fdinfo import FdInfo, TimerFd
+    from stucktui.procfs.pidfd import PipeFill
+
+    alone = (PipeEnd(PID, "app", 30, "r"),)
+    dead = PipeView(800, "r", alone, (), False, True, PipeFill(0, 65536), False, (5,))
+    (f,) = epoll_spin(subject(cpu_percent=90.0, files=_watched("pipe", "pipe:[800]", pipe=dead)))
+    assert "watches fd 30, a pipe that no process can write to any more" in f.summary and f.panel == "files"
+    assert any("epoll-del" in s for s in f.next_steps) and any("Files panel (4)" in s for s in f.next_steps)
+    counted = FdInfo(0, 2, eventfd_count=1)
+    (g,) = epoll_spin(
+        subject(cpu_percent=90.0, files=_watched("eventfd", "anon_inode:[eventfd]", info=counted))
+    )
+    assert "an eventfd whose count (1) is never read" in g.summary
+    expired = FdInfo(0, 2, timerfd=TimerFd(1, 3, 0, (0, 0), (0, 0)))
+    (h,) = epoll_spin(
+        subject(cpu_percent=90.0, files=_watched("timerfd", "anon_inode:[timerfd]", info=expired))
+    )
+    assert "a timerfd with 3 expirations never read" in h.summary
+    # a wake-up pipe with a writer, an eventfd at 0: nothing is ready, no finding
+    live = PipeView(
+        800, "r", (*alone, PipeEnd(PID, "app", 31, "w")), (), False, False, PipeFill(0, 65536), False, (5,)
+    )
+    assert epoll_spin(subject(cpu_percent=90.0, files=_watched("pipe", "pipe:[800]", pipe=live))) == []
+    zero = FdInfo(0, 2, eventfd_count=0)
+    assert (
+        epoll_spin(subject(cpu_percent=90.0, files=_watched("eventfd", "anon_inode:[eventfd]", info=zero)))
+        == []
+    )
 
 
 def test_epoll_spin_sharing_the_cpu_is_a_warning():

@@ -206,3 +206,17 @@ def test_process_without_fd_permission_or_fds(tmp_path):
     (tmp_path / "9" / "stat").write_text("9 (z) Z 1\n")
     f = collect_files(ProcRoot(str(tmp_path)), 9)  # a zombie: no fd directory left
     assert f.rows == () and f.counts == ()
+
+
+def test_a_watched_pipe_without_any_write_end_is_not_called_a_wake_up_pipe():
+    from stucktui.collect.files import PipeEnd, PipeView, pipe_summary
+    from stucktui.procfs.pidfd import PipeFill
+
+    alone = (PipeEnd(7, "app", 30, "r"),)
+    dead = PipeView(800, "r", alone, (), False, True, PipeFill(0, 65536), False, (5,))
+    text = pipe_summary(dead)
+    assert "wake-up" not in text and "no process holds a write end: always ready (HUP)" in text
+    wake = PipeView(
+        800, "r", (*alone, PipeEnd(7, "app", 31, "w")), (), False, False, PipeFill(0, 65536), False, (5,)
+    )
+    assert "a wake-up pipe: epoll fd 5 here reads it" in pipe_summary(wake)

@@ -65,3 +65,20 @@ def test_markdown_escapes_markup():
     for line in md.splitlines():
         if line.startswith("| command"):
             assert line.count("|") - line.count("\\|") == 3
+
+
+def test_text_report_never_prints_none_for_a_socket_in_no_table():
+    from stucktui.report_panels import text_lines
+
+    item = {
+        "fd": 21,
+        "proto": "tcp",
+        "local": "",
+        "remote": "",
+        "state": "UNCONN",
+        "recv_q": None,
+        "send_q": None,
+    }
+    data = {"sockets": {"states": {"UNCONN": 1}, "items": [item], "by_remote": [], "accept_queues": []}}
+    text = "\n".join(text_lines(data))
+    assert "None" not in text and "fd    21 tcp   - UNCONN (in no socket table: reset or shut down)" in text
