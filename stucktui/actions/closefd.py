@@ -20,7 +20,14 @@ from stucktui.actions.audit import Policy
 from stucktui.actions.fdfacts import FdFacts, gather_fd_facts
 from stucktui.actions.results import ActionResult
 from stucktui.actions.target import Target, TargetError
-from stucktui.actions.verify import run_epoll_del, run_gdb, run_shutdown, verify, verify_epoll_del
+from stucktui.actions.verify import (
+    poll_flags,
+    run_epoll_del,
+    run_gdb,
+    run_shutdown,
+    verify,
+    verify_epoll_del,
+)
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
 from stucktui.tools.gdb import DEFAULT_TIMEOUT, call_canary, close_fd_argv, dup2_null_argv
@@ -208,6 +215,8 @@ def build_methods(f: FdFacts) -> tuple[CloseMethod, ...]:
             )
         )
     not_socket = None if f.kind == ft.SOCKET else "not a socket: shutdown works on sockets only"
+    if not_socket is None and f.socket is not None and f.socket.closed_tcp:
+        not_socket = "already reset or shut down (TCP state CLOSE): nothing is left to shut down"
     sock_blocker = blocker or not_socket or (pf.UNSUPPORTED if f.probe == pf.UNSUPPORTED else None)
     for mid in (SHUTDOWN_READ, SHUTDOWN_BOTH):
         how = SHUT_HOW[mid][0]
@@ -355,5 +364,7 @@ def _close_fd(
             return done(ActionResult("close-fd", method, R.GONE, f"{why}: nothing was done"))
         ran = run_gdb(target, facts, m.id, m.argv, timeout)
     else:
+        before = poll_flags(target, facts)  # a CLOSE_WAIT socket reports its read side shut already
         ran = run_shutdown(target, facts, SHUT_HOW[method][1])
+        return done(verify(target, facts, m.id, None, ran, settle, flags_before=before))
     return done(verify(target, facts, m.id, m.command if m.argv else None, ran, settle))

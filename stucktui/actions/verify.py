@@ -189,7 +189,14 @@ def _link_now(target: Target, fd: int) -> str | None:
 
 
 def verify(
-    target: Target, facts: FdFacts, method: str, command_run: str | None, ran: Ran, settle: float
+    target: Target,
+    facts: FdFacts,
+    method: str,
+    command_run: str | None,
+    ran: Ran,
+    settle: float,
+    *,
+    flags_before: int | None = None,
 ) -> ActionResult:
     """The ActionResult of a close method: what it reported, checked against a fresh read."""
     fd, before = facts.fd, facts.link or ""
@@ -216,6 +223,12 @@ def verify(
         findings.append(f"fd {fd} now refers to {link or 'nothing (closed)'} (was {before}).")
     else:
         verified = bool(hup if method == "shutdown-both" else rdhup)
+        if method == "shutdown-read" and flags_before is not None and flags_before & select.POLLRDHUP:
+            verified = False  # nothing changed that poll() can see
+            findings.append(
+                "poll() reported the read side shut before the action too (the peer had closed): "
+                "SHUT_RD changed nothing visible; shutdown-both ends the connection."
+            )
         findings.append(
             f"fd {fd} stays open ({link}): the program must close it itself."
             if link == before
