@@ -193,8 +193,31 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
         if not e.waiting and e.pid > 0 and e.type in ("FLOCK", "POSIX"):
             held.setdefault(e.pid, set()).add(e.dev_ino)
     for pid, files in held.items():
-        if _opened_twice(root, pid, files):
+        if _opened_twice(root, pid, files) or _sleeps(root, pid):
             scan.add(pid, "lock_poll")
+
+
+# Where a thread sleeps between two LOCK_NB tries (time.sleep, select, poll): a lock holder
+# with one is looked at with py-spy, as a poller that closes its fd between tries (filelock)
+# shows the wait for its own lock only in its Python stack.
+_SLEEP_WCHANS = frozenset(
+    {"hrtimer_nanosleep", "do_nanosleep", "do_select", "do_sys_poll", "poll_schedule_timeout"}
+)
+
+
+def _sleeps(root: ProcRoot, pid: int) -> bool:
+    base = f"{root.path}/{pid}/task"
+    try:
+        tids = os.listdir(base)
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            if _wchan(_read(f"{base}/{tid}/wchan", 128)) in _SLEEP_WCHANS:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> bool:

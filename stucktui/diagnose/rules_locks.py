@@ -29,29 +29,62 @@ def _in_lock_call(s: Subject, fds: set[int] | None) -> list[str]:
     return out
 
 
+# Function names (the last part of py-spy's qualified name) of file-lock calls in the common
+# libraries: filelock (acquire, _poll_until_acquired, _acquire), portalocker (lock), fcntl's own
+# (flock, lockf), concurrent-log-handler (_do_lock). Whole names, never substrings: a function
+# called serve_blocking_requests, or a file called clock.py, takes no lock.
+_LOCK_NAMES = frozenset(
+    {"acquire", "_acquire", "_poll_until_acquired", "_acquire_native", "lock", "_lock", "_do_lock",
+     "flock", "lockf", "acquire_lock", "_acquire_lock", "trylock", "try_lock", "wait_for_lock"}
+)  # fmt: skip
+# Files whose acquire() is an in-process lock (threading, queues, asyncio): not a file lock.
+_IN_PROCESS = ("threading.py", "queue.py", "asyncio/locks.py", "multiprocessing/synchronize.py")
+_INNERMOST = 4  # how deep under the innermost frame the lock call may be (time.sleep under it)
+
+
 def _is_lock_frame(f: PyFrame) -> bool:
-    name = f.function.lower()
-    return "lock" in name or "acquire" in name or "lock" in f.short_file.lower()
+    name = f.function.rsplit(".", 1)[-1].lower()
+    return name in _LOCK_NAMES and not f.file.endswith(_IN_PROCESS)
 
 
-def _lock_frames(s: Subject) -> list[str]:
-    """Python stacks that are inside a lock call, and frames that appear twice on one stack
-    (a signal handler re-entered the code that took the lock)."""
+def _lock_hit(frames: tuple[PyFrame, ...]) -> PyFrame | None:
+    """The lock call among the innermost frames of a stack, if the thread is in one."""
+    return next((f for f in frames[:_INNERMOST] if _is_lock_frame(f)), None)
+
+
+def _reentered(frames: tuple[PyFrame, ...]) -> list[tuple[str, int]]:
+    """Functions that appear more than once on one stack, with how often, most first."""
+    seen: dict[tuple[str, str], int] = {}
+    for f in frames:
+        seen[(f.function, f.file)] = seen.get((f.function, f.file), 0) + 1
+    again = [(fn, n) for (fn, _), n in seen.items() if n > 1]
+    return sorted(again, key=lambda x: -x[1])
+
+
+def _times(n: int) -> str:
+    return "twice" if n == 2 else f"{n} times"
+
+
+def _lock_frames(s: Subject, *, reentered_only: bool = False) -> list[str]:
+    """Python stacks that are inside a lock call, and functions that appear more than once on
+    such a stack (a signal handler re-entered the code that took the lock)."""
     out = []
     for t in s.threads.rows if s.threads is not None else ():
         frames = t.python.frames if t.python is not None else ()
-        hit = next((f for f in frames if _is_lock_frame(f)), None)
+        hit = _lock_hit(frames)
         if hit is None:
+            continue
+        again = _reentered(frames)
+        if reentered_only and not again:
             continue
         text = " <- ".join(f"{f.function} ({f.short_file}:{f.line})" for f in frames[:6])
         out.append(f"thread {t.tid}'s Python stack is in {hit.function}: {text}")
-        seen: dict[tuple[str, str], int] = {}
-        for f in frames:
-            seen[(f.function, f.file)] = seen.get((f.function, f.file), 0) + 1
-        again = [fn for (fn, _), n in seen.items() if n > 1]
         if again:
+            shown = ", ".join(f"{fn} {_times(n)}" for fn, n in again[:4])
+            more = f" and {len(again) - 4} more" if len(again) > 4 else ""
             out.append(
-                f"{', '.join(again)} appears twice on thread {t.tid}'s stack: re-entered (a signal handler?)"
+                f"on thread {t.tid}'s stack {shown}{more} ({len(frames)} frames): re-entered, "
+                "as by a signal handler that runs while the lock is held"
             )
     return out
 
@@ -91,18 +124,17 @@ def lock_self_wait(s: Subject) -> list[Finding]:
         out.append(
             s.finding("lock-self-wait", "critical", summary, evidence, steps, panel="locks", fds=tuple(mine))
         )
-    if s.files is None:
-        return out
     # a process that is in /proc/locks as a waiter was reported above: the poller test below
     # is only for waits /proc/locks cannot show (LOCK_NB retries)
     waited = {(r.major, r.minor, r.inode) for r in s.locks.rows if r.role == "waiting"}
-    for h in held:
+    reported: set[tuple[int, int, int]] = set()
+    for h in held if s.files is not None else ():
         if (h.major, h.minor, h.inode) in waited:
             continue
         own = set(_own_fds(s, h))
         others = [
             r.fd
-            for r in s.files.rows
+            for r in s.files.rows  # type: ignore[union-attr]
             if r.inode == h.inode and r.fd not in own and r.target.startswith("/")
             and not (r.info is not None and r.info.locks)
         ]  # fmt: skip
@@ -118,8 +150,9 @@ def lock_self_wait(s: Subject) -> list[Finding]:
         )
         evidence = [
             f"fd {id_list(sorted(own))} holds {h.type} {h.mode} {h.range_text} on {_where(h)}",
-            f"fd {id_list(others)} is the same file opened again, holding no lock "
-            "(LOCK_NB retries never show in /proc/locks)",
+            f"fd {id_list(others)} {'is' if len(others) == 1 else 'are'} the same file opened again, "
+            "holding no lock"
+            + ("" if _in_lock_call(s, set(others)) else " (LOCK_NB retries never show in /proc/locks)"),
             *trying,
         ]
         behind = [p for p in (h.others_waiting or h.waiters) if p != s.pid]
@@ -133,6 +166,47 @@ def lock_self_wait(s: Subject) -> list[Finding]:
         ]
         fds = (*sorted(own), *others)
         out.append(s.finding("lock-self-wait", "critical", summary, evidence, steps, panel="locks", fds=fds))
+        reported.add((h.major, h.minor, h.inode))
+    # No second fd open right now: a poller such as filelock's closes its fd after every failed
+    # LOCK_NB try and sleeps. Its stack still shows it: in the lock call, re-entered.
+    reentry = _lock_frames(s, reentered_only=True)
+    for h in held:
+        key = (h.major, h.minor, h.inode)
+        if not reentry or key in waited or key in reported or h.type == "POSIX":
+            continue  # a POSIX lock is the process's own: taking it again never blocks
+        mine = sorted(set(_own_fds(s, h)))
+        summary = (
+            f"{s.label} holds the {h.type} {h.mode} lock on {_where(h)}"
+            + (f" through fd {id_list(mine)}" if mine else "")
+            + " and its own stack is trying to take a lock again from code that re-entered itself "
+            "(a signal handler that runs while the lock is held): it waits for a lock it holds "
+            "itself, forever."
+        )
+        evidence = [
+            f"fd {id_list(mine)} holds {h.type} {h.mode} {h.range_text} on {_where(h)}"
+            if mine
+            else f"{h.type} {h.mode} {h.range_text} on {_where(h)} is held by pid {s.pid}",
+            *reentry,
+            "a poller that closes its fd between tries (the filelock library) never shows as a "
+            "waiter in /proc/locks, nor with the file open twice",
+        ]
+        behind = [p for p in (h.others_waiting or h.waiters) if p != s.pid]
+        if behind:
+            evidence.append(f"other processes waiting for it: {id_list(behind)}")
+        steps = [
+            _STEPS_LOCKS,
+            "press 2 for the Threads panel: the Python stack with the re-entered frames",
+            f"k sends a signal: ending pid {s.pid} releases the lock for everyone waiting behind it",
+            "fix the code: never take the lock again while it is held (a signal handler that "
+            "logs, inside code that already holds the log's lock)",
+        ]
+        tids = (
+            tuple(t.tid for t in s.threads.rows if t.python and _lock_hit(t.python.frames))
+            if s.threads
+            else ()
+        )
+        out.append(s.finding("lock-self-wait", "critical", summary, evidence, steps,
+                             panel="locks", fds=tuple(mine), tids=tids))  # fmt: skip
     return out
 
 

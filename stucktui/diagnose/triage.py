@@ -159,6 +159,16 @@ def _may_queue_behind_writer(threads: ThreadsSnapshot, blocked: Mapping[int, int
     )
 
 
+def _may_poll(s: _Suspect, scan: BoxScan) -> bool:
+    """A process that may poll a lock with LOCK_NB (only its stack shows it): one that holds or
+    waits for a lock, or has a locked file open (its Files panel says)."""
+    if s.row.pid in scan.lock_pids:
+        return True
+    locked = {e.inode for e in parse_locks(scan.lock_text)} if scan.lock_text else set()
+    rows = s.files.rows if s.files is not None else ()
+    return any(r.inode in locked for r in rows if r.target.startswith("/"))
+
+
 def _finish(
     root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool
 ) -> tuple[Context, list[int]]:
@@ -182,7 +192,9 @@ def _finish(
         python
         and s.threads is not None
         and s.threads.python is None
-        and ("python" in needs or _may_queue_behind_writer(s.threads, blocked))
+        and (
+            ("lock_poll" in s.reasons and _may_poll(s, scan)) or _may_queue_behind_writer(s.threads, blocked)
+        )
     ):
         s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
     peer_pids: list[int] = []
@@ -365,14 +377,10 @@ def examine_process(
     entries = parse_locks(scan.lock_text)
     scan.lock_pids = {e.pid for e in entries if e.pid > 0}
     # py-spy only for a process that may poll a lock with LOCK_NB (only its stack shows it):
-    # one that holds a lock, or has a locked file open (seen when its Files panel is there);
-    # and, decided in _finish, one with threads in futex beside a blocked pipe writer
-    files = panels.files if panels is not None and isinstance(panels.files, ProcessFiles) else None
-    locked = {e.inode for e in entries}
-    may_poll = row.pid in scan.lock_pids or (
-        files is not None and any(r.inode in locked for r in files.rows if r.target.startswith("/"))
-    )
-    scan.suspects[row.pid] = set(_NEEDS) - (set() if python and may_poll else {"lock_poll"})
+    # one that holds a lock, or has a locked file open (decided in _finish, once the Files
+    # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
+    # pipe writer
+    scan.suspects[row.pid] = set(_NEEDS) - (set() if python and entries else {"lock_poll"})
     findings, _, _ = _examine(root, scan, {row.pid: row}, python, history, now, False, panels)
     return sort_findings(findings)
 

@@ -507,7 +507,48 @@ def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path
     f = wait_for(p.pid, "lock-self-wait", python=True)
     assert "keeps trying to take it again through fd" in f.summary
     assert any("Python stack is in acquire" in e for e in f.evidence)
-    assert any("emit appears twice" in e for e in f.evidence)
+    assert any("emit twice" in e and "re-entered" in e for e in f.evidence)
+
+
+CLOSING_POLLER = POLLER.replace(
+    """    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.05)""",
+    """    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            os.close(fd)   # the filelock library: a fresh fd for every try
+            time.sleep(0.05)""",
+)
+
+
+def test_lock_self_wait_of_a_poller_that_closes_its_fd_between_tries(children, tmp_path):
+    """filelock closes the lock file between two LOCK_NB tries: no second fd to see, no waiter in
+    /proc/locks; the re-entered stack in the lock call still tells it, in the process's own
+    report and box-wide."""
+    assert CLOSING_POLLER != POLLER
+    p = children.python(CLOSING_POLLER, str(tmp_path / "app.log.lock"))
+    children.wait_ready(p)
+    need_pyspy(p.pid)
+    f = wait_for(p.pid, "lock-self-wait", python=True)
+    assert "its own stack is trying to take a lock again" in f.summary
+    assert any("emit twice" in e and "re-entered" in e for e in f.evidence)
+    r = wait_until(
+        lambda: (
+            (x := triage_box(ProcRoot(), python=True))
+            and any(y.pid == p.pid and y.id == "lock-self-wait" for y in x.findings)
+        ),
+        40,
+        what="the poller box-wide",
+    )
+    assert r
 
 
 @pytest.mark.parametrize("panel", ["locks", "overview"])

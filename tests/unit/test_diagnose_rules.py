@@ -591,7 +591,57 @@ def test_lock_self_wait_poller_seen_in_its_python_stack():
     assert "through fd 3 and keeps trying to take it again through fd 4" in f.summary
     assert f.fds == (3, 4)
     assert any("Python stack is in acquire" in e for e in f.evidence)
-    assert any("emit appears twice" in e for e in f.evidence)
+    assert any("stack emit twice (4 frames): re-entered" in e for e in f.evidence)
+
+
+def _filelock(frames, lock_type: str = "FLOCK"):
+    """The filelock library: it closes the lock file's fd after each failed LOCK_NB try and
+    sleeps, so at any moment only the holding fd is open; the stack shows the re-entry."""
+    held = lock_row("held", 77, LOCKFILE, (ME,))
+    if lock_type != "FLOCK":
+        from dataclasses import replace
+
+        held = replace(held, type=lock_type)
+    own = LockEntry(1, 0, lock_type, "ADVISORY", "WRITE", PID, 254, 0, 77, 0, None)
+    fs = files(file_row(3, LOCKFILE, 77, locks=(own,)))
+    t = threads(thread(PID, "clock_nanosleep", (1, 0), frames=frames))
+    return subject(locks=locks(held), files=fs, threads=t)
+
+
+FILELOCK_STACK = (
+    ("sleep", "time.py"),
+    ("BaseFileLock._poll_until_acquired", "filelock/_api.py"),
+    ("BaseFileLock.acquire", "filelock/_api.py"),
+    ("LockedHandler.emit", "app.py"),
+    *(("on_term", "app.py"), ("LockedHandler.emit", "app.py")) * 31,
+    ("RotatingFileHandler.doRollover", "logging/handlers.py"),
+    ("LockedHandler.emit", "app.py"),
+    ("child", "app.py"),
+)
+
+
+def test_lock_self_wait_without_a_second_fd_from_the_reentered_stack():
+    (f,) = lock_self_wait(_filelock(FILELOCK_STACK))
+    assert (f.id, f.severity, f.fds, f.tids) == ("lock-self-wait", "critical", (3,), (PID,))
+    assert "holds the FLOCK WRITE lock on /var/log/app.log.lock through fd 3" in f.summary
+    assert "its own stack is trying to take a lock again" in f.summary
+    assert any("is in BaseFileLock._poll_until_acquired" in e for e in f.evidence)
+    assert any(
+        "LockedHandler.emit 33 times, on_term 31 times (69 frames): re-entered" in e for e in f.evidence
+    )
+    # never re-entered: an ordinary wait for the lock, not this rule; a POSIX lock never blocks its owner
+    assert lock_self_wait(_filelock(FILELOCK_STACK[:4] + FILELOCK_STACK[-1:])) == []
+    assert lock_self_wait(_filelock(FILELOCK_STACK, "POSIX")) == []
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [("serve_blocking_requests", "server.py"), ("Semaphore.acquire", "/usr/lib/python3.11/threading.py"),
+     ("tick", "clock.py"), ("LockedRotatingHandler.emit", "handlers.py")],
+)  # fmt: skip
+def test_lock_frames_are_whole_names_of_file_lock_calls(frame):
+    stack = (frame, ("on_term", "app.py"), ("emit", "app.py"), ("on_term", "app.py"), ("emit", "app.py"))
+    assert lock_self_wait(_filelock(stack)) == []
 
 
 def test_lock_self_wait_poller_caught_in_the_syscall():
