@@ -155,15 +155,27 @@ def _peer_verdict(s: Subject, p: PipeView, peer: PeerProcess) -> tuple[Severity,
         return "critical", f"{where} but is stopped"
     if peer.state in ("Z", "X"):
         return "critical", f"{where} but is a zombie"
-    if peer.threads is None or _reads(peer.threads, fds, p.inode, set()) is not None:
-        return None  # it may be reading (or cannot be seen): a slow consumer is not this rule
+    if peer.threads is None:
+        return None  # cannot be seen: it may be reading
+    how = _reads(peer.threads, fds, p.inode, set())
+    measured_quiet = peer.read_during == 0 and peer.window > 0
+    if how is not None and (how[0] or not measured_quiet):
+        return None  # it may be reading: a slow consumer is not this rule
     for t in peer.threads.rows:
         if _waits_for(t, s.pid, parent=s.ppid == peer.pid):
             return "critical", f"{where} but waits for this process to exit ({t.call_text}): a deadlock"
     if peer.read_during:
         return None  # it read during the window: a slow consumer that sleeps between reads
     calls = "; ".join(g.summary for g in peer.threads.groups[:2])
-    quiet = f"; it read nothing in {peer.window:.1f}s" if peer.read_during == 0 and peer.window else ""
+    quiet = f"; it read nothing in {peer.window:.1f}s" if measured_quiet else ""
+    if how is not None:
+        # in poll()/select(), whose fd set is not visible from outside (sshd in ppoll on its
+        # socket only, once the ssh channel's window is used up): nothing read while writers
+        # wait on a full pipe says the pipe is not in that set
+        return "warning", (
+            f"{where}; it waits in poll ({calls}), but read nothing in {peer.window:.1f}s while "
+            "writers are blocked on the pipe: it is not polling the pipe, or not for reading"
+        )
     return "warning", f"{where} but none of its threads reads it ({calls}){quiet}"
 
 

@@ -127,6 +127,25 @@ def test_pipe_silent_while_a_reader_may_be_reading(reader):
     assert pipe_writers_blocked(_writers(holders=HOLDERS, context=_peer("S", reader))) == []
 
 
+def test_pipe_reader_in_poll_that_read_nothing_while_the_pipe_is_full():
+    """Incident 1 with a live sshd: it sits in ppoll on its socket only (the ssh channel's
+    window is used up) and never reads the pipe. Its fd set cannot be seen, but it read
+    nothing in the window while writers wait on a full pipe; one that did read stays silent."""
+    ppoll = thread(77, "pselect6", (9,))
+    quiet = Context(
+        peers={77: PeerProcess(77, "sshd", "S", threads(ppoll, pid=77), read_during=0, window=0.2)}
+    )
+    (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=quiet))
+    assert (
+        f.severity == "warning" and "pid 77 (sshd) holds its read end (fd 5); it waits in poll" in f.summary
+    )
+    assert "read nothing in 0.2s while writers are blocked on the pipe" in f.summary
+    busy = Context(
+        peers={77: PeerProcess(77, "sshd", "S", threads(ppoll, pid=77), read_during=4096, window=0.2)}
+    )
+    assert pipe_writers_blocked(_writers(holders=HOLDERS, context=busy)) == []
+
+
 def test_pipe_silent_when_the_reader_could_not_be_inspected():
     assert pipe_writers_blocked(_writers(holders=HOLDERS)) == []  # no peer facts: unknown
 
