@@ -356,15 +356,14 @@ def _close_fd(
     assert facts.link is not None
     if m.id == EPOLL_DEL:
         ran = run_epoll_del(target, facts)
-        return done(verify_epoll_del(target, facts, m.command, ran))
-    if m.argv is not None:
-        # gdb attaches by pid number: make the window in which that pid could name another
-        # process as small as possible (it would take an exit, a reap and a pid wrap-around)
-        if (why := target.check()) is not None:
-            return done(ActionResult("close-fd", method, R.GONE, f"{why}: nothing was done"))
-        ran = run_gdb(target, facts, m.id, m.argv, timeout)
-    else:
+        return done(verify_epoll_del(target, facts, m.id, m.command, ran))
+    if m.argv is None:
         before = poll_flags(target, facts)  # a CLOSE_WAIT socket reports its read side shut already
         ran = run_shutdown(target, facts, SHUT_HOW[method][1])
         return done(verify(target, facts, m.id, None, ran, settle, flags_before=before))
-    return done(verify(target, facts, m.id, m.command if m.argv else None, ran, settle))
+    # gdb attaches by pid number: make the window in which that pid could name another
+    # process as small as possible (it would take an exit, a reap and a pid wrap-around)
+    if (why := target.check()) is not None:
+        return done(ActionResult("close-fd", method, R.GONE, f"{why}: nothing was done"))
+    ran = run_gdb(target, facts, m.id, m.argv, timeout)
+    return done(verify(target, facts, m.id, m.command, ran, settle))

@@ -349,7 +349,7 @@ def run_epoll_del(target: Target, facts: FdFacts, timeout: float = 10.0) -> Ran:
 
 
 def verify_epoll_del(
-    target: Target, facts: FdFacts, command: str, ran: Ran, window: float = 0.5
+    target: Target, facts: FdFacts, method: str, command: str, ran: Ran, window: float = 0.5
 ) -> ActionResult:
     """epoll-del's result: each epoll set's interest list re-read, and the CPU of the process
     over `window` seconds afterwards (the spin stopping is the point)."""
@@ -364,7 +364,7 @@ def verify_epoll_del(
         else:
             findings.append(f"epoll fd {epfd} no longer watches fd {facts.fd}.")
     findings.extend(s + "." for s in left)
-    cpu = sample_cpu_percent(ProcRoot(), target.pid, window) if ran.ok and state_alive(target) else None
+    cpu = sample_cpu_percent(ProcRoot(), target.pid, window) if ran.ok else None
     if cpu is not None:
         findings.append(f"CPU over {window:.1f} s afterwards: {cpu:.0f}% (100 = one core).")
     link = _link_now(target, facts.fd)
@@ -377,13 +377,4 @@ def verify_epoll_del(
     verified = ran.ok and not left and state.alive
     outcome = R.FAILED if not ran.ok else R.DONE if verified else R.NOT_VERIFIED
     fd_after = FdAfter(facts.fd, facts.link or "", link, None, None, None, None)
-    return ActionResult(
-        "close-fd", EPOLL_DEL_ID, outcome, ran.detail, command, state, fd_after, tuple(findings)
-    )
-
-
-def state_alive(target: Target) -> bool:
-    return read_state(target).alive
-
-
-EPOLL_DEL_ID = "epoll-del"
+    return ActionResult("close-fd", method, outcome, ran.detail, command, state, fd_after, tuple(findings))

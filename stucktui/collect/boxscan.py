@@ -110,13 +110,18 @@ def _wchan(raw: bytes) -> str:
 def thread_wchans(root: ProcRoot, row: ProcessRow) -> list[str]:
     """The wait channel of each thread (one read each); a running single thread costs nothing.
     Raises OSError when the process is gone or unreadable."""
-    base = f"{root.path}/{row.pid}"
     if row.num_threads <= 1:
-        return [] if row.state == "R" else [_wchan(_read(base + "/wchan", 128))]
+        return [] if row.state == "R" else [_wchan(_read(f"{root.path}/{row.pid}/wchan", 128))]
+    return task_wchans(root, row.pid)
+
+
+def task_wchans(root: ProcRoot, pid: int) -> list[str]:
+    """The wait channel of every thread of `pid`. Raises OSError when it is gone or unreadable."""
+    base = f"{root.path}/{pid}/task"
     out = []
-    for tid in os.listdir(base + "/task"):
+    for tid in os.listdir(base):
         try:
-            out.append(_wchan(_read(f"{base}/task/{tid}/wchan", 128)))
+            out.append(_wchan(_read(f"{base}/{tid}/wchan", 128)))
         except FileNotFoundError:
             continue  # the thread exited
     return out
@@ -206,18 +211,10 @@ _SLEEP_WCHANS = frozenset(
 
 
 def _sleeps(root: ProcRoot, pid: int) -> bool:
-    base = f"{root.path}/{pid}/task"
     try:
-        tids = os.listdir(base)
+        return not _SLEEP_WCHANS.isdisjoint(task_wchans(root, pid))
     except OSError:
         return False
-    for tid in tids:
-        try:
-            if _wchan(_read(f"{base}/{tid}/wchan", 128)) in _SLEEP_WCHANS:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> bool:

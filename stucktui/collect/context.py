@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from stucktui.collect.files import ProcessFiles
 from stucktui.collect.panels import PanelData
 from stucktui.collect.socket_rows import ProcessSockets
+from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.fdtarget import bracket_inode
 from stucktui.procfs.locks import LockEntry, parse_locks
@@ -143,25 +144,6 @@ def _own_netns() -> int | None:
         return None
 
 
-def _holders(root: ProcRoot, inodes: set[int], first: int) -> dict[int, tuple[int, int]]:
-    """socket inode -> (pid, fd) of a process holding it: `first` is read first (a socketpair
-    or a loopback connection to itself), then every process until all are found."""
-    out: dict[int, tuple[int, int]] = {}
-    targets = {f"socket:[{i}]": i for i in inodes}
-    for pid in [first, *(p for p in root.pids() if p != first)]:
-        try:
-            with PidDir(root, pid) as d:
-                for fd, target in d.fd_links():
-                    ino = targets.get(target)
-                    if ino is not None and ino not in out:
-                        out[ino] = (pid, fd)
-        except (ProcessGone, AccessDenied, OSError):
-            continue
-        if len(out) == len(targets):
-            break
-    return out
-
-
 def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[int]) -> dict[int, SendPeer]:
     """The other end of each socket on `fds`: for a unix socket its peer; for TCP the socket of
     this box with the swapped endpoints, found with one sock_diag lookup (no dump), and the
@@ -212,16 +194,12 @@ def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[
         for fd, ino in unix_peers.items():
             out[fd] = replace(out[fd], recv_q=queues.get(ino))
     wanted = {p.inode for p in found.values() if p.inode}
-    holders = _holders(root, wanted, pid) if wanted else {}
-    names: dict[int, str] = {}
+    own = [(r.fd, r.inode) for r in sockets.rows]
+    holders = SocketCollector(root).socket_owners(wanted, pid, own) if wanted else {}
     for fd, sock in found.items():
         h = holders.get(sock.inode)
-        if h is None:
-            continue
-        if h[0] not in names:
-            st = stat_fields(root, h[0])
-            names[h[0]] = st[0] if st else "?"
-        out[fd] = replace(out[fd], pid=h[0], name=names[h[0]], peer_fd=h[1])
+        if h is not None:
+            out[fd] = replace(out[fd], pid=h.pid, name=h.name, peer_fd=h.fd)
     return out
 
 

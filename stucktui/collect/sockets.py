@@ -387,7 +387,7 @@ class SocketCollector:
         peer_inodes = {u.peer_inode for u in unix.values() if u.peer_inode}
         if peers and peer_inodes:
             paths = {i: u.path for i, u in table.unix(peer_inodes).items()}
-            owners = self.unix_peer_owners(peer_inodes, pid, fds)
+            owners = self.socket_owners(peer_inodes, pid, fds)
         src = table.source
         rows = []
         for fd, ino in sorted(fds):
@@ -418,12 +418,12 @@ class SocketCollector:
             accept_queues=queues,
         )
 
-    def unix_peer_owners(
+    def socket_owners(
         self, inodes: set[int], pid: int, own_fds: Iterable[tuple[int, int]] = ()
     ) -> dict[int, PeerOwner]:
-        """Who holds each peer inode: `pid` itself first (socketpairs), then every process
-        until all are found. Paid only for unix sockets with peers; a peer held by a process
-        we may not read stays unknown."""
+        """Who holds each socket inode: `pid` itself first (socketpairs, loopback connections
+        to itself), then every process until all are found. Paid only for the peers of unix
+        sockets and of blocked sends; a peer held by a process we may not read stays unknown."""
         out: dict[int, PeerOwner] = {}
         names: dict[int, str] = {}
 
