@@ -594,17 +594,17 @@ def test_lock_wait_names_the_holder_and_pollers(children, tmp_path):
     assert not [x for x in findings(holder.pid) if x.id.startswith("lock")]
 
 
+NEAR_FD_LIMIT = """
+import os, resource, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(62 - len(os.listdir("/proc/self/fd")) + 1)]
+ready()
+time.sleep(1000)
+"""
+
+
 def test_fd_exhaustion(children):
-    p = children.python(
-        """
-        import os, resource
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(62 - len(os.listdir("/proc/self/fd")) + 1)]
-        ready()
-        import time
-        time.sleep(1000)
-        """
-    )
+    p = children.python(NEAR_FD_LIMIT)
     children.wait_ready(p)
     f = wait_for(p.pid, "fd-exhaustion")
     assert f.severity == "critical" and "has 62 of its 64 file descriptors open (97%)" in f.summary
@@ -744,15 +744,7 @@ def test_triage_finds_them_across_the_box(children, tmp_path):
     """The cheap first pass picks each sick child out of the whole box."""
     leak = children.python(STDERR_LEAK)
     children.wait_ready(leak)
-    fd = children.python(
-        """
-        import os, resource, time
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-        fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(62 - len(os.listdir("/proc/self/fd")) + 1)]
-        ready()
-        time.sleep(1000)
-        """
-    )
+    fd = children.python(NEAR_FD_LIMIT)
     children.wait_ready(fd)
     zombies = children.python(ZOMBIES)
     kids = list(map(int, ready_lines(zombies)))
