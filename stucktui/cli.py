@@ -77,15 +77,19 @@ def run_report(
     pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, no_panels: bool = False
 ) -> int:
     from stucktui.collect.detail import collect_detail, sample_cpu_percent
-    from stucktui.collect.panels import collect_panels_once
+    from stucktui.collect.panels import ALL_PANELS, PanelCollector
     from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
     from stucktui.report import Report, render
 
     root = ProcRoot(proc)
     try:
-        cpu = sample_cpu_percent(root, pid)
-        detail = collect_detail(root, pid, cpu_percent=cpu)
-        panels = None if no_panels else collect_panels_once(root, pid, python=python)
+        with root.pid_dir(pid) as d:
+            collector = PanelCollector(root)
+            if not no_panels:
+                collector.threads.prime(d)  # per-thread CPU over the same window as the process's
+            cpu = sample_cpu_percent(root, pid)
+            detail = collect_detail(root, pid, cpu_percent=cpu)
+            panels = None if no_panels else collector.collect(d, ALL_PANELS, python=python)
     except ProcessGone:
         print(f"stucktui: no process with pid {pid}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stucktui.collect.panels import PanelData
+from stucktui.collect.panels import PanelData, unreadable
 from stucktui.diagnose import Finding, diagnose
 from stucktui.listing import human_age, human_bytes
 from stucktui.report_panels import (
@@ -150,22 +150,24 @@ def fact_lines(d: ProcessDetail, now: float | None = None) -> list[tuple[str, st
 
 def render_text(rep: Report) -> str:
     d = rep.detail
+    sections = json_sections(rep.panels)
     out = [f"stucktui report: pid {d.pid} ({printable(d.name)}) at {iso_time(d.taken_at)}"]
-    out.extend(findings_text(rep.finding_items()))
+    out.extend(findings_text(rep.finding_items(), unreadable(rep.panels)))
     out.append("")
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
         out.append(f"  {label + ':':<11} {v}")
     for n in d.notes:
         out.append(f"  note: {printable(n)}")
-    out.extend(text_lines(json_sections(rep.panels)))
+    out.extend(text_lines(sections))
     return "\n".join(out) + "\n"
 
 
 def render_markdown(rep: Report) -> str:
     d = rep.detail
+    sections = json_sections(rep.panels)
     out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})"]
-    out.extend(findings_markdown(rep.finding_items()))
+    out.extend(findings_markdown(rep.finding_items(), unreadable(rep.panels)))
     out.extend(["", "| | |", "|---|---|"])
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else value
@@ -173,7 +175,7 @@ def render_markdown(rep: Report) -> str:
     if d.notes:
         out.append("")
         out.extend(f"- {markdown_escape(n)}" for n in d.notes)
-    out.extend(markdown_lines(json_sections(rep.panels)))
+    out.extend(markdown_lines(sections))
     out.append("")
     out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")
     return "\n".join(out) + "\n"

@@ -15,6 +15,7 @@ from stucktui.collect.signals import SignalsSnapshot, signals_report
 from stucktui.collect.socket_rows import ProcessSockets, sockets_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
 from stucktui.diagnose.model import Finding
+from stucktui.procfs.signals import NSIG, mask_names
 from stucktui.textsafe import markdown_escape, printable
 
 Escape = Callable[[object], str]
@@ -32,6 +33,8 @@ def json_sections(panels: PanelData | None) -> dict[str, Any]:
         out["sockets"] = {"states": {}, "items": [], "by_remote": []}
         out.setdefault("unavailable_sections", {})["sockets"] = panels.sockets
     if isinstance(panels.files, ProcessFiles):
+        if panels.files.unlisted:
+            out.setdefault("unavailable_sections", {})["fds"] = panels.files.unlisted
         out["fds"] = fds_json(panels.files)
         out["fd_counts"] = dict(panels.files.counts)
         if panels.files.notes:
@@ -65,11 +68,33 @@ def _names(v: list[str]) -> str:
     return ", ".join(v) if v else "-"
 
 
+# every signal a mask can hold but SIGKILL and SIGSTOP, which the kernel never blocks
+_BLOCKABLE = tuple(n for n in mask_names((1 << NSIG) - 1) if n not in ("SIGKILL", "SIGSTOP"))
+
+
+def _mask(v: list[str]) -> str:
+    """A blocked mask in a line: a thread that blocks nearly everything (a signal-handling
+    thread's sigfillset) reads 'all except SIGINT', not sixty names."""
+    if len(v) <= len(_BLOCKABLE) // 2:
+        return _names(v)
+    missing = [n for n in _BLOCKABLE if n not in v]
+    return "all" + (f" except {', '.join(missing)}" if missing else "")
+
+
 def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], str], bullet: str) -> list[str]:
     """Lines for the panel sections of one report; `esc` escapes a value for the format."""
     out: list[str] = []
+    unavailable = data.get("unavailable_sections") or {}
+
+    def blind(name: str, title: str) -> bool:
+        """A section that could not be read gets its reason as heading, not '0 items'."""
+        if name not in unavailable:
+            return False
+        out.extend(["", heading(title), f"{bullet}not available: {esc(unavailable[name])}"])
+        return True
+
     socks = data.get("sockets")
-    if socks is not None:
+    if not blind("sockets", "Sockets") and socks is not None:
         states = ", ".join(f"{k} {v:,}" for k, v in socks["states"].items())
         tcp = f"TCP states {states}" if states else "no TCP sockets"
         out += ["", heading(f"Sockets ({len(socks['items'])}; {tcp})")]
@@ -98,7 +123,7 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         if len(socks["items"]) > 200:
             out.append(f"{bullet}... {len(socks['items']) - 200} more (use --format json for all)")
     fds = data.get("fds")
-    if fds is not None:
+    if not blind("fds", "Files") and fds is not None:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("fd_counts") or {}).items())
         out += ["", heading(f"Files ({len(fds)} fds{': ' + counts if counts else ''})")]
         for f in fds:
@@ -118,7 +143,7 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         for n in data.get("fd_notes") or []:
             out.append(f"{bullet}note: {esc(n)}")
     locks = data.get("locks")
-    if locks is not None:
+    if not blind("locks", "Locks") and locks is not None:
         out += ["", heading(f"Locks ({len(locks)})")]
         for lk in locks:
             who = (
@@ -133,7 +158,7 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             if lk.get("warning"):
                 out.append(f"    warning: {esc(lk['warning'])}")
     groups = data.get("thread_groups")
-    if groups is not None:
+    if not blind("threads", "Threads") and groups is not None:
         out += ["", heading(f"Threads ({len(data.get('threads', []))})")]
         if data.get("python"):
             out.append(f"{bullet}python stacks: {esc(data['python'])}")
@@ -149,7 +174,7 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             for f in stack[:30]:
                 out.append(f"    {esc(f['function'])} ({esc(f['file'])}:{f['line']})")
     sig = data.get("signals")
-    if sig is not None:
+    if not blind("signals", "Signals") and sig is not None:
         out += ["", heading("Signals")]
         if sig.get("stuck"):
             out.append(f"{bullet}PENDING BUT BLOCKED: {esc(_names(sig['stuck']))}")
@@ -160,12 +185,14 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             ("ignored", "ignored"),
             ("caught", "caught"),
         ):
-            out.append(f"{bullet}{label}: {esc(_names(sig[key]))}")
+            out.append(f"{bullet}{label}: {esc(_mask(sig[key]) if key == 'blocked' else _names(sig[key]))}")
+        same: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
         for tid, m in sig.get("threads", {}).items():
-            out.append(
-                f"{bullet}thread {esc(tid)}: blocked {esc(_names(m['blocked']))}; "
-                f"pending {esc(_names(m['pending']))}"
-            )
+            same.setdefault((tuple(m["blocked"]), tuple(m["pending"])), []).append(tid)
+        for (blocked, pending), members in same.items():
+            who = f"thread {members[0]}" if len(members) == 1 else f"threads {', '.join(members)}"
+            masks = f"blocked {_mask(list(blocked))}; pending {_names(list(pending))}"
+            out.append(f"{bullet}{esc(who)}: {esc(masks)}")
         diff = sig.get("parent_diff") or {}
         if diff:
             extra = [f"blocked here, not in parent: {_names(diff['blocked_here_only'])}"]
@@ -179,8 +206,6 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             out.append(
                 f"{bullet}parent {diff['parent_pid']} ({esc(diff['parent_name'])}): {esc('; '.join(extra))}"
             )
-    for name, why in (data.get("unavailable_sections") or {}).items():
-        out.append(f"{bullet}{esc(name)}: {esc(why)}")
     return out
 
 
@@ -230,13 +255,24 @@ def finding_lines(items: list[dict[str, Any]], esc: Escape, markdown: bool) -> l
     return out
 
 
-def findings_text(items: list[dict[str, Any]]) -> list[str]:
-    head = (
-        f"Findings ({len(items)}, most severe first):" if items else "Findings: none (no known stuck pattern)"
+def _none(blind: list[str]) -> str:
+    if not blind:
+        return "none (no known stuck pattern)"
+    return (
+        f"none in what stucktui could read ({', '.join(blind)}: not readable; run stucktui as "
+        "root to see them)"
     )
+
+
+def findings_text(items: list[dict[str, Any]], blind: list[str] | None = None) -> list[str]:
+    head = f"Findings ({len(items)}, most severe first):" if items else f"Findings: {_none(blind or [])}"
     return ["", "  " + head, *("  " + line for line in finding_lines(items, printable, False))]
 
 
-def findings_markdown(items: list[dict[str, Any]]) -> list[str]:
-    head = f"#### Findings ({len(items)}, most severe first)" if items else "#### Findings: none"
+def findings_markdown(items: list[dict[str, Any]], blind: list[str] | None = None) -> list[str]:
+    head = (
+        f"#### Findings ({len(items)}, most severe first)"
+        if items
+        else f"#### Findings: {markdown_escape(_none(blind or []))}"
+    )
     return ["", head, *([""] if items else []), *finding_lines(items, markdown_escape, True)]

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import fdtarget as ft
-from stucktui.procfs.errors import DENIED_ERRNOS
+from stucktui.procfs.errors import DENIED_ERRNOS, NOT_OWNER
 from stucktui.procfs.fdinfo import (
     FdInfo,
     access_mode,
@@ -159,6 +159,7 @@ class ProcessFiles:
     fd_hard_limit: int | None
     notes: tuple[str, ...]
     duration: float
+    unlisted: str | None = None  # why the fd table could not be listed (no rows then)
 
     @property
     def fd_count(self) -> int:
@@ -298,12 +299,20 @@ def pipe_summary(p: PipeView) -> str:
         # nobody can write: every read returns end-of-file, so epoll reports it ready (HUP) forever
         text += f"; epoll fd {epolls} here watches it, but no process holds a write end: always ready (HUP)"
         return text
+    # some processes' fds could not be listed (another user's, without root): an end held
+    # there is unseen, so the verdict is only what stucktui can see
+    unseen = " seen (some processes could not be read)" if p.partial else ""
     if p.no_reader:
-        text += "; no reader" + (" (read end only inside the writers)" if p.reader_is_writer else "")
+        if p.reader_is_writer:
+            text += "; no reader (read end only inside the writers" + (
+                ", as far as stucktui can see)" if p.partial else ")"
+            )
+        else:
+            text += "; no reader" + unseen
     if p.no_writer and not p.reader_is_writer:
         # when the only readers are the writers themselves, "no writer" (nobody else fills it,
         # reads never see EOF) is true but reads as a contradiction next to blocked writers
-        text += "; no writer"
+        text += "; no writer" + unseen
     return text
 
 
@@ -368,8 +377,9 @@ def _collect(
     try:
         links = d.fd_links()
     except AccessDenied:
-        notes.append(f"open files: no permission to list /proc/{pid}/fd (run as root or as its owner)")
-        return ProcessFiles(pid, (), (), soft, hard, tuple(notes), clock() - t0)
+        why = f"no permission to list /proc/{pid}/fd ({NOT_OWNER})"
+        notes.append("open files: " + why)
+        return ProcessFiles(pid, (), (), soft, hard, tuple(notes), clock() - t0, unlisted=why)
     except FileNotFoundError:
         links = []  # a zombie or kernel thread has no fd table left
     links.sort()

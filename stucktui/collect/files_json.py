@@ -22,6 +22,7 @@ def pipe_json(p: PipeView) -> dict[str, Any]:
         "peers": [{"pid": h.pid, "name": h.name, "fd": h.fd, "end": h.end} for h in p.peers],
         "no_reader": p.no_reader,
         "no_writer": p.no_writer,
+        "partial": p.partial,  # some processes could not be read: an end there is unseen
         "watched_by": list(p.watched_by),  # epoll fds of this process reading it: a wake-up pipe
     }
 

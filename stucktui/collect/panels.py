@@ -14,6 +14,7 @@ from stucktui.collect.socket_rows import ProcessSockets
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
 from stucktui.procfs import AccessDenied, PidDir, ProcRoot
+from stucktui.procfs.errors import NOT_OWNER
 from stucktui.tools.pyspy import PyDump, PySpyError
 
 ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
@@ -117,6 +118,24 @@ class PanelCollector:
         )
 
 
+def unreadable(panels: PanelData | None) -> list[str]:
+    """What could not be read, for a 'no findings' line: a rule cannot fire on facts it never
+    saw. Panels refused, an fd table that could not be listed, syscalls refused."""
+    if panels is None:
+        return []
+    out = [
+        name
+        for name in ("sockets", "files", "locks", "threads", "signals")
+        if isinstance(getattr(panels, name), str)
+    ]
+    if isinstance(panels.files, ProcessFiles) and panels.files.unlisted:
+        out.append("files")
+    t = panels.threads
+    if isinstance(t, ThreadsSnapshot) and any(r.call_text == "syscall: no permission" for r in t.rows):
+        out.append("syscalls")
+    return out
+
+
 def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
     """fd -> what the Files view knows beyond the link: pipe verdicts and fill, socket state,
     decoded special fds."""
@@ -133,7 +152,7 @@ def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, AccessDenied):
-        return "no permission (run stucktui as root or as the process's owner)"
+        return f"no permission ({NOT_OWNER})"
     return f"not available ({type(exc).__name__}: {exc})"
 
 

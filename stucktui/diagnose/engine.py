@@ -26,6 +26,7 @@ from stucktui.diagnose.rules_process import (
 from stucktui.diagnose.rules_sockets import (
     accept_queue_abandoned,
     close_wait_leak,
+    close_wait_unanswered,
     close_wait_unread,
     epoll_spin,
     listen_backlog_full,
@@ -39,6 +40,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("socket-send-blocked", socket_send_blocked),
     ("workers-all-blocked", workers_all_blocked),
     ("close-wait-unread", close_wait_unread),
+    ("close-wait-unanswered", close_wait_unanswered),
     ("close-wait-leak", close_wait_leak),
     ("epoll-spin", epoll_spin),
     ("signal-blocked-pending", signal_blocked_pending),

@@ -73,6 +73,7 @@ _CAUSE_FIRST = {
             "listen-backlog-full",
             "accept-queue-abandoned",
             "close-wait-unread",
+            "close-wait-unanswered",
             "close-wait-leak",
             "fd-exhaustion",
             "zombie-children",

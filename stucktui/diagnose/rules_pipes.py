@@ -21,12 +21,16 @@ _SLOW_READER = 5.0  # seconds a writer stays blocked before a live, non-reading 
 
 
 def _fill(p: PipeView) -> str:
+    """The fill of a pipe writers are blocked on: full by definition. A pipe holds its data in
+    page slots, and small writes that do not share a page use one each, so it can be full
+    with some KiB short of its capacity."""
     f = p.fill
     if f.queued is None or f.capacity is None:
         return f"fill not measured ({f.reason})"
-    return f"{f.queued:,} of {f.capacity:,} bytes queued" + (
-        " (full)" if f.capacity - f.queued < 4096 else ""
-    )
+    text = f"{f.queued:,} of {f.capacity:,} bytes queued (full"
+    if f.capacity - f.queued >= 4096:
+        text += ": its page slots are all taken, so the next write waits"
+    return text + ")"
 
 
 def _writers(s: Subject) -> dict[int, list[ThreadRow]]:
@@ -221,6 +225,29 @@ def _lock_site(t: ThreadRow) -> str:
     return f"{frames[0].function} ({frames[0].short_file}:{frames[0].line})" if frames else "?"
 
 
+def _fix_steps(s: Subject, p: PipeView) -> list[str]:
+    """The lasting fix depends on who holds the read end: the writer itself (a leaked fd), or
+    another process that does not drain it (stopped, waiting for the writer, busy elsewhere)."""
+    readers = {h.pid: h.name for h in p.holders if h.end in ("r", "rw") and h.pid != s.pid}
+    if not readers:
+        return [
+            "fix the start-up: send this output to a file or the journal, and start the process "
+            "with inherited fds closed (close_fds, O_CLOEXEC)"
+        ]
+    steps = []
+    for pid, name in readers.items():
+        peer = s.context.peers.get(pid)
+        if peer is not None and peer.state in ("T", "t"):
+            steps.append(f"resume the reader: `stucktui signal {pid} CONT` (pid {pid} ({name}) is stopped)")
+    pid, name = next(iter(readers.items()))
+    steps.append(
+        f"fix the reader, pid {pid} ({name}): it holds the read end, so it must read it; a parent "
+        "that starts this process with stderr=PIPE reads it with communicate() or a thread, not "
+        "wait(); or send the output to a file or the journal instead of a pipe"
+    )
+    return steps
+
+
 def pipe_writers_blocked(s: Subject) -> list[Finding]:
     """Threads blocked writing to a pipe that nobody drains (incident 1). A write to a pipe
     without any read end fails with EPIPE at once: it blocks only while the read end is held
@@ -269,8 +296,7 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             "for reading and unblocks the writers (as root or the owner)",
             f"press c on fd {fd} in the Files panel (4) to point it at /dev/null (gdb replace): "
             "writes then succeed and are discarded",
-            "fix the start-up: send this output to a file or the journal, and start the process "
-            "with inherited fds closed (close_fds, O_CLOEXEC)",
+            *_fix_steps(s, p),
         ]
         tids += tuple(t.tid for t, _ in queued)
         out.append(s.finding("pipe-writers-blocked", severity, summary, evidence, steps,

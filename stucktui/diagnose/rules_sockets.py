@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
 from stucktui.collect.context import SEND_CALLS, SendPeer, blocked_socket_sends
 from stucktui.collect.files import EpollWatch
@@ -74,19 +75,7 @@ def close_wait_unread(s: Subject) -> list[Finding]:
         + ", ".join(f"{r.unread_bytes}" for r in rows[:8])
         + " (Recv-Q counts the peer's FIN as one more)",
     ]
-    # accepted connections come from clients' ephemeral ports: one peer per client address
-    by_peer = Counter(
-        format_endpoint(r.sock.remote_addr, 0)
-        if isinstance(r.sock, InetSocket) and r.sock.local_port in listening
-        else r.remote
-        for r in rows
-    )
-    top = sorted(by_peer.items(), key=lambda kv: (-kv[1], kv[0]))
-    evidence.append(
-        f"from {plural(len(top), 'peer')}: "
-        + ", ".join(f"{peer} ×{n}" if n > 1 else peer for peer, n in top[:5])
-        + (" ..." if len(top) > 5 else "")
-    )
+    evidence.append(_clients(rows))
     if (seen := seen_for(age)) is not None:
         evidence.append(f"the oldest {seen}")
     steps = [
@@ -94,6 +83,65 @@ def close_wait_unread(s: Subject) -> list[Finding]:
         _CLOSE_FD_SOCKET.format(fd=first.fd) + ": frees the socket, not the stuck threads",
     ]
     return [s.finding("close-wait-unread", severity, summary, evidence, steps, panel="sockets", fds=fds)]
+
+
+def _clients(rows: list[SocketRow]) -> str:
+    """'from 3 peers: 10.0.0.5 ×40, ...' for accepted connections: clients connect from
+    ephemeral ports, so one peer per client address."""
+    by_peer = Counter(
+        format_endpoint(r.sock.remote_addr, 0) if isinstance(r.sock, InetSocket) else r.remote for r in rows
+    )
+    top = sorted(by_peer.items(), key=lambda kv: (-kv[1], kv[0]))
+    return (
+        f"from {plural(len(top), 'peer')}: "
+        + ", ".join(f"{peer} ×{n}" if n > 1 else peer for peer, n in top[:5])
+        + (" ..." if len(top) > 5 else "")
+    )
+
+
+_UNANSWERED = 10  # accepted connections left in CLOSE_WAIT at once: a pile, not a close in progress
+_UNANSWERED_MANY = 100  # ... critical from this many
+_UNANSWERED_AGE = 300.0  # ... or once the oldest has been seen this long
+
+
+def close_wait_unanswered(s: Subject) -> list[Finding]:
+    """Connections accepted from the process's own listeners whose clients already closed,
+    with nothing left unread: the process read each request and then never answered or
+    closed it (incident 1 with a thread per connection: every thread read its request, then
+    blocked). close-wait-unread counts the requests it never even read."""
+    listening = _listening_ports(s)
+    rows = [
+        r
+        for r in _close_wait(s)
+        if not r.close_wait_unread and isinstance(r.sock, InetSocket) and r.sock.local_port in listening
+    ]
+    if not rows:
+        return []
+    age = s.ages.oldest("close_wait", [r.inode for r in rows])
+    n = len(rows)
+    if n < _UNANSWERED and (age is None or age < _UNANSWERED_AGE):
+        return []
+    severity: Severity = "critical" if n >= _UNANSWERED_MANY or (age or 0) >= _UNANSWERED_AGE else "warning"
+    ports = sorted({r.sock.local_port for r in rows if isinstance(r.sock, InetSocket)})
+    fds = tuple(r.fd for r in rows)
+    summary = (
+        f"{s.label} holds {plural(n, 'connection')} accepted on port {id_list(ports)} whose clients "
+        f"already closed (CLOSE_WAIT, nothing left unread): it read the requests but never answered "
+        f"or closed them; {_activity(s)}."
+    )
+    evidence = [
+        f"fds {id_list(list(fds), 8)}: CLOSE_WAIT, accepted from its own listener, Recv-Q holds only "
+        "the client's FIN",
+        _clients(rows),
+    ]
+    if (seen := seen_for(age)) is not None:
+        evidence.append(f"the oldest {seen}")
+    steps = [
+        "press 2 for the Threads panel: what the threads that took these requests wait on "
+        "(y adds Python stacks); freeing them lets them answer and close",
+        _CLOSE_FD_SOCKET.format(fd=rows[0].fd) + ": frees the socket, not the thread that holds it",
+    ]
+    return [s.finding("close-wait-unanswered", severity, summary, evidence, steps, panel="sockets", fds=fds)]
 
 
 _CLOSED_ALONE = 20  # TCP sockets in no table held at once: a leak even without CLOSE_WAIT left
@@ -258,43 +306,104 @@ def _hung(s: Subject, w: EpollWatch, row: SocketRow | None) -> str | None:
 # reported as a warning.
 SPIN_CERTAIN = 50.0
 SPIN_LIKELY = 20.0
+# A loop whose epoll_wait returns at once spends much of its CPU in the kernel (measured: 78%
+# for a C loop, 24% for a Python one); a thread computing in user space spends next to none.
+SPIN_KERNEL_SHARE = 0.1
+# A thread runnable this much of the window never sleeps: under CPU contention a spinning loop
+# gets 8-16% of a CPU (measured with 14 busy processes on 2 cores) yet waits for nothing.
+SPIN_RUNNABLE = 90.0
+
+
+class _Spin(NamedTuple):
+    cpu: float  # 100 = one core: of the threads that can be the loop, or of the process
+    runnable: float | None  # the highest runnable share of those threads, when sampled
+    tids: tuple[int, ...]  # those threads, when the Threads panel was read
+
+
+def _waits_on(t: ThreadRow, epfd: int) -> bool:
+    return t.call is not None and epfd in t.call.fds and "epoll" in (t.call.name or "")
+
+
+def _spin(s: Subject, epfd: int) -> _Spin | None:
+    """How busy the loop around epoll fd `epfd` is, or None when it is not busy. The CPU counts
+    only threads that can be that loop: with a per-thread window, those that spent a share of
+    their CPU in the kernel; in a one-shot view, those running or in epoll_wait on it, less the
+    ones that (over their life) hardly ever entered the kernel. A compute thread beside a loop
+    that waits elsewhere is then not taken for a spin."""
+    rows = s.threads.rows if s.threads is not None else ()
+    if not rows:
+        if s.cpu_percent is None or s.cpu_percent < SPIN_LIKELY:
+            return None
+        return _Spin(s.cpu_percent, None, ())
+    windowed = all(t.cpu_percent is not None for t in rows)
+    loop = []
+    for t in rows:
+        share = t.kernel_share
+        if windowed:
+            busy = bool(t.cpu_percent) or (t.runnable_percent or 0.0) >= SPIN_RUNNABLE
+            if busy and share is not None and share >= SPIN_KERNEL_SHARE:
+                loop.append(t)
+        elif t.state == "R" or _waits_on(t, epfd):
+            if t.state == "R" and share is not None and share < SPIN_KERNEL_SHARE and not _waits_on(t, epfd):
+                continue  # a thread computing in user space
+            if t.state != "R" and t.wchan:
+                continue  # asleep in epoll_wait: nothing is ready now
+            loop.append(t)
+    if not loop:
+        return None
+    tids = tuple(t.tid for t in loop)
+    if not windowed:
+        if s.cpu_percent is None or s.cpu_percent < SPIN_LIKELY:
+            return None
+        return _Spin(s.cpu_percent, None, tids)
+    cpu = sum(t.cpu_percent or 0.0 for t in loop)
+    runnable = max((t.runnable_percent for t in loop if t.runnable_percent is not None), default=None)
+    if cpu < SPIN_LIKELY and (runnable is None or runnable < SPIN_RUNNABLE):
+        return None
+    return _Spin(cpu, runnable, tids)
 
 
 def epoll_spin(s: Subject) -> list[Finding]:
     """An epoll interest list holds a socket in CLOSE_WAIT (or reset) registered
-    level-triggered for reading, while the process burns CPU: epoll_wait returns at once,
-    forever, and the loop never notices (incident 4)."""
-    if s.files is None or s.cpu_percent is None or s.cpu_percent < SPIN_LIKELY:
+    level-triggered for reading, while the loop burns CPU: epoll_wait returns at once,
+    forever, and the loop never notices (incident 4). Under CPU contention the loop gets
+    little CPU but never sleeps: its runnable share tells it."""
+    if s.files is None:
         return []
-    severity: Severity = "critical" if s.cpu_percent >= SPIN_CERTAIN else "warning"
     out = []
     by_inode = {r.inode: r for r in s.sockets.rows} if s.sockets is not None else {}
     for ep in s.files.rows:
+        spin = _spin(s, ep.fd) if ep.epoll else None
+        if spin is None:
+            continue
+        contended = spin.cpu < SPIN_CERTAIN and (spin.runnable or 0.0) >= SPIN_RUNNABLE
+        severity: Severity = "critical" if spin.cpu >= SPIN_CERTAIN or contended else "warning"
         for w in ep.epoll:
             row = by_inode.get(w.ino)
             what = _hung(s, w, row)
             if what is None or "ET" in w.event_names or "ONESHOT" in w.event_names:
                 continue
             fd = w.fd if w.fd is not None else w.tfd
+            burns = (
+                f"never sleeps (runnable {spin.runnable:.0f}% of the time, {spin.cpu:.0f}% of a CPU: "
+                "the rest of the time it waits for a CPU)"
+                if contended and spin.runnable is not None
+                else f"burns {spin.cpu:.0f}% CPU"
+            )
             summary = (
-                f"{s.label} burns {s.cpu_percent:.0f}% CPU while epoll fd {ep.fd} watches fd {fd}, "
+                f"{s.label} {burns} while epoll fd {ep.fd} watches fd {fd}, "
                 f"{what}: it is ready forever, so epoll_wait returns at once and the loop spins."
             )
             evidence = [
                 f"epoll fd {ep.fd} watches fd {w.tfd} for {' '.join(w.event_names) or 'nothing but HUP'}: "
                 f"level-triggered; {w.describe()}",
-                f"CPU {s.cpu_percent:.0f}% (100 = one core)"
+                f"CPU {spin.cpu:.0f}% (100 = one core)"
                 + ("" if severity == "critical" else ": less than a core, so it may share the CPU"),
             ]
-            if s.threads is not None:
-                spinning = [
-                    t.tid
-                    for t in s.threads.rows
-                    if t.state == "R"
-                    or (t.call is not None and ep.fd in t.call.fds and "epoll" in (t.call.name or ""))
-                ]
-                if spinning:
-                    evidence.append(f"threads {id_list(spinning)} running or in epoll_wait on fd {ep.fd}")
+            if spin.runnable is not None:
+                evidence.append(f"runnable {spin.runnable:.0f}% of the window (on a CPU or waiting for one)")
+            if spin.tids:
+                evidence.append(_loop_evidence(s, spin.tids, ep.fd))
             if row is not None and row.recv_q is not None:
                 evidence.append(f"fd {fd}: Recv-Q {row.recv_q}, Send-Q {row.send_q}")
             is_socket = row is not None or w.socket_state is not None
@@ -314,6 +423,15 @@ def epoll_spin(s: Subject) -> list[Finding]:
                 s.finding("epoll-spin", severity, summary, evidence, steps, panel=panel, fds=(fd, ep.fd))
             )
     return out
+
+
+def _loop_evidence(s: Subject, tids: tuple[int, ...], epfd: int) -> str:
+    rows = [t for t in s.threads.rows if t.tid in tids] if s.threads is not None else []
+    share = [t.kernel_share for t in rows if t.kernel_share is not None]
+    text = f"threads {id_list(list(tids))} running or in epoll_wait on fd {epfd}"
+    if share:
+        text += f", {max(share) * 100:.0f}% of their CPU time in the kernel"
+    return text
 
 
 def listen_backlog_full(s: Subject) -> list[Finding]:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import errno
 
+# What to do about AccessDenied, said the same everywhere: the owner alone is not always enough.
+NOT_OWNER = (
+    "run stucktui as root: another user's process, or a non-dumpable one such as an sshd "
+    "session, which even its owner cannot read"
+)
+
 
 class ProcError(Exception):
     """Base of the data layer's exceptions."""

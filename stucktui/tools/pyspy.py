@@ -160,7 +160,18 @@ class PySpyError:
     def line(self) -> str:
         """The one line the UI shows."""
         hint = _HINTS.get(self.kind)
+        if hint is None and self.kind in (PySpyFailure.OTHER, PySpyFailure.TIMEOUT):
+            hint = _reason(self.detail)  # the kind alone says nothing: py-spy's own words
         return f"{self.kind.value}: {hint}" if hint else self.kind.value
+
+
+def _reason(detail: str) -> str:
+    """py-spy's own words, where stucktui has no hint of its own: with more than 4,096
+    threads py-spy 0.4.3 says 'Failed to find a python interpreter in the .data section'."""
+    detail = " ".join(detail.split())
+    if detail.lower().startswith("error: "):
+        detail = detail[7:]
+    return detail if len(detail) <= 160 else detail[:159] + "…"
 
 
 def classify_pyspy_failure(pid: int, result: RunResult) -> PySpyError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import signal
 import socket
@@ -855,3 +856,61 @@ def test_socket_send_blocked_names_the_reader_that_stopped_reading(children):
         assert any(x.pid == shipper.pid and x.id == "socket-send-blocked" for x in later.findings)
     finally:
         os.kill(reader.pid, signal.SIGCONT)
+
+
+COMPUTE_BESIDE_LOOP = """
+import select, signal, socket, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+cli = socket.create_connection(srv.getsockname())
+srv.accept()[0].close()
+ep = select.epoll()
+ep.register(cli.fileno(), select.EPOLLIN)   # hung, level-triggered, but nobody waits on it
+def burn():
+    x = 0
+    while True:
+        x += 1
+threading.Thread(target=burn, daemon=True).start()
+print(ep.fileno(), cli.fileno())
+ready()
+signal.pause()                 # the loop thread waits elsewhere
+"""
+
+
+def _report_json(pid: int) -> dict:
+    import json
+
+    from stucktui.cli import run_report
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run_report(pid, "json", python=False) == 0
+    return json.loads(out.getvalue())
+
+
+def test_epoll_spin_not_blamed_on_a_compute_thread(children):
+    """A thread burning CPU in user space beside an epoll set that holds a CLOSE_WAIT socket
+    nobody waits on: closing that fd would not lower the CPU, so no epoll-spin, in the
+    one-shot view (lifetime kernel share) and in the report (per-thread window)."""
+    p = children.python(COMPUTE_BESIDE_LOOP)
+    ready_lines(p)
+    root = ProcRoot()
+    wait_until(lambda: (sample_cpu_percent(root, p.pid, 0.3) or 0) >= 30, 30, what="the thread computing")
+    assert not [f for f in findings(p.pid, cpu=True) if f.id == "epoll-spin"]
+    rep = _report_json(p.pid)
+    assert not [f for f in rep["findings"] if f["id"] == "epoll-spin"]
+    busy = [t for t in rep["threads"] if (t["cpu_percent"] or 0) >= 20]
+    assert busy and all(t["sys_percent"] < 0.2 * t["cpu_percent"] for t in busy)
+
+
+def test_epoll_spin_report_counts_the_loop_threads_cpu(children):
+    p = children.python(SPIN)
+    epfd, sock = map(int, ready_lines(p))
+
+    def spun():
+        rep = _report_json(p.pid)
+        return next((f for f in rep["findings"] if f["id"] == "epoll-spin"), None)
+
+    f = wait_until(spun, 40, interval=0.2, what="epoll-spin in the report")
+    assert any(f"running or in epoll_wait on fd {epfd}" in e and "in the kernel" in e for e in f["evidence"])

@@ -244,7 +244,12 @@ async def test_thread_groups_expand_kernel_stacks_and_gdb_behind_a_warning(child
         await pilot.press("G")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, BacktraceScreen), 60)
+        # pushed is not yet composed: wait for its text widget too (a flake seen twice)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, BacktraceScreen) and bool(app.screen.query("#backtrace-text")),
+            60,
+        )
         text = str(app.screen.query_one("#backtrace-text").render())
         assert f"process {p.pid}" in text and text.count("\nthread ") >= 4  # main + 3 writers
         await pilot.press("escape")

@@ -68,6 +68,31 @@ async def test_sort_keys_and_header_click():
         assert app.list_screen.sort_column == "pid"
 
 
+async def test_a_new_sort_order_scrolls_the_cursor_into_view():
+    """The selected process moves with the sort; the view follows it, so Enter never opens a
+    row that is not on screen."""
+    app = fixture_app()
+    async with app.run_test(size=(100, 14)) as pilot:
+        await wait_for_list(pilot, app)
+        table = app.list_screen.table
+        await pilot.press("N")
+        await wait_for(pilot, lambda: visible_pids(app) == sorted(visible_pids(app)))
+        table.focus()
+        await pilot.press("end")
+        chosen = table.selected_pid
+        assert chosen == max(visible_pids(app)) and table.scroll_offset.y > 0
+
+        def on_screen() -> bool:
+            top = table.scroll_offset.y
+            return top <= table.cursor_row < top + table.size.height - 1
+
+        assert on_screen()
+        await pilot.press("N")  # inverted: the chosen process is now the first row
+        await wait_for(pilot, lambda: visible_pids(app)[0] == chosen)
+        await wait_for(pilot, on_screen)
+        assert table.selected_pid == chosen and table.scroll_offset.y == 0
+
+
 async def test_tree_view_nests_children_under_parents():
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -99,6 +124,26 @@ async def test_enter_opens_detail_and_escape_returns():
         assert screen.pid == evil and screen.detail.parents[-1].pid == 1
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessListScreen))
+
+
+async def test_no_findings_in_a_process_it_cannot_read_is_not_called_healthy():
+    """Another user's process without root: 'no findings' would read as healthy; the line
+    says what could not be read instead."""
+    from stucktui.collect.files import ProcessFiles
+    from stucktui.collect.panels import PanelData
+
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_list(pilot, app)
+        await pilot.press("slash", *"evil", "enter", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        screen = app.screen
+        files = ProcessFiles(screen.pid, (), (), None, None, (), 0.0, unlisted="no permission")
+        screen.update_detail(screen.detail, PanelData(files=files, sockets="no permission"), ())
+        text = str(screen.query_one("#findings").render())
+        assert "findings: none in what stucktui could read (sockets, files: no permission" in text
+        screen.update_detail(screen.detail, PanelData(), ())
+        assert "no known stuck pattern" in str(screen.query_one("#findings").render())
 
 
 async def test_cursor_stays_on_its_process_across_refreshes(tmp_path):

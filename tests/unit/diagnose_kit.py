@@ -35,8 +35,10 @@ def thread(
     targets: dict[int, str] | None = None,
     wchan: str | None = None,
     frames: tuple[tuple[str, str], ...] = (),
+    **cpu: object,
 ) -> ThreadRow:
-    """A thread blocked in `call` (x86_64 numbers) with raw `args`; None: running."""
+    """A thread blocked in `call` (x86_64 numbers) with raw `args`; None: running. `cpu` sets
+    the CPU fields (cpu_percent, utime, stime, sys_percent, runnable_percent)."""
     if call is None:
         line, decoded, text, fd_args = SyscallLine(CallKind.RUNNING), None, "running", ()
     else:
@@ -51,7 +53,8 @@ def thread(
         py = PyThread(
             tid, tid, None, False, False, tuple(PyFrame(fn, f, f, i + 1) for i, (fn, f) in enumerate(frames))
         )
-    return ThreadRow(tid, "python3", state, None, line, decoded, text, fd_args, wchan, (), None, py)
+    row = ThreadRow(tid, "python3", state, None, line, decoded, text, fd_args, wchan, (), None, py)
+    return row._replace(**cpu) if cpu else row
 
 
 def threads(*rows: ThreadRow, pid: int = PID) -> ThreadsSnapshot:

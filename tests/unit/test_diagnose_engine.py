@@ -25,6 +25,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "pipe-writers-blocked",
             "close-wait-unread",
             "close-wait-leak",
+            "close-wait-unanswered",
             "epoll-spin",
             "signal-blocked-pending",
             "lock-self-wait",

@@ -4,6 +4,7 @@ and stays silent on the near misses a healthy process shows."""
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from stucktui.collect.files import PipeEnd
 from stucktui.collect.locks import FileUser
 from stucktui.collect.signals import ParentDiff
 from stucktui.collect.socket_rows import SocketRow
+from stucktui.collect.threads import ThreadRow
 from stucktui.diagnose import evaluate
 from stucktui.diagnose.model import Ages
 from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
@@ -24,6 +26,7 @@ from stucktui.diagnose.rules_process import (
 )
 from stucktui.diagnose.rules_sockets import (
     close_wait_leak,
+    close_wait_unanswered,
     close_wait_unread,
     epoll_spin,
     listen_backlog_full,
@@ -74,6 +77,17 @@ def test_pipe_read_end_leaked_into_the_writer_itself():
     assert any("press c on fd 2" in s for s in f.next_steps)
 
 
+def test_pipe_full_short_of_its_capacity_is_still_called_full():
+    """Small writes take a page slot each: writers block with 5.6 KiB still 'free' (seen with
+    a real sshd pipe); the blocked writers prove it full."""
+    holders = (PipeEnd(PID, "app", 2, "w"), PipeEnd(PID, "app", 3, "r"))
+    extra = (pipe_row(3, "r", PIPE, holders),)
+    s = _writers(holders=holders, extra_fds=extra)
+    short = replace(s, files=files(pipe_row(2, "w", PIPE, holders, queued=59890), *extra))
+    (f,) = pipe_writers_blocked(short)
+    assert any("59,890 of 65,536 bytes queued (full: its page slots are all taken" in e for e in f.evidence)
+
+
 def test_pipe_no_read_end_anywhere():
     (f,) = pipe_writers_blocked(_writers(holders=(PipeEnd(PID, "app", 2, "w"),)))
     assert f.severity == "critical" and "no process holds its read end" in f.summary
@@ -90,12 +104,17 @@ def test_pipe_reader_stopped():
     ctx = _peer("T", thread(77, "read", (5,), state="T"))
     (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=ctx))
     assert f.severity == "critical" and "pid 77 (sshd) holds its read end (fd 5) but is stopped" in f.summary
+    # the lasting fix is the reader's, not the writer's start-up
+    assert "resume the reader: `stucktui signal 77 CONT`" in f.next_steps[2]
+    assert f.next_steps[3].startswith("fix the reader, pid 77 (sshd)")
+    assert not any("close_fds" in step for step in f.next_steps)
 
 
 def test_pipe_reader_waits_for_the_writer_deadlock():
     ctx = _peer("S", thread(77, "wait4", (PID,)), name="python3")
     (f,) = pipe_writers_blocked(_writers(holders=HOLDERS, context=ctx))
     assert f.severity == "critical" and "a deadlock" in f.summary and f"wait4(pid {PID})" in f.summary
+    assert "communicate()" in f.next_steps[-1] and not any("CONT" in step for step in f.next_steps)
 
 
 def test_pipe_reader_waiting_for_any_child_deadlocks_only_its_child():
@@ -332,6 +351,35 @@ def test_a_pool_connection_holding_the_servers_goodbye_is_a_leak_not_unread_requ
     assert "has 1 CLOSE_WAIT socket with unread data" in mixed.summary
 
 
+def _unanswered(n: int):
+    """Accepted connections whose clients closed after sending a request the process read:
+    Recv-Q 1, the FIN alone (ThreadingHTTPServer behind a stuck stderr pipe)."""
+    rows = [
+        tcp(5 + i, 100 + i, TCP_CLOSE_WAIT, ("127.0.0.1", 8080), ("10.0.0.9", 40000 + i), 1) for i in range(n)
+    ]
+    return [LISTEN, *rows]
+
+
+def test_close_wait_unanswered_counts_requests_read_but_never_answered():
+    t = threads(*(thread(PID + i, "futex", (0, 128, 2)) for i in range(3)))
+    (f,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(12)), threads=t))
+    assert (f.id, f.severity, f.panel, len(f.fds)) == ("close-wait-unanswered", "warning", "sockets", 12)
+    assert "holds 12 connections accepted on port 8080 whose clients already closed" in f.summary
+    assert "3 threads: futex(" in f.summary and "from 1 peer: 10.0.0.9:* ×12" in f.evidence
+    assert close_wait_unread(subject(sockets=sockets(*_unanswered(12)))) == []  # nothing unread
+    assert close_wait_leak(subject(sockets=sockets(*_unanswered(12)))) == []  # accepted, not opened
+    (many,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(150))))
+    assert many.severity == "critical"
+    # a few closes in progress: nothing; the same few held for 5 minutes: critical
+    assert close_wait_unanswered(subject(sockets=sockets(*_unanswered(3)))) == []
+    old = Ages({"close_wait": {100: 400.0, 101: 400.0}}, tracked=True)
+    (aged,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(2)), ages=old))
+    assert aged.severity == "critical" and any("the oldest" in e for e in aged.evidence)
+    # connections the process opened (no listener on their port) are close-wait-leak's
+    opened = [r for r in _unanswered(12) if r is not LISTEN]
+    assert close_wait_unanswered(subject(sockets=sockets(*opened))) == []
+
+
 def test_close_wait_unread_silent_without_data_or_close_wait():
     fin_only = tcp(5, 100, TCP_CLOSE_WAIT, ("127.0.0.1", 8080), ("127.0.0.1", 4000), 1)
     estab = tcp(6, 101, TCP_ESTABLISHED, ("127.0.0.1", 8080), ("127.0.0.1", 4001), 500)
@@ -393,8 +441,49 @@ def test_close_wait_leak_one_finding_per_remote_and_not_for_accepted_sockets():
 def _spin(state: str | None, events=("IN",), cpu: float | None = 99.0, proto_state: int = TCP_CLOSE_WAIT):
     sock = tcp(30, 300, proto_state, ("10.0.0.1", 51000), ("10.0.0.7", 6379), 1)
     fs = files(epoll_row(5, (watch(30, 300, state, events),)))
-    t = threads(thread(PID, "epoll_wait", (5, 0, 10, -1), targets={5: "epoll watching 1 fd"}))
+    t = threads(thread(PID, "epoll_wait", (5, 0, 10, -1), state="R", targets={5: "epoll watching 1 fd"}))
     return subject(cpu_percent=cpu, files=fs, sockets=sockets(sock), threads=t)
+
+
+def _loop_and_worker(loop: ThreadRow, worker: ThreadRow, cpu: float = 99.0):
+    base = _spin("CLOSE_WAIT", cpu=cpu)
+    return replace(base, threads=threads(loop, worker))
+
+
+_EPOLL_WAIT = {"targets": {5: "epoll watching 1 fd"}}
+
+
+def test_epoll_spin_not_blamed_on_a_thread_computing_elsewhere():
+    """The loop thread waits in pause() (or sleeps in epoll_wait) while another thread burns
+    the CPU in user space: closing the CLOSE_WAIT fd would change nothing, so no spin."""
+    worker = thread(PID + 1, None, state="R", utime=8910, stime=4)  # lifetime: 0.04% in the kernel
+    paused = thread(PID, "pause")
+    assert epoll_spin(_loop_and_worker(paused, worker)) == []
+    asleep = thread(PID, "epoll_wait", (5, 0, 10, -1), wchan="do_epoll_wait", **_EPOLL_WAIT)
+    assert epoll_spin(_loop_and_worker(asleep, worker)) == []
+    # the same with a window: the worker's CPU is all user time
+    worker_w = worker._replace(cpu_percent=60.0, sys_percent=0.0)
+    assert epoll_spin(_loop_and_worker(paused._replace(cpu_percent=0.0), worker_w)) == []
+    # ... while a loop thread that spins is counted alone: its CPU, not the process's
+    spinner = thread(PID, "epoll_wait", (5, 0, 10, -1), state="R", cpu_percent=45.0, sys_percent=35.0)
+    (f,) = epoll_spin(_loop_and_worker(spinner, worker_w, cpu=105.0))
+    assert "burns 45% CPU" in f.summary and f.severity == "warning"
+    assert any(e.startswith(f"threads {PID} running or in epoll_wait on fd 5, 78%") for e in f.evidence)
+
+
+def test_epoll_spin_under_cpu_contention_never_sleeps():
+    """Fourteen busy processes on two cores: a spinning loop gets 12% of a CPU, below the CPU
+    cut-off, but schedstat shows it runnable the whole window: it never waits for anything."""
+    starved = thread(
+        PID, "epoll_wait", (5, 0, 10, -1), state="R", cpu_percent=12.0, sys_percent=3.0,
+        utime=900, stime=2900, runnable_percent=98.0, **_EPOLL_WAIT,
+    )  # fmt: skip
+    (f,) = epoll_spin(replace(_spin("CLOSE_WAIT", cpu=12.0), threads=threads(starved)))
+    assert f.severity == "critical"
+    assert "never sleeps (runnable 98% of the time, 12% of a CPU: the rest of the time it waits" in f.summary
+    # a thread that got 12% and slept the rest: no spin
+    idle = starved._replace(runnable_percent=14.0)
+    assert epoll_spin(replace(_spin("CLOSE_WAIT", cpu=12.0), threads=threads(idle))) == []
 
 
 def test_epoll_spin_on_close_wait():

@@ -127,6 +127,22 @@ def test_a_real_reader_clears_no_reader():
     )
 
 
+def test_pipe_verdicts_say_what_was_seen_when_some_processes_were_unreadable():
+    """Without root, a reader in another user's process is invisible (incident 1's sshd): the
+    summary then says no reader was *seen*, not that there is none."""
+    w = PipeEnd(1, "a", 1, "w")
+    alone = pipe_view(1, 1, "w", 9, (w,), PipeFill(65536, 65536), partial=True)
+    assert alone.no_reader and pipe_summary(alone) == (
+        "64 KiB queued, 64 KiB pipe; no reader seen (some processes could not be read)"
+    )
+    leaked = pipe_view(1, 1, "w", 9, (w, PipeEnd(1, "a", 5, "r")), PipeFill(1, 65536), partial=True)
+    assert pipe_summary(leaked).endswith(
+        "no reader (read end only inside the writers, as far as stucktui can see)"
+    )
+    reader = pipe_view(2, 0, "r", 9, (PipeEnd(2, "b", 0, "r"),), PipeFill(0, 65536), partial=True)
+    assert pipe_summary(reader).endswith("; no writer seen (some processes could not be read)")
+
+
 def test_pipe_map_names_from_the_process_list(proc):
     m = scan_pipes(ProcRoot(str(proc)), names={7000: "from-list"})
     assert {h.name for h in m.holders(9999)} == {"from-list", "svc-worker"}
@@ -188,6 +204,7 @@ def test_fds_json_shape(proc):
         "peers",
         "no_reader",
         "no_writer",
+        "partial",
         "watched_by",
     }
     assert out[3]["pipe"]["peers"] == [{"pid": PID, "name": "python3", "fd": 4, "end": "w"}]

@@ -87,6 +87,16 @@ def test_classify_real_stderr():
     assert perm.line.startswith("no permission: run stucktui as root")
 
 
+def test_failure_line_carries_pyspys_reason_where_stucktui_has_no_hint():
+    many = classify_pyspy_failure(
+        1, result("Error: Failed to find a python interpreter in the .data section\n")
+    )
+    assert many.kind is PySpyFailure.OTHER
+    assert many.line == "py-spy failed: Failed to find a python interpreter in the .data section"
+    long = classify_pyspy_failure(1, result("Error: " + "x" * 400)).line
+    assert len(long) < 200 and long.endswith("…")
+
+
 def test_dump_python_through_a_recording_runner():
     seen = []
 

@@ -82,3 +82,54 @@ def test_text_report_never_prints_none_for_a_socket_in_no_table():
     data = {"sockets": {"states": {"UNCONN": 1}, "items": [item], "by_remote": [], "accept_queues": []}}
     text = "\n".join(text_lines(data))
     assert "None" not in text and "fd    21 tcp   - UNCONN (in no socket table: reset or shut down)" in text
+
+
+def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
+    """Without root, another user's process: its fds and sockets are unreadable, and the
+    report says so where the counts would be, and in the findings line."""
+    from stucktui.collect.files import ProcessFiles
+    from stucktui.collect.panels import PanelData, unreadable
+    from stucktui.collect.threads import ThreadsSnapshot
+    from stucktui.procfs.errors import NOT_OWNER
+    from stucktui.report_panels import findings_text, json_sections, text_lines
+
+    why = f"no permission to list /proc/1/fd ({NOT_OWNER})"
+    files = ProcessFiles(1, (), (), None, None, ("open files: " + why,), 0.0, unlisted=why)
+    data = json_sections(PanelData(files=files, sockets="no permission (run stucktui as root)"))
+    assert data["unavailable_sections"] == {"fds": why, "sockets": "no permission (run stucktui as root)"}
+    assert data["fds"] == []  # the key stays: scripts read it
+    lines = text_lines(data)
+    assert "  Files:" in lines and "  Sockets:" in lines
+    assert f"  not available: {why}" in lines
+    assert not any(line.startswith("  Files (0") or line.startswith("  Sockets (0") for line in lines)
+    from tests.unit.diagnose_kit import thread
+
+    denied = thread(1, None)._replace(syscall=None, call=None, call_text="syscall: no permission")
+    snap = ThreadsSnapshot(1, "x86_64", (denied,), (), 0.0)
+    blind = unreadable(PanelData(files=files, sockets="no permission", threads=snap))
+    assert blind == ["sockets", "files", "syscalls"]
+    (head,) = [x for x in findings_text([], blind) if "Findings" in x]
+    assert "none in what stucktui could read (sockets, files, syscalls: not readable" in head
+    assert "no known stuck pattern" in findings_text([], [])[1]
+
+
+def test_signal_masks_of_threads_grouped_and_a_full_mask_said_briefly():
+    from stucktui.procfs.signals import NSIG, mask_names
+    from stucktui.report_panels import text_lines
+
+    everything = [n for n in mask_names((1 << NSIG) - 1) if n not in ("SIGKILL", "SIGSTOP")]
+    nearly = [n for n in everything if n != "SIGINT"]
+    data = {
+        "signals": {
+            "pending": [], "shared_pending": [], "blocked": everything, "ignored": [], "caught": [],
+            "threads": {
+                "11": {"blocked": nearly, "pending": []},
+                "12": {"blocked": nearly, "pending": []},
+                "13": {"blocked": ["SIGALRM"], "pending": ["SIGALRM"]},
+            },
+        }
+    }  # fmt: skip
+    lines = text_lines(data)
+    assert "  blocked: all" in lines
+    assert "  threads 11, 12: blocked all except SIGINT; pending -" in lines
+    assert "  thread 13: blocked SIGALRM; pending SIGALRM" in lines

@@ -173,7 +173,11 @@ def test_report_dicts():
     snap = merge_python(collect_threads(ProcRoot(str(FIX / "proc")), PID), dump())
     rows = threads_report(snap)
     w = next(r for r in rows if r["tid"] == 6574)
-    assert set(w) == {"tid", "name", "state", "syscall", "args", "fd_args", "wchan", "python_stack"}
+    assert set(w) == {
+        "tid", "name", "state", "syscall", "args", "fd_args", "wchan",
+        "cpu_percent", "sys_percent", "runnable_percent", "python_stack",
+    }  # fmt: skip
+    assert w["cpu_percent"] is None  # one sample: no window
     assert w["syscall"] == "write" and w["args"][0] == "0x4" and len(w["args"]) == 6
     assert w["fd_args"] == [{"fd": 4, "target": "pipe:[10786]"}]
     assert w["python_stack"][0] == {"function": "writer", "file": "/tmp/thr/zoo.py", "line": 15}
@@ -199,7 +203,7 @@ def test_task_stat_agrees_with_parse_stat():
     evil = texts[0].replace("(python)", "(evil) S 1 (x)")
     for text in [*texts, evil]:
         st = parse_stat(text)
-        assert task_stat(text) == (st.comm, st.state, st.utime + st.stime, st.starttime)
+        assert task_stat(text) == (st.comm, st.state, st.utime, st.stime, st.starttime)
 
 
 class OrderedCollector(ThreadCollector):

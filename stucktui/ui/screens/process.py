@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from stucktui.collect.panels import ALL_PANELS, PanelData
+from stucktui.collect.panels import ALL_PANELS, PanelData, unreadable
 from stucktui.diagnose.model import Finding
 from stucktui.snapshot import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
@@ -28,6 +28,7 @@ class ProcessScreen(Screen):
         self.active_panel = tab if tab in {p.id for p in DETAIL_PANELS} else DETAIL_PANELS[0].id
         self._pending: tuple[ProcessDetail | DetailGone, PanelData | None, tuple | None] | None = None
         self.findings: tuple[Finding, ...] = ()
+        self.panels: PanelData | None = None  # the last panels: what could not be read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -54,6 +55,8 @@ class ProcessScreen(Screen):
         if not self.is_mounted or not self.query("#process-title"):
             self._pending = (detail, panels, findings)  # arrived before the screen was composed
             return
+        if panels is not None:
+            self.panels = panels
         if findings is not None:
             self.findings = findings
             self._show_findings()
@@ -80,7 +83,15 @@ class ProcessScreen(Screen):
     def _show_findings(self) -> None:
         t = Text()
         if not self.findings:
-            t.append("findings: none (no known stuck pattern in this process)", style="dim green")
+            blind = unreadable(self.panels)
+            if blind:
+                t.append(
+                    f"findings: none in what stucktui could read ({', '.join(blind)}: no permission, "
+                    "run stucktui as root)",
+                    style="yellow",
+                )
+            else:
+                t.append("findings: none (no known stuck pattern in this process)", style="dim green")
         for i, f in enumerate(self.findings[:5]):
             if i:
                 t.append("\n")

@@ -85,6 +85,8 @@ class FilesPanel(DetailPanel):
         files = panels.files
         if files is None:
             return
+        if isinstance(files, ProcessFiles) and files.unlisted:
+            files = files.unlisted  # not "0 fds": they could not be seen
         if isinstance(files, str):
             summary.update(safe_text(f"files: {files}", "yellow"))
             self.files = None

@@ -166,8 +166,11 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def show(self, lines: list[TreeLine], now: float, follow_pid: int | None = None) -> None:
         """Replace the rows with `lines`, in that order, keeping the cursor on the same pid (or
-        `follow_pid`) and the scroll offset where it was."""
+        `follow_pid`) and the scroll offset where it was, unless the cursor's row moved (a new
+        sort order, a busier process): then the view follows it, as htop does, so Enter never
+        opens a process that is not on screen."""
         keep = follow_pid if follow_pid is not None else self.selected_pid
+        before = self.cursor_row
         self._lines = lines
         self._plain = [_cells(ln, now) for ln in lines]
         self._index = {ln.row.pid: i for i, ln in enumerate(lines)}
@@ -182,6 +185,8 @@ class ProcessTable(ScrollView, can_focus=True):
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
         self.virtual_size = Size(self._fixed_width() + self._command_width, len(lines) + 1)
+        if lines and self.cursor_row != before:
+            self._move_to(self.cursor_row)
         self.refresh()
 
     # -- geometry -----------------------------------------------------------------------------
