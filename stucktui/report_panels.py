@@ -9,7 +9,7 @@ from typing import Any
 
 from stucktui.collect.files import ProcessFiles
 from stucktui.collect.files_json import fds_json, locks_json
-from stucktui.collect.locks import ProcessLocks
+from stucktui.collect.locks import ProcessLocks, waiter_text
 from stucktui.collect.panels import PanelData
 from stucktui.collect.signals import SignalsSnapshot, signals_report
 from stucktui.collect.socket_rows import ProcessSockets, sockets_report
@@ -151,9 +151,15 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
                 if lk["role"] == "held"
                 else f"WAITING (holder {lk['holder_pid']})"
             )
-            waiters = f"; waiters {', '.join(map(str, lk['waiters']))}" if lk["waiters"] else ""
+            waiters = f"; waiters {', '.join(map(waiter_text, lk['waiters']))}" if lk["waiters"] else ""
             where = lk["path"] or f"inode {lk['inode']}"
             line = f"{lk['type']} {lk['mode']} {lk['range']} on {where}: {who}{waiters}"
+            opened = lk.get("others_open") or []
+            if opened:
+                line += "; also open in " + ", ".join(
+                    f"{u['pid']} {u['name']} fd {u['fd']}" for u in opened[:8]
+                )
+                line += f" and {len(opened) - 8} more" if len(opened) > 8 else ""
             out.append(bullet + esc(line))
             if lk.get("warning"):
                 out.append(f"    warning: {esc(lk['warning'])}")

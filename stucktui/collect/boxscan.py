@@ -44,6 +44,11 @@ POOL_WCHANS = PIPE_WCHANS | frozenset(
 # sk_stream_wait_memory, which newer kernels report as wait_woken; that is also where a TCP
 # receive waits, so a process with a thread there is a suspect only if one is in a send call.
 SEND_WCHANS = frozenset({"sk_stream_wait_memory", "sock_alloc_send_pskb", "unix_stream_sendmsg"})
+# Waits of a thread blocked taking a file lock: it finds OFD waiters, which /proc/locks lists
+# without a pid (flock and POSIX waiters are found there too, by pid).
+LOCK_WCHANS = frozenset(
+    {"locks_lock_inode_wait", "flock_lock_inode_wait", "fcntl_setlk", "locks_lock_file_wait"}
+)
 _SEND_NRS = frozenset(nr for nr, name in TABLES.get(kernel_abi(), {}).items() if name in SEND_CALLS)
 SPIN_CPU = 20.0  # percent of one core: a process that busy is looked at for an epoll spin
 SPIN_MAX_FDS = 4096  # ... when it has no CLOSE_WAIT socket, only below this many fds (cost)
@@ -179,6 +184,8 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.add(pid, "send")
     if row.num_threads >= 3 and len([w for w in wchans if w in POOL_WCHANS]) >= 2:
         scan.add(pid, "workers")
+    if LOCK_WCHANS.intersection(wchans):
+        scan.add(pid, "lock")
 
 
 def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 
 from stucktui.collect.files import FdRow, stat_fd
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.procfs.elf import kernel_abi
 from stucktui.procfs.fdinfo import FdInfo, parse_fdinfo
 from stucktui.procfs.fdtarget import strip_deleted
 from stucktui.procfs.locks import LockEntry, parse_locks
+from stucktui.procfs.syscall import decode_call, parse_syscall
 
 DevIno = tuple[int, int, int]  # (major, minor, inode) as /proc/locks prints them
+
+
+def waiter_text(pid: int) -> str:
+    """A waiter's pid as /proc/locks gives it: -1 is an OFD request, which carries no pid."""
+    return "an OFD waiter (no pid)" if pid == -1 else str(pid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,9 @@ def _collect(
     if not wanted:
         return ProcessLocks(pid, (), (), clock() - t0)
     files = {g[0].dev_ino for g in wanted}
+    ofd_waits: set[DevIno] = set()
+    if any(e.waiting and e.pid == -1 and e.dev_ino in path_of for e in entries):
+        ofd_waits = _ofd_waits(d, path_of)
     openers = _openers(root, {p: di for p, di in own_paths.items() if di in files}, pids)
     on_file: dict[DevIno, list[list[LockEntry]]] = {}
     for g in groups.values():
@@ -199,7 +209,12 @@ def _collect(
         roles = []
         if pid in holder_pids or (not holders and head.pid == pid):
             roles.append("held")
-        if any(w.pid == pid for w in waiting):
+        mine = [w for w in waiting if w.pid == pid]
+        if not mine and head.dev_ino in ofd_waits:
+            # an OFD waiter is listed as pid -1: it is ours when one of our threads is blocked
+            # in F_OFD_SETLKW on this file
+            mine = [w for w in waiting if w.pid == -1 and w.type == "OFD"][:1]
+        if mine:
             roles.append("waiting")
         warning = _stale_warning(root, head, holders)
         others_holding = tuple(
@@ -230,17 +245,41 @@ def _collect(
                     others_waiting=others_waiting,
                     others_open=others_open,
                     warning=warning,
-                    request=_request(waiting, pid) if role == "waiting" else None,
+                    request=f"{mine[0].mode} {mine[0].range_text}" if role == "waiting" else None,
                 )
             )
-    if any(e.waiting and e.pid == -1 and e.dev_ino in path_of for e in entries):
-        notes.append("an OFD lock request on a file this process has open waits; OFD waiters show no pid")
+    if any(
+        e.waiting and e.pid == -1 and e.dev_ino in path_of and e.dev_ino not in ofd_waits for e in entries
+    ):
+        notes.append(
+            "an OFD lock request on a file this process has open waits (OFD waiters show no pid), "
+            "from another process: none of this one's threads is blocked in F_OFD_SETLKW on it"
+        )
     return ProcessLocks(pid, tuple(rows), tuple(notes), clock() - t0)
 
 
-def _request(waiting: Sequence[LockEntry], pid: int) -> str:
-    w = next(w for w in waiting if w.pid == pid)
-    return f"{w.mode} {w.range_text}"
+def _ofd_waits(d: PidDir, path_of: dict[DevIno, str]) -> set[DevIno]:
+    """The files (dev, inode) this process's threads are blocked on in fcntl(F_OFD_SETLKW): an
+    OFD waiter's /proc/locks line has no pid, so its syscall tells whose request it is."""
+    out: set[DevIno] = set()
+    abi = kernel_abi()
+    try:
+        tids = d.listdir("task")
+    except (AccessDenied, OSError):
+        return out
+    for tid in tids:
+        try:
+            call = decode_call(parse_syscall(d.read_text(f"task/{tid}/syscall")), abi)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            continue
+        if call is None or call.name not in ("fcntl", "fcntl64") or not call.fds:
+            continue
+        if "F_OFD_SETLKW" not in call.extra:
+            continue
+        st = stat_fd(d, call.fds[0])
+        if st is not None and _dev_ino(st) in path_of:
+            out.add(_dev_ino(st))
+    return out
 
 
 def _stale_warning(root: ProcRoot, head: LockEntry, holders: tuple[FileUser, ...]) -> str | None:

@@ -184,7 +184,10 @@ def _finish(
             pass
     if "locks" in needs and s.files is not None and s.locks is None:
         try:
-            s.locks = collect_locks(root, pid, piddir=s.d, fd_rows=s.files.rows, pids=scan.lock_pids | {pid})
+            # /proc/locks names no pid for OFD locks: their holders are found among every process
+            ofd = any(e.pid == -1 for e in parse_locks(scan.lock_text))
+            pids = None if ofd else scan.lock_pids | {pid}
+            s.locks = collect_locks(root, pid, piddir=s.d, fd_rows=s.files.rows, pids=pids)
         except (AccessDenied, OSError, ValueError):
             pass
     blocked = blocked_pipe_inodes(s.threads, s.files) if "pipe" in s.reasons else {}

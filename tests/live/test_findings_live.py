@@ -479,6 +479,43 @@ def test_lock_self_wait_blocked_in_flock(children, tmp_path):
     assert any(f"flock({b} -> {lock}, LOCK_EX)" in e for e in f.evidence)
 
 
+OFD_LOCK = """
+import fcntl, os, signal, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+def lock():
+    fcntl.fcntl(fd, 38, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))  # F_OFD_SETLKW
+if sys.argv[2] == "hold":
+    lock()
+print(fd)
+ready()
+lock()  # the holder has it already (an OFD lock is per open file): the waiter blocks here
+signal.pause()
+"""
+
+
+def test_lock_wait_of_an_ofd_waiter_names_the_holder(children, tmp_path):
+    """/proc/locks lists OFD holders and waiters with pid -1: the waiter is known by its
+    thread blocked in F_OFD_SETLKW, the holder by its fdinfo lock: line, in the process's
+    own findings and box-wide."""
+    lock = tmp_path / "ofd.lock"
+    holder = children.python(OFD_LOCK, str(lock), "hold")
+    ready_lines(holder)
+    waiter = children.python(OFD_LOCK, str(lock), "wait")
+    (fd,) = map(int, ready_lines(waiter))
+    f = wait_for(waiter.pid, "lock-wait")
+    assert f"waits for the OFD WRITE lock on {lock}, held by pid {holder.pid}" in f.summary
+    assert any(f"fcntl({fd} -> {lock}, F_OFD_SETLKW)" in e for e in f.evidence)
+    # the holder itself is not said to wait
+    assert not [x for x in findings(holder.pid) if x.id == "lock-wait"]
+
+    def in_triage():
+        r = triage_box(ProcRoot(), history=None)
+        return next((x for x in r.findings if x.pid == waiter.pid and x.id == "lock-wait"), None)
+
+    boxed = wait_until(in_triage, 30, what="the OFD waiter in the box-wide triage")
+    assert f"held by pid {holder.pid}" in boxed.summary
+
+
 POLLER = """
 import fcntl, os, signal, sys, time
 def acquire(path):

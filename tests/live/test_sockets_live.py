@@ -157,15 +157,16 @@ def test_unix_socketpair_between_two_children(children):
     def peer_rows():
         mine = [r for r in SocketCollector().process_sockets(p.pid).rows if r.proto == "unix" and r.peer]
         theirs = [r for r in SocketCollector().process_sockets(child).rows if r.proto == "unix" and r.peer]
-        return (mine, theirs) if mine and theirs else None
+        # the child sends after the fork: wait for its bytes too, not only for the peers
+        return (mine, theirs) if mine and theirs and mine[0].recv_q == 2 else None
 
-    mine, theirs = wait_until(peer_rows, timeout=20, what="unix peers")
+    mine, theirs = wait_until(peer_rows, timeout=20, what="unix peers, with the child's 2 bytes queued")
     assert [(r.peer_pid, r.peer_fd) for r in mine] == [(child, theirs[0].fd)]
     assert [(r.peer_pid, r.peer_fd) for r in theirs] == [(p.pid, mine[0].fd)]
     with open(f"/proc/{child}/comm") as f:
         assert mine[0].peer_name == f.read().strip()
     assert mine[0].sock.peer_inode == theirs[0].inode and theirs[0].sock.peer_inode == mine[0].inode
-    assert mine[0].recv_q == 2  # the child's "hi", unread
+    assert mine[0].recv_q == 2  # the child's "hi", unread (and it stays so)
 
 
 def test_child_in_its_own_network_namespace(children):

@@ -133,3 +133,16 @@ def test_signal_masks_of_threads_grouped_and_a_full_mask_said_briefly():
     assert "  blocked: all" in lines
     assert "  threads 11, 12: blocked all except SIGINT; pending -" in lines
     assert "  thread 13: blocked SIGALRM; pending SIGALRM" in lines
+
+
+def test_lock_lines_name_an_ofd_waiter_and_who_else_has_the_file_open():
+    from stucktui.report_panels import text_lines
+
+    users = [{"pid": 100 + i, "name": "worker", "fd": 3} for i in range(10)]
+    lock = {
+        "role": "held", "type": "OFD", "mode": "WRITE", "range": "0-EOF", "path": "/var/lock/app",
+        "inode": 7, "holder_pid": 42, "waiters": [-1], "others_open": users, "warning": None,
+    }  # fmt: skip
+    (line,) = [x for x in text_lines({"locks": [lock]}) if "/var/lock/app" in x]
+    assert "waiters an OFD waiter (no pid)" in line
+    assert "also open in 100 worker fd 3, 101 worker fd 3" in line and line.endswith("and 2 more")

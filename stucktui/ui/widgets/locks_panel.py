@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from stucktui.collect.locks import ProcessLocks
+from stucktui.collect.locks import ProcessLocks, waiter_text
 from stucktui.collect.panels import PanelData
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
@@ -52,12 +52,15 @@ class LocksPanel(DetailPanel):
         for i, r in enumerate(locks.rows):
             others = []
             if r.waiters:
-                others.append("waiters " + ", ".join(map(str, r.waiters)))
+                others.append("waiters " + ", ".join(map(waiter_text, r.waiters)))
             if r.others_holding:
                 others.append("also held by " + ", ".join(f"{u.pid} {u.name}" for u in r.others_holding))
             if r.others_open:
+                more = len(r.others_open) - 8
                 others.append(
-                    "open in " + ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.others_open[:8])
+                    "open in "
+                    + ", ".join(f"{u.pid} {u.name} fd {u.fd}" for u in r.others_open[:8])
+                    + (f" and {more} more" if more > 0 else "")
                 )
             other = safe_text("; ".join(others) or "-", max_len=400)
             if r.warning:
