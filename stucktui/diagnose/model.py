@@ -83,10 +83,25 @@ _CAUSE_FIRST = {
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
-    """Most severe first; within a severity, by process, causes before symptoms."""
+    """Most severe first; within a severity, the process with the most fds and threads
+    involved first (a box-wide list puts the 4,000-connection pile-up above a lone socket),
+    each process's findings together, causes before symptoms."""
+    size: dict[tuple[int, int], int] = {}
+    for f in findings:
+        key = (f.rank, f.pid)
+        size[key] = max(size.get(key, 0), len(f.fds) + len(f.tids))
+    last = len(_CAUSE_FIRST)
     return sorted(
         findings,
-        key=lambda f: (f.rank, f.pid, _CAUSE_FIRST.get(f.id, len(_CAUSE_FIRST)), f.id, f.fds, f.tids),
+        key=lambda f: (
+            f.rank,
+            -size[(f.rank, f.pid)],
+            f.pid,
+            _CAUSE_FIRST.get(f.id, last),
+            f.id,
+            f.fds,
+            f.tids,
+        ),
     )
 
 

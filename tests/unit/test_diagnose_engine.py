@@ -57,6 +57,21 @@ def test_most_severe_first_and_the_json_contract():
     assert set(_f("info").to_json()) == {"id", "severity", "summary", "evidence", "next_steps"}
 
 
+def test_the_bigger_problem_first_within_a_severity():
+    small = Finding("epoll-spin", "critical", 3, "spin", "s", (), (), fds=(3, 4))
+    big = [
+        Finding("close-wait-unanswered", "critical", 9, "api", "s", (), (), fds=tuple(range(100))),
+        Finding("workers-all-blocked", "critical", 9, "api", "s", (), (), tids=(1, 2)),
+    ]
+    ordered = sort_findings([small, *big, _f("warning", 1)])
+    assert [(f.pid, f.id) for f in ordered] == [
+        (9, "workers-all-blocked"),  # the process with 100 fds involved, its cause first
+        (9, "close-wait-unanswered"),
+        (3, "epoll-spin"),
+        (1, "x"),
+    ]
+
+
 def test_causes_before_symptoms_within_a_severity():
     rules = ["close-wait-unread", "workers-all-blocked", "pipe-writers-blocked"]
     ordered = sort_findings([_f("critical", 7, r) for r in rules] + [_f("warning", 7, "epoll-spin")])
