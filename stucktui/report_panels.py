@@ -130,11 +130,12 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             line = f"{bullet}fd {f['fd']:>4} {f['kind']:<8} {f['mode'] or '?':<3} {esc(f['target'])}"
             p = f.get("pipe")
             if p:
-                peers = (
-                    ", ".join(f"{h['pid']} {h['name']} fd {h['fd']} ({h['end']})" for h in p["peers"])
-                    or "none"
-                )
+                peers = ", ".join(
+                    f"{h['pid']} {h['name']} fd {h['fd']} ({h['end']})" for h in p["peers"]
+                ) or ("none seen" if p.get("partial") else "none")
                 verdict = " NO READER" if p["no_reader"] else " NO WRITER" if p["no_writer"] else ""
+                if verdict and p.get("partial"):
+                    verdict += " SEEN (some processes could not be read)"
                 fill = "" if p["queued"] is None else f"; {p['queued']} of {p['capacity']} bytes queued"
                 line += esc(f"; other end: {peers}{fill}") + verdict
             out.append(line)

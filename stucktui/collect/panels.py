@@ -118,22 +118,22 @@ class PanelCollector:
         )
 
 
-def unreadable(panels: PanelData | None) -> list[str]:
+def unreadable(panels: PanelData | None, *, guarded: bool = False) -> list[str]:
     """What could not be read, for a 'no findings' line: a rule cannot fire on facts it never
-    saw. Panels refused, an fd table that could not be listed, syscalls refused."""
-    if panels is None:
-        return []
-    out = [
-        name
-        for name in ("sockets", "files", "locks", "threads", "signals")
-        if isinstance(getattr(panels, name), str)
-    ]
-    if isinstance(panels.files, ProcessFiles) and panels.files.unlisted:
+    saw. Panels refused, an fd table that could not be listed, syscalls refused. `guarded`:
+    the process's ptrace-guarded files (exe) were refused, so its fds, sockets and syscalls
+    are unreadable whether or not their panels were collected (the process view collects
+    only the panel on screen)."""
+    names = ("sockets", "files", "locks", "threads", "signals")
+    out = [name for name in names if panels is not None and isinstance(getattr(panels, name), str)]
+    if panels is not None and isinstance(panels.files, ProcessFiles) and panels.files.unlisted:
         out.append("files")
-    t = panels.threads
+    t = panels.threads if panels is not None else None
     if isinstance(t, ThreadsSnapshot) and any(r.call_text == "syscall: no permission" for r in t.rows):
         out.append("syscalls")
-    return out
+    if guarded:
+        out += ["sockets", "files", "syscalls"]
+    return list(dict.fromkeys(out))
 
 
 def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:

@@ -293,7 +293,8 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             evidence.append(_behind_text(queued, writers))
         steps = [
             f"drain it now: `cat /proc/{s.pid}/fd/{fd} > /var/tmp/{s.pid}-fd{fd}.log` opens the pipe "
-            "for reading and unblocks the writers (as root or the owner)",
+            "for reading and unblocks the writers (as root: the pipe may belong to another user, "
+            "as when a root parent made it)",
             f"press c on fd {fd} in the Files panel (4) to point it at /dev/null (gdb replace): "
             "writes then succeed and are discarded",
             *_fix_steps(s, p),

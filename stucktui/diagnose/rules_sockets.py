@@ -22,7 +22,14 @@ from stucktui.diagnose.model import (
     thread_activity,
 )
 from stucktui.listing import human_age, human_bytes
-from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, InetSocket, UnixSocket, format_endpoint
+from stucktui.procfs.net import (
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
+    InetSocket,
+    UnixSocket,
+    format_endpoint,
+)
 
 _CLOSE_FD_SOCKET = "press c on fd {fd} in the Sockets panel (3) to close it (gdb or shutdown)"
 
@@ -121,27 +128,69 @@ def close_wait_unanswered(s: Subject) -> list[Finding]:
     n = len(rows)
     if n < _UNANSWERED and (age is None or age < _UNANSWERED_AGE):
         return []
-    severity: Severity = "critical" if n >= _UNANSWERED_MANY or (age or 0) >= _UNANSWERED_AGE else "warning"
+    # critical only for a pile: a client may half-close (shutdown SHUT_WR) and still wait for
+    # its answer, so a few old ones alone are a warning
+    piled = n >= _UNANSWERED_MANY or (n >= _UNANSWERED and (age or 0) >= _UNANSWERED_AGE)
+    severity: Severity = "critical" if piled else "warning"
     ports = sorted({r.sock.local_port for r in rows if isinstance(r.sock, InetSocket)})
     fds = tuple(r.fd for r in rows)
-    summary = (
-        f"{s.label} holds {plural(n, 'connection')} accepted on port {id_list(ports)} whose clients "
-        f"already closed (CLOSE_WAIT, nothing left unread): it read the requests but never answered "
-        f"or closed them; {_activity(s)}."
-    )
+    upstream = _upstream(s, listening, n)
+    if upstream is not None:
+        remote, count = upstream
+        severity = "warning"
+        summary = (
+            f"{s.label} holds {plural(n, 'connection')} accepted on port {id_list(ports)} whose clients "
+            f"already closed their side, while {plural(count, 'connection')} it opened to {remote} get "
+            "no answer: a proxy waiting on a backend that does not answer; look at the backend."
+        )
+        steps = [
+            f"look at whatever serves {remote}: the requests wait there (if it runs on this box, "
+            "`stucktui report --all` shows why it does not answer)",
+            "the proxy's own server timeout decides when it gives up",
+        ]
+    else:
+        summary = (
+            f"{s.label} holds {plural(n, 'connection')} accepted on port {id_list(ports)} whose clients "
+            f"already closed their side (CLOSE_WAIT, nothing left unread): it read the requests but never "
+            f"answered or closed them; {_activity(s)}."
+        )
+        steps = [
+            "press 2 for the Threads panel: what the threads that took these requests wait on "
+            "(y adds Python stacks); freeing them lets them answer and close",
+            _CLOSE_FD_SOCKET.format(fd=rows[0].fd)
+            + ": frees the socket, not the thread that holds it (a client that half-closed and still "
+            "waits loses its answer)",
+        ]
     evidence = [
         f"fds {id_list(list(fds), 8)}: CLOSE_WAIT, accepted from its own listener, Recv-Q holds only "
-        "the client's FIN",
+        "the client's FIN (a client that gave up, or one that half-closed and still waits)",
         _clients(rows),
     ]
     if (seen := seen_for(age)) is not None:
         evidence.append(f"the oldest {seen}")
-    steps = [
-        "press 2 for the Threads panel: what the threads that took these requests wait on "
-        "(y adds Python stacks); freeing them lets them answer and close",
-        _CLOSE_FD_SOCKET.format(fd=rows[0].fd) + ": frees the socket, not the thread that holds it",
-    ]
     return [s.finding("close-wait-unanswered", severity, summary, evidence, steps, panel="sockets", fds=fds)]
+
+
+def _upstream(s: Subject, listening: set[int], n: int) -> tuple[str, int] | None:
+    """(remote, count) when the process holds, for most of `n` abandoned client connections,
+    an established connection it opened to one remote that has sent nothing back: a proxy
+    (haproxy, nginx with proxy_ignore_client_abort) waiting on its backend."""
+    out = (
+        Counter(
+            r.remote
+            for r in s.sockets.rows
+            if isinstance(r.sock, InetSocket)
+            and r.sock.state == TCP_ESTABLISHED
+            and r.sock.local_port not in listening
+            and not r.sock.recv_q
+        )
+        if s.sockets is not None
+        else Counter()
+    )
+    if not out:
+        return None
+    remote, count = out.most_common(1)[0]
+    return (remote, count) if count * 2 >= n else None
 
 
 _CLOSED_ALONE = 20  # TCP sockets in no table held at once: a leak even without CLOSE_WAIT left

@@ -370,11 +370,23 @@ def test_close_wait_unanswered_counts_requests_read_but_never_answered():
     assert close_wait_leak(subject(sockets=sockets(*_unanswered(12)))) == []  # accepted, not opened
     (many,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(150))))
     assert many.severity == "critical"
-    # a few closes in progress: nothing; the same few held for 5 minutes: critical
+    # a few closes in progress: nothing; the same few held for 5 minutes: a warning (a client
+    # may half-close and still wait); a pile held that long: critical
     assert close_wait_unanswered(subject(sockets=sockets(*_unanswered(3)))) == []
-    old = Ages({"close_wait": {100: 400.0, 101: 400.0}}, tracked=True)
+    old = Ages({"close_wait": {100 + i: 400.0 for i in range(12)}}, tracked=True)
     (aged,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(2)), ages=old))
-    assert aged.severity == "critical" and any("the oldest" in e for e in aged.evidence)
+    assert aged.severity == "warning" and any("the oldest" in e for e in aged.evidence)
+    (pile,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(12)), ages=old))
+    assert pile.severity == "critical"
+    # a proxy (haproxy) holding one connection to a silent backend per abandoned client
+    backend = [
+        tcp(50 + i, 500 + i, TCP_ESTABLISHED, ("127.0.0.1", 41000 + i), ("127.0.0.1", 8082), 0)
+        for i in range(12)
+    ]
+    (proxy,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(12), *backend)))
+    assert proxy.severity == "warning"
+    assert "12 connections it opened to 127.0.0.1:8082 get no answer" in proxy.summary
+    assert "look at the backend" in proxy.summary
     # connections the process opened (no listener on their port) are close-wait-leak's
     opened = [r for r in _unanswered(12) if r is not LISTEN]
     assert close_wait_unanswered(subject(sockets=sockets(*opened))) == []

@@ -36,7 +36,9 @@ def _target(r) -> Text:
         bad = r.pipe.no_reader or r.pipe.no_writer
         t.append("  ")
         t.append_text(safe_text(pipe_summary(r.pipe), "bold red" if bad else "cyan", 300))
-        peers = ", ".join(f"{p.pid} {p.name} fd {p.fd} ({p.end})" for p in r.pipe.peers[:6]) or "nobody"
+        peers = ", ".join(f"{p.pid} {p.name} fd {p.fd} ({p.end})" for p in r.pipe.peers[:6]) or (
+            "none seen" if r.pipe.partial else "nobody"
+        )
         t.append("  other end: ", style="dim")
         t.append_text(safe_text(peers, max_len=300))
     for w in r.epoll[:50]:
