@@ -480,7 +480,31 @@ def test_epoll_spin_not_blamed_on_a_thread_computing_elsewhere():
     spinner = thread(PID, "epoll_wait", (5, 0, 10, -1), state="R", cpu_percent=45.0, sys_percent=35.0)
     (f,) = epoll_spin(_loop_and_worker(spinner, worker_w, cpu=105.0))
     assert "burns 45% CPU" in f.summary and f.severity == "warning"
-    assert any(e.startswith(f"threads {PID} running or in epoll_wait on fd 5, 78%") for e in f.evidence)
+    assert any(e.startswith(f"threads {PID} running or in epoll_wait on fd 5, up to 78%") for e in f.evidence)
+
+
+def test_epoll_spin_counts_a_busy_python_loop_but_not_an_io_thread_or_sleepers():
+    """Measured with real programs: an asyncio or kombu loop doing work in its callbacks spends
+    only 4-5% of its CPU in the kernel, an I/O thread beside an idle registration much more,
+    and forty threads sleeping 1 ms add up to 20% CPU without any of them spinning."""
+    busy_loop = thread(
+        PID, "epoll_wait", (5, 0, 10, 0), state="R", cpu_percent=90.0, sys_percent=0.0,
+        utime=9500, stime=450, **_EPOLL_WAIT,
+    )  # fmt: skip
+    born = thread(PID + 1, "futex", (0, 128, 2))  # started during the window: no CPU figure
+    (f,) = epoll_spin(replace(_spin("CLOSE_WAIT", cpu=95.0), threads=threads(busy_loop, born)))
+    assert "burns 90% CPU" in f.summary and f.severity == "critical"
+    # an I/O thread (read on fd 9, not in the epoll set) and a loop asleep elsewhere
+    io = thread(
+        PID + 1, "read", (9, 0, 4096), state="R", cpu_percent=98.0, sys_percent=70.0, utime=300, stime=700
+    )
+    paused = thread(PID, "pause", cpu_percent=0.0, sys_percent=0.0)
+    assert epoll_spin(_loop_and_worker(paused, io)) == []
+    sleepers = [
+        thread(PID + i, "clock_nanosleep", (0, 0, 0, 0), cpu_percent=0.6, sys_percent=0.5, utime=10, stime=40)
+        for i in range(1, 41)
+    ]
+    assert epoll_spin(replace(_spin("CLOSE_WAIT", cpu=23.0), threads=threads(paused, *sleepers))) == []
 
 
 def test_epoll_spin_under_cpu_contention_never_sleeps():
