@@ -410,7 +410,7 @@ def _spin(s: Subject, ep: FdRow) -> _Spin | None:
                 continue  # idle over the window
         elif t.state != "R" and not _waits_on(t, epfd):
             continue
-        share = _lifetime_share(t)
+        share = t.lifetime_kernel_share
         if share is not None and share < SPIN_KERNEL_SHARE and not _waits_on(t, epfd):
             continue  # computing in user space
         loop.append(t)
@@ -426,13 +426,6 @@ def _spin(s: Subject, ep: FdRow) -> _Spin | None:
     if cpu < SPIN_LIKELY and (runnable is None or runnable < SPIN_RUNNABLE):
         return None
     return _Spin(cpu, runnable, tids)
-
-
-def _lifetime_share(t: ThreadRow) -> float | None:
-    """The kernel's share of a thread's CPU over its life: many more clock ticks than a
-    half-second window, so a steady split is not lost to tick sampling."""
-    total = t.utime + t.stime
-    return t.stime / total if total >= 20 else None
 
 
 def epoll_spin(s: Subject) -> list[Finding]:
