@@ -53,12 +53,6 @@ class Report:
         return findings_json(found)
 
 
-def _blind(rep: Report) -> list[str]:
-    d = rep.detail
-    guarded = isinstance(d.exe, Unavailable) and d.exe.reason == "no permission" and not d.is_kernel_thread
-    return unreadable(rep.panels, guarded=guarded)
-
-
 def to_json_dict(rep: Report) -> dict[str, Any]:
     d = rep.detail
     unavailable = {
@@ -101,7 +95,7 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
         "unavailable": unavailable,
         # what could not be read at all: no finding can come from these ("findings": [] then
         # means "none in what stucktui could read")
-        "unreadable": _blind(rep),
+        "unreadable": unreadable(rep.panels, rep.detail),
         "notes": list(d.notes),
     }
     out.update(json_sections(rep.panels))
@@ -161,7 +155,7 @@ def render_text(rep: Report) -> str:
     d = rep.detail
     sections = json_sections(rep.panels)
     out = [f"stucktui report: pid {d.pid} ({printable(d.name)}) at {iso_time(d.taken_at)}"]
-    out.extend(findings_text(rep.finding_items(), _blind(rep)))
+    out.extend(findings_text(rep.finding_items(), unreadable(rep.panels, rep.detail)))
     out.append("")
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
@@ -176,7 +170,7 @@ def render_markdown(rep: Report) -> str:
     d = rep.detail
     sections = json_sections(rep.panels)
     out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})"]
-    out.extend(findings_markdown(rep.finding_items(), _blind(rep)))
+    out.extend(findings_markdown(rep.finding_items(), unreadable(rep.panels, rep.detail)))
     out.extend(["", "| | |", "|---|---|"])
     for label, value in fact_lines(d):
         v = printable_argv(d.cmdline) if label == "command" and d.cmdline else value

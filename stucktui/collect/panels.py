@@ -15,6 +15,7 @@ from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
 from stucktui.procfs import AccessDenied, PidDir, ProcRoot
 from stucktui.procfs.errors import NOT_OWNER
+from stucktui.snapshot import NO_PERMISSION, ProcessDetail, Unavailable
 from stucktui.tools.pyspy import PyDump, PySpyError
 
 ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
@@ -118,12 +119,12 @@ class PanelCollector:
         )
 
 
-def unreadable(panels: PanelData | None, *, guarded: bool = False) -> list[str]:
+def unreadable(panels: PanelData | None, detail: ProcessDetail | None = None) -> list[str]:
     """What could not be read, for a 'no findings' line: a rule cannot fire on facts it never
-    saw. Panels refused, an fd table that could not be listed, syscalls refused. `guarded`:
-    the process's ptrace-guarded files (exe) were refused, so its fds, sockets and syscalls
-    are unreadable whether or not their panels were collected (the process view collects
-    only the panel on screen)."""
+    saw. Panels refused, an fd table that could not be listed, syscalls refused; and when the
+    detail shows the process's ptrace-guarded exe refused, its fds, sockets and syscalls,
+    whether or not their panels were collected (the process view collects only the panel on
+    screen)."""
     names = ("sockets", "files", "locks", "threads", "signals")
     out = [name for name in names if panels is not None and isinstance(getattr(panels, name), str)]
     if panels is not None and isinstance(panels.files, ProcessFiles) and panels.files.unlisted:
@@ -131,6 +132,12 @@ def unreadable(panels: PanelData | None, *, guarded: bool = False) -> list[str]:
     t = panels.threads if panels is not None else None
     if isinstance(t, ThreadsSnapshot) and any(r.call_text == "syscall: no permission" for r in t.rows):
         out.append("syscalls")
+    guarded = (
+        detail is not None
+        and not detail.is_kernel_thread
+        and isinstance(detail.exe, Unavailable)
+        and detail.exe.reason == NO_PERMISSION.reason
+    )
     if guarded:
         out += ["sockets", "files", "syscalls"]
     return list(dict.fromkeys(out))

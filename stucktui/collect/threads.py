@@ -16,7 +16,7 @@ from typing import NamedTuple
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
 from stucktui.procfs.errors import ProcError
-from stucktui.procfs.stat import STATE_NAMES, cpu_percent, parse_stat
+from stucktui.procfs.stat import STATE_NAMES, cpu_percent, parse_schedstat, parse_stat
 from stucktui.procfs.status import parse_status
 from stucktui.procfs.syscall import CallKind, DecodedCall, SyscallLine, decode_call, parse_syscall
 from stucktui.procfs.wchan import parse_stack, parse_wchan
@@ -142,12 +142,6 @@ def task_stat(text: str) -> tuple[str, str, int, int, int]:
     r = text.rindex(")")
     f = text[r + 2 :].split(None, 20)  # proc(5) field n is f[n - 3]
     return text[text.index("(") + 1 : r], f[0], int(f[11]), int(f[12]), int(f[19])
-
-
-def parse_schedstat(text: str) -> tuple[int, int]:
-    """(ns on a CPU, ns waiting in the run queue) of /proc/PID/task/TID/schedstat."""
-    f = text.split()
-    return int(f[0]), int(f[1])
 
 
 class _Ticks(NamedTuple):

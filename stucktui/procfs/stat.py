@@ -28,6 +28,13 @@ STATE_NAMES = {
 }
 
 
+def parse_schedstat(text: str) -> tuple[int, int]:
+    """(ns on a CPU, ns waiting in the run queue) of /proc/PID/task/TID/schedstat (the first
+    two of its three fields; CONFIG_SCHED_INFO)."""
+    f = text.split()
+    return int(f[0]), int(f[1])
+
+
 def cpu_percent(ticks: int, seconds: float, threads: int = 1) -> float:
     """CPU use from `ticks` of utime+stime spent in `seconds` (100 = one core). Ticks come in
     whole 1/CLOCK_TICKS s steps, so a window of a second rounds by a tick or two: clamped to

@@ -181,10 +181,8 @@ while True:
 IDLE_READER = "import sys, time\nready()\nwhile True: time.sleep(1000)\n"
 
 
-@pytest.mark.parametrize("reader,blamed", [(SLOW_READER, False), (IDLE_READER, True)], ids=["slow", "idle"])
-def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, blamed):
-    """Both readers sleep in clock_nanosleep in any one sample; only the one that reads
-    nothing while stucktui watches it (rchar of /proc/PID/io) is blamed."""
+def _writer_and_reader(children, reader: str):
+    """Two children joined by a pipe: one writes forever, `reader` holds the read end."""
     r, w = os.pipe()
     try:
         writer = children.python(WRITES_FOREVER, str(w), pass_fds=(w,))
@@ -192,6 +190,14 @@ def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, b
     finally:
         os.close(r)
         os.close(w)
+    return writer, peer
+
+
+@pytest.mark.parametrize("reader,blamed", [(SLOW_READER, False), (IDLE_READER, True)], ids=["slow", "idle"])
+def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, blamed):
+    """Both readers sleep in clock_nanosleep in any one sample; only the one that reads
+    nothing while stucktui watches it (rchar of /proc/PID/io) is blamed."""
+    writer, peer = _writer_and_reader(children, reader)
     children.wait_ready(writer)
     children.wait_ready(peer)
     h = History()
@@ -229,14 +235,7 @@ def test_triage_watches_the_readers_of_every_suspect_in_one_window(children, mon
     monkeypatch.setattr(triage_mod, "collect_peers", spy)
     pairs = []
     for _ in range(2):
-        r, w = os.pipe()
-        try:
-            writer = children.python(WRITES_FOREVER, str(w), pass_fds=(w,))
-            peer = children.python(IDLE_READER, str(r), pass_fds=(r,))
-        finally:
-            os.close(r)
-            os.close(w)
-        pairs.append((writer, peer))
+        pairs.append(_writer_and_reader(children, IDLE_READER))
     for writer, peer in pairs:
         children.wait_ready(writer)
         children.wait_ready(peer)

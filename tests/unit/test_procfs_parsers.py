@@ -118,3 +118,12 @@ def test_system_files():
     assert parse_meminfo((PROC / "meminfo").read_text())["MemTotal"] > 1 << 20
     with pytest.raises(ValueError):
         parse_boot_time("cpu 1 2 3\n")
+
+
+def test_schedstat_on_cpu_and_run_queue_wait():
+    from stucktui.procfs.stat import parse_schedstat
+
+    # a bash process's /proc/PID/schedstat on this kernel: ns on a CPU, ns waiting, timeslices
+    assert parse_schedstat("686918755 306911627 2523\n") == (686918755, 306911627)
+    with pytest.raises((ValueError, IndexError)):
+        parse_schedstat("")

@@ -111,6 +111,17 @@ def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
     (head,) = [x for x in findings_text([], blind) if "Findings" in x]
     assert "none in what stucktui could read (sockets, files, syscalls: not readable" in head
     assert "no known stuck pattern" in findings_text([], [])[1]
+    # the process view collects only the panel on screen: a refused exe says the rest too
+    from dataclasses import replace
+
+    from stucktui.collect.detail import collect_detail
+    from stucktui.snapshot import NO_PERMISSION
+    from tests.fixture_proc import fixture_root, frozen_clock, pid_where
+
+    pid = pid_where(lambda st: st.comm == "sleep")
+    detail = collect_detail(fixture_root(), pid, cpu_percent=1.0, clock=frozen_clock())
+    assert unreadable(PanelData(), detail) == []
+    assert unreadable(PanelData(), replace(detail, exe=NO_PERMISSION)) == ["sockets", "files", "syscalls"]
 
 
 def test_signal_masks_of_threads_grouped_and_a_full_mask_said_briefly():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from stucktui.procfs import ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS
 from stucktui.sampler import Sampler
@@ -19,41 +21,38 @@ def _set_ticks(stat: Path, utime: int) -> None:
     stat.write_text(head + ") " + " ".join(fields) + "\n")
 
 
-def test_cpu_percent_needs_half_a_second_and_keeps_the_last_rate(tmp_path):
-    proc = copy_tree(tmp_path / "proc")
-    pid = pid_where(lambda s: s.comm == "sleep")
-    stat = proc / str(pid) / "stat"
-    now = [100.0]
-    sampler = Sampler(ProcRoot(str(proc)), monotonic=lambda: now[0])
-    d = sampler._pin(pid, None)
-    try:
-        _set_ticks(stat, 0)
-        assert sampler._detail_cpu(d) is None  # one sample is no rate
-        now[0] += 1.0
-        _set_ticks(stat, CLOCK_TICKS)  # one second of CPU in one second
-        assert sampler._detail_cpu(d) == 100.0
-        now[0] += 0.1
-        _set_ticks(stat, CLOCK_TICKS + 11)  # 11 ticks in 0.1 s would read 110%
-        assert sampler._detail_cpu(d) == 100.0  # too short: the last rate is kept
-        now[0] += 0.9
-        _set_ticks(stat, 2 * CLOCK_TICKS)  # measured from the last full sample: 1 s, 100 ticks
-        assert sampler._detail_cpu(d) == 100.0
-    finally:
-        sampler.close()
-
-
-def test_cpu_percent_never_over_one_core_per_thread(tmp_path):
+@pytest.fixture
+def sleeper(tmp_path):
+    """(stat file, clock, sampler, pinned dir) of the fixture's one-thread `sleep`."""
     proc = copy_tree(tmp_path / "proc")
     pid = pid_where(lambda s: s.comm == "sleep")  # one thread
-    stat = proc / str(pid) / "stat"
     now = [100.0]
     sampler = Sampler(ProcRoot(str(proc)), monotonic=lambda: now[0])
-    d = sampler._pin(pid, None)
     try:
-        _set_ticks(stat, 0)
-        sampler._detail_cpu(d)
-        now[0] += 1.0
-        _set_ticks(stat, CLOCK_TICKS + 8)  # tick rounding: 108% of one thread
-        assert sampler._detail_cpu(d) == 100.0
+        yield proc / str(pid) / "stat", now, sampler, sampler._pin(pid, None)
     finally:
         sampler.close()
+
+
+def test_cpu_percent_needs_half_a_second_and_keeps_the_last_rate(sleeper):
+    stat, now, sampler, d = sleeper
+    _set_ticks(stat, 0)
+    assert sampler._detail_cpu(d) is None  # one sample is no rate
+    now[0] += 1.0
+    _set_ticks(stat, CLOCK_TICKS)  # one second of CPU in one second
+    assert sampler._detail_cpu(d) == 100.0
+    now[0] += 0.1
+    _set_ticks(stat, CLOCK_TICKS + 11)  # 11 ticks in 0.1 s would read 110%
+    assert sampler._detail_cpu(d) == 100.0  # too short: the last rate is kept
+    now[0] += 0.9
+    _set_ticks(stat, 2 * CLOCK_TICKS)  # measured from the last full sample: 1 s, 100 ticks
+    assert sampler._detail_cpu(d) == 100.0
+
+
+def test_cpu_percent_never_over_one_core_per_thread(sleeper):
+    stat, now, sampler, d = sleeper
+    _set_ticks(stat, 0)
+    sampler._detail_cpu(d)
+    now[0] += 1.0
+    _set_ticks(stat, CLOCK_TICKS + 8)  # tick rounding: 108% of one thread
+    assert sampler._detail_cpu(d) == 100.0

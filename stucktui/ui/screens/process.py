@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from stucktui.collect.panels import ALL_PANELS, PanelData, unreadable
 from stucktui.diagnose.model import Finding
-from stucktui.snapshot import DetailGone, ProcessDetail, Unavailable
+from stucktui.snapshot import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text
@@ -83,14 +83,7 @@ class ProcessScreen(Screen):
     def _show_findings(self) -> None:
         t = Text()
         if not self.findings:
-            d = self.detail
-            guarded = (
-                d is not None
-                and isinstance(d.exe, Unavailable)
-                and d.exe.reason == "no permission"
-                and not d.is_kernel_thread
-            )
-            blind = unreadable(self.panels, guarded=guarded)
+            blind = unreadable(self.panels, self.detail)
             if blind:
                 t.append(
                     f"findings: none in what stucktui could read ({', '.join(blind)}: no permission, "
