@@ -146,7 +146,13 @@ class Sampler:
                 self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
                 findings = tuple(
                     examine_process(
-                        self.root, detail, panels=data, history=self.history, processes=plist, python=True
+                        self.root,
+                        detail,
+                        panels=data,
+                        history=self.history,
+                        processes=plist,
+                        python=True,
+                        threads=self.panels.threads,
                     )
                 )
             except ProcessGone:

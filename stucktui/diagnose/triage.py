@@ -296,11 +296,12 @@ def _examine(
     now: float | None,
     strict: bool,
     given: PanelData | None = None,
+    tc: ThreadCollector | None = None,
 ) -> tuple[list[Finding], list[Identity], int]:
     """Full look at the suspects of a first pass: (findings, identities evaluated, how many)."""
     names = {pid: r.name for pid, r in by_pid.items()}
     sockets = SocketCollector(root)
-    tc = ThreadCollector(root)
+    tc = tc or ThreadCollector(root)
     suspects: list[_Suspect] = []
     findings: list[Finding] = []
     evaluated: list[Identity] = []
@@ -353,13 +354,16 @@ def examine_process(
     panels: PanelData | None = None,
     python: bool = False,
     now: float | None = None,
+    threads: ThreadCollector | None = None,
 ) -> list[Finding]:
     """Every rule's full look at one process, collecting only what the rules read and the
     view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
     process view, whatever panels it shows. `detail` is this refresh's collect_detail (its
     CPU% feeds epoll-spin); `panels`, the panels it already collected, are reused as they are
-    (Python stacks included); `processes`, when at hand, spares a scan for its children.
-    Reads /proc: call it from the sampler's thread."""
+    (Python stacks included); `processes`, when at hand, spares a scan for its children;
+    `threads`, the view's own collector kept across refreshes, gives each thread's CPU over the
+    last refresh whatever panel is on screen (a new one sees a single instant). Reads /proc:
+    call it from the sampler's thread."""
     row = ProcessRow(
         detail.pid, detail.ppid, detail.uid, detail.user, detail.state, detail.name, detail.cmdline,
         detail.cpu_percent, detail.rss_bytes, detail.num_threads,
@@ -384,7 +388,7 @@ def examine_process(
     # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
     # pipe writer
     scan.suspects[row.pid] = set(_NEEDS) - (set() if python and entries else {"lock_poll"})
-    findings, _, _ = _examine(root, scan, {row.pid: row}, python, history, now, False, panels)
+    findings, _, _ = _examine(root, scan, {row.pid: row}, python, history, now, False, panels, threads)
     return sort_findings(findings)
 
 

@@ -950,3 +950,19 @@ def test_epoll_spin_report_counts_the_loop_threads_cpu(children):
 
     f = wait_until(spun, 40, interval=0.2, what="epoll-spin in the report")
     assert any(f"running or in epoll_wait on fd {epfd}" in e and "in the kernel" in e for e in f["evidence"])
+
+
+def test_process_view_samples_thread_cpu_whatever_panel_is_on_screen(children):
+    """The process view's findings see each thread's CPU over the last refresh on every tab,
+    not only while the Threads panel is shown: the view keeps one thread collector."""
+    p = children.python(SPIN)
+    epfd, _ = map(int, ready_lines(p))
+    s = Sampler()
+
+    def windowed():
+        snap = s.sample(want_list=False, selected=(p.pid, None), panels=frozenset({"signals"}))
+        f = next((x for x in snap.findings if x.id == "epoll-spin"), None)
+        return f if f is not None and any("of the window" in e for e in f.evidence) else None
+
+    f = wait_until(windowed, 40, interval=0.3, what="epoll-spin with the loop thread's own CPU")
+    assert any(f"running or in epoll_wait on fd {epfd}" in e for e in f.evidence)
