@@ -157,3 +157,29 @@ def test_lock_lines_name_an_ofd_waiter_and_who_else_has_the_file_open():
     (line,) = [x for x in text_lines({"locks": [lock]}) if "/var/lock/app" in x]
     assert "waiters an OFD waiter (no pid)" in line
     assert "also open in 100 worker fd 3, 101 worker fd 3" in line and line.endswith("and 2 more")
+
+
+def test_text_report_names_the_threads_that_used_cpu_busiest_first():
+    from stucktui.report_panels import markdown_lines, text_lines
+
+    def t(tid, cpu, sys=None, runnable=None, name="w"):
+        return {
+            "tid": tid,
+            "name": name,
+            "cpu_percent": cpu,
+            "sys_percent": sys,
+            "runnable_percent": runnable,
+        }
+
+    data = {
+        "thread_groups": [{"tids": [1, 2, 3], "summary": "3 threads", "state": "S", "wchan": None}],
+        "threads": [t(1, 0.0), t(2, 12.0, 1.0, 95.0), t(3, 97.4, 61.2, name="\x1b[2Jloop")],
+    }
+    (line,) = [x for x in text_lines(data) if "CPU over" in x]
+    assert (
+        line
+        == "  CPU over the sampled window: 3 (\\x1b[2Jloop) 97% (sys 61%), 2 (w) 12% (sys 1%, runnable 95%)"
+    )
+    assert any("CPU over" in x for x in markdown_lines(data))
+    idle = {**data, "threads": [t(1, 0.0), t(2, None), t(3, 4.9)]}
+    assert not [x for x in text_lines(idle) if "CPU over" in x]
