@@ -237,6 +237,9 @@ class AcceptQueue:
     states: tuple[tuple[str, int], ...]  # of the queued connections found in the table
     close_wait: int  # closed by the client while waiting
     unread_bytes: int  # request bytes those closed ones hold (FIN not counted)
+    # remote endpoints of the queued connections found: who waits, so that History can tell a
+    # queue that turns over (a busy server) from one nobody takes from (a stuck one)
+    peers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

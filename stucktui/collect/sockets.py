@@ -209,6 +209,7 @@ def accept_queues(table: NetnsTable, rows: Iterable[SocketRow]) -> tuple[AcceptQ
                 states=counts_by_name(Counter(q.state for q in mine).items()),
                 close_wait=len(closed),
                 unread_bytes=sum(max(0, q.recv_q - 1) for q in closed),
+                peers=tuple(q.remote for q in mine),
             )
         )
     return tuple(out)

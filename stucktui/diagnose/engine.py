@@ -84,6 +84,8 @@ def tracked(s: Subject) -> dict[str, Iterable[Hashable]]:
     if s.sockets is not None:
         # a leaked CLOSE_WAIT socket reset later keeps its inode (and its age) in state CLOSE
         kinds["close_wait"] = [r.inode for r in s.sockets.rows if r.state == "CLOSE_WAIT" or r.closed_tcp]
+        # a connection waiting in an accept queue is known by its listener and client endpoint
+        kinds["accept_queued"] = [(q.fd, p) for q in s.sockets.accept_queues for p in q.peers]
     if s.threads is not None:
         kinds["dstate"] = [t.tid for t in s.threads.rows if t.state == "D"]
         if s.files is not None:

@@ -203,6 +203,12 @@ Rule = Callable[[Subject], list[Finding]]
 
 # Calls in which a thread waits; used to name what the threads of a process are doing.
 BLOCKED_STATES = frozenset("SD")
+# Multiplexing waits: which fds they wait on is in the target's memory (notes 1.2), so a thread
+# in one of them may be about to read (or accept on) any fd.
+POLL_CALLS = frozenset(
+    {"poll", "ppoll", "select", "_newselect", "pselect6", "ppoll_time64", "pselect6_time64"}
+)
+EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

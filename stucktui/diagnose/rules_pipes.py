@@ -5,16 +5,20 @@ from __future__ import annotations
 from stucktui.collect.context import WRITE_CALLS, PeerProcess
 from stucktui.collect.files import PipeView
 from stucktui.collect.threads import ThreadRow, ThreadsSnapshot
-from stucktui.diagnose.model import BLOCKED_STATES, Finding, Severity, Subject, call_name, id_list, plural
+from stucktui.diagnose.model import (
+    BLOCKED_STATES,
+    EPOLL_WAITS,
+    POLL_CALLS,
+    Finding,
+    Severity,
+    Subject,
+    call_name,
+    id_list,
+    plural,
+)
 from stucktui.tools.pyspy import PyFrame
 
 READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "splice", "recvfrom", "recvmsg"})
-# Multiplexing waits: which fds they wait on is in the target's memory (notes 1.2), so a thread
-# in one of them may be about to read any fd.
-POLL_CALLS = frozenset(
-    {"poll", "ppoll", "select", "_newselect", "pselect6", "ppoll_time64", "pselect6_time64"}
-)
-EPOLL_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
 WAIT_CALLS = frozenset({"wait4", "waitid"})
 _STD = {0: "stdin", 1: "stdout", 2: "stderr"}
 _SLOW_READER = 5.0  # seconds a writer stays blocked before a live, non-reading reader is blamed

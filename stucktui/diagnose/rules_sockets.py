@@ -12,6 +12,8 @@ from stucktui.collect.socket_rows import SERVICES, SocketRow
 from stucktui.collect.threads import ThreadRow
 from stucktui.diagnose.model import (
     BLOCKED_STATES,
+    EPOLL_WAITS,
+    POLL_CALLS,
     Finding,
     Severity,
     Subject,
@@ -499,33 +501,73 @@ def _loop_evidence(s: Subject, tids: tuple[int, ...], epfd: int) -> str:
     return text
 
 
+# A busy server takes each queued connection within milliseconds: one still queued after this
+# many seconds means nobody takes connections from that listener.
+ACCEPT_STALL = 5.0
+_ACCEPT_CALLS = frozenset({"accept", "accept4"}) | POLL_CALLS | EPOLL_WAITS | {"io_uring_enter"}
+
+
+def _could_accept(s: Subject, fd: int) -> bool | None:
+    """Whether some thread may be about to accept on listener `fd`: running, in accept() or a
+    call on that fd, or in a multiplexing wait (whose fd set is in its memory). None when the
+    threads were not read."""
+    if s.threads is None or not s.threads.rows:
+        return None
+    for t in s.threads.rows:
+        if t.state not in BLOCKED_STATES or t.call is None:
+            return True
+        if fd in t.call.fds or (t.call.name or "") in _ACCEPT_CALLS:
+            return True
+    return False
+
+
 def listen_backlog_full(s: Subject) -> list[Finding]:
     """A listening socket whose accept queue is over its backlog: the kernel drops new
-    connections because the process does not accept() them."""
+    connections. Critical when the process has stopped accepting: a queued connection has
+    waited ACCEPT_STALL seconds, or no thread is where it could accept; otherwise a warning,
+    for a busy server that accepts slower than connections arrive."""
     if s.sockets is None:
         return []
+    queues = {q.fd: q for q in s.sockets.accept_queues}
     out = []
     for r in s.sockets.rows:
         if not r.accept_queue_full:
             continue
+        q = queues.get(r.fd)
+        waited = s.ages.oldest("accept_queued", [(r.fd, p) for p in q.peers]) if q is not None else None
+        could = _could_accept(s, r.fd)
+        stalled = waited is not None and waited >= ACCEPT_STALL
+        if stalled:
+            why = (
+                f"the oldest connection has waited {human_age(waited or 0.0)} in it: "
+                "the process has stopped accepting"
+            )
+        elif could is False:
+            why = "no thread is in accept() or waiting for connections: the process has stopped accepting"
+        else:
+            why = "the process accepts slower than connections arrive (or stopped moments ago)"
+        severity: Severity = "critical" if stalled or could is False else "warning"
         summary = (
             f"{s.label}'s listening socket {r.local} (fd {r.fd}) has a full accept queue "
-            f"({r.recv_q} connections waiting, backlog {r.listen_backlog}): new connections are "
-            f"dropped because the process does not accept them; {_activity(s)}."
+            f"({r.recv_q} connections waiting, backlog {r.listen_backlog}), so new connections are "
+            f"dropped; {why}; {_activity(s)}."
         )
         evidence = [f"fd {r.fd}: LISTEN {r.local}, accept queue {r.recv_q}, backlog {r.listen_backlog}"]
+        if waited is not None and q is not None and q.peers:
+            evidence.append(
+                f"oldest queued connection seen for {human_age(waited)} "
+                f"(a busy server takes each within milliseconds)"
+            )
         act = thread_activity(s.threads, 3)
         if act:
             evidence.append(f"threads: {act}")
         steps = [
             "press 2 for the Threads panel: what the threads do instead of calling accept()",
             "raise the backlog (listen() and net.core.somaxconn) only if the process accepts, "
-            "just slower than connections arrive",
+            "just slower than connections arrive: the backlog is only a buffer for bursts",
         ]
         out.append(
-            s.finding(
-                "listen-backlog-full", "critical", summary, evidence, steps, panel="sockets", fds=(r.fd,)
-            )
+            s.finding("listen-backlog-full", severity, summary, evidence, steps, panel="sockets", fds=(r.fd,))
         )
     return out
 

@@ -60,7 +60,16 @@ _NEEDS = {
     "listen": {"threads", "sockets"},
     "send": {"threads", "sockets"},
 }
-_TRACKED_KINDS = ("close_wait", "dstate", "zombie", "stuck_signal", "lock_wait", "pipe_write", "socket_send")
+_TRACKED_KINDS = (
+    "close_wait",
+    "accept_queued",
+    "dstate",
+    "zombie",
+    "stuck_signal",
+    "lock_wait",
+    "pipe_write",
+    "socket_send",
+)
 _PYSPY_TIMEOUT = 5.0
 _MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
 

@@ -671,6 +671,22 @@ def test_listen_backlog_full(children):
     (fd,) = map(int, ready_lines(p))
     f = wait_for(p.pid, "listen-backlog-full")
     assert f.fds == (fd,) and "has a full accept queue" in f.summary and "clock_nanosleep" in f.summary
+    assert f.severity == "critical" and "no thread is in accept()" in f.summary
+
+
+def test_listen_backlog_full_stalled_queue_is_told_from_a_busy_one(children):
+    """The thread waits in select() (it could be accepting), so only time tells: the same
+    connections still queued after ACCEPT_STALL seconds mean nobody accepts."""
+    p = children.python(
+        BACKLOG.replace("time.sleep(1000)", "import select; select.select([0], [], [], 1000)")
+    )
+    (fd,) = map(int, ready_lines(p))
+    h = History()
+    f = wait_for(p.pid, "listen-backlog-full", history=h, now=1000.0)
+    assert f.severity == "warning" and "accepts slower than connections arrive" in f.summary
+    f = wait_for(p.pid, "listen-backlog-full", history=h, now=1010.0)
+    assert f.severity == "critical" and f.fds == (fd,)
+    assert "the oldest connection has waited 10s in it: the process has stopped accepting" in f.summary
 
 
 VFORK_IN_D = """

@@ -613,10 +613,37 @@ def test_epoll_spin_silent(kw):
 def test_listen_backlog_full():
     full = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 129, 128)
     (f,) = listen_backlog_full(subject(sockets=sockets(full)))
-    assert f.severity == "critical" and "0.0.0.0:8080 (fd 4) has a full accept queue (129" in f.summary
+    # nothing says whether it still accepts: a busy server that accepts slower than they arrive
+    assert f.severity == "warning" and "0.0.0.0:8080 (fd 4) has a full accept queue (129" in f.summary
+    assert "accepts slower than connections arrive" in f.summary
     assert listen_backlog_full(subject(sockets=sockets(LISTEN))) == []
     at_limit = tcp(4, 10, TCP_LISTEN, ("0.0.0.0", 8080), ("0.0.0.0", 0), 128, 128)
     assert listen_backlog_full(subject(sockets=sockets(at_limit))) == []
+
+
+def test_listen_backlog_full_critical_once_the_process_stopped_accepting():
+    from dataclasses import replace
+
+    from stucktui.collect.socket_rows import AcceptQueue
+    from stucktui.diagnose.model import Ages
+
+    full = tcp(4, 10, TCP_LISTEN, ("127.0.0.1", 8080), ("0.0.0.0", 0), 6, 5)
+    peers = tuple(f"127.0.0.1:{p}" for p in range(40000, 40006))
+    q = AcceptQueue(4, "127.0.0.1:8080", 6, 5, (("ESTAB", 6),), 0, 0, peers)
+    socks = replace(sockets(full), accept_queues=(q,))
+    blocked = threads(thread(PID, "write", (2, 0, 100)), thread(PID + 1, "futex", (0, 0x189)))
+    (f,) = listen_backlog_full(subject(sockets=socks, threads=blocked))
+    assert f.severity == "critical" and "no thread is in accept() or waiting for connections" in f.summary
+    # the main thread in poll may accept: a busy server, unless a connection has sat in the queue
+    polling = threads(thread(PID, "pselect6", (5,)), thread(PID + 1, "write", (2, 0, 100)))
+    turning = Ages({"accept_queued": {(4, p): 0.4 for p in peers}}, tracked=True)
+    (f,) = listen_backlog_full(subject(sockets=socks, threads=polling, ages=turning))
+    assert f.severity == "warning" and any("seen for 0s" in e for e in f.evidence)
+    stuck = Ages({"accept_queued": {(4, peers[0]): 12.0}}, tracked=True)
+    (f,) = listen_backlog_full(subject(sockets=socks, threads=polling, ages=stuck))
+    assert f.severity == "critical" and "the oldest connection has waited 12s in it" in f.summary
+    running = threads(thread(PID, None, state="R"), thread(PID + 1, "write", (2, 0, 100)))
+    assert listen_backlog_full(subject(sockets=socks, threads=running))[0].severity == "warning"
 
 
 def test_accept_queue_abandoned_counts_connections_no_fd_holds():
