@@ -366,6 +366,26 @@ SPIN_KERNEL_SHARE = 0.03
 SPIN_RUNNABLE = 90.0
 
 
+# Python event loops, by the file of a frame on the thread's stack: a thread inside one is the
+# loop whatever its kernel share (an asyncio or kombu loop whose callbacks do much work per
+# wakeup may spend under SPIN_KERNEL_SHARE of its CPU in the kernel).
+_LOOP_FILES = (
+    "/asyncio/base_events.py",
+    "/selectors.py",
+    "/kombu/asynchronous/hub.py",
+    "/tornado/ioloop.py",
+    "/twisted/internet/",
+    "/gevent/hub.py",
+    "/eventlet/hubs/",
+)
+
+
+def _in_event_loop(t: ThreadRow) -> bool:
+    """Its Python stack (when py-spy read it) runs inside an event loop."""
+    frames = t.python.frames if t.python is not None else ()
+    return any(loop in f.file for f in frames for loop in _LOOP_FILES)
+
+
 class _Spin(NamedTuple):
     cpu: float  # 100 = one core: of the threads that can be the loop, or of the process
     runnable: float | None  # the highest runnable share of those threads, when sampled
@@ -391,7 +411,8 @@ def _spin(s: Subject, ep: FdRow) -> _Spin | None:
     """How busy the loop around epoll fd `ep` is, or None when it is not busy. Only threads that
     can be that loop count: not one caught elsewhere (_elsewhere), nor one that has hardly
     ever entered the kernel in its life (a compute thread: under SPIN_KERNEL_SHARE; a loop
-    whose epoll_wait returns at once spends more there). With a per-thread window the CPU is
+    whose epoll_wait returns at once spends more there) unless its Python stack is inside an
+    event loop. With a per-thread window the CPU is
     theirs; in a one-shot view it is the process's."""
     epfd = ep.fd
     watched = {epfd, *(w.fd if w.fd is not None else w.tfd for w in ep.epoll)}
@@ -413,7 +434,12 @@ def _spin(s: Subject, ep: FdRow) -> _Spin | None:
         elif t.state != "R" and not _waits_on(t, epfd):
             continue
         share = t.lifetime_kernel_share
-        if share is not None and share < SPIN_KERNEL_SHARE and not _waits_on(t, epfd):
+        if (
+            share is not None
+            and share < SPIN_KERNEL_SHARE
+            and not _waits_on(t, epfd)
+            and not _in_event_loop(t)
+        ):
             continue  # computing in user space
         loop.append(t)
     if not loop:

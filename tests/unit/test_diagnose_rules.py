@@ -507,6 +507,19 @@ def test_epoll_spin_counts_a_busy_python_loop_but_not_an_io_thread_or_sleepers()
     assert epoll_spin(replace(_spin("CLOSE_WAIT", cpu=23.0), threads=threads(paused, *sleepers))) == []
 
 
+def test_epoll_spin_counts_a_loop_its_python_stack_shows_whatever_its_kernel_share():
+    """A kombu hub doing heavy callbacks spends 1% of its CPU in the kernel, like a compute
+    thread; py-spy's stack shows it inside the event loop, so it counts."""
+    frames = (("on_readable", "/app/tasks.py"), ("create_loop", "/usr/lib/python3/kombu/asynchronous/hub.py"))
+    hub = thread(
+        PID, None, state="R", utime=9900, stime=100, cpu_percent=97.0, sys_percent=1.0, frames=frames
+    )
+    (f,) = epoll_spin(replace(_spin("CLOSE_WAIT", cpu=97.0), threads=threads(hub)))
+    assert f.severity == "critical" and "burns 97% CPU" in f.summary
+    compute = hub._replace(python=hub.python and replace(hub.python, frames=hub.python.frames[:1]))
+    assert epoll_spin(replace(_spin("CLOSE_WAIT", cpu=97.0), threads=threads(compute))) == []
+
+
 def test_epoll_spin_under_cpu_contention_never_sleeps():
     """Fourteen busy processes on two cores: a spinning loop gets 12% of a CPU, below the CPU
     cut-off, but schedstat shows it runnable the whole window: it never waits for anything."""
