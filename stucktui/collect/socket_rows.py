@@ -219,6 +219,9 @@ class ProcessSockets:
     duration: float
     # connections waiting in the accept queues of its listeners (no fd yet, so in no row)
     accept_queues: tuple[AcceptQueue, ...] = ()
+    # local ports of its connections that a listener serves (its own, or another process's
+    # that handed them over: a forked backend): those connections were accepted, not opened
+    served_ports: frozenset[int] = frozenset()
 
     def state_counts(self) -> dict[str, int]:
         return dict(self.states)
@@ -285,13 +288,15 @@ def counts_by_name(counts: Iterable[tuple[int, int]]) -> tuple[tuple[str, int], 
 CLOSED_REMOTE = "? (reset or shut down: in no table)"
 
 
-def group_by_remote(rows: Iterable[SocketRow]) -> tuple[RemoteGroup, ...]:
+def group_by_remote(rows: Iterable[SocketRow], served: Iterable[int] = ()) -> tuple[RemoteGroup, ...]:
     """Connected inet sockets grouped by (remote endpoint, state), biggest group first.
-    Connections accepted on a port this process listens on come from clients' ephemeral
-    ports, one group each; they are grouped by client address instead ('10.0.0.7:*')."""
+    Connections accepted on a port this process listens on (or on `served` ports, where
+    another process's listener accepted them) come from clients' ephemeral ports, one group
+    each; they are grouped by client address instead ('10.0.0.7:*')."""
     rows = tuple(rows)
     socks = [r.sock for r in rows if isinstance(r.sock, InetSocket)]
     listening = {s.local_port for s in socks if s.state == TCP_LISTEN and s.proto == "tcp"}
+    listening.update(served)
     groups: dict[tuple[str, int, int], list[int]] = {}
     for s in socks:
         if not s.remote_port:

@@ -66,6 +66,7 @@ class NetnsTable:
         self._unix: list[bytes] | None = None
         self._text: dict[str, str] = {}
         self._close_wait: frozenset[int] | None = None
+        self._listeners: list[InetSocket] | None = None
 
     def _fallback(self, exc: OSError) -> None:
         self.source = "proc"
@@ -154,6 +155,43 @@ class NetnsTable:
             for s in found:
                 out[s.inode] = s
         return out
+
+    def listeners(self) -> list[InetSocket]:
+        """The TCP listening sockets of this namespace. Over netlink the kernel filters by
+        state (a few sockets however big the table); /proc is parsed whole."""
+        if self._listeners is None:
+            found: list[InetSocket] = []
+            for family, name in ((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")):
+                if self.source == "netlink" and self._dumper is not None:
+                    try:
+                        chunks = self._dumper(nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_LISTEN))
+                    except OSError as exc:
+                        self._fallback(exc)
+                        return self.listeners()
+                    found.extend(x for x in nl.iter_inet(chunks, "tcp") if x.state == TCP_LISTEN)
+                else:
+                    found.extend(
+                        x for x in parse_net_inet(self._proc_text(name), "tcp") if x.state == TCP_LISTEN
+                    )
+            self._listeners = found
+        return self._listeners
+
+    def served_ports(self, socks: Iterable[InetSocket]) -> frozenset[int]:
+        """Local ports of these connected TCP sockets that a listener in this namespace serves
+        on their address: connections accepted there, perhaps by another process that handed
+        them over (a forked backend: PostgreSQL, Apache prefork, inetd), not opened."""
+        conns = [s for s in socks if s.proto == "tcp" and s.state != TCP_LISTEN and s.remote_port]
+        if not conns:
+            return frozenset()
+        by_port: dict[int, list[InetSocket]] = {}
+        for ls in self.listeners():
+            by_port.setdefault(ls.local_port, []).append(ls)
+        # an accepted connection matches its listener as a queued one does
+        return frozenset(
+            c.local_port
+            for c in conns
+            if any(in_accept_queue_of(ls, c) for ls in by_port.get(c.local_port, ()))
+        )
 
     def unaccepted(self, ports: set[int]) -> list[InetSocket]:
         """Connected TCP sockets with no inode on these local ports: accepted by the kernel,
@@ -407,16 +445,18 @@ class SocketCollector:
         if closed:
             tcp[TCP_CLOSE] += closed  # TCP sockets in no table: reset, shut down, never connected
         queues = accept_queues(table, rows)
+        served = table.served_ports(inet.values())
         return ProcessSockets(
             pid=pid,
             netns=ns,
             source=src,
             rows=tuple(rows),
             states=counts_by_name(tcp.items()),
-            by_remote=group_by_remote(rows),
+            by_remote=group_by_remote(rows, served),
             notes=tuple(notes),
             duration=self._clock() - t0,
             accept_queues=queues,
+            served_ports=served,
         )
 
     def socket_owners(

@@ -43,9 +43,16 @@ def _close_wait(s: Subject) -> list[SocketRow]:
 
 
 def _listening_ports(s: Subject) -> set[int]:
-    """Ports this process listens on: a CLOSE_WAIT socket on one was accepted, not opened."""
-    rows = s.sockets.rows if s.sockets is not None else ()
-    return {r.sock.local_port for r in rows if isinstance(r.sock, InetSocket) and r.sock.state == TCP_LISTEN}
+    """Ports a listener serves, this process's own or another's that handed it connections (a
+    forked backend): a CLOSE_WAIT socket on one was accepted, not opened."""
+    if s.sockets is None:
+        return set()
+    own = {
+        r.sock.local_port
+        for r in s.sockets.rows
+        if isinstance(r.sock, InetSocket) and r.sock.state == TCP_LISTEN
+    }
+    return own | s.sockets.served_ports
 
 
 def _activity(s: Subject) -> str:
@@ -286,7 +293,7 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         evidence = [
             f"fds {id_list(list(fds))} to {remote}: CLOSE_WAIT, Recv-Q "
             + ", ".join(str(r.recv_q) for r in rows[:8]),
-            f"local ports {id_list(ports, 5)}: not ports this process listens on, so it opened these",
+            f"local ports {id_list(ports, 5)}: no listener on this box serves them, so it opened these",
         ]
         goodbye = [r for r in rows if r.close_wait_unread]
         if goodbye:

@@ -294,6 +294,55 @@ def test_close_wait_unread_on_accepted_requests(children):
     assert (mine.top_remote, mine.top_remote_count) == ("127.0.0.1:*", 3)
 
 
+# A forking server (PostgreSQL, Apache prefork, inetd): the parent accepts, a child closes the
+# listener and keeps the connections; these never read what their clients sent.
+FORKED_BACKEND = """
+import os, socket, sys, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+print(srv.getsockname()[1])
+ready()
+conns = [srv.accept()[0] for _ in range(3)]
+pid = os.fork()
+if pid == 0:
+    srv.close()
+    while True:
+        time.sleep(1000)
+for c in conns:
+    c.close()
+print(pid)
+ready()
+os.waitpid(pid, 0)
+"""
+
+
+def test_connections_accepted_by_a_parent_are_not_a_pool_leak_in_its_forked_child(children):
+    p = children.python(FORKED_BACKEND)
+    (port,) = map(int, ready_lines(p))
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"x" * 300)
+        c.close()
+    (child,) = map(int, ready_lines(p))
+    try:
+
+        def all_closed():
+            with ProcRoot().pid_dir(child) as d:
+                socks = SocketCollector().process_sockets(child, piddir=d)
+            return sum(1 for r in socks.rows if r.state == "CLOSE_WAIT") == 3 and socks
+
+        socks = wait_until(all_closed, 30, what="three CLOSE_WAIT sockets in the forked child")
+        assert port in socks.served_ports and ("127.0.0.1:*", "CLOSE_WAIT", 3) in [
+            (g.remote, g.state, g.count) for g in socks.by_remote
+        ]
+        got = {f.id: f for f in findings(child)}
+    finally:
+        os.kill(child, signal.SIGKILL)  # the grandchild, by its pid
+    assert "close-wait-leak" not in got  # not a pool: the parent's listener accepted them
+    assert "close-wait-unread" in got and "300 bytes on fd" in got["close-wait-unread"].summary
+
+
 NEVER_ACCEPTS = """
 import socket, time
 srv = socket.socket()
