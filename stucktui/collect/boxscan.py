@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stucktui.collect.context import SEND_CALLS, ChildProcess
+from stucktui.collect.sockets import SocketCollector
 from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.elf import kernel_abi
 from stucktui.procfs.locks import parse_locks
-from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
+from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of, parse_sockstat, unlisted_tcp
 from stucktui.procfs.syscall import TABLES
 from stucktui.snapshot import ProcessRow
 
@@ -52,6 +53,11 @@ LOCK_WCHANS = frozenset(
 _SEND_NRS = frozenset(nr for nr, name in TABLES.get(kernel_abi(), {}).items() if name in SEND_CALLS)
 SPIN_CPU = 20.0  # percent of one core: a process that busy is looked at for an epoll spin
 SPIN_MAX_FDS = 4096  # ... when it has no CLOSE_WAIT socket, only below this many fds (cost)
+# TCP sockets in no table on the box (sockstat) before their holders are looked for, and how
+# many one process must hold to be looked at (a socket between socket() and connect() is in no
+# table either)
+CLOSED_TCP_SCAN = 10
+CLOSED_TCP_SUSPECT = 3
 MANY_FDS = 32  # RLIMIT_NOFILE is read only for processes holding at least this many fds
 FD_SHARE = 0.85
 
@@ -286,6 +292,22 @@ def owners_of(
     return out, unreadable
 
 
+def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow]) -> None:
+    """Holders of TCP sockets in no table (a CLOSE_WAIT leak after keepalive resets: it is in
+    no CLOSE_WAIT count any more), looked for only when /proc/net/sockstat counts at least
+    CLOSED_TCP_SCAN such sockets on the box."""
+    try:
+        unlisted = unlisted_tcp(parse_sockstat(root.read_text("net", "sockstat")))
+    except OSError:
+        return
+    if unlisted < CLOSED_TCP_SCAN:
+        return
+    pids = [r.pid for r in rows if not r.is_kernel_thread and r.state != "Z"]
+    for pid, n in SocketCollector(root).closed_tcp_holders(pids).items():
+        if n >= CLOSED_TCP_SUSPECT:
+            scan.add(pid, "close_wait")
+
+
 def scan_box(
     root: ProcRoot,
     rows: Iterable[ProcessRow],
@@ -298,6 +320,7 @@ def scan_box(
     Never raises for a process that vanished or may not be read: it is simply not suspect."""
     t0 = time.perf_counter()
     scan = BoxScan()
+    rows = tuple(rows)
     for row in rows:
         if row.is_kernel_thread:
             continue
@@ -309,6 +332,7 @@ def scan_box(
     for parent in scan.zombies:
         scan.add(parent, "zombies")
     _lock_pass(root, scan)
+    _closed_tcp_pass(root, scan, rows)
     if listeners and root.path == "/proc":
         full = stalled_listeners()
         if full:

@@ -312,6 +312,48 @@ class SocketCollector:
         return self.table(self.own_netns, "self")  # type: ignore[arg-type]
 
     # -- box-wide -----------------------------------------------------------------------------
+    def closed_tcp_holders(self, pids: Iterable[int]) -> dict[int, int]:
+        """pid -> TCP sockets it holds that are in no table: a leak that left CLOSE_WAIT when a
+        keepalive probe or a write got a reset (Go's pools probe every 15 s), shut down, or
+        sockets never connected. No table lists them, so every process's fds are read (as the
+        pipe map does) and sockfs is asked the protocol of each socket fd no table lists:
+        call it only when /proc/net/sockstat counts such sockets (unlisted_tcp)."""
+        held: dict[int, list[tuple[int, int]]] = {}
+        ns_of: dict[int, int | None] = {}
+        for pid in pids:
+            try:
+                with self.root.pid_dir(pid) as d:
+                    fds = socket_fds(d)
+                    if fds:
+                        held[pid], ns_of[pid] = fds, self.netns_of(pid, d)
+            except (AccessDenied, ProcessGone, OSError):
+                continue
+        by_ns: dict[int | None, tuple[int, set[int]]] = {}
+        for pid, fds in held.items():
+            by_ns.setdefault(ns_of[pid], (pid, set()))[1].update(ino for _, ino in fds)
+        listed: set[int] = set()  # socket inodes are unique box-wide (sockfs)
+        for ns, (pid, inodes) in by_ns.items():
+            table = self.table(ns, pid)
+            try:
+                found = table.inet(inodes).keys()
+                listed.update(found)
+                listed.update(table.unix(inodes - found).keys())
+            except OSError:
+                continue
+        out: dict[int, int] = {}
+        for pid, fds in held.items():
+            unlisted = [fd for fd, ino in fds if ino not in listed]
+            if not unlisted:
+                continue
+            try:
+                with self.root.pid_dir(pid) as d:
+                    n = sum(1 for fd in unlisted if d.socket_protocol(fd) in ("TCP", "TCPv6"))
+            except (AccessDenied, ProcessGone, OSError):
+                continue
+            if n:
+                out[pid] = n
+        return out
+
     def state_counts(self) -> dict[str, int]:
         """TCP state counts of our own namespace: what `ss -s` / `ss -tan state X` cover."""
         counts, _ = self.own_table().tcp_counts()

@@ -225,3 +225,31 @@ def parse_net_unix(text: str, inodes: Container[int] | None = None) -> tuple[Uni
             )
         )
     return tuple(out)
+
+
+def parse_sockstat(text: str) -> dict[str, dict[str, int]]:
+    """/proc/net/sockstat: protocol -> its counters, e.g. {'TCP': {'inuse': 21, 'orphan': 0,
+    'tw': 13, 'alloc': 52, 'mem': 46}}. TCP `alloc` counts every TCP socket allocated, `inuse`
+    those in the kernel's tables, so alloc - inuse are sockets in no table: reset or shut down
+    while a process still holds the fd, or never connected (notes 3). `alloc` is box-wide,
+    `inuse` per network namespace."""
+    out: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        proto, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        words = rest.split()
+        counters: dict[str, int] = {}
+        for key, value in zip(words[::2], words[1::2], strict=False):
+            try:
+                counters[key] = int(value)
+            except ValueError:
+                continue
+        out[proto.strip()] = counters
+    return out
+
+
+def unlisted_tcp(sockstat: dict[str, dict[str, int]]) -> int:
+    """TCP sockets allocated but in no table (see parse_sockstat); 0 when not printed."""
+    tcp = sockstat.get("TCP", {})
+    return max(0, tcp.get("alloc", 0) - tcp.get("inuse", 0))

@@ -377,6 +377,41 @@ def test_accept_queue_abandoned_on_requests_never_accepted(children):
     assert any(x.pid == p.pid and x.id == "accept-queue-abandoned" for x in r.findings)
 
 
+# A pool whose connections the server reset (Go's keepalive probes get a reset once the far
+# end is gone): every socket left CLOSE_WAIT for no table at all, still held by its fd.
+RESET_POOL = """
+import socket, struct, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+pool = []
+for _ in range(25):
+    pool.append(socket.create_connection(srv.getsockname()))
+    a = srv.accept()[0]
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    a.close()                    # a reset
+srv.close()
+ready()
+while True:
+    time.sleep(1000)
+"""
+
+
+def test_triage_finds_a_leak_whose_sockets_were_all_reset(children):
+    """No CLOSE_WAIT left anywhere, so no CLOSE_WAIT count points at it: /proc/net/sockstat
+    says TCP sockets are held in no table, and the box scan finds who holds them."""
+    p = children.python(RESET_POOL)
+    children.wait_ready(p)
+    root = ProcRoot()
+
+    def found():
+        r = triage_box(root, history=History())
+        return next((f for f in r.findings if f.pid == p.pid and f.id == "close-wait-leak"), None)
+
+    f = wait_until(found, 30, interval=0.3, what="the reset pool in the triage")
+    assert "holds 25 TCP sockets that are already reset or shut down" in f.summary
+
+
 POOL = """
 import socket, threading
 srv = socket.socket()

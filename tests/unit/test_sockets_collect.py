@@ -292,3 +292,14 @@ def test_accepted_connections_grouped_by_client_address_not_port():
     rows += [row(30 + i, TCP_ESTABLISHED, 51000 + i, "10.0.0.5", 3306) for i in range(2)]  # it opened
     got = [(g.remote, g.state, g.count) for g in group_by_remote(rows)]
     assert got == [("10.0.0.7:*", "ESTAB", 3), ("10.0.0.5:3306", "ESTAB", 2), ("10.0.0.9:*", "ESTAB", 1)]
+
+
+def test_sockstat_counts_tcp_sockets_in_no_table(net):
+    """Captured while a process held 30 TCP sockets reset by their peer (state CLOSE, in no
+    table): alloc 52 against inuse 22."""
+    from stucktui.procfs.net import parse_sockstat, unlisted_tcp
+
+    stats = parse_sockstat((net / "sockstat_30_reset.txt").read_text())
+    assert stats["TCP"] == {"inuse": 22, "orphan": 0, "tw": 0, "alloc": 52, "mem": 46}
+    assert stats["sockets"] == {"used": 76} and stats["FRAG"] == {"inuse": 0, "memory": 0}
+    assert unlisted_tcp(stats) == 30 and unlisted_tcp({}) == 0
