@@ -213,6 +213,16 @@ def _closed_evidence(rows: list[SocketRow]) -> str:
     )
 
 
+_LEAK_STEPS = (
+    "closing the fds from outside frees the sockets, not the pool's slots (it still counts them "
+    "in use): collect the evidence, then restart the process to recover",
+    "look for a code path that takes a connection and returns early without releasing it "
+    "(a transaction neither committed nor rolled back, a response body never closed)",
+    "if the pool's connections are idle rather than leaked (its in-use count is low), set its idle "
+    "timeout below the server's or balancer's",
+)
+
+
 def _closed_leak(s: Subject, rows: list[SocketRow], age: float | None) -> Finding:
     n = len(rows)
     fds = tuple(r.fd for r in rows)
@@ -225,11 +235,7 @@ def _closed_leak(s: Subject, rows: list[SocketRow], age: float | None) -> Findin
     evidence = [_closed_evidence(rows)]
     if (seen := seen_for(age)) is not None:
         evidence.append(f"the oldest {seen}")
-    steps = [
-        _CLOSE_FD_SOCKET.format(fd=fds[0]),
-        "look for a code path that takes a connection and returns early without releasing it "
-        "(a transaction neither committed nor rolled back)",
-    ]
+    steps = [_CLOSE_FD_SOCKET.format(fd=fds[0]), *_LEAK_STEPS]
     return s.finding(
         "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds
     )
@@ -284,8 +290,9 @@ def close_wait_leak(s: Subject) -> list[Finding]:
             if dead
             else ""
         )
+        lead = f"{s.label} holds {n + len(dead)} leaked TCP connections: " if dead else f"{s.label} holds "
         summary = (
-            f"{s.label} holds {n} {conns} to {where} that the server closed and the process never "
+            f"{lead}{n} {conns} to {where} that the server closed and the process never "
             f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})"
             f"{also}."
         )
@@ -305,18 +312,15 @@ def close_wait_leak(s: Subject) -> list[Finding]:
             )
         if dead:
             evidence.append(_closed_evidence(dead))
+            fds = fds + tuple(r.fd for r in dead)
+            age = None if age is None and closed_age is None else max(age or 0.0, closed_age or 0.0)
+            n += len(dead)
         if (seen := seen_for(age)) is not None:
             evidence.append(f"the oldest {seen}")
-        if dead:
-            fds = fds + tuple(r.fd for r in dead)
-            age = max(age or 0.0, closed_age or 0.0)
-            n += len(dead)
         steps = [
             _CLOSE_FD_SOCKET.format(fd=fds[0]),
             f"from a script: `stucktui close-fd {s.pid} {fds[0]} --method shutdown-both`",
-            "look for a code path that takes a connection and returns early without releasing it "
-            "(a transaction neither committed nor rolled back); set the pool's idle timeout below "
-            "the server's or balancer's",
+            *_LEAK_STEPS,
         ]
         out.append(
             s.finding(

@@ -430,10 +430,15 @@ def test_close_wait_leak_counts_connections_reset_after_the_close():
     """Go's keepalive probes get a reset once the balancer's side is gone: leaked sockets move
     from CLOSE_WAIT to CLOSE (in no table) while the pool still holds them."""
     (f,) = close_wait_leak(subject(sockets=sockets(*_pool(37, 6432, "127.0.0.1"), *_reset(311))))
-    assert "holds 37 CLOSE_WAIT connections to 127.0.0.1:6432" in f.summary
+    assert "holds 348 leaked TCP connections: 37 CLOSE_WAIT connections to 127.0.0.1:6432" in f.summary
     assert "it also holds 311 TCP sockets already reset or shut down" in f.summary
     assert f.severity == "critical" and len(f.fds) == 348  # 348 leaked in all: past 100
     assert any("state CLOSE (ss: UNCONN)" in e for e in f.evidence)
+    # the age told is the oldest of all: the reset ones are the older part of the leak
+    ages = Ages({"close_wait": {**{200 + i: 60.0 for i in range(37)}, 900: 270.0}}, tracked=True)
+    (f,) = close_wait_leak(subject(sockets=sockets(*_pool(37, 6432, "127.0.0.1"), *_reset(311)), ages=ages))
+    assert "the oldest seen by stucktui for 4m" in f.evidence
+    assert any("restart the process" in step for step in f.next_steps)
     # none left in CLOSE_WAIT: the reset ones alone still make the finding
     (alone,) = close_wait_leak(subject(sockets=sockets(*_reset(288))))
     assert "holds 288 TCP sockets that are already reset or shut down" in alone.summary
