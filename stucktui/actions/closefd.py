@@ -189,6 +189,16 @@ def _epoll_del_effects(f: FdFacts) -> tuple[str, ...]:
             "the socket itself stays as it is; shutdown-both as well ends the connection (or close "
             "it with gdb where gdb works)"
         )
+    if f.socket_state == "LISTEN":
+        out.append(
+            "it is a listening socket: the process stops accepting on it; new connections wait in "
+            "its queue until the backlog is full, then are refused"
+        )
+    if f.epoll_regs and not f.level_triggered:
+        out.append(
+            "every registration is edge-triggered (ET or ONESHOT): epoll reports it once, so it "
+            "causes no busy loop and removing it changes little"
+        )
     return tuple(out)
 
 
@@ -244,10 +254,22 @@ def build_methods(f: FdFacts) -> tuple[CloseMethod, ...]:
             ep_blocker,
         )
     )
-    by_id = {m.id: m for m in out}
-    # where gdb cannot work, a watched fd's busy loop is stopped only by taking it out of epoll
-    pick = next((i for i in (GDB_NULL, EPOLL_DEL, SHUTDOWN_BOTH) if by_id[i].available), None)
-    return tuple(_with_default(m, m.id == pick) for m in out)
+    return tuple(_with_default(m, m.id == _default(f, out)) for m in out)
+
+
+def _default(f: FdFacts, methods: list[CloseMethod]) -> str | None:
+    """The method offered first. gdb-null where gdb works. Otherwise, for an fd a level-
+    triggered epoll set reports forever (incident 4's busy loop), taking it out of epoll; for
+    any other socket, shutdown-both, which ends the connection (a pool's CLOSE_WAIT socket: an
+    edge-triggered set, as Go's, does not spin, and epoll-del would change nothing). A
+    listening socket gets no default: every method stops the process accepting on it."""
+    if f.socket_state == "LISTEN":
+        return None
+    order = (
+        (GDB_NULL, EPOLL_DEL, SHUTDOWN_BOTH) if f.level_triggered else (GDB_NULL, SHUTDOWN_BOTH, EPOLL_DEL)
+    )
+    available = {m.id for m in methods if m.available}
+    return next((i for i in order if i in available), None)
 
 
 def _with_default(m: CloseMethod, default: bool) -> CloseMethod:

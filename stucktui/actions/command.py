@@ -200,6 +200,15 @@ def _close(args: argparse.Namespace, target: Target, policy: Policy, out: _Conso
         return _report(out, policy.conclude(invalid, target=target, extra={"fd": fd}))
     options = close_methods(target, fd)
     method = options.method(args.method) if args.method else options.default
+    usable = [m.id for m in options.methods if m.available]
+    if method is None and usable:
+        out.say(f"fd {fd}: {options.facts.description}")
+        why = (
+            f"no method is chosen for fd {fd} by default: it is a listening socket, and every "
+            f"method stops the process accepting on it; choose one with --method ({', '.join(usable)})"
+        )
+        result = ActionResult("close-fd", None, R.BAD_REQUEST, why)
+        return _report(out, policy.conclude(result, target=target, extra={"fd": fd}))
     if method is None:
         out.say(f"fd {fd}: {options.facts.description}")
         for m in options.methods:

@@ -46,6 +46,9 @@ class FdFacts:
     # every registration of this file in an epoll set of the process: (epoll fd, registered
     # fd number), the key epoll_ctl needs; the number may be stale (dup'ed, then closed)
     epoll_regs: tuple[tuple[int, int], ...] = ()
+    # some registration is level-triggered (neither ET nor ONESHOT): epoll reports a closed
+    # socket on every wait, the busy loop of incident 4; an edge-triggered one reports it once
+    level_triggered: bool = False
     null_fd: int | None = None  # an fd of the target open read-write on /dev/null
     threads: int = 1
     kernel_thread: bool = False
@@ -191,6 +194,7 @@ def gather_fd_facts(
     same = tuple(r.fd for r in rows if r.fd != fd and r.inode == inode and r.target == link)
     watched = tuple(r.fd for r in rows for w in r.epoll if w.fd == fd and not w.stale)
     regs = tuple((r.fd, w.tfd) for r in rows for w in r.epoll if w.fd == fd)
+    level = any(not {"ET", "ONESHOT"} & set(w.event_names) for r in rows for w in r.epoll if w.fd == fd)
     null_fd = next((r.fd for r in rows if r.target == "/dev/null" and r.mode == "rw" and r.fd != fd), None)
     try:
         dynamic = elf_is_dynamic(lambda n: d.read_head("exe", n))
@@ -210,6 +214,7 @@ def gather_fd_facts(
         other_fds=same,
         watched_by=watched,
         epoll_regs=regs,
+        level_triggered=level,
         null_fd=null_fd,
         threads=status.threads if status else 1,
         kernel_thread=target.kernel_thread,

@@ -595,6 +595,27 @@ def test_close_fd_command(children, audit):
     assert (done["result"], refused["result"]) == (R.DONE, R.UNAVAILABLE)
 
 
+LISTENER = """
+import socket, sys
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(4)
+print(srv.fileno(), flush=True)
+ready()
+sys.stdin.read()
+"""
+
+
+def test_close_fd_on_a_listener_needs_a_chosen_method(children, audit):
+    """Every method stops a listener accepting: nothing is picked for the user."""
+    p, _, fd = start(children, LISTENER)
+    code, text = cli(["close-fd", str(p.pid), str(fd), "--yes"])
+    assert code == 2 and "it is a listening socket" in text and "--method" in text, text
+    assert os.readlink(f"/proc/{p.pid}/fd/{fd}").startswith("socket:[")  # left open
+    (refused,) = records(audit)
+    assert refused["result"] == R.BAD_REQUEST
+
+
 def test_gdb_result_comes_from_its_output_not_its_exit_status(children, audit):
     """gdb runs even where the test call says it cannot work (the canary is bypassed here, on a
     child of ours): its failure must be read from its output and reported, never taken as done."""

@@ -39,6 +39,7 @@ SOCKET = FdFacts(
     socket=SocketRow(30, 777, CW, None, "netlink"),
     watched_by=(7,),
     epoll_regs=((7, 30),),
+    level_triggered=True,
     threads=24,
     dynamic=True,
     gdb="/usr/bin/gdb",
@@ -129,6 +130,22 @@ def test_gdb_unavailable_with_reason_and_epoll_del_or_shutdown_becomes_default(c
     assert not unwatched[EPOLL_DEL].available
     assert unwatched[EPOLL_DEL].reason == "no epoll set of process 4242 watches fd 30"
     assert not m[SHUTDOWN_READ].default
+    # watched edge-triggered (Go's netpoller): no busy loop, so the connection is what to end
+    edge = _by_id(replace(SOCKET, level_triggered=False, **change))
+    assert edge[SHUTDOWN_BOTH].default and not edge[EPOLL_DEL].default
+    assert "edge-triggered" in " ".join(edge[EPOLL_DEL].effects)
+
+
+def test_a_listening_socket_gets_no_default_and_epoll_del_says_it_stops_accepting():
+    from socket import AF_INET
+
+    from stucktui.procfs.net import TCP_LISTEN
+
+    sock = InetSocket("tcp", AF_INET, TCP_LISTEN, "0.0.0.0", 8080, "0.0.0.0", 0, 0, 128, 0, 500)
+    listener = replace(SOCKET, socket=SocketRow(30, 500, sock, 1, "netlink"), gdb=None)
+    m = _by_id(listener)
+    assert m[EPOLL_DEL].available and not any(x.default for x in m.values())
+    assert "stops accepting on it" in " ".join(m[EPOLL_DEL].effects)
 
 
 def test_epoll_del_names_every_registration_and_its_effects():
