@@ -27,6 +27,8 @@ from stucktui.listing import human_age, human_bytes
 from stucktui.procfs.net import (
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
+    TCP_FIN_WAIT1,
+    TCP_FIN_WAIT2,
     TCP_LISTEN,
     InetSocket,
     UnixSocket,
@@ -171,7 +173,7 @@ def close_wait_unanswered(s: Subject) -> list[Finding]:
             "waits loses its answer)",
         ]
     evidence = [
-        f"fds {id_list(list(fds), 8)}: CLOSE_WAIT, accepted from its own listener, Recv-Q holds only "
+        f"fds {id_list(list(fds), 8)}: CLOSE_WAIT, accepted from a listener on this box, Recv-Q holds only "
         "the client's FIN (a client that gave up, or one that half-closed and still waits)",
         _clients(rows),
     ]
@@ -180,16 +182,21 @@ def close_wait_unanswered(s: Subject) -> list[Finding]:
     return [s.finding("close-wait-unanswered", severity, summary, evidence, steps, panel="sockets", fds=fds)]
 
 
+# A proxy's connection to its backend that waits for an answer: still open, or half-closed by
+# the proxy passing its client's close on (haproxy does: FIN_WAIT_1/2 until the backend closes).
+_UPSTREAM_STATES = frozenset({TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2})
+
+
 def _upstream(s: Subject, listening: set[int], n: int) -> tuple[str, int] | None:
     """(remote, count) when the process holds, for most of `n` abandoned client connections,
-    an established connection it opened to one remote that has sent nothing back: a proxy
-    (haproxy, nginx with proxy_ignore_client_abort) waiting on its backend."""
+    a connection it opened to one remote that has sent nothing back, open or half-closed by
+    the proxy: a proxy (haproxy, nginx with proxy_ignore_client_abort) waiting on its backend."""
     out = (
         Counter(
             r.remote
             for r in s.sockets.rows
             if isinstance(r.sock, InetSocket)
-            and r.sock.state == TCP_ESTABLISHED
+            and r.sock.state in _UPSTREAM_STATES
             and r.sock.local_port not in listening
             and not r.sock.recv_q
         )

@@ -387,6 +387,10 @@ def test_close_wait_unanswered_counts_requests_read_but_never_answered():
     assert proxy.severity == "warning"
     assert "12 connections it opened to 127.0.0.1:8082 get no answer" in proxy.summary
     assert "look at the backend" in proxy.summary
+    # haproxy passes its clients' close on to the backend: its side is FIN_WAIT_2, still waiting
+    half = [r._replace(sock=r.sock._replace(state=5)) for r in backend]  # type: ignore[union-attr]
+    (proxy,) = close_wait_unanswered(subject(sockets=sockets(*_unanswered(12), *half)))
+    assert "12 connections it opened to 127.0.0.1:8082 get no answer" in proxy.summary
     # connections the process opened (no listener on their port) are close-wait-leak's
     opened = [r for r in _unanswered(12) if r is not LISTEN]
     assert close_wait_unanswered(subject(sockets=sockets(*opened))) == []
