@@ -34,9 +34,11 @@ def pyspy_dump_argv(
     pid: int, nonblocking: bool = True, native: bool = False, *, binary: str = "py-spy"
 ) -> list[str]:
     """Without --nonblocking py-spy ptrace-stops every thread for the dump, which makes
-    non-retrying syscalls fail with EINTR in the target (notes 9.5): off only on request."""
+    non-retrying syscalls fail with EINTR in the target (notes 9.5): off only on request.
+    Native frames are read from stopped threads only (py-spy refuses `--native
+    --nonblocking`), so `native` pauses the process whatever `nonblocking` says."""
     argv = [binary, "dump", "--json", "--pid", str(pid)]
-    if nonblocking:
+    if nonblocking and not native:
         argv.append("--nonblocking")
     if native:
         argv.append("--native")
@@ -203,6 +205,7 @@ def dump_python(
     if exe is None:
         return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
     argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
+    nonblocking = nonblocking and not native
     return _retried(dump_result(pid, runner(argv, timeout=timeout), nonblocking),
                     lambda: runner(argv, timeout=timeout), nonblocking)  # fmt: skip
 
@@ -237,6 +240,7 @@ def start_dump(
     if exe is None:
         return lambda: PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
     argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
+    nonblocking = nonblocking and not native
     running = start(argv, timeout=timeout)
     return lambda: _retried(
         dump_result(pid, running.result(), nonblocking), lambda: run(argv, timeout=timeout), nonblocking

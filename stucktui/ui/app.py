@@ -300,8 +300,12 @@ class StuckApp(App[int]):
 
     def toggle_pyspy_native(self) -> None:
         self.pyspy_native = not self.pyspy_native
-        state = "with native (C) frames" if self.pyspy_native else "Python frames only"
-        self.notify(f"py-spy stacks: {state}", timeout=3)
+        state = (
+            "with native (C) frames; py-spy pauses the process briefly to read them"
+            if self.pyspy_native
+            else "Python frames only"
+        )
+        self.notify(f"py-spy stacks: {state}", timeout=4)
         self.request_python()
 
     def toggle_kernel_stacks(self) -> None:

@@ -68,7 +68,7 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
 THREADS_KEYS: tuple[KeyAction, ...] = (
     KeyAction("toggle_grouped", "g", "Groups", "Threads: group by what they wait on, or list every one"),
     KeyAction("kernel_stacks", "K", "Kernel stacks", "Threads: read each thread's kernel stack (root)"),
-    KeyAction("native", "n", "Native frames", "Threads: py-spy with native (C) frames"),
+    KeyAction("native", "n", "Native frames", "Threads: py-spy with native (C) frames (pauses it)"),
     KeyAction("gdb", "G", "gdb stacks", "Threads: every thread's native stack with gdb (pauses it)"),
 )
 _CLOSE_FD = KeyAction(

@@ -110,6 +110,18 @@ def test_pyspy_frames_merge_into_rows(children):
     assert epoll.python is not None and epoll.python.frames[0].function == "epoll_waiter"
 
 
+def test_pyspy_native_frames_in_the_default_nonblocking_mode(children):
+    """py-spy refuses --native with --nonblocking; `n` in the default mode must still work."""
+    if find_pyspy() is None:
+        pytest.skip("py-spy is not installed")
+    p, _ = _start_zoo(children)
+    dump = dump_python(p.pid, nonblocking=True, native=True, timeout=60)
+    if isinstance(dump, PySpyError) and dump.kind is PySpyFailure.PERMISSION:
+        pytest.skip(f"py-spy not permitted here: {dump.detail}")
+    assert isinstance(dump, PyDump), dump
+    assert any(f.module for t in dump.threads for f in t.frames)  # native frames name a library
+
+
 def test_cpu_percent_of_a_spinning_thread(children):
     p = children.python(
         """

@@ -38,6 +38,8 @@ def test_argv():
         "42",
         "--native",
     ]
+    # py-spy refuses --native with --nonblocking: native frames pause the process
+    assert "--nonblocking" not in pyspy_dump_argv(42, nonblocking=True, native=True)
 
 
 def test_parse_real_dump_sorted_by_tid():
