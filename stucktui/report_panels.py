@@ -100,7 +100,10 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
         out += ["", heading(f"Sockets ({len(socks['items'])}; {tcp})")]
         unread = set(socks.get("close_wait_unread_fds") or ())
         for g in socks["by_remote"][:20]:
-            out.append(f"{bullet}{g['count']:>6} x {g['state']:<12} to {esc(g['remote'])}")
+            count = (
+                str(g["count"]) if bullet else f"{g['count']:>6}"
+            )  # a padded list item is code in markdown
+            out.append(f"{bullet}{count} x {g['state']:<12} to {esc(g['remote'])}")
         for q in socks.get("accept_queues") or ():
             states = ", ".join(f"{n} {st}" for st, n in q["states"].items())
             out.append(
@@ -126,7 +129,8 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
     if not blind("fds", "Files") and fds is not None:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("fd_counts") or {}).items())
         out += ["", heading(f"Files ({len(fds)} fds{': ' + counts if counts else ''})")]
-        for f in fds:
+        shown, left = _files_shown(fds, socks is not None and "sockets" not in unavailable)
+        for f in shown:
             line = f"{bullet}fd {f['fd']:>4} {f['kind']:<8} {f['mode'] or '?':<3} {esc(f['target'])}"
             p = f.get("pipe")
             if p:
@@ -139,8 +143,15 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
                 fill = "" if p["queued"] is None else f"; {p['queued']} of {p['capacity']} bytes queued"
                 line += esc(f"; other end: {peers}{fill}") + verdict
             out.append(line)
-            for w in f.get("epoll") or []:
+            watches = f.get("epoll") or []
+            for w in watches[:_WATCHES_SHOWN]:
                 out.append(f"    watches fd {w['fd']} [{esc(' '.join(w['events']))}]: {esc(w['target'])}")
+            if len(watches) > _WATCHES_SHOWN:
+                out.append(
+                    f"    ... and {len(watches) - _WATCHES_SHOWN} more watched fds (--format json has all)"
+                )
+        if left:
+            out.append(f"{bullet}... {left}")
         for n in data.get("fd_notes") or []:
             out.append(f"{bullet}note: {esc(n)}")
     locks = data.get("locks")
@@ -244,6 +255,28 @@ def _busiest(threads: list[dict[str, Any]]) -> str:
     if len(busy) > _BUSY_SHOWN:
         parts.append(f"and {len(busy) - _BUSY_SHOWN} more")
     return ", ".join(parts)
+
+
+_FILES_SHOWN = 200  # fds a text or markdown report lists: one to paste, not 20,000 lines
+_WATCHES_SHOWN = 20  # watched fds listed under each epoll fd
+
+
+def _files_shown(fds: list[dict[str, Any]], sockets_listed: bool) -> tuple[list[dict[str, Any]], str]:
+    """The fds the Files section lists, in fd order, and a line for the rest ('' when none).
+    Sockets the Sockets section already lists are left out unless an epoll set watches them;
+    pipes, epoll and other special fds come before plain files and devices."""
+    watched = {w["fd"] for f in fds for w in f.get("epoll") or ()}
+    rest = [f for f in fds if not (sockets_listed and f["kind"] == "socket" and f["fd"] not in watched)]
+    sockets = len(fds) - len(rest)
+    ranked = sorted(rest, key=lambda f: (f["kind"] in ("file", "dir", "device", "socket"), f["fd"]))
+    keep = {f["fd"] for f in ranked[:_FILES_SHOWN]}
+    shown = [f for f in rest if f["fd"] in keep]
+    parts = []
+    if sockets:
+        parts.append(f"{sockets} socket fds listed under Sockets")
+    if len(rest) > len(shown):
+        parts.append(f"{len(rest) - len(shown)} more fds not listed")
+    return shown, ("; ".join(parts) + " (--format json has every fd)") if parts else ""
 
 
 def _q(n: int | None) -> str:

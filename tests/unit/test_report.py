@@ -183,3 +183,37 @@ def test_text_report_names_the_threads_that_used_cpu_busiest_first():
     assert any("CPU over" in x for x in markdown_lines(data))
     idle = {**data, "threads": [t(1, 0.0), t(2, None), t(3, 4.9)]}
     assert not [x for x in text_lines(idle) if "CPU over" in x]
+
+
+def test_text_report_stays_pasteable_with_thousands_of_fds():
+    """Each socket was listed three times (Sockets, the epoll watch list, Files): 30,000 lines
+    at incident scale. Files lists sockets only when watched, and at most 200 fds."""
+    from stucktui.report_panels import markdown_lines, text_lines
+
+    def fd(n, kind, target, **kw):
+        return {"fd": n, "kind": kind, "mode": "rw", "target": target, "pipe": None, "epoll": [], **kw}
+
+    sockets = [fd(100 + i, "socket", f"socket:[{900 + i}]") for i in range(3000)]
+    files = [fd(4000 + i, "file", "/var/log/app.log") for i in range(500)]
+    watches = [{"fd": 100 + i, "events": ["IN"], "target": "socket CLOSE_WAIT"} for i in range(50)]
+    ep = fd(3, "epoll", "anon_inode:[eventpoll]", epoll=watches)
+    item = {
+        "fd": 100,
+        "proto": "tcp",
+        "local": "a",
+        "remote": "b",
+        "state": "CLOSE_WAIT",
+        "recv_q": 1,
+        "send_q": 0,
+    }
+    data = {
+        "sockets": {"states": {"CLOSE_WAIT": 3000}, "items": [item] * 3000, "by_remote": [
+            {"count": 3000, "state": "CLOSE_WAIT", "remote": "10.0.0.5:3306"}]},
+        "fds": [ep, *sockets, *files],
+    }  # fmt: skip
+    lines = text_lines(data)
+    assert len(lines) < 500
+    assert "  fd    3 epoll" in "\n".join(lines) and "    ... and 30 more watched fds" in "\n".join(lines)
+    assert any("2950 socket fds listed under Sockets; 351 more fds not listed" in x for x in lines)
+    md = markdown_lines(data)
+    assert "- 3000 x CLOSE_WAIT" in "\n".join(md)  # no padding: not a code block in markdown
