@@ -16,6 +16,10 @@ _LOCK_CMDS = ("LOCK_", "F_SETLK", "F_OFD_SETLK", "F_GETLK", "F_OFD_GETLK")
 _STEPS_LOCKS = "press 5 for the Locks panel: holder, waiters and every process with the file open"
 
 
+def _fd_words(fds: list[int]) -> str:
+    return f"fd {fds[0]}" if len(fds) == 1 else f"fds {id_list(fds)}"
+
+
 def _in_lock_call(s: Subject, fds: set[int] | None) -> list[str]:
     """'thread 12 in flock(7, LOCK_EX|LOCK_NB)' for threads caught in a lock call on `fds`
     (on any fd when None)."""
@@ -247,29 +251,39 @@ def lock_wait(s: Subject) -> list[Finding]:
             )
         )
     waited_paths = {w.path for w in s.locks.rows if w.role == "waiting"} if s.locks is not None else set()
+    # one finding per locked file and holder, however many fds have it open (a poller may
+    # open the file anew for each try, and leak the fds)
+    groups: dict[tuple[str, int, str, str], list[int]] = {}
+    names: dict[int, str] = {}
     for lk in s.context.foreign_locks:
         if lk.path in waited_paths:
             continue  # a listed waiter, reported above; this is for LOCK_NB pollers
-        trying = _in_lock_call(s, {lk.fd}) + _lock_frames(s)
+        groups.setdefault((lk.path, lk.holder_pid, lk.type, lk.mode), []).append(lk.fd)
+        names[lk.holder_pid] = lk.holder_name
+    for (path, holder, typ, mode), fds in groups.items():
+        calls = _in_lock_call(s, set(fds))
+        trying = calls + _lock_frames(s)
         if not trying:
             continue
-        who = (
-            f"pid {lk.holder_pid} ({lk.holder_name})"
-            if lk.holder_pid > 0
-            else "another process (an OFD lock)"
+        # the fds a thread is caught locking through, or every fd that has the file open
+        named = (
+            sorted({fd for t in s.threads.rows if t.call for fd in t.call.fds if fd in fds}) if calls else []
         )
+        shown = named or sorted(fds)
+        who = f"pid {holder} ({names[holder]})" if holder > 0 else "another process (an OFD lock)"
         summary = (
-            f"{s.label} keeps trying to lock {lk.path} (fd {lk.fd}), whose {lk.type} {lk.mode} lock "
+            f"{s.label} keeps trying to lock {path} ({_fd_words(shown)}), whose {typ} {mode} lock "
             f"is held by {who}."
         )
         evidence = [
-            f"fd {lk.fd} has {lk.path} open and holds no lock on it; /proc/locks lists {lk.type} {lk.mode} "
-            f"for pid {lk.holder_pid} (LOCK_NB retries never show as waiters)",
+            f"{_fd_words(sorted(fds))} {'has' if len(fds) == 1 else 'have'} {path} open and "
+            f"{'holds' if len(fds) == 1 else 'hold'} no lock on it; "
+            f"/proc/locks lists {typ} {mode} for pid {holder} (LOCK_NB retries never show as waiters)",
             *trying,
         ]
         steps = [
             _STEPS_LOCKS,
-            f"open pid {lk.holder_pid} to see why it keeps the lock" if lk.holder_pid > 0 else _STEPS_LOCKS,
+            f"open pid {holder} to see why it keeps the lock" if holder > 0 else _STEPS_LOCKS,
         ]
         out.append(
             s.finding(
@@ -279,7 +293,7 @@ def lock_wait(s: Subject) -> list[Finding]:
                 evidence,
                 list(dict.fromkeys(steps)),
                 panel="locks",
-                fds=(lk.fd,),
+                fds=tuple(shown),
             )
         )
     return out

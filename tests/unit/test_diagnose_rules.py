@@ -892,6 +892,20 @@ def test_lock_wait_poller_of_another_process_lock():
     assert lock_wait(subject(context=ctx, threads=idle)) == []
 
 
+def test_lock_wait_one_finding_per_locked_file_naming_the_fd_being_locked():
+    """A poller with the file open through many fds (opened anew for each try): one finding,
+    naming the fd a thread is caught locking through."""
+    many = tuple(ForeignLock(fd, LOCKFILE, "FLOCK", "WRITE", 77, "cron") for fd in (3, 4, 6, 8))
+    t = threads(thread(PID, "flock", (4, 6), targets={4: LOCKFILE}))  # LOCK_EX|LOCK_NB on fd 4
+    (f,) = lock_wait(subject(context=Context(foreign_locks=many), threads=t))
+    assert f.fds == (4,) and f"keeps trying to lock {LOCKFILE} (fd 4)" in f.summary
+    assert f"fds 3, 4, 6, 8 have {LOCKFILE} open and hold no lock on it" in f.evidence[0]
+    frames = (("_acquire", "filelock/_unix.py"),)
+    sleeping = threads(thread(PID, "clock_nanosleep", (1, 0), frames=frames))
+    (f,) = lock_wait(subject(context=Context(foreign_locks=many), threads=sleeping))
+    assert f.fds == (3, 4, 6, 8) and "(fds 3, 4, 6, 8)" in f.summary
+
+
 # -- whole process -----------------------------------------------------------------------------
 @pytest.mark.parametrize("n,severity", [(880, "warning"), (1000, "critical"), (1024, "critical")])
 def test_fd_exhaustion(n, severity):
