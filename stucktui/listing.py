@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from stucktui.snapshot import ProcessRow
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +155,12 @@ def human_age(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def head_and_tail(items: Sequence[T], head: int, tail: int = 5) -> tuple[Sequence[T], int, Sequence[T]]:
+    """(the first `head`, how many are left out, the last `tail`) of a long stack, so that the
+    outermost frames (where a lock or a handler was first entered) show too; a short one
+    comes back whole with nothing left out."""
+    if len(items) <= head + tail:
+        return items, 0, ()
+    return items[:head], len(items) - head - tail, items[-tail:]

@@ -15,6 +15,7 @@ from stucktui.collect.signals import SignalsSnapshot, signals_report
 from stucktui.collect.socket_rows import ProcessSockets, sockets_report
 from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
 from stucktui.diagnose.model import Finding
+from stucktui.listing import head_and_tail
 from stucktui.procfs.signals import NSIG, mask_names
 from stucktui.textsafe import markdown_escape, printable
 
@@ -192,7 +193,12 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
             if not stack:
                 continue
             out.append(f"{bullet}thread {t['tid']} ({esc(t['name'])}) Python stack, innermost first:")
-            for f in stack[:30]:
+            head, skipped, tail = head_and_tail(stack, 25)
+            for f in head:
+                out.append(f"    {esc(f['function'])} ({esc(f['file'])}:{f['line']})")
+            if skipped:
+                out.append(f"    ... {skipped} more frames (--format json has all) ...")
+            for f in tail:
                 out.append(f"    {esc(f['function'])} ({esc(f['file'])}:{f['line']})")
     sig = data.get("signals")
     if not blind("signals", "Signals") and sig is not None:

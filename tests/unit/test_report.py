@@ -217,3 +217,13 @@ def test_text_report_stays_pasteable_with_thousands_of_fds():
     assert any("2950 socket fds listed under Sockets; 351 more fds not listed" in x for x in lines)
     md = markdown_lines(data)
     assert "- 3000 x CLOSE_WAIT" in "\n".join(md)  # no padding: not a code block in markdown
+
+
+def test_a_deep_python_stack_shows_its_outermost_frames_and_how_many_are_left_out():
+    from stucktui.report_panels import text_lines
+
+    stack = [{"function": f"f{i}", "file": "x.py", "line": i} for i in range(713)]
+    data = {"thread_groups": [], "threads": [{"tid": 7, "name": "w", "python_stack": stack}]}
+    lines = text_lines(data)
+    assert "      ... 683 more frames (--format json has all) ..." in lines
+    assert lines[-1] == "      f712 (x.py:712)" and "      f24 (x.py:24)" in lines

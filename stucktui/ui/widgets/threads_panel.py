@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Static
 
 from stucktui.collect.panels import PanelData
 from stucktui.collect.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
+from stucktui.listing import head_and_tail
 from stucktui.ui.keys import THREADS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
@@ -177,7 +178,14 @@ class ThreadsPanel(DetailPanel):
         t.append_text(safe_text(row.name))
         if row.python and row.python.frames:
             t.append("  Python stack, innermost first:\n", style="dim")
-            for f in row.python.frames[:40]:
+            head, skipped, tail = head_and_tail(row.python.frames, 35)
+            for f in head:
+                t.append("  ")
+                t.append_text(safe_text(f"{f.function} ({f.short_file}:{f.line})"))
+                t.append("\n")
+            if skipped:
+                t.append(f"  ... {skipped} more frames ...\n", style="dim")
+            for f in tail:
                 t.append("  ")
                 t.append_text(safe_text(f"{f.function} ({f.short_file}:{f.line})"))
                 t.append("\n")
