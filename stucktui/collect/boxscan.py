@@ -210,9 +210,21 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
     for e in entries:
         if not e.waiting and e.pid > 0 and e.type in ("FLOCK", "POSIX"):
             held.setdefault(e.pid, set()).add(e.dev_ino)
+    polled: set[str] = set()  # the locked files a holder keeps trying to lock again itself
     for pid, files in held.items():
-        if _opened_twice(root, pid, files) or _sleeps(root, pid):
+        twice = _opened_twice(root, pid, files)
+        if twice:
+            polled.update(twice)
+        if twice or _sleeps(root, pid):
             scan.add(pid, "lock_poll")
+    if polled:
+        # incident 5: every other process that logs to that file polls for the lock as well,
+        # and LOCK_NB tries never show in /proc/locks: whoever has the file open is looked at
+        # (one readlink of every fd on the box, paid only while a holder polls for itself)
+        for owners in owners_of(root, polled)[0].values():
+            for pid, _ in owners:
+                if pid not in held:
+                    scan.add(pid, "lock_poll")
 
 
 # Where a thread sleeps between two LOCK_NB tries (time.sleep, select, poll): a lock holder
@@ -230,14 +242,17 @@ def _sleeps(root: ProcRoot, pid: int) -> bool:
         return False
 
 
-def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> bool:
+def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> set[str]:
+    """The paths of the locked `files` (dev major, minor, inode) that `pid` has open through
+    two fds or more: a holder that tries to lock again what it holds."""
+    out: set[str] = set()
     try:
         with PidDir(root, pid) as d:
             by_target: dict[str, list[int]] = {}
             for fd, target in d.fd_links():
                 if target.startswith("/"):
                     by_target.setdefault(target, []).append(fd)
-            for fds in by_target.values():
+            for target, fds in by_target.items():
                 if len(fds) < 2:
                     continue
                 try:
@@ -245,10 +260,10 @@ def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) ->
                 except OSError:
                     continue
                 if (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in files:
-                    return True
+                    out.add(target)
     except (ProcessGone, AccessDenied, OSError):
-        return False
-    return False
+        return set()
+    return out
 
 
 def stalled_listeners() -> set[int]:

@@ -631,6 +631,25 @@ def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path
     assert any("emit twice" in e and "re-entered" in e for e in f.evidence)
 
 
+def test_triage_finds_the_processes_polling_behind_a_holder_that_polls_for_itself(children, tmp_path):
+    """Incident 5 in its polling form: the holder polls for its own lock, and every other
+    process that logs to the file polls with LOCK_NB too; /proc/locks names none of them."""
+    lock = str(tmp_path / "app.log.lock")
+    holder = children.python(POLLER, lock)
+    children.wait_ready(holder)
+    need_pyspy(holder.pid)
+    other = children.python(POLLER.replace("ready()\nemit()", "ready()\nacquire(sys.argv[1])"), lock)
+    children.wait_ready(other)
+
+    def found():
+        r = triage_box(ProcRoot(), python=True)
+        got = {(x.pid, x.id): x for x in r.findings}
+        return got.get((other.pid, "lock-wait")) if (holder.pid, "lock-self-wait") in got else None
+
+    f = wait_until(found, 40, interval=0.3, what="the other poller box-wide")
+    assert f"keeps trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
+
+
 CLOSING_POLLER = POLLER.replace(
     """    fd = os.open(path, os.O_RDWR | os.O_CREAT)
     while True:
