@@ -159,11 +159,10 @@ def section_lines(data: dict[str, Any], esc: Escape, heading: Callable[[str], st
     if not blind("locks", "Locks") and locks is not None:
         out += ["", heading(f"Locks ({len(locks)})")]
         for lk in locks:
-            who = (
-                f"held by {lk['holder_pid']}"
-                if lk["role"] == "held"
-                else f"WAITING (holder {lk['holder_pid']})"
-            )
+            who = {
+                "held": f"held by {lk['holder_pid']}",
+                "waiting": f"WAITING (holder {lk['holder_pid']})",
+            }.get(lk["role"], f"open here, locked by {lk['holder_pid']}")
             waiters = f"; waiters {', '.join(map(waiter_text, lk['waiters']))}" if lk["waiters"] else ""
             where = lk["path"] or f"inode {lk['inode']}"
             line = f"{lk['type']} {lk['mode']} {lk['range']} on {where}: {who}{waiters}"

@@ -39,7 +39,9 @@ class FileUser:
 
 @dataclass(frozen=True, slots=True)
 class LockRow:
-    """One lock the process holds (role 'held') or waits for (role 'waiting')."""
+    """One lock the process holds (role 'held'), waits for (role 'waiting'), or that another
+    process holds on a file this one has open without holding or waiting for any lock on it
+    (role 'open': where a LOCK_NB poller waits, which /proc/locks never shows)."""
 
     role: str
     type: str  # FLOCK, POSIX, OFD, LEASE
@@ -216,6 +218,12 @@ def _collect(
             mine = [w for w in waiting if w.pid == -1 and w.type == "OFD"][:1]
         if mine:
             roles.append("waiting")
+        if (
+            not roles
+            and head.dev_ino in path_of
+            and not any(e.pid == pid for other in on_file[head.dev_ino] for e in other)
+        ):
+            roles.append("open")  # another process's lock on a file this one has open
         warning = _stale_warning(root, head, holders)
         others_holding = tuple(
             u for other in on_file[head.dev_ino] for u in holders_of(other[0]) if u.pid != pid

@@ -106,7 +106,9 @@ def test_flock_passed_on_by_fork_warns_about_the_dead_creator(tree):
     (row,) = collect_locks(tree, 6040).rows
     assert row.role == "held" and row.listed_pid == 6039 and row.holder_pid == 6040
     assert row.warning is not None and "6039" in row.warning and "exited" in row.warning
-    assert collect_locks(tree, 7000).rows == ()  # the poller holds and waits for nothing
+    # the poller holds and waits for nothing: the lock on the file it has open, as 'open'
+    (opened,) = collect_locks(tree, 7000).rows
+    assert (opened.role, opened.holder_pid, opened.request) == ("open", 6037, None)
 
 
 def test_ofd_lock_owner_found_through_fdinfo(tree):

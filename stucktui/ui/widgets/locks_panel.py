@@ -23,6 +23,9 @@ COLUMNS = (
 )
 
 
+_ROLE_STYLES = {"waiting": "bold red", "held": "green", "open": "yellow"}
+
+
 class LocksPanel(DetailPanel):
     data_key = "locks"
 
@@ -40,8 +43,15 @@ class LocksPanel(DetailPanel):
             return
         assert isinstance(locks, ProcessLocks)
         held = sum(1 for r in locks.rows if r.role == "held")
-        waiting = len(locks.rows) - held
+        waiting = sum(1 for r in locks.rows if r.role == "waiting")
+        opened = len(locks.rows) - held - waiting
         head = Text(f"{held} held, {waiting} waited for", style="bold red" if waiting else "bold")
+        if opened:
+            head.append(
+                f"; {opened} held by other processes on files it has open (a LOCK_NB poller waits "
+                "there unseen: its Python stack shows it, y on the Threads panel)",
+                style="yellow",
+            )
         if not locks.rows:
             head = Text("This process holds no file locks and waits for none.", style="dim")
         for n in locks.notes:
@@ -71,7 +81,7 @@ class LocksPanel(DetailPanel):
                 (
                     f"{i}",
                     [
-                        Text(r.role.upper(), style="bold red" if r.role == "waiting" else "green"),
+                        Text(r.role.upper(), style=_ROLE_STYLES.get(r.role, "")),
                         Text(r.type),
                         Text(r.mode),
                         Text(r.range_text),
