@@ -61,6 +61,14 @@ class ParentDiff:
     # comes from the forking thread, not necessarily the parent's main thread (incident 3). A
     # pool blocks signals alike in all its threads, and which one forked us is not in /proc.
     same_mask_parent_tids: tuple[int, ...] = ()
+    # every parent thread's blocked mask, (tid, mask): a child that changed its own mask since
+    # it was started (coreutils timeout does) matches no thread exactly, but the threads that
+    # block what it has stuck still tell where that came from
+    parent_blocked: tuple[tuple[int, int], ...] = ()
+
+    def parent_tids_blocking(self, bits: int) -> tuple[int, ...]:
+        """The parent's threads that block every signal of `bits`."""
+        return tuple(tid for tid, mask in self.parent_blocked if mask & bits == bits)
 
     @property
     def same_mask_parent_tid(self) -> int | None:
@@ -157,6 +165,7 @@ def parent_diff(status: Status, parent: Status, parent_threads: tuple[ThreadMask
         ignored_here_only=status.sig_ign & ~parent.sig_ign,
         ignored_parent_only=parent.sig_ign & ~status.sig_ign,
         same_mask_parent_tids=alike,
+        parent_blocked=tuple((t.tid, t.blocked) for t in parent_threads),
     )
 
 

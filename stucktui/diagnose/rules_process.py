@@ -28,7 +28,16 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
     # A shell waiting for its pipeline blocks SIGCHLD and reaps in wait4(): the pending
     # SIGCHLD is how it works, not a signal anyone waits for.
     reaping = s.threads is not None and any(call_name(t) in ("wait4", "waitid") for t in s.threads.rows)
-    stuck = [r for r in sig.rows if r.stuck and not r.libc_internal and not (reaping and r.name == "SIGCHLD")]
+    # An ignored signal is discarded once unblocked: nothing waits for it (coreutils timeout
+    # ignores the SIGTERM and SIGCONT it sends its own process group).
+    stuck = [
+        r
+        for r in sig.rows
+        if r.stuck
+        and not r.libc_internal
+        and r.disposition != "ignored"
+        and not (reaping and r.name == "SIGCHLD")
+    ]
     if not stuck:
         return []
     names = [r.name for r in stuck]
@@ -50,6 +59,13 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
         origin = (
             f"the mask was inherited from its parent pid {p.parent_pid} ({p.parent_name}), whose "
             f"thread {p.same_mask_parent_tid} blocks the same signals (the thread that started it)"
+        )
+    elif blockers := p.parent_tids_blocking(bits):
+        origin = (
+            f"the mask was inherited from its parent pid {p.parent_pid} ({p.parent_name}), whose "
+            f"{'thread' if len(blockers) == 1 else 'threads'} {id_list(list(blockers), 6)} "
+            f"({len(blockers)} of {len(p.parent_blocked)}) block {'it' if len(names) == 1 else 'them'} "
+            "(one of them started it; it has changed other parts of its mask since)"
         )
     elif p.parent_pid == 1 or s.ppid == 1:
         # an orphan is reparented to pid 1 (or a subreaper): its real parent may be gone

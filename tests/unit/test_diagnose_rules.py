@@ -717,6 +717,27 @@ def test_signal_inherited_from_one_of_many_threads_with_the_same_mask():
     assert "the thread that started it" not in f.summary
 
 
+def test_signal_origin_from_parent_threads_that_block_it_though_the_masks_differ():
+    """coreutils timeout, started by a uWSGI worker thread, changes its own mask: no parent
+    thread's mask is equal to it, but 63 of 64 block the stuck signal."""
+    from dataclasses import replace
+
+    masks = ((1000, 0), *((1000 + i, 0xFFFFFFFE7FFBFEFF) for i in range(1, 64)))
+    pool = replace(ParentDiff(1000, "uwsgi", ALRM, 0, 0, 0), parent_blocked=masks)
+    (f,) = signal_blocked_pending(subject(signals=signals(shared=ALRM, blocked=ALRM, parent=pool)))
+    assert "inherited from its parent pid 1000 (uwsgi), whose threads 1001, 1002" in f.summary
+    assert "(63 of 64) block it" in f.summary and "does not block it" not in f.summary
+
+
+def test_an_ignored_signal_pending_and_blocked_is_waited_for_by_nobody():
+    """timeout ignores the SIGTERM it sends its own process group: it stays pending, harmlessly."""
+    from dataclasses import replace
+
+    snap = signals(shared=ALRM, blocked=ALRM)
+    ignored = replace(snap, rows=tuple(replace(r, disposition="ignored") for r in snap.rows))
+    assert signal_blocked_pending(subject(signals=ignored)) == []
+
+
 def test_signal_origin_variants():
     same = signals(shared=ALRM, blocked=ALRM, parent=_parent(0, None))
     assert (
