@@ -262,6 +262,14 @@ def test_triage_watches_the_readers_of_every_suspect_in_one_window(children, mon
     assert len(calls) == 1 and {peer.pid for _, peer in pairs} <= set(calls[0])
 
 
+def _give_up_after_asking(port: int, n: int) -> None:
+    """n clients each send a 300-byte request to the loopback port and close at once."""
+    for _ in range(n):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 284)  # 300 bytes
+        c.close()
+
+
 NEVER_READS = """
 import socket
 srv = socket.socket()
@@ -278,10 +286,7 @@ while True:
 def test_close_wait_unread_on_accepted_requests(children):
     p = children.python(NEVER_READS)
     (port,) = map(int, ready_lines(p))
-    for _ in range(3):
-        c = socket.create_connection(("127.0.0.1", port))
-        c.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 284)  # 300 bytes
-        c.close()
+    _give_up_after_asking(port, 3)
     f = wait_for(p.pid, "close-wait-unread", what="3 CLOSE_WAIT sockets with unread data")
     wait_until(lambda: len(next(x for x in findings(p.pid) if x.id == "close-wait-unread").fds) == 3, 30)
     f = next(x for x in findings(p.pid) if x.id == "close-wait-unread")
@@ -320,10 +325,7 @@ os.waitpid(pid, 0)
 def test_connections_accepted_by_a_parent_are_not_a_pool_leak_in_its_forked_child(children):
     p = children.python(FORKED_BACKEND)
     (port,) = map(int, ready_lines(p))
-    for _ in range(3):
-        c = socket.create_connection(("127.0.0.1", port))
-        c.sendall(b"x" * 300)
-        c.close()
+    _give_up_after_asking(port, 3)
     (child,) = map(int, ready_lines(p))
     try:
 
@@ -360,10 +362,7 @@ def test_accept_queue_abandoned_on_requests_never_accepted(children):
     in the accept queue as CLOSE_WAIT sockets that no fd holds (ss shows them, lsof does not)."""
     p = children.python(NEVER_ACCEPTS)
     (port,) = map(int, ready_lines(p))
-    for _ in range(3):
-        c = socket.create_connection(("127.0.0.1", port))
-        c.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 284)  # 300 bytes
-        c.close()
+    _give_up_after_asking(port, 3)
 
     def closed_three():
         f = next((x for x in findings(p.pid) if x.id == "accept-queue-abandoned"), None)
