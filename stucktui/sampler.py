@@ -128,8 +128,9 @@ class Sampler:
                 detail = collect_detail(
                     self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
                 )
-                data = (
-                    self.panels.collect(
+                data = None
+                if panels:
+                    data = self.panels.collect(
                         d,
                         panels,
                         python=python,
@@ -137,9 +138,10 @@ class Sampler:
                         native=native,
                         kernel_stacks=kernel_stacks,
                     )
-                    if panels
-                    else None
-                )
+                else:
+                    # examine_process collects threads with this collector: not through the fd
+                    # resolver an earlier refresh left (perhaps another process's Files view)
+                    self.panels.threads.resolver = None
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock or have threads queued behind a blocked
                 # pipe writer, whatever panel is on screen

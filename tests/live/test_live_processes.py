@@ -132,3 +132,17 @@ def test_non_root_sees_others_marked_no_permission(children):
 def test_unavailable_is_not_a_crash_for_kernel_thread():
     d = collect_detail(ProcRoot(), 2)
     assert d.is_kernel_thread and isinstance(d.exe, Unavailable)
+
+
+def test_findings_without_a_panel_never_use_another_process_fd_resolver(children):
+    """The view's thread collector also serves the findings of a process whose panel on
+    screen reads nothing: the fd resolver a Files view left must not describe its fds."""
+    a = children.python(SLEEPER)
+    b = children.python(SLEEPER)
+    children.wait_ready(a)
+    children.wait_ready(b)
+    s = Sampler()
+    s.sample(want_list=False, selected=(a.pid, None), panels=frozenset({"files"}))
+    assert s.panels.threads.resolver is not None
+    s.sample(want_list=False, selected=(b.pid, None), panels=frozenset())
+    assert s.panels.threads.resolver is None
