@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from stucktui.collect.files import collect_files, scan_pipes
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 
 # A spawner forks N children, each holding both ends of its own pipe, then reaps them.
 SPAWNER = textwrap.dedent(

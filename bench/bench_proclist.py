@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 
 HERE = Path(__file__).resolve().parent
 PS_ARGV = ["ps", "-eo", "pid,user,stat,pcpu,rss,nlwp,lstart,args"]

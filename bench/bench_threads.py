@@ -18,9 +18,11 @@ import sys
 import textwrap
 import time
 
-from stucktui.collect.threads import ThreadCollector, collect_with_python, merge_python
-from stucktui.procfs import ProcRoot
-from stucktui.tools.pyspy import PyDump, find_pyspy, parse_pyspy_json, pyspy_dump_argv, start_dump
+from stucktui.collect.threads import ThreadCollector, collect_with_python
+from stucktui.model.python import PyDump
+from stucktui.model.threads import merge_python
+from stucktui.procfs.root import ProcRoot
+from stucktui.tools.pyspy import find_pyspy, parse_pyspy_json, pyspy_dump_argv, start_dump
 from stucktui.tools.runner import run
 
 TARGET = textwrap.dedent(

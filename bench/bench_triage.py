@@ -27,9 +27,9 @@ from bench_files import end_many, spawn_many  # noqa: E402
 
 from stucktui.collect.proclist import ProcessListCollector  # noqa: E402
 from stucktui.demo import start_demo  # noqa: E402
-from stucktui.diagnose import History  # noqa: E402
-from stucktui.diagnose.triage import triage_box  # noqa: E402
-from stucktui.procfs import ProcRoot  # noqa: E402
+from stucktui.diagnose.history import History
+from stucktui.inspection.triage import triage_box
+from stucktui.procfs.root import ProcRoot
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float, object]:

@@ -73,39 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_report(
-    pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, no_panels: bool = False
-) -> int:
-    from stucktui.collect.detail import collect_detail, sample_cpu_percent
-    from stucktui.collect.panels import ALL_PANELS, PanelCollector
-    from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True) -> int:
+    from stucktui.inspection.examine import examine_pid
+    from stucktui.procfs.errors import AccessDenied, ProcessGone
+    from stucktui.procfs.root import ProcRoot
     from stucktui.report import Report, render
 
-    root = ProcRoot(proc)
     try:
-        with root.pid_dir(pid) as d:
-            collector = PanelCollector(root)
-            if not no_panels:
-                collector.threads.prime(d)  # per-thread CPU over the same window as the process's
-            cpu = sample_cpu_percent(root, pid)
-            detail = collect_detail(root, pid, cpu_percent=cpu)
-            panels = None if no_panels else collector.collect(d, ALL_PANELS, python=python)
+        seen = examine_pid(ProcRoot(proc), pid, python=python)
     except ProcessGone:
         print(f"stucktui: no process with pid {pid}", file=sys.stderr)
         return 1
-    except AccessDenied as exc:
+    except (AccessDenied, OSError, ValueError) as exc:
         print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
-        print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
-        return 1
-    from stucktui.diagnose import diagnose, findings_for
-
-    try:
-        found = diagnose(detail, None) if panels is None else findings_for(root, detail, panels)
-    except (ProcessGone, AccessDenied, OSError):
-        found = diagnose(detail, panels)  # the others involved could not be read: its own facts
-    sys.stdout.write(render(Report(detail, panels, tuple(found)), fmt))
+    sys.stdout.write(render(Report(seen.detail, seen.panels, seen.findings), fmt))
     return 0
 
 
@@ -115,8 +97,8 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
     import time
 
     from stucktui.collect.proclist import ProcessListCollector
-    from stucktui.diagnose.triage import triage_box
-    from stucktui.procfs import ProcRoot
+    from stucktui.inspection.triage import triage_box
+    from stucktui.procfs.root import ProcRoot
     from stucktui.report import BoxReport, render_box
 
     root = ProcRoot(proc)

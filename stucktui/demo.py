@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass, field
 
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.diagnose import Finding, History
-from stucktui.diagnose.triage import triage_box
-from stucktui.procfs import ProcRoot
+from stucktui.diagnose.history import History
+from stucktui.inspection.triage import triage_box
+from stucktui.model.findings import Finding
+from stucktui.procfs.root import ProcRoot
 from stucktui.tools.pyspy import find_pyspy
 
 # Shared by every child: a name for ps and stucktui (PR_SET_NAME), death with the demo

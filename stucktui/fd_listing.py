@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from stucktui.collect.files import FdRow, pipe_summary
+from stucktui.model.files import FdRow, pipe_summary
 
 # (key, title, sort key); the first is the default
 FD_SORTS: tuple[tuple[str, str, Callable[[FdRow], Any]], ...] = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import parse_stat
 from stucktui.procfs.system import parse_boot_time, parse_uptime
 

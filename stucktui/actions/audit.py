@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stucktui.actions.results import DECLINED, ActionResult
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 
 ENV_AUDIT_LOG = "STUCKTUI_AUDIT_LOG"
 _UNSET_LOGINUID = 4294967295  # (uid_t)-1: no login session (kernel/audit.c AUDIT_UID_UNSET)

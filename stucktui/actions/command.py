@@ -203,11 +203,11 @@ def _close(args: argparse.Namespace, target: Target, policy: Policy, out: _Conso
     usable = [m.id for m in options.methods if m.available]
     if method is None and usable:
         out.say(f"fd {fd}: {options.facts.description}")
-        why = (
+        no_default = (
             f"no method is chosen for fd {fd} by default: it is a listening socket, and every "
             f"method stops the process accepting on it; choose one with --method ({', '.join(usable)})"
         )
-        result = ActionResult("close-fd", None, R.BAD_REQUEST, why)
+        result = ActionResult("close-fd", None, R.BAD_REQUEST, no_default)
         return _report(out, policy.conclude(result, target=target, extra={"fd": fd}))
     if method is None:
         out.say(f"fd {fd}: {options.facts.description}")

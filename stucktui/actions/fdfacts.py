@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from stucktui.actions.target import Target, TargetError
-from stucktui.collect.files import FdRow, collect_files, pipe_summary
-from stucktui.collect.socket_rows import SocketRow
+from stucktui.collect.files import collect_files
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.model.files import FdRow, pipe_summary
+from stucktui.model.net import InetSocket
+from stucktui.model.sockets import SocketRow
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
-from stucktui.procfs.net import InetSocket
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.status import parse_status
 from stucktui.tools.gdb import call_canary
 

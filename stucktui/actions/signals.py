@@ -15,9 +15,10 @@ from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
 from stucktui.actions.results import ActionResult, ProcessState
 from stucktui.actions.target import Target, TargetError, read_state, wait_for
-from stucktui.collect.signals import SignalRow, collect_signals
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
-from stucktui.procfs.signals import UNBLOCKABLE, is_libc_internal, sig_name, sig_number
+from stucktui.collect.signals import collect_signals
+from stucktui.model.signals import UNBLOCKABLE, SignalRow, is_libc_internal, sig_name, sig_number
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import ProcRoot
 
 COMMON = (
     "SIGTERM",

@@ -20,10 +20,12 @@ from datetime import datetime
 from stucktui.actions import results as R
 from stucktui.actions.results import ProcessState
 from stucktui.collect.users import UserNames
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.model.process import STATE_NAMES
+from stucktui.model.signals import mask_names
 from stucktui.procfs.cmdline import parse_cmdline
-from stucktui.procfs.signals import mask_names
-from stucktui.procfs.stat import STATE_NAMES, PidStat, parse_stat
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.stat import PidStat, parse_stat
 from stucktui.procfs.status import Status, parse_status
 from stucktui.procfs.system import parse_boot_time
 from stucktui.textsafe import printable_argv

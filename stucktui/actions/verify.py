@@ -19,10 +19,12 @@ from stucktui.actions.results import ActionResult, FdAfter
 from stucktui.actions.target import Target, TargetError, read_state
 from stucktui.collect.detail import sample_cpu_percent
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.model.net import InetSocket, UnixSocket, state_name
 from stucktui.procfs import pidfd as pf
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import parse_fdinfo
-from stucktui.procfs.net import InetSocket, UnixSocket, parse_net_inet, state_name
+from stucktui.procfs.net import parse_net_inet
+from stucktui.procfs.root import ProcRoot
 from stucktui.tools.gdb import CPU_STATE_FAILURE, GdbCall, run_calls
 from stucktui.tools.runner import RunResult, run
 

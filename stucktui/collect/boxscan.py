@@ -15,15 +15,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from stucktui.collect.context import SEND_CALLS, ChildProcess
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.model.context import SEND_CALLS, ChildProcess
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
+from stucktui.model.process import ProcessRow
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.elf import kernel_abi
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.locks import parse_locks
-from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of, parse_sockstat, unlisted_tcp
+from stucktui.procfs.net import parse_sockstat, unlisted_tcp
+from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.syscall import TABLES
-from stucktui.snapshot import ProcessRow
 
 # Kernel functions a thread sleeps in (wchan) when blocked writing to a full pipe; names
 # differ across kernel versions (fs/pipe.c: pipe_write, anon_pipe_write since 6.15;

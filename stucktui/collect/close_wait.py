@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from stucktui.collect.sockets import SocketCollector, socket_fds
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import ProcRoot
 
 FULL_EVERY = 10  # refreshes between full scans (20 s at the default 2 s interval)
 

@@ -10,20 +10,22 @@ import os
 import time
 
 from stucktui.collect.users import UserNames
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
-from stucktui.procfs.cgroup import cgroup_hint, parse_cgroup
-from stucktui.procfs.cmdline import parse_cmdline
-from stucktui.procfs.limits import parse_limits
-from stucktui.procfs.stat import CLOCK_TICKS, STATE_NAMES, cpu_percent, parse_stat
-from stucktui.procfs.status import parse_status
-from stucktui.procfs.system import parse_boot_time
-from stucktui.snapshot import (
+from stucktui.model.process import (
     NO_PERMISSION,
     NOT_AVAILABLE,
+    STATE_NAMES,
     Ancestor,
     ProcessDetail,
     Unavailable,
 )
+from stucktui.procfs.cgroup import cgroup_hint, parse_cgroup
+from stucktui.procfs.cmdline import parse_cmdline
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.limits import parse_limits
+from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
+from stucktui.procfs.status import parse_status
+from stucktui.procfs.system import parse_boot_time
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _MAX_ANCESTORS = 64  # a loop can't happen in a real tree; a fixture or a race could fake one

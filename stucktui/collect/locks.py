@@ -10,70 +10,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from stucktui.collect.files import FdRow, stat_fd
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.collect.files import stat_fd
+from stucktui.model.fdinfo import FdInfo
+from stucktui.model.files import FdRow
+from stucktui.model.locks import DevIno, FileUser, LockEntry, LockRow, ProcessLocks
 from stucktui.procfs.elf import kernel_abi
-from stucktui.procfs.fdinfo import FdInfo, parse_fdinfo
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.fdinfo import parse_fdinfo
 from stucktui.procfs.fdtarget import strip_deleted
-from stucktui.procfs.locks import LockEntry, parse_locks
+from stucktui.procfs.locks import parse_locks
+from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.syscall import decode_call, parse_syscall
-
-DevIno = tuple[int, int, int]  # (major, minor, inode) as /proc/locks prints them
-
-
-def waiter_text(pid: int) -> str:
-    """A waiter's pid as /proc/locks gives it: -1 is an OFD request, which carries no pid."""
-    return "an OFD waiter (no pid)" if pid == -1 else str(pid)
-
-
-@dataclass(frozen=True, slots=True)
-class FileUser:
-    """A process that has a locked file open, through one fd."""
-
-    pid: int
-    name: str
-    fd: int
-
-
-@dataclass(frozen=True, slots=True)
-class LockRow:
-    """One lock the process holds (role 'held'), waits for (role 'waiting'), or that another
-    process holds on a file this one has open without holding or waiting for any lock on it
-    (role 'open': where a LOCK_NB poller waits, which /proc/locks never shows)."""
-
-    role: str
-    type: str  # FLOCK, POSIX, OFD, LEASE
-    mode: str  # READ, WRITE
-    start: int
-    end: int | None  # None = EOF
-    major: int
-    minor: int
-    inode: int
-    path: str | None
-    lock_id: int  # the id column of /proc/locks
-    listed_pid: int  # the pid column for the granted lock (-1 for OFD)
-    holders: tuple[FileUser, ...]  # (pid, fd) that hold the granted lock, from fdinfo
-    holder_pid: int | None  # the real holder: fdinfo first, then the pid column
-    waiters: tuple[int, ...]  # pids waiting for this lock (-1: an OFD waiter, pid unknown)
-    others_holding: tuple[FileUser, ...]  # other processes holding any lock on the file
-    others_waiting: tuple[int, ...]  # other pids waiting for any lock on the file
-    others_open: tuple[FileUser, ...]  # other processes with the file open, no lock, not waiting
-    warning: str | None = None
-    request: str | None = None  # for 'waiting': what this process asked for, e.g. 'WRITE 50-59'
-
-    @property
-    def range_text(self) -> str:
-        return f"{self.start}-{'EOF' if self.end is None else self.end}"
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessLocks:
-    pid: int
-    rows: tuple[LockRow, ...]
-    notes: tuple[str, ...]
-    duration: float
 
 
 def _same_lock(a: LockEntry, b: LockEntry) -> bool:

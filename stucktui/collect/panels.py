@@ -5,35 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from stucktui.collect.files import ProcessFiles, collect_files, pipe_summary, scan_pipes
-from stucktui.collect.locks import ProcessLocks, collect_locks
-from stucktui.collect.signals import SignalsSnapshot, collect_signals
-from stucktui.collect.socket_rows import ProcessSockets
+from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.collect.locks import collect_locks
+from stucktui.collect.signals import collect_signals
 from stucktui.collect.sockets import SocketCollector
-from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, collect_with_python, merge_python
-from stucktui.procfs import AccessDenied, PidDir, ProcRoot
-from stucktui.procfs.errors import NOT_OWNER
-from stucktui.snapshot import NO_PERMISSION, ProcessDetail, Unavailable
-from stucktui.tools.pyspy import PyDump, PySpyError
+from stucktui.collect.threads import ThreadCollector, collect_with_python
+from stucktui.model.files import ProcessFiles, pipe_summary
+from stucktui.model.locks import ProcessLocks
+from stucktui.model.panels import ALL_PANELS, PanelData
+from stucktui.model.process import Unavailable
+from stucktui.model.python import PyDump, PySpyError
+from stucktui.model.signals import SignalsSnapshot
+from stucktui.model.sockets import ProcessSockets
+from stucktui.model.threads import ThreadsSnapshot, merge_python
+from stucktui.procfs.errors import NOT_OWNER, AccessDenied
+from stucktui.procfs.root import PidDir, ProcRoot
 
-ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
 # panels that need the fd table (and so the box-wide pipe map): threads resolve fd arguments
 # through it ("write(2 -> pipe:[5210641], no reader)")
 _NEEDS_FILES = frozenset({"files", "locks", "threads"})
-
-
-@dataclass(frozen=True, slots=True)
-class PanelData:
-    """Each field is the panel's snapshot, a one-line reason it could not be read, or None when
-    it was not asked for."""
-
-    threads: ThreadsSnapshot | str | None = None
-    signals: SignalsSnapshot | str | None = None
-    files: ProcessFiles | str | None = None
-    locks: ProcessLocks | str | None = None
-    sockets: ProcessSockets | str | None = None
 
 
 class PanelCollector:
@@ -60,11 +51,11 @@ class PanelCollector:
     ) -> PanelData:
         """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
         stacks persist between the slow py-spy refreshes. Raises ProcessGone."""
-        threads: ThreadsSnapshot | str | None = None
-        signals: SignalsSnapshot | str | None = None
-        files: ProcessFiles | str | None = None
-        locks: ProcessLocks | str | None = None
-        sockets: ProcessSockets | str | None = None
+        threads: ThreadsSnapshot | Unavailable | None = None
+        signals: SignalsSnapshot | Unavailable | None = None
+        files: ProcessFiles | Unavailable | None = None
+        locks: ProcessLocks | Unavailable | None = None
+        sockets: ProcessSockets | Unavailable | None = None
         fd_links: dict[int, str] | None = None
         self.threads.resolver = None
         socket_states: dict[int, str] = {}
@@ -119,30 +110,6 @@ class PanelCollector:
         )
 
 
-def unreadable(panels: PanelData | None, detail: ProcessDetail | None = None) -> list[str]:
-    """What could not be read, for a 'no findings' line: a rule cannot fire on facts it never
-    saw. Panels refused, an fd table that could not be listed, syscalls refused; and when the
-    detail shows the process's ptrace-guarded exe refused, its fds, sockets and syscalls,
-    whether or not their panels were collected (the process view collects only the panel on
-    screen)."""
-    names = ("sockets", "files", "locks", "threads", "signals")
-    out = [name for name in names if panels is not None and isinstance(getattr(panels, name), str)]
-    if panels is not None and isinstance(panels.files, ProcessFiles) and panels.files.unlisted:
-        out.append("files")
-    t = panels.threads if panels is not None else None
-    if isinstance(t, ThreadsSnapshot) and any(r.call_text == "syscall: no permission" for r in t.rows):
-        out.append("syscalls")
-    guarded = (
-        detail is not None
-        and not detail.is_kernel_thread
-        and isinstance(detail.exe, Unavailable)
-        and detail.exe.reason == NO_PERMISSION.reason
-    )
-    if guarded:
-        out += ["sockets", "files", "syscalls"]
-    return list(dict.fromkeys(out))
-
-
 def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
     """fd -> what the Files view knows beyond the link: pipe verdicts and fill, socket state,
     decoded special fds."""
@@ -157,10 +124,10 @@ def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
     return by_fd.get
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception) -> Unavailable:
     if isinstance(exc, AccessDenied):
-        return f"no permission ({NOT_OWNER})"
-    return f"not available ({type(exc).__name__}: {exc})"
+        return Unavailable("no permission", NOT_OWNER)
+    return Unavailable("not available", f"{type(exc).__name__}: {exc}")
 
 
 def collect_panels_once(root: ProcRoot, pid: int, *, python: bool = True) -> PanelData:

@@ -12,11 +12,12 @@ from dataclasses import replace
 
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.users import UserNames
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
+from stucktui.model.process import ProcessListSnapshot, ProcessRow
 from stucktui.procfs.cmdline import parse_cmdline
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
 from stucktui.procfs.system import parse_boot_time
-from stucktui.snapshot import ProcessListSnapshot, ProcessRow
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 

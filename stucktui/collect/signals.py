@@ -8,111 +8,27 @@ every thread blocks it; a thread-directed one (SigPnd) only if that thread block
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
-from stucktui.procfs.signals import (
+from stucktui.model.signals import (
     NSIG,
     UNBLOCKABLE,
+    ParentDiff,
+    SignalfdInfo,
+    SignalRow,
+    SignalsSnapshot,
+    ThreadMasks,
     default_action,
     is_libc_internal,
-    mask_names,
-    parse_mask,
     sig_name,
     stuck_process_directed,
 )
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.signals import parse_mask
 from stucktui.procfs.stat import parse_stat
 from stucktui.procfs.status import Status, parse_status
 
 _MAX_PARENT_THREADS = 4096  # reading every thread of a huge parent to find the forker: cap it
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadMasks:
-    tid: int
-    name: str
-    pending: int  # SigPnd: directed at this thread
-    blocked: int  # SigBlk
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRow:
-    number: int  # on this machine's architecture
-    name: str
-    default_action: str  # signal(7): Term, Core, Ign, Stop, Cont
-    disposition: str  # 'default', 'ignored' or 'caught'
-    blocked_tids: tuple[int, ...]
-    blocked_everywhere: bool
-    pending_process: bool  # in ShdPnd
-    pending_tids: tuple[int, ...]  # threads with it in their own SigPnd
-    stuck: bool  # pending and no thread that it is directed at can take it
-    libc_internal: bool = False  # 32/33 on glibc
-
-
-@dataclass(frozen=True, slots=True)
-class ParentDiff:
-    parent_pid: int
-    parent_name: str
-    blocked_here_only: int  # blocked in our main thread, not in the parent's
-    blocked_parent_only: int
-    ignored_here_only: int
-    ignored_parent_only: int
-    # Parent threads whose blocked mask equals ours: a mask inherited across fork and exec
-    # comes from the forking thread, not necessarily the parent's main thread (incident 3). A
-    # pool blocks signals alike in all its threads, and which one forked us is not in /proc.
-    same_mask_parent_tids: tuple[int, ...] = ()
-    # every parent thread's blocked mask, (tid, mask): a child that changed its own mask since
-    # it was started (coreutils timeout does) matches no thread exactly, but the threads that
-    # block what it has stuck still tell where that came from
-    parent_blocked: tuple[tuple[int, int], ...] = ()
-
-    def parent_tids_blocking(self, bits: int) -> tuple[int, ...]:
-        """The parent's threads that block every signal of `bits`."""
-        return tuple(tid for tid, mask in self.parent_blocked if mask & bits == bits)
-
-    @property
-    def same_mask_parent_tid(self) -> int | None:
-        """The first of them (the report's `same_mask_parent_tid`)."""
-        return self.same_mask_parent_tids[0] if self.same_mask_parent_tids else None
-
-    @property
-    def differs(self) -> bool:
-        return bool(
-            self.blocked_here_only
-            | self.blocked_parent_only
-            | self.ignored_here_only
-            | self.ignored_parent_only
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SignalfdInfo:
-    fd: int
-    mask: int  # the signals read through this fd (fdinfo 'sigmask:')
-
-
-@dataclass(frozen=True, slots=True)
-class SignalsSnapshot:
-    pid: int
-    pending: int  # SigPnd of the main thread
-    shared_pending: int  # ShdPnd
-    blocked: int  # SigBlk of the main thread
-    ignored: int
-    caught: int
-    sigq: tuple[int, int] | None  # queued for this process's *user* / limit (notes 5)
-    threads: tuple[ThreadMasks, ...]
-    rows: tuple[SignalRow, ...]
-    parent: ParentDiff | None
-    signalfds: tuple[SignalfdInfo, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def stuck(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.rows if r.stuck)
-
-    def differing_threads(self) -> tuple[ThreadMasks, ...]:
-        """Threads whose blocked mask differs from the main thread's, or with own pending."""
-        return tuple(t for t in self.threads if t.blocked != self.blocked or t.pending)
 
 
 def signal_table(
@@ -263,32 +179,3 @@ def collect_signals(
         signalfds=sfds,
         notes=tuple(notes),
     )
-
-
-def signals_report(snap: SignalsSnapshot) -> dict[str, object]:
-    """`signals` of `stucktui report`."""
-    p = snap.parent
-    diff: dict[str, object] = {}
-    if p is not None:
-        diff = {
-            "parent_pid": p.parent_pid,
-            "parent_name": p.parent_name,
-            "blocked_here_only": list(mask_names(p.blocked_here_only)),
-            "blocked_parent_only": list(mask_names(p.blocked_parent_only)),
-            "ignored_here_only": list(mask_names(p.ignored_here_only)),
-            "ignored_parent_only": list(mask_names(p.ignored_parent_only)),
-            "same_mask_parent_tid": p.same_mask_parent_tid,
-            "same_mask_parent_tids": list(p.same_mask_parent_tids),
-        }
-    return {
-        "pending": list(mask_names(snap.pending)),
-        "shared_pending": list(mask_names(snap.shared_pending)),
-        "blocked": list(mask_names(snap.blocked)),
-        "ignored": list(mask_names(snap.ignored)),
-        "caught": list(mask_names(snap.caught)),
-        "threads": {
-            str(t.tid): {"blocked": list(mask_names(t.blocked)), "pending": list(mask_names(t.pending))}
-            for t in snap.differing_threads()
-        },
-        "parent_diff": diff,
-    }

@@ -15,7 +15,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
-from stucktui.collect.socket_rows import (
+from stucktui.model.net import (
+    FIN_RECEIVED_STATES,
+    TCP_CLOSE,
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_LISTEN,
+    InetSocket,
+    UnixSocket,
+    format_endpoint,
+    in_accept_queue_of,
+)
+from stucktui.model.sockets import (
     SERVICES,
     AcceptQueue,
     PeerOwner,
@@ -26,22 +37,10 @@ from stucktui.collect.socket_rows import (
     counts_by_name,
     group_by_remote,
 )
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.net import (
-    FIN_RECEIVED_STATES,
-    TCP_CLOSE,
-    TCP_CLOSE_WAIT,
-    TCP_ESTABLISHED,
-    TCP_LISTEN,
-    InetSocket,
-    UnixSocket,
-    count_net_states,
-    format_endpoint,
-    in_accept_queue_of,
-    parse_net_inet,
-    parse_net_unix,
-)
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.net import count_net_states, parse_net_inet, parse_net_unix
+from stucktui.procfs.root import PidDir, ProcRoot
 
 Dumper = Callable[[bytes], list[bytes]]
 

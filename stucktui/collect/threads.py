@@ -8,103 +8,22 @@ instead of mixing two processes. A thread that exits mid-scan is simply left out
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.model.python import PyDump, PySpyError
+from stucktui.model.syscall import CallKind, DecodedCall, SyscallLine
+from stucktui.model.threads import FdArg, FdResolver, ThreadRow, ThreadsSnapshot, group_threads, merge_python
 from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
-from stucktui.procfs.errors import ProcError
-from stucktui.procfs.stat import STATE_NAMES, cpu_percent, parse_schedstat, parse_stat
+from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.stat import cpu_percent, parse_schedstat, parse_stat
 from stucktui.procfs.status import parse_status
-from stucktui.procfs.syscall import CallKind, DecodedCall, SyscallLine, decode_call, parse_syscall
+from stucktui.procfs.syscall import decode_call, parse_syscall
 from stucktui.procfs.wchan import parse_stack, parse_wchan
 from stucktui.tools.pyspy import DEFAULT_TIMEOUT as DEFAULT_PYSPY_TIMEOUT
-from stucktui.tools.pyspy import PyDump, PySpyError, PyThread, start_dump
-
-# Given a target fd, another module (files) may say more than readlink: 'pipe:[123], no reader'.
-FdResolver = Callable[[int], str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class FdArg:
-    fd: int
-    target: str  # 'pipe:[123]', '/var/log/.app.lock', 'epoll watching 3 fds', 'closed'
-
-
-class ThreadRow(NamedTuple):
-    """One thread of the Threads panel. Immutable; a NamedTuple because one is built per
-    thread per refresh (and again when py-spy's stacks are merged): 4x cheaper than a frozen
-    dataclass, which counts against the 20%-over-py-spy target at 1,000 threads."""
-
-    tid: int
-    name: str
-    state: str  # stat field 3 (proc(5))
-    cpu_percent: float | None  # None on the first sample; 100 = one full core
-    syscall: SyscallLine | None  # None: not readable (another user's or a non-dumpable process)
-    call: DecodedCall | None
-    call_text: str  # 'write(4 -> pipe:[10786], 1 bytes)', 'running', 'syscall: no permission'
-    fd_args: tuple[FdArg, ...]
-    wchan: str | None  # None: running, or not permitted (the kernel says '0' for both)
-    nspid: tuple[int, ...] = ()  # read only for targets in another pid namespace
-    kernel_stack: tuple[str, ...] | None = None
-    python: PyThread | None = None
-    utime: int = 0  # clock ticks since the thread started, in user space
-    stime: int = 0  # ... and in the kernel
-    sys_percent: float | None = None  # kernel part of cpu_percent over the same window
-    # share of the window the thread was runnable (on a CPU or waiting in the run queue), from
-    # schedstat; read only for threads running (R) in both samples. A loop that never sleeps
-    # is runnable all the time even when it gets 10% of a CPU shared with busier processes.
-    runnable_percent: float | None = None
-
-    @property
-    def kernel_share(self) -> float | None:
-        """The kernel's share of the thread's CPU time: over the window when it was sampled and
-        busy enough for the split to mean something (time is split by whole clock ticks),
-        otherwise over its whole life. None when it has used no measurable CPU."""
-        if self.sys_percent is not None and self.cpu_percent is not None and self.cpu_percent >= 20.0:
-            return min(1.0, self.sys_percent / self.cpu_percent)
-        return self.lifetime_kernel_share
-
-    @property
-    def lifetime_kernel_share(self) -> float | None:
-        """The kernel's share over the thread's whole life: many more clock ticks than a
-        half-second window, so a steady split is not lost to tick sampling. None below 20
-        ticks (0.2 s of CPU), where it says nothing."""
-        total = self.utime + self.stime
-        return self.stime / total if total >= 20 else None
-
-    @property
-    def python_marker(self) -> str | None:
-        """'GIL', 'active' or 'idle'. py-spy's own idle flag is wrong across pid namespaces
-        (notes 9.5), so /proc's state decides when it is available."""
-        if self.python is None:
-            return None
-        if self.python.owns_gil:
-            return "GIL"
-        return "active" if self.state == "R" else "idle"
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadGroup:
-    tids: tuple[int, ...]
-    state: str
-    summary: str  # '3 threads: write(4 -> pipe:[10786], 1 bytes)'
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadsSnapshot:
-    pid: int
-    abi: str
-    rows: tuple[ThreadRow, ...]  # sorted by tid
-    groups: tuple[ThreadGroup, ...]  # biggest first
-    taken_at: float
-    python: PyDump | PySpyError | None = None
-    notes: tuple[str, ...] = ()
-
-    def row(self, tid: int) -> ThreadRow | None:
-        return next((r for r in self.rows if r.tid == tid), None)
+from stucktui.tools.pyspy import start_dump
 
 
 def _epoll_watch_count(d: PidDir, fd: int) -> int | None:
@@ -192,64 +111,6 @@ def _call_text(
     if line.kind is CallKind.NOT_IN_SYSCALL:
         return "not in a syscall"
     return "exiting"
-
-
-def group_threads(rows: tuple[ThreadRow, ...]) -> tuple[ThreadGroup, ...]:
-    """Threads with the same state, call and Python stack form one group."""
-    buckets: dict[tuple[object, ...], list[ThreadRow]] = {}
-    for r in rows:
-        stack = r.python.stack_key() if r.python is not None else None
-        key = (r.state, r.call_text, r.wchan if r.syscall is None else None, stack)
-        buckets.setdefault(key, []).append(r)
-    groups = []
-    for members in buckets.values():
-        first = members[0]
-        text = first.call_text
-        if first.syscall is None and first.wchan:
-            text += f", sleeping in {first.wchan}"
-        if first.python and first.python.frames:
-            f = first.python.frames[0]
-            text += f" in {f.function} ({f.short_file}:{f.line})"
-        n = len(members)
-        label = f"{n} thread{'s' if n != 1 else ''}"
-        if first.state not in "RS":
-            label += f" ({STATE_NAMES.get(first.state, first.state)})"
-        summary = f"{label}: {text}"
-        groups.append(ThreadGroup(tuple(r.tid for r in members), first.state, summary))
-    groups.sort(key=lambda g: (-len(g.tids), g.tids[0]))
-    return tuple(groups)
-
-
-def _with_python(r: ThreadRow, py: PyThread | None) -> ThreadRow:
-    # the constructor, not dataclasses.replace: 1.2 us against 2.7 us a row (measured)
-    return ThreadRow(
-        r.tid,
-        r.name,
-        r.state,
-        r.cpu_percent,
-        r.syscall,
-        r.call,
-        r.call_text,
-        r.fd_args,
-        r.wchan,
-        r.nspid,
-        r.kernel_stack,
-        py,
-        r.utime,
-        r.stime,
-        r.sys_percent,
-        r.runnable_percent,
-    )
-
-
-def merge_python(snap: ThreadsSnapshot, dump: PyDump | PySpyError | None) -> ThreadsSnapshot:
-    """Hang py-spy's threads on the rows by OS thread id. For a target in another pid namespace
-    py-spy reports the innermost id (notes 9.5): match on the last NSpid entry then."""
-    if not isinstance(dump, PyDump):
-        return replace(snap, python=dump)
-    by_id = {t.os_thread_id: t for t in dump.threads}
-    rows = tuple(_with_python(r, by_id.get(r.nspid[-1] if r.nspid else r.tid)) for r in snap.rows)
-    return replace(snap, rows=rows, groups=group_threads(rows), python=dump)
 
 
 def read_kernel_stack(d: PidDir, tid: int) -> tuple[str, ...] | None:
@@ -483,43 +344,3 @@ def collect_threads(root: ProcRoot, pid: int, *, kernel_stacks: bool = False) ->
     """One-shot collection (CPU% stays None): for `stucktui report` and tests."""
     with root.pid_dir(pid) as d:
         return ThreadCollector(root).collect(d, kernel_stacks=kernel_stacks)
-
-
-def _row_dict(r: ThreadRow) -> dict[str, object]:
-    return {
-        "tid": r.tid,
-        "name": r.name,
-        "state": r.state,
-        "syscall": r.call.name if r.call and r.call.name else r.call_text,
-        "args": [hex(a) for a in r.syscall.args] if r.syscall and r.call else [],
-        "fd_args": [{"fd": a.fd, "target": a.target} for a in r.fd_args],
-        "wchan": r.wchan,
-        "cpu_percent": _rounded(r.cpu_percent),
-        "sys_percent": _rounded(r.sys_percent),
-        "runnable_percent": _rounded(r.runnable_percent),
-        "python_stack": [
-            {"function": f.function, "file": f.file, "line": f.line}
-            for f in (r.python.frames if r.python else ())
-        ],
-    }
-
-
-def _rounded(v: float | None) -> float | None:
-    return None if v is None else round(v, 1)
-
-
-def threads_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
-    """`threads` of `stucktui report`."""
-    return [_row_dict(r) for r in snap.rows]
-
-
-def thread_groups_report(snap: ThreadsSnapshot) -> list[dict[str, object]]:
-    """`thread_groups` of `stucktui report`: each group's tids, summary, state and its members'
-    most common wait channel (None when none is readable)."""
-    wchan = {r.tid: r.wchan for r in snap.rows}
-    out: list[dict[str, object]] = []
-    for g in snap.groups:
-        seen = Counter(w for w in (wchan.get(t) for t in g.tids) if w)
-        common = seen.most_common(1)[0][0] if seen else None
-        out.append({"tids": list(g.tids), "summary": g.summary, "state": g.state, "wchan": common})
-    return out

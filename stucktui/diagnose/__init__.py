@@ -1,13 +1,14 @@
 """Findings: stucktui names the root cause in plain words.
 
-Rules are pure functions from a Subject (one process's collected facts) to Findings; nothing
-here reads /proc except through stucktui.collect (findings_for, triage).
+Pure: rules are functions from a Subject (one process's collected facts) to Findings, and the
+engine runs them; nothing here reads /proc or runs a program (stucktui.inspection gathers the
+facts and calls in here).
 """
 
-from stucktui.diagnose.engine import RULE_IDS, RULES, diagnose, evaluate, findings_for, subject_of
+from stucktui.diagnose.engine import RULE_IDS, RULES, diagnose, evaluate, subject_of
 from stucktui.diagnose.history import History
-from stucktui.diagnose.model import SEVERITIES, Finding, Severity, Subject, sort_findings, worst
-from stucktui.diagnose.triage import TriageResult, examine_process, triage, triage_box
+from stucktui.diagnose.subject import Subject
+from stucktui.model.findings import SEVERITIES, Finding, Severity, sort_findings, worst
 
 __all__ = [
     "RULES",
@@ -17,14 +18,9 @@ __all__ = [
     "History",
     "Severity",
     "Subject",
-    "TriageResult",
     "diagnose",
     "evaluate",
-    "examine_process",
-    "findings_for",
     "sort_findings",
     "subject_of",
-    "triage",
-    "triage_box",
     "worst",
 ]

@@ -6,15 +6,7 @@ import time
 from collections.abc import Hashable, Iterable
 from dataclasses import replace
 
-from stucktui.collect.context import Context, blocked_pipe_inodes, blocked_socket_sends, collect_context
-from stucktui.collect.files import ProcessFiles
-from stucktui.collect.locks import ProcessLocks
-from stucktui.collect.panels import PanelData
-from stucktui.collect.signals import SignalsSnapshot
-from stucktui.collect.socket_rows import ProcessSockets
-from stucktui.collect.threads import ThreadsSnapshot
 from stucktui.diagnose.history import History
-from stucktui.diagnose.model import Finding, Rule, Subject, sort_findings
 from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
 from stucktui.diagnose.rules_pipes import pipe_writers_blocked, workers_all_blocked
 from stucktui.diagnose.rules_process import (
@@ -32,8 +24,16 @@ from stucktui.diagnose.rules_sockets import (
     listen_backlog_full,
     socket_send_blocked,
 )
-from stucktui.procfs import ProcRoot
-from stucktui.snapshot import ProcessDetail, ProcessListSnapshot, Unavailable
+from stucktui.diagnose.subject import Rule, Subject
+from stucktui.model.context import Context, blocked_pipe_inodes, blocked_socket_sends
+from stucktui.model.files import ProcessFiles
+from stucktui.model.findings import Finding, sort_findings
+from stucktui.model.locks import ProcessLocks
+from stucktui.model.panels import PanelData
+from stucktui.model.process import ProcessDetail, Unavailable
+from stucktui.model.signals import SignalsSnapshot
+from stucktui.model.sockets import ProcessSockets
+from stucktui.model.threads import ThreadsSnapshot
 
 RULES: tuple[tuple[str, Rule], ...] = (
     ("pipe-writers-blocked", pipe_writers_blocked),
@@ -131,21 +131,6 @@ def diagnose(
     strict: bool = False,
 ) -> list[Finding]:
     """Pure: the findings of one process, most severe first. `history` (kept by the caller
-    across refreshes) lets findings grow with time; `context` (collect_context) adds the other
+    across refreshes) lets findings grow with time; `context` (gathered by stucktui.inspection) adds the other
     processes involved: pipe readers, lock holders, children."""
     return evaluate(subject_of(detail, panels, context), history, now=now, strict=strict)
-
-
-def findings_for(
-    root: ProcRoot,
-    detail: ProcessDetail,
-    panels: PanelData | None,
-    history: History | None = None,
-    *,
-    processes: ProcessListSnapshot | None = None,
-    now: float | None = None,
-) -> list[Finding]:
-    """collect_context + diagnose, for a caller holding one process's detail and panels (the
-    sampler, `stucktui report`). Reads /proc: call it from a worker thread."""
-    context = collect_context(root, detail.pid, panels, processes=processes)
-    return diagnose(detail, panels, history, context=context, now=now)

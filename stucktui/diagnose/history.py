@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable, Mapping
 
-from stucktui.diagnose.model import Ages
+from stucktui.diagnose.subject import Ages
 
 Identity = tuple[int, int | None]  # (pid, starttime ticks): a reused pid is another process
 _MAX_KEYS = 200_000  # per process and kind: a box with 100,000 CLOSE_WAIT sockets still fits

@@ -7,9 +7,10 @@ caught in the syscall or seen in a Python stack (notes 8.3)."""
 
 from __future__ import annotations
 
-from stucktui.collect.locks import LockRow
-from stucktui.diagnose.model import Finding, Severity, Subject, id_list, seen_for
-from stucktui.tools.pyspy import PyFrame
+from stucktui.diagnose.subject import Subject, id_list, seen_for
+from stucktui.model.findings import Finding, Severity
+from stucktui.model.locks import LockRow
+from stucktui.model.python import PyFrame
 
 _LOCK_CALLS = frozenset({"flock", "fcntl", "fcntl64"})
 _LOCK_CMDS = ("LOCK_", "F_SETLK", "F_OFD_SETLK", "F_GETLK", "F_OFD_GETLK")
@@ -267,7 +268,9 @@ def lock_wait(s: Subject) -> list[Finding]:
             continue
         # the fds a thread is caught locking through, or every fd that has the file open
         named = (
-            sorted({fd for t in s.threads.rows if t.call for fd in t.call.fds if fd in fds}) if calls else []
+            sorted({fd for t in s.threads.rows if t.call for fd in t.call.fds if fd in fds})
+            if calls and s.threads is not None
+            else []
         )
         shown = named or sorted(fds)
         who = f"pid {holder} ({names[holder]})" if holder > 0 else "another process (an OFD lock)"

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from stucktui.collect.context import WRITE_CALLS, PeerProcess
-from stucktui.collect.files import PipeView
-from stucktui.collect.threads import ThreadRow, ThreadsSnapshot
-from stucktui.diagnose.model import (
+from stucktui.diagnose.subject import (
     BLOCKED_STATES,
     EPOLL_WAITS,
     POLL_CALLS,
-    Finding,
-    Severity,
     Subject,
     call_name,
     id_list,
     plural,
 )
-from stucktui.tools.pyspy import PyFrame
+from stucktui.model.context import WRITE_CALLS, PeerProcess
+from stucktui.model.files import PipeView
+from stucktui.model.findings import Finding, Severity
+from stucktui.model.python import PyFrame
+from stucktui.model.threads import ThreadRow, ThreadsSnapshot
 
 READ_CALLS = frozenset({"read", "readv", "pread64", "preadv", "preadv2", "splice", "recvfrom", "recvmsg"})
 WAIT_CALLS = frozenset({"wait4", "waitid"})

@@ -3,9 +3,10 @@ and zombie-children."""
 
 from __future__ import annotations
 
-from stucktui.diagnose.model import Finding, Severity, Subject, call_name, id_list, plural, seen_for
-from stucktui.listing import human_age
-from stucktui.procfs.signals import mask_names
+from stucktui.diagnose.subject import Subject, call_name, id_list, plural, seen_for
+from stucktui.model.findings import Finding, Severity
+from stucktui.model.signals import mask_names
+from stucktui.model.text import human_age
 
 _STEPS_SIGNALS = "press 6 for the Signals panel: every mask decoded per thread, and the parent's"
 

@@ -6,16 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import NamedTuple
 
-from stucktui.collect.context import SEND_CALLS, SendPeer, blocked_socket_sends
-from stucktui.collect.files import EpollWatch, FdRow
-from stucktui.collect.socket_rows import SERVICES, SocketRow
-from stucktui.collect.threads import ThreadRow
-from stucktui.diagnose.model import (
+from stucktui.diagnose.subject import (
     BLOCKED_STATES,
     EPOLL_WAITS,
     POLL_CALLS,
-    Finding,
-    Severity,
     Subject,
     call_name,
     id_list,
@@ -23,8 +17,10 @@ from stucktui.diagnose.model import (
     seen_for,
     thread_activity,
 )
-from stucktui.listing import human_age, human_bytes
-from stucktui.procfs.net import (
+from stucktui.model.context import SEND_CALLS, SendPeer, blocked_socket_sends
+from stucktui.model.files import EpollWatch, FdRow
+from stucktui.model.findings import Finding, Severity
+from stucktui.model.net import (
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
     TCP_FIN_WAIT1,
@@ -34,6 +30,9 @@ from stucktui.procfs.net import (
     UnixSocket,
     format_endpoint,
 )
+from stucktui.model.sockets import SERVICES, SocketRow
+from stucktui.model.text import human_age, human_bytes
+from stucktui.model.threads import ThreadRow
 
 _CLOSE_FD_SOCKET = "press c on fd {fd} in the Sockets panel (3) to close it (gdb or shutdown)"
 

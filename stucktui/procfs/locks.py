@@ -2,43 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-# Lock kinds as the kernel prints them (fs/locks.c, lock_get_status); OFDLCK is shown as OFD.
-_TYPE_NAMES = {"OFDLCK": "OFD"}
-
-
-@dataclass(frozen=True, slots=True)
-class LockEntry:
-    """One line of /proc/locks.
-
-    `pid` is what the kernel prints, which is not always the holder (notes 8.1): OFD locks
-    print -1, and a flock prints the pid that created it, which may have exited since."""
-
-    id: int  # shared by a lock and the requests waiting for it
-    depth: int  # 0 = a granted lock; 1 = waits for it; 2 = waits for that waiter, ...
-    type: str  # FLOCK, POSIX, OFD, LEASE, DELEG
-    kind: str  # ADVISORY, MANDATORY; for leases ACTIVE, BREAKING, BREAKER
-    mode: str  # READ, WRITE, UNLCK
-    pid: int  # -1 for OFD locks; 0 when the kernel has none
-    major: int
-    minor: int
-    inode: int  # 0 when the kernel printed <none>
-    start: int
-    end: int | None  # None = to the end of the file (EOF)
-
-    @property
-    def waiting(self) -> bool:
-        return self.depth > 0
-
-    @property
-    def dev_ino(self) -> tuple[int, int, int]:
-        """(major, minor, inode): compare with os.major/os.minor(st_dev) and st_ino."""
-        return (self.major, self.minor, self.inode)
-
-    @property
-    def range_text(self) -> str:
-        return f"{self.start}-{'EOF' if self.end is None else self.end}"
+from stucktui.model.locks import _TYPE_NAMES, LockEntry
 
 
 def parse_lock_line(line: str) -> LockEntry | None:

@@ -15,7 +15,7 @@ import socket
 import struct
 from collections.abc import Container, Iterable, Iterator
 
-from stucktui.procfs.net import TCP_CLOSE_WAIT, InetSocket, UnixSocket
+from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, UnixSocket
 
 # include/uapi/linux/netlink.h, include/uapi/linux/sock_diag.h
 NETLINK_SOCK_DIAG = 4

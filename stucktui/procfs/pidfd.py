@@ -11,7 +11,8 @@ import platform
 import stat
 import termios
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from stucktui.model.files import PipeFill
 
 # pidfd_getfd(2) has the same number on every architecture that uses the unified syscall
 # table (arch/x86/entry/syscalls/syscall_64.tbl, syscall_32.tbl, include/uapi/asm-generic/
@@ -62,19 +63,6 @@ def pidfd_getfd(pidfd: int, target_fd: int) -> int:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return int(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class PipeFill:
-    """Bytes queued in a pipe and its capacity, or why they could not be measured."""
-
-    queued: int | None
-    capacity: int | None
-    reason: str | None = None  # one of the constants above when not measured
-
-    @property
-    def measured(self) -> bool:
-        return self.reason is None
 
 
 def pipe_fill(

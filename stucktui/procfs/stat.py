@@ -11,22 +11,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # PF_KTHREAD from include/linux/sched.h: the task is a kernel thread (notes 10.3).
 PF_KTHREAD = 0x00200000
 
-# State letters of fs/proc/array.c task_state_array, as documented in proc(5).
-STATE_NAMES = {
-    "R": "running",
-    "S": "sleeping",
-    "D": "disk sleep (uninterruptible)",
-    "T": "stopped",
-    "t": "tracing stop",
-    "X": "dead",
-    "Z": "zombie",
-    "P": "parked",
-    "I": "idle",
-    "W": "paging",
-    "x": "dead",
-    "K": "wakekill",
-}
-
 
 def parse_schedstat(text: str) -> tuple[int, int]:
     """(ns on a CPU, ns waiting in the run queue) of /proc/PID/task/TID/schedstat (the first

@@ -12,10 +12,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from stucktui.diagnose.triage import TriageResult
-from stucktui.procfs import ProcRoot
-from stucktui.sampler import Sampler
-from stucktui.snapshot import Snapshot
+from stucktui.inspection.sampler import Sampler
+from stucktui.model.findings import TriageResult
+from stucktui.model.snapshot import Snapshot
+from stucktui.procfs.root import ProcRoot
 from stucktui.ui.messages import BacktraceReady, SampleFailed, SnapshotReady
 from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from stucktui.snapshot import Snapshot
+from stucktui.model.snapshot import Snapshot
 
 
 class SnapshotReady(Message):

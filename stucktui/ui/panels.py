@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from textual.widget import Widget
 
-from stucktui.collect.panels import PanelData
-from stucktui.snapshot import ProcessDetail
+from stucktui.model.panels import PanelData
+from stucktui.model.process import ProcessDetail
 
 
 class DetailPanel(Widget):

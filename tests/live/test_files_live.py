@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from stucktui.collect.files import collect_files, pipe_summary, scan_pipes
-from stucktui.procfs import ProcRoot
+from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.model.files import pipe_summary
+from stucktui.procfs.root import ProcRoot
 from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live

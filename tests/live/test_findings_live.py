@@ -17,12 +17,16 @@ from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import PanelCollector, collect_panels_once
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.sockets import SocketCollector
-from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot
-from stucktui.diagnose import Finding, History, findings_for
-from stucktui.diagnose.triage import examine_process, triage_box
-from stucktui.procfs import ProcRoot
-from stucktui.sampler import Sampler
-from stucktui.tools.pyspy import PySpyFailure, dump_python, find_pyspy
+from stucktui.collect.threads import ThreadCollector
+from stucktui.diagnose.history import History
+from stucktui.inspection.examine import examine_process
+from stucktui.inspection.sampler import Sampler
+from stucktui.inspection.triage import triage_box
+from stucktui.model.findings import Finding
+from stucktui.model.python import PySpyFailure
+from stucktui.model.threads import ThreadsSnapshot
+from stucktui.procfs.root import ProcRoot
+from stucktui.tools.pyspy import dump_python, find_pyspy
 from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live
@@ -32,7 +36,8 @@ def findings(pid: int, *, python: bool = False, cpu: bool = False, history=None,
     root = ProcRoot()
     pct = sample_cpu_percent(root, pid, 0.3) if cpu else None
     detail = collect_detail(root, pid, cpu_percent=pct)
-    return findings_for(root, detail, collect_panels_once(root, pid, python=python), history, now=now)
+    panels = collect_panels_once(root, pid, python=python)
+    return examine_process(root, detail, panels=panels, history=history, python=python, now=now)
 
 
 def wait_for(pid: int, rule: str, what: str = "", **kw) -> Finding:
@@ -223,7 +228,7 @@ def test_pipe_reader_that_sleeps_between_reads_is_not_blamed(children, reader, b
 def test_triage_watches_the_readers_of_every_suspect_in_one_window(children, monkeypatch):
     """Two writers blocked on two idle readers: triage blames each reader, and watches both
     for reads in one shared window (one collect_peers call), not one window per suspect."""
-    triage_mod = importlib.import_module("stucktui.diagnose.triage")  # the package's triage() shadows it
+    triage_mod = importlib.import_module("stucktui.inspection.suspects")  # where triage calls it
     calls: list[list[int]] = []
     real = triage_mod.collect_peers
 

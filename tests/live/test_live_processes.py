@@ -11,9 +11,10 @@ import sys
 import pytest
 
 from stucktui.collect.detail import collect_detail
-from stucktui.procfs import PidDir, ProcessGone, ProcRoot
-from stucktui.sampler import Sampler
-from stucktui.snapshot import DetailGone, ProcessDetail, Unavailable
+from stucktui.inspection.sampler import Sampler
+from stucktui.model.process import DetailGone, ProcessDetail, Unavailable
+from stucktui.procfs.errors import ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.live

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stucktui.collect.locks import collect_locks
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.live

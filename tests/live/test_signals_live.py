@@ -8,9 +8,10 @@ import signal
 
 import pytest
 
-from stucktui.collect.signals import collect_signals, signals_report
-from stucktui.procfs import ProcRoot
-from stucktui.procfs.signals import mask_names
+from stucktui.collect.signals import collect_signals
+from stucktui.model.signals import mask_names
+from stucktui.procfs.root import ProcRoot
+from stucktui.report.panels_json import signals_report
 from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live

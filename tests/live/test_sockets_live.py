@@ -13,7 +13,7 @@ import pytest
 
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.live

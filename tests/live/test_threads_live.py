@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect.threads import ThreadCollector, collect_threads, merge_python, threads_report
-from stucktui.procfs import ProcRoot
+from stucktui.collect.threads import ThreadCollector, collect_threads
+from stucktui.model.python import PyDump, PySpyError, PySpyFailure
+from stucktui.model.threads import merge_python
+from stucktui.procfs.root import ProcRoot
+from stucktui.report.panels_json import threads_report
 from stucktui.tools.gdb import NativeBacktrace, native_backtrace
-from stucktui.tools.pyspy import PyDump, PySpyError, PySpyFailure, dump_python, find_pyspy
+from stucktui.tools.pyspy import dump_python, find_pyspy
 from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live

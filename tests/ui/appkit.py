@@ -7,8 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from stucktui.procfs import ProcRoot
-from stucktui.sampler import Sampler
+from stucktui.inspection.sampler import Sampler
+from stucktui.procfs.root import ProcRoot
 from stucktui.ui.app import StuckApp
 from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from stucktui.model.process import NO_PERMISSION
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
@@ -129,8 +130,8 @@ async def test_enter_opens_detail_and_escape_returns():
 async def test_no_findings_in_a_process_it_cannot_read_is_not_called_healthy():
     """Another user's process without root: 'no findings' would read as healthy; the line
     says what could not be read instead."""
-    from stucktui.collect.files import ProcessFiles
-    from stucktui.collect.panels import PanelData
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.panels import PanelData
 
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -138,8 +139,8 @@ async def test_no_findings_in_a_process_it_cannot_read_is_not_called_healthy():
         await pilot.press("slash", *"evil", "enter", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
         screen = app.screen
-        files = ProcessFiles(screen.pid, (), (), None, None, (), 0.0, unlisted="no permission")
-        screen.update_detail(screen.detail, PanelData(files=files, sockets="no permission"), ())
+        files = ProcessFiles(screen.pid, (), (), None, None, (), 0.0, unlisted=NO_PERMISSION)
+        screen.update_detail(screen.detail, PanelData(files=files, sockets=NO_PERMISSION), ())
         text = str(screen.query_one("#findings").render())
         assert "findings: none in what stucktui could read (sockets, files: no permission" in text
         screen.update_detail(screen.detail, PanelData(), ())

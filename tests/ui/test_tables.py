@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from stucktui.collect.files import FdRow, ProcessFiles
-from stucktui.collect.panels import PanelData
+from stucktui.model.files import FdRow, ProcessFiles
+from stucktui.model.panels import PanelData
 from stucktui.ui.widgets.files_panel import FilesPanel
 from stucktui.ui.widgets.keyed_table import MORE_KEY, KeyedTable, first_rows
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import socket
 
-from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerProcess
-from stucktui.collect.files import EpollWatch, FdRow, PipeEnd, PipeView, ProcessFiles, pipe_verdicts
-from stucktui.collect.locks import FileUser, LockRow, ProcessLocks
-from stucktui.collect.signals import ParentDiff, SignalsSnapshot, ThreadMasks, signal_table
-from stucktui.collect.socket_rows import ProcessSockets, SocketRow
-from stucktui.collect.threads import FdArg, ThreadRow, ThreadsSnapshot, group_threads
-from stucktui.diagnose.model import Subject
-from stucktui.procfs.fdinfo import FdInfo
-from stucktui.procfs.locks import LockEntry
-from stucktui.procfs.net import InetSocket
-from stucktui.procfs.pidfd import PipeFill
-from stucktui.procfs.signals import mask_names
+from stucktui.collect.signals import signal_table
+from stucktui.diagnose.subject import Subject
+from stucktui.model.context import ChildProcess, Context, ForeignLock, PeerProcess
+from stucktui.model.fdinfo import FdInfo
+from stucktui.model.files import EpollWatch, FdRow, PipeEnd, PipeFill, PipeView, ProcessFiles, pipe_verdicts
+from stucktui.model.locks import FileUser, LockEntry, LockRow, ProcessLocks
+from stucktui.model.net import InetSocket
+from stucktui.model.python import PyFrame, PyThread
+from stucktui.model.signals import ParentDiff, SignalsSnapshot, ThreadMasks, mask_names
+from stucktui.model.sockets import ProcessSockets, SocketRow
+from stucktui.model.syscall import CallKind, SyscallLine
+from stucktui.model.threads import FdArg, ThreadRow, ThreadsSnapshot, group_threads
 from stucktui.procfs.status import parse_status
-from stucktui.procfs.syscall import CallKind, SyscallLine, decode_call
-from stucktui.tools.pyspy import PyFrame, PyThread
+from stucktui.procfs.syscall import decode_call
 
 PID = 4242
 NR = {"write": 1, "read": 0, "accept4": 288, "epoll_wait": 232, "flock": 73, "wait4": 61, "futex": 202}

@@ -22,8 +22,8 @@ from stucktui.actions.closefd import (
 )
 from stucktui.actions.fdfacts import FdFacts, elf_is_dynamic
 from stucktui.actions.verify import judge_gdb
-from stucktui.collect.socket_rows import SocketRow
-from stucktui.procfs.net import InetSocket
+from stucktui.model.net import InetSocket
+from stucktui.model.sockets import SocketRow
 from stucktui.tools.gdb import GdbCall, parse_print_values
 from stucktui.tools.runner import RunResult
 
@@ -139,7 +139,7 @@ def test_gdb_unavailable_with_reason_and_epoll_del_or_shutdown_becomes_default(c
 def test_a_listening_socket_gets_no_default_and_epoll_del_says_it_stops_accepting():
     from socket import AF_INET
 
-    from stucktui.procfs.net import TCP_LISTEN
+    from stucktui.model.net import TCP_LISTEN
 
     sock = InetSocket("tcp", AF_INET, TCP_LISTEN, "0.0.0.0", 8080, "0.0.0.0", 0, 0, 128, 0, 500)
     listener = replace(SOCKET, socket=SocketRow(30, 500, sock, 1, "netlink"), gdb=None)

@@ -17,7 +17,7 @@ from stucktui.actions.signals import (
     signal_warnings,
 )
 from stucktui.collect.signals import collect_signals
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 
 SIG = Path(__file__).parent.parent / "fixtures" / "threads" / "sigproc"
 PID, CHILD = (int(x) for x in (SIG / "PIDS").read_text().split())

@@ -14,7 +14,7 @@ from stucktui.actions.audit import AuditLog, Policy
 from stucktui.actions.closefd import close_fd, close_methods
 from stucktui.actions.signals import send_signal
 from stucktui.actions.target import Target, TargetError, read_state
-from stucktui.procfs import ProcRoot
+from stucktui.procfs.root import ProcRoot
 
 
 def _starttime() -> int:

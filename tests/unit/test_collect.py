@@ -7,9 +7,10 @@ import pytest
 
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.procfs import AccessDenied, ProcessGone, ProcRoot
-from stucktui.sampler import Sampler
-from stucktui.snapshot import NO_PERMISSION, DetailGone, ProcessDetail
+from stucktui.inspection.sampler import Sampler
+from stucktui.model.process import NO_PERMISSION, DetailGone, ProcessDetail
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import ProcRoot
 from tests.fixture_proc import PROC, fixture_root, frozen_clock, frozen_monotonic, pid_where
 
 

@@ -9,12 +9,15 @@ import pytest
 
 from stucktui.collect.boxscan import scan_box, stuck_signal_mask
 from stucktui.collect.detail import collect_detail
-from stucktui.collect.panels import PanelData
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.diagnose import RULE_IDS, Finding, History, diagnose, engine, evaluate, subject_of, worst
-from stucktui.diagnose.model import sort_findings
-from stucktui.diagnose.triage import triage_box
-from stucktui.procfs.net import TCP_CLOSE_WAIT
+from stucktui.diagnose import engine
+from stucktui.diagnose.engine import RULE_IDS, diagnose, evaluate, subject_of
+from stucktui.diagnose.history import History
+from stucktui.inspection.triage import triage_box
+from stucktui.model.findings import Finding, sort_findings, worst
+from stucktui.model.net import TCP_CLOSE_WAIT
+from stucktui.model.panels import PanelData
+from stucktui.model.process import NO_PERMISSION
 from tests.fixture_proc import fixture_root, frozen_clock, frozen_monotonic
 from tests.unit.diagnose_kit import PID, sockets, subject, tcp
 
@@ -156,7 +159,7 @@ def test_diagnose_on_fixture_detail_with_unreadable_panels():
     root = fixture_root()
     pid = 1
     detail = collect_detail(root, pid, cpu_percent=0.0, clock=frozen_clock())
-    panels = PanelData(threads="no permission", files="no permission", sockets="no permission")
+    panels = PanelData(threads=NO_PERMISSION, files=NO_PERMISSION, sockets=NO_PERMISSION)
     s = subject_of(detail, panels)
     assert s.threads is None and s.files is None and s.sockets is None and s.pid == pid
     assert diagnose(detail, panels, strict=True) == []
@@ -185,7 +188,7 @@ def test_subject_label_names_the_process():
     assert subject().label == f"pid {PID} (app)"
 
 
-@pytest.mark.parametrize("module", ["stucktui.diagnose", "stucktui.diagnose.triage", "stucktui.demo"])
+@pytest.mark.parametrize("module", ["stucktui.diagnose", "stucktui.inspection.triage", "stucktui.demo"])
 def test_diagnosis_and_demo_never_load_ui_libraries(module):
     import subprocess
     import sys

@@ -8,14 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from stucktui.collect.context import ChildProcess, Context, ForeignLock, PeerProcess, SendPeer
-from stucktui.collect.files import PipeEnd
-from stucktui.collect.locks import FileUser
-from stucktui.collect.signals import ParentDiff
-from stucktui.collect.socket_rows import SocketRow
-from stucktui.collect.threads import ThreadRow
-from stucktui.diagnose import evaluate
-from stucktui.diagnose.model import Ages
+from stucktui.diagnose.engine import evaluate
 from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
 from stucktui.diagnose.rules_pipes import pipe_writers_blocked, workers_all_blocked
 from stucktui.diagnose.rules_process import (
@@ -32,8 +25,14 @@ from stucktui.diagnose.rules_sockets import (
     listen_backlog_full,
     socket_send_blocked,
 )
-from stucktui.procfs.locks import LockEntry
-from stucktui.procfs.net import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN
+from stucktui.diagnose.subject import Ages
+from stucktui.model.context import ChildProcess, Context, ForeignLock, PeerProcess, SendPeer
+from stucktui.model.files import PipeEnd
+from stucktui.model.locks import FileUser, LockEntry
+from stucktui.model.net import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN
+from stucktui.model.signals import ParentDiff
+from stucktui.model.sockets import SocketRow
+from stucktui.model.threads import ThreadRow
 from tests.unit.diagnose_kit import (
     PID,
     epoll_row,
@@ -186,7 +185,7 @@ def test_pipe_silent_for_running_writers_and_sockets():
 
 
 def tcp_fd(fd: int):
-    from stucktui.collect.files import FdRow
+    from stucktui.model.files import FdRow
 
     return FdRow(fd, "socket", "socket:[9]", "rw", (), 0, 9)
 
@@ -425,7 +424,7 @@ def test_close_wait_leak_grows_with_age():
 
 def _reset(n: int, first_fd: int = 100):
     """TCP sockets the process holds that are in no table: the leak after a keepalive reset."""
-    from stucktui.collect.socket_rows import SocketRow
+    from stucktui.model.sockets import SocketRow
 
     return [SocketRow(first_fd + i, 900 + i, None, 1, "netlink", protocol="TCP") for i in range(n)]
 
@@ -572,7 +571,7 @@ def test_epoll_spin_on_a_tcp_socket_in_no_table():
 
 
 def _watched(kind: str, target: str, *, info=None, pipe=None):
-    from stucktui.collect.files import EpollWatch, FdRow
+    from stucktui.model.files import EpollWatch, FdRow
 
     w = EpollWatch(30, 1, ("IN",), 800, 30, kind, target, False, None, pipe)
     return files(epoll_row(5, (w,)), FdRow(30, kind, target, "rw", (), 0, 800, info, None, pipe))
@@ -581,9 +580,8 @@ def _watched(kind: str, target: str, *, info=None, pipe=None):
 def test_epoll_spin_on_fds_that_are_always_ready_without_a_socket():
     """A pipe nobody can write to any more (HUP forever), an eventfd whose count and a timerfd
     whose expirations nobody reads: the same busy loop as incident 4, named for what it is."""
-    from stucktui.collect.files import PipeView
-    from stucktui.procfs.fdinfo import FdInfo, TimerFd
-    from stucktui.procfs.pidfd import PipeFill
+    from stucktui.model.fdinfo import FdInfo, TimerFd
+    from stucktui.model.files import PipeFill, PipeView
 
     alone = (PipeEnd(PID, "app", 30, "r"),)
     dead = PipeView(800, "r", alone, (), False, True, PipeFill(0, 65536), False, (5,))
@@ -646,8 +644,8 @@ def test_listen_backlog_full():
 def test_listen_backlog_full_critical_once_the_process_stopped_accepting():
     from dataclasses import replace
 
-    from stucktui.collect.socket_rows import AcceptQueue
-    from stucktui.diagnose.model import Ages
+    from stucktui.diagnose.subject import Ages
+    from stucktui.model.sockets import AcceptQueue
 
     full = tcp(4, 10, TCP_LISTEN, ("127.0.0.1", 8080), ("0.0.0.0", 0), 6, 5)
     peers = tuple(f"127.0.0.1:{p}" for p in range(40000, 40006))
@@ -671,8 +669,8 @@ def test_listen_backlog_full_critical_once_the_process_stopped_accepting():
 def test_accept_queue_abandoned_counts_connections_no_fd_holds():
     from dataclasses import replace
 
-    from stucktui.collect.socket_rows import AcceptQueue
     from stucktui.diagnose.rules_sockets import accept_queue_abandoned
+    from stucktui.model.sockets import AcceptQueue
 
     q = AcceptQueue(4, "0.0.0.0:8080", 651, 1024, (("CLOSE_WAIT", 650), ("ESTAB", 1)), 650, 650 * 167)
     t = threads(thread(PID, "futex", (0, 0x189)))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stucktui.collect.files import FdRow, PipeEnd, PipeView
 from stucktui.fd_listing import FD_SORTS, filter_fds, next_sort, sort_fds
-from stucktui.procfs.pidfd import PipeFill
+from stucktui.model.files import FdRow, PipeEnd, PipeFill, PipeView
 
 
 def _pipe(no_reader: bool) -> PipeView:

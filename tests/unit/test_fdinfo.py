@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from stucktui.model.fdinfo import access_mode, flag_names
 from stucktui.procfs import fdtarget as ft
-from stucktui.procfs.fdinfo import (
-    access_mode,
-    describe_special,
-    fdinfo_flags,
-    flag_names,
-    parse_fdinfo,
-)
+from stucktui.procfs.fdinfo import describe_special, fdinfo_flags, parse_fdinfo
 
 TARGET = Path(__file__).parent.parent / "fixtures" / "files" / "target"
 

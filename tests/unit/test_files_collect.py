@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect.files import PipeEnd, collect_files, pipe_summary, pipe_verdicts, pipe_view, scan_pipes
-from stucktui.collect.files_json import fds_json
-from stucktui.procfs import ProcRoot
-from stucktui.procfs.pidfd import PipeFill
+from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.model.files import PipeEnd, PipeFill, pipe_summary, pipe_verdicts, pipe_view
+from stucktui.procfs.root import ProcRoot
+from stucktui.report.panels_json import fds_json
 
 TARGET = Path(__file__).parent.parent / "fixtures" / "files" / "target"
 PID = 5568  # the captured process (tests/fixtures/files/target)
@@ -226,8 +226,7 @@ def test_process_without_fd_permission_or_fds(tmp_path):
 
 
 def test_a_watched_pipe_without_any_write_end_is_not_called_a_wake_up_pipe():
-    from stucktui.collect.files import PipeEnd, PipeView, pipe_summary
-    from stucktui.procfs.pidfd import PipeFill
+    from stucktui.model.files import PipeEnd, PipeFill, PipeView, pipe_summary
 
     alone = (PipeEnd(7, "app", 30, "r"),)
     dead = PipeView(800, "r", alone, (), False, True, PipeFill(0, 65536), False, (5,))

@@ -1,7 +1,8 @@
 """Filter, sort and tree order of the process list (pure functions)."""
 
-from stucktui.listing import filter_rows, human_age, human_bytes, sort_rows, tree_lines
-from stucktui.snapshot import ProcessRow
+from stucktui.listing import filter_rows, sort_rows, tree_lines
+from stucktui.model.process import ProcessRow
+from stucktui.model.text import human_age, human_bytes
 
 
 def row(pid, ppid, name="x", user="root", cpu=None, rss=0, cmd=()):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect.files_json import locks_json
 from stucktui.collect.locks import collect_locks
-from stucktui.procfs import ProcRoot
 from stucktui.procfs.locks import parse_lock_line, parse_locks
+from stucktui.procfs.root import ProcRoot
+from stucktui.report.panels_json import locks_json
 
 LOCKS = Path(__file__).parent.parent / "fixtures" / "files" / "locks"
 # Captured inode of each lock file (holders.txt); 6039 took the L2 flock, forked 6040, exited.

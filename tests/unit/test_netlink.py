@@ -10,8 +10,9 @@ import struct
 
 import pytest
 
+from stucktui.model.net import TCP_CLOSE_WAIT
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.net import TCP_CLOSE_WAIT, parse_net_inet
+from stucktui.procfs.net import parse_net_inet
 
 from .test_proc_net import _ss_rows
 

@@ -7,15 +7,8 @@ import socket
 
 import pytest
 
-from stucktui.procfs.net import (
-    TCP_CLOSE_WAIT,
-    TCP_LISTEN,
-    count_net_states,
-    format_endpoint,
-    parse_net_inet,
-    parse_net_unix,
-    state_name,
-)
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_LISTEN, format_endpoint, state_name
+from stucktui.procfs.net import count_net_states, parse_net_inet, parse_net_unix
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from stucktui.model.python import PyDump, PySpyError, PySpyFailure
 from stucktui.tools.pyspy import (
-    PyDump,
-    PySpyError,
-    PySpyFailure,
     classify_pyspy_failure,
     dump_python,
     find_pyspy,

@@ -68,7 +68,7 @@ def test_markdown_escapes_markup():
 
 
 def test_text_report_never_prints_none_for_a_socket_in_no_table():
-    from stucktui.report_panels import text_lines
+    from stucktui.report.sections import text_lines
 
     item = {
         "fd": 21,
@@ -87,15 +87,17 @@ def test_text_report_never_prints_none_for_a_socket_in_no_table():
 def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
     """Without root, another user's process: its fds and sockets are unreadable, and the
     report says so where the counts would be, and in the findings line."""
-    from stucktui.collect.files import ProcessFiles
-    from stucktui.collect.panels import PanelData, unreadable
-    from stucktui.collect.threads import ThreadsSnapshot
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.panels import PanelData, unreadable
+    from stucktui.model.process import NO_PERMISSION, Unavailable
+    from stucktui.model.threads import ThreadsSnapshot
     from stucktui.procfs.errors import NOT_OWNER
-    from stucktui.report_panels import findings_text, json_sections, text_lines
+    from stucktui.report.sections import findings_text, json_sections, text_lines
 
     why = f"no permission to list /proc/1/fd ({NOT_OWNER})"
-    files = ProcessFiles(1, (), (), None, None, ("open files: " + why,), 0.0, unlisted=why)
-    data = json_sections(PanelData(files=files, sockets="no permission (run stucktui as root)"))
+    unlisted = Unavailable("no permission to list /proc/1/fd", NOT_OWNER)
+    files = ProcessFiles(1, (), (), None, None, ("open files: " + why,), 0.0, unlisted=unlisted)
+    data = json_sections(PanelData(files=files, sockets=Unavailable("no permission", "run stucktui as root")))
     assert data["unavailable_sections"] == {"fds": why, "sockets": "no permission (run stucktui as root)"}
     assert data["fds"] == []  # the key stays: scripts read it
     lines = text_lines(data)
@@ -106,7 +108,7 @@ def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
 
     denied = thread(1, None)._replace(syscall=None, call=None, call_text="syscall: no permission")
     snap = ThreadsSnapshot(1, "x86_64", (denied,), (), 0.0)
-    blind = unreadable(PanelData(files=files, sockets="no permission", threads=snap))
+    blind = unreadable(PanelData(files=files, sockets=NO_PERMISSION, threads=snap))
     assert blind == ["sockets", "files", "syscalls"]
     (head,) = [x for x in findings_text([], blind) if "Findings" in x]
     assert "none in what stucktui could read (sockets, files, syscalls: not readable" in head
@@ -115,7 +117,7 @@ def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
     from dataclasses import replace
 
     from stucktui.collect.detail import collect_detail
-    from stucktui.snapshot import NO_PERMISSION
+    from stucktui.model.process import NO_PERMISSION
     from tests.fixture_proc import fixture_root, frozen_clock, pid_where
 
     pid = pid_where(lambda st: st.comm == "sleep")
@@ -125,8 +127,8 @@ def test_sections_stucktui_could_not_read_say_so_instead_of_zero():
 
 
 def test_signal_masks_of_threads_grouped_and_a_full_mask_said_briefly():
-    from stucktui.procfs.signals import NSIG, mask_names
-    from stucktui.report_panels import text_lines
+    from stucktui.model.signals import NSIG, mask_names
+    from stucktui.report.sections import text_lines
 
     everything = [n for n in mask_names((1 << NSIG) - 1) if n not in ("SIGKILL", "SIGSTOP")]
     nearly = [n for n in everything if n != "SIGINT"]
@@ -147,7 +149,7 @@ def test_signal_masks_of_threads_grouped_and_a_full_mask_said_briefly():
 
 
 def test_lock_lines_name_an_ofd_waiter_and_who_else_has_the_file_open():
-    from stucktui.report_panels import text_lines
+    from stucktui.report.sections import text_lines
 
     users = [{"pid": 100 + i, "name": "worker", "fd": 3} for i in range(10)]
     lock = {
@@ -160,7 +162,7 @@ def test_lock_lines_name_an_ofd_waiter_and_who_else_has_the_file_open():
 
 
 def test_text_report_names_the_threads_that_used_cpu_busiest_first():
-    from stucktui.report_panels import markdown_lines, text_lines
+    from stucktui.report.sections import markdown_lines, text_lines
 
     def t(tid, cpu, sys=None, runnable=None, name="w"):
         return {
@@ -188,7 +190,7 @@ def test_text_report_names_the_threads_that_used_cpu_busiest_first():
 def test_text_report_stays_pasteable_with_thousands_of_fds():
     """Each socket was listed three times (Sockets, the epoll watch list, Files): 30,000 lines
     at incident scale. Files lists sockets only when watched, and at most 200 fds."""
-    from stucktui.report_panels import markdown_lines, text_lines
+    from stucktui.report.sections import markdown_lines, text_lines
 
     def fd(n, kind, target, **kw):
         return {"fd": n, "kind": kind, "mode": "rw", "target": target, "pipe": None, "epoll": [], **kw}
@@ -220,7 +222,7 @@ def test_text_report_stays_pasteable_with_thousands_of_fds():
 
 
 def test_a_deep_python_stack_shows_its_outermost_frames_and_how_many_are_left_out():
-    from stucktui.report_panels import text_lines
+    from stucktui.report.sections import text_lines
 
     stack = [{"function": f"f{i}", "file": "x.py", "line": i} for i in range(713)]
     data = {"thread_groups": [], "threads": [{"tid": 7, "name": "w", "python_stack": stack}]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from stucktui.collect.detail import collect_detail
-from stucktui.diagnose import Finding
+from stucktui.model.findings import Finding
 from stucktui.report import BoxReport, Report, render, render_box
 from tests.fixture_proc import fixture_root, frozen_clock, pid_where
 
@@ -25,7 +25,7 @@ def _finding(severity: str = "critical", pid: int = 7) -> Finding:
     )
 
 
-def _report(findings=None) -> Report:
+def _report(findings=()) -> Report:
     pid = pid_where(lambda s: "evil" in s.comm)
     detail = collect_detail(fixture_root(), pid, cpu_percent=1.0, clock=frozen_clock())
     return Report(detail, None, findings)
@@ -41,7 +41,8 @@ def test_json_findings_contract():
     assert isinstance(first["evidence"], list) and isinstance(first["next_steps"], list)
 
 
-def test_findings_computed_when_not_given():
+def test_no_findings_read_as_none():
+    """The report renders the findings it is given (inspection computes them), none as none."""
     data = json.loads(render(_report(), "json"))
     assert data["findings"] == []  # the fixture process shows no stuck pattern
     assert "Findings: none" in render(_report(), "text")

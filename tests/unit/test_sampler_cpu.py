@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.procfs import ProcRoot
+from stucktui.inspection.sampler import Sampler
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS
-from stucktui.sampler import Sampler
 from tests.fixture_proc import pid_where
 from tests.ui.appkit import copy_tree
 

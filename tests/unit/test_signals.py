@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect.signals import (
-    collect_signals,
-    parse_signalfd_mask,
-    signal_table,
-    signals_report,
-)
-from stucktui.procfs import ProcRoot
-from stucktui.procfs.signals import (
+from stucktui.collect.signals import collect_signals, parse_signalfd_mask, signal_table
+from stucktui.model.signals import (
     default_action,
     is_libc_internal,
     mask_names,
@@ -27,7 +21,9 @@ from stucktui.procfs.signals import (
     stuck_in_thread,
     stuck_process_directed,
 )
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.status import parse_status
+from stucktui.report.panels_json import signals_report
 
 FIX = Path(__file__).parent.parent / "fixtures" / "threads"
 SIG = FIX / "sigproc"
@@ -108,7 +104,7 @@ def test_signalfd_mask_counts_as_consumer():
     mask = parse_signalfd_mask((FIX / "fdinfo_signalfd.txt").read_text())
     assert mask_names(mask) == ("SIGUSR1", "SIGTERM")
     st = parse_status((SIG / str(PID) / "status").read_text())
-    from stucktui.collect.signals import ThreadMasks
+    from stucktui.model.signals import ThreadMasks
 
     threads = (ThreadMasks(PID, "x", 0, st.sig_blk),)
     plain = {r.name: r.stuck for r in signal_table(st, threads)}
@@ -117,7 +113,7 @@ def test_signalfd_mask_counts_as_consumer():
 
 
 def test_gone_process_raises(tmp_path):
-    from stucktui.procfs import ProcessGone
+    from stucktui.procfs.errors import ProcessGone
 
     with pytest.raises(ProcessGone):
         ProcRoot(str(tmp_path)).pid_dir(424242)

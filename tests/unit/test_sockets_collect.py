@@ -10,11 +10,12 @@ import socket
 import pytest
 
 from stucktui.collect.close_wait import CloseWaitCounter
-from stucktui.collect.socket_rows import SERVICES, SocketRow, group_by_remote, service_name, sockets_report
 from stucktui.collect.sockets import SocketCollector
-from stucktui.procfs import ProcRoot
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN, InetSocket
+from stucktui.model.sockets import SERVICES, SocketRow, group_by_remote, service_name
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN, InetSocket
+from stucktui.procfs.root import ProcRoot
+from stucktui.report.panels_json import sockets_report
 
 OWN_NS, OTHER_NS = 4026531833, 4026532177
 NET_FILES = ("tcp", "tcp6", "udp", "udp6", "unix")
@@ -234,7 +235,7 @@ def test_summary_counts_per_process_and_namespace(tree, dumper, meta):
 
 
 def test_vanished_process_and_fd(tree, dumper, meta):
-    from stucktui.procfs import ProcessGone
+    from stucktui.procfs.errors import ProcessGone
 
     c = SocketCollector(ProcRoot(str(tree)), use_netlink=True, dumper=dumper)
     with pytest.raises(ProcessGone):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from stucktui.model.syscall import CallKind
 from stucktui.procfs.elf import parse_elf_abi
-from stucktui.procfs.syscall import CallKind, decode_call, parse_syscall, syscall_name
+from stucktui.procfs.syscall import decode_call, parse_syscall, syscall_name
 from stucktui.procfs.syscall_tables import AARCH64, I386, X86_64
 from stucktui.procfs.wchan import clean_symbol, parse_stack, parse_wchan
 

@@ -12,16 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect.threads import (
-    ThreadCollector,
-    collect_threads,
-    group_threads,
-    merge_python,
-    thread_groups_report,
-    threads_report,
-)
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
-from stucktui.tools.pyspy import PyDump, PySpyError, PySpyFailure, parse_pyspy_json
+from stucktui.collect.threads import ThreadCollector, collect_threads
+from stucktui.model.python import PyDump, PySpyError, PySpyFailure
+from stucktui.model.threads import group_threads, merge_python
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.report.panels_json import thread_groups_report, threads_report
+from stucktui.tools.pyspy import parse_pyspy_json
 
 FIX = Path(__file__).parent.parent / "fixtures" / "threads"
 PID = 6527
@@ -242,7 +239,7 @@ def test_collect_with_python(nonblocking: bool):
 
 
 def test_text_and_markdown_reports_give_each_group_its_state_and_wait_channel():
-    from stucktui.report_panels import markdown_lines, text_lines
+    from stucktui.report.sections import markdown_lines, text_lines
 
     snap = merge_python(collect_threads(ProcRoot(str(FIX / "proc")), PID), dump())
     data = {"threads": threads_report(snap), "thread_groups": thread_groups_report(snap)}

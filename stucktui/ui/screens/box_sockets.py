@@ -8,7 +8,8 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from stucktui.collect.socket_rows import PidSocketCount, SocketSummary
+from stucktui.model.process import Unavailable
+from stucktui.model.sockets import PidSocketCount, SocketSummary
 from stucktui.ui.keys import BOX_SOCKET_KEYS, bindings
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -46,7 +47,7 @@ class BoxSocketsScreen(Screen):
         super().__init__(id="box-sockets")
         self.summary: SocketSummary | None = None
         self.rank = "close_wait"  # or "sockets"
-        self._pending: SocketSummary | str | None = None
+        self._pending: SocketSummary | Unavailable | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -66,12 +67,12 @@ class BoxSocketsScreen(Screen):
     def table(self) -> KeyedTable:
         return self.query_one("#box-sockets-table", KeyedTable)
 
-    def update_summary(self, summary: SocketSummary | str) -> None:
+    def update_summary(self, summary: SocketSummary | Unavailable) -> None:
         if not self.is_mounted:
             self._pending = summary
             return
-        if isinstance(summary, str):
-            self.query_one("#box-states", Static).update(safe_text(summary, "yellow"))
+        if isinstance(summary, Unavailable):
+            self.query_one("#box-states", Static).update(safe_text(str(summary), "yellow"))
             return
         self.summary = summary
         self.redraw()

@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from stucktui.collect.panels import ALL_PANELS, PanelData, unreadable
-from stucktui.diagnose.model import Finding
-from stucktui.snapshot import DetailGone, ProcessDetail
+from stucktui.model.findings import Finding
+from stucktui.model.panels import ALL_PANELS, PanelData, unreadable
+from stucktui.model.process import DetailGone, ProcessDetail
 from stucktui.ui.keys import DETAIL_KEYS, bindings
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text

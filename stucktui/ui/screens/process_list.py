@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from stucktui.listing import COLUMN_BY_KEY, COLUMNS, TreeLine, filter_rows, sort_rows, tree_lines
-from stucktui.snapshot import ProcessListSnapshot
+from stucktui.model.process import ProcessListSnapshot
 from stucktui.ui.keys import LIST_KEYS, bindings
 from stucktui.ui.widgets.process_table import ProcessTable
 

@@ -7,8 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from stucktui.diagnose.model import Finding
-from stucktui.diagnose.triage import TriageResult
+from stucktui.model.findings import Finding, TriageResult
 from stucktui.ui.keys import TRIAGE_KEYS, bindings
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable

@@ -7,9 +7,10 @@ from textual import events
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, Static
 
-from stucktui.collect.files import FdRow, ProcessFiles, pipe_summary
-from stucktui.collect.panels import PanelData
 from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
+from stucktui.model.files import FdRow, ProcessFiles, pipe_summary
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
 from stucktui.ui.keys import FILES_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
@@ -89,7 +90,7 @@ class FilesPanel(DetailPanel):
             return
         if isinstance(files, ProcessFiles) and files.unlisted:
             files = files.unlisted  # not "0 fds": they could not be seen
-        if isinstance(files, str):
+        if isinstance(files, Unavailable):
             summary.update(safe_text(f"files: {files}", "yellow"))
             self.files = None
             self.table.set_rows([])

@@ -6,8 +6,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from stucktui.collect.locks import ProcessLocks, waiter_text
-from stucktui.collect.panels import PanelData
+from stucktui.model.locks import ProcessLocks, waiter_text
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -38,7 +39,7 @@ class LocksPanel(DetailPanel):
         summary = self.query_one("#locks-summary", Static)
         if locks is None:
             return
-        if isinstance(locks, str):
+        if isinstance(locks, Unavailable):
             summary.update(safe_text(f"locks: {locks}", "yellow"))
             return
         assert isinstance(locks, ProcessLocks)

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from stucktui.model.process import ProcessDetail, Unavailable
 from stucktui.report import fact_lines
-from stucktui.snapshot import ProcessDetail, Unavailable
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_argv, safe_text
 

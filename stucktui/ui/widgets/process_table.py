@@ -16,8 +16,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stucktui.listing import COLUMNS, TreeLine, human_age, human_bytes
-from stucktui.snapshot import ProcessRow
+from stucktui.listing import COLUMNS, TreeLine
+from stucktui.model.process import ProcessRow
+from stucktui.model.text import human_age, human_bytes
 from stucktui.ui.safe import safe_argv, safe_text
 
 _STATE_STYLE = {

@@ -6,9 +6,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from stucktui.collect.panels import PanelData
-from stucktui.collect.signals import SignalsSnapshot
-from stucktui.procfs.signals import mask_names
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
+from stucktui.model.signals import SignalsSnapshot, mask_names
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable
@@ -39,7 +39,7 @@ class SignalsPanel(DetailPanel):
         summary = self.query_one("#signals-summary", Static)
         if snap is None:
             return
-        if isinstance(snap, str):
+        if isinstance(snap, Unavailable):
             summary.update(safe_text(f"signals: {snap}", "yellow"))
             return
         assert isinstance(snap, SignalsSnapshot)

@@ -6,8 +6,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from stucktui.collect.panels import PanelData
-from stucktui.collect.socket_rows import ProcessSockets, SocketRow
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
+from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.ui.keys import SOCKETS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
@@ -118,7 +119,7 @@ class SocketsPanel(DetailPanel):
         summary = self.query_one("#sockets-summary", Static)
         if data is None:
             return
-        if isinstance(data, str):
+        if isinstance(data, Unavailable):
             summary.update(safe_text(f"sockets: {data}", "yellow"))
             return
         assert isinstance(data, ProcessSockets)

@@ -6,9 +6,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from stucktui.collect.panels import PanelData
-from stucktui.collect.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
-from stucktui.listing import head_and_tail
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
+from stucktui.model.text import head_and_tail
+from stucktui.model.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
 from stucktui.ui.keys import THREADS_KEYS, bindings
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
@@ -76,7 +77,7 @@ class ThreadsPanel(DetailPanel):
         summary = self.query_one("#threads-summary", Static)
         if snap is None:
             return
-        if isinstance(snap, str):
+        if isinstance(snap, Unavailable):
             summary.update(safe_text(f"threads: {snap}", "yellow"))
             return
         assert isinstance(snap, ThreadsSnapshot)

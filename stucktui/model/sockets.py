@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from stucktui.procfs.net import (
+from stucktui.model.net import (
     FIN_RECEIVED_STATES,
     TCP_CLOSE_WAIT,
     TCP_LISTEN,
@@ -318,37 +318,3 @@ def group_by_remote(rows: Iterable[SocketRow], served: Iterable[int] = ()) -> tu
         out.append(RemoteGroup(CLOSED_REMOTE, "UNCONN", closed, None, 0))
     out.sort(key=lambda g: (-g.count, g.remote, g.state))
     return tuple(out)
-
-
-def sockets_report(ps: ProcessSockets) -> dict:
-    """The `sockets` section of `stucktui report` (issue 3, item 4)."""
-    return {
-        "states": ps.state_counts(),
-        "items": [
-            {
-                "fd": r.fd,
-                "proto": r.proto,
-                "local": r.local,
-                "remote": r.remote,
-                "state": r.state,
-                "recv_q": r.recv_q,
-                "send_q": r.send_q,
-                "peer_pid": r.peer_pid,
-            }
-            for r in ps.rows
-        ],
-        "by_remote": [{"remote": g.remote, "state": g.state, "count": g.count} for g in ps.by_remote],
-        # connections no fd holds yet: they wait in a listener's accept queue
-        "accept_queues": [
-            {
-                "fd": q.fd,
-                "local": q.local,
-                "queued": q.queued,
-                "backlog": q.backlog,
-                "states": dict(q.states),
-                "close_wait": q.close_wait,
-                "unread_bytes": q.unread_bytes,
-            }
-            for q in ps.accept_queues
-        ],
-    }

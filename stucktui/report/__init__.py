@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stucktui.collect.panels import PanelData, unreadable
-from stucktui.diagnose import Finding, diagnose
-from stucktui.listing import human_age, human_bytes
-from stucktui.report_panels import (
+from stucktui.model.findings import Finding
+from stucktui.model.panels import PanelData, unreadable
+from stucktui.model.process import ProcessDetail, Unavailable
+from stucktui.model.text import human_age, human_bytes
+from stucktui.report.sections import (
     finding_lines,
     findings_json,
     findings_markdown,
@@ -24,7 +25,6 @@ from stucktui.report_panels import (
     markdown_lines,
     text_lines,
 )
-from stucktui.snapshot import ProcessDetail, Unavailable
 from stucktui.textsafe import markdown_escape, printable, printable_argv
 
 FORMATS = ("text", "markdown", "json")
@@ -41,16 +41,14 @@ def _v(x: Any) -> Any:
 @dataclass(frozen=True)
 class Report:
     """Everything one report holds: the process facts, the panels collected for it, and its
-    findings (computed from the two when not given; `run_report` adds the other processes
-    involved through findings_for)."""
+    findings (stucktui.inspection.examine's: the report only renders them)."""
 
     detail: ProcessDetail
     panels: PanelData | None = None
-    findings: tuple[Finding, ...] | None = None
+    findings: tuple[Finding, ...] = ()
 
     def finding_items(self) -> list[dict[str, Any]]:
-        found = self.findings if self.findings is not None else diagnose(self.detail, self.panels)
-        return findings_json(found)
+        return findings_json(self.findings)
 
 
 def to_json_dict(rep: Report) -> dict[str, Any]:

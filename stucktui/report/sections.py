@@ -7,16 +7,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from stucktui.collect.files import ProcessFiles
-from stucktui.collect.files_json import fds_json, locks_json
-from stucktui.collect.locks import ProcessLocks, waiter_text
-from stucktui.collect.panels import PanelData
-from stucktui.collect.signals import SignalsSnapshot, signals_report
-from stucktui.collect.socket_rows import ProcessSockets, sockets_report
-from stucktui.collect.threads import ThreadsSnapshot, thread_groups_report, threads_report
-from stucktui.diagnose.model import Finding
-from stucktui.listing import head_and_tail
-from stucktui.procfs.signals import NSIG, mask_names
+from stucktui.model.files import ProcessFiles
+from stucktui.model.findings import Finding
+from stucktui.model.locks import ProcessLocks, waiter_text
+from stucktui.model.panels import PanelData
+from stucktui.model.process import Unavailable
+from stucktui.model.signals import NSIG, SignalsSnapshot, mask_names
+from stucktui.model.sockets import ProcessSockets
+from stucktui.model.text import head_and_tail
+from stucktui.model.threads import ThreadsSnapshot
+from stucktui.report.panels_json import (
+    fds_json,
+    locks_json,
+    signals_report,
+    sockets_report,
+    thread_groups_report,
+    threads_report,
+)
 from stucktui.textsafe import markdown_escape, printable
 
 Escape = Callable[[object], str]
@@ -30,38 +37,38 @@ def json_sections(panels: PanelData | None) -> dict[str, Any]:
         out["sockets"] = sockets_report(panels.sockets)
         unread = [r.fd for r in panels.sockets.rows if r.close_wait_unread]
         out["sockets"]["close_wait_unread_fds"] = unread
-    elif isinstance(panels.sockets, str):
+    elif isinstance(panels.sockets, Unavailable):
         out["sockets"] = {"states": {}, "items": [], "by_remote": []}
-        out.setdefault("unavailable_sections", {})["sockets"] = panels.sockets
+        out.setdefault("unavailable_sections", {})["sockets"] = str(panels.sockets)
     if isinstance(panels.files, ProcessFiles):
         if panels.files.unlisted:
-            out.setdefault("unavailable_sections", {})["fds"] = panels.files.unlisted
+            out.setdefault("unavailable_sections", {})["fds"] = str(panels.files.unlisted)
         out["fds"] = fds_json(panels.files)
         out["fd_counts"] = dict(panels.files.counts)
         if panels.files.notes:
             out["fd_notes"] = list(panels.files.notes)
-    elif isinstance(panels.files, str):
+    elif isinstance(panels.files, Unavailable):
         out["fds"] = []
-        out.setdefault("unavailable_sections", {})["fds"] = panels.files
+        out.setdefault("unavailable_sections", {})["fds"] = str(panels.files)
     if isinstance(panels.locks, ProcessLocks):
         out["locks"] = locks_json(panels.locks)
-    elif isinstance(panels.locks, str):
+    elif isinstance(panels.locks, Unavailable):
         out["locks"] = []
-        out.setdefault("unavailable_sections", {})["locks"] = panels.locks
+        out.setdefault("unavailable_sections", {})["locks"] = str(panels.locks)
     if isinstance(panels.threads, ThreadsSnapshot):
         out["threads"] = threads_report(panels.threads)
         out["thread_groups"] = thread_groups_report(panels.threads)
         py = panels.threads.python
         out["python"] = None if py is None else getattr(py, "line", "ok")
-    elif isinstance(panels.threads, str):
+    elif isinstance(panels.threads, Unavailable):
         out["threads"] = []
         out["thread_groups"] = []
-        out.setdefault("unavailable_sections", {})["threads"] = panels.threads
+        out.setdefault("unavailable_sections", {})["threads"] = str(panels.threads)
     if isinstance(panels.signals, SignalsSnapshot):
         out["signals"] = signals_report(panels.signals)
         out["signals"]["stuck"] = list(panels.signals.stuck)
-    elif isinstance(panels.signals, str):
-        out.setdefault("unavailable_sections", {})["signals"] = panels.signals
+    elif isinstance(panels.signals, Unavailable):
+        out.setdefault("unavailable_sections", {})["signals"] = str(panels.signals)
     return out
 
 

@@ -1,18 +1,25 @@
-"""Immutable snapshots: what one refresh learned about the box and the selected process.
-
-Built by stucktui.collect in a worker, consumed by the UI and by report.py; never mutated.
-"""
+"""One process as the list and the process view show it: identity, state, resources and
+ancestry; and why a field could not be read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from stucktui.collect.panels import PanelData
-    from stucktui.collect.socket_rows import SocketSummary
-    from stucktui.diagnose.model import Finding
-    from stucktui.diagnose.triage import TriageResult
+# State letters of fs/proc/array.c task_state_array, as documented in proc(5).
+STATE_NAMES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk sleep (uninterruptible)",
+    "T": "stopped",
+    "t": "tracing stop",
+    "X": "dead",
+    "Z": "zombie",
+    "P": "parked",
+    "I": "idle",
+    "W": "paging",
+    "x": "dead",
+    "K": "wakekill",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +64,21 @@ class ProcessListSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Unavailable:
-    """Why a field could not be read: 'no permission', 'process gone', 'not available'."""
+    """Why something could not be read: a field of the detail, a whole panel, the fd table, the
+    box's socket tables. The one encoding of "could not read" everywhere (a value is either
+    the thing or this). `reason` is short and stable ('no permission', 'not available',
+    'process gone'); `detail` says more (the kernel's rule, the error)."""
 
     reason: str
+    detail: str = ""
 
     def __str__(self) -> str:
-        return self.reason
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
+
+    @property
+    def denied(self) -> bool:
+        """Refused by the kernel's permission checks (not gone, not missing)."""
+        return self.reason.startswith("no permission")
 
 
 NO_PERMISSION = Unavailable("no permission")
@@ -116,17 +132,3 @@ class DetailGone:
 
     pid: int
     taken_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One refresh: the list, and the detail of the selected process if one is open."""
-
-    processes: ProcessListSnapshot | None
-    detail: ProcessDetail | DetailGone | None
-    selected_pid: int | None
-    panels: PanelData | None = None  # the selected process's panels that were asked for
-    # the box-wide Sockets view, or why it could not be built; None when not asked for
-    box_sockets: SocketSummary | str | None = None
-    findings: tuple[Finding, ...] | None = None  # of the selected process, most severe first
-    triage: TriageResult | None = None  # the box's findings, when a triage ran this refresh

@@ -1,9 +1,6 @@
-"""Box-wide triage: the findings of every process on the box, most severe first.
-
-A cheap first pass (collect.boxscan) over a process-list snapshot picks the suspects; only
-they get the panels their suspicion needs, and then the same rules as the process view. Built
-for the UI's sampler thread and `stucktui report --all`; reads /proc, so never call it on the
-UI thread.
+"""The full look at a set of suspect processes: the panels their suspicion needs, the other
+processes involved (the Context), then the rules. Shared by the box-wide triage and by the
+examination of one process; reads /proc, so never call it on the UI thread.
 """
 
 from __future__ import annotations
@@ -12,41 +9,41 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from stucktui.collect.boxscan import BoxScan, owners_of, scan_box
-from stucktui.collect.close_wait import CloseWaitCounter
-from stucktui.collect.context import (
+from stucktui.collect.boxscan import BoxScan, owners_of
+from stucktui.collect.files import PipeMap, collect_files, fd_end
+from stucktui.collect.locks import collect_locks
+from stucktui.collect.peers import collect_peers, foreign_locks, send_peers, stat_fields
+from stucktui.collect.signals import collect_signals
+from stucktui.collect.sockets import SocketCollector
+from stucktui.collect.threads import ThreadCollector
+from stucktui.diagnose.engine import evaluate
+from stucktui.diagnose.history import History, Identity
+from stucktui.diagnose.subject import Subject
+from stucktui.model.context import (
     WRITE_CALLS,
     Context,
     ForeignLock,
     blocked_pipe_inodes,
     blocked_socket_sends,
-    children_of,
-    collect_peers,
-    foreign_locks,
     pipe_peer_pids,
     send_peer_pids,
-    send_peers,
-    stat_fields,
 )
-from stucktui.collect.files import PipeEnd, PipeMap, ProcessFiles, collect_files, fd_end
-from stucktui.collect.locks import ProcessLocks, collect_locks
-from stucktui.collect.panels import PanelData
-from stucktui.collect.proclist import ProcessListCollector
-from stucktui.collect.signals import SignalsSnapshot, collect_signals
-from stucktui.collect.socket_rows import ProcessSockets
-from stucktui.collect.sockets import SocketCollector
-from stucktui.collect.threads import ThreadCollector, ThreadsSnapshot, merge_python
-from stucktui.diagnose.engine import evaluate
-from stucktui.diagnose.history import History, Identity
-from stucktui.diagnose.model import Finding, Subject, sort_findings
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.model.files import PipeEnd, ProcessFiles
+from stucktui.model.findings import Finding
+from stucktui.model.locks import ProcessLocks
+from stucktui.model.panels import PanelData
+from stucktui.model.process import ProcessRow
+from stucktui.model.signals import SignalsSnapshot
+from stucktui.model.sockets import ProcessSockets
+from stucktui.model.threads import ThreadsSnapshot, merge_python
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdtarget import bracket_inode
 from stucktui.procfs.locks import parse_locks
-from stucktui.snapshot import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
+from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.tools.pyspy import dump_python
 
 # Which panels each suspicion needs (see collect.boxscan for the reasons).
-_NEEDS = {
+NEEDS = {
     "pipe": {"threads", "files"},
     "workers": {"threads", "files"},
     "close_wait": {"threads", "sockets"},
@@ -60,27 +57,12 @@ _NEEDS = {
     "listen": {"threads", "sockets"},
     "send": {"threads", "sockets"},
 }
-_TRACKED_KINDS = (
-    "close_wait",
-    "accept_queued",
-    "dstate",
-    "zombie",
-    "stuck_signal",
-    "lock_wait",
-    "pipe_write",
-    "socket_send",
-)
+
+
 _PYSPY_TIMEOUT = 5.0
+
+
 _MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
-
-
-@dataclass(frozen=True, slots=True)
-class TriageResult:
-    findings: tuple[Finding, ...]  # most severe first
-    processes: int  # processes in the snapshot
-    suspects: int  # processes that got a full look
-    duration: float  # seconds, the process-list snapshot included when triage took it
-    taken_at: float  # time.time() when it started
 
 
 @dataclass(slots=True)
@@ -96,7 +78,7 @@ class _Suspect:
 
     @property
     def needs(self) -> set[str]:
-        return set().union(*(_NEEDS[r] for r in self.reasons))
+        return set().union(*(NEEDS[r] for r in self.reasons))
 
 
 def _blocked_pipe_targets(threads: ThreadsSnapshot | None) -> set[str]:
@@ -261,42 +243,7 @@ def _pin(root: ProcRoot, row: ProcessRow) -> PidDir | None:
     return None
 
 
-def triage_box(
-    root: ProcRoot | None = None,
-    *,
-    processes: ProcessListSnapshot | None = None,
-    history: History | None = None,
-    python: bool = True,
-    now: float | None = None,
-    strict: bool = False,
-) -> TriageResult:
-    """Findings for every process. `processes` is the caller's latest process-list snapshot
-    (its CPU% feeds epoll-spin; without one a snapshot is taken here, CPU unknown). `history`
-    is kept by the caller across calls, as for diagnose(). `python` lets py-spy (nonblocking)
-    look at the few processes suspected of polling for a lock, or with threads waiting behind a
-    blocked pipe writer: only their stacks prove it."""
-    t0 = time.perf_counter()
-    taken_at = time.time()
-    root = root or ProcRoot()
-    if processes is None:
-        processes = ProcessListCollector(root).collect()
-    counts = None
-    if processes.rows and all(r.close_wait is None for r in processes.rows):
-        try:  # a collector made with close_wait=False: count them here, one cheap pass
-            counts = CloseWaitCounter(root).counts({r.pid: r.starttime_ticks for r in processes.rows})
-        except OSError:
-            counts = None
-    scan = scan_box(root, processes.rows, close_wait=counts)
-    findings, evaluated, looked = _examine(root, scan, processes.by_pid(), python, history, now, strict)
-    if history is not None:
-        history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
-        history.sweep(_TRACKED_KINDS, evaluated)
-    return TriageResult(
-        tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at
-    )
-
-
-def _examine(
+def examine_suspects(
     root: ProcRoot,
     scan: BoxScan,
     by_pid: Mapping[int, ProcessRow],
@@ -352,62 +299,3 @@ def _examine(
         for s in suspects:
             s.d.close()
     return findings, evaluated, len(suspects)
-
-
-def examine_process(
-    root: ProcRoot,
-    detail: ProcessDetail,
-    *,
-    history: History | None = None,
-    processes: ProcessListSnapshot | None = None,
-    panels: PanelData | None = None,
-    python: bool = False,
-    now: float | None = None,
-    threads: ThreadCollector | None = None,
-) -> list[Finding]:
-    """Every rule's full look at one process, collecting only what the rules read and the
-    view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
-    process view, whatever panels it shows. `detail` is this refresh's collect_detail (its
-    CPU% feeds epoll-spin); `panels`, the panels it already collected, are reused as they are
-    (Python stacks included); `processes`, when at hand, spares a scan for its children;
-    `threads`, the view's own collector kept across refreshes, gives each thread's CPU over the
-    last refresh whatever panel is on screen (a new one sees a single instant). Reads /proc:
-    call it from the sampler's thread."""
-    row = ProcessRow(
-        detail.pid, detail.ppid, detail.uid, detail.user, detail.state, detail.name, detail.cmdline,
-        detail.cpu_percent, detail.rss_bytes, detail.num_threads,
-        None if isinstance(detail.num_fds, Unavailable) else detail.num_fds,
-        detail.start_time, detail.starttime_ticks, detail.is_kernel_thread,
-    )  # fmt: skip
-    scan = BoxScan()
-    if row.is_kernel_thread:
-        return []
-    if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
-        scan.fd_limits[row.pid] = detail.fd_limit[0]
-    try:
-        kids = children_of(root, row.pid, processes)
-        scan.lock_text = root.read_text("locks")
-    except OSError:
-        kids = ()
-    scan.zombies[row.pid] = [c for c in kids if c.state == "Z"]
-    entries = parse_locks(scan.lock_text)
-    scan.lock_pids = {e.pid for e in entries if e.pid > 0}
-    # py-spy only for a process that may poll a lock with LOCK_NB (only its stack shows it):
-    # one that holds a lock, or has a locked file open (decided in _finish, once the Files
-    # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
-    # pipe writer
-    scan.suspects[row.pid] = set(_NEEDS) - (set() if python and entries else {"lock_poll"})
-    findings, _, _ = _examine(root, scan, {row.pid: row}, python, history, now, False, panels, threads)
-    return sort_findings(findings)
-
-
-def triage(
-    root: ProcRoot | None = None,
-    *,
-    processes: ProcessListSnapshot | None = None,
-    history: History | None = None,
-    python: bool = True,
-    now: float | None = None,
-) -> list[Finding]:
-    """The box's findings, most severe first (see triage_box)."""
-    return list(triage_box(root, processes=processes, history=history, python=python, now=now).findings)

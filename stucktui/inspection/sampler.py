@@ -15,13 +15,17 @@ from dataclasses import replace
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
-from stucktui.collect.socket_rows import SocketSummary
 from stucktui.collect.sockets import SocketCollector
-from stucktui.diagnose import History, examine_process
-from stucktui.diagnose.triage import TriageResult, triage_box
-from stucktui.procfs import AccessDenied, PidDir, ProcessGone, ProcRoot
+from stucktui.diagnose.history import History
+from stucktui.inspection.examine import examine_process
+from stucktui.inspection.triage import triage_box
+from stucktui.model.findings import TriageResult
+from stucktui.model.process import DetailGone, ProcessListSnapshot, Unavailable
+from stucktui.model.snapshot import Snapshot
+from stucktui.model.sockets import SocketSummary
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import cpu_percent, parse_stat
-from stucktui.snapshot import DetailGone, ProcessListSnapshot, Snapshot
 
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
 
@@ -113,12 +117,12 @@ class Sampler:
                     self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
             if plist is not None and self._worst:
                 plist = self._mark(plist)
-            box: SocketSummary | str | None = None
+            box: SocketSummary | Unavailable | None = None
             if box_sockets:
                 try:
                     box = SocketCollector(self.root).summary()
                 except OSError as exc:
-                    box = f"socket tables unreadable: {exc.strerror or exc}"
+                    box = Unavailable("socket tables unreadable", exc.strerror or str(exc))
             if selected is None:
                 self.close()
                 return Snapshot(plist, None, None, box_sockets=box, triage=tri)

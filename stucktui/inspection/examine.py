@@ -1,0 +1,100 @@
+"""One process examined: every rule's full look at it, collecting only what the rules read and
+the caller has not. The ONE path from a process to its findings, for the process view, `stucktui
+report PID` and the live tests alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stucktui.collect.boxscan import BoxScan
+from stucktui.collect.detail import collect_detail, sample_cpu_percent
+from stucktui.collect.panels import PanelCollector
+from stucktui.collect.peers import children_of
+from stucktui.collect.threads import ThreadCollector
+from stucktui.diagnose.engine import evaluate, subject_of
+from stucktui.diagnose.history import History
+from stucktui.inspection.suspects import NEEDS, examine_suspects
+from stucktui.model.findings import Finding, sort_findings
+from stucktui.model.panels import ALL_PANELS, PanelData
+from stucktui.model.process import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.locks import parse_locks
+from stucktui.procfs.root import ProcRoot
+
+
+def examine_process(
+    root: ProcRoot,
+    detail: ProcessDetail,
+    *,
+    history: History | None = None,
+    processes: ProcessListSnapshot | None = None,
+    panels: PanelData | None = None,
+    python: bool = False,
+    now: float | None = None,
+    threads: ThreadCollector | None = None,
+) -> list[Finding]:
+    """Every rule's full look at one process, collecting only what the rules read and the
+    view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
+    process view, whatever panels it shows. `detail` is this refresh's collect_detail (its
+    CPU% feeds epoll-spin); `panels`, the panels it already collected, are reused as they are
+    (Python stacks included); `processes`, when at hand, spares a scan for its children;
+    `threads`, the view's own collector kept across refreshes, gives each thread's CPU over the
+    last refresh whatever panel is on screen (a new one sees a single instant). Reads /proc:
+    call it from a worker thread. Never raises for a process that vanished."""
+    row = ProcessRow(
+        detail.pid, detail.ppid, detail.uid, detail.user, detail.state, detail.name, detail.cmdline,
+        detail.cpu_percent, detail.rss_bytes, detail.num_threads,
+        None if isinstance(detail.num_fds, Unavailable) else detail.num_fds,
+        detail.start_time, detail.starttime_ticks, detail.is_kernel_thread,
+    )  # fmt: skip
+    scan = BoxScan()
+    if row.is_kernel_thread:
+        return []
+    if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
+        scan.fd_limits[row.pid] = detail.fd_limit[0]
+    try:
+        kids = children_of(root, row.pid, processes)
+        scan.lock_text = root.read_text("locks")
+    except OSError:
+        kids = ()
+    scan.zombies[row.pid] = [c for c in kids if c.state == "Z"]
+    entries = parse_locks(scan.lock_text)
+    scan.lock_pids = {e.pid for e in entries if e.pid > 0}
+    # py-spy only for a process that may poll a lock with LOCK_NB (only its stack shows it):
+    # one that holds a lock, or has a locked file open (decided in _finish, once the Files
+    # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
+    # pipe writer
+    scan.suspects[row.pid] = set(NEEDS) - (set() if python and entries else {"lock_poll"})
+    try:
+        findings, _, _ = examine_suspects(
+            root, scan, {row.pid: row}, python, history, now, False, panels, threads
+        )
+    except (ProcessGone, AccessDenied, OSError):
+        # it exited, or the others involved could not be read: the rules on its own facts
+        return evaluate(subject_of(detail, panels), history, now=now)
+    return sort_findings(findings)
+
+
+@dataclass(frozen=True, slots=True)
+class Examined:
+    """One process examined once: its facts, every panel, and its findings."""
+
+    detail: ProcessDetail
+    panels: PanelData
+    findings: tuple[Finding, ...]
+
+
+def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
+    """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
+    process's and each thread's), every panel (py-spy's stacks when `python`), then
+    examine_process. Raises ProcessGone, AccessDenied or OSError when the process itself
+    cannot be read; blocks for about `window`: call it from a worker or a command."""
+    with root.pid_dir(pid) as d:
+        collector = PanelCollector(root)
+        collector.threads.prime(d)  # per-thread CPU over the same window as the process's
+        cpu = sample_cpu_percent(root, pid, window)
+        detail = collect_detail(root, pid, cpu_percent=cpu)
+        panels = collector.collect(d, ALL_PANELS, python=python)
+    found = examine_process(root, detail, panels=panels, python=python)
+    return Examined(detail, panels, tuple(found))

@@ -1,0 +1,80 @@
+"""Box-wide triage: the findings of every process on the box, most severe first.
+
+A cheap first pass (collect.boxscan) over a process-list snapshot picks the suspects; only
+they get the panels their suspicion needs, and then the same rules as the process view. Built
+for the UI's sampler thread and `stucktui report --all`; reads /proc, so never call it on the
+UI thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+from stucktui.collect.boxscan import scan_box
+from stucktui.collect.close_wait import CloseWaitCounter
+from stucktui.collect.proclist import ProcessListCollector
+from stucktui.diagnose.history import History
+from stucktui.inspection.suspects import examine_suspects
+from stucktui.model.findings import Finding, TriageResult, sort_findings
+from stucktui.model.process import ProcessListSnapshot
+from stucktui.procfs.root import ProcRoot
+
+_TRACKED_KINDS = (
+    "close_wait",
+    "accept_queued",
+    "dstate",
+    "zombie",
+    "stuck_signal",
+    "lock_wait",
+    "pipe_write",
+    "socket_send",
+)
+
+
+def triage_box(
+    root: ProcRoot | None = None,
+    *,
+    processes: ProcessListSnapshot | None = None,
+    history: History | None = None,
+    python: bool = True,
+    now: float | None = None,
+    strict: bool = False,
+) -> TriageResult:
+    """Findings for every process. `processes` is the caller's latest process-list snapshot
+    (its CPU% feeds epoll-spin; without one a snapshot is taken here, CPU unknown). `history`
+    is kept by the caller across calls, as for diagnose(). `python` lets py-spy (nonblocking)
+    look at the few processes suspected of polling for a lock, or with threads waiting behind a
+    blocked pipe writer: only their stacks prove it."""
+    t0 = time.perf_counter()
+    taken_at = time.time()
+    root = root or ProcRoot()
+    if processes is None:
+        processes = ProcessListCollector(root).collect()
+    counts = None
+    if processes.rows and all(r.close_wait is None for r in processes.rows):
+        try:  # a collector made with close_wait=False: count them here, one cheap pass
+            counts = CloseWaitCounter(root).counts({r.pid: r.starttime_ticks for r in processes.rows})
+        except OSError:
+            counts = None
+    scan = scan_box(root, processes.rows, close_wait=counts)
+    findings, evaluated, looked = examine_suspects(
+        root, scan, processes.by_pid(), python, history, now, strict
+    )
+    if history is not None:
+        history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
+        history.sweep(_TRACKED_KINDS, evaluated)
+    return TriageResult(
+        tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at
+    )
+
+
+def triage(
+    root: ProcRoot | None = None,
+    *,
+    processes: ProcessListSnapshot | None = None,
+    history: History | None = None,
+    python: bool = True,
+    now: float | None = None,
+) -> list[Finding]:
+    """The box's findings, most severe first (see triage_box)."""
+    return list(triage_box(root, processes=processes, history=history, python=python, now=now).findings)
