@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stucktui.collect.sockets import SocketCollector
+from stucktui.model import clues
 from stucktui.model.context import SEND_CALLS, ChildProcess
 from stucktui.model.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
 from stucktui.model.process import ProcessRow
@@ -66,9 +67,8 @@ FD_SHARE = 0.85
 
 @dataclass(slots=True)
 class BoxScan:
-    """pid -> why it is suspect ('pipe', 'workers', 'close_wait', 'spin', 'signal', 'lock' (a
-    waiter in /proc/locks), 'lock_poll' (a holder with the locked file open twice), 'fds',
-    'dstate', 'zombies', 'listen'), and the facts the pass already paid for."""
+    """pid -> the clues that make it suspect (stucktui.model.clues), and the facts the pass
+    already paid for."""
 
     suspects: dict[int, set[str]] = field(default_factory=dict)
     fd_limits: dict[int, int] = field(default_factory=dict)
@@ -168,32 +168,32 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.zombies.setdefault(row.ppid, []).append(ChildProcess(pid, row.name, "Z", row.starttime_ticks))
         return
     if row.state == "D":
-        scan.add(pid, "dstate")
+        scan.add(pid, clues.DSTATE)
     if close_wait:
-        scan.add(pid, "close_wait")
+        scan.add(pid, clues.CLOSE_WAIT)
     # a busy loop on a socket the peer closed (incident 4), in CLOSE_WAIT or, once reset or
     # shut down, in no table at all: the Files panel of a busy process can cost 100 ms (fdinfo
     # of every fd), so a busy one without CLOSE_WAIT sockets is looked at below SPIN_MAX_FDS
     busy = row.cpu_percent is not None and row.cpu_percent >= SPIN_CPU
     if busy and (close_wait or (row.num_fds is not None and row.num_fds <= SPIN_MAX_FDS)):
-        scan.add(pid, "spin")
+        scan.add(pid, clues.BUSY)
     if row.num_fds is not None and row.num_fds >= MANY_FDS:
         limit = _fd_limit(root, pid)
         if limit:
             scan.fd_limits[pid] = limit
             if row.num_fds >= FD_SHARE * limit:
-                scan.add(pid, "fds")
+                scan.add(pid, clues.FD_LIMIT)
     if stuck_signal_mask(_read(f"{root.path}/{pid}/status", 8192)):
-        scan.add(pid, "signal")
+        scan.add(pid, clues.STUCK_SIGNAL)
     wchans = thread_wchans(root, row)
     if PIPE_WCHANS.intersection(wchans):
-        scan.add(pid, "pipe")
+        scan.add(pid, clues.PIPE_WRITE)
     if SEND_WCHANS.intersection(wchans) or ("wait_woken" in wchans and sending(root, pid)):
-        scan.add(pid, "send")
+        scan.add(pid, clues.SOCKET_SEND)
     if row.num_threads >= 3 and len([w for w in wchans if w in POOL_WCHANS]) >= 2:
-        scan.add(pid, "workers")
+        scan.add(pid, clues.POOL_WAIT)
     if LOCK_WCHANS.intersection(wchans):
-        scan.add(pid, "lock")
+        scan.add(pid, clues.LOCK_WAIT)
 
 
 def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
@@ -207,7 +207,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
     scan.lock_pids = {e.pid for e in entries if e.pid > 0}
     for e in entries:
         if e.waiting and e.pid > 0:
-            scan.add(e.pid, "lock")
+            scan.add(e.pid, clues.LOCK_WAIT)
     held: dict[int, set[tuple[int, int, int]]] = {}
     for e in entries:
         if not e.waiting and e.pid > 0 and e.type in ("FLOCK", "POSIX"):
@@ -218,7 +218,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
         if twice:
             polled.update(twice)
         if twice or _sleeps(root, pid):
-            scan.add(pid, "lock_poll")
+            scan.add(pid, clues.LOCK_POLL)
     if polled:
         # incident 5: every other process that logs to that file polls for the lock as well,
         # and LOCK_NB tries never show in /proc/locks: whoever has the file open is looked at
@@ -226,7 +226,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
         for owners in owners_of(root, polled)[0].values():
             for pid, _ in owners:
                 if pid not in held:
-                    scan.add(pid, "lock_poll")
+                    scan.add(pid, clues.LOCK_POLL)
 
 
 # Where a thread sleeps between two LOCK_NB tries (time.sleep, select, poll): a lock holder
@@ -322,7 +322,7 @@ def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow]) 
     pids = [r.pid for r in rows if not r.is_kernel_thread and r.state != "Z"]
     for pid, n in SocketCollector(root).closed_tcp_holders(pids).items():
         if n >= CLOSED_TCP_SUSPECT:
-            scan.add(pid, "close_wait")
+            scan.add(pid, clues.CLOSE_WAIT)
 
 
 def scan_box(
@@ -347,7 +347,7 @@ def scan_box(
         except (ProcessGone, AccessDenied, OSError, ValueError):
             continue
     for parent in scan.zombies:
-        scan.add(parent, "zombies")
+        scan.add(parent, clues.ZOMBIES)
     _lock_pass(root, scan)
     _closed_tcp_pass(root, scan, rows)
     if listeners and root.path == "/proc":
@@ -355,6 +355,6 @@ def scan_box(
         if full:
             for owners in owners_of(root, {f"socket:[{i}]" for i in full})[0].values():
                 for pid, _ in owners:
-                    scan.add(pid, "listen")
+                    scan.add(pid, clues.ACCEPT_QUEUE)
     scan.duration = time.perf_counter() - t0
     return scan

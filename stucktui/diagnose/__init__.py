@@ -5,10 +5,10 @@ engine runs them; nothing here reads /proc or runs a program (stucktui.inspectio
 facts and calls in here).
 """
 
-from stucktui.diagnose.engine import RULE_IDS, RULES, diagnose, evaluate, subject_of
+from stucktui.diagnose.engine import RULE_IDS, RULES, diagnose, evaluate, sort_findings, subject_of
 from stucktui.diagnose.history import History
 from stucktui.diagnose.subject import Subject
-from stucktui.model.findings import SEVERITIES, Finding, Severity, sort_findings, worst
+from stucktui.model.findings import SEVERITIES, Finding, Severity, worst
 
 __all__ = [
     "RULES",

@@ -1,33 +1,21 @@
-"""The rule list and diagnose(): one process's snapshot in, its findings out, most severe first."""
+"""The engine: the rule list (derived from the specs), and evaluate()/diagnose(): one process's
+facts in, its findings out, most severe first."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from stucktui.diagnose.history import History
-from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
-from stucktui.diagnose.rules_pipes import pipe_writers_blocked, workers_all_blocked
-from stucktui.diagnose.rules_process import (
-    fd_exhaustion,
-    signal_blocked_pending,
-    uninterruptible,
-    zombie_children,
-)
-from stucktui.diagnose.rules_sockets import (
-    accept_queue_abandoned,
-    close_wait_leak,
-    close_wait_unanswered,
-    close_wait_unread,
-    epoll_spin,
-    listen_backlog_full,
-    socket_send_blocked,
-)
-from stucktui.diagnose.subject import Rule, Subject
-from stucktui.model.context import Context, blocked_pipe_inodes, blocked_socket_sends
+from stucktui.diagnose.rules import all_specs
+from stucktui.diagnose.spec import RuleSpec
+from stucktui.diagnose.subject import Subject
+from stucktui.diagnose.tracking import tracked
+from stucktui.model.context import Context
 from stucktui.model.files import ProcessFiles
-from stucktui.model.findings import Finding, sort_findings
+from stucktui.model.findings import Finding
+from stucktui.model.findings import sort_findings as model_sort
 from stucktui.model.locks import ProcessLocks
 from stucktui.model.panels import PanelData
 from stucktui.model.process import ProcessDetail, Unavailable
@@ -35,24 +23,23 @@ from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot
 
-RULES: tuple[tuple[str, Rule], ...] = (
-    ("pipe-writers-blocked", pipe_writers_blocked),
-    ("socket-send-blocked", socket_send_blocked),
-    ("workers-all-blocked", workers_all_blocked),
-    ("close-wait-unread", close_wait_unread),
-    ("close-wait-unanswered", close_wait_unanswered),
-    ("close-wait-leak", close_wait_leak),
-    ("epoll-spin", epoll_spin),
-    ("signal-blocked-pending", signal_blocked_pending),
-    ("lock-self-wait", lock_self_wait),
-    ("lock-wait", lock_wait),
-    ("fd-exhaustion", fd_exhaustion),
-    ("listen-backlog-full", listen_backlog_full),
-    ("accept-queue-abandoned", accept_queue_abandoned),
-    ("uninterruptible", uninterruptible),
-    ("zombie-children", zombie_children),
-)
-RULE_IDS = tuple(name for name, _ in RULES)
+RULES: tuple[RuleSpec, ...] = all_specs()
+RULE_IDS = tuple(r.id for r in RULES)
+# within one severity and process, causes before the symptoms they produce
+CAUSE_ORDER: Mapping[str, int] = {r.id: i for i, r in enumerate(RULES)}
+# every kind History follows: a box-wide scan that no longer sees one in a process ends its clock
+TRACKED_KINDS: tuple[str, ...] = tuple(sorted(set().union(*(r.tracks for r in RULES))))
+
+
+def needs_for(found: Iterable[str]) -> frozenset[str]:
+    """What the rules answering these first-pass clues read (RuleSpec.needs)."""
+    want = set(found)
+    return frozenset().union(*(r.needs for r in RULES if r.clues & want))
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first, the most involved process first, causes before symptoms."""
+    return model_sort(list(findings), CAUSE_ORDER)
 
 
 def subject_of(detail: ProcessDetail, panels: PanelData | None, context: Context | None = None) -> Subject:
@@ -77,44 +64,19 @@ def subject_of(detail: ProcessDetail, panels: PanelData | None, context: Context
     )
 
 
-def tracked(s: Subject) -> dict[str, Iterable[Hashable]]:
-    """What History follows for this process, only for the facts that were collected (a kind
-    left out keeps its clock running; a kind given empty stops it)."""
-    kinds: dict[str, Iterable[Hashable]] = {}
-    if s.sockets is not None:
-        # a leaked CLOSE_WAIT socket reset later keeps its inode (and its age) in state CLOSE
-        kinds["close_wait"] = [r.inode for r in s.sockets.rows if r.state == "CLOSE_WAIT" or r.closed_tcp]
-        # a connection waiting in an accept queue is known by its listener and client endpoint
-        kinds["accept_queued"] = [(q.fd, p) for q in s.sockets.accept_queues for p in q.peers]
-    if s.threads is not None:
-        kinds["dstate"] = [t.tid for t in s.threads.rows if t.state == "D"]
-        if s.files is not None:
-            kinds["pipe_write"] = list(blocked_pipe_inodes(s.threads, s.files).items())
-        if s.sockets is not None:
-            kinds["socket_send"] = list(blocked_socket_sends(s.threads, s.sockets).items())
-    elif s.state:
-        kinds["dstate"] = [s.pid] if s.state == "D" else []
-    if s.context.children is not None:
-        kinds["zombie"] = [(c.pid, c.starttime) for c in s.context.children if c.state == "Z"]
-    if s.signals is not None:
-        kinds["stuck_signal"] = [r.number for r in s.signals.rows if r.stuck]
-    if s.locks is not None:
-        kinds["lock_wait"] = [r.lock_id for r in s.locks.rows if r.role == "waiting"]
-    return kinds
-
-
 def evaluate(
     s: Subject, history: History | None = None, *, now: float | None = None, strict: bool = False
 ) -> list[Finding]:
     """Run every rule on one Subject. A rule that fails (a bug, or data in a shape never seen)
     costs its own findings, never the others' nor the caller's; strict=True re-raises (tests)."""
     if history is not None:
-        ages = history.observe((s.pid, s.starttime), tracked(s), time.monotonic() if now is None else now)
+        kinds = tracked(s, TRACKED_KINDS)
+        ages = history.observe((s.pid, s.starttime), kinds, time.monotonic() if now is None else now)
         s = replace(s, ages=ages)
     out: list[Finding] = []
-    for _, rule in RULES:
+    for rule in RULES:
         try:
-            out.extend(rule(s))
+            out.extend(rule.check(s))
         except Exception:
             if strict:
                 raise

@@ -12,10 +12,11 @@ from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.peers import children_of
 from stucktui.collect.threads import ThreadCollector
-from stucktui.diagnose.engine import evaluate, subject_of
+from stucktui.diagnose.engine import evaluate, sort_findings, subject_of
 from stucktui.diagnose.history import History
-from stucktui.inspection.suspects import NEEDS, examine_suspects
-from stucktui.model.findings import Finding, sort_findings
+from stucktui.inspection.suspects import examine_suspects
+from stucktui.model import clues
+from stucktui.model.findings import Finding
 from stucktui.model.panels import ALL_PANELS, PanelData
 from stucktui.model.process import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -65,7 +66,7 @@ def examine_process(
     # one that holds a lock, or has a locked file open (decided in _finish, once the Files
     # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
     # pipe writer
-    scan.suspects[row.pid] = set(NEEDS) - (set() if python and entries else {"lock_poll"})
+    scan.suspects[row.pid] = set(clues.CLUES) - (set() if python and entries else {clues.LOCK_POLL})
     try:
         findings, _, _ = examine_suspects(
             root, scan, {row.pid: row}, python, history, now, False, panels, threads

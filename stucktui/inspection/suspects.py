@@ -16,9 +16,10 @@ from stucktui.collect.peers import collect_peers, foreign_locks, send_peers, sta
 from stucktui.collect.signals import collect_signals
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
-from stucktui.diagnose.engine import evaluate
+from stucktui.diagnose.engine import evaluate, needs_for
 from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.subject import Subject
+from stucktui.model import clues
 from stucktui.model.context import (
     WRITE_CALLS,
     Context,
@@ -42,23 +43,6 @@ from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.tools.pyspy import dump_python
 
-# Which panels each suspicion needs (see collect.boxscan for the reasons).
-NEEDS = {
-    "pipe": {"threads", "files"},
-    "workers": {"threads", "files"},
-    "close_wait": {"threads", "sockets"},
-    "spin": {"threads", "sockets", "files"},
-    "signal": {"signals", "threads"},  # a thread in wait4 explains a pending SIGCHLD
-    "lock": {"threads", "files", "locks"},
-    "lock_poll": {"threads", "files", "locks", "python"},  # LOCK_NB retries show only in stacks
-    "fds": set(),
-    "dstate": {"threads"},
-    "zombies": {"threads", "signals"},
-    "listen": {"threads", "sockets"},
-    "send": {"threads", "sockets"},
-}
-
-
 _PYSPY_TIMEOUT = 5.0
 
 
@@ -78,7 +62,7 @@ class _Suspect:
 
     @property
     def needs(self) -> set[str]:
-        return set().union(*(NEEDS[r] for r in self.reasons))
+        return set(needs_for(self.reasons))
 
 
 def _blocked_pipe_targets(threads: ThreadsSnapshot | None) -> set[str]:
@@ -181,13 +165,15 @@ def _finish(
             s.locks = collect_locks(root, pid, piddir=s.d, fd_rows=s.files.rows, pids=pids)
         except (AccessDenied, OSError, ValueError):
             pass
-    blocked = blocked_pipe_inodes(s.threads, s.files) if "pipe" in s.reasons else {}
+    blocked = blocked_pipe_inodes(s.threads, s.files) if clues.PIPE_WRITE in s.reasons else {}
     if (
         python
+        and "python" in needs
         and s.threads is not None
         and s.threads.python is None
         and (
-            ("lock_poll" in s.reasons and _may_poll(s, scan)) or _may_queue_behind_writer(s.threads, blocked)
+            (clues.LOCK_POLL in s.reasons and _may_poll(s, scan))
+            or _may_queue_behind_writer(s.threads, blocked)
         )
     ):
         s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
@@ -196,9 +182,9 @@ def _finish(
     if s.files is not None:
         if blocked:
             peer_pids = pipe_peer_pids(pid, s.files, blocked)
-        if s.reasons & {"lock", "lock_poll"}:
+        if s.reasons & {clues.LOCK_WAIT, clues.LOCK_POLL}:
             flocks = foreign_locks(root, pid, s.files, scan.lock_text)
-    sends = blocked_socket_sends(s.threads, s.sockets) if "send" in s.reasons else {}
+    sends = blocked_socket_sends(s.threads, s.sockets) if clues.SOCKET_SEND in s.reasons else {}
     ends = send_peers(root, pid, s.sockets, sends) if sends and s.sockets is not None else {}
     peer_pids += send_peer_pids(pid, ends)
     zombies = scan.zombies.get(pid)
@@ -275,7 +261,9 @@ def examine_suspects(
                 _gather(root, s, sockets, tc)
             except ProcessGone:
                 s.reasons = set()
-        targets = set().union(*(_blocked_pipe_targets(s.threads) for s in suspects if "pipe" in s.reasons))
+        targets = set().union(
+            *(_blocked_pipe_targets(s.threads) for s in suspects if clues.PIPE_WRITE in s.reasons)
+        )
         pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0)
         when = time.monotonic() if now is None else now
         finished: list[tuple[_Suspect, Context, list[int]]] = []

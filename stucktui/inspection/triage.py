@@ -13,22 +13,12 @@ import time
 from stucktui.collect.boxscan import scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.proclist import ProcessListCollector
+from stucktui.diagnose.engine import TRACKED_KINDS, sort_findings
 from stucktui.diagnose.history import History
 from stucktui.inspection.suspects import examine_suspects
-from stucktui.model.findings import Finding, TriageResult, sort_findings
+from stucktui.model.findings import Finding, TriageResult
 from stucktui.model.process import ProcessListSnapshot
 from stucktui.procfs.root import ProcRoot
-
-_TRACKED_KINDS = (
-    "close_wait",
-    "accept_queued",
-    "dstate",
-    "zombie",
-    "stuck_signal",
-    "lock_wait",
-    "pipe_write",
-    "socket_send",
-)
 
 
 def triage_box(
@@ -62,7 +52,7 @@ def triage_box(
     )
     if history is not None:
         history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
-        history.sweep(_TRACKED_KINDS, evaluated)
+        history.sweep(TRACKED_KINDS, evaluated)
     return TriageResult(
         tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at
     )

@@ -3,6 +3,7 @@ it; and the result of the box-wide triage."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,48 +49,24 @@ class Finding:
         }
 
 
-# Within one severity and process, causes before the symptoms they produce: blocked writers
-# leave requests unread (close-wait-unread) and workers busy (workers-all-blocked).
-_CAUSE_FIRST = {
-    rule: i
-    for i, rule in enumerate(
-        (
-            "pipe-writers-blocked",
-            "socket-send-blocked",
-            "lock-self-wait",
-            "epoll-spin",
-            "signal-blocked-pending",
-            "lock-wait",
-            "uninterruptible",
-            "workers-all-blocked",
-            "listen-backlog-full",
-            "accept-queue-abandoned",
-            "close-wait-unread",
-            "close-wait-unanswered",
-            "close-wait-leak",
-            "fd-exhaustion",
-            "zombie-children",
-        )
-    )
-}
-
-
-def sort_findings(findings: list[Finding]) -> list[Finding]:
+def sort_findings(findings: list[Finding], cause_order: Mapping[str, int] | None = None) -> list[Finding]:
     """Most severe first; within a severity, the process with the most fds and threads
     involved first (a box-wide list puts the 4,000-connection pile-up above a lone socket),
-    each process's findings together, causes before symptoms."""
+    each process's findings together, causes before symptoms (`cause_order`: rule id -> rank,
+    from the rule specs)."""
     size: dict[tuple[int, int], int] = {}
     for f in findings:
         key = (f.rank, f.pid)
         size[key] = max(size.get(key, 0), len(f.fds) + len(f.tids))
-    last = len(_CAUSE_FIRST)
+    order = cause_order or {}
+    last = len(order)
     return sorted(
         findings,
         key=lambda f: (
             f.rank,
             -size[(f.rank, f.pid)],
             f.pid,
-            _CAUSE_FIRST.get(f.id, last),
+            order.get(f.id, last),
             f.id,
             f.fds,
             f.tids,

@@ -11,10 +11,11 @@ from stucktui.collect.boxscan import scan_box, stuck_signal_mask
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.diagnose import engine
-from stucktui.diagnose.engine import RULE_IDS, diagnose, evaluate, subject_of
+from stucktui.diagnose.engine import RULE_IDS, diagnose, evaluate, sort_findings, subject_of
 from stucktui.diagnose.history import History
+from stucktui.diagnose.spec import RuleSpec
 from stucktui.inspection.triage import triage_box
-from stucktui.model.findings import Finding, sort_findings, worst
+from stucktui.model.findings import Finding, worst
 from stucktui.model.net import TCP_CLOSE_WAIT
 from stucktui.model.panels import PanelData
 from stucktui.model.process import NO_PERMISSION
@@ -137,7 +138,8 @@ def test_a_failing_rule_costs_only_its_own_findings(monkeypatch):
     def broken(s):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(engine, "RULES", (("broken", broken), *engine.RULES))
+    spec = RuleSpec("broken", broken, clues=frozenset(), needs=frozenset(), cause_rank=0, ladder="")
+    monkeypatch.setattr(engine, "RULES", (spec, *engine.RULES))
     assert [f.id for f in evaluate(_leaking())] == ["close-wait-leak"]
     with pytest.raises(KeyError):
         evaluate(_leaking(), strict=True)

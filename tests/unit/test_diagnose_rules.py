@@ -9,22 +9,15 @@ from dataclasses import replace
 import pytest
 
 from stucktui.diagnose.engine import evaluate
-from stucktui.diagnose.rules_locks import lock_self_wait, lock_wait
-from stucktui.diagnose.rules_pipes import pipe_writers_blocked, workers_all_blocked
-from stucktui.diagnose.rules_process import (
-    fd_exhaustion,
-    signal_blocked_pending,
-    uninterruptible,
-    zombie_children,
-)
-from stucktui.diagnose.rules_sockets import (
-    close_wait_leak,
-    close_wait_unanswered,
-    close_wait_unread,
-    epoll_spin,
-    listen_backlog_full,
-    socket_send_blocked,
-)
+from stucktui.diagnose.rules.close_wait import close_wait_leak, close_wait_unanswered, close_wait_unread
+from stucktui.diagnose.rules.listen import listen_backlog_full
+from stucktui.diagnose.rules.locks import lock_self_wait, lock_wait
+from stucktui.diagnose.rules.pipes import pipe_writers_blocked
+from stucktui.diagnose.rules.process import fd_exhaustion, uninterruptible, zombie_children
+from stucktui.diagnose.rules.send import socket_send_blocked
+from stucktui.diagnose.rules.signals import signal_blocked_pending
+from stucktui.diagnose.rules.spin import epoll_spin
+from stucktui.diagnose.rules.workers import workers_all_blocked
 from stucktui.diagnose.subject import Ages
 from stucktui.model.context import ChildProcess, Context, ForeignLock, PeerProcess, SendPeer
 from stucktui.model.files import PipeEnd
@@ -656,10 +649,10 @@ def test_listen_backlog_full_critical_once_the_process_stopped_accepting():
     assert f.severity == "critical" and "no thread is in accept() or waiting for connections" in f.summary
     # the main thread in poll may accept: a busy server, unless a connection has sat in the queue
     polling = threads(thread(PID, "pselect6", (5,)), thread(PID + 1, "write", (2, 0, 100)))
-    turning = Ages({"accept_queued": {(4, p): 0.4 for p in peers}}, tracked=True)
+    turning = Ages({"accept_queue": {(4, p): 0.4 for p in peers}}, tracked=True)
     (f,) = listen_backlog_full(subject(sockets=socks, threads=polling, ages=turning))
     assert f.severity == "warning" and any("seen for 0s" in e for e in f.evidence)
-    stuck = Ages({"accept_queued": {(4, peers[0]): 12.0}}, tracked=True)
+    stuck = Ages({"accept_queue": {(4, peers[0]): 12.0}}, tracked=True)
     (f,) = listen_backlog_full(subject(sockets=socks, threads=polling, ages=stuck))
     assert f.severity == "critical" and "the oldest connection has waited 12s in it" in f.summary
     running = threads(thread(PID, None, state="R"), thread(PID + 1, "write", (2, 0, 100)))
@@ -669,7 +662,7 @@ def test_listen_backlog_full_critical_once_the_process_stopped_accepting():
 def test_accept_queue_abandoned_counts_connections_no_fd_holds():
     from dataclasses import replace
 
-    from stucktui.diagnose.rules_sockets import accept_queue_abandoned
+    from stucktui.diagnose.rules.listen import accept_queue_abandoned
     from stucktui.model.sockets import AcceptQueue
 
     q = AcceptQueue(4, "0.0.0.0:8080", 651, 1024, (("CLOSE_WAIT", 650), ("ESTAB", 1)), 650, 650 * 167)
@@ -959,7 +952,7 @@ def _kids(n: int) -> Context:
 
 def test_zombie_children():
     assert zombie_children(subject(context=_kids(1))) == []  # just exited: its parent will reap it
-    aged = Ages({"zombie": {(5000, 900): 60.0}}, tracked=True)
+    aged = Ages({"zombies": {(5000, 900): 60.0}}, tracked=True)
     (f,) = zombie_children(subject(context=_kids(1), ages=aged))
     assert (
         f.severity == "warning"

@@ -7,7 +7,9 @@ caught in the syscall or seen in a Python stack (notes 8.3)."""
 
 from __future__ import annotations
 
+from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, id_list, seen_for
+from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
 from stucktui.model.locks import LockRow
 from stucktui.model.python import PyFrame
@@ -232,7 +234,7 @@ def lock_wait(s: Subject) -> list[Finding]:
             if holder and holder > 0
             else "an unknown process"
         )
-        age = s.ages.age("lock_wait", w.lock_id)
+        age = s.ages.age(clues.LOCK_WAIT, w.lock_id)
         if age is not None and age < 1.0:
             continue  # first sighting: a brief wait is ordinary contention
         summary = f"{s.label} waits for the {w.type} {w.mode} lock on {_where(w)}, held by {who}."
@@ -300,3 +302,25 @@ def lock_wait(s: Subject) -> list[Finding]:
             )
         )
     return out
+
+
+LOCK_SELF_WAIT = RuleSpec(
+    "lock-self-wait",
+    lock_self_wait,
+    clues=frozenset({clues.LOCK_POLL}),
+    needs=frozenset({"threads", "files", "locks", "python"}),
+    cause_rank=20,
+    ladder=("always critical: a process waiting for a lock it holds itself never gets it"),
+    tracks=frozenset(),
+)
+
+
+LOCK_WAIT = RuleSpec(
+    "lock-wait",
+    lock_wait,
+    clues=frozenset({clues.LOCK_WAIT, clues.LOCK_POLL}),
+    needs=frozenset({"threads", "files", "locks", "python"}),
+    cause_rank=50,
+    ladder=("warning; critical once the wait has lasted 5 minutes"),
+    tracks=frozenset({clues.LOCK_WAIT}),
+)
