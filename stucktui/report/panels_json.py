@@ -173,3 +173,35 @@ def signals_report(snap: SignalsSnapshot) -> dict[str, object]:
         },
         "parent_diff": diff,
     }
+
+
+def sockets_keys(p: ProcessSockets) -> dict[str, Any]:
+    out = sockets_report(p)
+    out["close_wait_unread_fds"] = [r.fd for r in p.rows if r.close_wait_unread]
+    return {"sockets": out}
+
+
+def files_keys(p: ProcessFiles) -> dict[str, Any]:
+    out: dict[str, Any] = {"fds": fds_json(p), "fd_counts": dict(p.counts)}
+    if p.notes:
+        out["fd_notes"] = list(p.notes)
+    return out
+
+
+def locks_keys(p: ProcessLocks) -> dict[str, Any]:
+    return {"locks": locks_json(p)}
+
+
+def threads_keys(p: ThreadsSnapshot) -> dict[str, Any]:
+    py = p.python
+    return {
+        "threads": threads_report(p),
+        "thread_groups": thread_groups_report(p),
+        "python": None if py is None else getattr(py, "line", "ok"),
+    }
+
+
+def signals_keys(p: SignalsSnapshot) -> dict[str, Any]:
+    out = signals_report(p)
+    out["stuck"] = list(p.stuck)
+    return {"signals": out}
