@@ -1,5 +1,6 @@
 """`stucktui demo`: one live example of each incident in ../shared/incidents.md, started as
-children of this process (pure Python, loopback only), inspected, and ended by pid on exit.
+children of this process (the programs of stucktui/incidents/, pure Python, loopback only),
+inspected, and ended by pid on exit.
 
 start_demo() returns a Demo whose stop() ends every process it started, each by its own pid;
 `stucktui demo` calls it in a try/finally, so Ctrl+C, SIGTERM or an exception end them too, and
@@ -16,188 +17,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from stucktui import incidents
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.diagnose.history import History
 from stucktui.inspection.triage import triage_box
 from stucktui.model.findings import Finding
 from stucktui.procfs.root import ProcRoot
 from stucktui.tools.pyspy import find_pyspy
-
-# Shared by every child: a name for ps and stucktui (PR_SET_NAME), death with the demo
-# (PR_SET_PDEATHSIG, prctl(2)), and one 'WORDS ready' line on stdout.
-PRELUDE = """
-import ctypes, os, signal, sys, time
-_libc = ctypes.CDLL(None, use_errno=True)
-def setup(name):
-    _libc.prctl(15, name.encode()[:15], 0, 0, 0)
-    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != int(os.environ["STUCKTUI_DEMO_PARENT"]):
-        os._exit(0)  # the demo died before PR_SET_PDEATHSIG took hold
-def ready(*words):
-    sys.stdout.write(" ".join(map(str, [*words, "ready"])) + "\\n")
-    sys.stdout.flush()
-"""
-
-# Incident 1: fd 2 is a pipe whose only read end leaked into this process itself; 8 worker
-# threads block in write(2) once its 64 KiB fill up, and the requests the main thread accepts
-# are never read: nginx gives up and closes, leaving CLOSE_WAIT sockets with unread data.
-API_SERVICE = """
-import socket, threading
-setup("api-service")
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(512)
-def worker(n):
-    while True:  # a debug print to stderr before each request
-        os.write(2, b"debug: worker %d waiting for the next request...\\n" % n)
-for n in range(8):
-    threading.Thread(target=worker, args=(n,), name=f"worker-{n}", daemon=True).start()
-ready(srv.getsockname()[1])
-pending = []
-while True:
-    conn, _ = srv.accept()
-    pending.append(conn)  # handed to the workers, which never get to it
-"""
-
-NGINX = """
-import socket
-setup("nginx")
-port = int(sys.argv[1])
-ready()
-for i in range(200):
-    c = socket.create_connection(("127.0.0.1", port))
-    c.sendall(b"GET /heartbeat HTTP/1.1\\r\\nHost: api\\r\\nX-Request: " + b"x" * 240 + b"\\r\\n\\r\\n")
-    time.sleep(0.2)  # proxy_read_timeout: no answer came, give up
-    c.close()
-    time.sleep(0.1 if i < 12 else 3.0)
-time.sleep(86400)
-"""
-
-# A server that closes connections idle for a second: MySQL behind a balancer with an idle
-# timeout (incident 2), or Redis with its `timeout` (incident 4).
-IDLE_SERVER = """
-import selectors, socket
-setup(sys.argv[1])
-idle = float(sys.argv[2])
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(512)
-srv.setblocking(False)
-sel = selectors.DefaultSelector()
-sel.register(srv, selectors.EVENT_READ)
-last = {}
-ready(srv.getsockname()[1])
-while True:
-    for key, _ in sel.select(timeout=0.2):
-        if key.fileobj is srv:
-            c, _ = srv.accept()
-            sel.register(c, selectors.EVENT_READ)
-            last[c] = time.monotonic()
-            continue
-        c = key.fileobj
-        data = c.recv(4096)
-        if data:
-            c.sendall(b"+OK\\r\\n")
-            last[c] = time.monotonic()
-        else:
-            sel.unregister(c); c.close(); last.pop(c)
-    now = time.monotonic()
-    for c, t in list(last.items()):
-        if now - t > idle:
-            sel.unregister(c); c.close(); del last[c]
-"""
-
-# Incident 2: each order takes a connection, starts a transaction and returns early on one
-# path without commit, rollback or release: the balancer closes it, the pool never does.
-ORDERS_API = """
-import socket
-setup("orders-api")
-port = int(sys.argv[1])
-leaked = []
-def place_order(i):
-    conn = socket.create_connection(("127.0.0.1", port))  # pool.get()
-    conn.sendall(b"BEGIN; SELECT stock FROM items WHERE id=%d FOR UPDATE;\\n" % i)
-    conn.recv(64)
-    leaked.append(conn)  # out of stock: return early, the connection is never released
-ready()
-for i in range(40):
-    place_order(i)
-    time.sleep(0.3 if i < 6 else 2.0)
-time.sleep(86400)
-"""
-
-# Incident 4: a pooled Redis connection in a level-triggered epoll set; Redis closes it when
-# idle, it stays readable forever, and the loop never reads the end-of-file.
-CELERY_WORKER = """
-import select, socket
-setup("celery-worker")
-conn = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-conn.sendall(b"PING\\r\\n")
-conn.recv(64)
-ep = select.epoll()
-ep.register(conn.fileno(), select.EPOLLIN)
-ready(conn.fileno())
-while True:
-    for fd, events in ep.poll(5.0):
-        pass  # results are read only when a task asks; nobody notices the EOF
-"""
-
-# Incident 3: uWSGI blocks every signal in all threads but the first; a child started from
-# such a thread inherits the mask across fork and exec, so its SIGALRM is never delivered.
-UWSGI = """
-import subprocess, threading
-setup("uwsgi")
-def request_thread():
-    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    env = dict(os.environ, STUCKTUI_DEMO_PARENT=str(os.getpid()))
-    child = subprocess.Popen([sys.executable, sys.argv[1]], env=env, stdin=subprocess.DEVNULL)
-    ready(child.pid)
-    child.wait()
-threading.Thread(target=request_thread, name="uwsgi-req", daemon=True).start()
-while True:
-    time.sleep(3600)
-"""
-
-HPING3 = """
-setup("hping3")
-signal.signal(signal.SIGALRM, lambda *_: None)  # paces its probes with SIGALRM
-signal.alarm(1)
-while True:
-    signal.pause()  # SIGALRM is blocked: pending forever, pause() never returns
-"""
-
-# Incident 5: the SIGTERM handler logs; logging takes the log's file lock by polling with
-# LOCK_NB; the handler ran while the lock was held, so it polls for a lock it holds itself.
-LOG_WORKER = """
-import fcntl
-setup("log-worker")
-LOCK = sys.argv[1]
-def acquire():
-    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            time.sleep(0.05)
-def emit(message):
-    fd = acquire()
-    try:
-        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor's next SIGTERM, mid-rotation
-        time.sleep(0.1)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-def on_term(signum, frame):
-    emit("terminating")
-signal.signal(signal.SIGTERM, on_term)
-ready()
-emit("rotating the log")
-"""
 
 
 class NotDeveloped(TimeoutError):
@@ -316,17 +146,16 @@ def start_demo(timeout: float = 30.0) -> Demo:
     """Start the five incidents. Raises RuntimeError, having ended what it started, if one
     does not come up within `timeout` seconds."""
     demo = Demo(tempfile.mkdtemp(prefix="stucktui-demo-"))
-    env = dict(os.environ, STUCKTUI_DEMO_PARENT=str(os.getpid()), PYTHONDONTWRITEBYTECODE="1")
+    env = incidents.environ()
 
-    def start(role: str, program: str, incident: int, expect: tuple[str, ...], *args: str, **kw) -> list[str]:
-        path = os.path.join(demo.tmpdir, role.replace("-", "_") + ".py")
-        with open(path, "w") as f:
-            f.write(PRELUDE + textwrap.dedent(program))
+    def start(
+        role: str, program: incidents.Program, incident: int, expect: tuple[str, ...], *args: str, **kw: Any
+    ) -> list[str]:
         err = os.path.join(demo.tmpdir, role + ".err")
         log = None if "stderr" in kw else open(err, "wb")  # noqa: SIM115 - closed below
         try:
             p = subprocess.Popen(
-                [sys.executable, path, *args],
+                incidents.argv(program, *args),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=kw.pop("stderr", log),
@@ -344,7 +173,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
         # incident 1: the read end is passed along (no close-on-exec), the demo keeps neither end
         (port,) = start(
             "api-service",
-            API_SERVICE,
+            "api_service",
             1,
             ("pipe-writers-blocked", "workers-all-blocked", "close-wait-unread"),
             stderr=w,
@@ -353,15 +182,12 @@ def start_demo(timeout: float = 30.0) -> Demo:
         os.close(r)
         os.close(w)
         r = w = -1
-        start("nginx", NGINX, 1, (), port)
-        (db_port,) = start("mysql-lb", IDLE_SERVER, 2, (), "mysql-lb", "1.0")
-        start("orders-api", ORDERS_API, 2, ("close-wait-leak",), db_port)
-        (redis_port,) = start("redis", IDLE_SERVER, 4, (), "redis", "1.0")
-        start("celery-worker", CELERY_WORKER, 4, ("epoll-spin",), redis_port)
-        hping = os.path.join(demo.tmpdir, "hping3.py")
-        with open(hping, "w") as f:
-            f.write(PRELUDE + textwrap.dedent(HPING3))
-        (child,) = start("uwsgi", UWSGI, 3, (), hping)
+        start("nginx", "nginx", 1, (), port)
+        (db_port,) = start("mysql-lb", "idle_server", 2, (), "mysql-lb", "1.0")
+        start("orders-api", "orders_api", 2, ("close-wait-leak",), db_port)
+        (redis_port,) = start("redis", "idle_server", 4, (), "redis", "1.0")
+        start("celery-worker", "celery_worker", 4, ("epoll-spin",), redis_port)
+        (child,) = start("uwsgi", "uwsgi", 3, (), incidents.path("hping3"))
         pidfd = os.pidfd_open(int(child))
         if _ppid(int(child)) != demo.by_role("uwsgi").pid:  # checked after pinning the pid
             os.close(pidfd)
@@ -369,7 +195,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
         demo.processes.append(DemoProcess("hping3", 3, int(child), ("signal-blocked-pending",), pidfd=pidfd))
         lock = os.path.join(demo.tmpdir, "app.log.lock")
         # the LOCK_NB poller is seen in its Python stack: without py-spy, nothing shows it
-        start("log-worker", LOG_WORKER, 5, ("lock-self-wait",) if find_pyspy() else (), lock)
+        start("log-worker", "log_worker", 5, ("lock-self-wait",) if find_pyspy() else (), lock)
     except BaseException:
         for fd in (r, w):
             if fd >= 0:

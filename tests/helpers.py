@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from stucktui import incidents
+
 T = TypeVar("T")
 
 
@@ -64,6 +66,12 @@ class Children:
         code calls ready(); use .wait_ready()."""
         prelude = "import sys\ndef ready():\n    sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
         return self.spawn([sys.executable, "-c", prelude + textwrap.dedent(code), *args], **kw)
+
+    def incident(self, program: incidents.Program, *args: str, **kw) -> subprocess.Popen[bytes]:
+        """Run one of `stucktui demo`'s programs (stucktui/incidents/PROGRAM.py) as the demo runs
+        it; it names itself and prints 'ready' too: use .wait_ready()."""
+        kw.setdefault("env", incidents.environ())
+        return self.spawn(incidents.argv(program, *args), **kw)
 
     def spawn(self, argv: list[str], **kw) -> subprocess.Popen[bytes]:
         kw.setdefault("stdin", subprocess.DEVNULL)

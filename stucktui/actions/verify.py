@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stucktui.actions import epoll_del_helper
 from stucktui.actions import results as R
 from stucktui.actions.fdfacts import FdFacts
 from stucktui.actions.results import ActionResult, FdAfter
@@ -262,48 +263,6 @@ def verify(
     )
 
 
-# The helper of epoll-del. It runs in a fresh process, so that the copy of the watched file
-# can take the registered fd number without touching any fd of stucktui itself: the epoll key
-# is (file, fd number) and EPOLL_CTL_DEL must name both. It never reads either copy.
-_EPOLL_DEL_HELPER = r"""
-import ctypes, errno, fcntl, json, os, select, sys
-pidfd, epfd, fd, ino, nr = map(int, sys.argv[1:6])
-tfds = [int(x) for x in sys.argv[6].split(",")]
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-low = max(tfds + [pidfd, 2]) + 1
-out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, low)
-def high(x):
-    y = fcntl.fcntl(x, fcntl.F_DUPFD_CLOEXEC, low)
-    os.close(x)
-    return y
-def getfd(n):
-    r = libc.syscall(nr, pidfd, n, 0)
-    if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return high(r)
-res = {}
-try:
-    ep = select.epoll.fromfd(getfd(epfd))
-    f = getfd(fd)
-    if os.fstat(f).st_ino != ino:
-        raise OSError(0, "fd %d now refers to another file" % fd)
-    for t in tfds:
-        os.dup2(f, t)
-        try:
-            ep.unregister(t)
-            res[t] = "removed"
-        except OSError as exc:
-            res[t] = errno.errorcode.get(exc.errno, str(exc.errno))
-        os.close(t)
-    res = {"ok": True, "tfds": res}
-except OSError as exc:
-    res = {"ok": False, "error": exc.strerror or str(exc), "errno": exc.errno}
-os.write(out, json.dumps(res).encode())
-"""
-
-
 def _registrations(target: Target, epfd: int, inode: int | None) -> list[int] | None:
     """The registered fd numbers of `inode` in epoll fd `epfd` now; None when unreadable."""
     try:
@@ -315,7 +274,9 @@ def _registrations(target: Target, epfd: int, inode: int | None) -> list[int] | 
 
 def run_epoll_del(target: Target, facts: FdFacts, timeout: float = 10.0) -> Ran:
     """EPOLL_CTL_DEL of every registration of the fd's file, in every epoll set of the process
-    that has one, through pidfd_getfd copies held by a helper process (see above)."""
+    that has one, through pidfd_getfd copies held by a helper process (epoll_del_helper.py, run
+    by path in isolated mode: a fresh process, so the copies can take the registered fd numbers
+    without touching any fd of stucktui)."""
     if not pf.SYSCALL_NR:
         return Ran(False, "pidfd_getfd: unknown syscall number on this architecture.")
     by_epoll: dict[int, list[int]] = {}
@@ -325,7 +286,7 @@ def run_epoll_del(target: Target, facts: FdFacts, timeout: float = 10.0) -> Ran:
     for epfd, tfds in sorted(by_epoll.items()):
         try:
             with target.pidfd() as pidfd:
-                argv = [sys.executable, "-I", "-c", _EPOLL_DEL_HELPER, str(pidfd), str(epfd), str(facts.fd),
+                argv = [sys.executable, "-I", epoll_del_helper.__file__, str(pidfd), str(epfd), str(facts.fd),
                         str(facts.inode or 0), str(pf.SYSCALL_NR), ",".join(map(str, tfds))]  # fmt: skip
                 proc = subprocess.run(
                     argv, pass_fds=(pidfd,), capture_output=True, timeout=timeout, check=False

@@ -603,30 +603,14 @@ def test_lock_wait_of_an_ofd_waiter_names_the_holder(children, tmp_path):
     assert f"held by pid {holder.pid}" in boxed.summary
 
 
-POLLER = """
-import fcntl, os, signal, sys, time
-def acquire(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            time.sleep(0.05)
-def emit():
-    fd = acquire(sys.argv[1])
-    os.kill(os.getpid(), signal.SIGTERM)   # the handler runs while the lock is held
-    time.sleep(0.1)
-def on_term(*_):
-    emit()
-signal.signal(signal.SIGTERM, on_term)
-ready()
-emit()
-"""
+# Incident 5 in its polling form is the demo's log-worker (stucktui/incidents/log_worker.py):
+# its SIGTERM handler polls with LOCK_NB for the log's lock that the code it interrupted holds.
+# Each is run with the lock file's path after it.
+POLLER = ("log_worker",)
 
 
 def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path):
-    p = children.python(POLLER, str(tmp_path / "app.log.lock"))
+    p = children.incident(*POLLER, str(tmp_path / "app.log.lock"))
     children.wait_ready(p)
     need_pyspy(p.pid)
     f = wait_for(p.pid, "lock-self-wait", python=True)
@@ -639,10 +623,10 @@ def test_triage_finds_the_processes_polling_behind_a_holder_that_polls_for_itsel
     """Incident 5 in its polling form: the holder polls for its own lock, and every other
     process that logs to the file polls with LOCK_NB too; /proc/locks names none of them."""
     lock = str(tmp_path / "app.log.lock")
-    holder = children.python(POLLER, lock)
+    holder = children.incident(*POLLER, lock)
     children.wait_ready(holder)
     need_pyspy(holder.pid)
-    other = children.python(POLLER.replace("ready()\nemit()", "ready()\nacquire(sys.argv[1])"), lock)
+    other = children.incident(*POLLER, "--wait", lock)  # only waits for the lock
     children.wait_ready(other)
 
     def found():
@@ -654,23 +638,8 @@ def test_triage_finds_the_processes_polling_behind_a_holder_that_polls_for_itsel
     assert f"keeps trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
 
 
-CLOSING_POLLER = POLLER.replace(
-    """    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            time.sleep(0.05)""",
-    """    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            os.close(fd)   # the filelock library: a fresh fd for every try
-            time.sleep(0.05)""",
-)
+# The filelock library's way: a fresh fd for every LOCK_NB try, closed after a failed one.
+CLOSING_POLLER = ("log_worker", "--fresh-fd")
 
 
 def test_lock_self_wait_of_a_poller_that_closes_its_fd_between_tries(children, tmp_path):
@@ -678,7 +647,7 @@ def test_lock_self_wait_of_a_poller_that_closes_its_fd_between_tries(children, t
     /proc/locks; the re-entered stack in the lock call still tells it, in the process's own
     report and box-wide."""
     assert CLOSING_POLLER != POLLER
-    p = children.python(CLOSING_POLLER, str(tmp_path / "app.log.lock"))
+    p = children.incident(*CLOSING_POLLER, str(tmp_path / "app.log.lock"))
     children.wait_ready(p)
     need_pyspy(p.pid)
     f = wait_for(p.pid, "lock-self-wait", python=True)
@@ -699,7 +668,7 @@ def test_lock_self_wait_of_a_poller_that_closes_its_fd_between_tries(children, t
 def test_process_view_finds_the_lock_nb_poller_on_any_panel(children, tmp_path, panel):
     """The view's findings strip asks py-spy itself for a process that holds a lock: the
     finding does not depend on the Threads panel being on screen with Python stacks."""
-    p = children.python(POLLER, str(tmp_path / "app.log.lock"))
+    p = children.incident(*POLLER, str(tmp_path / "app.log.lock"))
     children.wait_ready(p)
     need_pyspy(p.pid)
     sampler = Sampler(ProcRoot())
