@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stucktui.actions import results as R
@@ -239,7 +239,7 @@ def _choice(target: Target, number: int) -> SignalChoice | None:
         return None
 
 
-def _settled(effect: str | None):
+def _settled(effect: str | None) -> Callable[[ProcessState], bool]:
     if effect == "exit":
         return lambda s: not s.alive
     if effect == "stop":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from stucktui.collect.users import UserNames
 from stucktui.model.process import (
@@ -61,7 +62,7 @@ def collect_detail(
     *,
     piddir: PidDir | None = None,
     cpu_percent: float | None = None,
-    clock=time.time,
+    clock: Callable[[], float] = time.time,
 ) -> ProcessDetail:
     """Raises ProcessGone if the process is gone (or was replaced); every other unreadable
     field becomes an Unavailable marker with a reason and a note."""
@@ -74,7 +75,9 @@ def collect_detail(
             d.close()
 
 
-def _collect(root: ProcRoot, d: PidDir, cpu_percent: float | None, clock) -> ProcessDetail:
+def _collect(
+    root: ProcRoot, d: PidDir, cpu_percent: float | None, clock: Callable[[], float]
+) -> ProcessDetail:
     pid = d.pid
     taken_at = clock()
     notes: list[str] = []

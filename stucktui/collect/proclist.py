@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from stucktui.collect.close_wait import CloseWaitCounter
@@ -22,14 +23,18 @@ from stucktui.procfs.system import parse_boot_time
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+# what collect() keeps of each pid for the next refresh: (sig, row, key, ticks), see collect()
+_Raw = tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
+
+
 class ProcessListCollector:
     """Keeps the previous sample's CPU times so CPU% is a rate over the refresh interval."""
 
     def __init__(
         self,
         root: ProcRoot | None = None,
-        clock=time.time,
-        monotonic=time.monotonic,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         close_wait: bool = True,
     ) -> None:
         """close_wait: fill the CLOSE_WAIT column (one readlink of ns/net per process, and an
@@ -46,9 +51,7 @@ class ProcessListCollector:
         self._boot_time: int | None = None
         self._my_uid = os.geteuid()
         # pid -> (raw stat/uid/cmdline/fd-count, row built from them, (pid, starttime), ticks)
-        self._raw: dict[
-            int, tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
-        ] = {}
+        self._raw: dict[int, _Raw] = {}
 
     def boot_time(self) -> int:
         if self._boot_time is None:
@@ -149,7 +152,7 @@ class ProcessListCollector:
             my_uid=self._my_uid,
         )
 
-    def _add_close_wait(self, rows: list[ProcessRow], raw: dict) -> None:
+    def _add_close_wait(self, rows: list[ProcessRow], raw: dict[int, _Raw]) -> None:
         """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so
         reused rows stay reused."""
         try:

@@ -7,7 +7,7 @@ every thread blocks it; a thread-directed one (SigPnd) only if that thread block
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from stucktui.model.signals import (
     NSIG,
@@ -94,7 +94,7 @@ def parse_signalfd_mask(fdinfo: str) -> int | None:
     return None
 
 
-def _thread_masks(read_status, tids: list[str]) -> tuple[ThreadMasks, ...]:
+def _thread_masks(read_status: Callable[[str], str], tids: list[str]) -> tuple[ThreadMasks, ...]:
     out = []
     for name in tids:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from stucktui.collect.netns import Dumper, NetnsTable, accept_queues, ns_inode
@@ -51,7 +51,7 @@ class SocketCollector:
         *,
         use_netlink: bool | None = None,
         dumper: Dumper = nl.dump,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """use_netlink defaults to True for the real /proc only; `dumper` sends one
         sock_diag request and returns the raw chunks (tests hand it captured bytes)."""

@@ -89,7 +89,7 @@ def uniform_stride(buf: bytes) -> int:
     induction the messages really sit at k*L."""
     if len(buf) < _INET_MSG_LEN:
         return 0
-    ln = _HDR.unpack_from(buf, 0)[0]
+    ln: int = _HDR.unpack_from(buf, 0)[0]
     if ln < _INET_MSG_LEN or ln % 4 or len(buf) % ln:
         return 0
     n = len(buf) // ln

@@ -50,7 +50,8 @@ def _syscall() -> Callable[..., int]:
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
         _libc.syscall.restype = ctypes.c_long
-    return _libc.syscall  # type: ignore[no-any-return]
+    fn: Callable[..., int] = _libc.syscall
+    return fn
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:

@@ -72,7 +72,7 @@ def locks_json(locks: ProcessLocks) -> list[dict[str, Any]]:
     return [lock_json(r) for r in locks.rows]
 
 
-def sockets_report(ps: ProcessSockets) -> dict:
+def sockets_report(ps: ProcessSockets) -> dict[str, Any]:
     """The `sockets` section of `stucktui report` (issue 3, item 4)."""
     return {
         "states": ps.state_counts(),
