@@ -18,7 +18,7 @@ from stucktui.model.process import Unavailable
 from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
-from stucktui.model.threads import ThreadsSnapshot, merge_python
+from stucktui.model.threads import FdResolver, ThreadsSnapshot, merge_python
 from stucktui.procfs.errors import NOT_OWNER, AccessDenied
 from stucktui.procfs.root import PidDir, ProcRoot
 
@@ -57,7 +57,7 @@ class PanelCollector:
         locks: ProcessLocks | Unavailable | None = None
         sockets: ProcessSockets | Unavailable | None = None
         fd_links: dict[int, str] | None = None
-        self.threads.resolver = None
+        resolver: FdResolver | None = None  # fd arguments described by this refresh's Files view
         socket_states: dict[int, str] = {}
         if want & (_NEEDS_FILES | {"sockets"}):
             try:
@@ -72,7 +72,7 @@ class PanelCollector:
                     self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root), socket_states=socket_states
                 )
                 fd_links = {r.fd: r.target for r in files.rows}
-                self.threads.resolver = _resolver(files)
+                resolver = _resolver(files)
             except (AccessDenied, OSError, ValueError) as exc:
                 files = _reason(exc)
         if "locks" in want:
@@ -85,12 +85,17 @@ class PanelCollector:
             try:
                 if python:
                     snap = collect_with_python(
-                        self.threads, d, kernel_stacks=kernel_stacks, nonblocking=nonblocking, native=native
+                        self.threads,
+                        d,
+                        kernel_stacks=kernel_stacks,
+                        nonblocking=nonblocking,
+                        native=native,
+                        resolver=resolver,
                     )
                     self._last_python, self._last_python_pid = snap.python, d.pid
                     threads = snap
                 else:
-                    snap = self.threads.collect(d, kernel_stacks=kernel_stacks)
+                    snap = self.threads.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
                     if self._last_python_pid == d.pid and self._last_python is not None:
                         snap = merge_python(snap, self._last_python)
                     threads = snap

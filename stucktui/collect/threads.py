@@ -95,6 +95,7 @@ class _Memo:
     )
     fds: dict[int, str] = field(default_factory=dict)
     wchans: dict[str, str | None] = field(default_factory=dict)
+    resolver: FdResolver | None = None  # this sample's: never kept for the next one
 
 
 def _call_text(
@@ -174,8 +175,12 @@ class ThreadCollector:
                 continue  # exited meanwhile, or unreadable: no window for that thread
         self._prev_key, self._prev_time, self._prev_ticks = (d.pid, pst.starttime), self.clock(), ticks
 
-    def collect(self, d: PidDir, *, kernel_stacks: bool = False) -> ThreadsSnapshot:
-        """Raises ProcessGone when the process is gone; everything else degrades per field."""
+    def collect(
+        self, d: PidDir, *, kernel_stacks: bool = False, resolver: FdResolver | None = None
+    ) -> ThreadsSnapshot:
+        """`resolver` (this process's Files view, this refresh) says more about fd arguments than
+        readlink; it is used for this call only. Raises ProcessGone when the process is gone;
+        everything else degrades per field."""
         taken_at = self.wall()
         notes: list[str] = []
         pst = parse_stat(d.read_text("stat"))
@@ -189,7 +194,7 @@ class ThreadCollector:
         prev = self._prev_ticks if key == self._prev_key else {}
         dt = now - self._prev_time
         ticks: dict[int, _Ticks] = {}
-        memo = _Memo()
+        memo = _Memo(resolver=resolver or self.resolver)
         rows: list[ThreadRow] = []
         denied_syscall = False
         for name in d.listdir("task"):
@@ -298,7 +303,7 @@ class ThreadCollector:
         if call is not None:
             for fd in call.fds:
                 if fd not in memo.fds:
-                    memo.fds[fd] = self._resolve(d, fd)
+                    memo.fds[fd] = _resolve(d, fd, memo.resolver)
                 targets[fd] = memo.fds[fd]
         call_text = _call_text("S", line, call, targets)
         fd_args = tuple(FdArg(fd, targets[fd]) for fd in (call.fds if call else ()))
@@ -306,15 +311,16 @@ class ThreadCollector:
             memo.calls[key] = (line, call, call_text, fd_args)
         return line, call, call_text, fd_args
 
-    def _resolve(self, d: PidDir, fd: int) -> str:
-        if self.resolver is not None:
-            try:
-                said = self.resolver(fd)
-            except Exception:  # someone else's code: a failing resolver costs detail, not the view
-                said = None
-            if said:
-                return said
-        return describe_fd(d, fd)
+
+def _resolve(d: PidDir, fd: int, resolver: FdResolver | None) -> str:
+    if resolver is not None:
+        try:
+            said = resolver(fd)
+        except Exception:  # someone else's code: a failing resolver costs detail, not the view
+            said = None
+        if said:
+            return said
+    return describe_fd(d, fd)
 
 
 def collect_with_python(
@@ -325,6 +331,7 @@ def collect_with_python(
     nonblocking: bool = True,
     native: bool = False,
     timeout: float = DEFAULT_PYSPY_TIMEOUT,
+    resolver: FdResolver | None = None,
     start: Callable[..., Callable[[], PyDump | PySpyError]] = start_dump,
 ) -> ThreadsSnapshot:
     """Threads with Python frames. In nonblocking mode py-spy is started first and /proc is
@@ -333,10 +340,10 @@ def collect_with_python(
     syscalls: notes 1.3, 9.5), so then /proc is read first, undisturbed. `start` starts a dump
     and returns its waiter. Blocks up to `timeout`: call it from a worker thread."""
     if not nonblocking:
-        snap = collector.collect(d, kernel_stacks=kernel_stacks)
+        snap = collector.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
         return merge_python(snap, start(d.pid, nonblocking=False, native=native, timeout=timeout)())
     waiter = start(d.pid, nonblocking=True, native=native, timeout=timeout)
-    snap = collector.collect(d, kernel_stacks=kernel_stacks)
+    snap = collector.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
     return merge_python(snap, waiter())
 
 

@@ -137,13 +137,14 @@ def test_unavailable_is_not_a_crash_for_kernel_thread():
 
 def test_findings_without_a_panel_never_use_another_process_fd_resolver(children):
     """The view's thread collector also serves the findings of a process whose panel on
-    screen reads nothing: the fd resolver a Files view left must not describe its fds."""
+    screen reads nothing: the fd resolver a Files view used must not describe its fds. The
+    resolver is an argument of each collection, never state a later refresh could inherit."""
     a = children.python(SLEEPER)
     b = children.python(SLEEPER)
     children.wait_ready(a)
     children.wait_ready(b)
     s = Sampler()
     s.sample(want_list=False, selected=(a.pid, None), panels=frozenset({"files"}))
-    assert s.panels.threads.resolver is not None
+    assert s.panels.threads.resolver is None
     s.sample(want_list=False, selected=(b.pid, None), panels=frozenset())
     assert s.panels.threads.resolver is None

@@ -208,9 +208,9 @@ class OrderedCollector(ThreadCollector):
         super().__init__(root)
         self.log = log
 
-    def collect(self, d, *, kernel_stacks: bool = False):
+    def collect(self, d, *, kernel_stacks: bool = False, resolver=None):
         self.log.append("collect")
-        return super().collect(d, kernel_stacks=kernel_stacks)
+        return super().collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
 
 
 @pytest.mark.parametrize("nonblocking", [True, False])
