@@ -1,4 +1,4 @@
-"""`stucktui demo`: one live example of each incident in ../shared/incidents.md, started as
+"""`stucktui demo`: one live example of each incident in docs/incidents.md, started as
 children of this process (the programs of stucktui/incidents/, pure Python, loopback only),
 inspected, and ended by pid on exit.
 
@@ -170,7 +170,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
 
     r, w = os.pipe()
     try:
-        # incident 1: the read end is passed along (no close-on-exec), the demo keeps neither end
+        # docs/incidents.md §1: the read end is passed along (no close-on-exec), the demo keeps neither end
         (port,) = start(
             "api-service",
             "api_service",

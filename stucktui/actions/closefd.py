@@ -1,6 +1,6 @@
 """Close (or neutralise) one fd inside the target: the methods that fit it, running one, proving it.
 
-Five methods (notes 7): gdb `close(N)`, gdb `dup2(<null device>, N)`, for sockets a
+Five methods (docs/kernel-notes.md §7): gdb `close(N)`, gdb `dup2(<null device>, N)`, for sockets a
 pidfd_getfd copy on which stucktui calls shutdown(SHUT_RD or SHUT_RDWR), and for an fd an epoll
 set of the process watches, epoll_ctl(EPOLL_CTL_DEL) on pidfd_getfd copies (no ptrace: it stops
 an epoll busy loop where gdb cannot call functions). gdb prints `$1 = N` and
@@ -259,7 +259,7 @@ def build_methods(f: FdFacts) -> tuple[CloseMethod, ...]:
 
 def _default(f: FdFacts, methods: list[CloseMethod]) -> str | None:
     """The method offered first. gdb-null where gdb works. Otherwise, for an fd a level-
-    triggered epoll set reports forever (incident 4's busy loop), taking it out of epoll; for
+    triggered epoll set reports forever (docs/incidents.md §4's busy loop), taking it out of epoll; for
     any other socket, shutdown-both, which ends the connection (a pool's CLOSE_WAIT socket: an
     edge-triggered set, as Go's, does not spin, and epoll-del would change nothing). A
     listening socket gets no default: every method stops the process accepting on it."""

@@ -49,7 +49,7 @@ class FdFacts:
     # fd number), the key epoll_ctl needs; the number may be stale (dup'ed, then closed)
     epoll_regs: tuple[tuple[int, int], ...] = ()
     # some registration is level-triggered (neither ET nor ONESHOT): epoll reports a closed
-    # socket on every wait, the busy loop of incident 4; an edge-triggered one reports it once
+    # socket on every wait, the busy loop of docs/incidents.md §4; an edge-triggered one reports it once
     level_triggered: bool = False
     null_fd: int | None = None  # an fd of the target open read-write on /dev/null
     threads: int = 1

@@ -1,7 +1,7 @@
 """Send a signal by name through the target's pidfd, with what the process will do with it.
 
-Names only: numbers differ between architectures (incident 1: `kill -30` meant a thread dump and
-killed the service), so every number here comes from the local signal module (notes 5).
+Names only: numbers differ between architectures (docs/incidents.md §1: `kill -30` meant a thread dump and
+killed the service), so every number here comes from the local signal module (docs/kernel-notes.md §5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The process an action is aimed at, pinned by a pidfd so a reused pid is never hit (notes 6.1).
+"""The process an action is aimed at, pinned by a pidfd so a reused pid is never hit
+(docs/kernel-notes.md §6.1).
 
 The pidfd is opened first; only then is /proc/PID pinned and its start time compared with the
 one the user saw. A start time alone is not enough (two processes born in the same clock tick

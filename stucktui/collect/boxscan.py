@@ -171,7 +171,7 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.add(pid, clues.DSTATE)
     if close_wait:
         scan.add(pid, clues.CLOSE_WAIT)
-    # a busy loop on a socket the peer closed (incident 4), in CLOSE_WAIT or, once reset or
+    # a busy loop on a socket the peer closed (docs/incidents.md §4), in CLOSE_WAIT or, once reset or
     # shut down, in no table at all: the Files panel of a busy process can cost 100 ms (fdinfo
     # of every fd), so a busy one without CLOSE_WAIT sockets is looked at below SPIN_MAX_FDS
     busy = row.cpu_percent is not None and row.cpu_percent >= SPIN_CPU
@@ -198,7 +198,7 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
 
 def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
     """Waiters in /proc/locks, and holders that have the locked file open through a second fd
-    (the LOCK_NB poller waiting for itself, incident 5: it never shows as a waiter)."""
+    (the LOCK_NB poller waiting for itself, docs/incidents.md §5: it never shows as a waiter)."""
     try:
         scan.lock_text = root.read_text("locks")
     except OSError:
@@ -220,7 +220,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
         if twice or _sleeps(root, pid):
             scan.add(pid, clues.LOCK_POLL)
     if polled:
-        # incident 5: every other process that logs to that file polls for the lock as well,
+        # docs/incidents.md §5: every other process that logs to that file polls for the lock as well,
         # and LOCK_NB tries never show in /proc/locks: whoever has the file open is looked at
         # (one readlink of every fd on the box, paid only while a holder polls for itself)
         for owners in owners_of(root, polled)[0].values():

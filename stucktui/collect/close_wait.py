@@ -2,7 +2,7 @@
 
 Finding who holds a CLOSE_WAIT socket takes a readlink of every fd of every process in a
 namespace that has one: ~0.2 s a refresh with 50,000 sockets on the box. But the set of
-CLOSE_WAIT sockets changes slowly (incident 1 gained ~10,000 a day), and the kernel tells us
+CLOSE_WAIT sockets changes slowly (docs/incidents.md §1 gained ~10,000 a day), and the kernel tells us
 that set cheaply (a state-filtered dump). So the owners found by a full scan are kept, keyed by
 (namespace, inode), and a refresh rescans every process only when it must:
 

@@ -1,6 +1,6 @@
 """Builds the Locks view of one process: locks it holds or waits for, and who else is involved.
 
-/proc/locks gives every lock and waiter, but its pid column can lie (notes 8.1): OFD locks
+/proc/locks gives every lock and waiter, but its pid column can lie (docs/kernel-notes.md §8.1): OFD locks
 print -1 and a flock prints the pid that created it, which may have exited. The `lock:` lines
 of /proc/PID/fdinfo tie a lock to the (pid, fd) that really holds it, so they win.
 """

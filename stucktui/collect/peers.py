@@ -176,7 +176,7 @@ def foreign_locks(
     root: ProcRoot, pid: int, files: ProcessFiles, locks_text: str | None = None
 ) -> tuple[ForeignLock, ...]:
     """Granted locks on files `pid` has open that none of its own fds hold (fdinfo `lock:`
-    lines name the fds that hold a lock, notes 8.1)."""
+    lines name the fds that hold a lock, docs/kernel-notes.md §8.1)."""
     try:
         text = root.read_text("locks") if locks_text is None else locks_text
     except OSError:

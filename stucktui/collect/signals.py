@@ -2,7 +2,8 @@
 pending-but-blocked signals, the difference from the parent's masks, and signalfd readers.
 
 A process-directed signal (ShdPnd) waits until some thread unblocks it, so it is stuck only if
-every thread blocks it; a thread-directed one (SigPnd) only if that thread blocks it (notes 5).
+every thread blocks it; a thread-directed one (SigPnd) only if that thread blocks it
+(docs/kernel-notes.md §5).
 """
 
 from __future__ import annotations

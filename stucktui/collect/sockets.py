@@ -2,8 +2,8 @@
 
 Netlink sock_diag is the source for our own namespace (fast, gives LISTEN backlogs and unix
 peers); /proc/PID/net/* for a process in another namespace or when netlink is unavailable
-(notes 3.2, 3.4). Create one SocketCollector per refresh: it caches each namespace's table, so
-the box summary and the selected process's panel share one dump.
+(docs/kernel-notes.md §3.2, §3.4). Create one SocketCollector per refresh: it caches each namespace's table,
+so the box summary and the selected process's panel share one dump.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from stucktui.procfs.root import PidDir, ProcRoot
 
 def socket_fds(d: PidDir) -> list[tuple[int, int]]:
     """(fd, socket inode) of a process, by readlink of each /proc/PID/fd entry. Raises
-    AccessDenied / ProcessGone; an fd closed mid-scan is skipped (notes 10.4)."""
+    AccessDenied / ProcessGone; an fd closed mid-scan is skipped (docs/kernel-notes.md §10.4)."""
     return [(fd, int(link[8:-1])) for fd, link in d.fd_links() if link.startswith("socket:[")]
 
 
@@ -74,7 +74,7 @@ class SocketCollector:
         return ns_inode(link)
 
     def table(self, netns: int | None, pid: int) -> NetnsTable:
-        """The table of `pid`'s namespace; netlink only sees ours (notes 3.2)."""
+        """The table of `pid`'s namespace; netlink only sees ours (docs/kernel-notes.md §3.2)."""
         key: object = netns if netns is not None else ("pid", pid)
         t = self._tables.get(key)
         if t is None:

@@ -57,7 +57,7 @@ _SMALL_READ = 4096
 def task_stat(text: str) -> tuple[str, str, int, int, int]:
     """(comm, state, utime, stime, starttime) of a task's stat line: the subset of
     procfs.stat.parse_stat the 1,000-thread sample needs, at a fifth of its cost (measured:
-    0.8 us against 4.2 us). Same rule: split after the *last* ')' (notes 1.4)."""
+    0.8 us against 4.2 us). Same rule: split after the *last* ')' (docs/kernel-notes.md §1.4)."""
     r = text.rindex(")")
     f = text[r + 2 :].split(None, 20)  # proc(5) field n is f[n - 3]
     return text[text.index("(") + 1 : r], f[0], int(f[11]), int(f[12]), int(f[19])
@@ -115,7 +115,7 @@ def _call_text(
 
 
 def read_kernel_stack(d: PidDir, tid: int) -> tuple[str, ...] | None:
-    """The kernel stack of one thread; root only, even the owner gets EACCES (notes 1.1)."""
+    """The kernel stack of one thread; root only, even the owner gets EACCES (docs/kernel-notes.md §1.1)."""
     try:
         return parse_stack(d.read_text(f"task/{tid}/stack"))
     except (AccessDenied, FileNotFoundError):
@@ -337,8 +337,8 @@ def collect_with_python(
     """Threads with Python frames. In nonblocking mode py-spy is started first and /proc is
     read while it samples (no thread needed: it is another process), so the view costs little
     more than py-spy alone. A pausing dump ptrace-stops every thread (state 't', restarted
-    syscalls: notes 1.3, 9.5), so then /proc is read first, undisturbed. `start` starts a dump
-    and returns its waiter. Blocks up to `timeout`: call it from a worker thread."""
+    syscalls: docs/kernel-notes.md §1.3, §9.5), so then /proc is read first, undisturbed. `start` starts a
+    dump and returns its waiter. Blocks up to `timeout`: call it from a worker thread."""
     if not nonblocking:
         snap = collector.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
         return merge_python(snap, start(d.pid, nonblocking=False, native=native, timeout=timeout)())

@@ -112,8 +112,8 @@ Rule = Callable[[Subject], list[Finding]]
 
 # Calls in which a thread waits; used to name what the threads of a process are doing.
 BLOCKED_STATES = frozenset("SD")
-# Multiplexing waits: which fds they wait on is in the target's memory (notes 1.2), so a thread
-# in one of them may be about to read (or accept on) any fd.
+# Multiplexing waits: which fds they wait on is in the target's memory (docs/kernel-notes.md §1.2), so a
+# thread in one of them may be about to read (or accept on) any fd.
 POLL_CALLS = frozenset(
     {"poll", "ppoll", "select", "_newselect", "pselect6", "ppoll_time64", "pselect6_time64"}
 )

@@ -1,4 +1,4 @@
-"""Incident 1 for `stucktui demo`: worker threads blocked writing to a stderr pipe nobody drains.
+"""docs/incidents.md §1 for `stucktui demo`: worker threads blocked writing to a stderr pipe nobody drains.
 
 fd 2 is a pipe whose only read end leaked into this process itself (the demo passes it in); 8
 worker threads block in write(2) once its 64 KiB fill up, and the requests the main thread

@@ -1,4 +1,4 @@
-"""Incident 4 for `stucktui demo`: an event loop spinning on a connection the server closed.
+"""docs/incidents.md §4 for `stucktui demo`: an event loop spinning on a connection the server closed.
 
 A pooled Redis connection in a level-triggered epoll set; Redis closes it when idle, it stays
 readable forever, and the loop never reads the end-of-file.

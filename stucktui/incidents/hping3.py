@@ -1,4 +1,4 @@
-"""Incident 3 for `stucktui demo`: a program that waits for a SIGALRM its inherited mask blocks.
+"""docs/incidents.md §3 for `stucktui demo`: a program that waits for a SIGALRM its inherited mask blocks.
 
 Started by uwsgi.py from its signal-blocking thread; the SIGALRM stays pending forever.
 """

@@ -1,7 +1,7 @@
-"""Incidents 2 and 4 for `stucktui demo`: a server that closes connections left idle.
+"""docs/incidents.md §2 and §4 for `stucktui demo`: a server that closes connections left idle.
 
-MySQL behind a balancer with an idle timeout (incident 2), or Redis with its `timeout`
-(incident 4). Usage: idle_server.py NAME IDLE_SECONDS (prints 'PORT ready'); it answers each
+MySQL behind a balancer with an idle timeout (docs/incidents.md §2), or Redis with its `timeout`
+(docs/incidents.md §4). Usage: idle_server.py NAME IDLE_SECONDS (prints 'PORT ready'); it answers each
 request with +OK and closes a connection idle for IDLE_SECONDS.
 """
 

@@ -1,4 +1,4 @@
-"""Incident 5 for `stucktui demo`: a SIGTERM handler that waits for a file lock its process holds.
+"""docs/incidents.md §5 for `stucktui demo`: a SIGTERM handler that waits for a file lock its process holds.
 
 The handler logs; logging takes the log's file lock by polling with LOCK_NB; the handler ran
 while the lock was held, so it polls for a lock it holds itself. Usage: log_worker.py

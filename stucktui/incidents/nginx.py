@@ -1,4 +1,4 @@
-"""Incident 1 for `stucktui demo`: a proxy that sends api-service requests and gives up on them.
+"""docs/incidents.md §1 for `stucktui demo`: a proxy that sends api-service requests and gives up on them.
 
 Usage: nginx.py PORT. Each request waits 0.2 s for an answer (proxy_read_timeout), then the
 connection is closed: fast at first, then every few seconds.

@@ -1,4 +1,4 @@
-"""Incident 2 for `stucktui demo`: a connection pool that never releases a connection.
+"""docs/incidents.md §2 for `stucktui demo`: a connection pool that never releases a connection.
 
 Each order takes a connection, starts a transaction and returns early on one path without
 commit, rollback or release: the balancer closes it, the pool never does.

@@ -1,4 +1,4 @@
-"""Incident 3 for `stucktui demo`: a child started from a thread that blocks every signal.
+"""docs/incidents.md §3 for `stucktui demo`: a child started from a thread that blocks every signal.
 
 uWSGI blocks every signal in all threads but the first; a child started from such a thread
 inherits the mask across fork and exec, so its SIGALRM is never delivered.

@@ -43,7 +43,8 @@ EPOLL_EVENTS: tuple[tuple[int, str], ...] = (
 )
 
 
-# The kernel adds ERR|HUP to every registration (notes 4), so they say nothing about the caller.
+# The kernel adds ERR|HUP to every registration (docs/kernel-notes.md §4), so they say nothing about the
+# caller.
 _EPOLL_IMPLICIT = 0x008 | 0x010
 
 
@@ -73,7 +74,7 @@ _flag_cache: dict[int, tuple[str, ...]] = {}  # a process has few distinct flag 
 @dataclass(frozen=True, slots=True)
 class EpollEntry:
     """A `tfd:` line: one registration in an epoll interest list. `tfd` is the fd number at
-    registration time and can be stale (notes 4): match on `ino`."""
+    registration time and can be stale (docs/kernel-notes.md §4): match on `ino`."""
 
     tfd: int
     events: int

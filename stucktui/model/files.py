@@ -57,7 +57,7 @@ class PipeView:
 
     @property
     def reader_is_writer(self) -> bool:
-        """A read end exists but only inside writers (incident 1 or a self-pipe)."""
+        """A read end exists but only inside writers (docs/incidents.md §1 or a self-pipe)."""
         return self.no_reader and any(h.end in _READ_ENDS for h in self.holders)
 
 
@@ -127,7 +127,7 @@ class ProcessFiles:
 
 def pipe_verdicts(holders: Iterable[PipeEnd]) -> tuple[bool, bool]:
     """(no_reader, no_writer). A read end held only by processes that also hold the write end
-    is never drained by anyone else (incident 1: the writer leaked the read end into itself);
+    is never drained by anyone else (docs/incidents.md §1: the writer leaked the read end into itself);
     the same holds the other way round for EOF."""
     readers: set[int] = set()
     writers: set[int] = set()

@@ -13,7 +13,7 @@ _TYPE_NAMES = {"OFDLCK": "OFD"}
 class LockEntry:
     """One line of /proc/locks.
 
-    `pid` is what the kernel prints, which is not always the holder (notes 8.1): OFD locks
+    `pid` is what the kernel prints, which is not always the holder (docs/kernel-notes.md §8.1): OFD locks
     print -1, and a flock prints the pid that created it, which may have exited since."""
 
     id: int  # shared by a lock and the requests waiting for it

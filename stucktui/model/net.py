@@ -54,7 +54,7 @@ STATE_NAMES: dict[int, str] = {
 
 # States entered after the peer's FIN arrived: the FIN takes a sequence number, so the receive
 # queue (rcv_nxt - copied_seq, in both /proc/net/tcp and inet_diag) counts it as 1 until the
-# application reads end-of-file (notes 3.1; net/ipv4/tcp_diag.c tcp_diag_get_info).
+# application reads end-of-file (docs/kernel-notes.md §3.1; net/ipv4/tcp_diag.c tcp_diag_get_info).
 FIN_RECEIVED_STATES = frozenset({TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING})
 
 
@@ -101,7 +101,7 @@ class InetSocket(NamedTuple):
     remote_addr: str
     remote_port: int
     recv_q: int  # LISTEN: accept queue length
-    send_q: int  # LISTEN: the backlog from netlink, always 0 from /proc (notes 3.1)
+    send_q: int  # LISTEN: the backlog from netlink, always 0 from /proc (docs/kernel-notes.md §3.1)
     uid: int
     inode: int  # 0: no file refers to it (TIME_WAIT, accept queue, orphan)
 
@@ -124,7 +124,8 @@ class InetSocket(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class UnixSocket:
-    """One unix socket. Peer, queues and pending clients come only from unix_diag (notes 3.3)."""
+    """One unix socket. Peer, queues and pending clients come only from unix_diag
+    (docs/kernel-notes.md §3.3)."""
 
     inode: int
     sock_type: int  # UNIX_TYPES key
@@ -132,7 +133,7 @@ class UnixSocket:
     path: str | None  # "@name" for abstract names; None when unbound
     peer_inode: int | None  # None: unknown (/proc source) or not connected
     recv_q: int | None  # LISTEN: clients waiting for accept(); stream: unread bytes
-    send_q: int | None  # LISTEN: backlog; otherwise skb memory, not bytes (notes 3.3)
+    send_q: int | None  # LISTEN: backlog; otherwise skb memory, not bytes (docs/kernel-notes.md §3.3)
     pending: tuple[int, ...] = ()  # LISTEN: inodes of clients in the accept queue
 
     @property

@@ -17,7 +17,7 @@ class PyFrame:
 
 @dataclass(frozen=True, slots=True)
 class PyThread:
-    os_thread_id: int  # the tid as the target's pid namespace numbers it (notes 9.5)
+    os_thread_id: int  # the tid as the target's pid namespace numbers it (docs/kernel-notes.md §9.5)
     thread_id: int  # pthread_t
     name: str | None
     active: bool  # py-spy's guess; wrong in other pid namespaces, prefer /proc's state

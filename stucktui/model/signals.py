@@ -3,7 +3,7 @@
 Bit n-1 of SigPnd/ShdPnd/SigBlk/SigIgn/SigCgt is signal n (proc(5)). Numbers differ between
 architectures (signal(7): SIGUSR1 is 10 on x86/ARM, 30 on Alpha/SPARC, 16 on MIPS), so names
 come from the running interpreter's signal module, which uses the local kernel's and libc's
-numbering, and are never hard-coded (notes 5).
+numbering, and are never hard-coded (docs/kernel-notes.md §5).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def mask_of(numbers: Iterable[int]) -> int:
 
 
 def stuck_in_thread(sig_pnd: int, shd_pnd: int, sig_blk: int) -> int:
-    """Signals pending for this thread (its own or the process's) that it blocks (notes 5)."""
+    """Signals pending for this thread (its own or the process's) that it blocks (docs/kernel-notes.md §5)."""
     return (sig_pnd | shd_pnd) & sig_blk
 
 
@@ -160,7 +160,7 @@ class ParentDiff:
     ignored_here_only: int
     ignored_parent_only: int
     # Parent threads whose blocked mask equals ours: a mask inherited across fork and exec
-    # comes from the forking thread, not necessarily the parent's main thread (incident 3). A
+    # comes from the forking thread, not necessarily the parent's main thread (docs/incidents.md §3). A
     # pool blocks signals alike in all its threads, and which one forked us is not in /proc.
     same_mask_parent_tids: tuple[int, ...] = ()
     # every parent thread's blocked mask, (tid, mask): a child that changed its own mask since
@@ -201,7 +201,7 @@ class SignalsSnapshot:
     blocked: int  # SigBlk of the main thread
     ignored: int
     caught: int
-    sigq: tuple[int, int] | None  # queued for this process's *user* / limit (notes 5)
+    sigq: tuple[int, int] | None  # queued for this process's *user* / limit (docs/kernel-notes.md §5)
     threads: tuple[ThreadMasks, ...]
     rows: tuple[SignalRow, ...]
     parent: ParentDiff | None

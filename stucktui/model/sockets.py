@@ -168,7 +168,7 @@ class SocketRow(NamedTuple):
 
     @property
     def listen_backlog(self) -> int | None:
-        """Only netlink reports the backlog; /proc/net/tcp prints 0 there (notes 3.1)."""
+        """Only netlink reports the backlog; /proc/net/tcp prints 0 there (docs/kernel-notes.md §3.1)."""
         s = self.sock
         if s is None or s.state != TCP_LISTEN or self.source != "netlink":
             return None
@@ -184,7 +184,7 @@ class SocketRow(NamedTuple):
     @property
     def unread_bytes(self) -> int | None:
         """Bytes the process has not read. After the peer's FIN, Recv-Q counts the FIN as 1
-        until the process reads end-of-file (notes 3.1), so that 1 is not data."""
+        until the process reads end-of-file (docs/kernel-notes.md §3.1), so that 1 is not data."""
         s = self.sock
         if not isinstance(s, InetSocket) or s.proto != "tcp" or s.state == TCP_LISTEN:
             return None

@@ -23,7 +23,8 @@ class SyscallLine:
 
     @property
     def all_zero(self) -> bool:
-        """What a kernel thread shows ('0 0x0 ...'): looks like read(0), means nothing (notes 10.3)."""
+        """What a kernel thread shows ('0 0x0 ...'): looks like read(0), means nothing
+        (docs/kernel-notes.md §10.3)."""
         return self.nr == 0 and not any(self.args) and not self.sp and not self.pc
 
 
@@ -34,7 +35,7 @@ class DecodedCall:
     abi: str
     fds: tuple[int, ...]  # fd arguments in display order
     extra: tuple[str, ...]  # the other arguments, described
-    restarted: bool = False  # restart_syscall: the original call is hidden (notes 1.3)
+    restarted: bool = False  # restart_syscall: the original call is hidden (docs/kernel-notes.md §1.3)
     waits_for_signal: bool = False
 
     def text(self, fd_targets: dict[int, str] | None = None) -> str:

@@ -66,7 +66,7 @@ class ThreadRow(NamedTuple):
     @property
     def python_marker(self) -> str | None:
         """'GIL', 'active' or 'idle'. py-spy's own idle flag is wrong across pid namespaces
-        (notes 9.5), so /proc's state decides when it is available."""
+        (docs/kernel-notes.md §9.5), so /proc's state decides when it is available."""
         if self.python is None:
             return None
         if self.python.owns_gil:
@@ -145,7 +145,7 @@ def _with_python(r: ThreadRow, py: PyThread | None) -> ThreadRow:
 
 def merge_python(snap: ThreadsSnapshot, dump: PyDump | PySpyError | None) -> ThreadsSnapshot:
     """Hang py-spy's threads on the rows by OS thread id. For a target in another pid namespace
-    py-spy reports the innermost id (notes 9.5): match on the last NSpid entry then."""
+    py-spy reports the innermost id (docs/kernel-notes.md §9.5): match on the last NSpid entry then."""
     if not isinstance(dump, PyDump):
         return replace(snap, python=dump)
     by_id = {t.os_thread_id: t for t in dump.threads}

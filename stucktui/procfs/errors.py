@@ -34,6 +34,6 @@ class AccessDenied(ProcError):
 
 
 # errnos that mean "this process no longer exists" when they come from a /proc/PID read.
-# ESRCH comes from reads through a file or directory fd opened before the exit (notes 10.4).
+# ESRCH comes from reads through a file or directory fd opened before the exit (docs/kernel-notes.md §10.4).
 GONE_ERRNOS = frozenset({errno.ESRCH})
 DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})

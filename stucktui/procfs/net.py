@@ -1,7 +1,7 @@
 """Parsers of /proc/PID/net/{tcp,tcp6,udp,udp6,unix}, and the socket records both they and netlink give.
 
 /proc/PID/net shows the network namespace of PID (not the reader's), which is why it is the
-source for targets in another namespace, where netlink cannot look (notes 3.2).
+source for targets in another namespace, where netlink cannot look (docs/kernel-notes.md §3.2).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _SO_ACCEPTCON = 0x10000  # include/linux/net.h __SO_ACCEPTCON: the "Flags" of a 
 
 def _decode_addr(hexaddr: str) -> str:
     """The kernel prints each 32-bit word of the address in host byte order; packing each
-    8-digit group natively restores the network-order bytes on any endianness (notes 3.1)."""
+    8-digit group natively restores the network-order bytes on any endianness (docs/kernel-notes.md §3.1)."""
     if len(hexaddr) == 8:
         return socket.inet_ntop(socket.AF_INET, struct.pack("=I", int(hexaddr, 16)))
     raw = struct.pack("=4I", *(int(hexaddr[i : i + 8], 16) for i in range(0, 32, 8)))
@@ -82,7 +82,7 @@ def count_net_states(text: str, collect_state: int = TCP_CLOSE_WAIT) -> tuple[di
 
 def parse_net_unix(text: str, inodes: Container[int] | None = None) -> tuple[UnixSocket, ...]:
     """Parse /proc/PID/net/unix: Num RefCount Protocol Flags Type St Inode [Path]. It has no
-    peer column and no queue lengths; those need unix_diag (notes 3.3)."""
+    peer column and no queue lengths; those need unix_diag (docs/kernel-notes.md §3.3)."""
     out: list[UnixSocket] = []
     for line in text.splitlines()[1:]:
         f = line.split(None, 7)
@@ -118,7 +118,7 @@ def parse_sockstat(text: str) -> dict[str, dict[str, int]]:
     """/proc/net/sockstat: protocol -> its counters, e.g. {'TCP': {'inuse': 21, 'orphan': 0,
     'tw': 13, 'alloc': 52, 'mem': 46}}. TCP `alloc` counts every TCP socket allocated, `inuse`
     those in the kernel's tables, so alloc - inuse are sockets in no table: reset or shut down
-    while a process still holds the fd, or never connected (notes 3). `alloc` is box-wide,
+    while a process still holds the fd, or never connected (docs/kernel-notes.md §3). `alloc` is box-wide,
     `inuse` per network namespace."""
     out: dict[str, dict[str, int]] = {}
     for line in text.splitlines():

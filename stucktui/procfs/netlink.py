@@ -1,7 +1,7 @@
 """NETLINK_SOCK_DIAG dumps (inet_diag for TCP/UDP, unix_diag with peers) and pure parsers of their bytes.
 
-The socket only sees the network namespace it was created in (notes 3.4), so callers use it for
-their own namespace and read /proc/PID/net/* for others. The parsers take the raw recv() chunks,
+The socket only sees the network namespace it was created in (docs/kernel-notes.md §3.4), so callers use it
+for their own namespace and read /proc/PID/net/* for others. The parsers take the raw recv() chunks,
 so tests run them on captured bytes. They are written for 100,000-socket dumps: one
 precompiled struct per message, and a cheap inode check before anything is decoded.
 """
@@ -189,7 +189,7 @@ def _inet_offsets(buf: bytes, inodes: Container[int] | None) -> Iterator[int]:
 
 def _unix_name(raw: bytes) -> str:
     """Abstract names start with NUL and are shown as '@name'; paths come with a trailing
-    NUL that is cut (notes 3.3)."""
+    NUL that is cut (docs/kernel-notes.md §3.3)."""
     if raw[:1] == b"\0":
         return "@" + raw[1:].decode("utf-8", "backslashreplace")
     return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")

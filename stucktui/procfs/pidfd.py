@@ -78,7 +78,7 @@ def pipe_fill(
     `still_same` (e.g. PidDir.alive) is asked after the pidfd is open: if the pinned process
     still exists then, the pidfd names it and not a process that reused its pid.
     `expect_inode` guards against the fd having been closed and reused since it was listed.
-    Only these two queries touch the duplicate: no read, no write, no lock (notes 2.2).
+    Only these two queries touch the duplicate: no read, no write, no lock (docs/kernel-notes.md §2.2).
     """
     try:
         pidfd = os.pidfd_open(pid)

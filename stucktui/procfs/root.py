@@ -111,7 +111,7 @@ class ProcRoot:
 
 class PidDir:
     """/proc/PID opened as a directory fd: reads through it fail with ESRCH once the pid is
-    reused, instead of silently describing another process (notes 6.1)."""
+    reused, instead of silently describing another process (docs/kernel-notes.md §6.1)."""
 
     def __init__(self, root: ProcRoot, pid: int) -> None:
         self.root = root
@@ -228,7 +228,7 @@ class PidDir:
     def fd_links(self) -> list[tuple[int, str]]:
         """(fd, link target) of every open fd, in directory order: the fd directory is opened
         once and each link read relative to it (no path walk per fd; 20,000 fds cost 20,000
-        readlinks and nothing else). An fd closed mid-scan is skipped (notes 10.4); entries
+        readlinks and nothing else). An fd closed mid-scan is skipped (docs/kernel-notes.md §10.4); entries
         that are not fd numbers (fixture trees) are ignored."""
         sub = self._open_dir("fd")
         try:

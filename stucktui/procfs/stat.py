@@ -8,7 +8,7 @@ from dataclasses import dataclass
 # utime, stime and starttime count clock ticks (sysconf(_SC_CLK_TCK), 100 on Linux)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# PF_KTHREAD from include/linux/sched.h: the task is a kernel thread (notes 10.3).
+# PF_KTHREAD from include/linux/sched.h: the task is a kernel thread (docs/kernel-notes.md §10.3).
 PF_KTHREAD = 0x00200000
 
 
@@ -51,7 +51,7 @@ class PidStat:
 
 def parse_stat(text: str) -> PidStat:
     """Parse one stat line. comm may hold spaces and ')', so split after the *last* ')'
-    (notes 1.4: a comm of 'evil) S 1 (x' fools a naive split)."""
+    (docs/kernel-notes.md §1.4: a comm of 'evil) S 1 (x' fools a naive split)."""
     lpar = text.index("(")
     rpar = text.rindex(")")
     pid = int(text[:lpar])

@@ -18,7 +18,7 @@ class Status:
     threads: int
     nspid: tuple[int, ...]  # pid at each pid-namespace level, outermost first
     kthread: bool | None  # the Kthread: line exists on newer kernels only
-    # Signal masks as integers: bit n-1 is signal n (notes 5).
+    # Signal masks as integers: bit n-1 is signal n (docs/kernel-notes.md §5).
     sig_pnd: int
     shd_pnd: int
     sig_blk: int

@@ -1,7 +1,7 @@
 """gdb: argv builders (all-threads backtrace, close/dup2 of a target fd) and their output parsers.
 
 Every gdb run ptrace-attaches, which interrupts every thread of the target: calls that do not
-retry on EINTR (a raw epoll_wait, pause) return early (notes 7.1). Nothing here executes gdb;
+retry on EINTR (a raw epoll_wait, pause) return early (docs/kernel-notes.md §7.1). Nothing here executes gdb;
 tools.runner does, with a timeout.
 """
 
@@ -36,13 +36,13 @@ def backtrace_argv(pid: int, *, gdb: str = "gdb") -> list[str]:
 
 
 def close_fd_argv(pid: int, fd: int, *, gdb: str = "gdb") -> list[str]:
-    """`call (int)close(fd)`: the cast lets gdb call it without libc debug symbols (notes 7.1).
-    Closing frees the number for reuse by the target: prefer dup2_null_argv."""
+    """`call (int)close(fd)`: the cast lets gdb call it without libc debug symbols
+    (docs/kernel-notes.md §7.1). Closing frees the number for reuse by the target: prefer dup2_null_argv."""
     return _argv(pid, [f"call (int)close({int(fd)})"], gdb)
 
 
 def dup2_null_argv(pid: int, fd: int, *, null_fd: int | None = None, gdb: str = "gdb") -> list[str]:
-    """Put the null device in slot fd, keeping the number taken (notes 7.1, item 4). With
+    """Put the null device in slot fd, keeping the number taken (docs/kernel-notes.md §7.1, item 4). With
     null_fd (a target fd already open on /dev/null, read-write) one call does it; without, the
     target opens /dev/null (O_RDWR|O_CLOEXEC of this machine's <fcntl.h>, 0o2|0o2000000 in
     asm-generic/fcntl.h), dup2s it and closes the spare: the three results print as $1, $2, $3."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from stucktui.model.python import PyDump, PyFrame, PySpyError, PySpyFailure, PyThread
 from stucktui.tools.runner import RunResult, run, start
 
-DEFAULT_TIMEOUT = 10.0  # seconds; a 24-thread dump takes ~20 ms, --native ~130 ms (notes 9.3)
+DEFAULT_TIMEOUT = 10.0  # seconds; a 24-thread dump takes ~20 ms, --native ~130 ms (docs/kernel-notes.md §9.3)
 
 
 def find_pyspy() -> str | None:
@@ -33,7 +33,7 @@ def pyspy_dump_argv(
     pid: int, nonblocking: bool = True, native: bool = False, *, binary: str = "py-spy"
 ) -> list[str]:
     """Without --nonblocking py-spy ptrace-stops every thread for the dump, which makes
-    non-retrying syscalls fail with EINTR in the target (notes 9.5): off only on request.
+    non-retrying syscalls fail with EINTR in the target (docs/kernel-notes.md §9.5): off only on request.
     Native frames are read from stopped threads only (py-spy refuses `--native
     --nonblocking`), so `native` pauses the process whatever `nonblocking` says."""
     argv = [binary, "dump", "--json", "--pid", str(pid)]
@@ -89,7 +89,7 @@ def parse_pyspy_json(text: str) -> tuple[PyThread, ...]:
     return tuple(threads)
 
 
-# First stderr lines of py-spy 0.4.3, all with exit code 1 (notes 9.4).
+# First stderr lines of py-spy 0.4.3, all with exit code 1 (docs/kernel-notes.md §9.4).
 _CLASSIFIERS: tuple[tuple[str, PySpyFailure], ...] = (
     ("Failed to find python version", PySpyFailure.NOT_PYTHON),
     ("Permission Denied", PySpyFailure.PERMISSION),

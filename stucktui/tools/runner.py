@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-# A Rust backtrace turns py-spy's one-line errors into pages (notes 9.4).
+# A Rust backtrace turns py-spy's one-line errors into pages (docs/kernel-notes.md §9.4).
 SCRUBBED_ENV = ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")
 _DRAIN_TIMEOUT = 2.0  # seconds to collect output after killing a timed-out program
 

@@ -68,7 +68,7 @@ ready()
 sys.stdin.read()
 """
 
-# Incident 4: a level-triggered epoll on a CLOSE_WAIT socket returns at once, forever. The
+# docs/incidents.md §4: a level-triggered epoll on a CLOSE_WAIT socket returns at once, forever. The
 # child prints each new event mask it sees ("events MASK"), and "quiet" when a wait times out.
 EPOLL_SPINNER = """
 import select, socket, sys
@@ -299,7 +299,7 @@ def test_gdb_methods_close_the_close_wait_socket(children, audit, method):
     assert rec["command_run"] == r.command_run and rec["result"] == R.DONE
 
 
-# -- incident 4: epoll spinning on a CLOSE_WAIT socket ------------------------------------------
+# -- docs/incidents.md §4: epoll spinning on a CLOSE_WAIT socket ------------------------------------------
 def test_epoll_busy_loop_stops_after_gdb_close(children, audit):
     p, out, fd = start(children, EPOLL_SPINNER)
     spinning = f"events {select.EPOLLIN | select.EPOLLRDHUP}"
@@ -332,7 +332,7 @@ def test_shutdown_both_changes_what_the_epoll_spinner_sees(children, audit):
 
 
 def test_epoll_del_stops_the_busy_loop_without_ptrace(children, audit):
-    """Where gdb cannot call functions (some CPUs), the spin of incident 4 still stops: the
+    """Where gdb cannot call functions (some CPUs), the spin of docs/incidents.md §4 still stops: the
     registration is removed with EPOLL_CTL_DEL through pidfd_getfd copies, the fd stays."""
     p, out, fd = start(children, EPOLL_SPINNER)
     out.wait_for(lambda ls: f"events {select.EPOLLIN | select.EPOLLRDHUP}" in ls, what="the busy loop")
@@ -478,7 +478,7 @@ def test_wrong_start_time_is_refused(children):
 
 
 def test_pid_reused_by_a_new_process_is_never_hit(children, audit):
-    """Forces pid reuse through /proc/sys/kernel/ns_last_pid (root only), as in notes 6.1."""
+    """Forces pid reuse through /proc/sys/kernel/ns_last_pid (root only), as in docs/kernel-notes.md §6.1."""
     ns_last = "/proc/sys/kernel/ns_last_pid"
     if os.geteuid() != 0 or not os.access(ns_last, os.W_OK):
         pytest.skip("forcing pid reuse needs root and a writable /proc/sys/kernel/ns_last_pid")

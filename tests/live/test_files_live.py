@@ -44,7 +44,7 @@ def blocked_in_write(pid: int) -> bool:
 
 
 def test_writer_blocked_on_a_pipe_whose_read_end_it_leaked_into_itself(children, tmp_path):
-    """Incident 1: the read end was inherited without close-on-exec by the writer itself, so a
+    """docs/incidents.md §1: the read end was inherited without close-on-exec by the writer itself, so a
     reader exists, nobody drains it, and stderr writes block once the pipe is full."""
     parent = children.python(
         """
@@ -119,7 +119,7 @@ while True:
 
 
 def test_a_wake_up_pipe_its_own_epoll_reads_is_not_flagged(children):
-    """Both ends in one process is incident 1's shape only when nothing reads: a read end
+    """Both ends in one process is docs/incidents.md §1's shape only when nothing reads: a read end
     its own epoll set watches is drained by the event loop, so no 'no reader' label."""
     p = children.python(SELF_PIPE)
     r, w, ep = map(int, ready_lines(p))

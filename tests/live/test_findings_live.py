@@ -130,7 +130,7 @@ while True:
 
 
 def test_workers_queued_on_the_logging_lock_behind_the_blocked_write(children):
-    """CPython's shape of incident 1: one worker is in write(2) inside StreamHandler.emit,
+    """CPython's shape of docs/incidents.md §1: one worker is in write(2) inside StreamHandler.emit,
     holding the handler's lock; the other three wait for that lock in futex. Python stacks
     (py-spy, run by stucktui itself) show they are stuck behind the write, not idle."""
     p = children.python(LOGGING_LEAK)
@@ -603,7 +603,7 @@ def test_lock_wait_of_an_ofd_waiter_names_the_holder(children, tmp_path):
     assert f"held by pid {holder.pid}" in boxed.summary
 
 
-# Incident 5 in its polling form is the demo's log-worker (stucktui/incidents/log_worker.py):
+# docs/incidents.md §5 in its polling form is the demo's log-worker (stucktui/incidents/log_worker.py):
 # its SIGTERM handler polls with LOCK_NB for the log's lock that the code it interrupted holds.
 # Each is run with the lock file's path after it.
 POLLER = ("log_worker",)
@@ -620,7 +620,7 @@ def test_lock_self_wait_of_a_lock_nb_poller_seen_in_its_stack(children, tmp_path
 
 
 def test_triage_finds_the_processes_polling_behind_a_holder_that_polls_for_itself(children, tmp_path):
-    """Incident 5 in its polling form: the holder polls for its own lock, and every other
+    """docs/incidents.md §5 in its polling form: the holder polls for its own lock, and every other
     process that logs to the file polls with LOCK_NB too; /proc/locks names none of them."""
     lock = str(tmp_path / "app.log.lock")
     holder = children.incident(*POLLER, lock)
@@ -952,7 +952,7 @@ while True:
 
 def test_socket_send_blocked_names_the_reader_that_stopped_reading(children):
     """A log shipper blocked in send() to a consumer on this box that stopped reading: the
-    same shape as incident 1's pipe, over TCP. The finding names the consumer's pid and fd
+    same shape as docs/incidents.md §1's pipe, over TCP. The finding names the consumer's pid and fd
     from the kernel's own socket lookup, and turns critical when the consumer is stopped."""
     reader = children.python(SLOW_CONSUMER)
     (port,) = map(int, ready_lines(reader))

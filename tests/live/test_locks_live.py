@@ -34,7 +34,7 @@ def test_flock_holder_waiter_and_poller(children, tmp_path):
         "ready()\nfcntl.flock(fd, fcntl.LOCK_EX)\n",
         str(lock),
     )
-    # The filelock pattern (notes 8.3), except that the fd stays open so the test can see it.
+    # The filelock pattern (docs/kernel-notes.md §8.3), except that the fd stays open so the test can see it.
     poller = children.python(
         "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR)\nready()\nwhile True:\n"
         "    try:\n        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    except BlockingIOError:\n"

@@ -1,5 +1,5 @@
 """Live: a blocked-then-raised SIGALRM, a mask inherited by a grandchild across fork and exec
-(incident 3), and a signalfd reader. Every process started here is ended by pid."""
+(docs/incidents.md §3), and a signalfd reader. Every process started here is ended by pid."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_grandchild_inherits_a_threads_blocked_mask(children):
         assert snap.parent.same_mask_parent_tid == spawner_tid
         diff = signals_report(snap)["parent_diff"]
         assert diff["blocked_here_only"] == ["SIGUSR2", "SIGALRM"] and diff["blocked_parent_only"] == []
-        # sent a SIGALRM, the grandchild keeps it pending forever: incident 3
+        # sent a SIGALRM, the grandchild keeps it pending forever: docs/incidents.md §3
         os.kill(grandchild, signal.SIGALRM)
         stuck = wait_until(lambda: _signals(grandchild).stuck, timeout=30, what="SIGALRM stuck")
         assert stuck == ("SIGALRM",)

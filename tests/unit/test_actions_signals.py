@@ -92,7 +92,7 @@ def test_choices_of_a_python_process_with_a_handler():
     blocker = next(t for t in c["SIGUSR2"].blocked_tids)
     assert blocker != PID and f"blocked in thread {blocker}" in c["SIGUSR2"].handling
     assert c["SIGUSR2"].effect == "exit"
-    # SIGALRM is blocked in both threads: it would stay pending (incident 3)
+    # SIGALRM is blocked in both threads: it would stay pending (docs/incidents.md §3)
     alrm = c["SIGALRM"]
     assert alrm.blocked_everywhere and alrm.effect is None
     assert "blocked in every thread: it will stay pending" in (alrm.warning or "")

@@ -139,7 +139,7 @@ def test_pipe_silent_while_a_reader_may_be_reading(reader):
 
 
 def test_pipe_reader_in_poll_that_read_nothing_while_the_pipe_is_full():
-    """Incident 1 with a live sshd: it sits in ppoll on its socket only (the ssh channel's
+    """docs/incidents.md §1 with a live sshd: it sits in ppoll on its socket only (the ssh channel's
     window is used up) and never reads the pipe. Its fd set cannot be seen, but it read
     nothing in the window while writers wait on a full pipe; one that did read stays silent."""
     ppoll = thread(77, "pselect6", (9,))
@@ -259,7 +259,7 @@ def _queued(writer_frames, waiter_frames, n_waiters: int = 3):
     ids=["logging", "print"],
 )
 def test_workers_queued_behind_the_blocked_writer_are_stuck_too(writer, waiter, site, how):
-    """Incident 1 as CPython runs it: one thread is inside write(2), the others wait (futex)
+    """docs/incidents.md §1 as CPython runs it: one thread is inside write(2), the others wait (futex)
     for the lock it holds: the logging handler's, or the stderr buffer's of the same print()."""
     s = _queued(writer, waiter)
     (f,) = workers_all_blocked(s)
@@ -572,7 +572,7 @@ def _watched(kind: str, target: str, *, info=None, pipe=None):
 
 def test_epoll_spin_on_fds_that_are_always_ready_without_a_socket():
     """A pipe nobody can write to any more (HUP forever), an eventfd whose count and a timerfd
-    whose expirations nobody reads: the same busy loop as incident 4, named for what it is."""
+    whose expirations nobody reads: the same busy loop as docs/incidents.md §4, named for what it is."""
     from stucktui.model.fdinfo import FdInfo, TimerFd
     from stucktui.model.files import PipeFill, PipeView
 

@@ -59,7 +59,7 @@ def proc(tmp_path: Path) -> Path:
     shutil.copyfile(TARGET / "limits", d / "limits")
     _proc(root, 6000, "bash", {250: ("pipe:[8861]", _fdinfo("0"))})  # reads the fd 251 pipe
     _proc(root, 6001, "writer", {7: (str(work / "fifo"), _fdinfo("01", fifo_ino))})
-    # Incident 1: a service writes fd 2 into a pipe whose read end it leaked into itself (fd 5).
+    # docs/incidents.md §1: a service writes fd 2 into a pipe whose read end it leaked into itself (fd 5).
     _proc(root, 7000, "svc", {2: ("pipe:[9999]", _fdinfo("01")), 5: ("pipe:[9999]", _fdinfo("0"))})
     _proc(root, 7001, "svc-worker", {2: ("pipe:[9999]", _fdinfo("01"))})
     return root
@@ -128,7 +128,7 @@ def test_a_real_reader_clears_no_reader():
 
 
 def test_pipe_verdicts_say_what_was_seen_when_some_processes_were_unreadable():
-    """Without root, a reader in another user's process is invisible (incident 1's sshd): the
+    """Without root, a reader in another user's process is invisible (docs/incidents.md §1's sshd): the
     summary then says no reader was *seen*, not that there is none."""
     w = PipeEnd(1, "a", 1, "w")
     alone = pipe_view(1, 1, "w", 9, (w,), PipeFill(65536, 65536), partial=True)

@@ -32,7 +32,7 @@ def test_tcp_rows_match_ss_except_listen_send_q(net):
     ours = {(s.state_name, s.recv_q, s.send_q, s.local, s.remote) for s in socks if s.state != TCP_LISTEN}
     ss = {r for r in _ss_rows(net / "ss_tan.txt") if r[0] != "LISTEN"}
     assert ours == ss
-    # /proc prints 0 where ss shows the backlog of a listener (notes 3.1)
+    # /proc prints 0 where ss shows the backlog of a listener (docs/kernel-notes.md §3.1)
     listeners = {(s.local, s.recv_q, s.send_q) for s in socks if s.state == TCP_LISTEN}
     ss_listen = {(r[3], r[1], 0) for r in _ss_rows(net / "ss_tan.txt") if r[0] == "LISTEN"}
     assert listeners == ss_listen

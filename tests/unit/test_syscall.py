@@ -81,7 +81,7 @@ def test_generic_table_lacks_legacy_calls_and_i386_differs():
     names = set(AARCH64.values())
     assert not names & {"open", "poll", "select", "epoll_wait", "pause"}
     assert {"renameat", "fstat", "getrlimit", "clone3"} <= names  # arm64's __ARCH_WANT_* set
-    assert I386[162] == "nanosleep" and X86_64[162] == "sync"  # notes 1.5: 32-bit targets
+    assert I386[162] == "nanosleep" and X86_64[162] == "sync"  # docs/kernel-notes.md §1.5: 32-bit targets
     assert syscall_name(162, "arm") is None
 
 

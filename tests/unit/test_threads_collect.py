@@ -106,7 +106,7 @@ def test_gone_process(tmp_path: Path):
 
 class DenyingPidDir(PidDir):
     """What a non-root reader of another user's process gets: EACCES on syscall and exe,
-    '0' in wchan (notes 10.1). Root cannot be refused by file modes, so refuse here."""
+    '0' in wchan (docs/kernel-notes.md §10.1). Root cannot be refused by file modes, so refuse here."""
 
     def read_head(self, name: str, size: int) -> bytes:
         if name == "exe" or name.endswith("/syscall"):
@@ -196,7 +196,7 @@ def test_task_stat_agrees_with_parse_stat():
     from stucktui.procfs.stat import parse_stat
 
     texts = [p.read_text() for p in (FIX / "proc" / str(PID) / "task").glob("*/stat")]
-    # comm with ') S 1 (' inside: the last ')' rule (notes 1.4)
+    # comm with ') S 1 (' inside: the last ')' rule (docs/kernel-notes.md §1.4)
     evil = texts[0].replace("(python)", "(evil) S 1 (x)")
     for text in [*texts, evil]:
         st = parse_stat(text)

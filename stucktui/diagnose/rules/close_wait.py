@@ -33,7 +33,7 @@ from stucktui.model.text import human_bytes
 
 def close_wait_unread(s: Subject) -> list[Finding]:
     """CLOSE_WAIT sockets holding data never read: the peer sent a request, waited, gave up
-    and closed; the process stopped reading (incident 1: every worker blocked elsewhere)."""
+    and closed; the process stopped reading (docs/incidents.md §1: every worker blocked elsewhere)."""
     # Only connections accepted from its own listeners: requests its clients sent. A connection
     # it opened holding unread bytes is the server's goodbye (PostgreSQL's "terminating
     # connection due to idle-in-transaction timeout", MySQL's wait_timeout error) left in a
@@ -94,7 +94,7 @@ _UNANSWERED_AGE = 300.0  # ... or once the oldest has been seen this long
 def close_wait_unanswered(s: Subject) -> list[Finding]:
     """Connections accepted from the process's own listeners whose clients already closed,
     with nothing left unread: the process read each request and then never answered or
-    closed it (incident 1 with a thread per connection: every thread read its request, then
+    closed it (docs/incidents.md §1 with a thread per connection: every thread read its request, then
     blocked). close-wait-unread counts the requests it never even read."""
     listening = listening_ports(s)
     rows = [
@@ -229,7 +229,7 @@ def _leak_severity(n: int, age: float | None) -> Severity:
 def close_wait_leak(s: Subject) -> list[Finding]:
     """Outgoing connections left in CLOSE_WAIT, by remote endpoint: the server (or a balancer's
     idle timeout) closed them and the process never closed its side: a pool that does not
-    release connections (incident 2). One such socket that stays is already a bug; severity
+    release connections (docs/incidents.md §2). One such socket that stays is already a bug; severity
     grows with the count and with how long stucktui has seen them."""
     if s.sockets is None:
         return []

@@ -92,7 +92,7 @@ def listen_backlog_full(s: Subject) -> list[Finding]:
 def accept_queue_abandoned(s: Subject) -> list[Finding]:
     """Connections waiting in a listener's accept queue that their clients already closed
     (CLOSE_WAIT, no fd yet): the process stopped calling accept(), and requests pile up where
-    no fd, lsof or CLOSE_WAIT count of the process shows them (incident 1 when the thread that
+    no fd, lsof or CLOSE_WAIT count of the process shows them (docs/incidents.md §1 when the thread that
     accepts is the one stuck; ss shows them under the listening port)."""
     if s.sockets is None:
         return []

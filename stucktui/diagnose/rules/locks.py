@@ -1,9 +1,9 @@
-"""Lock rules: lock-self-wait (incident 5: a process waiting for a lock it holds itself) and
+"""Lock rules: lock-self-wait (docs/incidents.md §5: a process waiting for a lock it holds itself) and
 lock-wait (waiting for a lock another process holds, named).
 
 Pollers that retry with LOCK_NB (the filelock pattern) never show as waiters in /proc/locks,
 so they are recognised by having the locked file open and a thread in the lock call, either
-caught in the syscall or seen in a Python stack (notes 8.3)."""
+caught in the syscall or seen in a Python stack (docs/kernel-notes.md §8.3)."""
 
 from __future__ import annotations
 

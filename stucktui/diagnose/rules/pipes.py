@@ -254,7 +254,7 @@ def _fix_steps(s: Subject, p: PipeView) -> list[str]:
 
 
 def pipe_writers_blocked(s: Subject) -> list[Finding]:
-    """Threads blocked writing to a pipe that nobody drains (incident 1). A write to a pipe
+    """Threads blocked writing to a pipe that nobody drains (docs/incidents.md §1). A write to a pipe
     without any read end fails with EPIPE at once: it blocks only while the read end is held
     by someone who does not read: the writer itself (an fd leaked through exec), or a process
     that is stopped, stuck, or waiting for the writer."""

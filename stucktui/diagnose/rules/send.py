@@ -82,7 +82,7 @@ def _other_end(s: Subject, row: SocketRow, peer: SendPeer | None) -> tuple[str, 
 
 def socket_send_blocked(s: Subject) -> list[Finding]:
     """Threads blocked sending on a stream socket whose send buffer stays full: the other end
-    does not read (incident 1's pipe, as a socket: a log shipper or a stopped consumer)."""
+    does not read (docs/incidents.md §1's pipe, as a socket: a log shipper or a stopped consumer)."""
     out: list[Finding] = []
     if s.threads is None or s.sockets is None:
         return out

@@ -158,7 +158,7 @@ def _spin(s: Subject, ep: FdRow) -> _Spin | None:
 def epoll_spin(s: Subject) -> list[Finding]:
     """An epoll interest list holds a socket in CLOSE_WAIT (or reset) registered
     level-triggered for reading, while the loop burns CPU: epoll_wait returns at once,
-    forever, and the loop never notices (incident 4). Under CPU contention the loop gets
+    forever, and the loop never notices (docs/incidents.md §4). Under CPU contention the loop gets
     little CPU but never sleeps: its runnable share tells it."""
     if s.files is None:
         return []
@@ -202,9 +202,10 @@ def epoll_spin(s: Subject) -> list[Finding]:
             panel = "sockets" if is_socket else "files"
             where = "Sockets panel (3)" if is_socket else "Files panel (4)"
             steps = [
-                f"press c on fd {fd} in the {where}: gdb-close closes it inside the process (the fix "
-                f"of incident 4); where gdb cannot call functions, epoll-del takes it out of epoll fd "
-                f"{ep.fd} without ptrace and the loop sleeps again; stucktui then shows the CPU",
+                f"press c on fd {fd} in the {where}: gdb-close closes it inside the process (what "
+                "the program should have done); where gdb cannot call functions, epoll-del takes it "
+                f"out of epoll fd {ep.fd} without ptrace and the loop sleeps again; stucktui then "
+                "shows the CPU",
                 f"from a script: `stucktui close-fd {s.pid} {fd} --method epoll-del` (or gdb-close)",
                 "fix the program: on end-of-file (recv returns nothing), EPOLLHUP or EPOLLRDHUP, close "
                 "the fd and remove it from the epoll set; read an eventfd or timerfd when it is ready",
