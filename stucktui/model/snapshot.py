@@ -1,6 +1,7 @@
 """Immutable snapshots: what one refresh learned about the box and the selected process.
 
-Built by stucktui.collect in a worker, consumed by the UI and by report.py; never mutated.
+Built by stucktui.inspection (the sampler, in a worker), consumed by the UI and by stucktui.report;
+never mutated.
 """
 
 from __future__ import annotations
