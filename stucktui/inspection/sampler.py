@@ -18,6 +18,7 @@ from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.sockets import SocketCollector
 from stucktui.diagnose.history import History
 from stucktui.inspection.examine import examine_process
+from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessListSnapshot, Unavailable
@@ -49,6 +50,17 @@ class Sampler:
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
+
+    @classmethod
+    def for_path(
+        cls,
+        proc: str = "/proc",
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> Sampler:
+        """A sampler of the /proc mounted at proc (the UI passes a path, never a ProcRoot)."""
+        return cls(ProcRoot(proc), clock=clock, monotonic=monotonic)
 
     def close(self) -> None:
         if self._pinned is not None:
@@ -87,25 +99,11 @@ class Sampler:
         self._cpu_last = cpu_percent(ticks - prev[1], now - prev[2], st.num_threads)
         return self._cpu_last
 
-    def sample(
-        self,
-        *,
-        want_list: bool = True,
-        selected: tuple[int, int | None] | None = None,
-        panels: frozenset[str] = frozenset(),
-        python: bool = False,
-        nonblocking: bool = True,
-        box_sockets: bool = False,
-        kernel_stacks: bool = False,
-        native: bool = False,
-        triage: bool = False,
-    ) -> Snapshot:
-        """selected = (pid, starttime ticks or None); panels = the panel ids to collect for it;
-        python = run py-spy this time (slow: the UI asks only every few refreshes);
-        box_sockets = build the box-wide Sockets view; kernel_stacks = read each thread's
-        kernel stack (root only); native = py-spy with native frames; triage = the findings of
-        every process (slow: the UI asks every few refreshes); the list's FIND column keeps the
-        last triage's verdicts."""
+    def sample(self, request: SampleRequest) -> Snapshot:
+        """One refresh, as the request says (stucktui.inspection.request: the UI builds it with
+        plan_sample); the list's FIND column keeps the last triage's verdicts."""
+        want_list, selected, panels = request.want_list, request.selected, request.panels
+        triage, box_sockets = request.triage, request.box_sockets
         with self._lock:
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
             tri: TriageResult | None = None
@@ -137,15 +135,11 @@ class Sampler:
                     data = self.panels.collect(
                         d,
                         panels,
-                        python=python,
-                        nonblocking=nonblocking,
-                        native=native,
-                        kernel_stacks=kernel_stacks,
+                        python=request.python,
+                        nonblocking=request.nonblocking,
+                        native=request.native,
+                        kernel_stacks=request.kernel_stacks,
                     )
-                else:
-                    # examine_process collects threads with this collector: not through the fd
-                    # resolver an earlier refresh left (perhaps another process's Files view)
-                    self.panels.threads.resolver = None
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock or have threads queued behind a blocked
                 # pipe writer, whatever panel is on screen

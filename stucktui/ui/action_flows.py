@@ -14,6 +14,7 @@ from stucktui.actions.audit import Policy
 from stucktui.actions.closefd import close_confirmation, close_fd, close_methods
 from stucktui.actions.signals import SignalChoice, send_signal, signal_choices, signal_confirmation
 from stucktui.actions.target import Target, TargetError
+from stucktui.ui.messages import RefreshRequested
 from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen, lines_text
 from stucktui.ui.screens.confirm import ConfirmScreen
 
@@ -91,7 +92,7 @@ class ActionFlows:
     def _done(self, result: R.ActionResult) -> None:
         title = f"{result.action}: {result.outcome}"
         self._show(title, result.lines(), result.ok)
-        self.app.panel_changed()  # re-read the process now
+        self.app.post_message(RefreshRequested())  # re-read the process now
 
     # -- send a signal --------------------------------------------------------------------------
     def signal(self, pid: int) -> None:

@@ -1,4 +1,9 @@
-"""The Textual app: owns the sampler loop and switches between the list and process views."""
+"""The Textual app: owns the sampler loop and switches between the list and process views.
+
+Attributes down, messages up: the app hands each snapshot to every SnapshotScreen on the stack
+(ui/view.py); screens and widgets ask for things with messages (ui/messages.py), handled by the
+on_* methods below. What one refresh reads is planned by stucktui.inspection.request.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,25 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
+from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.snapshot import Snapshot
-from stucktui.procfs.root import ProcRoot
-from stucktui.ui.messages import BacktraceReady, SampleFailed, SnapshotReady
+from stucktui.ui import messages as M
 from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
+from stucktui.ui.view import SnapshotScreen, ViewContext
 
-PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
-TRIAGE_EVERY = 5  # refreshes between two box-wide triages (findings of every process)
 LATE_AFTER = 1.0  # seconds past the interval before the status line says the sampler is late
 
 
@@ -46,6 +51,7 @@ class StuckApp(App[int]):
         read_only: bool = False,
         triage_at_start: bool = False,
     ) -> None:
+        """proc: the /proc to read (the sampler is built on it), unless a sampler is given."""
         super().__init__()
         from stucktui.ui.action_flows import ActionFlows
 
@@ -59,7 +65,7 @@ class StuckApp(App[int]):
         self.interval = interval
         self.start_pid = start_pid
         self.clock = clock
-        self.sampler = sampler or Sampler(ProcRoot(proc), clock=clock, monotonic=monotonic)
+        self.sampler = sampler or Sampler.for_path(proc, clock=clock, monotonic=monotonic)
         self.paused = False
         self.euid = os.geteuid() if euid is None else euid
         self.selected: tuple[int, int | None] | None = None
@@ -69,12 +75,10 @@ class StuckApp(App[int]):
         self._last_duration = 0.0
         self._timer: Timer | None = None
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
-        self.list_screen = ProcessListScreen()
+        self.list_screen = ProcessListScreen(self.permission_banner)
         self.last_triage: TriageResult | None = None
-        self._python_requested = False
-        self._refreshes_since_python = PYTHON_EVERY  # the first look at Threads takes stacks
+        self.cadence = Cadence()  # refreshes since the last py-spy dump and the last triage
         self.pyspy_blocking = False
-        self._refreshes_since_triage = TRIAGE_EVERY  # the first refresh runs one
         self.triage_at_start = triage_at_start
         self.pyspy_native = False  # py-spy --native: C frames between the Python ones
         self.kernel_stacks = False  # read /proc/PID/task/TID/stack each refresh (root only)
@@ -111,56 +115,44 @@ class StuckApp(App[int]):
         self.sampler.close()
 
     # -- sampling -----------------------------------------------------------------------------
+    def view_state(self) -> ViewState:
+        """What is on screen and how it is set: all the sampler's plan needs."""
+        screen = self.current_screen
+        shown = screen if isinstance(screen, SnapshotScreen) else None
+        return ViewState(
+            view=shown.VIEW if shown is not None else "other",
+            tab=shown.tab if shown is not None else None,
+            selected=self.selected,
+            have_snapshot=self.last is not None,
+            have_list=self.last is not None and self.last.processes is not None,
+            paused=self.paused,
+            pyspy_blocking=self.pyspy_blocking,
+            pyspy_native=self.pyspy_native,
+            kernel_stacks=self.kernel_stacks,
+        )
+
     def request_sample(self) -> None:
         """Start one sample in a daemon thread unless one is already running. A /proc read that
         hangs holds up only that thread: the screen and keys stay live, the status line says so,
         and quitting does not wait for it."""
-        if self._sampling_since is not None or self.paused:
+        if self._sampling_since is not None:
             return
-        box_sockets = isinstance(self.current_screen, BoxSocketsScreen)
-        want_list = (
-            isinstance(self.current_screen, (ProcessListScreen, BoxSocketsScreen, TriageScreen))
-            or self.last is None
-            or self.last.processes is None
-        )
-        selected = self.selected
+        plan = plan_sample(self.view_state(), self.cadence)
+        if plan is None:  # paused
+            return
+        request, self.cadence = plan
         generation = self._generation
-        screen = self.current_screen
-        panels = screen.wanted_panels() if isinstance(screen, ProcessScreen) else frozenset()
-        on_threads = isinstance(screen, ProcessScreen) and screen.active_panel == "threads"
-        python = self._python_requested or (on_threads and self._refreshes_since_python >= PYTHON_EVERY)
-        if python:
-            self._python_requested = False
-            self._refreshes_since_python = 0
-        else:
-            self._refreshes_since_python += 1
-        nonblocking = not self.pyspy_blocking
-        native, kernel_stacks = self.pyspy_native, self.kernel_stacks and "threads" in panels
-        # the box's findings: at start, then every few refreshes while the list or triage shows
-        want_triage = (
-            isinstance(screen, (ProcessListScreen, TriageScreen)) or self.last is None
-        ) and self._refreshes_since_triage >= TRIAGE_EVERY
-        self._refreshes_since_triage = 0 if want_triage else self._refreshes_since_triage + 1
         self._sampling_since = self.monotonic()
 
         def run() -> None:
             started = self.monotonic()
             try:
-                snap = self.sampler.sample(
-                    want_list=want_list or selected is None,
-                    selected=selected,
-                    panels=panels,
-                    python=python,
-                    nonblocking=nonblocking,
-                    box_sockets=box_sockets,
-                    native=native,
-                    kernel_stacks=kernel_stacks,
-                    triage=want_triage,
-                )
+                # by keyword: wrappers that pass **kw through (bench/proclist_tui.py) keep working
+                snap = self.sampler.sample(request=request)
             except Exception as exc:  # never let a sampler bug kill the UI
-                self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
+                self.post_message(M.SampleFailed(f"{type(exc).__name__}: {exc}"))
                 return
-            self.post_message(SnapshotReady(snap, started, self.monotonic(), generation))
+            self.post_message(M.SnapshotReady(snap, started, self.monotonic(), generation))
 
         threading.Thread(target=run, name="stucktui-sampler", daemon=True).start()
 
@@ -170,7 +162,12 @@ class StuckApp(App[int]):
         # the timer is armed only after a sample finished, so samples never pile up
         self._timer = self.set_timer(self.interval, self.request_sample)
 
-    def on_snapshot_ready(self, msg: SnapshotReady) -> None:
+    def sample_now(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.request_sample()
+
+    def on_snapshot_ready(self, msg: M.SnapshotReady) -> None:
         self._sampling_since = None
         self._last_done = msg.finished
         self._last_duration = msg.finished - msg.started
@@ -183,22 +180,13 @@ class StuckApp(App[int]):
         )
         if snap.triage is not None:
             self.last_triage = snap.triage
-            for screen in self.screen_stack:
-                if isinstance(screen, TriageScreen):
-                    screen.update_triage(snap.triage)
-        if snap.processes is not None:
-            self.list_screen.update_processes(snap.processes)
-        if snap.box_sockets is not None:
-            for screen in self.screen_stack:
-                if isinstance(screen, BoxSocketsScreen):
-                    screen.update_summary(snap.box_sockets)
-        if snap.detail is not None:
-            for screen in self.screen_stack:
-                if isinstance(screen, ProcessScreen) and screen.pid == snap.selected_pid:
-                    screen.update_detail(snap.detail, snap.panels, snap.findings)
+        context = ViewContext(self.clock(), self.freshness(), self.kernel_stacks)
+        for screen in self.screen_stack:  # each view takes what it shows
+            if isinstance(screen, SnapshotScreen):
+                screen.show_snapshot(snap, context)
         self._schedule_next()
 
-    def on_sample_failed(self, msg: SampleFailed) -> None:
+    def on_sample_failed(self, msg: M.SampleFailed) -> None:
         self._sampling_since = None
         self.notify(msg.error, title="sampling failed", severity="error", markup=False)
         self._schedule_next()
@@ -219,17 +207,14 @@ class StuckApp(App[int]):
 
     def _tick_status(self) -> None:
         screen = self.current_screen
-        if screen is None or not screen.is_mounted:
+        if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
         try:
-            if isinstance(screen, ProcessListScreen):
-                screen.update_status()
-            elif isinstance(screen, (ProcessScreen, BoxSocketsScreen, TriageScreen)):
-                screen.update_status(self.freshness())
+            screen.update_status(self.freshness())
         except NoMatches:
             return  # ... or while it is being taken down (the app is exiting)
 
-    def toggle_pause(self) -> None:
+    def on_pause_toggled(self, _: M.PauseToggled) -> None:
         self.paused = not self.paused
         if self.paused:
             if self._timer is not None:
@@ -238,67 +223,26 @@ class StuckApp(App[int]):
             self.request_sample()
         self._tick_status()
 
-    # -- navigation ---------------------------------------------------------------------------
-    def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
-        self.selected = (pid, starttime)
-        self._generation += 1
-        self.actions.pin(pid, starttime)  # the pidfd every action on it will use
-        self.push_screen(ProcessScreen(pid, starttime, tab))
-        self._sample_now()
+    def on_refresh_requested(self, _: M.RefreshRequested) -> None:
+        self.sample_now()
 
-    def open_process_by_pid(self, pid: int, tab: str | None = None) -> None:
-        """From a view that knows only the pid: its start time comes from the last process
-        list, so a pid reused since then reads as gone."""
-        rows = self.last.processes.by_pid() if self.last and self.last.processes else {}
-        row = rows.get(pid)
-        self.open_process(pid, row.starttime_ticks if row else None, tab)
+    def on_python_stacks_requested(self, _: M.PythonStacksRequested) -> None:
+        self._python_now()
 
-    def open_triage(self) -> None:
-        if not isinstance(self.current_screen, TriageScreen):
-            screen = TriageScreen()
-            self.push_screen(screen)
-            if self.last_triage is not None:
-                screen.update_triage(self.last_triage)
-            else:  # none yet (the view opened on a process): run one now, not refreshes later
-                self._refreshes_since_triage = TRIAGE_EVERY
-                self._sample_now()
-
-    def open_box_sockets(self) -> None:
-        if not isinstance(self.current_screen, BoxSocketsScreen):
-            self.push_screen(BoxSocketsScreen())
-            self._sample_now()
-
-    def close_process(self) -> None:
-        if self.selected is not None:
-            self.actions.unpin(self.selected[0])
-        self.selected = None
-        self._generation += 1
-        if isinstance(self.current_screen, ProcessScreen):
-            self.pop_screen()
-        self._sample_now()
-
-    def _sample_now(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self.request_sample()
-
-    def panel_changed(self) -> None:
-        self._sample_now()
-
-    def request_python(self) -> None:
-        self._python_requested = True
+    def _python_now(self) -> None:
+        self.cadence = replace(self.cadence, python_requested=True)
         self.notify("taking Python stacks with py-spy…", timeout=2)
-        self._sample_now()
+        self.sample_now()
 
-    def toggle_pyspy_blocking(self) -> None:
+    def on_pyspy_blocking_toggled(self, _: M.PyspyBlockingToggled) -> None:
         self.pyspy_blocking = not self.pyspy_blocking
         mode = (
             "pausing (consistent stacks; stops the process briefly)" if self.pyspy_blocking else "nonblocking"
         )
         self.notify(f"py-spy mode: {mode}", timeout=3)
-        self.request_python()
+        self._python_now()
 
-    def toggle_pyspy_native(self) -> None:
+    def on_pyspy_native_toggled(self, _: M.PyspyNativeToggled) -> None:
         self.pyspy_native = not self.pyspy_native
         state = (
             "with native (C) frames; py-spy pauses the process briefly to read them"
@@ -306,65 +250,96 @@ class StuckApp(App[int]):
             else "Python frames only"
         )
         self.notify(f"py-spy stacks: {state}", timeout=4)
-        self.request_python()
+        self._python_now()
 
-    def toggle_kernel_stacks(self) -> None:
+    def on_kernel_stacks_toggled(self, _: M.KernelStacksToggled) -> None:
         self.kernel_stacks = not self.kernel_stacks
         if self.kernel_stacks and self.euid != 0:
             self.notify("kernel stacks need root: /proc/PID/task/TID/stack is root-only", severity="warning")
         else:
             self.notify(f"kernel stacks {'on' if self.kernel_stacks else 'off'}", timeout=2)
-        self._sample_now()
+        self.sample_now()
 
-    def ask_native_backtrace(self, pid: int, name: str) -> None:
+    # -- navigation ---------------------------------------------------------------------------
+    def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
+        self.selected = (pid, starttime)
+        self._generation += 1
+        self.actions.pin(pid, starttime)  # the pidfd every action on it will use
+        self.push_screen(ProcessScreen(pid, starttime, tab))
+        self.sample_now()
+
+    def on_open_process_requested(self, msg: M.OpenProcessRequested) -> None:
+        self.open_process(msg.pid, msg.starttime, msg.tab)
+
+    def on_open_pid_requested(self, msg: M.OpenPidRequested) -> None:
+        """From a view that knows only the pid: its start time comes from the last process
+        list, so a pid reused since then reads as gone."""
+        rows = self.last.processes.by_pid() if self.last and self.last.processes else {}
+        row = rows.get(msg.pid)
+        self.open_process(msg.pid, row.starttime_ticks if row else None, msg.tab)
+
+    def on_triage_requested(self, _: M.TriageRequested) -> None:
+        if not isinstance(self.current_screen, TriageScreen):
+            screen = TriageScreen()
+            self.push_screen(screen)
+            if self.last_triage is not None:
+                screen.update_triage(self.last_triage)
+            else:  # none yet (the view opened on a process): run one now, not refreshes later
+                self.cadence = replace(self.cadence, since_triage=TRIAGE_EVERY)
+                self.sample_now()
+
+    def on_box_sockets_requested(self, _: M.BoxSocketsRequested) -> None:
+        if not isinstance(self.current_screen, BoxSocketsScreen):
+            self.push_screen(BoxSocketsScreen())
+            self.sample_now()
+
+    def on_close_process_requested(self, _: M.CloseProcessRequested) -> None:
+        if self.selected is not None:
+            self.actions.unpin(self.selected[0])
+        self.selected = None
+        self._generation += 1
+        if isinstance(self.current_screen, ProcessScreen):
+            self.pop_screen()
+        self.sample_now()
+
+    def on_help_requested(self, _: M.HelpRequested) -> None:
+        if not isinstance(self.current_screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # -- actions on the open process ----------------------------------------------------------
+    def on_signal_requested(self, msg: M.SignalRequested) -> None:
+        self.actions.signal(msg.pid)
+
+    def on_close_fd_requested(self, msg: M.CloseFdRequested) -> None:
+        self.actions.close_fd(msg.pid, msg.fd)
+
+    def on_native_backtrace_requested(self, msg: M.NativeBacktraceRequested) -> None:
         """gdb stops the process while it reads the stacks: say so, and go only on y."""
-        import shlex
-
-        from rich.text import Text
-
-        from stucktui.tools.gdb import backtrace_argv
-        from stucktui.ui.safe import safe_text
-        from stucktui.ui.screens.confirm import ConfirmScreen
-
-        body = Text()
-        body.append(f"gdb will attach to process {pid} ")
-        body.append_text(safe_text(f"({name})", "bold"))
-        body.append(
-            " and STOP EVERY THREAD while it reads their stacks: usually under a second, longer "
-            "with many threads or large binaries. Nothing else is changed; the process resumes "
-            "when gdb detaches. A process that is timing-sensitive (heartbeats, watchdogs) may "
-            "notice the pause.\n\n",
-        )
-        body.append("command: ", style="dim")
-        body.append_text(safe_text(shlex.join(backtrace_argv(pid)), max_len=600))
+        from stucktui.ui.screens.backtrace import confirm_backtrace
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run_backtrace(pid)
+                self._run_backtrace(msg.pid)
 
-        self.push_screen(ConfirmScreen(f"Native stacks of {pid} with gdb", body, "Pause and read"), answered)
+        self.push_screen(confirm_backtrace(msg.pid, msg.name), answered)
 
     def _run_backtrace(self, pid: int) -> None:
-        from stucktui.tools.gdb import native_backtrace
+        from stucktui.inspection.backtrace import take_backtrace
 
         self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
 
         def run() -> None:
-            self.post_message(BacktraceReady(native_backtrace(pid)))
+            self.post_message(M.BacktraceReady(take_backtrace(pid)))
 
         threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
 
-    def on_backtrace_ready(self, msg: BacktraceReady) -> None:
+    def on_backtrace_ready(self, msg: M.BacktraceReady) -> None:
         from stucktui.ui.screens.backtrace import BacktraceScreen
 
-        self.push_screen(BacktraceScreen(msg.result))  # type: ignore[arg-type]
+        self.push_screen(BacktraceScreen(msg.result))
 
     def action_read_only_info(self) -> None:
         self.notify("stucktui runs --read-only: signals and fd closing are refused and logged", timeout=4)
-
-    def action_help(self) -> None:
-        if not isinstance(self.current_screen, HelpScreen):
-            self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS

@@ -1,10 +1,19 @@
-"""Messages the sampler posts to the UI."""
+"""The UI's messages. Data goes down as attributes and method arguments (the app hands each
+snapshot to the screens); requests go up as messages (Textual's "attributes down, messages
+up"): a widget or screen posts one, it bubbles to the app (or stops at the screen that answers
+it), and the handler named after it (on_open_process_requested ...) acts."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from stucktui.model.snapshot import Snapshot
+if TYPE_CHECKING:
+    from stucktui.inspection.backtrace import GdbError, NativeBacktrace
+    from stucktui.model.snapshot import Snapshot
+
+# -- from the worker threads -------------------------------------------------------------------
 
 
 class SnapshotReady(Message):
@@ -32,6 +41,113 @@ class SampleFailed(Message):
 class BacktraceReady(Message):
     """gdb finished (or failed) taking every thread's native stack."""
 
-    def __init__(self, result: object) -> None:
+    def __init__(self, result: NativeBacktrace | GdbError) -> None:
         super().__init__()
-        self.result = result  # NativeBacktrace | GdbError
+        self.result = result
+
+
+# -- navigation: screens ask the app ----------------------------------------------------------
+
+
+class OpenProcessRequested(Message):
+    """Open the process view of this process (starttime None: whatever now has the pid),
+    on the tab given or the first one."""
+
+    def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
+        super().__init__()
+        self.pid = pid
+        self.starttime = starttime
+        self.tab = tab
+
+
+class OpenPidRequested(Message):
+    """From a view that knows only the pid: the app takes its start time from the last process
+    list, so a pid reused since then reads as gone."""
+
+    def __init__(self, pid: int, tab: str | None = None) -> None:
+        super().__init__()
+        self.pid = pid
+        self.tab = tab
+
+
+class CloseProcessRequested(Message):
+    """Leave the process view (and unpin the process)."""
+
+
+class TriageRequested(Message):
+    """Show the box's findings."""
+
+
+class BoxSocketsRequested(Message):
+    """Show the box-wide Sockets view."""
+
+
+class HelpRequested(Message):
+    """Show every key."""
+
+
+# -- sampling: what to read, and when ---------------------------------------------------------
+
+
+class RefreshRequested(Message):
+    """The view changed (another tab, back to the list, an action done): sample now."""
+
+
+class PauseToggled(Message):
+    """Stop refreshing, or start again."""
+
+
+class PythonStacksRequested(Message):
+    """Take Python stacks with py-spy on the next refresh (now)."""
+
+
+class PyspyBlockingToggled(Message):
+    """py-spy pauses the process (consistent stacks) or not."""
+
+
+class PyspyNativeToggled(Message):
+    """py-spy with native (C) frames or not."""
+
+
+class KernelStacksToggled(Message):
+    """Read each thread's kernel stack every refresh (root only), or stop."""
+
+
+# -- actions on the process -------------------------------------------------------------------
+
+
+class NativeBacktraceRequested(Message):
+    """Ask, then take every thread's native stack with gdb (it stops the process)."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        super().__init__()
+        self.pid = pid
+        self.name = name
+
+
+class SignalRequested(Message):
+    """Pick a signal, confirm, send it to the process."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+
+
+class CloseFdRequested(Message):
+    """Pick a method, confirm, close (or shut down) this fd inside the process."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.fd = fd
+
+
+# -- inside the process view: a panel asks its screen -----------------------------------------
+
+
+class ShowSocketRequested(Message):
+    """From a socket fd elsewhere (Files): the Sockets panel, cursor on that fd."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd

@@ -17,6 +17,10 @@ class DetailPanel(Widget):
 
     # the panel's id in PanelData, or None for panels drawn from the detail alone
     data_key: str | None = None
+    # handed down by the process view: the process shown (the panel's actions name it), and
+    # the app's kernel-stacks toggle with each detail
+    pid: int | None = None
+    kernel_stacks: bool = False
 
     def update_detail(self, detail: ProcessDetail, now: float) -> None:
         """Most panels ignore the basic facts; the Overview draws only them."""

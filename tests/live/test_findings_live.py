@@ -20,6 +20,7 @@ from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.history import History
 from stucktui.inspection.examine import examine_process
+from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
 from stucktui.inspection.triage import triage_box
 from stucktui.model.findings import Finding
@@ -675,7 +676,9 @@ def test_process_view_finds_the_lock_nb_poller_on_any_panel(children, tmp_path, 
     try:
 
         def seen() -> bool:
-            snap = sampler.sample(want_list=False, selected=(p.pid, None), panels=frozenset({panel}))
+            snap = sampler.sample(
+                SampleRequest(want_list=False, selected=(p.pid, None), panels=frozenset({panel}))
+            )
             return any(f.id == "lock-self-wait" for f in snap.findings)
 
         wait_until(seen, timeout=40, interval=0.2, what="lock-self-wait in the process view")
@@ -1052,7 +1055,7 @@ def test_process_view_samples_thread_cpu_whatever_panel_is_on_screen(children):
     s = Sampler()
 
     def windowed():
-        snap = s.sample(want_list=False, selected=(p.pid, None), panels=frozenset({"signals"}))
+        snap = s.sample(SampleRequest(want_list=False, selected=(p.pid, None), panels=frozenset({"signals"})))
         f = next((x for x in snap.findings if x.id == "epoll-spin"), None)
         return f if f is not None and any("of the window" in e for e in f.evidence) else None
 

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from stucktui.collect.detail import collect_detail
+from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.process import DetailGone, ProcessDetail, Unavailable
 from stucktui.procfs.errors import ProcessGone
@@ -36,7 +37,7 @@ def test_child_in_list_and_report(children):
     p = children.python(SLEEPER, "--marker-for-test")
     children.wait_ready(p)
     s = Sampler()
-    row = wait_until(lambda: s.sample().processes.by_pid().get(p.pid))
+    row = wait_until(lambda: s.sample(SampleRequest()).processes.by_pid().get(p.pid))
     assert row.ppid == os.getpid() and "--marker-for-test" in row.cmdline and row.num_fds is not None
     r = report(p.pid, "json")
     assert r.returncode == 0, r.stderr
@@ -73,12 +74,12 @@ def test_processes_exiting_mid_scan_never_crash_or_linger(children):
     children.wait_ready(churn)
     s = Sampler()
     for _ in range(15):
-        snap = s.sample(selected=(churn.pid, None))
+        snap = s.sample(SampleRequest(selected=(churn.pid, None)))
         for row in snap.processes.rows:
             assert row.pid > 0
         assert isinstance(snap.detail, ProcessDetail)
     children.end(churn)
-    snap = s.sample(selected=(churn.pid, None))
+    snap = s.sample(SampleRequest(selected=(churn.pid, None)))
     assert churn.pid not in snap.processes.by_pid()
     assert isinstance(snap.detail, DetailGone)
 
@@ -144,7 +145,7 @@ def test_findings_without_a_panel_never_use_another_process_fd_resolver(children
     children.wait_ready(a)
     children.wait_ready(b)
     s = Sampler()
-    s.sample(want_list=False, selected=(a.pid, None), panels=frozenset({"files"}))
+    s.sample(SampleRequest(want_list=False, selected=(a.pid, None), panels=frozenset({"files"})))
     assert s.panels.threads.resolver is None
-    s.sample(want_list=False, selected=(b.pid, None), panels=frozenset())
+    s.sample(SampleRequest(want_list=False, selected=(b.pid, None), panels=frozenset()))
     assert s.panels.threads.resolver is None

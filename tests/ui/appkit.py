@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from stucktui.inspection.sampler import Sampler
-from stucktui.procfs.root import ProcRoot
 from stucktui.ui.app import StuckApp
 from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic
 
@@ -19,7 +18,7 @@ def fixture_app(proc: str | Path = PROC, **kw) -> StuckApp:
     clock, mono = frozen_clock(), frozen_monotonic()
     kw.setdefault("interval", 0.2)
     return StuckApp(
-        sampler=Sampler(ProcRoot(str(proc)), clock=clock, monotonic=mono),
+        sampler=Sampler.for_path(str(proc), clock=clock, monotonic=mono),
         clock=clock,
         monotonic=mono,
         euid=0,

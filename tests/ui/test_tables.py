@@ -125,8 +125,6 @@ async def test_files_panel_of_20000_fds_shows_the_first_and_filters_reach_the_re
 
 
 class ThreadsApp(App):
-    kernel_stacks = False  # what the Threads panel asks of the app
-
     def compose(self) -> ComposeResult:
         from stucktui.ui.widgets.threads_panel import ThreadsPanel
 

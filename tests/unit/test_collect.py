@@ -7,6 +7,7 @@ import pytest
 
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.proclist import ProcessListCollector
+from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.process import NO_PERMISSION, DetailGone, ProcessDetail
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -77,10 +78,10 @@ def test_detail_missing_pid_is_gone():
 
 def test_sampler_reports_gone_and_reused_pid():
     s = Sampler(fixture_root(), clock=frozen_clock(), monotonic=frozen_monotonic())
-    assert isinstance(s.sample(want_list=False, selected=(999999, None)).detail, DetailGone)
+    assert isinstance(s.sample(SampleRequest(want_list=False, selected=(999999, None))).detail, DetailGone)
     # the right pid but another start time: the pid was reused, so it is not our process
-    assert isinstance(s.sample(want_list=False, selected=(1, 12345678)).detail, DetailGone)
-    snap = s.sample(want_list=True, selected=(1, None))
+    assert isinstance(s.sample(SampleRequest(want_list=False, selected=(1, 12345678))).detail, DetailGone)
+    snap = s.sample(SampleRequest(want_list=True, selected=(1, None)))
     assert snap.processes is not None and isinstance(snap.detail, ProcessDetail)
 
 

@@ -127,7 +127,7 @@ class CloseFdScreen(ModalScreen["str | None"]):
         ol.focus()
         default = self.options.default
         ids = [m.id for m in self.options.methods]
-        if default is not None:
+        if default is not None and ol.highlighted is None:  # not over a pick made meanwhile
             ol.highlighted = ids.index(default.id)
         self._detail(ol.highlighted)
 

@@ -8,8 +8,26 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from stucktui.tools.gdb import GdbError, NativeBacktrace
+from stucktui.inspection.backtrace import GdbError, NativeBacktrace, backtrace_command
 from stucktui.ui.safe import safe_text
+from stucktui.ui.screens.confirm import ConfirmScreen
+
+
+def confirm_backtrace(pid: int, name: str) -> ConfirmScreen:
+    """gdb stops the process while it reads the stacks: the dialog says so, and names the
+    command it will run."""
+    body = Text()
+    body.append(f"gdb will attach to process {pid} ")
+    body.append_text(safe_text(f"({name})", "bold"))
+    body.append(
+        " and STOP EVERY THREAD while it reads their stacks: usually under a second, longer "
+        "with many threads or large binaries. Nothing else is changed; the process resumes "
+        "when gdb detaches. A process that is timing-sensitive (heartbeats, watchdogs) may "
+        "notice the pause.\n\n",
+    )
+    body.append("command: ", style="dim")
+    body.append_text(safe_text(backtrace_command(pid), max_len=600))
+    return ConfirmScreen(f"Native stacks of {pid} with gdb", body, "Pause and read")
 
 
 def backtrace_text(bt: NativeBacktrace | GdbError) -> Text:

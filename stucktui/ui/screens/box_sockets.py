@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from stucktui.model.process import Unavailable
+from stucktui.model.snapshot import Snapshot
 from stucktui.model.sockets import PidSocketCount, SocketSummary
 from stucktui.ui.keys import BOX_SOCKET_KEYS, bindings
+from stucktui.ui.messages import HelpRequested, OpenPidRequested, PauseToggled, RefreshRequested
 from stucktui.ui.safe import safe_text
+from stucktui.ui.view import SnapshotScreen, ViewContext
 from stucktui.ui.widgets.keyed_table import KeyedTable
 from stucktui.ui.widgets.sockets_panel import state_line
 
@@ -40,8 +42,9 @@ def _cells(p: PidSocketCount, own_netns: bool) -> list[Text]:
     ]
 
 
-class BoxSocketsScreen(Screen):
+class BoxSocketsScreen(SnapshotScreen):
     BINDINGS = bindings(BOX_SOCKET_KEYS)
+    VIEW = "box_sockets"
 
     def __init__(self) -> None:
         super().__init__(id="box-sockets")
@@ -66,6 +69,11 @@ class BoxSocketsScreen(Screen):
     @property
     def table(self) -> KeyedTable:
         return self.query_one("#box-sockets-table", KeyedTable)
+
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        super().show_snapshot(snap, context)
+        if snap.box_sockets is not None:
+            self.update_summary(snap.box_sockets)
 
     def update_summary(self, summary: SocketSummary | Unavailable) -> None:
         if not self.is_mounted:
@@ -98,9 +106,10 @@ class BoxSocketsScreen(Screen):
             states.append(f"\n{holders} processes hold CLOSE_WAIT sockets", style="bold red")
         self.query_one("#box-states", Static).update(states)
         self.table.set_rows([(str(p.pid), _cells(p, p.netns == s.own_netns)) for p in self.rows()])
-        self.update_status(self.app.freshness())  # type: ignore[attr-defined]
+        self.update_status(self.freshness)
 
     def update_status(self, freshness: str) -> None:
+        super().update_status(freshness)
         if not self.is_mounted:
             return
         s = self.summary
@@ -119,7 +128,7 @@ class BoxSocketsScreen(Screen):
     def action_open(self) -> None:
         key = self.table.selected_key
         if key is not None:
-            self.app.open_process_by_pid(int(key), tab="sockets")  # type: ignore[attr-defined]
+            self.post_message(OpenPidRequested(int(key), tab="sockets"))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
@@ -131,10 +140,11 @@ class BoxSocketsScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-        self.app.panel_changed()  # type: ignore[attr-defined]
+        # to the app itself: this screen is on its way out and answers no more messages
+        self.app.post_message(RefreshRequested())
 
     def action_toggle_pause(self) -> None:
-        self.app.toggle_pause()  # type: ignore[attr-defined]
+        self.post_message(PauseToggled())
 
     def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        self.post_message(HelpRequested())

@@ -32,7 +32,7 @@ def _table(title: str, actions: tuple[KeyAction, ...]) -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [("escape,q,question_mark,f1", "dismiss", "Close")]
+    BINDINGS = [("escape,q,question_mark,f1", "close", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
@@ -46,5 +46,5 @@ class HelpScreen(ModalScreen[None]):
                 Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim")
             )
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from stucktui.model.findings import Finding
-from stucktui.model.panels import ALL_PANELS, PanelData, unreadable
+from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import DetailGone, ProcessDetail
+from stucktui.model.snapshot import Snapshot
 from stucktui.ui.keys import DETAIL_KEYS, bindings
+from stucktui.ui.messages import (
+    CloseProcessRequested,
+    HelpRequested,
+    PauseToggled,
+    PyspyBlockingToggled,
+    PythonStacksRequested,
+    RefreshRequested,
+    ShowSocketRequested,
+    SignalRequested,
+)
 from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.triage import finding_text
+from stucktui.ui.view import SnapshotScreen, ViewContext
 
 
-class ProcessScreen(Screen):
+class ProcessScreen(SnapshotScreen):
     BINDINGS = bindings(DETAIL_KEYS)
+    VIEW = "process"
 
     def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
         super().__init__(id="process")
@@ -37,7 +49,9 @@ class ProcessScreen(Screen):
         with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
             for spec in DETAIL_PANELS:
                 with TabPane(spec.title, id=f"tab-{spec.id}"):
-                    yield spec.factory()
+                    panel = spec.factory()
+                    panel.pid = self.pid
+                    yield panel
         yield Static("", id="status")
         yield Footer()
 
@@ -45,6 +59,15 @@ class ProcessScreen(Screen):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_detail(*pending)
+
+    @property
+    def tab(self) -> str | None:
+        return self.active_panel
+
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        super().show_snapshot(snap, context)
+        if snap.detail is not None and snap.selected_pid == self.pid:
+            self.update_detail(snap.detail, snap.panels, snap.findings)
 
     def update_detail(
         self,
@@ -75,10 +98,11 @@ class ProcessScreen(Screen):
         t.append(f"  {detail.state} {detail.state_name}", style="")
         title.update(t)
         for panel in self.query(DetailPanel):
-            panel.update_detail(detail, self.app.clock())  # type: ignore[attr-defined]
+            panel.kernel_stacks = self.kernel_stacks
+            panel.update_detail(detail, self.now)
             if panels is not None:
                 panel.update_panels(panels)
-        self.update_status(self.app.freshness())  # type: ignore[attr-defined]
+        self.update_status(self.freshness)
 
     def _show_findings(self) -> None:
         t = Text()
@@ -115,15 +139,10 @@ class ProcessScreen(Screen):
             body.append_text(finding_text(f, detail=True))
         self.app.push_screen(ResultScreen(f"Findings of process {self.pid}", body, False))
 
-    def update_status(self, text: str) -> None:
+    def update_status(self, freshness: str) -> None:
+        super().update_status(freshness)
         for w in self.query("#status").results(Static):  # none while composing or closing
-            w.update(Text(text))
-
-    def wanted_panels(self) -> frozenset[str]:
-        """The panel data the active tab needs (only that is collected each refresh; the
-        findings read what else their rules need)."""
-        active = self.active_panel
-        return frozenset({active}) if active in ALL_PANELS else frozenset()
+            w.update(Text(freshness))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the panel's keys (filter, order, group) work only with the focus inside it
@@ -133,36 +152,34 @@ class ProcessScreen(Screen):
         pane = event.pane.id or ""
         if pane.removeprefix("tab-") != self.active_panel:
             self.active_panel = pane.removeprefix("tab-")
-            self.app.panel_changed()  # type: ignore[attr-defined]
+            self.post_message(RefreshRequested())
 
     def action_tab(self, n: int) -> None:
         if 0 < n <= len(DETAIL_PANELS):
             self.query_one(TabbedContent).active = f"tab-{DETAIL_PANELS[n - 1].id}"
 
-    def show_socket(self, fd: int) -> None:
+    def on_show_socket_requested(self, msg: ShowSocketRequested) -> None:
         """From a socket fd elsewhere (Files): the Sockets panel, cursor on that fd."""
         from stucktui.ui.widgets.sockets_panel import SocketsPanel
 
-        self.query_one(SocketsPanel).focus_fd(fd)
+        msg.stop()
+        self.query_one(SocketsPanel).focus_fd(msg.fd)
         self.query_one(TabbedContent).active = "tab-sockets"
 
     def action_send_signal(self) -> None:
-        self.app.actions.signal(self.pid)  # type: ignore[attr-defined]
-
-    def close_fd(self, fd: int) -> None:
-        self.app.actions.close_fd(self.pid, fd)  # type: ignore[attr-defined]
+        self.post_message(SignalRequested(self.pid))
 
     def action_python_stacks(self) -> None:
-        self.app.request_python()  # type: ignore[attr-defined]
+        self.post_message(PythonStacksRequested())
 
     def action_toggle_pyspy_mode(self) -> None:
-        self.app.toggle_pyspy_blocking()  # type: ignore[attr-defined]
+        self.post_message(PyspyBlockingToggled())
 
     def action_back(self) -> None:
-        self.app.close_process()  # type: ignore[attr-defined]
+        self.post_message(CloseProcessRequested())
 
     def action_toggle_pause(self) -> None:
-        self.app.toggle_pause()  # type: ignore[attr-defined]
+        self.post_message(PauseToggled())
 
     def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        self.post_message(HelpRequested())

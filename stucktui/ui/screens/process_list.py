@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from stucktui.listing import COLUMN_BY_KEY, COLUMNS, TreeLine, filter_rows, sort_rows, tree_lines
 from stucktui.model.process import ProcessListSnapshot
+from stucktui.model.snapshot import Snapshot
 from stucktui.ui.keys import LIST_KEYS, bindings
+from stucktui.ui.messages import (
+    BoxSocketsRequested,
+    HelpRequested,
+    OpenProcessRequested,
+    PauseToggled,
+    TriageRequested,
+)
+from stucktui.ui.view import SnapshotScreen, ViewContext
 from stucktui.ui.widgets.process_table import ProcessTable
 
 
-class ProcessListScreen(Screen):
+class ProcessListScreen(SnapshotScreen):
     BINDINGS = bindings(LIST_KEYS)
+    VIEW = "list"
 
-    def __init__(self) -> None:
+    def __init__(self, banner: str = "") -> None:
+        """banner: shown above the list when set (why some processes show little)."""
         super().__init__(id="process-list")
+        self.banner = banner
         self.snapshot: ProcessListSnapshot | None = None
         self.query_text = ""
         self.sort_column = "cpu"
@@ -37,10 +48,9 @@ class ProcessListScreen(Screen):
         self.query_one("#filter", Input).display = False
         self.query_one(ProcessTable).focus()
         self.call_after_refresh(self._indicate_sort)
-        banner = self.app.permission_banner  # type: ignore[attr-defined]
         b = self.query_one("#banner", Static)
-        b.update(banner or "")
-        b.display = bool(banner)
+        b.update(self.banner)
+        b.display = bool(self.banner)
         self.call_after_refresh(self.redraw)
 
     @property
@@ -48,6 +58,11 @@ class ProcessListScreen(Screen):
         return self.query_one(ProcessTable)
 
     # -- data in ------------------------------------------------------------------------------
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        super().show_snapshot(snap, context)
+        if snap.processes is not None:
+            self.update_processes(snap.processes)
+
     def update_processes(self, snap: ProcessListSnapshot) -> None:
         self.snapshot = snap
         self.redraw()
@@ -64,15 +79,19 @@ class ProcessListScreen(Screen):
         if self.snapshot is None or not self.is_mounted:
             return  # on_mount draws what arrived before the screen was composed
         lines = self.lines()
-        self.table.show(lines, self.app.clock(), follow_pid)  # type: ignore[attr-defined]
-        self.update_status()
+        self.table.show(lines, self.now, follow_pid)
+        self._show_status()
 
-    def update_status(self) -> None:
+    def update_status(self, freshness: str) -> None:
+        super().update_status(freshness)
+        self._show_status()
+
+    def _show_status(self) -> None:
         if not self.is_mounted:
             return
         snap = self.snapshot
-        st = self.query_one("#status", Static)
-        if snap is None:
+        statuses = list(self.query("#status").results(Static))  # none while the app exits
+        if snap is None or not statuses:
             return
         shown = self.table.row_count
         total = len(snap.rows)
@@ -83,12 +102,12 @@ class ProcessListScreen(Screen):
         parts.append(f"sort: {col} {'▼' if self.sort_reverse else '▲'}")
         if self.tree_view:
             parts.append("tree")
-        parts.append(self.app.freshness())  # type: ignore[attr-defined]
+        parts.append(self.freshness)
         if snap.hidden:
             parts.append(f"{snap.hidden} hidden by /proc permissions (hidepid)")
         from rich.text import Text
 
-        st.update(Text(" · ".join(parts)))
+        statuses[0].update(Text(" · ".join(parts)))
 
     def _indicate_sort(self) -> None:
         self.table.set_sort_indicator(self.sort_column, self.sort_reverse)
@@ -97,7 +116,7 @@ class ProcessListScreen(Screen):
     def action_open(self) -> None:
         row = self.table.selected_row()
         if row is not None:
-            self.app.open_process(row.pid, row.starttime_ticks)  # type: ignore[attr-defined]
+            self.post_message(OpenProcessRequested(row.pid, row.starttime_ticks))
 
     def on_process_table_selected(self, event: ProcessTable.Selected) -> None:
         event.stop()
@@ -132,13 +151,13 @@ class ProcessListScreen(Screen):
         self.redraw()
 
     def action_triage(self) -> None:
-        self.app.open_triage()  # type: ignore[attr-defined]
+        self.post_message(TriageRequested())
 
     def action_box_sockets(self) -> None:
-        self.app.open_box_sockets()  # type: ignore[attr-defined]
+        self.post_message(BoxSocketsRequested())
 
     def action_toggle_pause(self) -> None:
-        self.app.toggle_pause()  # type: ignore[attr-defined]
+        self.post_message(PauseToggled())
 
     def action_sort(self, column: str) -> None:
         if column == self.sort_column:
@@ -170,7 +189,7 @@ class ProcessListScreen(Screen):
         self.action_sort(event.column)
 
     def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        self.post_message(HelpRequested())
 
     def action_quit(self) -> None:
         self.app.exit(0)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from stucktui.model.findings import Finding, TriageResult
+from stucktui.model.snapshot import Snapshot
 from stucktui.ui.keys import TRIAGE_KEYS, bindings
+from stucktui.ui.messages import HelpRequested, OpenProcessRequested, PauseToggled
 from stucktui.ui.safe import safe_text
+from stucktui.ui.view import SnapshotScreen, ViewContext
 from stucktui.ui.widgets.keyed_table import KeyedTable
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
@@ -36,8 +38,9 @@ def finding_text(f: Finding, *, detail: bool = False) -> Text:
     return t
 
 
-class TriageScreen(Screen):
+class TriageScreen(SnapshotScreen):
     BINDINGS = bindings(TRIAGE_KEYS)
+    VIEW = "triage"
 
     def __init__(self) -> None:
         super().__init__(id="triage")
@@ -59,6 +62,11 @@ class TriageScreen(Screen):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_triage(pending)
+
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        super().show_snapshot(snap, context)
+        if snap.triage is not None:
+            self.update_triage(snap.triage)
 
     def update_triage(self, result: TriageResult) -> None:
         if not self.is_mounted:
@@ -106,9 +114,10 @@ class TriageScreen(Screen):
     def action_open(self) -> None:
         f = self._by_key.get(self.query_one(KeyedTable).selected_key or "")
         if f is not None:
-            self.app.open_process(f.pid, f.starttime, tab=f.panel)  # type: ignore[attr-defined]
+            self.post_message(OpenProcessRequested(f.pid, f.starttime, tab=f.panel))
 
     def update_status(self, freshness: str) -> None:
+        super().update_status(freshness)
         for w in self.query("#status").results(Static):
             w.update(Text(freshness))
 
@@ -116,7 +125,7 @@ class TriageScreen(Screen):
         self.app.pop_screen()
 
     def action_toggle_pause(self) -> None:
-        self.app.toggle_pause()  # type: ignore[attr-defined]
+        self.post_message(PauseToggled())
 
     def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
+        self.post_message(HelpRequested())

@@ -12,6 +12,7 @@ from stucktui.model.files import FdRow, ProcessFiles, pipe_summary
 from stucktui.model.panels import PanelData
 from stucktui.model.process import Unavailable
 from stucktui.ui.keys import FILES_KEYS, bindings
+from stucktui.ui.messages import CloseFdRequested, ShowSocketRequested
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
@@ -123,8 +124,8 @@ class FilesPanel(DetailPanel):
     # -- keys ---------------------------------------------------------------------------------
     def action_close_fd(self) -> None:
         key = self.table.selected_key
-        if key is not None:
-            self.screen.close_fd(int(key))  # type: ignore[attr-defined]
+        if key is not None and self.pid is not None:
+            self.post_message(CloseFdRequested(self.pid, int(key)))
 
     def action_next_sort(self) -> None:
         self.sort_key = next_sort(self.sort_key)
@@ -162,6 +163,6 @@ class FilesPanel(DetailPanel):
         fd = int(event.row_key.value)
         row = next((r for r in self.files.rows if r.fd == fd), None)
         if row is not None and row.kind == "socket":
-            self.screen.show_socket(fd)  # type: ignore[attr-defined]
+            self.post_message(ShowSocketRequested(fd))
         elif row is not None:
             self.app.notify(f"fd {fd} is a {row.kind}, not a socket", timeout=2)

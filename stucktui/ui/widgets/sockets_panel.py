@@ -10,6 +10,7 @@ from stucktui.model.panels import PanelData
 from stucktui.model.process import Unavailable
 from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.ui.keys import SOCKETS_KEYS, bindings
+from stucktui.ui.messages import CloseFdRequested
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
@@ -90,8 +91,8 @@ class SocketsPanel(DetailPanel):
             self.app.notify("g lists single sockets: pick one there to close it", timeout=3)
             return
         key = self.query_one("#sockets-table", KeyedTable).selected_key
-        if key is not None:
-            self.screen.close_fd(int(key))  # type: ignore[attr-defined]
+        if key is not None and self.pid is not None:
+            self.post_message(CloseFdRequested(self.pid, int(key)))
 
     def focus_fd(self, fd: int) -> None:
         """Put the cursor on this fd's row, now or when the next data arrives."""

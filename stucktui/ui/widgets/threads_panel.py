@@ -7,10 +7,12 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from stucktui.model.panels import PanelData
-from stucktui.model.process import Unavailable
+from stucktui.model.process import ProcessDetail, Unavailable
+from stucktui.model.python import PySpyError
 from stucktui.model.text import head_and_tail
 from stucktui.model.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
 from stucktui.ui.keys import THREADS_KEYS, bindings
+from stucktui.ui.messages import KernelStacksToggled, NativeBacktraceRequested, PyspyNativeToggled
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
@@ -57,6 +59,7 @@ class ThreadsPanel(DetailPanel):
 
     data_key = "threads"
     BINDINGS = bindings(THREADS_KEYS)
+    process_name = "?"  # from the detail handed down, for the gdb warning
 
     def compose(self) -> ComposeResult:
         yield Static(id="threads-summary")
@@ -71,6 +74,9 @@ class ThreadsPanel(DetailPanel):
     @property
     def table(self) -> KeyedTable:
         return self.query_one("#threads-table", KeyedTable)
+
+    def update_detail(self, detail: ProcessDetail, now: float) -> None:
+        self.process_name = detail.name
 
     def update_panels(self, panels: PanelData) -> None:
         snap = panels.threads
@@ -91,10 +97,10 @@ class ThreadsPanel(DetailPanel):
         head.append("python: ", style="bold")
         if py is None:
             head.append("press y for Python stacks (py-spy)", style="dim")
-        elif hasattr(py, "line"):
-            head.append_text(safe_text(py.line, "yellow"))  # type: ignore[union-attr]
+        elif isinstance(py, PySpyError):
+            head.append_text(safe_text(py.line, "yellow"))
         else:
-            mode = "nonblocking" if getattr(py, "nonblocking", True) else "paused the process"
+            mode = "nonblocking" if py.nonblocking else "paused the process"
             head.append(
                 f"stacks from py-spy ({mode}); y refreshes, B toggles pausing, n native frames", style="dim"
             )
@@ -150,16 +156,14 @@ class ThreadsPanel(DetailPanel):
             self.redraw()
 
     def action_kernel_stacks(self) -> None:
-        self.app.toggle_kernel_stacks()  # type: ignore[attr-defined]
+        self.post_message(KernelStacksToggled())
 
     def action_native(self) -> None:
-        self.app.toggle_pyspy_native()  # type: ignore[attr-defined]
+        self.post_message(PyspyNativeToggled())
 
     def action_gdb(self) -> None:
-        snap = self._snap
-        name = self.screen.detail.name if getattr(self.screen, "detail", None) else "?"  # type: ignore[attr-defined]
-        if snap is not None:
-            self.app.ask_native_backtrace(snap.pid, name)  # type: ignore[attr-defined]
+        if self._snap is not None:
+            self.post_message(NativeBacktraceRequested(self._snap.pid, self.process_name))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_stack(event.row_key.value)
@@ -195,6 +199,6 @@ class ThreadsPanel(DetailPanel):
             for line in row.kernel_stack[:30]:
                 t.append_text(safe_text(f"  {line}"))
                 t.append("\n")  # safe_text shows a newline inside its text as \\n
-        elif self.app.kernel_stacks:  # type: ignore[attr-defined]
+        elif self.kernel_stacks:
             t.append("  kernel stack: not readable (root only, and not for every kernel)\n", style="yellow")
         out.update(t)

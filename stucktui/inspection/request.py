@@ -1,0 +1,100 @@
+"""What one refresh samples, decided from what the UI shows: a small frozen request, built by a
+pure function (no Textual, no I/O) so the cadences and the panels per tab are unit-tested.
+
+The UI describes its state in a ViewState (which view is on screen, which tab, the toggles) and
+keeps a Cadence (refreshes since the last py-spy dump and the last triage); plan_sample turns
+both into the SampleRequest that Sampler.sample takes, and the Cadence for the next refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from stucktui.model.panels import ALL_PANELS
+
+PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
+TRIAGE_EVERY = 5  # refreshes between two box-wide triages (findings of every process)
+
+# the view on screen: the process list, one process, the box-wide Sockets view, the box's
+# findings, or anything else (help, a dialog over a view)
+View = Literal["list", "process", "box_sockets", "triage", "other"]
+
+_LIST_VIEWS: frozenset[str] = frozenset({"list", "box_sockets", "triage"})  # show the list's data
+_TRIAGE_VIEWS: frozenset[str] = frozenset({"list", "triage"})  # show the triage's verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRequest:
+    """One refresh's work. selected = (pid, starttime ticks or None); panels = the panel ids to
+    collect for it; python = run py-spy this time (slow); nonblocking = py-spy without pausing
+    the process; box_sockets = build the box-wide Sockets view; kernel_stacks = read each
+    thread's kernel stack (root only); native = py-spy with native frames; triage = the
+    findings of every process (slow)."""
+
+    want_list: bool = True
+    selected: tuple[int, int | None] | None = None
+    panels: frozenset[str] = frozenset()
+    python: bool = False
+    nonblocking: bool = True
+    box_sockets: bool = False
+    kernel_stacks: bool = False
+    native: bool = False
+    triage: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ViewState:
+    """What the UI shows and how it is set, as far as sampling cares."""
+
+    view: View = "list"
+    tab: str | None = None  # the process view's active panel
+    selected: tuple[int, int | None] | None = None  # the open process: (pid, starttime)
+    have_snapshot: bool = False  # a refresh has arrived
+    have_list: bool = False  # ... and a process list with it
+    paused: bool = False
+    pyspy_blocking: bool = False  # py-spy pauses the process (consistent stacks)
+    pyspy_native: bool = False  # py-spy --native
+    kernel_stacks: bool = False  # /proc/PID/task/TID/stack each refresh
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """The every-N counters; the first look at Threads takes stacks, the first refresh triages."""
+
+    python_requested: bool = False  # y was pressed: py-spy on the next refresh
+    since_python: int = PYTHON_EVERY
+    since_triage: int = TRIAGE_EVERY
+
+
+def panels_for_tab(tab: str | None) -> frozenset[str]:
+    """The panel data a process view tab needs (only that is collected each refresh; the
+    findings read what else their rules need). The Overview needs none."""
+    return frozenset({tab}) if tab in ALL_PANELS else frozenset()
+
+
+def plan_sample(state: ViewState, cadence: Cadence) -> tuple[SampleRequest, Cadence] | None:
+    """The request for the next refresh and the cadence after it, or None while paused."""
+    if state.paused:
+        return None
+    on_process = state.view == "process"
+    panels = panels_for_tab(state.tab) if on_process else frozenset()
+    on_threads = on_process and state.tab == "threads"
+    python = cadence.python_requested or (on_threads and cadence.since_python >= PYTHON_EVERY)
+    since_python = 0 if python else cadence.since_python + 1
+    # the box's findings: at start, then every few refreshes while the list or triage shows
+    triage = (state.view in _TRIAGE_VIEWS or not state.have_snapshot) and cadence.since_triage >= TRIAGE_EVERY
+    since_triage = 0 if triage else cadence.since_triage + 1
+    want_list = state.view in _LIST_VIEWS or not state.have_list or state.selected is None
+    request = SampleRequest(
+        want_list=want_list,
+        selected=state.selected,
+        panels=panels,
+        python=python,
+        nonblocking=not state.pyspy_blocking,
+        box_sockets=state.view == "box_sockets",
+        kernel_stacks=state.kernel_stacks and "threads" in panels,
+        native=state.pyspy_native,
+        triage=triage,
+    )
+    return request, Cadence(python_requested=False, since_python=since_python, since_triage=since_triage)

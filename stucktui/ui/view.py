@@ -1,0 +1,50 @@
+"""The one path from the app to its screens: every screen that shows snapshots is a
+SnapshotScreen, and the app hands each refresh to every such screen on the stack with
+show_snapshot(snap, context); the status line's freshness comes down with update_status.
+Screens never read the app: what they need (the clock, the freshness) comes with the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.screen import Screen
+
+from stucktui.inspection.request import View
+from stucktui.model.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ViewContext:
+    """What the app knows when it hands over a snapshot, and the screens show with it."""
+
+    now: float  # the app's clock: process ages, times of day
+    freshness: str  # the status line's "refreshed 1s ago in 40 ms, every 2s" (or PAUSED ...)
+    kernel_stacks: bool = False  # the Threads panel says when a kernel stack could not be read
+
+
+class SnapshotScreen(Screen[None]):
+    """A view of the snapshots; VIEW tells the sampler what it shows (inspection.request)."""
+
+    VIEW: ClassVar[View] = "other"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.now = 0.0
+        self.freshness = "collecting…"
+        self.kernel_stacks = False
+
+    @property
+    def tab(self) -> str | None:
+        """The panel shown, for views that have tabs."""
+        return None
+
+    def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
+        """Take what this view shows from one refresh (subclasses call this first)."""
+        self.now = context.now
+        self.freshness = context.freshness
+        self.kernel_stacks = context.kernel_stacks
+
+    def update_status(self, freshness: str) -> None:
+        """The status line, once a second and after each refresh."""
+        self.freshness = freshness

@@ -1,0 +1,140 @@
+"""What one refresh samples for the view on screen: plan_sample is pure (no Textual, no /proc),
+so the cadences and the panels per tab are pinned here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from stucktui.inspection.request import (
+    PYTHON_EVERY,
+    TRIAGE_EVERY,
+    Cadence,
+    SampleRequest,
+    ViewState,
+    panels_for_tab,
+    plan_sample,
+)
+from stucktui.model.panels import ALL_PANELS
+
+SEEN = ViewState(have_snapshot=True, have_list=True)  # the list, after the first refresh
+PROC1 = replace(SEEN, view="process", tab="overview", selected=(1, 10))
+
+
+def plan(state: ViewState, cadence: Cadence | None = None) -> tuple[SampleRequest, Cadence]:
+    out = plan_sample(state, cadence or Cadence())
+    assert out is not None
+    return out
+
+
+def test_paused_samples_nothing_and_keeps_the_cadence():
+    assert plan_sample(replace(SEEN, paused=True), Cadence(True, 0, 0)) is None
+
+
+def test_first_refresh_on_the_list_reads_the_list_and_triages():
+    req, cad = plan(ViewState())
+    assert req == SampleRequest(want_list=True, triage=True)
+    assert cad == Cadence(False, PYTHON_EVERY + 1, 0)
+
+
+def test_the_list_triages_every_few_refreshes():
+    """TRIAGE_EVERY refreshes between two triages."""
+    cad, triaged = Cadence(), []
+    for _ in range(2 * TRIAGE_EVERY + 4):
+        req, cad = plan(SEEN, cad)
+        triaged.append(req.triage)
+    assert triaged == [True, *[False] * TRIAGE_EVERY, True, *[False] * TRIAGE_EVERY, True, False]
+
+
+def test_triage_view_triages_too_but_a_process_view_does_not():
+    assert plan(replace(SEEN, view="triage"))[0].triage
+    req, cad = plan(PROC1)
+    assert not req.triage and cad.since_triage == TRIAGE_EVERY + 1
+
+
+def test_a_process_opened_at_start_still_gets_the_first_triage():
+    """Started on a pid: no refresh arrived yet, so the box's triage runs with the first one."""
+    req, _ = plan(replace(PROC1, have_snapshot=False, have_list=False))
+    assert req.triage and req.want_list and req.selected == (1, 10)
+
+
+@pytest.mark.parametrize("tab", ["overview", "threads", "sockets", "files", "locks", "signals"])
+def test_each_tab_collects_only_its_panel(tab):
+    req, _ = plan(replace(PROC1, tab=tab))
+    assert req.panels == (frozenset({tab}) if tab in ALL_PANELS else frozenset())
+    assert req.panels == panels_for_tab(tab)
+    assert not req.want_list and not req.box_sockets  # the list is known: not re-read here
+
+
+def test_panels_for_tab():
+    assert panels_for_tab("overview") == panels_for_tab(None) == frozenset()
+    assert {t for t in ALL_PANELS if panels_for_tab(t) == {t}} == ALL_PANELS
+
+
+def test_views_that_show_the_list_read_it_and_box_sockets_builds_its_view():
+    for view in ("list", "box_sockets", "triage"):
+        assert plan(replace(PROC1, view=view))[0].want_list, view
+    req, _ = plan(replace(SEEN, view="box_sockets"))
+    assert req.box_sockets and req.panels == frozenset()
+    assert not plan(replace(PROC1, view="other"))[0].want_list  # help over a process view
+    assert plan(replace(SEEN, view="other"))[0].want_list  # ... nothing selected: the list
+
+
+def test_no_list_yet_or_nothing_selected_reads_the_list():
+    assert plan(replace(PROC1, have_list=False))[0].want_list
+    assert plan(replace(PROC1, view="other", selected=None))[0].want_list
+
+
+def test_python_stacks_every_few_refreshes_on_the_threads_tab_only():
+    threads = replace(PROC1, tab="threads")
+    cad, took = Cadence(), []  # the first look at Threads takes stacks, then PYTHON_EVERY between
+    for _ in range(2 * PYTHON_EVERY + 4):
+        req, cad = plan(threads, cad)
+        took.append(req.python)
+    assert took == [True, *[False] * PYTHON_EVERY, True, *[False] * PYTHON_EVERY, True, False]
+    req, cad = plan(PROC1, Cadence(since_python=PYTHON_EVERY))  # Overview: no py-spy ...
+    assert not req.python and cad.since_python == PYTHON_EVERY + 1
+
+
+def test_asked_python_stacks_run_on_the_next_refresh_whatever_the_tab():
+    req, cad = plan(replace(PROC1, tab="files"), Cadence(python_requested=True, since_python=0))
+    assert req.python and cad == Cadence(False, 0, TRIAGE_EVERY + 1)
+    req, _ = plan(replace(PROC1, tab="files"), cad)
+    assert not req.python
+
+
+def test_toggles_reach_the_request():
+    threads = replace(PROC1, tab="threads", pyspy_blocking=True, pyspy_native=True, kernel_stacks=True)
+    req, _ = plan(threads)
+    assert not req.nonblocking and req.native and req.kernel_stacks
+    req, _ = plan(replace(threads, tab="files"))  # kernel stacks only with the Threads panel
+    assert not req.kernel_stacks and req.native and not req.nonblocking
+    assert plan(PROC1)[0].nonblocking
+
+
+def test_the_request_module_is_pure():
+    code = (
+        "import sys, stucktui.inspection.request; "
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') "
+        "or m.startswith(('stucktui.procfs', 'stucktui.collect', 'stucktui.tools')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_sampler_does_what_the_request_says():
+    from stucktui.inspection.sampler import Sampler
+    from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic
+
+    s = Sampler.for_path(str(PROC), clock=frozen_clock(), monotonic=frozen_monotonic())
+    try:
+        by_request = s.sample(SampleRequest(want_list=False, selected=(1, None)))
+        assert by_request.processes is None and by_request.selected_pid == 1
+        assert by_request.detail is not None and by_request.panels is None
+        listed = s.sample(SampleRequest())
+        assert listed.processes is not None and listed.detail is None
+    finally:
+        s.close()
