@@ -1,5 +1,5 @@
-"""Live, through the real app: incident 1's shape (workers blocked writing to a pipe nobody
-drains) and incident 3's (SIGALRM blocked and pending) seen in the process view's panels."""
+"""Live, through the real app: docs/incidents.md §1's shape (workers blocked writing to a pipe nobody
+drains) and docs/incidents.md §3's (SIGALRM blocked and pending) seen in the process view's panels."""
 
 from __future__ import annotations
 
