@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
-from stucktui.actions.closefd import close_confirmation, close_fd, close_methods
+from stucktui.actions.closefd import CloseMethod, CloseOptions, close_confirmation, close_fd, close_methods
 from stucktui.actions.signals import SignalChoice, send_signal, signal_choices, signal_confirmation
 from stucktui.actions.target import Target, TargetError
 from stucktui.ui.messages import RefreshRequested
@@ -130,13 +130,13 @@ class ActionFlows:
 
     # -- close a fd inside the process ------------------------------------------------------------
     def close_fd(self, pid: int, fd: int) -> None:
-        def load():
+        def load() -> tuple[Target, CloseOptions]:
             target = self._target(pid)
             return target, close_methods(target, fd)
 
         self._bg(load, self._pick_method, "close-fd", pid)
 
-    def _pick_method(self, loaded) -> None:
+    def _pick_method(self, loaded: tuple[Target, CloseOptions]) -> None:
         target, options = loaded
 
         def picked(method_id: str | None) -> None:
@@ -146,7 +146,7 @@ class ActionFlows:
 
         self.app.push_screen(CloseFdScreen(target.describe(), options), picked)
 
-    def _confirm_close(self, target: Target, options, method) -> None:
+    def _confirm_close(self, target: Target, options: CloseOptions, method: CloseMethod) -> None:
         fd = options.facts.fd
         lines = close_confirmation(target, options, method)
         if method.argv is not None:

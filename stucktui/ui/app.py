@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.css.query import NoMatches
@@ -93,7 +94,7 @@ class StuckApp(App[int]):
         )
 
     @property
-    def current_screen(self) -> Screen | None:
+    def current_screen(self) -> Screen[Any] | None:
         """The active screen, or None while the app starts or shuts down (timers and sampler
         messages can arrive then)."""
         try:
@@ -341,7 +342,7 @@ class StuckApp(App[int]):
     def action_read_only_info(self) -> None:
         self.notify("stucktui runs --read-only: signals and fd closing are refused and logged", timeout=4)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS
 
         keys = (
@@ -359,7 +360,7 @@ class StuckApp(App[int]):
             )
         yield from super().get_system_commands(screen)
 
-    def _palette_action(self, screen: Screen, action: str) -> Callable[[], None]:
+    def _palette_action(self, screen: Screen[Any], action: str) -> Callable[[], None]:
         def run() -> None:
             self.call_later(screen.run_action, action)
 

@@ -46,7 +46,8 @@ def _lazy(module: str, cls: str) -> Callable[[], DetailPanel]:
     def make() -> DetailPanel:
         import importlib
 
-        return getattr(importlib.import_module(f"stucktui.ui.widgets.{module}"), cls)()
+        panel: DetailPanel = getattr(importlib.import_module(f"stucktui.ui.widgets.{module}"), cls)()
+        return panel
 
     return make
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.console import JustifyMethod
 from rich.text import Text
 
 from stucktui.textsafe import printable, printable_argv
 
 
-def safe_text(value: object, style: str = "", max_len: int | None = 4096, justify=None) -> Text:
+def safe_text(
+    value: object, style: str = "", max_len: int | None = 4096, justify: JustifyMethod | None = None
+) -> Text:
     return Text(printable(value, max_len), style=style, justify=justify, no_wrap=True, end="")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -74,7 +75,7 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
         if self.shown:
             self.dismiss(self.shown[i])
 
-    def on_key(self, event) -> None:
+    def on_key(self, event: events.Key) -> None:
         # arrows move in the list while typing in the search field
         if event.key in ("down", "up") and self.query_one("#picker-search", Input).has_focus:
             ol = self.query_one("#picker-list", OptionList)

@@ -26,6 +26,8 @@ from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.triage import finding_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
 
+_Shown = tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...] | None]
+
 
 class ProcessScreen(SnapshotScreen):
     BINDINGS = bindings(DETAIL_KEYS)
@@ -38,7 +40,9 @@ class ProcessScreen(SnapshotScreen):
         self.detail: ProcessDetail | None = None
         self.gone = False
         self.active_panel = tab if tab in {p.id for p in DETAIL_PANELS} else DETAIL_PANELS[0].id
-        self._pending: tuple[ProcessDetail | DetailGone, PanelData | None, tuple | None] | None = None
+        self._pending: (
+            tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...] | None] | None
+        ) = None
         self.findings: tuple[Finding, ...] = ()
         self.panels: PanelData | None = None  # the last panels: what could not be read
 

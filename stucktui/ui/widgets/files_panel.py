@@ -27,7 +27,7 @@ COLUMNS = (
 )
 
 
-def _target(r) -> Text:
+def _target(r: FdRow) -> Text:
     t = safe_text(r.target, max_len=300)
     if r.socket_state:
         t.append(f" {r.socket_state}", style="bold red" if r.socket_state == "CLOSE_WAIT" else "")

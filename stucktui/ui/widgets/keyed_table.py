@@ -4,7 +4,7 @@ the scroll offset where it was."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -16,9 +16,9 @@ MORE_KEY = "\0more"  # the key of the last line when rows were left out
 ROW_LIMIT = 1000  # rows a table shows; filters and orders narrow down or bring up the rest
 
 
-class KeyedTable(DataTable):
+class KeyedTable(DataTable[Text | str]):
     def __init__(
-        self, columns: Sequence[tuple[str, str]], *, limit: int = ROW_LIMIT, more_hint: str = "", **kw
+        self, columns: Sequence[tuple[str, str]], *, limit: int = ROW_LIMIT, more_hint: str = "", **kw: Any
     ) -> None:
         """`more_hint` tells how to reach rows left out past `limit` (a filter key, say)."""
         super().__init__(cursor_type="row", **kw)

@@ -8,6 +8,8 @@ cell text, as htop does. Rows are identified by pid, so the cursor stays on its 
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -128,7 +130,7 @@ class ProcessTable(ScrollView, can_focus=True):
             super().__init__()
             self.column = column
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._lines: list[TreeLine] = []
         self._plain: list[tuple[str, ...]] = []
