@@ -87,7 +87,7 @@ def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True) 
     except (AccessDenied, OSError, ValueError) as exc:
         print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(Report(seen.detail, seen.panels, seen.findings), fmt))
+    sys.stdout.write(render(Report(seen.detail, seen.panels, seen.findings, seen.chains), fmt))
     return 0
 
 

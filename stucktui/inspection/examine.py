@@ -12,16 +12,28 @@ from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.peers import children_of
 from stucktui.collect.threads import ThreadCollector
+from stucktui.diagnose.chains import follow
 from stucktui.diagnose.engine import evaluate, sort_findings, subject_of
 from stucktui.diagnose.history import History
 from stucktui.inspection.suspects import examine_suspects
 from stucktui.model import clues
+from stucktui.model.context import Context
 from stucktui.model.findings import Finding
 from stucktui.model.panels import ALL_PANELS, PanelData
 from stucktui.model.process import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
+from stucktui.model.waits import WaitChain
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.root import ProcRoot
+
+
+@dataclass(frozen=True, slots=True)
+class Examination:
+    """What one look at a process concluded: its findings, most severe first, and the chains
+    of waits from its blocked threads (stucktui.diagnose.chains)."""
+
+    findings: tuple[Finding, ...] = ()
+    chains: tuple[WaitChain, ...] = ()
 
 
 def examine_process(
@@ -35,6 +47,24 @@ def examine_process(
     now: float | None = None,
     threads: ThreadCollector | None = None,
 ) -> list[Finding]:
+    """The findings of examine() (the process view and the live tests use only them)."""
+    return list(
+        examine(root, detail, history=history, processes=processes, panels=panels, python=python,
+                now=now, threads=threads).findings
+    )  # fmt: skip
+
+
+def examine(
+    root: ProcRoot,
+    detail: ProcessDetail,
+    *,
+    history: History | None = None,
+    processes: ProcessListSnapshot | None = None,
+    panels: PanelData | None = None,
+    python: bool = False,
+    now: float | None = None,
+    threads: ThreadCollector | None = None,
+) -> Examination:
     """Every rule's full look at one process, collecting only what the rules read and the
     view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
     process view, whatever panels it shows. `detail` is this refresh's collect_detail (its
@@ -51,7 +81,7 @@ def examine_process(
     )  # fmt: skip
     scan = BoxScan()
     if row.is_kernel_thread:
-        return []
+        return Examination()
     if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
         scan.fd_limits[row.pid] = detail.fd_limit[0]
     try:
@@ -67,23 +97,27 @@ def examine_process(
     # panel is read whatever panel is on screen); or one with threads in futex beside a blocked
     # pipe writer
     scan.suspects[row.pid] = set(clues.CLUES) - (set() if python and entries else {clues.LOCK_POLL})
+    contexts: dict[int, Context] = {}
     try:
         findings, _, _ = examine_suspects(
-            root, scan, {row.pid: row}, python, history, now, False, panels, threads
-        )
+            root, scan, {row.pid: row}, python, history, now, False, panels, threads,
+            processes=processes, contexts=contexts,
+        )  # fmt: skip
     except (ProcessGone, AccessDenied, OSError):
         # it exited, or the others involved could not be read: the rules on its own facts
-        return evaluate(subject_of(detail, panels), history, now=now)
-    return sort_findings(findings)
+        return Examination(tuple(evaluate(subject_of(detail, panels), history, now=now)))
+    graph = contexts[row.pid].waits if row.pid in contexts else None
+    return Examination(tuple(sort_findings(findings)), follow(graph) if graph is not None else ())
 
 
 @dataclass(frozen=True, slots=True)
 class Examined:
-    """One process examined once: its facts, every panel, and its findings."""
+    """One process examined once: its facts, every panel, its findings and wait chains."""
 
     detail: ProcessDetail
     panels: PanelData
     findings: tuple[Finding, ...]
+    chains: tuple[WaitChain, ...] = ()
 
 
 def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
@@ -97,5 +131,5 @@ def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float 
         cpu = sample_cpu_percent(root, pid, window)
         detail = collect_detail(root, pid, cpu_percent=cpu)
         panels = collector.collect(d, ALL_PANELS, python=python)
-    found = examine_process(root, detail, panels=panels, python=python)
-    return Examined(detail, panels, tuple(found))
+    seen = examine(root, detail, panels=panels, python=python)
+    return Examined(detail, panels, seen.findings, seen.chains)

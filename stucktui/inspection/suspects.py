@@ -19,6 +19,7 @@ from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.engine import evaluate, needs_for
 from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.subject import Subject
+from stucktui.inspection.waits import has_followed_wait, wait_graph
 from stucktui.model import clues
 from stucktui.model.context import (
     WRITE_CALLS,
@@ -33,7 +34,7 @@ from stucktui.model.files import PipeEnd, ProcessFiles
 from stucktui.model.findings import Finding
 from stucktui.model.locks import ProcessLocks
 from stucktui.model.panels import PanelData
-from stucktui.model.process import ProcessRow
+from stucktui.model.process import ProcessListSnapshot, ProcessRow
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot, merge_python
@@ -46,6 +47,8 @@ from stucktui.tools.pyspy import dump_python
 _PYSPY_TIMEOUT = 5.0
 
 
+# wait graphs gathered in one look at the suspects (each reaches at most waits.MAX_PROCESSES)
+MAX_GRAPHS = 16
 _MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
 
 
@@ -239,8 +242,13 @@ def examine_suspects(
     strict: bool,
     given: PanelData | None = None,
     tc: ThreadCollector | None = None,
+    *,
+    processes: ProcessListSnapshot | None = None,
+    contexts: dict[int, Context] | None = None,
 ) -> tuple[list[Finding], list[Identity], int]:
-    """Full look at the suspects of a first pass: (findings, identities evaluated, how many)."""
+    """Full look at the suspects of a first pass: (findings, identities evaluated, how many).
+    `processes` (the snapshot the first pass read) names children for the wait chains;
+    `contexts`, when given, receives each suspect's Context (its wait graph included)."""
     names = {pid: r.name for pid, r in by_pid.items()}
     sockets = SocketCollector(root)
     tc = tc or ThreadCollector(root)
@@ -278,9 +286,20 @@ def examine_suspects(
         # ten stuck writers cost one PEER_READ_WINDOW, not ten.
         wanted = [p for _, _, pids in finished for p in pids]
         peers = collect_peers(root, wanted, limit=_MAX_TRIAGE_PEERS) if wanted else {}
+        graphs = 0
         for s, context, pids in finished:
             if pids:
                 context = replace(context, peers={p: peers[p] for p in dict.fromkeys(pids) if p in peers})
+            if graphs < MAX_GRAPHS and has_followed_wait(s.threads):
+                r = s.row
+                graph = wait_graph(
+                    root, r.pid, r.name, r.state, s.threads, files=s.files, locks=s.locks,
+                    context=context, processes=processes, lock_text=scan.lock_text,
+                )  # fmt: skip
+                context = replace(context, waits=graph)
+                graphs += 1
+            if contexts is not None:
+                contexts[s.row.pid] = context
             findings.extend(evaluate(_subject(s, scan, context), history, now=when, strict=strict))
             evaluated.append((s.row.pid, s.row.starttime_ticks))
     finally:

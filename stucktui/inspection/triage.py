@@ -48,7 +48,7 @@ def triage_box(
             counts = None
     scan = scan_box(root, processes.rows, close_wait=counts)
     findings, evaluated, looked = examine_suspects(
-        root, scan, processes.by_pid(), python, history, now, strict
+        root, scan, processes.by_pid(), python, history, now, strict, processes=processes
     )
     if history is not None:
         history.retain((r.pid, r.starttime_ticks) for r in processes.rows)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stucktui.model.files import ProcessFiles
 from stucktui.model.net import TCP_LISTEN, InetSocket, UnixSocket
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot
+
+if TYPE_CHECKING:
+    from stucktui.model.waits import WaitGraph
 
 # Calls that write into an fd: a thread blocked in one of them on a pipe waits for a reader.
 WRITE_CALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2", "splice", "vmsplice", "tee"})
@@ -82,6 +86,9 @@ class Context:
     foreign_locks: tuple[ForeignLock, ...] = ()
     children: tuple[ChildProcess, ...] | None = None  # None: not known
     send_peers: Mapping[int, SendPeer] = field(default_factory=dict)  # by the sender's fd
+    # the waits followed from this process across others (stucktui.model.waits); None: not
+    # gathered (no thread of it blocked on something a chain follows)
+    waits: WaitGraph | None = None
 
 
 def blocked_pipe_inodes(threads: ThreadsSnapshot | None, files: ProcessFiles | None) -> dict[int, int]:

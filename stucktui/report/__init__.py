@@ -16,6 +16,8 @@ from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import ProcessDetail, Unavailable
 from stucktui.model.text import human_age, human_bytes
+from stucktui.model.waits import WaitChain
+from stucktui.report.chains import chain_lines
 from stucktui.report.sections import (
     finding_lines,
     findings_json,
@@ -46,6 +48,7 @@ class Report:
     detail: ProcessDetail
     panels: PanelData | None = None
     findings: tuple[Finding, ...] = ()
+    chains: tuple[WaitChain, ...] = ()  # the waits of its blocked threads, followed to their ends
 
     def finding_items(self) -> list[dict[str, Any]]:
         return findings_json(self.findings)
@@ -95,6 +98,7 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
         # means "none in what stucktui could read")
         "unreadable": unreadable(rep.panels, rep.detail),
         "notes": list(d.notes),
+        "wait_chains": [c.to_json() for c in rep.chains],
     }
     out.update(json_sections(rep.panels))
     return out
@@ -160,6 +164,9 @@ def render_text(rep: Report) -> str:
         out.append(f"  {label + ':':<11} {v}")
     for n in d.notes:
         out.append(f"  note: {printable(n)}")
+    out.extend(
+        "  " + line if line else line for line in chain_lines(rep.chains, printable, "Wait chains:", "")
+    )
     out.extend(text_lines(sections))
     return "\n".join(out) + "\n"
 
@@ -176,6 +183,7 @@ def render_markdown(rep: Report) -> str:
     if d.notes:
         out.append("")
         out.extend(f"- {markdown_escape(n)}" for n in d.notes)
+    out.extend(chain_lines(rep.chains, markdown_escape, "#### Wait chains", "- "))
     out.extend(markdown_lines(sections))
     out.append("")
     out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")

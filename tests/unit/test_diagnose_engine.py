@@ -41,6 +41,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "socket-send-blocked",
             "uninterruptible",
             "zombie-children",
+            "wait-chain",
         ]
     )
 

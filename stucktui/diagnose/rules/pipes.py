@@ -160,8 +160,10 @@ def _peer_verdict(s: Subject, p: PipeView, peer: PeerProcess) -> tuple[Severity,
     """Why another process holding the read end does not drain it; None if it may be."""
     fds = {h.fd for h in p.holders if h.pid == peer.pid and h.end in ("r", "rw")}
     where = f"pid {peer.pid} ({peer.name}) holds its read end (fd {id_list(sorted(fds))})"
-    if peer.state in ("T", "t"):
+    if peer.state == "T":
         return "critical", f"{where} but is stopped"
+    if peer.state == "t":
+        return "critical", f"{where} but is held in a tracing stop by a tracer (a debugger)"
     if peer.state in ("Z", "X"):
         return "critical", f"{where} but is a zombie"
     if peer.threads is None:
@@ -242,8 +244,13 @@ def _fix_steps(s: Subject, p: PipeView) -> list[str]:
     steps = []
     for pid, name in readers.items():
         peer = s.context.peers.get(pid)
-        if peer is not None and peer.state in ("T", "t"):
+        if peer is not None and peer.state == "T":
             steps.append(f"resume the reader: `stucktui signal {pid} CONT` (pid {pid} ({name}) is stopped)")
+        elif peer is not None and peer.state == "t":
+            steps.append(
+                f"pid {pid} ({name}) is held by its tracer: continue or detach it there, or end the tracer "
+                "(the wait-chain finding names it); SIGCONT will not resume it"
+            )
     pid, name = next(iter(readers.items()))
     steps.append(
         f"fix the reader, pid {pid} ({name}): it holds the read end, so it must read it; a parent "

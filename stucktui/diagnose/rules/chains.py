@@ -1,0 +1,143 @@
+"""wait-chain: threads wait on another process that cannot go on by itself (stopped, held by a
+debugger, part of a cycle of waits, gone): the whole chain in one sentence, and the fix at its
+end. A chain of one hop whose end its own rule already tells (a pipe reader stopped: see
+pipe-writers-blocked) is left to that rule.
+"""
+
+from __future__ import annotations
+
+from stucktui.diagnose.chains import follow, passes_stops_on, tracer_of
+from stucktui.diagnose.spec import RuleSpec
+from stucktui.diagnose.subject import Subject, plural
+from stucktui.model import clues
+from stucktui.model import waits as W
+from stucktui.model.findings import Finding
+
+# one-hop chains that the rule of their wait kind tells already, by the end it names
+_TOLD = {
+    W.PIPE_WRITE: frozenset({W.STOPPED, W.ZOMBIE, W.MISSING}),
+    W.SOCKET_SEND: frozenset({W.STOPPED, W.MISSING}),
+    W.LOCK: frozenset({W.MISSING}),
+}
+
+
+def _who(pid: int | None, name: str) -> str:
+    return f"pid {pid} ({name})" if pid is not None else "nobody"
+
+
+def _step(h: W.Hop, nxt: str, many: bool) -> str:
+    """One hop in words; `nxt` names the process the chain goes to; `many`: the subject is
+    several threads."""
+    s = "" if many else "s"
+    if h.wait == W.CHILD:
+        return f"wait{s} for its child {nxt} to exit ({h.obj})"
+    if h.wait == W.LOCK:
+        return f"wait{s} for a {h.obj} held by {nxt}"
+    if h.wait == W.PIPE_READ:
+        return f"wait{s} to {h.obj}, which {nxt} should write to"
+    return f"wait{s} to {h.obj}, which {nxt} should read"
+
+
+def _end_words(graph: W.WaitGraph, c: W.WaitChain) -> str:
+    e = c.end
+    who = _who(e.pid, e.name)
+    if e.kind == W.CYCLE:
+        return f"{who} is already on the chain: a deadlock, each waits for the next"
+    if e.kind == W.MISSING:
+        return e.detail
+    if e.kind == W.ZOMBIE:
+        return f"{who} has exited and was not reaped"
+    return f"{who} is {e.detail}"
+
+
+def _steps(graph: W.WaitGraph, c: W.WaitChain) -> list[str]:
+    e = c.end
+    node = graph.nodes.get(e.pid) if e.pid is not None else None
+    if e.kind == W.STOPPED and e.pid is not None:
+        return [
+            f"resume it: `stucktui signal {e.pid} CONT` (k in stucktui's view of pid {e.pid})",
+            "find out who stopped it (Ctrl+Z in a terminal, SIGSTOP from a script or supervisor)",
+        ]
+    if e.kind == W.TRACED and e.pid is not None and node is not None:
+        tracer = tracer_of(graph, node)
+        tname = tracer.name if tracer is not None else "its tracer"
+        if tracer is not None and passes_stops_on(tracer.name):
+            return [
+                f"SIGCONT should resume it: `stucktui signal {e.pid} CONT` ({tname} passes job-control "
+                "stops on)",
+                f"or end the tracer, pid {node.tracer_pid} ({tname}): the kernel then lets pid {e.pid} go",
+            ]
+        return [
+            f"continue or detach pid {e.pid} in its tracer, pid {node.tracer_pid} ({tname}): `continue` "
+            f"or `detach` at a debugger's prompt, or end the tracer; SIGCONT will not resume pid {e.pid}",
+            "then the chain's waits end by themselves, from the end back to the first process",
+        ]
+    if e.kind == W.CYCLE:
+        steps = [
+            f"end one process of the cycle whose work can be lost (pids {', '.join(map(str, c.processes))})"
+        ]
+        if any(h.wait == W.CHILD for h in c.hops) and any(
+            h.wait in (W.PIPE_WRITE, W.PIPE_READ) for h in c.hops
+        ):
+            steps.append(
+                "fix the parent: read the child's output while waiting for it (communicate(), a reader "
+                "thread), or send the output to a file; never wait() on a child whose pipe it must read"
+            )
+        return steps
+    if e.kind == W.ZOMBIE:
+        return ["its parent must reap it (wait for it); ending the parent lets init reap it"]
+    return ["start the process the chain is missing, or end the first process of the chain"]
+
+
+def _told_elsewhere(c: W.WaitChain) -> bool:
+    if len(c.hops) != 1:
+        return False
+    return c.end.kind in _TOLD.get(c.hops[0].wait, frozenset())
+
+
+def wait_chain(s: Subject) -> list[Finding]:
+    graph = s.context.waits
+    if graph is None:
+        return []
+    out: list[Finding] = []
+    seen: set[tuple[str, str, int | None]] = set()
+    for c in follow(graph):
+        if not c.stuck or len(c.processes) < 2 or _told_elsewhere(c):
+            continue
+        key = (c.hops[0].wait, c.end.kind, c.end.pid)
+        if key in seen:
+            continue  # several fds or groups waiting on the same end: the first tells it
+        seen.add(key)
+        parts = []
+        for i, h in enumerate(c.hops):
+            nxt = c.hops[i + 1] if i + 1 < len(c.hops) else None
+            target = _who(nxt.pid, nxt.name) if nxt is not None else _who(c.end.pid, c.end.name)
+            if i == 0:
+                who = f"{plural(len(h.tids), 'thread')} of {s.label}"
+                parts.append(f"{who} {_step(h, target, len(h.tids) > 1)}")
+            else:
+                parts.append(f"{_who(h.pid, h.name)} {_step(h, target, False)}")
+        parts.append(_end_words(graph, c))
+        summary = "; ".join(parts)
+        evidence = [
+            f"hop {i + 1}: {_who(h.pid, h.name)} threads {', '.join(map(str, h.tids[:8]))}: {h.obj} "
+            f"(could be ended by: {h.detail})"
+            for i, h in enumerate(c.hops)
+        ]
+        evidence.append(f"end: {c.end.kind}: {_who(c.end.pid, c.end.name)} {c.end.detail}")
+        steps = _steps(graph, c)
+        fds = (c.hops[0].fd,) if c.hops[0].fd is not None else ()
+        out.append(s.finding("wait-chain", "critical", summary, evidence, steps, panel="threads",
+                             fds=fds, tids=c.hops[0].tids))  # fmt: skip
+    return out
+
+
+WAIT_CHAIN = RuleSpec(
+    "wait-chain",
+    wait_chain,
+    clues=frozenset({clues.PIPE_WRITE, clues.LOCK_WAIT, clues.SOCKET_SEND, clues.POOL_WAIT}),
+    needs=frozenset({"threads", "files"}),
+    cause_rank=5,
+    ladder="critical: the chain ends in a process that cannot go on by itself (stopped, held by a "
+    "debugger, a cycle of waits, a missing party)",
+)

@@ -1,0 +1,336 @@
+"""Gathers the wait graph of one process: its blocked threads' waits, the parties that could end
+them, and the same for each party, level by level, within a budget (stucktui.diagnose.chains
+follows it). Reads /proc: call it from a worker.
+
+Cost: per process reached, its stat and its threads (as the Threads panel reads them), status
+for a stopped or traced one; per level, one readlink of every fd on the box when a process of
+that level waits on a pipe whose holders are not known yet (docs/kernel-notes.md §A.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from stucktui.collect.boxscan import owners_of
+from stucktui.collect.files import fd_end
+from stucktui.collect.peers import children_of, stat_fields
+from stucktui.collect.threads import ThreadCollector
+from stucktui.model import waits as W
+from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
+from stucktui.model.files import ProcessFiles
+from stucktui.model.locks import LockEntry, ProcessLocks
+from stucktui.model.process import ProcessListSnapshot
+from stucktui.model.threads import ThreadsSnapshot
+from stucktui.procfs.cmdline import parse_cmdline
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.locks import parse_locks
+from stucktui.procfs.root import ProcRoot
+from stucktui.procfs.status import parse_status
+
+MAX_PROCESSES = 12  # processes one graph looks at, the start included
+MAX_DEPTH = 6  # levels of waits followed from the start
+_FANOUT = 6  # parties of one wait looked at (a pipe with 200 holders: the first few tell it)
+
+
+class _Facts:
+    """What one process of the graph offers, read once."""
+
+    def __init__(
+        self,
+        pid: int,
+        name: str,
+        state: str,
+        threads: ThreadsSnapshot | None,
+        files: ProcessFiles | None = None,
+        locks: ProcessLocks | None = None,
+        context: Context | None = None,
+    ) -> None:
+        self.pid, self.name, self.state = pid, name, state
+        self.threads, self.files, self.locks, self.context = threads, files, locks, context
+
+
+def _command(root: ProcRoot, pid: int) -> str:
+    try:
+        argv = parse_cmdline(root.read_bytes(pid, "cmdline", pid=pid))
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        return ""
+    return " ".join(argv)
+
+
+def _tracer(root: ProcRoot, pid: int) -> int:
+    try:
+        return parse_status(root.read_text(pid, "status", pid=pid)).tracer_pid
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        return 0
+
+
+def _pipe_targets(f: _Facts) -> dict[tuple[str, int], tuple[list[int], str]]:
+    """(kind, fd) -> (tids, link) for the pipe fds its threads are blocked on."""
+    if f.threads is None:
+        return {}
+    links = {a.fd: a.target for t in f.threads.rows for a in t.fd_args}
+    pipes = {fd: link[: link.find("]") + 1] for fd, link in links.items() if link.startswith("pipe:[")}
+    if f.files is not None:  # FIFOs too, where the Files panel tells them
+        pipes.update({r.fd: r.target for r in f.files.rows if r.kind in ("pipe", "fifo")})
+    return {key: (tids, pipes[key[1]]) for key, tids in W.pipe_fd_waits(f.threads, pipes).items()}
+
+
+def _known_holders(f: _Facts, fd: int) -> tuple[list[tuple[int, str, int, str]], bool] | None:
+    """(pid, name, fd, end) of every holder of the pipe on `fd`, from the Files panel, and
+    whether some processes could not be read (an end may be held there, unseen)."""
+    if f.files is None:
+        return None
+    row = next((r for r in f.files.rows if r.fd == fd and r.pipe is not None), None)
+    if row is None or row.pipe is None:
+        return None
+    return [(h.pid, h.name, h.fd, h.end) for h in row.pipe.holders], row.pipe.partial
+
+
+def _pipe_wait(
+    f: _Facts,
+    kind: str,
+    fd: int,
+    tids: list[int],
+    link: str,
+    holders: list[tuple[int, str, int, str]],
+    partial: bool,
+) -> W.Wait:
+    want = ("r", "rw") if kind == W.PIPE_WRITE else ("w", "rw")
+    role = "holds the read end" if kind == W.PIPE_WRITE else "holds a write end"
+    ends: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for pid, name, hfd, end in holders:
+        if end in want and not (pid == f.pid and hfd == fd):
+            ends.setdefault(pid, []).append(hfd)
+            names[pid] = name
+    parties = tuple(
+        W.Party(pid, names[pid], f"{role} (fd {', '.join(map(str, sorted(fds)))})")
+        for pid, fds in list(ends.items())[:_FANOUT]
+    )
+    verb = "write to" if kind == W.PIPE_WRITE else "read from"
+    # only those holders can end it; with processes stucktui could not read (another user's,
+    # without root), an end may be held there: "nobody" would be a guess
+    certain = len(parties) == 1 or (not parties and not partial)
+    return W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({link})", fd, parties, certain)
+
+
+def _child_waits(root: ProcRoot, f: _Facts, processes: ProcessListSnapshot | None) -> list[W.Wait]:
+    if f.threads is None:
+        return []
+    kids: tuple[ChildProcess, ...] | None = None
+    by_what: dict[tuple[str, int], list[int]] = {}
+    for t in f.threads.rows:
+        what = W.awaited_children(t) if t.state in "SD" else None
+        if what is not None:
+            by_what.setdefault(what, []).append(t.tid)
+    out = []
+    for (how, ident), tids in by_what.items():
+        if kids is None:
+            try:  # every child (a Context may hold only the zombies the first pass saw)
+                kids = children_of(root, f.pid, processes)
+            except OSError:
+                kids = ()
+        live = [c for c in kids if c.state != "Z"]
+        if how == "pid":
+            chosen = [c for c in live if c.pid == ident]
+            text = f"wait4(pid {ident})"
+        elif how == "pidfd":
+            chosen = [c for c in live if c.pid == _pidfd_pid(root, f.pid, ident)]
+            text = f"waitid(P_PIDFD, fd {ident})"
+        else:
+            chosen = live  # any child (or one process group: its members are among them)
+            text = "wait for any child" if how == "any" else f"wait for process group {ident}"
+        parties = tuple(W.Party(c.pid, c.name, "child") for c in chosen[:_FANOUT])
+        out.append(W.Wait(W.CHILD, tuple(tids), text, None, parties, certain=len(chosen) == 1))
+    return out
+
+
+def _pidfd_pid(root: ProcRoot, pid: int, fd: int) -> int | None:
+    try:
+        text = root.read_text(pid, "fdinfo", fd, pid=pid)
+    except (ProcessGone, AccessDenied, OSError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("Pid:"):
+            try:
+                return int(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, str]) -> list[W.Wait]:
+    """Threads blocked taking a file lock -> the processes holding the lock they wait for."""
+    if f.threads is None:
+        return []
+    tids = [t.tid for t in f.threads.rows if W.blocking_lock_call(t)]
+    if not tids:
+        return []
+    rows = [r for r in (f.locks.rows if f.locks is not None else ()) if r.role == "waiting"]
+    if rows:  # the Locks panel names the real holder (fdinfo first, docs/kernel-notes.md §8.2)
+        out = []
+        for r in rows:
+            holder = r.holder_pid if r.holder_pid and r.holder_pid > 0 else None
+            parties: tuple[W.Party, ...] = (
+                (W.Party(holder, names.get(holder, "?"), "lock holder"),) if holder else ()
+            )
+            where = r.path or f"inode {r.inode}"
+            out.append(W.Wait(W.LOCK, tuple(tids), f"{r.type} {r.mode} lock on {where}", None, parties,
+                              certain=bool(parties)))  # fmt: skip
+        return out
+    waiting = [e for e in entries if e.waiting and e.pid == f.pid]
+    out = []
+    for e in waiting:
+        holders = sorted({h.pid for h in entries if h.id == e.id and h.depth == 0 and h.pid > 0})
+        parties = tuple(W.Party(p, names.get(p, "?"), "lock holder") for p in holders[:_FANOUT])
+        what = f"{e.type} {e.mode} lock on inode {e.inode} ({e.range_text})"
+        out.append(W.Wait(W.LOCK, tuple(tids), what, None, parties, certain=len(parties) == 1))
+    return out
+
+
+def _send_waits(f: _Facts) -> list[W.Wait]:
+    """Threads blocked sending on a socket -> the process holding its other end (the Context
+    of the start process has it; deeper processes are not looked up)."""
+    if f.context is None or f.threads is None or not f.context.send_peers:
+        return []
+    out = []
+    for fd, peer in f.context.send_peers.items():
+        tids = tuple(
+            t.tid for t in f.threads.rows if t.state in "SD" and any(a.fd == fd for a in t.fd_args[:1])
+        )
+        if not tids:
+            continue
+        if peer.pid is not None:
+            parties: tuple[W.Party, ...] = (
+                W.Party(peer.pid, peer.name or "?", f"holds the other end (fd {peer.peer_fd})"),
+            )
+        elif peer.on_box is False:
+            parties = (W.Party(None, "", "the peer", endpoint="off this box"),)
+        else:
+            parties = ()
+        out.append(W.Wait(W.SOCKET_SEND, tids, f"send on fd {fd}", fd, parties, certain=bool(parties)))
+    return out
+
+
+def _node(root: ProcRoot, f: _Facts, waits: list[W.Wait]) -> W.ProcessWaits:
+    tracer = _tracer(root, f.pid) if f.state in ("t", "T") else 0
+    command = _command(root, f.pid) if f.state in ("t", "T") or not waits else ""
+    doing = ""
+    wchan = None
+    all_blocked = False
+    if f.threads is not None and f.threads.rows:
+        doing = "; ".join(g.summary for g in f.threads.groups[:2])
+        wchan = f.threads.rows[0].wchan
+        waiting = {tid for w in waits for tid in w.tids}
+        all_blocked = all(t.tid in waiting for t in f.threads.rows)
+    return W.ProcessWaits(f.pid, f.name, f.state, command, tuple(waits), tracer, f.threads is not None,
+                          doing, wchan, all_blocked)  # fmt: skip
+
+
+def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> _Facts | None:
+    st = stat_fields(root, pid)
+    if st is None:
+        return None
+    threads: ThreadsSnapshot | None
+    try:
+        with root.pid_dir(pid) as d:
+            threads = collector.collect(d)
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        threads = None
+    return _Facts(pid, st[0], st[1], threads)
+
+
+# calls in which a thread waits on something a chain follows
+FOLLOWED_CALLS = WRITE_CALLS | SEND_CALLS | W.READ_CALLS | W.WAIT_CALLS | W.LOCK_CALLS
+
+
+def has_followed_wait(threads: ThreadsSnapshot | None) -> bool:
+    """A thread blocked in a call whose wait a chain can follow: worth a graph."""
+    return threads is not None and any(
+        t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS for t in threads.rows
+    )
+
+
+def wait_graph(
+    root: ProcRoot,
+    pid: int,
+    name: str,
+    state: str,
+    threads: ThreadsSnapshot | None,
+    *,
+    files: ProcessFiles | None = None,
+    locks: ProcessLocks | None = None,
+    context: Context | None = None,
+    processes: ProcessListSnapshot | None = None,
+    lock_text: str | None = None,
+    max_processes: int = MAX_PROCESSES,
+    max_depth: int = MAX_DEPTH,
+) -> W.WaitGraph:
+    """The graph from one process whose facts the caller has (its panels and Context are
+    reused), through every party reached within the budget. Never raises for a process that
+    vanished or may not be read: it is a node with what could be seen."""
+    if lock_text is None:
+        try:
+            lock_text = root.read_text("locks")
+        except OSError:
+            lock_text = ""
+    entries = parse_locks(lock_text)
+    names: dict[int, str] = {r.pid: r.name for r in processes.rows} if processes is not None else {}
+    collector = ThreadCollector(root)
+    nodes: dict[int, W.ProcessWaits] = {}
+    level: list[_Facts] = [_Facts(pid, name, state, threads, files, locks, context)]
+    depth = 0
+    while level and len(nodes) < max_processes:
+        # the holders of every pipe this level waits on, in one pass over the box's fds
+        pending: dict[int, dict[tuple[str, int], tuple[list[int], str]]] = {
+            f.pid: _pipe_targets(f) for f in level
+        }
+        unknown = {
+            link
+            for f in level
+            for (kind, fd), (_, link) in pending[f.pid].items()
+            if _known_holders(f, fd) is None
+        }
+        found, unread = owners_of(root, unknown) if unknown else ({}, 0)
+        nxt: list[int] = []
+        for f in level:
+            if f.pid in nodes or len(nodes) >= max_processes:
+                continue
+            waits: list[W.Wait] = []
+            for (kind, fd), (tids, link) in pending[f.pid].items():
+                known = _known_holders(f, fd)
+                if known is None:
+                    known = _holders(root, found.get(link, []), names), unread > 0
+                waits.append(_pipe_wait(f, kind, fd, tids, link, *known))
+            waits += _child_waits(root, f, processes)
+            waits += _lock_waits(f, entries, names)
+            waits += _send_waits(f)
+            nodes[f.pid] = _node(root, f, waits)
+            nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]
+            if nodes[f.pid].tracer_pid:
+                nxt.append(nodes[f.pid].tracer_pid)
+        depth += 1
+        if depth >= max_depth:
+            break
+        level = [x for x in (_facts(root, p, collector) for p in _new(nxt, nodes)) if x is not None]
+    return W.WaitGraph(pid, nodes)
+
+
+def _new(pids: Iterable[int], seen: Mapping[int, object]) -> list[int]:
+    return [p for p in dict.fromkeys(pids) if p not in seen]
+
+
+def _holders(
+    root: ProcRoot, owners: list[tuple[int, int]], names: dict[int, str]
+) -> list[tuple[int, str, int, str]]:
+    out = []
+    for pid, fd in owners:
+        try:
+            end = fd_end(root, pid, fd)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            continue
+        if pid not in names:
+            st = stat_fields(root, pid)
+            names[pid] = st[0] if st else "?"
+        out.append((pid, names[pid], fd, end))
+    return out
