@@ -110,7 +110,10 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
     except OSError as exc:
         print(f"stucktui: cannot read {printable(proc)}: {printable(exc)}", file=sys.stderr)
         return 1
-    rep = BoxReport(result.findings, result.processes, result.suspects, result.taken_at, result.duration)
+    rep = BoxReport(
+        result.findings, result.processes, result.suspects, result.taken_at, result.duration,
+        chains=result.chains,
+    )  # fmt: skip
     sys.stdout.write(render_box(rep, fmt))
     return 0
 

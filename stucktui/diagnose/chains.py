@@ -156,3 +156,14 @@ def _traced(graph: W.WaitGraph, node: W.ProcessWaits) -> str:
     name = tracer.name if tracer is not None else "?"
     cmd = f", `{tracer.command}`" if tracer is not None and tracer.command else ""
     return f"held in tracing stop by pid {node.tracer_pid} ({name}{cmd})"
+
+
+def by_root(chains: tuple[W.WaitChain, ...]) -> tuple[W.WaitChain, ...]:
+    """The chains grouped by the process they end at (roots named most often first), each
+    group in the order of its first process."""
+    count: dict[int | None, int] = {}
+    for c in chains:
+        count[c.end.pid] = count.get(c.end.pid, 0) + 1
+    return tuple(
+        sorted(chains, key=lambda c: (-count[c.end.pid], c.end.pid or 0, c.hops[0].pid if c.hops else 0))
+    )

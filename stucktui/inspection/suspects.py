@@ -294,7 +294,8 @@ def examine_suspects(
                 r = s.row
                 graph = wait_graph(
                     root, r.pid, r.name, r.state, s.threads, files=s.files, locks=s.locks,
-                    context=context, processes=processes, lock_text=scan.lock_text,
+                    context=context, process_sockets=s.sockets, processes=processes,
+                    lock_text=scan.lock_text,
                 )  # fmt: skip
                 context = replace(context, waits=graph)
                 graphs += 1

@@ -13,9 +13,12 @@ import time
 from stucktui.collect.boxscan import scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.proclist import ProcessListCollector
+from stucktui.diagnose.chains import by_root, follow
 from stucktui.diagnose.engine import TRACKED_KINDS, sort_findings
 from stucktui.diagnose.history import History
+from stucktui.diagnose.rules.chains import root_findings
 from stucktui.inspection.suspects import examine_suspects
+from stucktui.model.context import Context
 from stucktui.model.findings import Finding, TriageResult
 from stucktui.model.process import ProcessListSnapshot
 from stucktui.procfs.root import ProcRoot
@@ -47,15 +50,24 @@ def triage_box(
         except OSError:
             counts = None
     scan = scan_box(root, processes.rows, close_wait=counts)
+    contexts: dict[int, Context] = {}
+    by_pid = processes.by_pid()
     findings, evaluated, looked = examine_suspects(
-        root, scan, processes.by_pid(), python, history, now, strict, processes=processes
+        root, scan, by_pid, python, history, now, strict, processes=processes, contexts=contexts
     )
+    # the roots of the stuck chains hear it too, with every process that waits on them
+    chains = tuple(
+        c for ctx in contexts.values() if ctx.waits is not None for c in follow(ctx.waits) if c.stuck
+    )
+    roots = {r.pid: (r.name, r.starttime_ticks) for r in processes.rows}
+    findings += root_findings(chains, roots)
     if history is not None:
         history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
         history.sweep(TRACKED_KINDS, evaluated)
     return TriageResult(
-        tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at
-    )
+        tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at,
+        by_root(chains),
+    )  # fmt: skip
 
 
 def triage(

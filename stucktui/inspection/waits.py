@@ -3,8 +3,10 @@ them, and the same for each party, level by level, within a budget (stucktui.dia
 follows it). Reads /proc: call it from a worker.
 
 Cost: per process reached, its stat and its threads (as the Threads panel reads them), status
-for a stopped or traced one; per level, one readlink of every fd on the box when a process of
-that level waits on a pipe whose holders are not known yet (docs/kernel-notes.md §A.1).
+for a stopped or traced one, its sockets when a thread waits on one (each network namespace's
+tables dumped once per graph, one sock_diag lookup per TCP peer); per level, one readlink of
+every fd on the box when a process of that level waits on a pipe whose holders are not known
+yet (docs/kernel-notes.md §A.1).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from collections.abc import Iterable, Mapping
 
 from stucktui.collect.boxscan import owners_of
 from stucktui.collect.files import fd_end
-from stucktui.collect.peers import children_of, stat_fields
+from stucktui.collect.peers import children_of, send_peers, stat_fields
+from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
 from stucktui.model.locks import LockEntry, ProcessLocks
+from stucktui.model.net import TCP_LISTEN, InetSocket, UnixSocket
 from stucktui.model.process import ProcessListSnapshot
+from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.model.threads import ThreadsSnapshot
 from stucktui.procfs.cmdline import parse_cmdline
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -44,9 +49,11 @@ class _Facts:
         files: ProcessFiles | None = None,
         locks: ProcessLocks | None = None,
         context: Context | None = None,
+        sockets: ProcessSockets | None = None,
     ) -> None:
         self.pid, self.name, self.state = pid, name, state
         self.threads, self.files, self.locks, self.context = threads, files, locks, context
+        self.sockets = sockets
 
 
 def _command(root: ProcRoot, pid: int) -> str:
@@ -188,28 +195,61 @@ def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, s
     return out
 
 
-def _send_waits(f: _Facts) -> list[W.Wait]:
-    """Threads blocked sending on a socket -> the process holding its other end (the Context
-    of the start process has it; deeper processes are not looked up)."""
-    if f.context is None or f.threads is None or not f.context.send_peers:
+def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list[W.Wait]:
+    """Threads blocked sending on, or reading from, a connected stream socket -> the process
+    holding its other end (one sock_diag lookup per TCP socket, the unix peer from unix_diag),
+    or the endpoint off this box."""
+    if f.threads is None:
         return []
+    links = {a.fd: a.target for t in f.threads.rows for a in t.fd_args[:1]}
+    fds = frozenset(fd for fd, link in links.items() if link.startswith("socket:["))
+    blocked = W.socket_fd_waits(f.threads, fds) if fds else {}
+    if not blocked:
+        return []
+    sockets = f.sockets
+    if sockets is None:
+        try:
+            sockets = collector.process_sockets(f.pid)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return []
+    rows = {r.fd: r for r in sockets.rows}
+    streams = {fd for _, fd in blocked if fd in rows and _stream(rows[fd])}
+    if not streams:
+        return []
+    ends = dict(f.context.send_peers) if f.context is not None else {}
+    missing = streams - ends.keys()
+    if missing:
+        try:
+            ends.update(send_peers(root, f.pid, sockets, missing))
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            pass
     out = []
-    for fd, peer in f.context.send_peers.items():
-        tids = tuple(
-            t.tid for t in f.threads.rows if t.state in "SD" and any(a.fd == fd for a in t.fd_args[:1])
-        )
-        if not tids:
+    for (kind, fd), tids in blocked.items():
+        if fd not in streams:
             continue
-        if peer.pid is not None:
-            parties: tuple[W.Party, ...] = (
-                W.Party(peer.pid, peer.name or "?", f"holds the other end (fd {peer.peer_fd})"),
-            )
-        elif peer.on_box is False:
-            parties = (W.Party(None, "", "the peer", endpoint="off this box"),)
-        else:
-            parties = ()
-        out.append(W.Wait(W.SOCKET_SEND, tids, f"send on fd {fd}", fd, parties, certain=bool(parties)))
+        row, peer = rows[fd], ends.get(fd)
+        if kind == W.SOCKET_RECV and row.recv_q:
+            continue  # bytes are queued: it is reading, not waiting
+        where = f"{row.proto} {row.remote}" if row.remote else row.proto
+        parties: tuple[W.Party, ...] = ()
+        if peer is not None and peer.pid is not None:
+            parties = (W.Party(peer.pid, peer.name or "?", f"holds the other end (fd {peer.peer_fd})"),)
+        elif peer is not None and peer.on_box is False:
+            parties = (W.Party(None, "", f"the peer {row.remote}", endpoint="off this box"),)
+        verb = "send on" if kind == W.SOCKET_SEND else "read from"
+        # a send blocks until the receiver reads: only it can end the wait; a read may wait by
+        # design (a keep-alive connection, a client that speaks first), or end on a timeout
+        certain = kind == W.SOCKET_SEND and bool(parties)
+        out.append(W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({where})", fd, parties, certain))
     return out
+
+
+def _stream(r: SocketRow) -> bool:
+    """A connected stream socket: TCP other than a listener, a connected unix stream."""
+    s = r.sock
+    if isinstance(s, InetSocket):
+        return s.proto == "tcp" and s.state != TCP_LISTEN
+    return isinstance(s, UnixSocket) and bool(s.peer_inode) and s.type_name in ("stream", "seqpacket")
 
 
 def _node(root: ProcRoot, f: _Facts, waits: list[W.Wait]) -> W.ProcessWaits:
@@ -261,6 +301,7 @@ def wait_graph(
     files: ProcessFiles | None = None,
     locks: ProcessLocks | None = None,
     context: Context | None = None,
+    process_sockets: ProcessSockets | None = None,
     processes: ProcessListSnapshot | None = None,
     lock_text: str | None = None,
     max_processes: int = MAX_PROCESSES,
@@ -277,8 +318,9 @@ def wait_graph(
     entries = parse_locks(lock_text)
     names: dict[int, str] = {r.pid: r.name for r in processes.rows} if processes is not None else {}
     collector = ThreadCollector(root)
+    sockets = SocketCollector(root)  # one per graph: each namespace's tables are dumped once
     nodes: dict[int, W.ProcessWaits] = {}
-    level: list[_Facts] = [_Facts(pid, name, state, threads, files, locks, context)]
+    level: list[_Facts] = [_Facts(pid, name, state, threads, files, locks, context, process_sockets)]
     depth = 0
     while level and len(nodes) < max_processes:
         # the holders of every pipe this level waits on, in one pass over the box's fds
@@ -304,7 +346,7 @@ def wait_graph(
                 waits.append(_pipe_wait(f, kind, fd, tids, link, *known))
             waits += _child_waits(root, f, processes)
             waits += _lock_waits(f, entries, names)
-            waits += _send_waits(f)
+            waits += _socket_waits(root, f, sockets)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]
             if nodes[f.pid].tracer_pid:

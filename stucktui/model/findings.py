@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from stucktui.model.waits import WaitChain
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -86,3 +89,5 @@ class TriageResult:
     suspects: int  # processes that got a full look
     duration: float  # seconds, the process-list snapshot included when triage took it
     taken_at: float  # time.time() when it started
+    # the stuck wait chains of the suspects (each from its first hop's process), by root
+    chains: tuple[WaitChain, ...] = ()

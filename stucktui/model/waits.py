@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from stucktui.model.context import WRITE_CALLS
+from stucktui.model.context import SEND_CALLS, WRITE_CALLS
 from stucktui.model.threads import ThreadRow, ThreadsSnapshot
 
 # Kinds of wait: the thread is blocked ...
@@ -24,6 +24,7 @@ PIPE_READ: Final = "pipe_read"  # reading an empty pipe or FIFO: waits for a wri
 CHILD: Final = "child"  # in wait4/waitid: waits for a child to exit
 LOCK: Final = "lock"  # in flock/fcntl: waits for a file lock's holder
 SOCKET_SEND: Final = "socket_send"  # sending on a socket whose receiver does not read
+SOCKET_RECV: Final = "socket_recv"  # reading a connected socket with nothing queued: waits for the peer
 
 # How a chain ends
 CYCLE: Final = "cycle"  # the chain came back to a process already in it: a deadlock
@@ -204,6 +205,22 @@ def blocking_lock_call(t: ThreadRow) -> bool:
     return any(x in BLOCKING_LOCK_CMDS for x in t.call.extra)
 
 
+def socket_fd_waits(threads: ThreadsSnapshot, socket_fds: frozenset[int]) -> dict[tuple[str, int], list[int]]:
+    """(kind, fd) -> the tids blocked sending on or reading from each socket fd of `socket_fds`."""
+    out: dict[tuple[str, int], list[int]] = {}
+    for t in threads.rows:
+        if t.state not in "SD" or t.call is None:
+            continue
+        name = t.call.name
+        kind = SOCKET_SEND if name in SEND_CALLS else SOCKET_RECV if name in READ_CALLS else None
+        if kind is None:
+            continue
+        for a in t.fd_args[:1]:  # the fd sent on or read (sendfile's second fd is the file)
+            if a.fd in socket_fds:
+                out.setdefault((kind, a.fd), []).append(t.tid)
+    return out
+
+
 def pipe_fd_waits(threads: ThreadsSnapshot, pipe_fds: Mapping[int, str]) -> dict[tuple[str, int], list[int]]:
     """(kind, fd) -> the tids blocked writing to or reading from each pipe or FIFO fd of
     `pipe_fds` (fd -> link, e.g. 'pipe:[123]')."""
@@ -219,3 +236,15 @@ def pipe_fd_waits(threads: ThreadsSnapshot, pipe_fds: Mapping[int, str]) -> dict
             if a.fd in pipe_fds:
                 out.setdefault((kind, a.fd), []).append(t.tid)
     return out
+
+
+def chain_text(c: WaitChain) -> str:
+    """'pid 10 (api) threads 10, 11: write to fd 1 (pipe:[5]) -> pid 11 (tee): read from fd 0
+    -> end stopped: pid 12 (sleep) stopped (state T)'."""
+    parts = []
+    for h in c.hops:
+        tids = ", ".join(map(str, h.tids[:6])) + (", ..." if len(h.tids) > 6 else "")
+        parts.append(f"pid {h.pid} ({h.name}) threads {tids}: {h.obj}")
+    who = f"pid {c.end.pid} ({c.end.name}) " if c.end.pid is not None else ""
+    parts.append(f"end {c.end.kind}: {who}{c.end.detail}")
+    return " -> ".join(parts)

@@ -200,6 +200,7 @@ class BoxReport:
     taken_at: float
     duration: float
     title: str = "stucktui report --all"
+    chains: tuple[WaitChain, ...] = ()  # the stuck wait chains, grouped by the process they end at
 
 
 def box_json(rep: BoxReport) -> dict[str, Any]:
@@ -209,6 +210,7 @@ def box_json(rep: BoxReport) -> dict[str, Any]:
         "examined": rep.examined,
         "duration_ms": round(rep.duration * 1000, 1),
         "findings": findings_json(rep.findings, with_pid=True),
+        "wait_chains": [c.to_json() for c in rep.chains],
     }
 
 
@@ -224,10 +226,12 @@ def render_box(rep: BoxReport, fmt: str) -> str:
         lines += finding_lines(items, markdown_escape, True) or [
             "No findings: no known stuck pattern on this box."
         ]
+        lines += chain_lines(rep.chains, markdown_escape, "#### Stuck wait chains, by root", "- ")
         return "\n".join(lines) + "\n"
     lines = [printable(head), ""] + (
         finding_lines(items, printable, False) or ["no findings: no known stuck pattern"]
     )
+    lines += chain_lines(rep.chains, printable, "Stuck wait chains, by root:", "  ")
     return "\n".join(lines) + "\n"
 
 

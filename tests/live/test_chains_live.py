@@ -225,3 +225,81 @@ def test_report_json_has_wait_chains_with_the_documented_keys(children: Children
         assert set(c["end"]) >= {"kind", "pid", "detail"}
     finally:
         _kill(child)
+
+
+# A server that accepts one connection and never answers, and a client thread waiting for the
+# answer. The server is then stopped: the client's chain ends at it.
+SILENT_SERVER = """
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+ready()
+conn, _ = s.accept()
+conn.recv(100)
+time.sleep(3600)
+"""
+
+CLIENT = """
+import socket
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+ready()
+c.recv(100)
+"""
+
+
+def test_a_client_waiting_for_a_reply_follows_its_socket_to_the_server(children: Children):
+    server = _spawn(children, SILENT_SERVER)
+    port = children.wait_ready(server)[0]
+    client = _spawn(children, CLIENT, port)
+    children.wait_ready(client)
+    # healthy so far: a server that has not answered yet is asleep, not stuck
+    seen = _examined(client.pid, W.IDLE)
+    (c,) = [c for c in seen.chains if c.hops[0].wait == W.SOCKET_RECV]
+    assert c.end.pid == server.pid and not any(f.id == "wait-chain" for f in seen.findings)
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        seen = _examined(client.pid, W.STOPPED)
+        (f,) = [f for f in seen.findings if f.id == "wait-chain"]
+        assert f"which pid {server.pid}" in f.summary and "should write to" in f.summary
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+
+def test_triage_tells_the_root_who_waits_on_it(children: Children, tmp_path):
+    from dataclasses import replace
+
+    from stucktui.collect.proclist import ProcessListCollector
+    from stucktui.inspection.triage import triage_box
+
+    lock = str(tmp_path / "app.lock")
+    holder = _spawn(children, HOLDER, lock)
+    children.wait_ready(holder)
+    os.kill(holder.pid, signal.SIGSTOP)
+    w = _spawn(children, WRITER, lock)
+    reader = int(children.wait_ready(w)[0])
+    try:
+        wait_until(lambda: _blocked_writing(w.pid), timeout=20, what="the writer blocked on the pipe")
+
+        ours = {holder.pid, w.pid, reader}
+        collector = ProcessListCollector(ProcRoot())
+
+        def root_finding():
+            # the triage of our own processes only: the first pass reads nothing of the box's
+            snap = collector.collect()
+            snap = replace(snap, rows=tuple(r for r in snap.rows if r.pid in ours))
+            result = triage_box(ProcRoot(), processes=snap, python=False)
+            found = [f for f in result.findings if f.id == "wait-chain" and f.pid == holder.pid]
+            return (found[0], result) if found else None
+
+        f, result = wait_until(
+            root_finding, timeout=40, interval=0.5, what="a wait-chain finding on the root"
+        )
+        assert f.severity == "critical" and f"pid {w.pid}" in f.summary and "is stopped" in f.summary
+        assert any(c.end.pid == holder.pid and c.hops[0].pid == w.pid for c in result.chains)
+        assert any(f.id == "wait-chain" and f.pid == w.pid for f in result.findings)
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        _kill(reader)

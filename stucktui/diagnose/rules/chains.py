@@ -6,12 +6,15 @@ pipe-writers-blocked) is left to that rule.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from stucktui.diagnose.chains import follow, passes_stops_on, tracer_of
 from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, plural
 from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding
+from stucktui.model.waits import chain_text
 
 # one-hop chains that the rule of their wait kind tells already, by the end it names
 _TOLD = {
@@ -33,7 +36,7 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
     if h.wait == W.LOCK:
         return f"wait{s} for a {h.obj} held by {nxt}"
-    if h.wait == W.PIPE_READ:
+    if h.wait in (W.PIPE_READ, W.SOCKET_RECV):
         return f"wait{s} to {h.obj}, which {nxt} should write to"
     return f"wait{s} to {h.obj}, which {nxt} should read"
 
@@ -141,3 +144,35 @@ WAIT_CHAIN = RuleSpec(
     ladder="critical: the chain ends in a process that cannot go on by itself (stopped, held by a "
     "debugger, a cycle of waits, a missing party)",
 )
+
+
+def root_findings(chains: tuple[W.WaitChain, ...], roots: Mapping[int, tuple[str, int]]) -> list[Finding]:
+    """The same stuck chains told from their end: one finding on each root process (a stopped,
+    traced or exited process others wait on), naming every process that waits on it. `roots`:
+    pid -> (name, starttime) of the processes of the box (a root not there has gone)."""
+    by_end: dict[int, list[W.WaitChain]] = {}
+    for c in chains:
+        pid = c.end.pid
+        if c.stuck and c.end.kind != W.CYCLE and pid is not None and pid in roots and len(c.processes) > 1:
+            by_end.setdefault(pid, []).append(c)
+    out = []
+    for pid, group in sorted(by_end.items()):
+        name, starttime = roots[pid]
+        waiting = list(dict.fromkeys(c.hops[0].pid for c in group))
+        who = ", ".join(
+            f"pid {p} ({next(c.hops[0].name for c in group if c.hops[0].pid == p)})" for p in waiting[:8]
+        )
+        more = f" and {len(waiting) - 8} more" if len(waiting) > 8 else ""
+        end = group[0].end
+        summary = (
+            f"pid {pid} ({name}) is {end.detail}, and {plural(len(waiting), 'process', 'processes')} "
+            f"wait on it through chains of waits: {who}{more}"
+        )
+        evidence = [chain_text(c) for c in group[:10]]
+        if end.kind == W.TRACED:  # the tracer is named in the end's detail
+            steps = [f"continue or detach pid {pid} in its tracer, or end the tracer; the waiters then go on"]
+        else:
+            steps = _steps(W.WaitGraph(pid), group[0])
+        out.append(Finding("wait-chain", "critical", pid, name, summary, tuple(evidence), tuple(steps),
+                           "threads", (), (), starttime))  # fmt: skip
+    return out
