@@ -59,6 +59,8 @@ def _through(
 ) -> Step:
     hops = [*hops, _hop(node, w)]
     if not w.parties:
+        if w.kind == W.FUTEX:
+            return hops, W.ChainEnd(W.UNRELEASABLE, node.pid, node.name, _nobody(w))
         if w.certain:
             return hops, W.ChainEnd(W.MISSING, None, "", f"nobody can end it: {_nobody(w)}")
         return hops, W.ChainEnd(W.UNKNOWN, None, "", "who could end it is not known")
@@ -76,6 +78,11 @@ def _nobody(w: W.Wait) -> str:
         return "no process holds the pipe's write end"
     if w.kind == W.CHILD:
         return "no such child is alive"
+    if w.kind == W.FUTEX:
+        return (
+            "every thread of it waits, without a timeout, on a lock private to the process (a "
+            "futex): no thread is left to release it, only a signal could"
+        )
     return "no process holds it"
 
 

@@ -244,6 +244,19 @@ def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list
     return out
 
 
+def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
+    """When every thread not already waiting on something else waits forever on a private
+    futex, and no thread runs: nobody in the process can release those locks."""
+    if f.threads is None or not f.threads.rows:
+        return []
+    waiting = {tid for w in others for tid in w.tids}
+    rest = [t for t in f.threads.rows if t.tid not in waiting]
+    if not rest or not all(W.private_futex_forever(t) for t in rest):
+        return []
+    what = "a lock inside the process (a private futex, no timeout)"
+    return [W.Wait(W.FUTEX, tuple(t.tid for t in rest), what, None, (), certain=True)]
+
+
 def _stream(r: SocketRow) -> bool:
     """A connected stream socket: TCP other than a listener, a connected unix stream."""
     s = r.sock
@@ -285,10 +298,13 @@ FOLLOWED_CALLS = WRITE_CALLS | SEND_CALLS | W.READ_CALLS | W.WAIT_CALLS | W.LOCK
 
 
 def has_followed_wait(threads: ThreadsSnapshot | None) -> bool:
-    """A thread blocked in a call whose wait a chain can follow: worth a graph."""
-    return threads is not None and any(
+    """A thread blocked in a call whose wait a chain can follow, or every thread waiting on
+    its own locks: worth a graph."""
+    if threads is None or not threads.rows:
+        return False
+    return any(
         t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS for t in threads.rows
-    )
+    ) or all(W.private_futex_forever(t) for t in threads.rows)
 
 
 def wait_graph(
@@ -347,6 +363,7 @@ def wait_graph(
             waits += _child_waits(root, f, processes)
             waits += _lock_waits(f, entries, names)
             waits += _socket_waits(root, f, sockets)
+            waits += _futex_waits(f, waits)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]
             if nodes[f.pid].tracer_pid:

@@ -24,6 +24,7 @@ PIPE_READ: Final = "pipe_read"  # reading an empty pipe or FIFO: waits for a wri
 CHILD: Final = "child"  # in wait4/waitid: waits for a child to exit
 LOCK: Final = "lock"  # in flock/fcntl: waits for a file lock's holder
 SOCKET_SEND: Final = "socket_send"  # sending on a socket whose receiver does not read
+FUTEX: Final = "futex"  # every thread waits forever on a lock private to the process
 SOCKET_RECV: Final = "socket_recv"  # reading a connected socket with nothing queued: waits for the peer
 
 # How a chain ends
@@ -39,14 +40,31 @@ REMOTE: Final = "remote"  # the party is off this box
 UNREADABLE: Final = "unreadable"  # its threads could not be read (another user's, no root)
 UNKNOWN: Final = "unknown"  # not looked at (the budget), or the wait is not understood
 DEPTH: Final = "depth"  # the chain goes on past the depth stucktui follows
+# every thread of the process waits, without a timeout, on a lock private to it (a futex): no
+# thread is left to release it (a lock inherited locked across fork, or taken twice)
+UNRELEASABLE: Final = "unreleasable"
 
 # Ends that cannot end by themselves: the chain is stuck until someone acts.
-STUCK_ENDS: Final = frozenset({CYCLE, STOPPED, TRACED, MISSING, ZOMBIE})
+STUCK_ENDS: Final = frozenset({CYCLE, STOPPED, TRACED, MISSING, ZOMBIE, UNRELEASABLE})
 # Most telling first, when a process waits on several parties at once.
 END_RANK: Final = {
     k: i
     for i, k in enumerate(
-        (CYCLE, TRACED, STOPPED, MISSING, ZOMBIE, KERNEL, IDLE, REMOTE, RUNNING, UNREADABLE, UNKNOWN, DEPTH)
+        (
+            CYCLE,
+            TRACED,
+            STOPPED,
+            UNRELEASABLE,
+            MISSING,
+            ZOMBIE,
+            KERNEL,
+            IDLE,
+            REMOTE,
+            RUNNING,
+            UNREADABLE,
+            UNKNOWN,
+            DEPTH,
+        )
     )
 }
 
@@ -194,6 +212,24 @@ def awaited_children(t: ThreadRow) -> tuple[str, int] | None:
     if idtype == 3:
         return ("pidfd", ident)
     return ("group", ident) if idtype == 2 else ("any", 0)
+
+
+_FUTEX_PRIVATE = 128  # FUTEX_PRIVATE_FLAG (include/uapi/linux/futex.h)
+_FUTEX_CLOCK_REALTIME = 256
+_FUTEX_WAITS = frozenset({0, 9, 11})  # FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI
+
+
+def private_futex_forever(t: ThreadRow) -> bool:
+    """A thread in futex(2) waiting on a lock private to its process, with no timeout (the
+    timeout pointer, argument 4, is NULL): only another thread of it, or a signal, wakes it.
+    A shared futex (a semaphore in shared memory, as PostgreSQL's) may be woken by another
+    process, so it is not one."""
+    if t.state not in "SD" or t.call is None or t.call.name != "futex" or t.syscall is None:
+        return False
+    a = t.syscall.args
+    op = a[1] & 0xFFFFFFFF
+    base = op & ~(_FUTEX_PRIVATE | _FUTEX_CLOCK_REALTIME)
+    return bool(op & _FUTEX_PRIVATE) and base in _FUTEX_WAITS and a[3] == 0
 
 
 def blocking_lock_call(t: ThreadRow) -> bool:

@@ -303,3 +303,40 @@ def test_triage_tells_the_root_who_waits_on_it(children: Children, tmp_path):
     finally:
         os.kill(holder.pid, signal.SIGCONT)
         _kill(reader)
+
+
+# A parent forks while another of its threads holds a lock; the child (one thread) takes the
+# inherited, locked lock and waits forever; the parent waits for the child.
+FORK_WITH_A_HELD_LOCK = """
+import os, threading, time
+lock = threading.Lock()
+held = threading.Event()
+def holder():
+    with lock:
+        held.set()
+        time.sleep(3600)
+threading.Thread(target=holder, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    lock.acquire()
+    os._exit(0)
+print(pid, flush=True)
+ready()
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_child_that_inherited_a_held_lock_is_the_root(children: Children):
+    parent = _spawn(children, FORK_WITH_A_HELD_LOCK)
+    child = int(children.wait_ready(parent)[0])
+    try:
+        seen = _examined(parent.pid, W.UNRELEASABLE)
+        (c,) = [c for c in seen.chains if c.end.kind == W.UNRELEASABLE]
+        assert [h.wait for h in c.hops] == [W.CHILD, W.FUTEX] and c.end.pid == child
+        (f,) = [f for f in seen.findings if f.id == "wait-chain"]
+        assert f.severity == "critical" and f"pid {child}" in f.summary
+        alone = examine_pid(ProcRoot(), child, python=False, window=0.1)
+        assert [f.severity for f in alone.findings if f.id == "wait-chain"] == ["warning"]
+    finally:
+        _kill(child)

@@ -207,3 +207,36 @@ def test_awaited_children_decodes_wait4_and_waitid():
     assert W.awaited_children(t("waitid", 1, 77)) == ("pid", 77)
     assert W.awaited_children(t("waitid", 3, 5)) == ("pidfd", 5)
     assert W.awaited_children(t("read", 3)) is None
+
+
+def _futex_thread(tid, op, timeout=0):
+    from stucktui.model.syscall import CallKind, DecodedCall, SyscallLine
+    from stucktui.model.threads import ThreadRow
+
+    line = SyscallLine(CallKind.IN_SYSCALL, 202, (0x7F00, op, 0, timeout, 0, 0), 0, 0)
+    return ThreadRow(tid, "x", "S", None, line, DecodedCall(202, "futex", "x86_64", (), ()), "", (), None)
+
+
+def test_private_futex_forever_is_told_from_its_arguments():
+    assert W.private_futex_forever(_futex_thread(1, 128 | 9))  # FUTEX_WAIT_BITSET_PRIVATE, no timeout
+    assert W.private_futex_forever(_futex_thread(1, 128))  # FUTEX_WAIT_PRIVATE
+    assert not W.private_futex_forever(_futex_thread(1, 128, timeout=0x7FFC0000))  # a timeout
+    assert not W.private_futex_forever(_futex_thread(1, 9))  # shared: another process may wake it
+    assert not W.private_futex_forever(_futex_thread(1, 128 | 1))  # FUTEX_WAKE
+
+
+def test_a_child_deadlocked_on_an_inherited_lock_is_the_root_of_its_parents_chain():
+    futex = W.Wait(W.FUTEX, (61,), "a lock inside the process (a private futex, no timeout)", None, (), True)
+    g = graph(
+        60,
+        node(60, "python3", waits=[child_wait([60], (61, "python3"))], blocked=False),
+        node(61, "python3", waits=[futex]),
+    )
+    (c,) = follow(g)
+    assert c.end.kind == W.UNRELEASABLE and c.end.pid == 61 and c.stuck
+    (f,) = wait_chain(subject(pid=60, name="python3", context=Context(waits=g)))
+    assert f.severity == "critical" and "no thread is left to release it" in f.summary
+    assert any("spawn or forkserver" in s for s in f.next_steps)
+    alone = graph(61, node(61, "python3", waits=[futex]))
+    (f,) = wait_chain(subject(pid=61, name="python3", context=Context(waits=alone)))
+    assert f.severity == "warning" and "a deadlock in the process" in f.summary

@@ -13,7 +13,7 @@ from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, plural
 from stucktui.model import clues
 from stucktui.model import waits as W
-from stucktui.model.findings import Finding
+from stucktui.model.findings import Finding, Severity
 from stucktui.model.waits import chain_text
 
 # one-hop chains that the rule of their wait kind tells already, by the end it names
@@ -32,6 +32,8 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
     """One hop in words; `nxt` names the process the chain goes to; `many`: the subject is
     several threads."""
     s = "" if many else "s"
+    if h.wait == W.FUTEX:
+        return f"wait{s} on {h.obj}"
     if h.wait == W.CHILD:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
     if h.wait == W.LOCK:
@@ -50,6 +52,10 @@ def _end_words(graph: W.WaitGraph, c: W.WaitChain) -> str:
         return e.detail
     if e.kind == W.ZOMBIE:
         return f"{who} has exited and was not reaped"
+    if e.kind == W.UNRELEASABLE:
+        if len(c.hops) == 1:
+            return "no other thread is left to release it (only a signal could): a deadlock in the process"
+        return f"in {who}, {e.detail}"
     return f"{who} is {e.detail}"
 
 
@@ -89,6 +95,14 @@ def _steps(graph: W.WaitGraph, c: W.WaitChain) -> list[str]:
         return steps
     if e.kind == W.ZOMBIE:
         return ["its parent must reap it (wait for it); ending the parent lets init reap it"]
+    if e.kind == W.UNRELEASABLE and e.pid is not None:
+        return [
+            f"see where each thread waits: y in stucktui's Threads panel of pid {e.pid} (py-spy), or G "
+            "for native stacks; the lock it waits for was taken and never released",
+            "a child forked by a multi-threaded parent inherits locks held at that moment (logging, "
+            "malloc): start children with spawn or forkserver, or exec right after fork",
+            f"end it: `stucktui signal {e.pid} TERM` (KILL if it does not exit)",
+        ]
     return ["start the process the chain is missing, or end the first process of the chain"]
 
 
@@ -105,7 +119,8 @@ def wait_chain(s: Subject) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[str, str, int | None]] = set()
     for c in follow(graph):
-        if not c.stuck or len(c.processes) < 2 or _told_elsewhere(c):
+        alone = len(c.processes) < 2
+        if not c.stuck or (alone and c.end.kind != W.UNRELEASABLE) or _told_elsewhere(c):
             continue
         key = (c.hops[0].wait, c.end.kind, c.end.pid)
         if key in seen:
@@ -130,7 +145,10 @@ def wait_chain(s: Subject) -> list[Finding]:
         evidence.append(f"end: {c.end.kind}: {_who(c.end.pid, c.end.name)} {c.end.detail}")
         steps = _steps(graph, c)
         fds = (c.hops[0].fd,) if c.hops[0].fd is not None else ()
-        out.append(s.finding("wait-chain", "critical", summary, evidence, steps, panel="threads",
+        # alone, a process whose every thread waits on its own locks may still be woken by a
+        # signal handler; others stuck behind it make it certain enough to be critical
+        severity: Severity = "warning" if alone else "critical"
+        out.append(s.finding("wait-chain", severity, summary, evidence, steps, panel="threads",
                              fds=fds, tids=c.hops[0].tids))  # fmt: skip
     return out
 
