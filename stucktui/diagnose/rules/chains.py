@@ -160,7 +160,8 @@ WAIT_CHAIN = RuleSpec(
     needs=frozenset({"threads", "files"}),
     cause_rank=5,
     ladder="critical: the chain ends in a process that cannot go on by itself (stopped, held by a "
-    "debugger, a cycle of waits, a missing party)",
+    "debugger, a cycle of waits, a missing party, every thread on its own locks); a process alone "
+    "whose every thread waits on its own locks: warning",
 )
 
 
