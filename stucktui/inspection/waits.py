@@ -170,7 +170,10 @@ def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, s
     """Threads blocked taking a file lock -> the processes holding the lock they wait for."""
     if f.threads is None:
         return []
-    tids = [t.tid for t in f.threads.rows if W.blocking_lock_call(t)]
+    lockers = [t for t in f.threads.rows if W.blocking_lock_call(t)]
+    tids = [t.tid for t in lockers]
+    # the file, as the locking thread's fd argument reads (a path; never stat()ed here)
+    path = next((a.target for t in lockers for a in t.fd_args[:1] if a.target.startswith("/")), None)
     if not tids:
         return []
     rows = [r for r in (f.locks.rows if f.locks is not None else ()) if r.role == "waiting"]
@@ -190,7 +193,8 @@ def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, s
     for e in waiting:
         holders = sorted({h.pid for h in entries if h.id == e.id and h.depth == 0 and h.pid > 0})
         parties = tuple(W.Party(p, names.get(p, "?"), "lock holder") for p in holders[:_FANOUT])
-        what = f"{e.type} {e.mode} lock on inode {e.inode} ({e.range_text})"
+        where = path or f"inode {e.inode}"
+        what = f"{e.type} {e.mode} lock on {where} ({e.range_text})"
         out.append(W.Wait(W.LOCK, tuple(tids), what, None, parties, certain=len(parties) == 1))
     return out
 
@@ -245,16 +249,16 @@ def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list
 
 
 def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
-    """When every thread not already waiting on something else waits forever on a private
-    futex, and no thread runs: nobody in the process can release those locks."""
-    if f.threads is None or not f.threads.rows:
+    """When every thread of the process waits forever on a private futex, and nothing else:
+    nobody in the process can release those locks. A thread in a futex beside threads blocked
+    on something that can end (a join() behind writers blocked on a pipe) is only waiting for
+    them, so then there is no futex wait to follow."""
+    if f.threads is None or not f.threads.rows or others:
         return []
-    waiting = {tid for w in others for tid in w.tids}
-    rest = [t for t in f.threads.rows if t.tid not in waiting]
-    if not rest or not all(W.private_futex_forever(t) for t in rest):
+    if not all(W.private_futex_forever(t) for t in f.threads.rows):
         return []
     what = "a lock inside the process (a private futex, no timeout)"
-    return [W.Wait(W.FUTEX, tuple(t.tid for t in rest), what, None, (), certain=True)]
+    return [W.Wait(W.FUTEX, tuple(t.tid for t in f.threads.rows), what, None, (), certain=True)]
 
 
 def _stream(r: SocketRow) -> bool:

@@ -240,3 +240,17 @@ def test_a_child_deadlocked_on_an_inherited_lock_is_the_root_of_its_parents_chai
     alone = graph(61, node(61, "python3", waits=[futex]))
     (f,) = wait_chain(subject(pid=61, name="python3", context=Context(waits=alone)))
     assert f.severity == "warning" and "a deadlock in the process" in f.summary
+
+
+def test_a_join_behind_blocked_writers_is_not_a_deadlock():
+    """The main thread in join() (a private futex, no timeout) while the workers it joins are
+    blocked on a pipe: the futex ends when they do; only the pipe's wait is followed."""
+    from stucktui.inspection.waits import _Facts, _futex_waits
+    from stucktui.model.threads import ThreadsSnapshot
+
+    main = _futex_thread(70, 128 | 9)
+    snap = ThreadsSnapshot(70, "x86_64", (main, _futex_thread(71, 128 | 9)), (), 0.0)
+    writers = [pipe_write([71], 2, (72, "reader"))]
+    assert _futex_waits(_Facts(70, "app", "S", snap), writers) == []
+    (w,) = _futex_waits(_Facts(70, "app", "S", snap), [])
+    assert w.kind == W.FUTEX and w.tids == (70, 71)
