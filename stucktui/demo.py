@@ -1,6 +1,7 @@
-"""`stucktui demo`: one live example of each incident in docs/incidents.md, started as
-children of this process (the programs of stucktui/incidents/, pure Python, loopback only),
-inspected, and ended by pid on exit.
+"""`stucktui demo`: one live example of each incident in docs/incidents.md, and a sixth whose
+root cause is two processes away from the threads that block (a wait chain), started as
+children of this process (the programs of stucktui/incidents/, pure Python, loopback and
+temporary files only), inspected, and ended by pid on exit.
 
 start_demo() returns a Demo whose stop() ends every process it started, each by its own pid;
 `stucktui demo` calls it in a try/finally, so Ctrl+C, SIGTERM or an exception end them too, and
@@ -142,8 +143,26 @@ def _ppid(pid: int) -> int | None:
         return None
 
 
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _seed_spool(spool: str) -> None:
+    """The log spool as the night found it: the last three rotated logs, for the backup to copy
+    (a few seconds of work at its bandwidth limit, so it still holds the lock when stopped)."""
+    os.mkdir(spool)
+    line = b"1718000000.000 INFO report-exporter sales-2024-05: 8000/8000 rows rendered (2.41s)\n"
+    for n in (1, 2, 3):
+        with open(os.path.join(spool, f"current.log.{n}"), "wb") as f:
+            f.write(line * (256 * 1024 // len(line)))
+
+
 def start_demo(timeout: float = 30.0) -> Demo:
-    """Start the five incidents. Raises RuntimeError, having ended what it started, if one
+    """Start the six examples. Raises RuntimeError, having ended what it started, if one
     does not come up within `timeout` seconds."""
     demo = Demo(tempfile.mkdtemp(prefix="stucktui-demo-"))
     env = incidents.environ()
@@ -156,7 +175,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
         try:
             p = subprocess.Popen(
                 incidents.argv(program, *args),
-                stdin=subprocess.DEVNULL,
+                stdin=kw.pop("stdin", subprocess.DEVNULL),
                 stdout=subprocess.PIPE,
                 stderr=kw.pop("stderr", log),
                 env=env,
@@ -168,8 +187,20 @@ def start_demo(timeout: float = 30.0) -> Demo:
         demo.processes.append(DemoProcess(role, incident, p.pid, expect, popen=p))
         return _ready_words(p, role, err, timeout)
 
-    r, w = os.pipe()
+    fds: list[int] = []  # pipe ends the demo holds until the children that use them are started
+
+    def pipe() -> tuple[int, int]:
+        r, w = os.pipe()
+        fds.extend((r, w))
+        return r, w
+
+    def close(*ends: int) -> None:
+        for fd in ends:
+            fds.remove(fd)
+            os.close(fd)
+
     try:
+        r, w = pipe()
         # docs/incidents.md §1: the read end is passed along (no close-on-exec), the demo keeps neither end
         (port,) = start(
             "api-service",
@@ -179,9 +210,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
             stderr=w,
             pass_fds=(r,),
         )
-        os.close(r)
-        os.close(w)
-        r = w = -1
+        close(r, w)
         start("nginx", "nginx", 1, (), port)
         (db_port,) = start("mysql-lb", "idle_server", 2, (), "mysql-lb", "1.0")
         start("orders-api", "orders_api", 2, ("close-wait-leak",), db_port)
@@ -196,10 +225,27 @@ def start_demo(timeout: float = 30.0) -> Demo:
         lock = os.path.join(demo.tmpdir, "app.log.lock")
         # the LOCK_NB poller is seen in its Python stack: without py-spy, nothing shows it
         start("log-worker", "log_worker", 5, ("lock-self-wait",) if find_pyspy() else (), lock)
+        # 6: report-exporter's stderr is a pipe into log-shipper, which appends to a spool under
+        # the spool's lock; backup took that lock and was stopped (Ctrl+Z): the root, two hops away
+        spool = os.path.join(demo.tmpdir, "spool")
+        _seed_spool(spool)
+        start("backup", "backup", 6, (), spool, os.path.join(demo.tmpdir, "backup"))
+        stopped = demo.by_role("backup").pid
+        os.kill(stopped, signal.SIGSTOP)  # what Ctrl+Z in its terminal does (SIGTSTP), uncatchable
+        deadline = time.monotonic() + timeout
+        while _state(stopped) != "T":
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"demo process backup did not stop (state {_state(stopped)})")
+            time.sleep(0.01)
+        r, w = pipe()
+        start("log-shipper", "log_shipper", 6, (), spool, stdin=r)  # the pipe's only reader
+        close(r)
+        start("report-exporter", "report_exporter", 6, ("wait-chain",), os.path.join(demo.tmpdir, "reports"),
+              "3", stderr=w)  # fmt: skip
+        close(w)
     except BaseException:
-        for fd in (r, w):
-            if fd >= 0:
-                os.close(fd)
+        for fd in fds:
+            os.close(fd)
         demo.stop()
         raise
     return demo
@@ -208,7 +254,7 @@ def start_demo(timeout: float = 30.0) -> Demo:
 def _describe(demo: Demo) -> str:
     lines = [f"stucktui demo: started {len(demo.pids)} processes (ended by pid when stucktui exits):"]
     for p in demo.processes:
-        lines.append(f"  pid {p.pid:>7}  {p.role:<14} incident {p.incident}")
+        lines.append(f"  pid {p.pid:>7}  {p.role:<15} incident {p.incident}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,17 @@ from typing import Literal
 ENV_PARENT = "STUCKTUI_DEMO_PARENT"
 
 Program = Literal[
-    "api_service", "nginx", "idle_server", "orders_api", "celery_worker", "uwsgi", "hping3", "log_worker"
+    "api_service",
+    "nginx",
+    "idle_server",
+    "orders_api",
+    "celery_worker",
+    "uwsgi",
+    "hping3",
+    "log_worker",
+    "backup",
+    "log_shipper",
+    "report_exporter",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

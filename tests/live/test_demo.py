@@ -1,5 +1,6 @@
-"""Live: `stucktui demo` starts one process per incident, each shows its finding, and every one
-of them is gone afterwards: after stop(), after --no-tui, after Ctrl+C or SIGTERM, and when the
+"""Live: `stucktui demo` starts one process per incident, each shows its finding (the sixth, a
+wait chain, names the stopped process two hops away), and every one of them is gone afterwards,
+with anything they started: after stop(), after --no-tui, after Ctrl+C or SIGTERM, and when the
 TUI is quit by a signal."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from stucktui.demo import start_demo
+from stucktui.incidents import ENV_PARENT
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.live
@@ -25,7 +27,10 @@ EXPECTED = {
     "orders-api": {"close-wait-leak"},
     "celery-worker": {"epoll-spin"},
     "hping3": {"signal-blocked-pending"},
+    "report-exporter": {"wait-chain"},
 }
+PROCESSES = 12
+LAST_ROLE = b"report-exporter"  # the last line of the demo's list of processes
 
 
 def _identity(pid: int) -> str | None:
@@ -41,12 +46,42 @@ def _all_gone(idents: dict[int, str | None]) -> bool:
     return all(_identity(pid) != start for pid, start in idents.items())
 
 
+def _started_by(parents: set[int]) -> set[int]:
+    """Live processes that a demo program or the demo started, known to the demo or not: their
+    environment names one of `parents` as the process they must be a child of (ENV_PARENT)."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        for var in env:
+            key, _, value = var.partition(b"=")
+            if key == ENV_PARENT.encode() and value.isdigit() and int(value) in parents:
+                found.add(int(name))
+    return found
+
+
+def _check_chain(summary: str, next_steps: tuple[str, ...] | list[str], pids: dict[str, int]) -> None:
+    """The sixth example's wait-chain on report-exporter: through log-shipper to the stopped backup."""
+    backup, shipper, exporter = pids["backup"], pids["log-shipper"], pids["report-exporter"]
+    head = f"3 threads of pid {exporter} (report-exporter) wait to write to fd 2"
+    assert summary.startswith(head), summary
+    assert f"which pid {shipper} (log-shipper) should read" in summary, summary
+    assert f"held by pid {backup} (backup); pid {backup} (backup) is stopped (state T)" in summary, summary
+    assert any(f"stucktui signal {backup} CONT" in step for step in next_steps), next_steps
+
+
 def test_demo_shows_each_incident_and_ends_every_process():
+    before = _started_by({os.getpid()})  # other tests' programs, not this demo's
     demo = start_demo()
     try:
         idents = {pid: _identity(pid) for pid in demo.pids}
-        assert len(demo.pids) == 9 and all(idents.values()), "every demo process is running"
-        assert {p.incident for p in demo.processes} == {1, 2, 3, 4, 5}
+        assert len(demo.pids) == PROCESSES and all(idents.values()), "every demo process is running"
+        assert {p.incident for p in demo.processes} == {1, 2, 3, 4, 5, 6}
         found = demo.wait_developed(timeout=90)
         by_role = {p.role: {f.id for f in found if f.pid == p.pid} for p in demo.processes}
         for role, ids in EXPECTED.items():
@@ -57,20 +92,40 @@ def test_demo_shows_each_incident_and_ends_every_process():
             assert by_role[quiet] == set(), (quiet, by_role[quiet])
         hping = next(f for f in found if f.id == "signal-blocked-pending")
         assert f"parent pid {demo.by_role('uwsgi').pid} (uwsgi)" in hping.summary
+        # 6: the root is two hops away from the threads that block, and stopped
+        exporter = demo.by_role("report-exporter").pid
+        (chain,) = [
+            f for f in found if f.id == "wait-chain" and f.pid == exporter and "(backup)" in f.summary
+        ]
+        _check_chain(chain.summary, chain.next_steps, {p.role: p.pid for p in demo.processes})
+        assert chain.severity == "critical" and len(chain.tids) == 3
+        assert demo.expected()[exporter] == ("wait-chain",)
     finally:
         demo.stop()
     wait_until(lambda: _all_gone(idents), 30, what="every demo process gone")
+    strays = _started_by({os.getpid(), *demo.pids}) - before
+    assert not strays, f"left behind by the demo: {sorted(strays)}"
     assert not os.path.exists(demo.tmpdir)
     demo.stop()  # idempotent
 
 
-def _started_pids(out: bytes) -> list[int]:
-    pids = []
+def _started(out: bytes) -> dict[str, int]:
+    """role -> pid, from the demo's list of the processes it started."""
+    roles = {}
     for line in out.decode(errors="replace").splitlines():
         words = line.split()
-        if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and "incident" in line:
-            pids.append(int(words[1]))
-    return pids
+        if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[3] == "incident":
+            roles[words[2]] = int(words[1])
+    return roles
+
+
+def _started_pids(out: bytes) -> list[int]:
+    return list(_started(out).values())
+
+
+def _everything_gone(demo: int, pids: list[int]) -> bool:
+    """The demo's processes, and whatever they started, no longer exist (not even as zombies)."""
+    return all(_identity(pid) is None for pid in pids) and not _started_by({demo, *pids})
 
 
 def _read_until(fd: int, marker: bytes, timeout: float = 60.0) -> bytes:
@@ -100,14 +155,31 @@ def test_demo_no_tui_prints_findings_and_cleans_up():
         if p.poll() is None:
             p.kill()
             p.wait()
-    pids = _started_pids(out)
+    roles = _started(out)
+    pids = list(roles.values())
     assert p.returncode == 0, out[-2000:]
-    assert len(pids) == 9
+    assert len(pids) == PROCESSES
     text = out.decode()
-    for rule in ("pipe-writers-blocked", "close-wait-leak", "epoll-spin", "signal-blocked-pending"):
+    for rule in (
+        "pipe-writers-blocked",
+        "close-wait-leak",
+        "epoll-spin",
+        "signal-blocked-pending",
+        "wait-chain",
+    ):
         assert rule in text
-    assert "stucktui demo: ended pids" in text
-    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone")
+    head = f"[CRITICAL wait-chain pid {roles['report-exporter']} (report-exporter)] "
+    lines = text.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith(head) and "(backup)" in line]
+    summary = lines[at][len(head) :]
+    steps = []  # the finding's own lines, up to the next finding's
+    for line in lines[at + 1 :]:
+        if not line.startswith("    "):
+            break
+        steps += [line] if line.startswith("    next: ") else []
+    _check_chain(summary, steps, roles)
+    assert f"stucktui demo: ended pids {' '.join(map(str, pids))}" in text
+    wait_until(lambda: _everything_gone(p.pid, pids), 30, what="demo pids gone")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -115,9 +187,9 @@ def test_demo_interrupted_still_ends_every_process(sig):
     p = _run("demo", "--no-tui", "--timeout", "600", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert p.stdout is not None
     try:
-        out = _read_until(p.stdout.fileno(), b"log-worker")
+        out = _read_until(p.stdout.fileno(), LAST_ROLE)
         pids = _started_pids(out)
-        assert len(pids) == 9, out
+        assert len(pids) == PROCESSES, out
         p.send_signal(sig)
         p.wait(timeout=60)
     finally:
@@ -125,7 +197,7 @@ def test_demo_interrupted_still_ends_every_process(sig):
             p.kill()
             p.wait()
         p.stdout.close()
-    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone after a signal")
+    wait_until(lambda: _everything_gone(p.pid, pids), 30, what="demo pids gone after a signal")
 
 
 def test_demo_tui_ends_every_process_when_stopped():
@@ -138,9 +210,9 @@ def test_demo_tui_ends_every_process_when_stopped():
     )
     os.close(slave)
     try:
-        out = _read_until(master, b"log-worker")
+        out = _read_until(master, LAST_ROLE)
         pids = _started_pids(out)
-        assert len(pids) == 9, out[-2000:]
+        assert len(pids) == PROCESSES, out[-2000:]
         out += _read_until(master, b"\x1b[?1049h", timeout=60)
         assert b"\x1b[?1049h" in out, "the TUI never took the screen"
         p.send_signal(signal.SIGTERM)
@@ -154,4 +226,4 @@ def test_demo_tui_ends_every_process_when_stopped():
             p.wait()
         with contextlib.suppress(OSError):
             os.close(master)
-    wait_until(lambda: all(_identity(pid) is None for pid in pids), 30, what="demo pids gone after the TUI")
+    wait_until(lambda: _everything_gone(p.pid, pids), 30, what="demo pids gone after the TUI")
