@@ -494,7 +494,15 @@ while True:
 def test_epoll_spin_on_a_close_wait_socket(children):
     p = children.python(SPIN)
     epfd, sock = map(int, ready_lines(p))
-    f = wait_for(p.pid, "epoll-spin", cpu=True)
+
+    def critical() -> Finding | None:
+        # a box busy with other work can starve the loop below half a core for a moment (then
+        # it is a warning): look again until a window shows it spinning flat out
+        return next(
+            (x for x in findings(p.pid, cpu=True) if x.id == "epoll-spin" and x.severity == "critical"), None
+        )
+
+    f = wait_until(critical, timeout=40, interval=0.2, what="a critical epoll-spin")
     assert f.fds == (sock, epfd) and f.severity == "critical"
     assert f"epoll fd {epfd} watches fd {sock}, a socket in CLOSE_WAIT" in f.summary
 
