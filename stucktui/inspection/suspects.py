@@ -21,6 +21,7 @@ from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.subject import Subject
 from stucktui.inspection.waits import has_followed_wait, wait_graph
 from stucktui.model import clues
+from stucktui.model import waits as W
 from stucktui.model.context import (
     WRITE_CALLS,
     Context,
@@ -68,12 +69,15 @@ class _Suspect:
         return set(needs_for(self.reasons))
 
 
+PIPE_CALLS = WRITE_CALLS | W.READ_CALLS  # calls a thread blocks in on a pipe
+
+
 def _blocked_pipe_targets(threads: ThreadsSnapshot | None) -> set[str]:
-    """'pipe:[N]' links the threads are blocked writing to. An fd argument resolved by the
-    Files view reads 'pipe:[N], 64 KiB queued, ...': only the link is kept."""
+    """'pipe:[N]' links the threads are blocked writing to or reading from. An fd argument
+    resolved by the Files view reads 'pipe:[N], 64 KiB queued, ...': only the link is kept."""
     out: set[str] = set()
     for t in threads.rows if threads is not None else ():
-        if t.state in "SD" and t.call is not None and t.call.name in WRITE_CALLS:
+        if t.state in "SD" and t.call is not None and t.call.name in PIPE_CALLS:
             out.update(a.target[: a.target.find("]") + 1] for a in t.fd_args if a.target.startswith("pipe:["))
     return out
 
@@ -269,9 +273,10 @@ def examine_suspects(
                 _gather(root, s, sockets, tc)
             except ProcessGone:
                 s.reasons = set()
-        targets = set().union(
-            *(_blocked_pipe_targets(s.threads) for s in suspects if clues.PIPE_WRITE in s.reasons)
-        )
+        # the holders of every pipe a suspect's thread is caught on, whatever made it suspect: a
+        # busy pipeline's writer, seen running by the first pass, may be in write() by now, and
+        # a Files view or a wait chain read from a partial map would see no reader
+        targets = set().union(*(_blocked_pipe_targets(s.threads) for s in suspects))
         pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0)
         when = time.monotonic() if now is None else now
         finished: list[tuple[_Suspect, Context, list[int]]] = []

@@ -115,9 +115,10 @@ def _pipe_wait(
         for pid, fds in list(ends.items())[:_FANOUT]
     )
     verb = "write to" if kind == W.PIPE_WRITE else "read from"
-    # only those holders can end it; with processes stucktui could not read (another user's,
-    # without root), an end may be held there: "nobody" would be a guess
-    certain = len(parties) == 1 or (not parties and not partial)
+    # only those holders can end it. No holder at all cannot be: a write with no read end fails
+    # (EPIPE) and a read with no write end returns end-of-file, so an empty list means the view
+    # missed one (another user's process, a holder that opened it since): not certain
+    certain = len(parties) == 1
     return W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({link})", fd, parties, certain)
 
 
@@ -249,11 +250,13 @@ def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list
 
 
 def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
-    """When every thread of the process waits forever on a private futex, and nothing else:
-    nobody in the process can release those locks. A thread in a futex beside threads blocked
-    on something that can end (a join() behind writers blocked on a pipe) is only waiting for
-    them, so then there is no futex wait to follow."""
-    if f.threads is None or not f.threads.rows or others:
+    """When the only thread of the process waits forever on a private futex: nobody in it can
+    release the lock (a child forked while another thread of its parent held it). A futex wait
+    beside threads blocked on something that can end (a join() behind writers blocked on a
+    pipe) only waits for them, so it is not followed."""
+    if f.threads is None or len(f.threads.rows) != 1 or others:
+        # several threads all in futex waits is also an idle pool whose main thread waits for a
+        # signal handler to set an Event (a healthy daemon): only a lone thread is followed
         return []
     if not all(W.private_futex_forever(t) for t in f.threads.rows):
         return []

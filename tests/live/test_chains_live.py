@@ -340,3 +340,19 @@ def test_a_child_that_inherited_a_held_lock_is_the_root(children: Children):
         assert [f.severity for f in alone.findings if f.id == "wait-chain"] == ["warning"]
     finally:
         _kill(child)
+
+
+def test_an_idle_thread_pool_waiting_for_a_signal_is_healthy(children: Children):
+    """Every thread in a private futex without timeout: workers waiting for work, the main
+    thread waiting for an Event a signal handler sets. A daemon at rest, not a deadlock."""
+    p = children.python(
+        "import concurrent.futures, signal, threading\n"
+        "pool = concurrent.futures.ThreadPoolExecutor(4)\n"
+        "for f in [pool.submit(lambda: None) for _ in range(8)]: f.result()\n"
+        "stop = threading.Event()\nsignal.signal(signal.SIGTERM, lambda *a: stop.set())\n"
+        "ready()\nstop.wait()\n"
+    )
+    children.wait_ready(p)
+    seen = examine_pid(ProcRoot(), p.pid, python=False, window=0.1)
+    assert not [f for f in seen.findings if f.severity in ("critical", "warning")], seen.findings
+    assert all(not c.stuck for c in seen.chains)
