@@ -17,7 +17,7 @@ from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.sockets import SocketCollector
 from stucktui.diagnose.history import History
-from stucktui.inspection.examine import examine_process
+from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
 from stucktui.model.findings import TriageResult
@@ -144,21 +144,28 @@ class Sampler:
                 # only for a process that may poll a lock or have threads queued behind a blocked
                 # pipe writer, whatever panel is on screen
                 self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
-                findings = tuple(
-                    examine_process(
-                        self.root,
-                        detail,
-                        panels=data,
-                        history=self.history,
-                        processes=plist,
-                        python=True,
-                        threads=self.panels.threads,
-                    )
+                seen = examine(
+                    self.root,
+                    detail,
+                    panels=data,
+                    history=self.history,
+                    processes=plist,
+                    python=True,
+                    threads=self.panels.threads,
                 )
             except ProcessGone:
                 self.close()
                 return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box, triage=tri)
-            return Snapshot(plist, detail, pid, data, box_sockets=box, findings=findings, triage=tri)
+            return Snapshot(
+                plist,
+                detail,
+                pid,
+                data,
+                box_sockets=box,
+                findings=seen.findings,
+                triage=tri,
+                chains=seen.chains,
+            )
 
     def _mark(self, plist: ProcessListSnapshot) -> ProcessListSnapshot:
         """Each row with the last triage's worst severity; only rows that change are copied."""

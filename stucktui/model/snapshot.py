@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from stucktui.model.findings import Finding, TriageResult
     from stucktui.model.panels import PanelData
     from stucktui.model.sockets import SocketSummary
+    from stucktui.model.waits import WaitChain
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +30,5 @@ class Snapshot:
     box_sockets: SocketSummary | Unavailable | None = None
     findings: tuple[Finding, ...] | None = None  # of the selected process, most severe first
     triage: TriageResult | None = None  # the box's findings, when a triage ran this refresh
+    # the selected process's wait chains (stucktui.diagnose.chains), with its findings
+    chains: tuple[WaitChain, ...] | None = None

@@ -263,6 +263,8 @@ class StuckApp(App[int]):
 
     # -- navigation ---------------------------------------------------------------------------
     def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
+        if self.selected is not None and self.selected[0] != pid:  # from a process's Why stuck?
+            self.actions.unpin(self.selected[0])
         self.selected = (pid, starttime)
         self._generation += 1
         self.actions.pin(pid, starttime)  # the pidfd every action on it will use
@@ -301,6 +303,11 @@ class StuckApp(App[int]):
         self._generation += 1
         if isinstance(self.current_screen, ProcessScreen):
             self.pop_screen()
+        under = [s for s in self.screen_stack if isinstance(s, ProcessScreen)]
+        if under:  # it was opened from another process's Why stuck?: back to that one
+            s = under[-1]
+            self.selected = (s.pid, s.detail.starttime_ticks if s.detail else s.starttime)
+            self.actions.pin(*self.selected)
         self.sample_now()
 
     def on_help_requested(self, _: M.HelpRequested) -> None:
@@ -343,13 +350,16 @@ class StuckApp(App[int]):
         self.notify("stucktui runs --read-only: signals and fd closing are refused and logged", timeout=4)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS
+        from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS, WHY_STUCK_KEYS
+        from stucktui.ui.screens.why_stuck import WhyStuckScreen
 
         keys = (
             LIST_KEYS
             if isinstance(screen, ProcessListScreen)
             else BOX_SOCKET_KEYS
             if isinstance(screen, BoxSocketsScreen)
+            else WHY_STUCK_KEYS
+            if isinstance(screen, WhyStuckScreen)
             else DETAIL_KEYS
         )
         for k in keys:

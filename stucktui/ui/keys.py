@@ -50,6 +50,10 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
     KeyAction("tab(5)", "5", "Locks", "Show the Locks panel: file locks held and waited for", show=False),
     KeyAction("tab(6)", "6", "Signals", "Show the Signals panel: masks decoded by name", show=False),
     KeyAction("show_findings", "f", "Findings", "Every finding of this process with evidence and next steps"),
+    # in the footer only while a thread of the process waits on another process (ProcessScreen)
+    KeyAction(
+        "why_stuck", "w", "Why", "Why stuck? The chains of waits from its blocked threads to their end"
+    ),
     KeyAction("send_signal", "k,f9", "Signal", "Send a signal chosen by name (confirmed, verified, logged)"),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
@@ -91,6 +95,13 @@ TRIAGE_KEYS: tuple[KeyAction, ...] = (
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )
 
+WHY_STUCK_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("open", "enter", "Open", "Why stuck: open the process of the selected hop or end"),
+    KeyAction("back", "escape,backspace,q,w", "Back", "Back to the process view"),
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+)
+
 BOX_SOCKET_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the selected process on its Sockets panel"),
     KeyAction("rank", "o", "Rank", "Rank processes by CLOSE_WAIT sockets or by all sockets"),
@@ -100,8 +111,24 @@ BOX_SOCKET_KEYS: tuple[KeyAction, ...] = (
 )
 
 
-def bindings(actions: tuple[KeyAction, ...]) -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
-    return [Binding(a.keys, a.action, a.title, show=a.show) for a in actions]
+FOOTER_WHEN_ABLE = "footer"  # the argument of a binding shown only when the screen allows it
+
+
+def bindings(
+    actions: tuple[KeyAction, ...], *, shown_when_able: frozenset[str] = frozenset()
+) -> list[Binding | tuple[str, str] | tuple[str, str, str]]:
+    """The bindings of a screen. An action in `shown_when_able` (no arguments of its own) is
+    bound twice: first as ACTION('footer'), shown, which the screen's check_action allows only
+    while the footer should offer it (when it does not, the key falls through), then as itself,
+    hidden, so the key and the command palette work whatever the footer shows."""
+    out: list[Binding | tuple[str, str] | tuple[str, str, str]] = []
+    for a in actions:
+        if a.action in shown_when_able:
+            out.append(Binding(a.keys, f"{a.action}('{FOOTER_WHEN_ABLE}')", a.title, show=a.show))
+            out.append(Binding(a.keys, a.action, a.title, show=False))
+        else:
+            out.append(Binding(a.keys, a.action, a.title, show=a.show))
+    return out
 
 
 def key_label(keys: str) -> str:

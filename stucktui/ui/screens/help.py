@@ -17,6 +17,7 @@ from stucktui.ui.keys import (
     SOCKETS_KEYS,
     THREADS_KEYS,
     TRIAGE_KEYS,
+    WHY_STUCK_KEYS,
     KeyAction,
     key_label,
 )
@@ -40,6 +41,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table("Process list", LIST_KEYS))
             yield Static(_table("Process view", DETAIL_KEYS))
             yield Static(_table("In a panel", THREADS_KEYS + SOCKETS_KEYS + FILES_KEYS))
+            yield Static(_table("Why stuck? (w in the process view)", WHY_STUCK_KEYS))
             yield Static(_table("Box-wide sockets", BOX_SOCKET_KEYS))
             yield Static(_table("Findings on this box", TRIAGE_KEYS))
             yield Static(

@@ -10,7 +10,8 @@ from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import DetailGone, ProcessDetail
 from stucktui.model.snapshot import Snapshot
-from stucktui.ui.keys import DETAIL_KEYS, bindings
+from stucktui.model.waits import WaitChain
+from stucktui.ui.keys import DETAIL_KEYS, FOOTER_WHEN_ABLE, bindings
 from stucktui.ui.messages import (
     CloseProcessRequested,
     HelpRequested,
@@ -30,11 +31,12 @@ _Shown = tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...]
 
 
 class ProcessScreen(SnapshotScreen):
-    BINDINGS = bindings(DETAIL_KEYS)
+    # w shows in the footer only while a thread of it waits on another process (check_action)
+    BINDINGS = bindings(DETAIL_KEYS, shown_when_able=frozenset({"why_stuck"}))
     VIEW = "process"
 
     def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
-        super().__init__(id="process")
+        super().__init__()  # no id: one may open over another (from Why stuck?)
         self.pid = pid
         self.starttime = starttime
         self.detail: ProcessDetail | None = None
@@ -45,6 +47,7 @@ class ProcessScreen(SnapshotScreen):
         ) = None
         self.findings: tuple[Finding, ...] = ()
         self.panels: PanelData | None = None  # the last panels: what could not be read
+        self.chains: tuple[WaitChain, ...] | None = None  # its wait chains, once sampled
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,7 +74,23 @@ class ProcessScreen(SnapshotScreen):
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         super().show_snapshot(snap, context)
         if snap.detail is not None and snap.selected_pid == self.pid:
+            if snap.chains is not None:
+                offered = bool(self.chains)
+                self.chains = snap.chains
+                if bool(self.chains) != offered:
+                    self.refresh_bindings()  # the footer offers w, or no longer
             self.update_detail(snap.detail, snap.panels, snap.findings)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "why_stuck" and parameters == (FOOTER_WHEN_ABLE,):
+            return bool(self.chains)  # else the key falls through to its hidden binding
+        return super().check_action(action, parameters)
+
+    def action_why_stuck(self, _shown: str = "") -> None:
+        from stucktui.ui.screens.why_stuck import WhyStuckScreen
+
+        name = self.detail.name if self.detail is not None else "?"
+        self.app.push_screen(WhyStuckScreen(self.pid, name, self.chains))
 
     def update_detail(
         self,
