@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -82,3 +83,20 @@ def _reason(detail: str) -> str:
     if detail.lower().startswith("error: "):
         detail = detail[7:]
     return detail if len(detail) <= 160 else detail[:159] + "…"
+
+
+# Where the standard library and installed packages live (not the code to fix): a frame whose
+# file is under one of these, or frozen, belongs to a library.
+_LIBRARY_MARKS = ("/site-packages/", "/dist-packages/", "<frozen ", "<string>")
+_STDLIB = re.compile(r"/lib(?:64)?/python\d\.\d+/")
+
+
+def is_library(path: str) -> bool:
+    """A frame of the standard library or of an installed package (by its file's path)."""
+    return any(m in path for m in _LIBRARY_MARKS) or bool(_STDLIB.search(path))
+
+
+def app_frame(frames: tuple[PyFrame, ...]) -> PyFrame | None:
+    """The innermost frame of the application's own code (frames are innermost first): the
+    place to fix, where the standard library's and packages' frames only say how it waits."""
+    return next((f for f in frames if not f.module and f.file and not is_library(f.file)), None)

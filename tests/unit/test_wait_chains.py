@@ -263,3 +263,24 @@ def test_a_join_behind_blocked_writers_is_not_a_deadlock():
     alone = ThreadsSnapshot(70, "x86_64", (main,), (), 0.0)
     (w,) = _futex_waits(_Facts(70, "app", "S", alone), [])
     assert w.kind == W.FUTEX and w.tids == (70,)
+
+
+def test_the_innermost_application_frame_is_named_as_the_place_to_fix():
+    from stucktui.model.python import PyFrame, PyThread, app_frame, is_library
+    from stucktui.model.threads import ThreadsSnapshot
+    from tests.unit.diagnose_kit import thread
+
+    frames = (
+        PyFrame("write", "/usr/lib/python3.11/logging/__init__.py", "logging/__init__.py", 1100),
+        PyFrame("emit", "/srv/venv/lib/python3.11/site-packages/structlog/x.py", "structlog/x.py", 9),
+        PyFrame("report", "/srv/app/jobs.py", "jobs.py", 42),
+        PyFrame("<module>", "/srv/app/main.py", "main.py", 3),
+    )
+    assert is_library(frames[0].file) and is_library(frames[1].file) and not is_library(frames[2].file)
+    assert app_frame(frames) == frames[2]
+    row = thread(10, "write")._replace(python=PyThread(10, 1, None, True, False, frames))
+    snap = ThreadsSnapshot(10, "x86_64", (row,), (), 0.0)
+    g = graph(10, node(10, "api", waits=[pipe_write([10], 1, (11, "tee"))]), node(11, "tee", state="t"))
+    (f,) = wait_chain(subject(pid=10, name="api", threads=snap, context=Context(waits=g)))
+    assert "which pid 11 (tee) should read, from report (jobs.py:42)" in f.summary
+    assert any("report (jobs.py:42)" in e for e in f.evidence)
