@@ -22,7 +22,7 @@ from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
 from stucktui.model.locks import LockEntry, ProcessLocks
-from stucktui.model.net import TCP_LISTEN, InetSocket, UnixSocket
+from stucktui.model.net import TCP_LISTEN, TCP_SYN_SENT, WILDCARD_ADDRS, InetSocket, UnixSocket
 from stucktui.model.process import ProcessListSnapshot
 from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.model.threads import ThreadsSnapshot
@@ -249,6 +249,53 @@ def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list
     return out
 
 
+def _connect_waits(f: _Facts, collector: SocketCollector) -> list[W.Wait]:
+    """Threads blocked in connect() on a TCP socket still in SYN_SENT -> the process holding
+    the listener of this box it connects to (a full accept queue drops the SYN and the client
+    retries until the listener accepts), or the endpoint off this box."""
+    if f.threads is None:
+        return []
+    tids_by_fd: dict[int, list[int]] = {}
+    for t in f.threads.rows:
+        if t.state in "SD" and t.call is not None and t.call.name == "connect":
+            for a in t.fd_args[:1]:
+                tids_by_fd.setdefault(a.fd, []).append(t.tid)
+    if not tids_by_fd:
+        return []
+    sockets = f.sockets
+    if sockets is None:
+        try:
+            sockets = collector.process_sockets(f.pid)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return []
+    rows = {r.fd: r for r in sockets.rows}
+    try:
+        listeners = collector.own_table().listeners()
+    except OSError:
+        listeners = []
+    out = []
+    for fd, tids in tids_by_fd.items():
+        row = rows.get(fd)
+        s = row.sock if row is not None else None
+        if row is None or not isinstance(s, InetSocket) or s.proto != "tcp" or s.state != TCP_SYN_SENT:
+            continue
+        match = [
+            lst for lst in listeners
+            if lst.local_port == s.remote_port and lst.family == s.family
+            and (lst.local_addr in WILDCARD_ADDRS or lst.local_addr == s.remote_addr)
+        ]  # fmt: skip
+        parties: tuple[W.Party, ...] = ()
+        if match:
+            owners = collector.socket_owners({lst.inode for lst in match}, f.pid)
+            parties = tuple(
+                W.Party(o.pid, o.name, f"listens on {row.remote} (fd {o.fd})") for o in owners.values()
+            )[:_FANOUT]
+        elif row.netns is None or row.netns == collector.own_netns:
+            parties = (W.Party(None, "", f"the listener {row.remote}", endpoint="off this box"),)
+        out.append(W.Wait(W.CONNECT, tuple(tids), f"connect on fd {fd} to {row.remote}", fd, parties, False))
+    return out
+
+
 def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
     """When the only thread of the process waits forever on a private futex: nobody in it can
     release the lock (a child forked while another thread of its parent held it). A futex wait
@@ -301,7 +348,7 @@ def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> _Facts | Non
 
 
 # calls in which a thread waits on something a chain follows
-FOLLOWED_CALLS = WRITE_CALLS | SEND_CALLS | W.READ_CALLS | W.WAIT_CALLS | W.LOCK_CALLS
+FOLLOWED_CALLS = WRITE_CALLS | SEND_CALLS | W.READ_CALLS | W.WAIT_CALLS | W.LOCK_CALLS | {"connect"}
 
 
 def has_followed_wait(threads: ThreadsSnapshot | None) -> bool:
@@ -370,6 +417,7 @@ def wait_graph(
             waits += _child_waits(root, f, processes)
             waits += _lock_waits(f, entries, names)
             waits += _socket_waits(root, f, sockets)
+            waits += _connect_waits(f, sockets)
             waits += _futex_waits(f, waits)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]

@@ -10,6 +10,7 @@ from typing import NamedTuple
 # with '-' turned into '_' (iproute2 misc/ss.c sstate_name[]): TCP_CLOSE is "UNCONN", and
 # TCP_NEW_SYN_RECV is reported as SYN_RECV by both inet_diag and /proc/net/tcp.
 TCP_ESTABLISHED = 1
+TCP_SYN_SENT = 2
 
 
 TCP_FIN_WAIT1 = 4

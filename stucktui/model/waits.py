@@ -24,6 +24,7 @@ PIPE_READ: Final = "pipe_read"  # reading an empty pipe or FIFO: waits for a wri
 CHILD: Final = "child"  # in wait4/waitid: waits for a child to exit
 LOCK: Final = "lock"  # in flock/fcntl: waits for a file lock's holder
 SOCKET_SEND: Final = "socket_send"  # sending on a socket whose receiver does not read
+CONNECT: Final = "connect"  # in connect(): waits for a listener to take the connection
 FUTEX: Final = "futex"  # every thread waits forever on a lock private to the process
 SOCKET_RECV: Final = "socket_recv"  # reading a connected socket with nothing queued: waits for the peer
 

@@ -356,3 +356,51 @@ def test_an_idle_thread_pool_waiting_for_a_signal_is_healthy(children: Children)
     seen = examine_pid(ProcRoot(), p.pid, python=False, window=0.1)
     assert not [f for f in seen.findings if f.severity in ("critical", "warning")], seen.findings
     assert all(not c.stuck for c in seen.chains)
+
+
+NEVER_ACCEPTS = """
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+ready()
+time.sleep(3600)
+"""
+
+CONNECTS = """
+import socket
+ready()
+socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+import time
+time.sleep(3600)
+"""
+
+
+def _in_connect(pid: int) -> bool:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/syscall") as f:
+        return f.read().split()[0] == "42"  # connect on x86_64 (the test skips elsewhere)
+    return False
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="reads connect's x86_64 syscall number")
+def test_a_client_stuck_in_connect_follows_to_the_listener(children: Children):
+    server = _spawn(children, NEVER_ACCEPTS)
+    port = children.wait_ready(server)[0]
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        clients = []
+        for _ in range(4):  # the accept queue holds two; the next connects wait for a SYN-ACK
+            c = _spawn(children, CONNECTS, port)
+            children.wait_ready(c)
+            clients.append(c)
+        stuck = wait_until(
+            lambda: [c for c in clients if _in_connect(c.pid)], timeout=20, what="a client in connect"
+        )
+        seen = _examined(stuck[0].pid, W.STOPPED)
+        (c,) = [c for c in seen.chains if c.end.kind == W.STOPPED]
+        assert [h.wait for h in c.hops] == [W.CONNECT] and c.end.pid == server.pid
+        (f,) = [f for f in seen.findings if f.id == "wait-chain"]
+        assert f"which pid {server.pid}" in f.summary and "should accept" in f.summary
+    finally:
+        os.kill(server.pid, signal.SIGCONT)

@@ -33,6 +33,8 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
     """One hop in words; `nxt` names the process the chain goes to; `many`: the subject is
     several threads."""
     s = "" if many else "s"
+    if h.wait == W.CONNECT:
+        return f"wait{s} to {h.obj}, which {nxt} should accept"
     if h.wait == W.FUTEX:
         return f"wait{s} on {h.obj}"
     if h.wait == W.CHILD:
