@@ -15,16 +15,16 @@ from collections.abc import Iterable, Mapping
 
 from stucktui.collect.boxscan import owners_of
 from stucktui.collect.files import fd_end
-from stucktui.collect.peers import children_of, send_peers, stat_fields
+from stucktui.collect.peers import children_of, stat_fields
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
+from stucktui.inspection.socket_waits import connect_waits, socket_waits
 from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
 from stucktui.model.locks import LockEntry, ProcessLocks
-from stucktui.model.net import TCP_LISTEN, TCP_SYN_SENT, WILDCARD_ADDRS, InetSocket, UnixSocket
 from stucktui.model.process import ProcessListSnapshot
-from stucktui.model.sockets import ProcessSockets, SocketRow
+from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot
 from stucktui.procfs.cmdline import parse_cmdline
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -37,7 +37,7 @@ MAX_DEPTH = 6  # levels of waits followed from the start
 _FANOUT = 6  # parties of one wait looked at (a pipe with 200 holders: the first few tell it)
 
 
-class _Facts:
+class Facts:
     """What one process of the graph offers, read once."""
 
     def __init__(
@@ -71,7 +71,7 @@ def _tracer(root: ProcRoot, pid: int) -> int:
         return 0
 
 
-def _pipe_targets(f: _Facts) -> dict[tuple[str, int], tuple[list[int], str]]:
+def _pipe_targets(f: Facts) -> dict[tuple[str, int], tuple[list[int], str]]:
     """(kind, fd) -> (tids, link) for the pipe fds its threads are blocked on."""
     if f.threads is None:
         return {}
@@ -82,7 +82,7 @@ def _pipe_targets(f: _Facts) -> dict[tuple[str, int], tuple[list[int], str]]:
     return {key: (tids, pipes[key[1]]) for key, tids in W.pipe_fd_waits(f.threads, pipes).items()}
 
 
-def _known_holders(f: _Facts, fd: int) -> tuple[list[tuple[int, str, int, str]], bool] | None:
+def _known_holders(f: Facts, fd: int) -> tuple[list[tuple[int, str, int, str]], bool] | None:
     """(pid, name, fd, end) of every holder of the pipe on `fd`, from the Files panel, and
     whether some processes could not be read (an end may be held there, unseen)."""
     if f.files is None:
@@ -94,7 +94,7 @@ def _known_holders(f: _Facts, fd: int) -> tuple[list[tuple[int, str, int, str]],
 
 
 def _pipe_wait(
-    f: _Facts,
+    f: Facts,
     kind: str,
     fd: int,
     tids: list[int],
@@ -122,7 +122,7 @@ def _pipe_wait(
     return W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({link})", fd, parties, certain)
 
 
-def _child_waits(root: ProcRoot, f: _Facts, processes: ProcessListSnapshot | None) -> list[W.Wait]:
+def _child_waits(root: ProcRoot, f: Facts, processes: ProcessListSnapshot | None) -> list[W.Wait]:
     if f.threads is None:
         return []
     kids: tuple[ChildProcess, ...] | None = None
@@ -167,7 +167,7 @@ def _pidfd_pid(root: ProcRoot, pid: int, fd: int) -> int | None:
     return None
 
 
-def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, str]) -> list[W.Wait]:
+def _lock_waits(f: Facts, entries: tuple[LockEntry, ...], names: Mapping[int, str]) -> list[W.Wait]:
     """Threads blocked taking a file lock -> the processes holding the lock they wait for."""
     if f.threads is None:
         return []
@@ -200,103 +200,7 @@ def _lock_waits(f: _Facts, entries: tuple[LockEntry, ...], names: Mapping[int, s
     return out
 
 
-def _socket_waits(root: ProcRoot, f: _Facts, collector: SocketCollector) -> list[W.Wait]:
-    """Threads blocked sending on, or reading from, a connected stream socket -> the process
-    holding its other end (one sock_diag lookup per TCP socket, the unix peer from unix_diag),
-    or the endpoint off this box."""
-    if f.threads is None:
-        return []
-    links = {a.fd: a.target for t in f.threads.rows for a in t.fd_args[:1]}
-    fds = frozenset(fd for fd, link in links.items() if link.startswith("socket:["))
-    blocked = W.socket_fd_waits(f.threads, fds) if fds else {}
-    if not blocked:
-        return []
-    sockets = f.sockets
-    if sockets is None:
-        try:
-            sockets = collector.process_sockets(f.pid)
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            return []
-    rows = {r.fd: r for r in sockets.rows}
-    streams = {fd for _, fd in blocked if fd in rows and _stream(rows[fd])}
-    if not streams:
-        return []
-    ends = dict(f.context.send_peers) if f.context is not None else {}
-    missing = streams - ends.keys()
-    if missing:
-        try:
-            ends.update(send_peers(root, f.pid, sockets, missing))
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            pass
-    out = []
-    for (kind, fd), tids in blocked.items():
-        if fd not in streams:
-            continue
-        row, peer = rows[fd], ends.get(fd)
-        if kind == W.SOCKET_RECV and row.recv_q:
-            continue  # bytes are queued: it is reading, not waiting
-        where = f"{row.proto} {row.remote}" if row.remote else row.proto
-        parties: tuple[W.Party, ...] = ()
-        if peer is not None and peer.pid is not None:
-            parties = (W.Party(peer.pid, peer.name or "?", f"holds the other end (fd {peer.peer_fd})"),)
-        elif peer is not None and peer.on_box is False:
-            parties = (W.Party(None, "", f"the peer {row.remote}", endpoint="off this box"),)
-        verb = "send on" if kind == W.SOCKET_SEND else "read from"
-        # a send blocks until the receiver reads: only it can end the wait; a read may wait by
-        # design (a keep-alive connection, a client that speaks first), or end on a timeout
-        certain = kind == W.SOCKET_SEND and bool(parties)
-        out.append(W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({where})", fd, parties, certain))
-    return out
-
-
-def _connect_waits(f: _Facts, collector: SocketCollector) -> list[W.Wait]:
-    """Threads blocked in connect() on a TCP socket still in SYN_SENT -> the process holding
-    the listener of this box it connects to (a full accept queue drops the SYN and the client
-    retries until the listener accepts), or the endpoint off this box."""
-    if f.threads is None:
-        return []
-    tids_by_fd: dict[int, list[int]] = {}
-    for t in f.threads.rows:
-        if t.state in "SD" and t.call is not None and t.call.name == "connect":
-            for a in t.fd_args[:1]:
-                tids_by_fd.setdefault(a.fd, []).append(t.tid)
-    if not tids_by_fd:
-        return []
-    sockets = f.sockets
-    if sockets is None:
-        try:
-            sockets = collector.process_sockets(f.pid)
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            return []
-    rows = {r.fd: r for r in sockets.rows}
-    try:
-        listeners = collector.own_table().listeners()
-    except OSError:
-        listeners = []
-    out = []
-    for fd, tids in tids_by_fd.items():
-        row = rows.get(fd)
-        s = row.sock if row is not None else None
-        if row is None or not isinstance(s, InetSocket) or s.proto != "tcp" or s.state != TCP_SYN_SENT:
-            continue
-        match = [
-            lst for lst in listeners
-            if lst.local_port == s.remote_port and lst.family == s.family
-            and (lst.local_addr in WILDCARD_ADDRS or lst.local_addr == s.remote_addr)
-        ]  # fmt: skip
-        parties: tuple[W.Party, ...] = ()
-        if match:
-            owners = collector.socket_owners({lst.inode for lst in match}, f.pid)
-            parties = tuple(
-                W.Party(o.pid, o.name, f"listens on {row.remote} (fd {o.fd})") for o in owners.values()
-            )[:_FANOUT]
-        elif row.netns is None or row.netns == collector.own_netns:
-            parties = (W.Party(None, "", f"the listener {row.remote}", endpoint="off this box"),)
-        out.append(W.Wait(W.CONNECT, tuple(tids), f"connect on fd {fd} to {row.remote}", fd, parties, False))
-    return out
-
-
-def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
+def _futex_waits(f: Facts, others: list[W.Wait]) -> list[W.Wait]:
     """When the only thread of the process waits forever on a private futex: nobody in it can
     release the lock (a child forked while another thread of its parent held it). A futex wait
     beside threads blocked on something that can end (a join() behind writers blocked on a
@@ -311,15 +215,7 @@ def _futex_waits(f: _Facts, others: list[W.Wait]) -> list[W.Wait]:
     return [W.Wait(W.FUTEX, tuple(t.tid for t in f.threads.rows), what, None, (), certain=True)]
 
 
-def _stream(r: SocketRow) -> bool:
-    """A connected stream socket: TCP other than a listener, a connected unix stream."""
-    s = r.sock
-    if isinstance(s, InetSocket):
-        return s.proto == "tcp" and s.state != TCP_LISTEN
-    return isinstance(s, UnixSocket) and bool(s.peer_inode) and s.type_name in ("stream", "seqpacket")
-
-
-def _node(root: ProcRoot, f: _Facts, waits: list[W.Wait]) -> W.ProcessWaits:
+def _node(root: ProcRoot, f: Facts, waits: list[W.Wait]) -> W.ProcessWaits:
     tracer = _tracer(root, f.pid) if f.state in ("t", "T") else 0
     command = _command(root, f.pid) if f.state in ("t", "T") or not waits else ""
     doing = ""
@@ -334,7 +230,7 @@ def _node(root: ProcRoot, f: _Facts, waits: list[W.Wait]) -> W.ProcessWaits:
                           doing, wchan, all_blocked)  # fmt: skip
 
 
-def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> _Facts | None:
+def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> Facts | None:
     st = stat_fields(root, pid)
     if st is None:
         return None
@@ -344,7 +240,7 @@ def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> _Facts | Non
             threads = collector.collect(d)
     except (ProcessGone, AccessDenied, OSError, ValueError):
         threads = None
-    return _Facts(pid, st[0], st[1], threads)
+    return Facts(pid, st[0], st[1], threads)
 
 
 # calls in which a thread waits on something a chain follows
@@ -390,7 +286,7 @@ def wait_graph(
     collector = ThreadCollector(root)
     sockets = SocketCollector(root)  # one per graph: each namespace's tables are dumped once
     nodes: dict[int, W.ProcessWaits] = {}
-    level: list[_Facts] = [_Facts(pid, name, state, threads, files, locks, context, process_sockets)]
+    level: list[Facts] = [Facts(pid, name, state, threads, files, locks, context, process_sockets)]
     depth = 0
     while level and len(nodes) < max_processes:
         # the holders of every pipe this level waits on, in one pass over the box's fds
@@ -416,8 +312,8 @@ def wait_graph(
                 waits.append(_pipe_wait(f, kind, fd, tids, link, *known))
             waits += _child_waits(root, f, processes)
             waits += _lock_waits(f, entries, names)
-            waits += _socket_waits(root, f, sockets)
-            waits += _connect_waits(f, sockets)
+            waits += socket_waits(root, f, sockets)
+            waits += connect_waits(f, sockets)
             waits += _futex_waits(f, waits)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]

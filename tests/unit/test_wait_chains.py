@@ -250,18 +250,18 @@ def test_a_child_deadlocked_on_an_inherited_lock_is_the_root_of_its_parents_chai
 def test_a_join_behind_blocked_writers_is_not_a_deadlock():
     """The main thread in join() (a private futex, no timeout) while the workers it joins are
     blocked on a pipe: the futex ends when they do; only the pipe's wait is followed."""
-    from stucktui.inspection.waits import _Facts, _futex_waits
+    from stucktui.inspection.waits import Facts, _futex_waits
     from stucktui.model.threads import ThreadsSnapshot
 
     main = _futex_thread(70, 128 | 9)
     snap = ThreadsSnapshot(70, "x86_64", (main, _futex_thread(71, 128 | 9)), (), 0.0)
     writers = [pipe_write([71], 2, (72, "reader"))]
-    assert _futex_waits(_Facts(70, "app", "S", snap), writers) == []
+    assert _futex_waits(Facts(70, "app", "S", snap), writers) == []
     # every thread of an idle pool in futex waits, the main one for a signal handler's Event:
     # a healthy daemon, not followed
-    assert _futex_waits(_Facts(70, "app", "S", snap), []) == []
+    assert _futex_waits(Facts(70, "app", "S", snap), []) == []
     alone = ThreadsSnapshot(70, "x86_64", (main,), (), 0.0)
-    (w,) = _futex_waits(_Facts(70, "app", "S", alone), [])
+    (w,) = _futex_waits(Facts(70, "app", "S", alone), [])
     assert w.kind == W.FUTEX and w.tids == (70,)
 
 
