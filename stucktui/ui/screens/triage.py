@@ -6,13 +6,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
-from stucktui.model.findings import Finding, TriageResult
+from stucktui.model.findings import Finding, TriageResult, worst
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui.keys import TRIAGE_KEYS, bindings
 from stucktui.ui.messages import HelpRequested, OpenProcessRequested, PauseToggled
 from stucktui.ui.safe import safe_text
+from stucktui.ui.triage_folds import Fold, fold_findings, layout, root_words
 from stucktui.ui.view import SnapshotScreen, ViewContext
-from stucktui.ui.widgets.keyed_table import KeyedTable
+from stucktui.ui.widgets.fold_table import FoldTable
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 COLUMNS = (("severity", "SEVERITY"), ("pid", "PID"), ("name", "NAME"), ("finding", "FINDING"))
@@ -38,6 +39,18 @@ def finding_text(f: Finding, *, detail: bool = False) -> Text:
     return t
 
 
+def waiting(n: int) -> str:
+    return f"{n} process waits" if n == 1 else f"{n} processes wait"
+
+
+def root_text(head: Finding, fold: Fold, *, open: bool) -> Text:
+    """A chain root's row: what it is, how many processes wait on it, the key that shows them."""
+    t = safe_text(f"pid {fold.root} ({head.name}) {root_words(fold.end)}", max_len=300)
+    t.append(f" — {waiting(len(fold.waiters))} on it ", style="bold")
+    t.append("(▾ ← to fold)" if open else "(▸ → to show)", style="dim")
+    return t
+
+
 class TriageScreen(SnapshotScreen):
     BINDINGS = bindings(TRIAGE_KEYS)
     VIEW = "triage"
@@ -47,18 +60,22 @@ class TriageScreen(SnapshotScreen):
         self.result: TriageResult | None = None
         self._pending: TriageResult | None = None
         self._by_key: dict[str, Finding] = {}
+        self._open: set[int] = set()  # the chain roots whose waiting processes are shown
+        self._folded_for: TriageResult | None = None
+        self._folds: tuple[Fold, ...] = ()
+        self._heads: dict[str, Fold] = {}  # the key of each chain root's row -> its fold
 
     def compose(self) -> ComposeResult:
         yield Header()
         looking = Text("Findings on this box: looking at every process…", style="bold")
         yield Static(looking, id="triage-title")
-        yield KeyedTable(COLUMNS, id="triage-table")
+        yield FoldTable(COLUMNS, id="triage-table")
         yield Static("", id="triage-detail")
         yield Static("", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.query_one(FoldTable).focus()
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_triage(pending)
@@ -83,26 +100,83 @@ class TriageScreen(SnapshotScreen):
         )
         if not n:
             title.append("\nnothing found: no process shows one of the known stuck patterns", style="green")
+        if self._folds_of(result):
+            title.append(" · → shows who waits on a root", style="dim")
         self.query_one("#triage-title", Static).update(title)
         self._by_key = {finding_key(i, f): f for i, f in enumerate(result.findings)}
-        rows = [
-            (
-                k,
-                [
-                    Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                    Text(str(f.pid), justify="right"),
-                    safe_text(f.name, max_len=32),
-                    safe_text(f.summary, max_len=400),
-                ],
+        self._render_rows()
+
+    def _folds_of(self, result: TriageResult) -> tuple[Fold, ...]:
+        if result is not self._folded_for:
+            self._folded_for, self._folds = result, fold_findings(result.findings, result.chains)
+        return self._folds
+
+    def _render_rows(self, select: str | None = None) -> None:
+        """The findings as rows, each chain root's waiting processes folded under it unless
+        it is open; then the cursor on `select` when given."""
+        result = self.result
+        if result is None:
+            return
+        findings = result.findings
+        folds = self._folds_of(result)
+        self._open &= {fold.root for fold in folds}
+        rows: list[tuple[str, list[Text]]] = []
+        heads: dict[str, bool] = {}
+        self._heads = {}
+        parents: dict[str, str] = {}
+        for row in layout(len(findings), folds, self._open):
+            f = findings[row.index]
+            k = finding_key(row.index, f)
+            severity = f.severity
+            summary = safe_text(f.summary, max_len=400)
+            if row.fold is not None:
+                fold = row.fold
+                heads[k] = fold.root in self._open
+                self._heads[k] = fold
+                severity = worst([findings[i] for i in (fold.head, *fold.members)]) or severity
+                summary = root_text(f, fold, open=heads[k])
+            elif row.under is not None:
+                parents[k] = finding_key(row.under.head, findings[row.under.head])
+                summary = Text("  └ ", style="dim").append_text(summary)
+            rows.append(
+                (
+                    k,
+                    [
+                        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
+                        Text(str(f.pid), justify="right"),
+                        safe_text(f.name, max_len=32),
+                        summary,
+                    ],
+                )
             )
-            for k, f in self._by_key.items()
-        ]
-        self.query_one(KeyedTable).set_rows(rows)
-        self._show(self.query_one(KeyedTable).selected_key)
+        table = self.query_one(FoldTable)
+        table.set_folds(heads, parents)
+        table.set_rows(rows)
+        if select is not None:
+            table.select_key(select)
+        self._show(table.selected_key)
+
+    def on_fold_table_toggled(self, event: FoldTable.Toggled) -> None:
+        event.stop()
+        f = self._by_key.get(event.key)
+        if f is None:
+            return
+        if event.open:
+            self._open.add(f.pid)
+        else:
+            self._open.discard(f.pid)
+        self._render_rows(select=event.key)
 
     def _show(self, key: str | None) -> None:
         f = self._by_key.get(key or "")
-        self.query_one("#triage-detail", Static).update(finding_text(f, detail=True) if f else "")
+        text: Text | str = finding_text(f, detail=True) if f else ""
+        fold = self._heads.get(key or "")
+        if f is not None and fold is not None:
+            keys = "← folds them" if fold.root in self._open else "→ shows them"
+            hint = Text(f"{waiting(len(fold.waiters))} on pid {fold.root}: ")
+            hint.append(f"{keys}, Enter opens pid {fold.root}\n", style="bold")
+            text = hint.append_text(finding_text(f, detail=True))
+        self.query_one("#triage-detail", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(event.row_key.value)
@@ -112,7 +186,7 @@ class TriageScreen(SnapshotScreen):
         self.action_open()
 
     def action_open(self) -> None:
-        f = self._by_key.get(self.query_one(KeyedTable).selected_key or "")
+        f = self._by_key.get(self.query_one(FoldTable).selected_key or "")
         if f is not None:
             self.post_message(OpenProcessRequested(f.pid, f.starttime, tab=f.panel))
 
