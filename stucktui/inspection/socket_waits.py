@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from stucktui.collect.peers import send_peers
 from stucktui.collect.sockets import SocketCollector
 from stucktui.model import waits as W
-from stucktui.model.net import TCP_LISTEN, TCP_SYN_SENT, WILDCARD_ADDRS, InetSocket, UnixSocket
-from stucktui.model.sockets import SocketRow
+from stucktui.model.context import connected_stream
+from stucktui.model.net import TCP_SYN_SENT, WILDCARD_ADDRS, InetSocket
+from stucktui.model.sockets import ProcessSockets
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 
@@ -28,17 +29,14 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
         return []
     links = {a.fd: a.target for t in f.threads.rows for a in t.fd_args[:1]}
     fds = frozenset(fd for fd, link in links.items() if link.startswith("socket:["))
-    blocked = W.socket_fd_waits(f.threads, fds) if fds else {}
+    blocked = W.fd_waits(f.threads, fds, *W.SOCKET_CALLS) if fds else {}
     if not blocked:
         return []
-    sockets = f.sockets
+    sockets = _sockets(f, collector)
     if sockets is None:
-        try:
-            sockets = collector.process_sockets(f.pid)
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            return []
+        return []
     rows = {r.fd: r for r in sockets.rows}
-    streams = {fd for _, fd in blocked if fd in rows and _stream(rows[fd])}
+    streams = {fd for _, fd in blocked if fd in rows and connected_stream(rows[fd])}
     if not streams:
         return []
     ends = dict(f.context.send_peers) if f.context is not None else {}
@@ -82,12 +80,9 @@ def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
                 tids_by_fd.setdefault(a.fd, []).append(t.tid)
     if not tids_by_fd:
         return []
-    sockets = f.sockets
+    sockets = _sockets(f, collector)
     if sockets is None:
-        try:
-            sockets = collector.process_sockets(f.pid)
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            return []
+        return []
     rows = {r.fd: r for r in sockets.rows}
     try:
         listeners = collector.own_table().listeners()
@@ -116,9 +111,12 @@ def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
     return out
 
 
-def _stream(r: SocketRow) -> bool:
-    """A connected stream socket: TCP other than a listener, a connected unix stream."""
-    s = r.sock
-    if isinstance(s, InetSocket):
-        return s.proto == "tcp" and s.state != TCP_LISTEN
-    return isinstance(s, UnixSocket) and bool(s.peer_inode) and s.type_name in ("stream", "seqpacket")
+def _sockets(f: Facts, collector: SocketCollector) -> ProcessSockets | None:
+    """The process's sockets: its panel's, or read once and kept on its Facts for the next
+    kind of socket wait (None: they could not be read)."""
+    if f.sockets is None:
+        try:
+            f.sockets = collector.process_sockets(f.pid)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
+    return f.sockets

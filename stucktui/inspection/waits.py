@@ -79,7 +79,7 @@ def _pipe_targets(f: Facts) -> dict[tuple[str, int], tuple[list[int], str]]:
     pipes = {fd: link[: link.find("]") + 1] for fd, link in links.items() if link.startswith("pipe:[")}
     if f.files is not None:  # FIFOs too, where the Files panel tells them
         pipes.update({r.fd: r.target for r in f.files.rows if r.kind in ("pipe", "fifo")})
-    return {key: (tids, pipes[key[1]]) for key, tids in W.pipe_fd_waits(f.threads, pipes).items()}
+    return {key: (tids, pipes[key[1]]) for key, tids in W.fd_waits(f.threads, pipes, *W.PIPE_CALLS).items()}
 
 
 def _known_holders(f: Facts, fd: int) -> tuple[list[tuple[int, str, int, str]], bool] | None:

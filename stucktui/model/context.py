@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from stucktui.model.files import ProcessFiles
 from stucktui.model.net import TCP_LISTEN, InetSocket, UnixSocket
-from stucktui.model.sockets import ProcessSockets
+from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.model.threads import ThreadsSnapshot
 
 if TYPE_CHECKING:
@@ -110,17 +110,21 @@ def blocked_pipe_inodes(threads: ThreadsSnapshot | None, files: ProcessFiles | N
 _STREAMS = ("stream", "seqpacket")
 
 
+def connected_stream(r: SocketRow) -> bool:
+    """A connected stream socket: TCP other than a listener, a connected unix stream or
+    seqpacket socket."""
+    s = r.sock
+    if isinstance(s, InetSocket):
+        return s.proto == "tcp" and s.state != TCP_LISTEN
+    return isinstance(s, UnixSocket) and bool(s.peer_inode) and s.type_name in _STREAMS
+
+
 def blocked_socket_sends(threads: ThreadsSnapshot | None, sockets: ProcessSockets | None) -> dict[int, int]:
     """fd -> socket inode for every connected stream socket (TCP, unix stream) a thread of the
     process is blocked sending on. A send blocks only while the socket's send buffer is full."""
     if threads is None or sockets is None:
         return {}
-    streams = {
-        r.fd: r.inode
-        for r in sockets.rows
-        if (isinstance(r.sock, InetSocket) and r.sock.proto == "tcp" and r.sock.state != TCP_LISTEN)
-        or (isinstance(r.sock, UnixSocket) and r.sock.peer_inode and r.sock.type_name in _STREAMS)
-    }
+    streams = {r.fd: r.inode for r in sockets.rows if connected_stream(r)}
     out: dict[int, int] = {}
     for t in threads.rows:
         if t.state not in "SD" or t.call is None or t.call.name not in SEND_CALLS:

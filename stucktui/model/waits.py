@@ -11,7 +11,7 @@ back on itself (a cycle: a deadlock), or where the party is missing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -242,37 +242,30 @@ def blocking_lock_call(t: ThreadRow) -> bool:
     return any(x in BLOCKING_LOCK_CMDS for x in t.call.extra)
 
 
-def socket_fd_waits(threads: ThreadsSnapshot, socket_fds: frozenset[int]) -> dict[tuple[str, int], list[int]]:
-    """(kind, fd) -> the tids blocked sending on or reading from each socket fd of `socket_fds`."""
+def fd_waits(
+    threads: ThreadsSnapshot,
+    fds: Container[int],
+    writes: tuple[frozenset[str], str],
+    reads: tuple[frozenset[str], str],
+) -> dict[tuple[str, int], list[int]]:
+    """(kind, fd) -> the tids blocked on each fd of `fds`, in a call of `writes` (calls, kind)
+    or of `reads`: e.g. (WRITE_CALLS, PIPE_WRITE) and (READ_CALLS, PIPE_READ) for pipes."""
     out: dict[tuple[str, int], list[int]] = {}
     for t in threads.rows:
         if t.state not in "SD" or t.call is None:
             continue
         name = t.call.name
-        kind = SOCKET_SEND if name in SEND_CALLS else SOCKET_RECV if name in READ_CALLS else None
+        kind = writes[1] if name in writes[0] else reads[1] if name in reads[0] else None
         if kind is None:
             continue
-        for a in t.fd_args[:1]:  # the fd sent on or read (sendfile's second fd is the file)
-            if a.fd in socket_fds:
+        for a in t.fd_args[:1]:  # the fd written or read (splice's first; sendfile's second is a file)
+            if a.fd in fds:
                 out.setdefault((kind, a.fd), []).append(t.tid)
     return out
 
 
-def pipe_fd_waits(threads: ThreadsSnapshot, pipe_fds: Mapping[int, str]) -> dict[tuple[str, int], list[int]]:
-    """(kind, fd) -> the tids blocked writing to or reading from each pipe or FIFO fd of
-    `pipe_fds` (fd -> link, e.g. 'pipe:[123]')."""
-    out: dict[tuple[str, int], list[int]] = {}
-    for t in threads.rows:
-        if t.state not in "SD" or t.call is None:
-            continue
-        name = t.call.name
-        kind = PIPE_WRITE if name in WRITE_CALLS else PIPE_READ if name in READ_CALLS else None
-        if kind is None:
-            continue
-        for a in t.fd_args[:1]:  # the fd written or read (splice's first)
-            if a.fd in pipe_fds:
-                out.setdefault((kind, a.fd), []).append(t.tid)
-    return out
+PIPE_CALLS: Final = ((WRITE_CALLS, PIPE_WRITE), (READ_CALLS, PIPE_READ))
+SOCKET_CALLS: Final = ((SEND_CALLS, SOCKET_SEND), (READ_CALLS, SOCKET_RECV))
 
 
 def chain_text(c: WaitChain) -> str:

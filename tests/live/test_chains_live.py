@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -159,15 +160,24 @@ def test_a_parent_waiting_for_a_child_it_never_reads_is_a_deadlock(children: Chi
         _kill(child)
 
 
-def test_a_stopped_lock_holder_two_hops_away_is_the_root(children: Children, tmp_path):
+def _stopped_holder_behind_a_reader(
+    children: Children, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int]:
+    """A writer blocked on a pipe whose reader waits for a flock held by a stopped process:
+    (holder, writer, the reader's pid). The caller resumes the holder and ends the reader."""
     lock = str(tmp_path / "app.lock")
     holder = _spawn(children, HOLDER, lock)
     children.wait_ready(holder)
     os.kill(holder.pid, signal.SIGSTOP)
     w = _spawn(children, WRITER, lock)
     reader = int(children.wait_ready(w)[0])
+    wait_until(lambda: _blocked_writing(w.pid), timeout=20, what="the writer blocked on the pipe")
+    return holder, w, reader
+
+
+def test_a_stopped_lock_holder_two_hops_away_is_the_root(children: Children, tmp_path):
+    holder, w, reader = _stopped_holder_behind_a_reader(children, tmp_path)
     try:
-        wait_until(lambda: _blocked_writing(w.pid), timeout=20, what="the writer blocked on the pipe")
         seen = _examined(w.pid, W.STOPPED)
         (c,) = [c for c in seen.chains if c.end.kind == W.STOPPED]
         assert [h.wait for h in c.hops] == [W.PIPE_WRITE, W.LOCK]
@@ -274,15 +284,8 @@ def test_triage_tells_the_root_who_waits_on_it(children: Children, tmp_path):
     from stucktui.collect.proclist import ProcessListCollector
     from stucktui.inspection.triage import triage_box
 
-    lock = str(tmp_path / "app.lock")
-    holder = _spawn(children, HOLDER, lock)
-    children.wait_ready(holder)
-    os.kill(holder.pid, signal.SIGSTOP)
-    w = _spawn(children, WRITER, lock)
-    reader = int(children.wait_ready(w)[0])
+    holder, w, reader = _stopped_holder_behind_a_reader(children, tmp_path)
     try:
-        wait_until(lambda: _blocked_writing(w.pid), timeout=20, what="the writer blocked on the pipe")
-
         ours = {holder.pid, w.pid, reader}
         collector = ProcessListCollector(ProcRoot())
 
