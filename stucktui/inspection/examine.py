@@ -36,24 +36,6 @@ class Examination:
     chains: tuple[WaitChain, ...] = ()
 
 
-def examine_process(
-    root: ProcRoot,
-    detail: ProcessDetail,
-    *,
-    history: History | None = None,
-    processes: ProcessListSnapshot | None = None,
-    panels: PanelData | None = None,
-    python: bool = False,
-    now: float | None = None,
-    threads: ThreadCollector | None = None,
-) -> list[Finding]:
-    """The findings of examine() (the process view and the live tests use only them)."""
-    return list(
-        examine(root, detail, history=history, processes=processes, panels=panels, python=python,
-                now=now, threads=threads).findings
-    )  # fmt: skip
-
-
 def examine(
     root: ProcRoot,
     detail: ProcessDetail,
@@ -123,7 +105,7 @@ class Examined:
 def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
-    examine_process. Raises ProcessGone, AccessDenied or OSError when the process itself
+    examine(). Raises ProcessGone, AccessDenied or OSError when the process itself
     cannot be read; blocks for about `window`: call it from a worker or a command."""
     with root.pid_dir(pid) as d:
         collector = PanelCollector(root)

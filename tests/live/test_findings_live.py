@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.history import History
-from stucktui.inspection.examine import examine_process
+from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
 from stucktui.inspection.triage import triage_box
@@ -31,6 +32,11 @@ from stucktui.tools.pyspy import dump_python, find_pyspy
 from tests.helpers import ready_lines, wait_until
 
 pytestmark = pytest.mark.live
+
+
+def examine_process(*args: Any, **kw: Any) -> list[Finding]:
+    """The findings of one examination, as the process view takes them."""
+    return list(examine(*args, **kw).findings)
 
 
 def findings(pid: int, *, python: bool = False, cpu: bool = False, history=None, now=None) -> list[Finding]:
