@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stucktui.collect.sockets import SocketCollector
@@ -288,6 +288,28 @@ def stalled_listeners() -> set[int]:
     return out
 
 
+# A healthy server takes a queued connection within milliseconds: one still queued after this
+# pause may wait on a loop or pool that stopped taking connections (event-loop-blocked).
+LINGER_PAUSE = 0.05
+
+
+def lingering_listeners(pause: float = LINGER_PAUSE, sleep: Callable[[float], None] = time.sleep) -> set[int]:
+    """Inodes of our namespace's TCP listeners with connections queued (under the backlog) in
+    two LISTEN dumps `pause` seconds apart. Costs two state-filtered dumps per family, the
+    second only when the first found a queue."""
+    out: set[int] = set()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            request = nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_LISTEN)
+            first = {s.inode for s in nl.iter_inet(nl.dump(request), "tcp") if s.inode and s.recv_q}
+            if first:
+                sleep(pause)
+                out.update(s.inode for s in nl.iter_inet(nl.dump(request), "tcp", first) if s.recv_q)
+        except OSError:
+            continue
+    return out
+
+
 def owners_of(
     root: ProcRoot, targets: set[str], pids: Iterable[int] | None = None
 ) -> tuple[dict[str, list[tuple[int, int]]], int]:
@@ -351,7 +373,7 @@ def scan_box(
     _lock_pass(root, scan)
     _closed_tcp_pass(root, scan, rows)
     if listeners and root.path == "/proc":
-        full = stalled_listeners()
+        full = stalled_listeners() | lingering_listeners()
         if full:
             for owners in owners_of(root, {f"socket:[{i}]" for i in full})[0].values():
                 for pid, _ in owners:

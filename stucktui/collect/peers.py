@@ -78,14 +78,15 @@ def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[
         except OSError as exc:
             out[fd] = SendPeer(fd, None, note=f"sock_diag lookup failed ({exc.strerror or exc})")
             continue
-        zero = mine[1] == nl.TIMER_PERSIST if mine is not None else None
-        retries = mine[2] if mine is not None and mine[1] == nl.TIMER_RETRANSMIT else 0
+        zero = mine.timer == nl.TIMER_PERSIST if mine is not None else None
+        retries = mine.retrans if mine is not None and mine.timer == nl.TIMER_RETRANSMIT else 0
+        info = mine.info if mine is not None else None
         if theirs is None:
-            out[fd] = SendPeer(fd, False, zero_window=zero, retransmits=retries)
+            out[fd] = SendPeer(fd, False, zero_window=zero, retransmits=retries, info=info)
         else:
-            found[fd] = theirs[0]
-            out[fd] = SendPeer(fd, True, theirs[0].inode or None, theirs[0].recv_q, zero_window=zero,
-                               retransmits=retries)  # fmt: skip
+            found[fd] = theirs.sock
+            out[fd] = SendPeer(fd, True, theirs.sock.inode or None, theirs.sock.recv_q, zero_window=zero,
+                               retransmits=retries, info=info)  # fmt: skip
     if unix_peers:
         try:
             chunks = nl.dump(nl.unix_request())

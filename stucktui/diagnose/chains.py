@@ -11,6 +11,7 @@ debugger before a stopped process).
 from __future__ import annotations
 
 from stucktui.model import waits as W
+from stucktui.model.text import human_age
 
 MAX_DEPTH = 8
 _FANOUT = 6
@@ -30,7 +31,15 @@ def follow(graph: W.WaitGraph) -> tuple[W.WaitChain, ...]:
 
 def _hop(node: W.ProcessWaits, w: W.Wait) -> W.Hop:
     who = "; ".join(f"pid {p.pid} ({p.name}) {p.role}" if p.pid is not None else p.role for p in w.parties)
-    return W.Hop(node.pid, node.name, w.tids, w.kind, w.what, who or "nobody", w.fd)
+    if w.silent_s is not None and who:
+        who += f"; {silence(w)}"
+    return W.Hop(node.pid, node.name, w.tids, w.kind, w.what, who or "nobody", w.fd, w.silent_s)
+
+
+def silence(w: W.Wait) -> str:
+    """'nothing received for 4m, since a request sent 4m ago' for a socket read."""
+    quiet = human_age(w.silent_s or 0.0)
+    return f"nothing received from it for {quiet}" + (" after this side last sent" if w.asked else "")
 
 
 Step = tuple[list[W.Hop], W.ChainEnd]
@@ -68,6 +77,9 @@ def _through(
     for party in w.parties[:_FANOUT]:
         best = _better(best, _at(graph, party, hops, visited, certain, depth))
     assert best is not None
+    if best[1].kind == W.REMOTE and len(best[0]) == len(hops) and w.silent_s is not None:
+        end = best[1]  # the peer off this box: how long it has been silent is all there is to say
+        best = (best[0], W.ChainEnd(end.kind, end.pid, end.name, f"{end.detail}; {silence(w)}"))
     return best
 
 

@@ -41,7 +41,7 @@ class RuleSpec:
         return self.check(s)
 
     def __post_init__(self) -> None:
-        unknown = (self.clues | self.tracks) - clues.CLUES
+        unknown = (self.clues - clues.CLUES) | (self.tracks - clues.CLUES - clues.TRACKED_ONLY)
         if unknown or self.needs - PANELS:
             bad = sorted(unknown | (self.needs - PANELS))
             raise ValueError(f"rule {self.id}: unknown clues or needs {bad}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 
+from stucktui.diagnose.rules.event_loop import loop_keys
 from stucktui.diagnose.subject import Subject
 from stucktui.model import clues
 from stucktui.model.context import blocked_pipe_inodes, blocked_socket_sends
@@ -71,6 +72,7 @@ TRACKERS: dict[str, Callable[[Subject], Keys]] = {
     clues.ZOMBIES: _zombies,
     clues.STUCK_SIGNAL: _stuck_signal,
     clues.LOCK_WAIT: _lock_wait,
+    clues.LOOP_BLOCKED: loop_keys,
 }
 
 

@@ -63,7 +63,12 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
         # a send blocks until the receiver reads: only it can end the wait; a read may wait by
         # design (a keep-alive connection, a client that speaks first), or end on a timeout
         certain = kind == W.SOCKET_SEND and bool(parties)
-        out.append(W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({where})", fd, parties, certain))
+        info = peer.info if peer is not None and kind == W.SOCKET_RECV else None
+        silent = info.last_data_recv_ms / 1000 if info is not None else None
+        asked = info is not None and info.awaits_reply
+        out.append(
+            W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({where})", fd, parties, certain, silent, asked)
+        )
     return out
 
 

@@ -33,6 +33,9 @@ ZOMBIES: Final = "zombies"
 # A listener whose accept queue is over its backlog. History: (listener fd, client endpoint)
 # of each connection waiting to be accepted.
 ACCEPT_QUEUE: Final = "accept_queue"
+# An event loop whose epoll set connections wait on, and no thread polls it. History: (epoll
+# fd, the loop's thread).
+LOOP_BLOCKED: Final = "loop_blocked"
 
 CLUES: Final = frozenset(
     {
@@ -50,3 +53,5 @@ CLUES: Final = frozenset(
         ACCEPT_QUEUE,
     }
 )
+# Kinds History follows that no first pass notices (the full look at a process tells them).
+TRACKED_ONLY: Final = frozenset({LOOP_BLOCKED})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stucktui.model.files import ProcessFiles
-from stucktui.model.net import TCP_LISTEN, InetSocket, UnixSocket
+from stucktui.model.net import TCP_LISTEN, InetSocket, TcpInfo, UnixSocket
 from stucktui.model.sockets import ProcessSockets, SocketRow
 from stucktui.model.threads import ThreadsSnapshot
 
@@ -62,7 +62,8 @@ class ChildProcess:
 
 @dataclass(frozen=True, slots=True)
 class SendPeer:
-    """The other end of a stream socket that threads are blocked sending on."""
+    """The other end of a stream socket that threads are blocked sending on (or reading
+    from, for the wait chains)."""
 
     fd: int  # the sender's socket fd
     on_box: bool | None  # another socket of this box; False: elsewhere; None: not known
@@ -76,6 +77,7 @@ class SendPeer:
     # data still flows, the receiver is only slower than the sender; None: unix, or not known
     zero_window: bool | None = None
     retransmits: int = 0  # TCP: retransmission timeouts in a row with no ACK (the peer is gone)
+    info: TcpInfo | None = None  # TCP: this socket's traffic (how long the peer has been silent)
 
 
 @dataclass(frozen=True, slots=True)

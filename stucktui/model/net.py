@@ -144,3 +144,24 @@ class UnixSocket:
     @property
     def type_name(self) -> str:
         return UNIX_TYPES.get(self.sock_type, str(self.sock_type))
+
+
+@dataclass(frozen=True, slots=True)
+class TcpInfo:
+    """What `struct tcp_info` (INET_DIAG_INFO) says of one TCP socket's traffic, as `ss -ti`
+    shows it: how long ago data last went each way (milliseconds) and the windows
+    (docs/kernel-notes.md §A.8). A field the kernel's struct is too short for is None."""
+
+    last_data_sent_ms: int  # since this socket last sent data
+    last_data_recv_ms: int  # since the peer's data last arrived: how long it has been silent
+    last_ack_recv_ms: int  # since the peer last acknowledged anything
+    backoff: int  # retransmission-timeout backoffs in a row
+    probes: int  # zero-window or keepalive probes sent without answer
+    unacked: int  # segments in flight
+    snd_wnd: int | None = None  # the window the peer advertises (0: its application reads nothing)
+
+    @property
+    def awaits_reply(self) -> bool:
+        """This side spoke last: it sent data after the last data the peer sent (a request
+        outstanding, or a server that answered and waits for the next request)."""
+        return self.last_data_sent_ms <= self.last_data_recv_ms

@@ -104,6 +104,10 @@ class Wait:
     # only these parties can end it (a cycle through certain edges is a deadlock); False for a
     # wait some other process or a timeout might end
     certain: bool = True
+    # a socket read: seconds since the peer last sent a byte (tcp_info), and whether this side
+    # spoke last (it sent after the peer's last byte: a request waits for its reply)
+    silent_s: float | None = None
+    asked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +148,13 @@ class Hop:
     obj: str  # what it waits on
     detail: str  # who could end it
     fd: int | None = None
+    silent_s: float | None = None  # a socket read: seconds since the peer last sent a byte
 
     def to_json(self) -> dict[str, object]:
         tid = self.tids[0] if self.tids else None
         return {"pid": self.pid, "name": self.name, "tid": tid, "tids": list(self.tids), "wait": self.wait,
-                "object": self.obj, "detail": self.detail, "fd": self.fd}  # fmt: skip
+                "object": self.obj, "detail": self.detail, "fd": self.fd,
+                "peer_silent_s": self.silent_s}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

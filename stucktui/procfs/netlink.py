@@ -14,8 +14,10 @@ import os
 import socket
 import struct
 from collections.abc import Container, Iterable, Iterator
+from typing import NamedTuple
 
-from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, UnixSocket
+from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, TcpInfo, UnixSocket
+from stucktui.procfs.tcp_info import parse_tcp_info
 
 # include/uapi/linux/netlink.h, include/uapi/linux/sock_diag.h
 NETLINK_SOCK_DIAG = 4
@@ -269,20 +271,29 @@ def dump(request: bytes) -> list[bytes]:
 
 
 def inet_exact_request(
-    family: int, proto: int, local_addr: str, local_port: int, remote_addr: str, remote_port: int
+    family: int,
+    proto: int,
+    local_addr: str,
+    local_port: int,
+    remote_addr: str,
+    remote_port: int,
+    ext: int = 0,
 ) -> bytes:
     """inet_diag_req_v2 naming one socket by its four-tuple (no cookie), for a lookup without
-    NLM_F_DUMP: the kernel answers with that socket alone or ENOENT."""
+    NLM_F_DUMP: the kernel answers with that socket alone or ENOENT. `ext`: the
+    INET_DIAG_* attributes wanted (1 << (INET_DIAG_INFO - 1) for tcp_info)."""
     src = socket.inet_pton(family, local_addr).ljust(16, b"\0")[:16]
     dst = socket.inet_pton(family, remote_addr).ljust(16, b"\0")[:16]
     sockid = struct.pack("!HH", local_port, remote_port) + src + dst
     sockid += struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF)  # any interface, INET_DIAG_NOCOOKIE
-    return struct.pack("=BBBBI", family, proto, 0, 0, ALL_STATES) + sockid
+    return struct.pack("=BBBBI", family, proto, ext, 0, ALL_STATES) + sockid
 
 
 def _lookup(family: int, proto: int, local: tuple[str, int], remote: tuple[str, int]) -> bytes | None:
-    """The one inet_diag_msg the kernel answers for this four-tuple; None for ENOENT."""
-    request = inet_exact_request(family, proto, local[0], local[1], remote[0], remote[1])
+    """The one inet_diag_msg the kernel answers for this four-tuple (with its tcp_info for
+    TCP); None for ENOENT."""
+    ext = _WANT_INFO if proto == socket.IPPROTO_TCP else 0
+    request = inet_exact_request(family, proto, local[0], local[1], remote[0], remote[1], ext)
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", _TIMEOUT_S, 0))
@@ -307,12 +318,43 @@ TIMER_RETRANSMIT = 1
 TIMER_PERSIST = 4
 
 
+# include/uapi/linux/inet_diag.h: the tcp_info attribute, asked for with bit INET_DIAG_INFO - 1
+INET_DIAG_INFO = 2
+_WANT_INFO = 1 << (INET_DIAG_INFO - 1)
+
+
+class InetLookup(NamedTuple):
+    """One socket found by its four-tuple: the socket, idiag_timer, idiag_retrans, and (TCP)
+    what tcp_info says of its traffic (None: the kernel sent none)."""
+
+    sock: InetSocket
+    timer: int
+    retrans: int
+    info: TcpInfo | None = None
+
+
+def message_attr(buf: bytes, off: int, typ: int) -> bytes | None:
+    """The payload of attribute `typ` of the sock_diag message at `off` (after its
+    72-byte inet_diag_msg), or None."""
+    end = off + _HDR.unpack_from(buf, off)[0]
+    pos = off + _INET_MSG_LEN
+    while pos + 4 <= min(end, len(buf)):
+        ln, t = _ATTR.unpack_from(buf, pos)
+        if ln < 4:
+            return None
+        if t == typ:
+            return buf[pos + 4 : pos + ln]
+        pos += (ln + 3) & ~3
+    return None
+
+
 def lookup_inet(
     family: int, proto: int, local_addr: str, local_port: int, remote_addr: str, remote_port: int
-) -> tuple[InetSocket, int, int] | None:
-    """(the socket of this namespace with exactly this local and remote endpoint, its
-    idiag_timer, its idiag_retrans), or None. One request, no dump: the cost does not grow with the number of
-    sockets. Raises OSError when netlink is unavailable."""
+) -> InetLookup | None:
+    """The socket of this namespace with exactly this local and remote endpoint, its
+    idiag_timer and idiag_retrans and, for TCP, its tcp_info; or None. One request, no dump:
+    the cost does not grow with the number of sockets. Raises OSError when netlink is
+    unavailable."""
     buf = _lookup(family, proto, (local_addr, local_port), (remote_addr, remote_port))
     if buf is None:
         return None
@@ -322,7 +364,9 @@ def lookup_inet(
         return None
     if socket.inet_pton(family, found.remote_addr) != socket.inet_pton(family, remote_addr):
         return None
-    return found, buf[_TIMER_OFFSET], buf[_TIMER_OFFSET + 1]
+    raw = message_attr(buf, 0, INET_DIAG_INFO) if proto == socket.IPPROTO_TCP else None
+    info = parse_tcp_info(raw) if raw is not None else None
+    return InetLookup(found, buf[_TIMER_OFFSET], buf[_TIMER_OFFSET + 1], info)
 
 
 class InetDump:

@@ -27,6 +27,8 @@ def test_every_rule_of_the_issue_is_registered_once():
     assert sorted(RULE_IDS) == sorted(
         [
             "pipe-writers-blocked",
+            "event-loop-blocked",
+            "workers-wait-on-peer",
             "close-wait-unread",
             "close-wait-leak",
             "close-wait-unanswered",

@@ -261,7 +261,7 @@ def test_lookup_finds_the_other_end_of_a_loopback_connection_and_nothing_else():
         except OSError as exc:
             pytest.skip(f"sock_diag not available here: {exc}")
         assert got is not None
-        peer, timer, _retrans = got
+        peer, timer, _retrans, _info = got
         assert peer.inode == os.fstat(a.fileno()).st_ino and (peer.local_port, peer.remote_port) == (rp, lp)
         assert timer in (0, 2)  # idle: no retransmission or zero-window timer
         # no such connection: the kernel would answer with the listener of that port; refused
