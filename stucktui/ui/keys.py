@@ -95,6 +95,12 @@ TRIAGE_KEYS: tuple[KeyAction, ...] = (
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )
 
+# keys the triage's table handles itself (not bindings): listed on the help screen
+TRIAGE_TABLE_KEYS: tuple[tuple[str, str], ...] = (
+    ("→", "Show the findings of the processes that wait on the selected root, folded under it"),
+    ("←", "Fold them again"),
+)
+
 WHY_STUCK_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Why stuck: open the process of the selected hop or end"),
     KeyAction("back", "escape,backspace,q,w", "Back", "Back to the process view"),

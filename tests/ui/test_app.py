@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 
 import pytest
+from rich.console import Console
+from textual.widgets import Static
 
 from stucktui.model.process import NO_PERMISSION
 from stucktui.ui.screens.help import HelpScreen
@@ -192,6 +195,12 @@ async def test_help_and_quit():
         await wait_for_list(pilot, app)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        # every screen's keys, the triage table's fold keys (not bindings) included
+        console = Console(width=140, record=True, file=io.StringIO())
+        for w in app.screen.query(Static):
+            console.print(w.content)
+        shown = console.export_text()
+        assert "Findings on this box" in shown and "Fold them again" in shown
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessListScreen))
         await pilot.press("f1")

@@ -17,18 +17,21 @@ from stucktui.ui.keys import (
     SOCKETS_KEYS,
     THREADS_KEYS,
     TRIAGE_KEYS,
+    TRIAGE_TABLE_KEYS,
     WHY_STUCK_KEYS,
     KeyAction,
     key_label,
 )
 
 
-def _table(title: str, actions: tuple[KeyAction, ...]) -> Table:
+def _table(title: str, actions: tuple[KeyAction, ...], more: tuple[tuple[str, str], ...] = ()) -> Table:
     t = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
     t.add_column(style="bold")
     t.add_column()
     for a in actions:
         t.add_row(Text(key_label(a.keys)), Text(a.help))
+    for key, text in more:
+        t.add_row(Text(key), Text(text))
     return t
 
 
@@ -43,7 +46,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table("In a panel", THREADS_KEYS + SOCKETS_KEYS + FILES_KEYS))
             yield Static(_table("Why stuck? (w in the process view)", WHY_STUCK_KEYS))
             yield Static(_table("Box-wide sockets", BOX_SOCKET_KEYS))
-            yield Static(_table("Findings on this box", TRIAGE_KEYS))
+            yield Static(_table("Findings on this box", TRIAGE_KEYS, TRIAGE_TABLE_KEYS))
             yield Static(
                 Text("Ctrl+P opens the command palette. Click a column header to sort by it.", style="dim")
             )
