@@ -29,6 +29,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "pipe-writers-blocked",
             "event-loop-blocked",
             "workers-wait-on-peer",
+            "silent-peer",
             "close-wait-unread",
             "close-wait-leak",
             "close-wait-unanswered",

@@ -10,6 +10,7 @@ import struct
 
 from stucktui.diagnose.rules.event_loop import event_loop_blocked
 from stucktui.diagnose.rules.pool_peer import workers_wait_on_peer
+from stucktui.diagnose.rules.silent_peer import silent_peer
 from stucktui.diagnose.subject import Ages
 from stucktui.model import clues
 from stucktui.model import waits as W
@@ -159,3 +160,16 @@ def test_the_tcp_info_attribute_is_found_after_the_message_and_other_attributes(
     buf = struct.pack("=IHHII", 16 + len(msg), 20, 0, 1, 0) + bytes(msg)
     assert message_attr(buf, 0, 2) == info
     assert message_attr(buf, 0, 9) is None
+
+
+def test_a_lone_reply_that_never_comes_is_information_not_an_alarm():
+    def one(silent: float, asked: bool = True) -> list:  # type: ignore[type-arg]
+        t = thread(PID, "recvfrom", (9, 0, 100), frames=(("fetch", "/srv/app/client.py"),))
+        ctx = Context(waits=_graph(_recv_wait((PID,), 9, silent, asked)))
+        return silent_peer(subject(threads=threads(t), sockets=sockets(TO_BACKEND), context=ctx))
+
+    (f,) = one(300.0)
+    assert f.id == "silent-peer" and f.severity == "info"
+    assert "for a reply from pid 777 (backend), which has sent nothing for 5m" in f.summary
+    assert "fetch (/srv/app/client.py:1)" in f.summary
+    assert one(20.0) == [] and one(300.0, asked=False) == []
