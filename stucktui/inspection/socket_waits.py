@@ -107,8 +107,10 @@ def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
         parties: tuple[W.Party, ...] = ()
         if match:
             owners = collector.socket_owners({lst.inode for lst in match}, f.pid)
+            queues = {lst.inode: f"accept queue {lst.recv_q} of backlog {lst.send_q}" for lst in match}
             parties = tuple(
-                W.Party(o.pid, o.name, f"listens on {row.remote} (fd {o.fd})") for o in owners.values()
+                W.Party(o.pid, o.name, f"listens on {row.remote} (fd {o.fd}; {queues.get(ino, '')})")
+                for ino, o in owners.items()
             )[:_FANOUT]
         elif row.netns is None or row.netns == collector.own_netns:
             parties = (W.Party(None, "", f"the listener {row.remote}", endpoint="off this box"),)

@@ -403,6 +403,7 @@ def test_a_client_stuck_in_connect_follows_to_the_listener(children: Children):
         seen = _examined(stuck[0].pid, W.STOPPED)
         (c,) = [c for c in seen.chains if c.end.kind == W.STOPPED]
         assert [h.wait for h in c.hops] == [W.CONNECT] and c.end.pid == server.pid
+        assert "accept queue 2 of backlog 1" in c.hops[0].detail  # listen(1) holds backlog + 1
         (f,) = [f for f in seen.findings if f.id == "wait-chain"]
         assert f"which pid {server.pid}" in f.summary and "should accept" in f.summary
     finally:
