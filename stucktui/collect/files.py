@@ -49,6 +49,9 @@ class PipeMap:
     unreadable: int  # processes whose fds could not be listed: their ends are unknown
     duration: float
     root: ProcRoot | None = None  # where the empty names are read from
+    # the pipe inodes the scan looked for (None: every pipe of the box); another pipe's
+    # holders here are unknown, not absent
+    only: frozenset[int] | None = None
     _names: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
     def holders(self, inode: int) -> tuple[PipeEnd, ...]:
@@ -327,11 +330,17 @@ def _with_pipes(
                 if e.events & select.EPOLLIN:
                     watchers.setdefault(e.ino, []).append(r.fd)
     out = []
+    me: str | None = None  # this process's name, read once if needed
     for r in rows:
         if r.kind not in (ft.PIPE, ft.FIFO) or r.inode is None or r.mode is None:
             out.append(r)
             continue
-        holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifo_holders(r.target)
+        unseen = r.kind == ft.PIPE and pipe_map.only is not None and r.inode not in pipe_map.only
+        if unseen:  # its own ends are all that is known
+            me = me if me is not None else _comm(root, d.pid)
+            holders = tuple(PipeEnd(d.pid, me, o.fd, o.mode or "?") for o in rows if o.inode == r.inode)
+        else:
+            holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifo_holders(r.target)
         view = pipe_view(
             d.pid,
             r.fd,
@@ -341,6 +350,7 @@ def _with_pipes(
             fills[r.inode],
             partial=pipe_map.unreadable > 0,
             watched_by=tuple(dict.fromkeys(watchers.get(r.inode, ()))),
+            others_unseen=unseen,
         )
         out.append(r._replace(pipe=view))
     return out

@@ -84,7 +84,8 @@ def _blocked_pipe_targets(threads: ThreadsSnapshot | None) -> set[str]:
 
 def _pipe_map(root: ProcRoot, targets: set[str], names: dict[int, str]) -> PipeMap:  # names: filled in
     """Holders of just these pipes, box-wide: exact verdicts for the pipes blocked writers
-    write to. Other pipes of a suspect are absent from this map; no rule reads them."""
+    write to. The map says it covers only these: a suspect's other pipes show its own ends, and
+    their verdicts come from what the kernel says of each measured end (a hang-up)."""
     pipes: dict[int, list[PipeEnd]] = {}
     found, unreadable = owners_of(root, targets)
     for target, owners in found.items():
@@ -100,7 +101,8 @@ def _pipe_map(root: ProcRoot, targets: set[str], names: dict[int, str]) -> PipeM
                 st = stat_fields(root, pid)
                 names[pid] = st[0] if st else "?"
             pipes.setdefault(inode, []).append(PipeEnd(pid, names[pid], fd, end))
-    return PipeMap({k: tuple(v) for k, v in pipes.items()}, {}, unreadable, 0.0)
+    only = frozenset(i for i in map(bracket_inode, targets) if i is not None)
+    return PipeMap({k: tuple(v) for k, v in pipes.items()}, {}, unreadable, 0.0, only=only)
 
 
 def _gather(root: ProcRoot, s: _Suspect, sockets: SocketCollector, tc: ThreadCollector) -> None:
@@ -277,7 +279,7 @@ def examine_suspects(
         # busy pipeline's writer, seen running by the first pass, may be in write() by now, and
         # a Files view or a wait chain read from a partial map would see no reader
         targets = set().union(*(_blocked_pipe_targets(s.threads) for s in suspects))
-        pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0)
+        pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0, only=frozenset())
         when = time.monotonic() if now is None else now
         finished: list[tuple[_Suspect, Context, list[int]]] = []
         for s in suspects:

@@ -17,6 +17,9 @@ class PipeFill:
     queued: int | None
     capacity: int | None
     reason: str | None = None  # one of the constants above when not measured
+    # the measured end saw the other side gone (a read end: no writer left, poll says HUP; a
+    # write end: no reader left, POLLERR); None when not measured
+    hung_up: bool | None = None
 
     @property
     def measured(self) -> bool:
@@ -148,12 +151,20 @@ def pipe_view(
     fill: PipeFill,
     partial: bool = False,
     watched_by: tuple[int, ...] = (),
+    others_unseen: bool = False,
 ) -> PipeView:
+    """`others_unseen`: `holders` are only this process's own ends (the box was not scanned
+    for this pipe); the verdicts then rest on what the kernel said of the measured end (a read
+    end hung up: no writer anywhere), never on the holders seen."""
     if not any(h.pid == pid and h.fd == fd for h in holders):
         holders = (*holders, PipeEnd(pid, "?", fd, end))  # opened after the map was scanned
     want = _WRITE_ENDS if end == "r" else _READ_ENDS if end == "w" else ("r", "w", "rw")
     peers = tuple(h for h in holders if h.end in want and not (h.pid == pid and h.fd == fd))
     no_reader, no_writer = pipe_verdicts(holders)
+    if others_unseen:
+        hung = fill.hung_up is True
+        no_reader, no_writer = (hung and end == "w"), (hung and end == "r")
+        partial = True
     own_read = any(h.pid == pid and h.end in _READ_ENDS for h in holders)
     if watched_by and own_read and no_reader:
         no_reader = no_writer = False  # its own event loop reads what it writes: by design

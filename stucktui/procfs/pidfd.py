@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import platform
+import select
 import stat
 import termios
 from collections.abc import Callable
@@ -109,7 +110,13 @@ def _measure(pidfd: int, fd: int, expect_inode: int | None) -> PipeFill:
             return PipeFill(None, None, CHANGED)
         n = array.array("i", [0])
         fcntl.ioctl(dup, termios.FIONREAD, n, True)
-        return PipeFill(n[0], fcntl.fcntl(dup, _F_GETPIPE_SZ))
+        # poll with no wait: a read end with no writer left says HUP, a write end with no
+        # reader ERR; the duplicate is the same end, so it adds no party of the other kind
+        p = select.poll()
+        p.register(dup, 0)
+        revents = next((ev for _, ev in p.poll(0)), 0)
+        hung = bool(revents & (select.POLLHUP | select.POLLERR))
+        return PipeFill(n[0], fcntl.fcntl(dup, _F_GETPIPE_SZ), hung_up=hung)
     except OSError as exc:
         return PipeFill(None, None, _reason(exc))
     finally:

@@ -143,6 +143,41 @@ def test_pipe_verdicts_say_what_was_seen_when_some_processes_were_unreadable():
     assert pipe_summary(reader).endswith("; no writer seen (some processes could not be read)")
 
 
+def test_a_pipe_the_box_was_not_scanned_for_is_judged_by_the_kernels_hang_up_alone():
+    """The triage scans the box only for the pipes blocked threads use: a busy server's own
+    wake-up pipe (both ends its own, watched by its epoll) is not "no writer", and a read end
+    is without a writer only when the kernel says so (poll: HUP)."""
+    r, w = PipeEnd(7, "redis", 3, "r"), PipeEnd(7, "redis", 4, "w")
+    wake = pipe_view(7, 3, "r", 9, (r, w), PipeFill(0, 65536, hung_up=False), watched_by=(5,),
+                     others_unseen=True)  # fmt: skip
+    assert not wake.no_writer and not wake.no_reader
+    assert "no writer" not in pipe_summary(wake)
+    alone = pipe_view(7, 3, "r", 9, (r,), PipeFill(0, 65536, hung_up=False), others_unseen=True)
+    assert not alone.no_writer and alone.partial  # a writer elsewhere was not looked for
+    gone = pipe_view(7, 3, "r", 9, (r,), PipeFill(0, 65536, hung_up=True), others_unseen=True)
+    assert gone.no_writer and not gone.no_reader
+    unmeasured = pipe_view(7, 3, "r", 9, (r,), PipeFill(None, None, "not permitted"), others_unseen=True)
+    assert not unmeasured.no_writer
+
+
+def test_pipe_fill_says_when_the_other_side_is_gone():
+    from stucktui.procfs.pidfd import pipe_fill
+
+    r, w = os.pipe()
+    try:
+        before = pipe_fill(os.getpid(), r, expect_inode=os.fstat(r).st_ino)
+        if not before.measured:
+            pytest.skip(f"pidfd_getfd not available here: {before.reason}")
+        assert before.hung_up is False and pipe_fill(os.getpid(), w).hung_up is False
+        os.close(w)
+        w = -1
+        assert pipe_fill(os.getpid(), r).hung_up is True  # no writer left: HUP
+    finally:
+        for fd in (r, w):
+            if fd >= 0:
+                os.close(fd)
+
+
 def test_pipe_map_names_from_the_process_list(proc):
     m = scan_pipes(ProcRoot(str(proc)), names={7000: "from-list"})
     assert {h.name for h in m.holders(9999)} == {"from-list", "svc-worker"}
