@@ -104,6 +104,8 @@ class Wait:
     # only these parties can end it (a cycle through certain edges is a deadlock); False for a
     # wait some other process or a timeout might end
     certain: bool = True
+    # the facts that show the wait where the syscall does not (a poller's stack, its sleep's caller)
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, id_list, seen_for
 from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
+from stucktui.model.lock_polls import lock_hit as _lock_hit
 from stucktui.model.locks import LockRow
 from stucktui.model.python import PyFrame
 
@@ -34,29 +35,6 @@ def _in_lock_call(s: Subject, fds: set[int] | None) -> list[str]:
         if any(x.startswith(_LOCK_CMDS) for x in c.extra):
             out.append(f"thread {t.tid} in {t.call_text}")
     return out
-
-
-# Function names (the last part of py-spy's qualified name) of file-lock calls in the common
-# libraries: filelock (acquire, _poll_until_acquired, _acquire), portalocker (lock), fcntl's own
-# (flock, lockf), concurrent-log-handler (_do_lock). Whole names, never substrings: a function
-# called serve_blocking_requests, or a file called clock.py, takes no lock.
-_LOCK_NAMES = frozenset(
-    {"acquire", "_acquire", "_poll_until_acquired", "_acquire_native", "lock", "_lock", "_do_lock",
-     "flock", "lockf", "acquire_lock", "_acquire_lock", "trylock", "try_lock", "wait_for_lock"}
-)  # fmt: skip
-# Files whose acquire() is an in-process lock (threading, queues, asyncio): not a file lock.
-_IN_PROCESS = ("threading.py", "queue.py", "asyncio/locks.py", "multiprocessing/synchronize.py")
-_INNERMOST = 4  # how deep under the innermost frame the lock call may be (time.sleep under it)
-
-
-def _is_lock_frame(f: PyFrame) -> bool:
-    name = f.function.rsplit(".", 1)[-1].lower()
-    return name in _LOCK_NAMES and not f.file.endswith(_IN_PROCESS)
-
-
-def _lock_hit(frames: tuple[PyFrame, ...]) -> PyFrame | None:
-    """The lock call among the innermost frames of a stack, if the thread is in one."""
-    return next((f for f in frames[:_INNERMOST] if _is_lock_frame(f)), None)
 
 
 def _reentered(frames: tuple[PyFrame, ...]) -> list[tuple[str, int]]:
