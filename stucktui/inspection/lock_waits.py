@@ -149,5 +149,6 @@ def poll_waits(root: ProcRoot, f: Facts) -> list[W.Wait]:
         lock = f"{top.sqlite.short} of {where}" if top.sqlite is not None else f"the {_what(top)}"
         what = f"{P.POLLING}{lock}"
         evidence = tuple(proofs[t] for t in tids)
-        out.append(W.Wait(W.LOCK, tids, what, None, tuple(parties.values())[:_FANOUT], False, evidence))
+        fd = next((r.fd for r in f.files.rows if r.target == where), None) if f.files is not None else None
+        out.append(W.Wait(W.LOCK, tids, what, fd, tuple(parties.values())[:_FANOUT], False, evidence))
     return out
