@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from stucktui.diagnose.chains import follow
 from stucktui.diagnose.spec import RuleSpec
-from stucktui.diagnose.subject import Subject, id_list, plural, seen_for
+from stucktui.diagnose.subject import Subject, id_list, seen_for
 from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding, Severity
@@ -57,6 +57,13 @@ def idle_words(doing: str, name: str = "") -> str:
     if any(f"{c}(" in doing for c in ("nanosleep", "clock_nanosleep")):
         return f"asleep ({doing})"
     return f"idle ({doing})" if doing else "idle"
+
+
+def _count(n: int, one: str, many: str, verb: str = "have") -> str:
+    """'1 process waits', '3 processes wait'; 'has'/'have' for verb 'have'."""
+    if n == 1:
+        return f"1 {one} {'has' if verb == 'have' else verb + 's'}"
+    return f"{n} {many} {verb}"
 
 
 def _who(p: W.Party) -> str:
@@ -146,11 +153,11 @@ def lock_holder(s: Subject) -> list[Finding]:
         how = state or idle_words(doing or "", s.name)
         open_too = sorted({u.pid for u in r.others_open})
         maybe = (
-            f"; {plural(len(open_too), 'more process', 'more processes')} have it open and may be polling"
+            f"; {_count(len(open_too), 'more process', 'more processes')} it open and may be polling"
             if open_too
             else ""
         )  # noqa: E501
-        summary = f"{s.label} holds {lock} while {how}; {plural(len(blocked), 'process', 'processes')} wait for it{maybe}."  # noqa: E501
+        summary = f"{s.label} holds {lock} while {how}; {_count(len(blocked), 'process', 'processes', 'wait')} for it{maybe}."  # noqa: E501
         evidence = [
             f"/proc/locks: {r.type} {r.mode} {r.range_text} granted to pid {s.pid} (lock {r.lock_id}); "
             f"blocked waiting for it: {id_list([p for p in blocked if p > 0]) or 'OFD waiters (no pid)'}",
@@ -224,8 +231,8 @@ def holder_findings(
         _, lock, doing = next(iter(waiters.values()))
         name, starttime = roots[pid]
         how = idle_words(doing, name)
-        n = plural(len(waiters), "process", "processes")
-        summary = f"pid {pid} ({name}) holds {lock} while {how}; {n} wait for it" + (
+        n = _count(len(waiters), "process", "processes", "wait")
+        summary = f"pid {pid} ({name}) holds {lock} while {how}; {n} for it" + (
             f" ({len(polling)} polling)" if polling else ""
         )
         evidence = [
