@@ -188,7 +188,8 @@ def test_sqlite_names_the_write_lock_its_holder_and_the_busy_poller(children: Ch
     seen, c = _chain(writer.pid, lambda c: c.hops[0].obj.startswith(POLLING))
     hop = c.hops[0]
     assert hop.obj == f"{POLLING}the write lock (RESERVED) of {db}"
-    assert f"pid {holder.pid} (python" in hop.detail and f"holds the write lock (RESERVED) of {db}" in hop.detail
+    assert f"pid {holder.pid} (python" in hop.detail
+    assert f"holds the write lock (RESERVED) of {db}" in hop.detail
     (f,) = [f for f in seen.findings if f.id == "lock-wait"]
     assert f"polls for the write lock (RESERVED) of {db}, held by pid {holder.pid}" in f.summary
     assert any("SQLite's busy handler" in e for e in f.evidence)
