@@ -7,6 +7,7 @@ Every process is a child of the test, ended by its pid."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -212,6 +213,29 @@ def test_sqlite_names_the_write_lock_its_holder_and_the_busy_poller(children: Ch
     h = wait_until(holder_finding, timeout=40, interval=0.5, what="the holder's finding box-wide")
     assert f"holds the write lock (RESERVED) of {db} while idle, reading a pipe" in h.summary
     assert h.summary.endswith("1 process waits for it (1 polling)") and h.severity == "info"
+
+
+def test_a_busy_poller_behind_a_stopped_holder_is_a_stuck_chain(children: Children, tmp_path: Path):
+    db = str(tmp_path / "app.db")
+    holder = _idle(children, SQLITE_HOLDER, db)
+    os.kill(holder.pid, signal.SIGSTOP)
+    try:
+        writer = children.python(SQLITE_WRITER, db)
+        children.wait_ready(writer)
+        if not _can_read_stacks(writer.pid):
+            pytest.skip("/proc/PID/mem is not readable here: the busy handler's sleep cannot be told")
+        seen, c = _chain(writer.pid, lambda c: c.hops[0].obj.startswith(POLLING) and c.stuck)
+        assert c.end.kind == W.STOPPED and c.end.pid == holder.pid
+        (f,) = [f for f in seen.findings if f.id == "wait-chain"]
+        assert f.severity == "critical"
+        assert f"keeps polling for the write lock (RESERVED) of {db} held by pid {holder.pid}" in f.summary
+        assert any(f"stucktui signal {holder.pid} CONT" in s for s in f.next_steps)
+        # the holder's own look sees nobody blocked (a poller is proven only from its side): the
+        # triage's root finding is where the stopped holder hears of it
+        mine = examine_pid(ProcRoot(), holder.pid, python=False, window=0.1)
+        assert not [x for x in mine.findings if x.id == "lock-holder"]
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
 
 
 def test_a_sqlite_reader_and_a_tail_of_a_locked_log_stay_silent(children: Children, tmp_path: Path):
