@@ -27,7 +27,7 @@ from tests.helpers import Children, wait_until
 pytestmark = pytest.mark.live
 
 # Takes a POSIX write lock on bytes 100-199 with F_SETLK, then sits reading its stdin (a pipe
-# the test holds open and never writes to): idle, holding the lock.
+# whose writer sleeps): idle, holding the lock.
 RANGE_HOLDER = """
 import fcntl, os
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
@@ -113,7 +113,12 @@ while True:
 
 
 def _idle(children: Children, code: str, *args: str) -> subprocess.Popen[bytes]:
-    p = children.python(code, *args, stdin=subprocess.PIPE)  # the test keeps stdin open, unwritten
+    """The child reads its stdin, a pipe whose only writer is a `sleep` (a child too): idle."""
+    writer = children.spawn(["sleep", "3600"], stdout=subprocess.PIPE)
+    assert writer.stdout is not None
+    p = children.python(code, *args, stdin=writer.stdout)
+    writer.stdout.close()  # the test keeps no end of it
+    writer.stdout = None
     children.wait_ready(p)
     return p
 

@@ -129,6 +129,17 @@ def _doing(threads: ThreadsSnapshot | None) -> str | None:
     return "; ".join(g.summary for g in threads.groups[:2])
 
 
+# Ends of the holder's own chains that mean work goes on (a child computing, a peer off this
+# box answering, the kernel): the lock is in use, not forgotten
+_WORKING = frozenset({W.RUNNING, W.REMOTE, W.KERNEL, W.UNKNOWN, W.DEPTH, W.UNREADABLE})
+
+
+def _works_through(graph: W.WaitGraph | None) -> bool:
+    """Some wait of the holder leads to a process that works (`flock(1)` waiting for its
+    command, which runs): it holds the lock for that work."""
+    return graph is not None and any(c.end.kind in _WORKING for c in follow(graph))
+
+
 def lock_holder(s: Subject) -> list[Finding]:
     """The holder's side, from its own facts: it holds a lock that processes are blocked on
     (/proc/locks lists them) while it is idle or stopped. Pollers never show there: the others
@@ -137,7 +148,7 @@ def lock_holder(s: Subject) -> list[Finding]:
         return []
     stopped = s.state in ("T", "t")
     doing = None if stopped else _doing(s.threads)
-    if not stopped and doing is None:
+    if not stopped and (doing is None or _works_through(s.context.waits)):
         return []
     out = []
     seen: set[str] = set()
@@ -188,12 +199,12 @@ def lock_holder(s: Subject) -> list[Finding]:
 
 def _holder_of(c: W.WaitChain, i: int) -> tuple[int | None, str, str]:
     """(pid, name, what it does) of the process that hop i's lock wait goes to."""
+    if c.end.kind != W.IDLE:
+        return None, "", ""  # the holder, or what it waits for, works (or cannot be seen)
     if i + 1 < len(c.hops):
         h = c.hops[i + 1]
         return h.pid, h.name, h.obj
-    if c.end.kind == W.IDLE:
-        return c.end.pid, c.end.name, c.end.detail
-    return None, "", ""
+    return c.end.pid, c.end.name, c.end.detail
 
 
 def holder_findings(
