@@ -172,11 +172,12 @@ def _collect(
             mine = [w for w in waiting if w.pid == -1 and w.type == "OFD"][:1]
         if mine:
             roles.append("waiting")
-        if (
-            not roles
-            and head.dev_ino in path_of
-            and not any(e.pid == pid for other in on_file[head.dev_ino] for e in other)
-        ):
+        meaning = _sqlite_meaning(sqlite, head, path_of.get(head.dev_ino), where)
+        ours = [e for other in on_file[head.dev_ino] for e in other if e.pid == pid]
+        # a SQLite connection keeps its reader locks (SHARED, the WAL index's marks) while its
+        # busy handler retries a writer's lock, which those never conflict with
+        readers_only = meaning is not None and meaning.writer and all(e.mode == "READ" for e in ours)
+        if not roles and head.dev_ino in path_of and (not ours or readers_only):
             roles.append("open")  # another process's lock on a file this one has open
         warning = _stale_warning(root, head, holders)
         others_holding = tuple(
@@ -208,7 +209,7 @@ def _collect(
                     others_open=others_open,
                     warning=warning,
                     request=f"{mine[0].mode} {mine[0].range_text}" if role == "waiting" else None,
-                    sqlite=_sqlite_meaning(sqlite, head, path_of.get(head.dev_ino), where),
+                    sqlite=meaning,
                 )
             )
     if any(

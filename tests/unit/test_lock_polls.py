@@ -325,3 +325,44 @@ def test_box_wide_the_idle_holder_counts_blocked_and_polling_waiters():
     assert [x.severity for x in holder_findings([poll], [aged], roots) if x.id == "lock-holder"] == [
         "warning"
     ]
+
+
+def test_a_wal_writer_polls_for_the_write_byte_of_the_shm_file(tmp_path: Path):
+    sp = 8192
+    root = _sqlite_proc(tmp_path, sp)
+    sleeping = thread(PID, "clock_nanosleep", (0, 0))._replace(
+        syscall=SyscallLine(CallKind.IN_SYSCALL, 230, (0, 0, 0, 0, 0, 0), sp, 0x7F0000010005)
+    )
+    shm = DB + "-shm"
+    rows = (_row("open", "WRITE", 120, 120, 12, path=shm, kind=Q.SHM),)
+    fds = [file_row(3, DB, 77), file_row(5, shm, 78)]
+    (w,) = poll_waits(root, _facts(root, [sleeping], rows, fds=fds))
+    assert w.what == f"{POLLING}the WAL write lock of {DB}" and w.fd == 3
+    assert [p.role for p in w.parties] == [f"holds the WAL write lock of {DB}"]
+
+
+def test_a_holder_waiting_for_its_working_child_holds_the_lock_for_that_work():
+    """`flock job.lock make`: flock(1) holds the lock and waits for make, which runs."""
+    held = LockRow("held", "FLOCK", "WRITE", 0, None, 254, 0, 77, "/var/lock/job.lock", 1, PID,
+                   (FileUser(PID, "flock", 3),), PID, (31,), (), (), ())  # fmt: skip
+    waiting = threads(thread(PID, "wait4", (99, 0, 0, 0)))
+    kid = W.Wait(W.CHILD, (PID,), "wait4(pid 99)", None, (W.Party(99, "make", "child"),))
+    g = W.WaitGraph(PID, {
+        PID: W.ProcessWaits(PID, "flock", "S", "", (kid,), 0, True, "", None, True),
+        99: W.ProcessWaits(99, "make", "R", "make", (), 0, True, "1 thread: running", None, False),
+    })  # fmt: skip
+    s = subject(name="flock", threads=waiting, locks=locks(held), context=Context(waits=g))
+    assert lock_holder(s) == []
+    asleep = replace_node(g, 99, "S")
+    (f,) = lock_holder(
+        subject(name="flock", threads=waiting, locks=locks(held), context=Context(waits=asleep))
+    )
+    assert f.severity == "warning" and "holds the FLOCK WRITE lock on /var/lock/job.lock while" in f.summary
+
+
+def replace_node(g: W.WaitGraph, pid: int, state: str) -> W.WaitGraph:
+    from dataclasses import replace
+
+    return W.WaitGraph(
+        g.start, {**g.nodes, pid: replace(g.nodes[pid], state=state, doing="1 thread: pause()")}
+    )

@@ -88,7 +88,9 @@ def poller_findings(s: Subject) -> tuple[list[Finding], set[int]]:
         target = f"{row.target} (fd {row.fd})" if row is not None else lock
         tail = ""
         c = chains.get(w.what)
-        if c is not None and c.end.pid == holders[0].pid and c.end.kind == W.IDLE:
+        if c is not None and c.end.kind == W.IDLE and len(c.hops) > 1 and c.hops[1].pid == holders[0].pid:
+            tail = f"; {_who(holders[0])} is {idle_words(c.hops[1].obj, holders[0].name)}"
+        elif c is not None and c.end.pid == holders[0].pid and c.end.kind == W.IDLE:
             tail = f"; {_who(holders[0])} is {idle_words(c.end.detail, holders[0].name)}"
         elif c is not None and c.end.pid is not None:
             tail = f"; the chain ends at pid {c.end.pid} ({c.end.name}): {c.end.detail}"

@@ -15,6 +15,7 @@ from stucktui.model.findings import Finding, Severity
 from stucktui.model.lock_polls import lock_hit as _lock_hit
 from stucktui.model.locks import LockRow
 from stucktui.model.python import PyFrame
+from stucktui.model.sqlite_locks import database_of
 
 _LOCK_CALLS = frozenset({"flock", "fcntl", "fcntl64"})
 _LOCK_CMDS = ("LOCK_", "F_SETLK", "F_OFD_SETLK", "F_GETLK", "F_OFD_GETLK")
@@ -260,12 +261,13 @@ def lock_wait(s: Subject) -> list[Finding]:
     told_paths = {r.target for r in s.files.rows if r.fd in told} if s.files is not None else set()
     waited_paths = {w.path for w in s.locks.rows if w.role == "waiting"} if s.locks is not None else set()
     waited_paths |= told_paths
+    maybe: set[str] = set()  # files said 'may be polling' once, whatever the locks on them
     # one finding per locked file and holder, however many fds have it open (a poller may
     # open the file anew for each try, and leak the fds)
     groups: dict[tuple[str, int, str, str], list[int]] = {}
     names: dict[int, str] = {}
     for lk in s.context.foreign_locks:
-        if lk.path in waited_paths:
+        if lk.path in waited_paths or database_of(lk.path) in told_paths:
             continue  # a listed waiter, reported above; this is for LOCK_NB pollers
         groups.setdefault((lk.path, lk.holder_pid, lk.type, lk.mode), []).append(lk.fd)
         names[lk.holder_pid] = lk.holder_name
@@ -273,7 +275,9 @@ def lock_wait(s: Subject) -> list[Finding]:
         calls = _in_lock_call(s, set(fds))
         trying = calls + _lock_frames(s)
         if not trying:
-            out += _may_poll(s, path, holder, names[holder], fds)
+            if path not in maybe:
+                maybe.add(path)
+                out += _may_poll(s, path, holder, names[holder], fds)
             continue
         # the fds a thread is caught locking through, or every fd that has the file open
         named = (
