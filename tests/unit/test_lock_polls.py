@@ -366,3 +366,10 @@ def replace_node(g: W.WaitGraph, pid: int, state: str) -> W.WaitGraph:
     return W.WaitGraph(
         g.start, {**g.nodes, pid: replace(g.nodes[pid], state=state, doing="1 thread: pause()")}
     )
+
+
+def test_the_report_says_what_sqlite_bytes_mean():
+    from stucktui.report.panels_json import lock_json
+
+    d = lock_json(_row("held", "WRITE", Q.RESERVED_BYTE, Q.RESERVED_BYTE, PID))
+    assert d["range"] == "1073741825-1073741825" and d["meaning"].startswith("SQLite RESERVED: ")

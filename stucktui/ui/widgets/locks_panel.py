@@ -89,7 +89,7 @@ class LocksPanel(DetailPanel):
                         Text(r.role.upper(), style=_ROLE_STYLES.get(r.role, "")),
                         Text(r.type),
                         Text(r.mode),
-                        Text(r.range_text if r.sqlite is None else f"{r.range_text}\n{r.sqlite.name}"),
+                        Text(r.range_text if r.sqlite is None else f"{r.range_text} {r.sqlite.name}"),
                         safe_text(r.path or f"inode {r.inode}", max_len=200),
                         safe_text(holder, max_len=200),
                         other,
