@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from stucktui.collect.lock_pollers import NAP_WCHANS, mark_pollers
 from stucktui.collect.sockets import SocketCollector
 from stucktui.model import clues
 from stucktui.model.context import SEND_CALLS, ChildProcess
@@ -75,6 +76,7 @@ class BoxScan:
     zombies: dict[int, list[ChildProcess]] = field(default_factory=dict)  # parent pid -> zombies
     lock_text: str = ""
     lock_pids: set[int] = field(default_factory=set)  # every pid /proc/locks names
+    nappers: set[int] = field(default_factory=set)  # a thread asleep in nanosleep: may poll a lock
     duration: float = 0.0
 
     def add(self, pid: int, reason: str) -> None:
@@ -194,6 +196,8 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.add(pid, clues.POOL_WAIT)
     if LOCK_WCHANS.intersection(wchans):
         scan.add(pid, clues.LOCK_WAIT)
+    if NAP_WCHANS.intersection(wchans):
+        scan.nappers.add(pid)
 
 
 def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
@@ -212,6 +216,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
     for e in entries:
         if not e.waiting and e.pid > 0 and e.type in ("FLOCK", "POSIX"):
             held.setdefault(e.pid, set()).add(e.dev_ino)
+    mark_pollers(root, scan.nappers, entries, scan.add)  # pollers of another's lock
     polled: set[str] = set()  # the locked files a holder keeps trying to lock again itself
     for pid, files in held.items():
         twice = _opened_twice(root, pid, files)

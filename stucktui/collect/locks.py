@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from stucktui.collect.files import stat_fd
+from stucktui.collect.sqlite_files import SqliteFiles
+from stucktui.model import sqlite_locks as Q
 from stucktui.model.fdinfo import FdInfo
 from stucktui.model.files import FdRow
 from stucktui.model.locks import DevIno, FileUser, LockEntry, LockRow, ProcessLocks
@@ -113,12 +115,16 @@ def _collect(
         return ProcessLocks(pid, (), (), clock() - t0)
     inodes = {e.inode for e in entries}
     own_paths: dict[str, DevIno] = {}
-    for fd, target, info in _own_files(root, d, fd_rows):
+    own = _own_files(root, d, fd_rows)
+    where: dict[str, tuple[int, int | None]] = {}  # path -> (fd, mnt_id), to tell SQLite's files
+    for fd, target, info in own:
         if info.ino is not None and info.ino not in inodes:
             continue  # not a locked file: spare the stat
         st = stat_fd(d, fd)
         if st is not None:
             own_paths[strip_deleted(target)] = _dev_ino(st)
+            where.setdefault(strip_deleted(target), (fd, info.mnt_id))
+    sqlite = SqliteFiles(root, pid, (strip_deleted(t) for _, t, _ in own))
     path_of = {v: k for k, v in own_paths.items()}
 
     groups: dict[int, list[LockEntry]] = {}
@@ -166,11 +172,12 @@ def _collect(
             mine = [w for w in waiting if w.pid == -1 and w.type == "OFD"][:1]
         if mine:
             roles.append("waiting")
-        if (
-            not roles
-            and head.dev_ino in path_of
-            and not any(e.pid == pid for other in on_file[head.dev_ino] for e in other)
-        ):
+        meaning = _sqlite_meaning(sqlite, head, path_of.get(head.dev_ino), where)
+        ours = [e for other in on_file[head.dev_ino] for e in other if e.pid == pid]
+        # a SQLite connection keeps its reader locks (SHARED, the WAL index's marks) while its
+        # busy handler retries a writer's lock, which those never conflict with
+        readers_only = meaning is not None and meaning.writer and all(e.mode == "READ" for e in ours)
+        if not roles and head.dev_ino in path_of and (not ours or readers_only):
             roles.append("open")  # another process's lock on a file this one has open
         warning = _stale_warning(root, head, holders)
         others_holding = tuple(
@@ -202,6 +209,7 @@ def _collect(
                     others_open=others_open,
                     warning=warning,
                     request=f"{mine[0].mode} {mine[0].range_text}" if role == "waiting" else None,
+                    sqlite=meaning,
                 )
             )
     if any(
@@ -212,6 +220,16 @@ def _collect(
             "from another process: none of this one's threads is blocked in F_OFD_SETLKW on it"
         )
     return ProcessLocks(pid, tuple(rows), tuple(notes), clock() - t0)
+
+
+def _sqlite_meaning(
+    sqlite: SqliteFiles, head: LockEntry, path: str | None, where: dict[str, tuple[int, int | None]]
+) -> Q.LockMeaning | None:
+    """What a byte-range lock means when its file is a SQLite database or WAL index."""
+    if path is None or head.type not in ("POSIX", "OFD"):
+        return None
+    fd, mnt_id = where.get(path, (None, None))
+    return Q.meaning(sqlite.kind(path, fd, mnt_id), head.mode, head.start, head.end)
 
 
 def _ofd_waits(d: PidDir, path_of: dict[DevIno, str]) -> set[DevIno]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 
 from stucktui.diagnose.rules.event_loop import loop_keys
+from stucktui.diagnose.rules.lock_polls import poll_waits
 from stucktui.diagnose.subject import Subject
 from stucktui.model import clues
 from stucktui.model.context import blocked_pipe_inodes, blocked_socket_sends
@@ -63,6 +64,13 @@ def _lock_wait(s: Subject) -> Keys:
     return None if s.locks is None else [r.lock_id for r in s.locks.rows if r.role == "waiting"]
 
 
+def _lock_poll(s: Subject) -> Keys:
+    # the locks the wait graph shows it polling for, by what they are
+    if s.context.waits is None:
+        return None
+    return [w.what for w in poll_waits(s.context.waits)]
+
+
 TRACKERS: dict[str, Callable[[Subject], Keys]] = {
     clues.CLOSE_WAIT: _close_wait,
     clues.ACCEPT_QUEUE: _accept_queue,
@@ -73,6 +81,7 @@ TRACKERS: dict[str, Callable[[Subject], Keys]] = {
     clues.STUCK_SIGNAL: _stuck_signal,
     clues.LOCK_WAIT: _lock_wait,
     clues.LOOP_BLOCKED: loop_keys,
+    clues.LOCK_POLL: _lock_poll,
 }
 
 

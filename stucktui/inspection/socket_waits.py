@@ -67,7 +67,16 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
         silent = info.last_data_recv_ms / 1000 if info is not None else None
         asked = info is not None and info.awaits_reply
         out.append(
-            W.Wait(kind, tuple(tids), f"{verb} fd {fd} ({where})", fd, parties, certain, silent, asked)
+            W.Wait(
+                kind,
+                tuple(tids),
+                f"{verb} fd {fd} ({where})",
+                fd,
+                parties,
+                certain,
+                silent_s=silent,
+                asked=asked,
+            )
         )
     return out
 

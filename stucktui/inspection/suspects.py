@@ -19,6 +19,7 @@ from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.engine import evaluate, needs_for
 from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.subject import Subject
+from stucktui.inspection.lock_waits import may_poll
 from stucktui.inspection.waits import has_followed_wait, wait_graph
 from stucktui.model import clues
 from stucktui.model import waits as W
@@ -297,7 +298,7 @@ def examine_suspects(
         for s, context, pids in finished:
             if pids:
                 context = replace(context, peers={p: peers[p] for p in dict.fromkeys(pids) if p in peers})
-            if graphs < MAX_GRAPHS and has_followed_wait(s.threads):
+            if graphs < MAX_GRAPHS and (has_followed_wait(s.threads) or may_poll(s.threads, s.locks)):
                 r = s.row
                 graph = wait_graph(
                     root, r.pid, r.name, r.state, s.threads, files=s.files, locks=s.locks,

@@ -17,6 +17,7 @@ from stucktui.diagnose.chains import by_root, follow
 from stucktui.diagnose.engine import TRACKED_KINDS, sort_findings
 from stucktui.diagnose.history import History
 from stucktui.diagnose.rules.chains import root_findings
+from stucktui.diagnose.rules.lock_polls import holder_findings
 from stucktui.inspection.suspects import examine_suspects
 from stucktui.model.context import Context
 from stucktui.model.findings import Finding, TriageResult
@@ -61,6 +62,8 @@ def triage_box(
     )
     roots = {r.pid: (r.name, r.starttime_ticks) for r in processes.rows}
     findings += root_findings(chains, roots)
+    # the holders of locks that processes wait or poll for, while they idle
+    findings = holder_findings((c.waits for c in contexts.values() if c.waits is not None), findings, roots)
     if history is not None:
         history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
         history.sweep(TRACKED_KINDS, evaluated)

@@ -18,11 +18,12 @@ from stucktui.collect.files import fd_end
 from stucktui.collect.peers import children_of, stat_fields
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
+from stucktui.inspection.lock_waits import lock_waits
 from stucktui.inspection.socket_waits import connect_waits, socket_waits
 from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
-from stucktui.model.locks import LockEntry, ProcessLocks
+from stucktui.model.locks import ProcessLocks
 from stucktui.model.process import ProcessListSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot
@@ -167,39 +168,6 @@ def _pidfd_pid(root: ProcRoot, pid: int, fd: int) -> int | None:
     return None
 
 
-def _lock_waits(f: Facts, entries: tuple[LockEntry, ...], names: Mapping[int, str]) -> list[W.Wait]:
-    """Threads blocked taking a file lock -> the processes holding the lock they wait for."""
-    if f.threads is None:
-        return []
-    lockers = [t for t in f.threads.rows if W.blocking_lock_call(t)]
-    tids = [t.tid for t in lockers]
-    # the file, as the locking thread's fd argument reads (a path; never stat()ed here)
-    path = next((a.target for t in lockers for a in t.fd_args[:1] if a.target.startswith("/")), None)
-    if not tids:
-        return []
-    rows = [r for r in (f.locks.rows if f.locks is not None else ()) if r.role == "waiting"]
-    if rows:  # the Locks panel names the real holder (fdinfo first, docs/kernel-notes.md §8.2)
-        out = []
-        for r in rows:
-            holder = r.holder_pid if r.holder_pid and r.holder_pid > 0 else None
-            parties: tuple[W.Party, ...] = (
-                (W.Party(holder, names.get(holder, "?"), "lock holder"),) if holder else ()
-            )
-            where = r.path or f"inode {r.inode}"
-            out.append(W.Wait(W.LOCK, tuple(tids), f"{r.type} {r.mode} lock on {where}", None, parties,
-                              certain=bool(parties)))  # fmt: skip
-        return out
-    waiting = [e for e in entries if e.waiting and e.pid == f.pid]
-    out = []
-    for e in waiting:
-        holders = sorted({h.pid for h in entries if h.id == e.id and h.depth == 0 and h.pid > 0})
-        parties = tuple(W.Party(p, names.get(p, "?"), "lock holder") for p in holders[:_FANOUT])
-        where = path or f"inode {e.inode}"
-        what = f"{e.type} {e.mode} lock on {where} ({e.range_text})"
-        out.append(W.Wait(W.LOCK, tuple(tids), what, None, parties, certain=len(parties) == 1))
-    return out
-
-
 def _futex_waits(f: Facts, others: list[W.Wait]) -> list[W.Wait]:
     """When the only thread of the process waits forever on a private futex: nobody in it can
     release the lock (a child forked while another thread of its parent held it). A futex wait
@@ -311,7 +279,7 @@ def wait_graph(
                     known = _holders(root, found.get(link, []), names), unread > 0
                 waits.append(_pipe_wait(f, kind, fd, tids, link, *known))
             waits += _child_waits(root, f, processes)
-            waits += _lock_waits(f, entries, names)
+            waits += lock_waits(root, f, entries, names)
             waits += socket_waits(root, f, sockets)
             waits += connect_waits(f, sockets)
             waits += _futex_waits(f, waits)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stucktui.model.sqlite_locks import LockMeaning, database_of
+
 # Lock kinds as the kernel prints them (fs/locks.c, lock_get_status); OFDLCK is shown as OFD.
 _TYPE_NAMES = {"OFDLCK": "OFD"}
 
@@ -84,6 +86,15 @@ class LockRow:
     others_open: tuple[FileUser, ...]  # other processes with the file open, no lock, not waiting
     warning: str | None = None
     request: str | None = None  # for 'waiting': what this process asked for, e.g. 'WRITE 50-59'
+    # on a SQLite database or its -shm file: what the granted lock's bytes mean there
+    sqlite: LockMeaning | None = None
+
+    @property
+    def database(self) -> str | None:
+        """The SQLite database the lock is on (a -shm file's database), or None."""
+        if self.sqlite is None or self.path is None:
+            return None
+        return database_of(self.path)
 
     @property
     def range_text(self) -> str:

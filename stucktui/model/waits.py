@@ -12,7 +12,7 @@ back on itself (a cycle: a deadlock), or where the party is missing.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Final
 
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS
@@ -104,10 +104,13 @@ class Wait:
     # only these parties can end it (a cycle through certain edges is a deadlock); False for a
     # wait some other process or a timeout might end
     certain: bool = True
+    _: KW_ONLY  # what follows is named at every call: several kinds of wait add their own facts
     # a socket read: seconds since the peer last sent a byte (tcp_info), and whether this side
     # spoke last (it sent after the peer's last byte: a request waits for its reply)
     silent_s: float | None = None
     asked: bool = False
+    # the facts that show the wait where the syscall does not (a poller's stack, its sleep's caller)
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

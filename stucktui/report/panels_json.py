@@ -65,6 +65,8 @@ def lock_json(row: LockRow) -> dict[str, Any]:
         "holders": [{"pid": u.pid, "name": u.name, "fd": u.fd} for u in row.holders],
         "others_open": [{"pid": u.pid, "name": u.name, "fd": u.fd} for u in row.others_open],
         "warning": row.warning,
+        # what the bytes mean on a SQLite database or its -shm file ('SQLite RESERVED: ...'), or None
+        "meaning": row.sqlite.text if row.sqlite is not None else None,
     }
 
 

@@ -111,7 +111,8 @@ def locks_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
         }.get(lk["role"], f"open here, locked by {lk['holder_pid']}")
         waiters = f"; waiters {', '.join(map(waiter_text, lk['waiters']))}" if lk["waiters"] else ""
         where = lk["path"] or f"inode {lk['inode']}"
-        line = f"{lk['type']} {lk['mode']} {lk['range']} on {where}: {who}{waiters}"
+        meaning = f" ({lk['meaning']})" if lk.get("meaning") else ""
+        line = f"{lk['type']} {lk['mode']} {lk['range']}{meaning} on {where}: {who}{waiters}"
         opened = lk.get("others_open") or []
         if opened:
             line += "; also open in " + ", ".join(f"{u['pid']} {u['name']} fd {u['fd']}" for u in opened[:8])

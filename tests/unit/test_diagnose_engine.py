@@ -37,6 +37,7 @@ def test_every_rule_of_the_issue_is_registered_once():
             "signal-blocked-pending",
             "lock-self-wait",
             "lock-wait",
+            "lock-holder",
             "workers-all-blocked",
             "fd-exhaustion",
             "listen-backlog-full",

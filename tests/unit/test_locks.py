@@ -134,6 +134,7 @@ def test_locks_json_has_the_report_keys(tree):
         "waiters": [6038, 6144, 6146],
     }
     assert d["path"].endswith("/L1") and isinstance(d["inode"], int)
+    assert d["meaning"] is None  # a flock on a file that is no SQLite database
 
 
 def test_no_locks_on_the_box(tmp_path):

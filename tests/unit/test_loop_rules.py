@@ -41,7 +41,7 @@ EPOLL = epoll_row(3, (watch(6, 500, "LISTEN"),))
 def _recv_wait(tids: tuple[int, ...], fd: int = 9, silent: float = 40.0, asked: bool = True) -> W.Wait:
     party = W.Party(BACKEND, "backend", "holds the other end (fd 4)")
     return W.Wait(W.SOCKET_RECV, tids, f"read from fd {fd} (tcp 127.0.0.1:5432)", fd, (party,), False,
-                  silent, asked)  # fmt: skip
+                  silent_s=silent, asked=asked)  # fmt: skip
 
 
 def _graph(*waits: W.Wait, backend_state: str = "S") -> W.WaitGraph:

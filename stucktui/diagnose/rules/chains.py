@@ -14,6 +14,7 @@ from stucktui.diagnose.subject import Subject, plural
 from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding, Severity
+from stucktui.model.lock_polls import POLLING
 from stucktui.model.python import app_frame
 from stucktui.model.waits import chain_text
 
@@ -39,6 +40,8 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
         return f"wait{s} on {h.obj}"
     if h.wait == W.CHILD:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
+    if h.wait == W.LOCK and h.obj.startswith(POLLING):  # retries without blocking
+        return f"keep{s} {h.obj} held by {nxt}"
     if h.wait == W.LOCK:
         return f"wait{s} for a {h.obj} held by {nxt}"
     if h.wait in (W.PIPE_READ, W.SOCKET_RECV):

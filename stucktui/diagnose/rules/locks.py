@@ -7,12 +7,15 @@ caught in the syscall or seen in a Python stack (docs/kernel-notes.md §8.3)."""
 
 from __future__ import annotations
 
+from stucktui.diagnose.rules.lock_polls import poller_findings, sleeps
 from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, id_list, seen_for
 from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
+from stucktui.model.lock_polls import lock_hit as _lock_hit
 from stucktui.model.locks import LockRow
 from stucktui.model.python import PyFrame
+from stucktui.model.sqlite_locks import database_of
 
 _LOCK_CALLS = frozenset({"flock", "fcntl", "fcntl64"})
 _LOCK_CMDS = ("LOCK_", "F_SETLK", "F_OFD_SETLK", "F_GETLK", "F_OFD_GETLK")
@@ -34,29 +37,6 @@ def _in_lock_call(s: Subject, fds: set[int] | None) -> list[str]:
         if any(x.startswith(_LOCK_CMDS) for x in c.extra):
             out.append(f"thread {t.tid} in {t.call_text}")
     return out
-
-
-# Function names (the last part of py-spy's qualified name) of file-lock calls in the common
-# libraries: filelock (acquire, _poll_until_acquired, _acquire), portalocker (lock), fcntl's own
-# (flock, lockf), concurrent-log-handler (_do_lock). Whole names, never substrings: a function
-# called serve_blocking_requests, or a file called clock.py, takes no lock.
-_LOCK_NAMES = frozenset(
-    {"acquire", "_acquire", "_poll_until_acquired", "_acquire_native", "lock", "_lock", "_do_lock",
-     "flock", "lockf", "acquire_lock", "_acquire_lock", "trylock", "try_lock", "wait_for_lock"}
-)  # fmt: skip
-# Files whose acquire() is an in-process lock (threading, queues, asyncio): not a file lock.
-_IN_PROCESS = ("threading.py", "queue.py", "asyncio/locks.py", "multiprocessing/synchronize.py")
-_INNERMOST = 4  # how deep under the innermost frame the lock call may be (time.sleep under it)
-
-
-def _is_lock_frame(f: PyFrame) -> bool:
-    name = f.function.rsplit(".", 1)[-1].lower()
-    return name in _LOCK_NAMES and not f.file.endswith(_IN_PROCESS)
-
-
-def _lock_hit(frames: tuple[PyFrame, ...]) -> PyFrame | None:
-    """The lock call among the innermost frames of a stack, if the thread is in one."""
-    return next((f for f in frames[:_INNERMOST] if _is_lock_frame(f)), None)
 
 
 def _reentered(frames: tuple[PyFrame, ...]) -> list[tuple[str, int]]:
@@ -217,6 +197,29 @@ def lock_self_wait(s: Subject) -> list[Finding]:
     return out
 
 
+def _may_poll(s: Subject, path: str, holder: int, name: str, fds: list[int]) -> list[Finding]:
+    """Without Python stacks nor SQLite's code calling its sleep, a sleeping process that has a
+    file open for writing while another holds a lock on it may be polling: said, not warned.
+    A reader (the file open read-only, `tail -f` of a locked log) is not even that."""
+    if s.threads is None or s.threads.python is not None or not sleeps(s.threads):
+        return []
+    writable = [fd for fd in fds if (r := s.fd_row(fd)) is not None and r.mode in ("w", "rw")]
+    if not writable or holder == s.pid:
+        return []
+    who = f"pid {holder} ({name})" if holder > 0 else "another process (an OFD lock)"
+    summary = f"{s.label} may be polling for the lock on {path} ({_fd_words(writable)}), held by {who}."
+    evidence = [
+        f"{_fd_words(writable)} {'has' if len(writable) == 1 else 'have'} {path} open for writing and "
+        "holds no lock on it, and a thread sleeps; nothing shows it retries the lock (no Python "
+        "stack, no SQLite code calling its sleep)"
+    ]
+    steps = [
+        _STEPS_LOCKS,
+        "y on the Threads panel takes the Python stacks: a lock call there proves a poller",
+    ]
+    return [s.finding("lock-wait", "info", summary, evidence, steps, panel="locks", fds=tuple(writable))]
+
+
 def _wait_severity(age: float | None) -> Severity:
     return "critical" if (age or 0) >= 300 else "warning"
 
@@ -253,13 +256,18 @@ def lock_wait(s: Subject) -> list[Finding]:
                 "lock-wait", _wait_severity(age), summary, evidence, list(dict.fromkeys(steps)), panel="locks"
             )
         )
+    polls, told = poller_findings(s)  # pollers the wait graph proved (docs/kernel-notes.md §A.7)
+    out += polls
+    told_paths = {r.target for r in s.files.rows if r.fd in told} if s.files is not None else set()
     waited_paths = {w.path for w in s.locks.rows if w.role == "waiting"} if s.locks is not None else set()
+    waited_paths |= told_paths
+    maybe: set[str] = set()  # files said 'may be polling' once, whatever the locks on them
     # one finding per locked file and holder, however many fds have it open (a poller may
     # open the file anew for each try, and leak the fds)
     groups: dict[tuple[str, int, str, str], list[int]] = {}
     names: dict[int, str] = {}
     for lk in s.context.foreign_locks:
-        if lk.path in waited_paths:
+        if lk.path in waited_paths or database_of(lk.path) in told_paths:
             continue  # a listed waiter, reported above; this is for LOCK_NB pollers
         groups.setdefault((lk.path, lk.holder_pid, lk.type, lk.mode), []).append(lk.fd)
         names[lk.holder_pid] = lk.holder_name
@@ -267,6 +275,9 @@ def lock_wait(s: Subject) -> list[Finding]:
         calls = _in_lock_call(s, set(fds))
         trying = calls + _lock_frames(s)
         if not trying:
+            if path not in maybe:
+                maybe.add(path)
+                out += _may_poll(s, path, holder, names[holder], fds)
             continue
         # the fds a thread is caught locking through, or every fd that has the file open
         named = (
@@ -321,6 +332,10 @@ LOCK_WAIT = RuleSpec(
     clues=frozenset({clues.LOCK_WAIT, clues.LOCK_POLL}),
     needs=frozenset({"threads", "files", "locks", "python"}),
     cause_rank=50,
-    ladder=("warning; critical once the wait has lasted 5 minutes"),
-    tracks=frozenset({clues.LOCK_WAIT}),
+    ladder=(
+        "blocked: warning, critical once the wait has lasted 5 minutes; polling (retrying without "
+        "blocking): info until seen for 30 s, then warning, critical after 5 minutes; a sleeping "
+        "process with the file open for writing and no proof it retries: info (may be polling)"
+    ),
+    tracks=frozenset({clues.LOCK_WAIT, clues.LOCK_POLL}),
 )

@@ -49,8 +49,9 @@ class LocksPanel(DetailPanel):
         head = Text(f"{held} held, {waiting} waited for", style="bold red" if waiting else "bold")
         if opened:
             head.append(
-                f"; {opened} held by other processes on files it has open (a LOCK_NB poller waits "
-                "there unseen: its Python stack shows it, y on the Threads panel)",
+                f"; {opened} held by other processes on files it has open (a poller that retries "
+                "without blocking waits there unseen: its Python stack shows it, y on the Threads "
+                "panel, or SQLite's code calling its sleep)",
                 style="yellow",
             )
         if not locks.rows:
@@ -74,6 +75,9 @@ class LocksPanel(DetailPanel):
                     + (f" and {more} more" if more > 0 else "")
                 )
             other = safe_text("; ".join(others) or "-", max_len=400)
+            if r.sqlite is not None:  # what SQLite's lock bytes mean: the holder's transaction
+                other.append("\n", style="")
+                other.append_text(safe_text(r.sqlite.text, max_len=200))
             if r.warning:
                 other.append("\n! ", style="yellow")
                 other.append_text(safe_text(r.warning))
@@ -85,7 +89,7 @@ class LocksPanel(DetailPanel):
                         Text(r.role.upper(), style=_ROLE_STYLES.get(r.role, "")),
                         Text(r.type),
                         Text(r.mode),
-                        Text(r.range_text),
+                        Text(r.range_text if r.sqlite is None else f"{r.range_text} {r.sqlite.name}"),
                         safe_text(r.path or f"inode {r.inode}", max_len=200),
                         safe_text(holder, max_len=200),
                         other,
