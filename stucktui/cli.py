@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
+from typing import NoReturn
 
 from stucktui import __version__
 from stucktui.textsafe import printable
@@ -16,24 +19,41 @@ DESCRIPTION = (
 )
 
 
-def _positive_float(s: str) -> float:
-    v = float(s)
-    if not 0.1 <= v <= 3600:
-        raise argparse.ArgumentTypeError("interval must be between 0.1 and 3600 seconds")
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (exit status 2), not a usage block; subcommand
+    parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument -*(\w+): (?=\1 )", "", message)  # "argument pid: pid must..."
+        self.exit(2, f"{self.prog}: {printable(message)} (see {self.prog} --help)\n")
+
+
+def _number(s: str, what: str, low: float, high: float) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        v = math.nan
+    if not low <= v <= high:  # also nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{what} must be a number of seconds from {low:g} to {high:g}, not {s!r}"
+        )
     return v
+
+
+def _positive_float(s: str) -> float:
+    return _number(s, "interval", 0.1, 3600)
 
 
 def _seconds(s: str) -> float:
-    v = float(s)
-    if not 1 <= v <= 3600:
-        raise argparse.ArgumentTypeError("timeout must be between 1 and 3600 seconds")
-    return v
+    return _number(s, "timeout", 1, 3600)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stucktui", description=DESCRIPTION)
+    from stucktui.actions.command import add_subcommands, audit_help, pid_arg
+
+    p = _Parser(prog="stucktui", description=DESCRIPTION)
     p.add_argument("--version", action="version", version=f"stucktui {__version__}")
-    p.add_argument("--pid", type=int, help="open straight on this process")
+    p.add_argument("--pid", type=pid_arg, help="open straight on this process")
     p.add_argument(
         "--interval", type=_positive_float, default=2.0, help="refresh interval in seconds (default 2)"
     )
@@ -52,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the findings and facts about one process (or the findings of every process, "
         "with --all) without starting the TUI",
     )
-    r.add_argument("pid", type=int, nargs="?")
+    r.add_argument("pid", type=pid_arg, nargs="?")
     r.add_argument("--all", action="store_true", help="the findings of every process on the box")
     r.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
@@ -66,8 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--timeout", type=_seconds, default=60.0, help="--no-tui: seconds to wait for every finding"
     )
-    from stucktui.actions.command import add_subcommands, audit_help
-
     add_subcommands(sub)
     p.epilog = audit_help()
     return p
@@ -119,6 +137,17 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("stucktui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `stucktui report --all | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "report":

@@ -1,6 +1,11 @@
 """Hostile strings made safe to show: control characters, bidi overrides and invalid UTF-8
 become visible escapes, and very long strings are cut with a count of what was cut.
 
+Invalid UTF-8 shows one way wherever it comes from, as ps shows it: byte 0xff is `\\xff`. Names
+and command lines are decoded with backslashreplace, which writes that text; paths from
+os.readlink keep the byte as a surrogate (surrogateescape), which printable() turns into the same
+text.
+
 Process names, command lines and paths are chosen by whoever started the process. Printed raw,
 an ESC sequence could rewrite the operator's terminal; shown through Rich markup, `[bold]` or
 `[link=...]` would be interpreted. Everything user-controlled passes through `printable()` and is
@@ -25,6 +30,8 @@ def _escape(m: re.Match[str]) -> str:
     if named:
         return named
     o = ord(c)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape (os.readlink,
+        o -= 0xDC00  # os.listdir): shown as \xff, as the stat and cmdline readers' backslashreplace
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 

@@ -11,6 +11,16 @@ from tests.helpers import Children
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _private_audit_log(monkeypatch, tmp_path_factory):
+    """No test writes the real audit log (as root: /var/log/stucktui) or syslog: every action
+    a test makes lands in a private file (tests that look at it set their own path)."""
+    from stucktui.actions import audit
+
+    monkeypatch.setenv(audit.ENV_AUDIT_LOG, str(tmp_path_factory.mktemp("audit") / "audit.log"))
+    monkeypatch.setattr(audit, "syslog_line", lambda line: None)
+
+
 @pytest.fixture
 def children():
     c = Children()

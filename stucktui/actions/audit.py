@@ -1,8 +1,10 @@
 """The read-only policy and the audit log: one JSON line per action or refused attempt.
 
 The log is append-only: each record is one write() on a file opened with O_APPEND, so lines
-from concurrent stucktui sessions never interleave or overwrite each other. The directory is
-created with mode 0700 and the file with 0600 (they name processes and command lines).
+from concurrent stucktui sessions never interleave or overwrite each other. Where it lives and
+the checks that keep it out of other users' reach are in auditpath.py (directory 0700, file
+0600: they name processes and command lines). Each record also goes to syslog (facility
+authpriv, ident "stucktui"), where auditors look; without a syslog daemon that is a no-op.
 """
 
 from __future__ import annotations
@@ -10,29 +12,44 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from stucktui.actions.auditpath import (
+    ENV_AUDIT_LOG,
+    ROOT_AUDIT_LOG,
+    AuditPathRefused,
+    default_audit_path,
+    open_audit_log,
+)
 from stucktui.actions.results import DECLINED, ActionResult
 from stucktui.procfs.root import ProcRoot
 
-ENV_AUDIT_LOG = "STUCKTUI_AUDIT_LOG"
+__all__ = ["ENV_AUDIT_LOG", "ROOT_AUDIT_LOG", "AuditLog", "Policy", "default_audit_path", "syslog_line"]
+
 _UNSET_LOGINUID = 4294967295  # (uid_t)-1: no login session (kernel/audit.c AUDIT_UID_UNSET)
+_SYSLOG_MAX = 8000  # characters: rsyslog's default message size is 8 KiB
+_syslog_open = False
 
 
-def default_audit_path() -> Path:
-    """$STUCKTUI_AUDIT_LOG if set and non-empty; else $XDG_STATE_HOME/stucktui/audit.log, where
-    an unset, empty or relative XDG_STATE_HOME means ~/.local/state (XDG Base Directory spec)."""
-    override = os.environ.get(ENV_AUDIT_LOG)
-    if override:
-        return Path(override).expanduser()
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if state and os.path.isabs(state) else Path.home() / ".local" / "state"
-    return base / "stucktui" / "audit.log"
+def syslog_line(line: str) -> None:
+    """Send one record to syslog (authpriv.notice, ident "stucktui"). Never raises; with no
+    /dev/log the C library drops it (LOG_CONS is not set, so nothing reaches the console)."""
+    global _syslog_open
+    try:
+        import syslog
+    except ImportError:  # not a Unix Python
+        return
+    try:
+        if not _syslog_open:
+            syslog.openlog("stucktui", syslog.LOG_PID, getattr(syslog, "LOG_AUTHPRIV", syslog.LOG_AUTH))
+            _syslog_open = True
+        syslog.syslog(syslog.LOG_NOTICE, line[:_SYSLOG_MAX])
+    except (OSError, ValueError):
+        pass
 
 
 def caller_identity(root: ProcRoot | None = None) -> dict[str, object]:
@@ -111,46 +128,59 @@ def format_record(record: Mapping[str, object]) -> bytes:
     )
 
 
-class AuditLog:
-    """An append-only JSON-lines file. `path` None: default_audit_path() at construction."""
+def why_not(path: Path, exc: OSError) -> str:
+    """One line: why the log at `path` cannot be written."""
+    if isinstance(exc, AuditPathRefused):
+        return f"audit log {path} refused: {exc.reason}"
+    return f"audit log {path} is not writable: {exc.strerror or exc}"
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+class AuditLog:
+    """An append-only JSON-lines file, and syslog. `path` None: default_audit_path() at
+    construction. `journal` receives each record as one line (None: syslog_line, looked up
+    when called, so tests can replace it); `euid` is whom the ownership checks trust besides
+    root (None: the effective uid)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        journal: Callable[[str], None] | None = None,
+        euid: int | None = None,
+    ) -> None:
         self.path = Path(path) if path is not None else default_audit_path()
+        self.journal = journal
+        self.euid = euid
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"
 
     def _open(self) -> int:
-        parent = self.path.parent
-        if not parent.is_dir():
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(f"{self.path} is not a regular file")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        return open_audit_log(self.path, self.euid)
 
     def check_writable(self) -> str | None:
-        """None when a line can be appended now; otherwise why not. Writes nothing."""
+        """None when a line can be appended now; otherwise why not, in one line. Creates the
+        directory and an empty file when missing; writes no record."""
         try:
             os.close(self._open())
         except OSError as exc:
-            return f"audit log {self.path} is not writable: {exc.strerror or exc}"
+            return why_not(self.path, exc)
         return None
 
     def append(self, record: Mapping[str, object]) -> None:
-        """Append one line with a single write(). Raises OSError (disk full, short write)."""
+        """Append one line with a single write(), and send it to the journal (also when the file
+        cannot be written). Raises OSError (refused path, disk full, short write)."""
         line = format_record(record)
-        fd = self._open()
         try:
-            n = os.write(fd, line)
-            if n != len(line):
-                raise OSError(f"short write to {self.path}: {n} of {len(line)} bytes")
+            fd = self._open()
+            try:
+                n = os.write(fd, line)
+                if n != len(line):
+                    raise OSError(f"short write to {self.path}: {n} of {len(line)} bytes")
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            (self.journal or syslog_line)(line.decode("utf-8", "replace").rstrip("\n"))
 
 
 @dataclass
@@ -187,6 +217,8 @@ class Policy:
         )
         try:
             self.audit.append(rec)
+        except AuditPathRefused as exc:
+            return f"audit log {self.audit.path} not written: refused: {exc.reason}"
         except OSError as exc:
             return f"audit log {self.audit.path} not written: {exc.strerror or exc}"
         return None

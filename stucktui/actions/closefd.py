@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
+from stucktui.actions.denial import no_permission
 from stucktui.actions.fdfacts import FdFacts, gather_fd_facts
 from stucktui.actions.results import ActionResult
 from stucktui.actions.target import Target, TargetError
@@ -80,20 +81,26 @@ def _shutdown_command(pid: int, fd: int, how: str) -> str:
     return f"pidfd_getfd(pidfd_open({pid}), {fd}, 0) -> shutdown(copy, {how}) -> close(copy); copy never read"
 
 
-def _common_blockers(f: FdFacts) -> str | None:
+def common_blocker(f: FdFacts) -> tuple[str, str] | None:
+    """(outcome, reason) when no method can work on this fd whatever it is; None otherwise."""
     if f.gone:
-        return f.gone
+        return R.GONE, f.gone
     if f.kernel_thread:
-        return "a kernel thread: it has no fds to close"
+        return R.UNAVAILABLE, f"process {f.pid} is a kernel thread: it has no fds to close"
     if f.denied or f.probe == pf.NOT_PERMITTED:
-        return f"no permission to take over fds of process {f.pid}: run as root or as its owner"
+        return R.NO_PERMISSION, no_permission(f.pid)
     if f.link is None:
-        return f"fd {f.fd} is not open (already closed?)"
+        return R.BAD_REQUEST, f"fd {f.fd} of process {f.pid} is not open"
     if f.probe == pf.CHANGED:
-        return f"fd {f.fd} changed while it was being checked: look again"
+        return R.UNAVAILABLE, f"fd {f.fd} changed while it was being checked: look again"
     if f.probe == pf.GONE:
-        return f"process {f.pid} has exited"
+        return R.GONE, f"process {f.pid} has exited"
     return None
+
+
+def _common_blockers(f: FdFacts) -> str | None:
+    found = common_blocker(f)
+    return found[1] if found else None
 
 
 def _gdb_blocker(f: FdFacts) -> str | None:

@@ -14,11 +14,11 @@ import sys
 from typing import TextIO
 
 from stucktui.actions import results as R
-from stucktui.actions.audit import ENV_AUDIT_LOG, Policy, default_audit_path
-from stucktui.actions.closefd import METHOD_IDS, close_confirmation, close_fd, close_methods
+from stucktui.actions.audit import ENV_AUDIT_LOG, ROOT_AUDIT_LOG, Policy, default_audit_path
+from stucktui.actions.closefd import METHOD_IDS, close_confirmation, close_fd, close_methods, common_blocker
 from stucktui.actions.results import ActionResult
 from stucktui.actions.signals import resolve_signal, send_signal, signal_choices, signal_confirmation
-from stucktui.actions.target import Target, TargetError
+from stucktui.actions.target import Target, TargetError, pid_problem
 from stucktui.textsafe import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2, 3
@@ -27,8 +27,35 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2, 3
 def audit_help() -> str:
     return (
         f"Every action and every refused attempt is appended as one JSON line to {default_audit_path()} "
-        f"($XDG_STATE_HOME/stucktui/audit.log; ${ENV_AUDIT_LOG} overrides it)."
+        f"(${ENV_AUDIT_LOG} overrides it; otherwise root's log is {ROOT_AUDIT_LOG}, a user's "
+        "$XDG_STATE_HOME/stucktui/audit.log; a path other users could write to is refused) and "
+        "sent to syslog (authpriv)."
     )
+
+
+FD_LIMIT = 2**31 - 1  # fds are C ints
+
+
+def pid_arg(text: str) -> int:
+    """argparse type: a pid, 1 to PID_LIMIT."""
+    try:
+        pid = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"pid must be a whole number, not {text!r}") from None
+    if (why := pid_problem(pid)) is not None:
+        raise argparse.ArgumentTypeError(why)
+    return pid
+
+
+def fd_arg(text: str) -> int:
+    """argparse type: an fd number, 0 to 2**31-1."""
+    try:
+        fd = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fd must be a whole number, not {text!r}") from None
+    if not 0 <= fd <= FD_LIMIT:
+        raise argparse.ArgumentTypeError(f"fd must be a whole number from 0 to {FD_LIMIT}, not {fd}")
+    return fd
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -48,7 +75,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         "so a process whose pid was reused is never hit.",
         epilog=audit_help(),
     )
-    s.add_argument("pid", type=int)
+    s.add_argument("pid", type=pid_arg)
     s.add_argument("name", help="signal name: TERM, SIGUSR1, RTMIN+2 (never a number)")
     _common(s)
     s.set_defaults(action_command="signal")
@@ -59,8 +86,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         "shutdown), then re-read /proc to prove it.",
         epilog=audit_help(),
     )
-    c.add_argument("pid", type=int)
-    c.add_argument("fd", type=int)
+    c.add_argument("pid", type=pid_arg)
+    c.add_argument("fd", type=fd_arg)
     c.add_argument(
         "--method",
         choices=METHOD_IDS,
@@ -107,8 +134,11 @@ def _exit_code(outcome: str) -> int:
 
 
 def _report(out: _Console, result: ActionResult) -> int:
+    """What was done goes to stdout; a refusal, or a failure before anything was done, to stderr
+    as one line (plus the audit log's warning if that could not be written either)."""
+    nothing_done = result.process is None and result.fd is None and result.command_run is None
     for line in result.lines():
-        out.say(line)
+        (out.err if result.refused or (nothing_done and not result.ok) else out.say)(line)
     return _exit_code(result.outcome)
 
 
@@ -131,6 +161,12 @@ def run_command(
     if proc != "/proc":
         out.err(f"actions need the live /proc, not {proc}")
         return EXIT_INVALID
+    if (why := policy.audit.check_writable()) is not None:
+        policy.record(
+            action=command, method=method, result=R.AUDIT_FAILED, detail=why, pid=args.pid, extra=extra
+        )
+        out.err(f"nothing was done: {why}")  # the record above still reaches syslog
+        return EXIT_REFUSED
     try:
         target = Target.open(args.pid)
     except TargetError as exc:
@@ -179,8 +215,8 @@ def _signal(args: argparse.Namespace, target: Target, policy: Policy, out: _Cons
         choice = next((c for c in signal_choices(target) if c.number == number), None)
     except (ValueError, TargetError):
         return _report(out, send())  # logs and explains the refusal
-    if choice is None:
-        return _report(out, send())
+    if choice is None or target.kernel_thread:
+        return _report(out, send())  # logs and explains the refusal
     why = out.confirm(signal_confirmation(target, choice), args.yes)
     if why is not None:
         extra: dict[str, object] = {"signal": name, "number": number}
@@ -199,6 +235,11 @@ def _close(args: argparse.Namespace, target: Target, policy: Policy, out: _Conso
         invalid = ActionResult("close-fd", args.method, R.BAD_REQUEST, f"{fd} is not an fd number")
         return _report(out, policy.conclude(invalid, target=target, extra={"fd": fd}))
     options = close_methods(target, fd)
+    if (blocked := common_blocker(options.facts)) is not None:  # no method could work: say why once
+        result = ActionResult("close-fd", args.method, blocked[0], blocked[1])
+        return _report(
+            out, policy.conclude(result, target=target, extra={"fd": fd, "fd_target": options.facts.link})
+        )
     method = options.method(args.method) if args.method else options.default
     usable = [m.id for m in options.methods if m.available]
     if method is None and usable:

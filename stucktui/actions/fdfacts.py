@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from stucktui.actions.denial import no_permission
 from stucktui.actions.target import Target, TargetError
 from stucktui.collect.files import collect_files
 from stucktui.collect.sockets import SocketCollector
@@ -162,9 +163,7 @@ def gather_fd_facts(
     except FileNotFoundError:
         return replace(base, description=f"fd {fd} is not open")
     except AccessDenied:
-        return replace(
-            base, denied=True, description=f"no permission to read the fds of process {target.pid}"
-        )
+        return replace(base, denied=True, description=no_permission(target.pid, "read the fds"))
     except (ProcessGone, ValueError):
         return replace(base, gone=f"process {target.pid} has exited", description="process gone")
     try:

@@ -281,7 +281,10 @@ def _send(target: Target, name: str, policy: Policy, settle: float) -> ActionRes
     if (why := target.check()) is not None:
         return done(R.GONE, f"{why}: {canon} was not sent")
     if target.kernel_thread:
-        return done(R.UNAVAILABLE, "a kernel thread: stucktui does not signal those")
+        return done(
+            R.UNAVAILABLE,
+            f"process {target.pid} ({target.comm}) is a kernel thread: stucktui does not signal those",
+        )
     choice = _choice(target, number)
     try:
         with target.pidfd() as pidfd:

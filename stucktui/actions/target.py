@@ -32,6 +32,25 @@ from stucktui.procfs.system import parse_boot_time
 from stucktui.textsafe import printable_argv
 
 _users = UserNames()
+# PID_MAX_LIMIT of a 64-bit kernel (include/linux/threads.h): pid_max is at most this, and
+# every pid is below pid_max, so a number above it can never name a process.
+PID_LIMIT = 4194304
+
+
+def pid_problem(pid: int) -> str | None:
+    """None for a number that may name a process; otherwise what is wrong with it, in words."""
+    if 1 <= pid <= PID_LIMIT:
+        return None
+    return f"pid must be a whole number from 1 to {PID_LIMIT}, not {pid}"
+
+
+def _thread_of(pid: int) -> int | None:
+    """The process a thread id belongs to (its Tgid), or None: /proc/TID exists though unlisted."""
+    try:
+        status = parse_status(ProcRoot().read_text(pid, "status", pid=pid))
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        return None
+    return status.tgid if status.tgid != pid else None
 
 
 class TargetError(Exception):
@@ -72,13 +91,19 @@ class Target:
         if root is not None and root.path != "/proc":
             raise TargetError(R.UNAVAILABLE, f"actions need the live /proc, not {root.path}")
         root = ProcRoot()
+        if (why := pid_problem(pid)) is not None:  # pidfd_open(0) is EINVAL; 2**63 overflows
+            raise TargetError(R.BAD_REQUEST, why)
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
             raise TargetError(R.GONE, f"no process with pid {pid}") from None
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.EINVAL):
-                raise TargetError(R.UNAVAILABLE, f"{pid} is not a process id (a thread id?)") from None
+                tgid = _thread_of(pid)
+                if tgid is not None:
+                    why = f"{pid} is a thread of process {tgid}, not a process: give pid {tgid}"
+                    raise TargetError(R.BAD_REQUEST, why) from None
+                raise TargetError(R.GONE, f"no process with pid {pid}") from None
             raise TargetError(R.FAILED, f"pidfd_open({pid}): {exc.strerror}") from None
         t = cls._pin(root, pid, pidfd)  # owns the pidfd from here, also when it raises
         # The pidfd was opened before the directory: if the process behind the pidfd is still

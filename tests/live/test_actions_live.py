@@ -1,10 +1,11 @@
-"""Live: every close method on a child holding a CLOSE_WAIT socket (checked with `ss -tanpe` and
+"""Live: every close method on a child holding a CLOSE_WAIT socket (checked with `ss -tane` and
 /proc afterwards), an epoll busy loop on such a socket, signals by name to children that catch
 them or not, stale targets, read-only refusals, the script commands, and the audit lines each
 of these leaves. Every child is ended by its pid; network traffic stays on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -48,7 +49,7 @@ FIELDS = [
     "result",
     "detail",
 ]
-_USERS = re.compile(r"pid=(\d+),fd=(\d+)")
+_INODE = re.compile(r"\bino:(\d+)")
 _ARROW = re.compile(r"\s([<-]-[>-])\s*$")
 
 # The child's client socket is in CLOSE_WAIT with 300 unread bytes: the server end sent them
@@ -63,7 +64,7 @@ a, _ = srv.accept()
 a.sendall(b"x" * 300)
 a.close()
 srv.close()
-print(c.fileno(), flush=True)
+print(c.fileno(), c.getsockname()[1], flush=True)
 ready()
 sys.stdin.read()
 """
@@ -131,6 +132,7 @@ class Out:
     def __init__(self, p: subprocess.Popen[bytes]) -> None:
         self.p = p
         self.buf = b""
+        self.port: int | None = None  # its socket's local port, when it printed one
 
     def lines(self) -> list[str]:
         return self.buf.decode().split("\n")[:-1]
@@ -159,21 +161,34 @@ class Out:
 
 
 def start(children, code: str) -> tuple[subprocess.Popen[bytes], Out, int]:
+    """A child printing its fd (and, for `ss_rows`, its socket's local port) before 'ready'."""
     p = children.python(code, stdin=subprocess.PIPE)
     out = Out(p)
-    (fd,) = (int(x) for x in out.after_ready())
+    (first,) = out.after_ready()
+    fd, *port = map(int, first.split())
+    out.port = port[0] if port else None
     return p, out, fd
 
 
-def ss_rows(pid: int) -> dict[int, tuple[str, str]]:
-    """fd -> (state, shutdown arrow) of pid's TCP sockets, from `ss -Htanpe`."""
-    res = subprocess.run(["ss", "-Htanpe"], capture_output=True, text=True, timeout=30, check=True)
+def ss_rows(out: Out) -> dict[int, tuple[str, str]]:
+    """fd -> (state, shutdown arrow) of the child's TCP sockets to or from its port, from
+    `ss -Htane` filtered on that port (never the box's whole table) and matched by inode (no
+    -p, which reads the fds of every process)."""
+    assert out.port is not None, "the child prints its socket's port after its fd"
+    flt = f"sport = :{out.port} or dport = :{out.port}"
+    res = subprocess.run(["ss", "-Htane", flt], capture_output=True, text=True, timeout=30, check=True)
+    fds = {}
+    for name in os.listdir(f"/proc/{out.p.pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{out.p.pid}/fd/{name}")
+            if link.startswith("socket:["):
+                fds[int(link[8:-1])] = int(name)
     rows = {}
     for line in res.stdout.splitlines():
-        for p, fd in _USERS.findall(line):
-            if int(p) == pid:
-                m = _ARROW.search(line)
-                rows[int(fd)] = (line.split()[0], m.group(1) if m else "")
+        ino = _INODE.search(line)
+        if ino and int(ino.group(1)) in fds:
+            m = _ARROW.search(line)
+            rows[fds[int(ino.group(1))]] = (line.split()[0], m.group(1) if m else "")
     return rows
 
 
@@ -186,7 +201,7 @@ def close_wait_child(children):
     if shutil.which("ss") is None:
         pytest.skip("ss is not installed")
     p, out, fd = start(children, CLOSE_WAIT)
-    wait_until(lambda: ss_rows(p.pid).get(fd, ("",))[0] == "CLOSE-WAIT", timeout=30, what="CLOSE_WAIT in ss")
+    wait_until(lambda: ss_rows(out).get(fd, ("",))[0] == "CLOSE-WAIT", timeout=30, what="CLOSE_WAIT in ss")
     return p, out, fd
 
 
@@ -210,7 +225,7 @@ def skip_on_cpu_state_failure(result) -> None:
 
 # -- close methods on a CLOSE_WAIT socket -------------------------------------------------------
 def test_shutdown_both_ends_the_close_wait_socket(children, audit):
-    p, _, fd = close_wait_child(children)
+    p, out, fd = close_wait_child(children)
     link = os.readlink(f"/proc/{p.pid}/fd/{fd}")
     with Target.open(p.pid, starttime(p.pid)) as t:
         opts = close_methods(t, fd)
@@ -220,7 +235,7 @@ def test_shutdown_both_ends_the_close_wait_socket(children, audit):
     assert r.outcome == R.DONE and r.ok, r.lines()
     assert r.fd is not None and r.fd.link_after == link and r.fd.write_shut and r.fd.read_shut
     assert any("stays open" in f for f in r.findings) and r.command_run is None
-    wait_until(lambda: fd not in ss_rows(p.pid), timeout=30, what="the socket to leave ss")
+    wait_until(lambda: fd not in ss_rows(out), timeout=30, what="the socket to leave ss")
     assert os.readlink(f"/proc/{p.pid}/fd/{fd}") == link  # the fd itself stays
     assert p.poll() is None
     (rec,) = records(audit)
@@ -235,9 +250,9 @@ def test_shutdown_both_ends_the_close_wait_socket(children, audit):
 
 
 def test_shutdown_read_on_close_wait_changes_nothing_visible(children, audit):
-    p, _, fd = close_wait_child(children)
+    p, out, fd = close_wait_child(children)
     link = os.readlink(f"/proc/{p.pid}/fd/{fd}")
-    assert ss_rows(p.pid)[fd] == ("CLOSE-WAIT", "-->")  # the peer's FIN shut our read side
+    assert ss_rows(out)[fd] == ("CLOSE-WAIT", "-->")  # the peer's FIN shut our read side
     with Target.open(p.pid) as t:
         opts = close_methods(t, fd)
         assert "changes nothing visible" in " ".join(opts.method(SHUTDOWN_READ).effects)
@@ -246,7 +261,7 @@ def test_shutdown_read_on_close_wait_changes_nothing_visible(children, audit):
     assert r.outcome == R.NOT_VERIFIED and r.fd.read_shut and not r.fd.write_shut
     assert any("SHUT_RD changed nothing visible" in x for x in r.findings), r.findings
     assert r.fd.socket_after == "CLOSE_WAIT"
-    assert ss_rows(p.pid)[fd] == ("CLOSE-WAIT", "-->")
+    assert ss_rows(out)[fd] == ("CLOSE-WAIT", "-->")
     assert os.readlink(f"/proc/{p.pid}/fd/{fd}") == link
     assert [x["result"] for x in records(audit)] == [R.NOT_VERIFIED]
 
@@ -265,24 +280,24 @@ def test_shutdown_read_wakes_a_blocked_reader(children, audit):
             print("recv", c.recv(10), flush=True)
             c.sendall(b"still can send")
         threading.Thread(target=reader).start()
-        print(c.fileno(), flush=True)
+        print(c.fileno(), c.getsockname()[1], flush=True)
         ready()
         print("peer got", a.recv(100), flush=True)
         sys.stdin.read()
         """
     p, out, fd = start(children, code)
-    wait_until(lambda: ss_rows(p.pid).get(fd) == ("ESTAB", "<->"), timeout=30, what="ESTAB in ss")
+    wait_until(lambda: ss_rows(out).get(fd) == ("ESTAB", "<->"), timeout=30, what="ESTAB in ss")
     with Target.open(p.pid) as t:
         r = close_fd(t, fd, SHUTDOWN_READ, Policy())
     assert r.outcome == R.DONE and r.fd.read_shut and not r.fd.write_shut
     out.wait_for(lambda ls: "recv b''" in ls, what="the reader to get end-of-file")
     out.wait_for(lambda ls: "peer got b'still can send'" in ls, what="the send after SHUT_RD")
-    assert ss_rows(p.pid)[fd] == ("ESTAB", "-->")
+    assert ss_rows(out)[fd] == ("ESTAB", "-->")
 
 
 @pytest.mark.parametrize("method", [GDB_CLOSE, GDB_NULL])
 def test_gdb_methods_close_the_close_wait_socket(children, audit, method):
-    p, _, fd = close_wait_child(children)
+    p, out, fd = close_wait_child(children)
     link = os.readlink(f"/proc/{p.pid}/fd/{fd}")
     with Target.open(p.pid) as t:
         gdb_method_or_skip(t, fd, method)
@@ -290,7 +305,7 @@ def test_gdb_methods_close_the_close_wait_socket(children, audit, method):
     skip_on_cpu_state_failure(r)
     assert r.outcome == R.DONE, r.lines()
     assert r.command_run is not None and r.command_run.startswith(shutil.which("gdb") or "gdb")
-    wait_until(lambda: fd not in ss_rows(p.pid), timeout=30, what="the socket to leave ss")
+    wait_until(lambda: fd not in ss_rows(out), timeout=30, what="the socket to leave ss")
     if method == GDB_CLOSE:
         assert not os.path.lexists(f"/proc/{p.pid}/fd/{fd}")
     else:
@@ -437,9 +452,9 @@ def test_thread_id_is_not_a_target(children):
         """
     )
     (tid,) = (int(x) for x in Out(p).after_ready())
-    with pytest.raises(TargetError, match="not a process id") as exc:
+    with pytest.raises(TargetError, match=f"^{tid} is a thread of process {p.pid}, not a process") as exc:
         Target.open(tid)
-    assert exc.value.outcome == R.UNAVAILABLE
+    assert exc.value.outcome == R.BAD_REQUEST
 
 
 def test_kernel_thread_is_refused(audit):
@@ -521,7 +536,7 @@ def test_read_only_refuses_and_logs(children, audit):
         c = close_fd(t, fd, SHUTDOWN_BOTH, ro)
         assert c.outcome == R.READ_ONLY and c.refused
         assert not t.exited()
-    assert ss_rows(p.pid)[fd][0] == "CLOSE-WAIT"
+    assert ss_rows(out)[fd][0] == "CLOSE-WAIT"
     assert [(x["action"], x["result"]) for x in records(audit)] == [
         ("signal", R.READ_ONLY),
         ("close-fd", R.READ_ONLY),
@@ -584,15 +599,15 @@ def test_signal_command(children, audit):
 
 
 def test_close_fd_command(children, audit):
-    p, _, fd = close_wait_child(children)
+    p, out, fd = close_wait_child(children)
     code, text = cli(["close-fd", str(p.pid), str(fd), "--method", SHUTDOWN_BOTH, "--yes"])
     assert code == 0, text
     assert "SIGPIPE" in text and "pidfd_getfd" in text and "CLOSE_WAIT" in text
-    wait_until(lambda: fd not in ss_rows(p.pid), timeout=30, what="the socket to leave ss")
-    code, text = cli(["close-fd", str(p.pid), "999", "--yes"])
-    assert code == 3 and "fd 999 is not open" in text
+    wait_until(lambda: fd not in ss_rows(out), timeout=30, what="the socket to leave ss")
+    code, text = cli(["close-fd", str(p.pid), "999", "--yes"])  # one line: an invalid request
+    assert (code, text) == (2, f"stucktui: refused: invalid request: fd 999 of process {p.pid} is not open\n")
     (done, refused) = records(audit)
-    assert (done["result"], refused["result"]) == (R.DONE, R.UNAVAILABLE)
+    assert (done["result"], refused["result"], refused["fd"]) == (R.DONE, R.BAD_REQUEST, 999)
 
 
 LISTENER = """
@@ -621,7 +636,7 @@ def test_gdb_result_comes_from_its_output_not_its_exit_status(children, audit):
     child of ours): its failure must be read from its output and reported, never taken as done."""
     if shutil.which("gdb") is None:
         pytest.skip("gdb is not installed")
-    p, _, fd = close_wait_child(children)
+    p, out, fd = close_wait_child(children)
     with Target.open(p.pid) as t:
         r = close_fd(t, fd, GDB_CLOSE, Policy(), canary=lambda gdb: None)
     assert r.command_run is not None and "call (int)close(" in r.command_run

@@ -36,8 +36,8 @@ LAST_ROLE = b"report-exporter"  # the last line of the demo's list of processes
 def _identity(pid: int) -> str | None:
     """The start time of pid, or None once it no longer exists (not even as a zombie)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+        with open(f"/proc/{pid}/stat", "rb") as f:  # bytes: a reused pid's name need not be UTF-8
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return None
 

@@ -67,22 +67,16 @@ def test_flock_passed_on_by_fork_names_the_real_holder(children, tmp_path):
     lock.write_text("")
     p = children.python(
         "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "pid = os.fork()\nif pid == 0:\n    ready()\n    while True: time.sleep(1)\n",
+        "pid = os.fork()\nif pid == 0:\n    print(os.getpid())\n    ready()\n    while True: time.sleep(1)\n",
         str(lock),
     )
-    children.wait_ready(p)
-    p.wait(timeout=20)  # the creator of the lock exits; its child keeps the lock
-    root = ProcRoot()
-    entries = [line for line in Path("/proc/locks").read_text().splitlines() if f" {p.pid} " in line]
-    assert entries, "flock should still name its dead creator"
-    kid = wait_until(
-        lambda: next(
-            (int(q) for q in root.pids() if _holds(q, str(lock)) and q != p.pid),
-            None,
-        ),
-        what="the forked child",
-    )
+    (kid,) = map(int, children.wait_ready(p))  # the child says who it is: no search of the box
     try:
+        p.wait(timeout=20)  # the creator of the lock exits; its child keeps the lock
+        root = ProcRoot()
+        entries = [line for line in Path("/proc/locks").read_text().splitlines() if f" {p.pid} " in line]
+        assert entries, "flock should still name its dead creator"
+        wait_until(lambda: _holds(kid, str(lock)), what="the forked child to hold the lock")
         (row,) = [r for r in collect_locks(root, kid).rows if r.path == str(lock)]
         assert row.role == "held" and row.listed_pid == p.pid and row.holder_pid == kid
         assert row.warning is not None and "exited" in row.warning

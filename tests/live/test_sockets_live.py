@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.helpers import wait_until
 pytestmark = pytest.mark.live
 
 K = 40
-_USERS = re.compile(r"pid=(\d+),fd=(\d+)")
+_INODE = re.compile(r"\bino:(\d+)")
 
 # The child connects K clients to its own listener on loopback; a thread accepts each one,
 # sends 300 bytes and closes it, so the client ends sit in CLOSE_WAIT with Recv-Q 301.
@@ -38,6 +39,7 @@ def serve():
         a.close()
 threading.Thread(target=serve, daemon=True).start()
 clients = [socket.create_connection(srv.getsockname()[:2]) for _ in range(k)]
+print(srv.getsockname()[1])
 ready()
 sys.stdin.read()
 """
@@ -48,15 +50,32 @@ def _need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed")
 
 
-def _ss_for(pid: int, args: str) -> set[tuple[int, str, int, int, str, str]]:
-    """(fd, state, recv_q, send_q, local, peer) of `ss -Hn<args>p` rows owned by pid."""
-    out = subprocess.run(["ss", "-Hnp" + args], capture_output=True, text=True, check=True).stdout
+def _inodes(pid: int) -> dict[int, int]:
+    """socket inode -> fd, of pid's fds only."""
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out[int(link[8:-1])] = int(name)
+    return out
+
+
+def _ss_for(pid: int, port: int, args: str) -> set[tuple[int, str, int, int, str, str]]:
+    """(fd, state, recv_q, send_q, local, peer) of pid's sockets among `ss -Hne<args>` rows to
+    or from `port`: filtered by ss (never the whole box's table) and matched by inode (no -p,
+    which would read the fds of every process)."""
+    flt = f"sport = :{port} or dport = :{port}"
+    out = subprocess.run(["ss", "-Hne" + args, flt], capture_output=True, text=True, check=True).stdout
+    fds = _inodes(pid)
     rows = set()
     for line in out.splitlines():
         f = line.split()
-        for p, fd in _USERS.findall(line):
-            if int(p) == pid:
-                rows.add((int(fd), f[0].replace("-", "_"), int(f[1]), int(f[2]), f[3], f[4]))
+        ino = _INODE.search(line)
+        if ino and int(ino.group(1)) in fds:
+            rows.add((fds[int(ino.group(1))], f[0].replace("-", "_"), int(f[1]), int(f[2]), f[3], f[4]))
     return rows
 
 
@@ -67,9 +86,9 @@ def _ours(pid: int, proto: str) -> set[tuple[int, str, int, int, str, str]]:
     }
 
 
-def _column() -> dict[int, int | None]:
-    """The process list's CLOSE_WAIT column, as its first refresh computes it."""
-    return CloseWaitCounter(ProcRoot()).counts(_identities())
+def _column(pid: int) -> int | None:
+    """The process list's CLOSE_WAIT column for `pid`, as its first refresh computes it."""
+    return CloseWaitCounter(ProcRoot()).counts(_identities([pid])).get(pid)
 
 
 def _close_wait_ready(pid: int, k: int):
@@ -85,7 +104,7 @@ def _close_wait_ready(pid: int, k: int):
 def test_close_wait_with_unread_data_matches_ss(children, family):
     _need("ss")
     p = children.python(HOLDER, family, str(K), stdin=subprocess.PIPE)
-    children.wait_ready(p)
+    (port,) = map(int, children.wait_ready(p))
     ps = wait_until(_close_wait_ready(p.pid, K), timeout=30, what="K CLOSE_WAIT sockets")
     assert ps.source == "netlink"
     assert ps.state_counts() == {"CLOSE_WAIT": K, "LISTEN": 1}
@@ -95,14 +114,14 @@ def test_close_wait_with_unread_data_matches_ss(children, family):
     (group,) = ps.by_remote
     assert (group.state, group.count, group.recv_q) == ("CLOSE_WAIT", K, 301 * K)
     # ss and we read at slightly different moments: retry until both agree on a stable state
-    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, "ta"), timeout=30, what="rows equal to ss -tanp")
+    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, port, "ta"), timeout=30, what="rows equal to ss")
     summary = SocketCollector().summary()
     (mine,) = (x for x in summary.processes if x.pid == p.pid)
     assert (mine.close_wait, mine.sockets) == (K, K + 1)
     host = "[::1]" if family == "6" else "127.0.0.1"
     assert mine.top_remote.startswith(host) and mine.top_remote_count == K
     assert summary.state_counts()["CLOSE_WAIT"] >= K
-    assert _column()[p.pid] == K  # the process list's column
+    assert _column(p.pid) == K  # the process list's column
 
 
 def test_listener_with_full_backlog(children):
@@ -114,12 +133,13 @@ def test_listener_with_full_backlog(children):
         srv.bind(("127.0.0.1", 0))
         srv.listen(2)
         queued = [socket.create_connection(srv.getsockname()) for _ in range(3)]
+        print(srv.getsockname()[1])
         ready()
         sys.stdin.read()
         """,
         stdin=subprocess.PIPE,
     )
-    children.wait_ready(p)
+    (port,) = map(int, children.wait_ready(p))
 
     def listener():
         rows = [r for r in SocketCollector().process_sockets(p.pid).rows if r.state == "LISTEN"]
@@ -127,7 +147,7 @@ def test_listener_with_full_backlog(children):
 
     row = wait_until(listener, timeout=30, what="3 queued connections")
     assert (row.listen_backlog, row.accept_queue_full) == (2, True)
-    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, "ta"), timeout=30, what="rows equal to ss -tanp")
+    wait_until(lambda: _ours(p.pid, "tcp") == _ss_for(p.pid, port, "ta"), timeout=30, what="rows equal to ss")
 
 
 def test_unix_socketpair_between_two_children(children):
@@ -205,7 +225,7 @@ def test_child_in_its_own_network_namespace(children):
     summary = SocketCollector().summary()
     (mine,) = (x for x in summary.processes if x.pid == p.pid)
     assert (mine.netns, mine.close_wait, mine.sockets) == (ns, 1, 2)
-    assert _column()[p.pid] == 1  # found in its own namespace
+    assert _column(p.pid) == 1  # found in its own namespace
 
 
 # The CLOSE_WAIT column across refreshes: "more" adds a CLOSE_WAIT socket, "fork" starts a
@@ -232,14 +252,23 @@ for line in sys.stdin:
 """
 
 
-def _identities() -> dict[int, str]:
+def _starttime(pid: int) -> bytes | None:
+    """Field 22 of /proc/PID/stat, as bytes: a process name need not be UTF-8."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _identities(pids: Iterable[int] | None = None) -> dict[int, bytes]:
+    """pid -> start time of `pids`; None: of every process, as the process list hands them to
+    the CLOSE_WAIT column (the one test of its reuse across refreshes needs the box: a socket
+    whose owner it was not told about forces a full scan)."""
     out = {}
-    for pid in ProcRoot().pids():
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                out[pid] = f.read().rsplit(")", 1)[1].split()[19]  # starttime
-        except OSError:
-            continue
+    for pid in ProcRoot().pids() if pids is None else pids:
+        if (start := _starttime(pid)) is not None:
+            out[pid] = start
     return out
 
 
@@ -282,7 +311,7 @@ def test_close_wait_column_reuses_owners_between_refreshes(children):
         assert got[p.pid] == K + 1
         # the same pid naming another process (its start time differs) forces a full scan
         ids = _identities()
-        ids[p.pid] = "not the same process"
+        ids[p.pid] = b"not the same process"
         before = counter.full_scans
         counter.counts(ids)
         assert counter.full_scans == before + 1
@@ -293,7 +322,7 @@ def test_close_wait_column_reuses_owners_between_refreshes(children):
 
 def _zombie(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except OSError:
         return True

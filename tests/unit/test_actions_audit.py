@@ -13,6 +13,7 @@ import pytest
 from stucktui.actions import results as R
 from stucktui.actions.audit import (
     ENV_AUDIT_LOG,
+    ROOT_AUDIT_LOG,
     AuditLog,
     Policy,
     build_record,
@@ -45,27 +46,28 @@ class FakeTarget:
         self.command_text = command
 
 
-def test_default_path_env_override(monkeypatch, tmp_path):
-    monkeypatch.setenv(ENV_AUDIT_LOG, str(tmp_path / "x.log"))
-    monkeypatch.setenv("XDG_STATE_HOME", "/elsewhere")
-    assert default_audit_path() == tmp_path / "x.log"
+def test_default_path_env_override(tmp_path):
+    env = {ENV_AUDIT_LOG: str(tmp_path / "x.log"), "XDG_STATE_HOME": "/elsewhere"}
+    assert default_audit_path(1000, env) == tmp_path / "x.log"
+    assert default_audit_path(0, env) == tmp_path / "x.log"  # root too: checked when opened
+    assert default_audit_path(1000, {ENV_AUDIT_LOG: "rel/x.log"}) == Path.cwd() / "rel" / "x.log"
 
 
-def test_default_path_xdg_state_home(monkeypatch):
-    monkeypatch.delenv(ENV_AUDIT_LOG, raising=False)
-    monkeypatch.setenv("XDG_STATE_HOME", "/var/state-x")
-    assert default_audit_path() == Path("/var/state-x/stucktui/audit.log")
+def test_default_path_xdg_state_home():
+    env = {"XDG_STATE_HOME": "/var/state-x", "HOME": "/home/u"}
+    assert default_audit_path(1000, env) == Path("/var/state-x/stucktui/audit.log")
 
 
 @pytest.mark.parametrize("xdg", [None, "", "relative/dir"])
-def test_default_path_falls_back_to_local_state(monkeypatch, tmp_path, xdg):
-    monkeypatch.delenv(ENV_AUDIT_LOG, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    if xdg is None:
-        monkeypatch.delenv("XDG_STATE_HOME", raising=False)
-    else:
-        monkeypatch.setenv("XDG_STATE_HOME", xdg)
-    assert default_audit_path() == tmp_path / ".local" / "state" / "stucktui" / "audit.log"
+def test_default_path_falls_back_to_local_state(tmp_path, xdg):
+    env = {"HOME": str(tmp_path)} | ({} if xdg is None else {"XDG_STATE_HOME": xdg})
+    assert default_audit_path(1000, env) == tmp_path / ".local" / "state" / "stucktui" / "audit.log"
+
+
+def test_root_log_ignores_home_and_xdg():
+    """`sudo -E` keeps the user's HOME and XDG_STATE_HOME: root's log must not follow them."""
+    env = {"HOME": "/home/mallory", "XDG_STATE_HOME": "/home/mallory/.local/state", "SUDO_USER": "mallory"}
+    assert default_audit_path(0, env) == ROOT_AUDIT_LOG == Path("/var/log/stucktui/audit.log")
 
 
 def test_record_fields_in_order_and_one_line():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import struct
@@ -107,6 +108,13 @@ def test_shutdown_only_for_sockets():
         assert not m[mid].available and m[mid].reason == "not a socket: shutdown works on sockets only"
 
 
+DENIED = (
+    "the kernel refuses root to take over the fds of process 4242"
+    if os.geteuid() == 0
+    else "no permission to take over the fds of process 4242: run as root or as its owner"
+)
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -164,10 +172,10 @@ def test_epoll_del_names_every_registration_and_its_effects():
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"link": None}, "fd 30 is not open"),
-        ({"denied": True, "probe": "not permitted"}, "no permission to take over fds of process 4242"),
+        ({"link": None}, "fd 30 of process 4242 is not open"),
+        ({"denied": True, "probe": "not permitted"}, DENIED),
         ({"gone": "process 4242 has exited"}, "process 4242 has exited"),
-        ({"kernel_thread": True}, "a kernel thread"),
+        ({"kernel_thread": True}, "process 4242 is a kernel thread"),
         ({"probe": "fd now refers to another file"}, "fd 30 changed"),
     ],
 )
@@ -234,3 +242,13 @@ def test_elf_check_on_headers():
     assert elf_is_dynamic(lambda n: _elf32([1, 1, 4])[:n]) is False
     assert elf_is_dynamic(lambda n: b"#!/bin/sh\n"[:n]) is None
     assert elf_is_dynamic(lambda n: _elf32([3])[:60]) is None  # truncated program headers
+
+
+def test_a_refusal_tells_root_something_else_than_run_as_root():
+    from stucktui.actions.denial import no_permission
+
+    user = no_permission(1, euid=1000)
+    assert user == "no permission to take over the fds of process 1: run as root or as its owner"
+    root = no_permission(1, "read the fds", euid=0)
+    assert root.startswith("the kernel refuses root to read the fds of process 1")
+    assert "run as root" not in root and "\n" not in root

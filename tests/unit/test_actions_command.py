@@ -10,9 +10,16 @@ import pytest
 
 from stucktui.actions import results as R
 from stucktui.actions.audit import ENV_AUDIT_LOG
-from stucktui.actions.command import EXIT_FAILED, EXIT_INVALID, add_subcommands, audit_help, run_command
+from stucktui.actions.command import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_REFUSED,
+    add_subcommands,
+    audit_help,
+    run_command,
+)
 
-NO_PID = 2**31 - 1  # above any pid_max: pidfd_open says ESRCH
+NO_PID = 4194304  # PID_MAX_LIMIT: a valid number, never a process (pids stay below pid_max)
 
 
 def parser(global_read_only: bool = False) -> argparse.ArgumentParser:
@@ -99,3 +106,16 @@ def test_actions_do_not_import_ui_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == ""
+
+
+def test_an_unsafe_audit_log_refuses_before_anything_in_one_line(monkeypatch, tmp_path):
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    pub.chmod(0o1777)
+    monkeypatch.setenv(ENV_AUDIT_LOG, str(pub / "audit.log"))
+    code, out, err = run(["signal", str(NO_PID), "TERM", "--yes"])
+    assert (code, out) == (EXIT_REFUSED, "") and err.count("\n") == 1
+    assert err.startswith(
+        f"stucktui: nothing was done: audit log {pub / 'audit.log'} refused: directory {pub}"
+    )
+    assert not (pub / "audit.log").exists()

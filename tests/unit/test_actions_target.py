@@ -65,3 +65,37 @@ def test_declined_is_logged(tmp_path):
         assert policy.declined(t, "close-fd", "gdb-null", extra={"fd": 3}) is None
     (rec,) = (json.loads(x) for x in (tmp_path / "a.log").read_text().splitlines())
     assert (rec["result"], rec["method"], rec["fd"], rec["pid"]) == (R.DECLINED, "gdb-null", 3, os.getpid())
+
+
+@pytest.mark.parametrize("pid", [0, -1, 4194305, 2**32, 2**64, 10**20])
+def test_a_pid_out_of_range_is_an_invalid_request_not_an_overflow(pid):
+    with pytest.raises(TargetError, match="pid must be a whole number from 1 to 4194304") as exc:
+        Target.open(pid)
+    assert exc.value.outcome == R.BAD_REQUEST
+
+
+def test_a_pid_that_names_nothing_is_gone():
+    with pytest.raises(TargetError, match="no process with pid 4194304") as exc:
+        Target.open(4194304)
+    assert exc.value.outcome == R.GONE
+
+
+def test_a_thread_id_names_its_process():
+    started, stop = threading.Event(), threading.Event()
+    tid: list[int] = []
+
+    def worker() -> None:
+        tid.append(threading.get_native_id())
+        started.set()
+        stop.wait(30)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(TargetError, match=f"^{tid[0]} is a thread of process {os.getpid()}") as exc:
+            Target.open(tid[0])
+        assert exc.value.outcome == R.BAD_REQUEST
+    finally:
+        stop.set()
+        t.join(30)

@@ -21,7 +21,7 @@ def test_version_and_help():
 
 
 def test_report_missing_pid_one_line_exit_1():
-    r = run("report", "999999999")
+    r = run("report", "4194304")  # PID_MAX_LIMIT: valid, never a process
     assert r.returncode == 1
     assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 

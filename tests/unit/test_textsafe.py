@@ -1,5 +1,7 @@
 """Hostile strings become visible escapes, never terminal commands or markup."""
 
+import os
+
 from stucktui.textsafe import markdown_escape, printable, printable_argv
 
 
@@ -31,3 +33,15 @@ def test_argv_elements_escaped_separately():
 def test_markdown_metacharacters():
     assert markdown_escape("[bold]x[/] *y* `z` a|b") == "\\[bold\\]x\\[/\\] \\*y\\* \\`z\\` a\\|b"
     assert markdown_escape("<script>") == "\\<script\\>"
+
+
+def test_invalid_utf8_shows_the_same_in_names_and_paths():
+    """A name (stat, cmdline: backslashreplace) and a path (os.readlink: surrogateescape) with
+    the same stray bytes read the same, as ps shows them."""
+    raw = b"job\xff\xc3("
+    name = raw.decode("utf-8", "backslashreplace")
+    path = os.fsdecode(b"/tmp/" + raw)
+    assert printable(name) == "job\\xff\\xc3("
+    assert printable(path) == "/tmp/job\\xff\\xc3("
+    assert printable_argv((path, name)) == "/tmp/job\\xff\\xc3( job\\xff\\xc3("
+    assert printable("\udc00\ud800") == "\\udc00\\ud800"  # other lone surrogates keep \u
