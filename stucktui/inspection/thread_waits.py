@@ -64,14 +64,8 @@ def _futex_waits(
     if not calls:
         return []
     lines = {t.tid: t.syscall for t in threads.rows}
-    mono, real = time.monotonic(), time.time()
-    texts: dict[int, str] = {}
     owners: dict[int, int] = {}
     for tid, c in list(calls.items())[:MAX_FUTEX_THREADS]:
-        ts = None
-        if mem is not None and not c.forever and threads.abi in SIXTY_FOUR_BIT_ABIS:
-            ts = mem.timespec(c.timeout)
-        texts[tid] = timeout_text(timeout_of(c, ts), mono, real)
         owner = mem.mutex_owner(c.uaddr) if mem is not None and c.mutex_like else None
         line = lines.get(tid)
         if owner is not None and line is not None and still_in(root, f.pid, tid, line):
@@ -83,7 +77,7 @@ def _futex_waits(
     out: list[W.Wait] = []
     lone = len(threads.rows) == 1
     for (uaddr, owner, forever), tids in held.items():
-        text = texts[tids[0]]
+        text = _timeout(calls[tids[0]], mem, threads.abi)
         if owner in live or thread_state(root, f.pid, owner) is not None:
             party = W.Party(f.pid, f.name, f"holds the mutex (thread {owner})", tid=owner)
             what = f"the mutex at {uaddr:#x}, held by thread {owner} (lock wait, {text})"
@@ -98,6 +92,14 @@ def _futex_waits(
         out.append(W.Wait(W.FUTEX, tuple(tids), what, None, (), forever, _with_origin(why, origin)))
     group = _nobody_left(root, f, threads, calls, others, {t for w in out for t in w.tids}, mem)
     return out + group
+
+
+def _timeout(c: FutexCall, mem: Memory | None, abi: str) -> str:
+    """'forever', 'deadline in 12 s (monotonic clock)': its timespec read from memory."""
+    ts = None
+    if mem is not None and not c.forever and abi in SIXTY_FOUR_BIT_ABIS:
+        ts = mem.timespec(c.timeout)
+    return timeout_text(timeout_of(c, ts), time.monotonic(), time.time())
 
 
 def _timed(text: str) -> str:

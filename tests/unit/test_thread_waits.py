@@ -170,6 +170,14 @@ def test_two_threads_waiting_for_each_others_mutex_are_a_deadlock_between_thread
     assert follow(one)[0].end.kind == W.IDLE
 
 
+def test_a_thread_waiting_for_a_mutex_it_holds_is_a_deadlock_with_itself():
+    g = graph(10, node(10, "app", [mutex_wait([11], 11)], blocked=False))
+    (c,) = follow(g)
+    assert c.end.kind == W.CYCLE and len(c.hops) == 1
+    (f,) = wait_chain(subject(pid=10, name="app", context=Context(waits=g)))
+    assert f.severity == "critical" and "a deadlock of thread 11 with itself in pid 10 (app)" in f.summary
+
+
 def test_a_wait_with_a_timeout_on_the_way_is_no_deadlock():
     g = graph(10, node(10, "app", [mutex_wait([11], 12), mutex_wait([12], 11, forever=False)]))
     ends = [c.end for c in follow(g)]

@@ -59,6 +59,8 @@ def _thread_list(c: W.WaitChain) -> str:
 def _end_words(graph: W.WaitGraph, c: W.WaitChain) -> str:
     e = c.end
     who = _who(e.pid, e.name)
+    if _between_threads(c) and len(c.hops) == 1:
+        return f"it holds that lock itself: a deadlock of thread {c.hops[0].tids[0]} with itself in {who}"
     if _between_threads(c):
         return f"a deadlock between threads {_thread_list(c)} of {who}: each waits for a lock the next holds"
     if e.kind == W.CYCLE:
