@@ -174,9 +174,10 @@ def _at_thread(
         mine = replace(w, tids=(tid,))  # the hop of that thread alone
         return _through(graph, node, mine, hops, visited, certain and w.certain, depth + 1)
     t = next((t for t in node.owners if t.tid == tid), None)
-    kind, words = _THREAD_ENDS.get(t.state, (W.UNKNOWN, f"in state {t.state}")) if t else (W.UNKNOWN, "")
     if t is None:
-        return hops, W.ChainEnd(kind, pid, node.name, f"holding the lock in thread {tid}, which was not read")
+        unread = f"holding the lock in thread {tid}, which was not read"
+        return hops, W.ChainEnd(W.UNKNOWN, pid, node.name, unread)
+    kind, words = _THREAD_ENDS.get(t.state, (W.UNKNOWN, f"in state {t.state}"))
     doing = f": {t.doing}" if t.doing and kind in (W.IDLE, W.KERNEL, W.STOPPED) else ""
     return hops, W.ChainEnd(kind, pid, node.name, f"holding the lock in thread {tid}, {words}{doing}")
 
