@@ -309,3 +309,53 @@ def test_a_sigwait_reads_its_set_from_memory(tmp_path):
                      mem={0x3000: struct.pack("=Q", mask_of([USR1]))})  # fmt: skip
     (w,) = thread_waits(blocking, Facts(PID, "app", "S", threads(*rows)), [])
     assert not w.certain
+
+
+def _stat_line(pid: int, state: str, ppid: int, start: int) -> str:
+    fields = [state, str(ppid)] + ["0"] * 17 + [str(start)] + ["0"] * 20
+    return f"{pid} (python3) " + " ".join(fields)
+
+
+def test_the_likeliest_origin_is_a_fork_without_exec_of_a_multi_threaded_parent(tmp_path):
+    from stucktui.collect.futex import fork_origin
+
+    parent, child = 500, 600
+    for pid, tasks in ((parent, {parent: 100, parent + 1: 150, parent + 2: 900}), (child, {child: 200})):
+        d = tmp_path / str(pid)
+        (d / "task").mkdir(parents=True)
+        (d / "exe").symlink_to("/usr/bin/python3.11")
+        (d / "cmdline").write_bytes(b"python3\0job.py\0")
+        ppid = 1 if pid == parent else parent
+        (d / "stat").write_text(_stat_line(pid, "S", ppid, tasks[pid]))
+        for tid, start in tasks.items():
+            (d / "task" / str(tid)).mkdir()
+            (d / "task" / str(tid) / "stat").write_text(_stat_line(tid, "S", ppid, start))
+    root = ProcRoot(str(tmp_path))
+    origin = fork_origin(root, child, None)
+    assert origin is not None and f"forked without exec by pid {parent} (python3)" in origin
+    assert f"thread {parent + 1} was started before it" in origin
+    # after an exec the program differs: no such origin
+    (tmp_path / str(child) / "cmdline").write_bytes(b"python3\0other.py\0")
+    assert fork_origin(root, child, None) is None
+    # multiprocessing's fork method shows in the child's Python stack
+    row = thread(
+        child,
+        "futex",
+        (0x1000, 0x189, 0),
+        frames=(("_launch", "/usr/lib/python3.11/multiprocessing/popen_fork.py"),),
+    )
+    assert "popen_fork" in (fork_origin(root, child, threads(row, pid=child)) or "")
+
+
+def test_without_the_right_to_read_memory_the_owner_is_not_guessed(tmp_path, monkeypatch):
+    from stucktui.procfs.errors import AccessDenied
+
+    rows = (futex(PID, 0x1000, 0x80, 2),)
+    root = _proc(tmp_path, rows, mem={0x1000: _mutex(owner=99)})
+
+    def refuse(*parts: object, offset: int, size: int, pid: int | None = None) -> bytes:
+        raise AccessDenied(pid, "mem")
+
+    monkeypatch.setattr(root, "read_at", refuse)
+    (w,) = thread_waits(root, Facts(PID, "app", "S", threads(*rows)), [])
+    assert w.parties == () and "needs the right to ptrace it" in w.why
