@@ -10,6 +10,8 @@ debugger before a stopped process).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stucktui.model import waits as W
 from stucktui.model.text import human_age
 
@@ -31,6 +33,8 @@ def follow(graph: W.WaitGraph) -> tuple[W.WaitChain, ...]:
 
 def _hop(node: W.ProcessWaits, w: W.Wait) -> W.Hop:
     who = "; ".join(f"pid {p.pid} ({p.name}) {p.role}" if p.pid is not None else p.role for p in w.parties)
+    if not who and w.kind == W.SIGNAL and not w.certain:
+        who = "a process that sends it the signal"
     if w.silent_s is not None and who:
         who += f"; {silence(w)}"
     return W.Hop(node.pid, node.name, w.tids, w.kind, w.what, who or "nobody", w.fd, w.silent_s)
@@ -67,8 +71,11 @@ def _through(
     depth: int,
 ) -> Step:
     hops = [*hops, _hop(node, w)]
+    if w.kind in W.OWN_WAITS and not w.certain:
+        # a lock wait with a timeout, a signal some process may send: it can end by itself
+        return hops, W.ChainEnd(W.IDLE, node.pid, node.name, w.why or "its wait has a timeout")
     if not w.parties:
-        if w.kind == W.FUTEX:
+        if w.kind in W.OWN_WAITS:
             return hops, W.ChainEnd(W.UNRELEASABLE, node.pid, node.name, _nobody(w))
         if w.certain:
             return hops, W.ChainEnd(W.MISSING, None, "", f"nobody can end it: {_nobody(w)}")
@@ -90,6 +97,8 @@ def _nobody(w: W.Wait) -> str:
         return "no process holds the pipe's write end"
     if w.kind == W.CHILD:
         return "no such child is alive"
+    if w.kind in W.OWN_WAITS and w.why:
+        return w.why
     if w.kind == W.FUTEX:
         return (
             "every thread of it waits, without a timeout, on a lock private to the process (a "
@@ -106,6 +115,8 @@ def _at(
     certain: bool,
     depth: int,
 ) -> Step:
+    if party.tid is not None and party.pid is not None:
+        return _at_thread(graph, party.pid, party.tid, hops, visited, certain, depth)
     if party.pid is None:
         if party.endpoint:
             return hops, W.ChainEnd(W.REMOTE, None, "", f"{party.role} is {party.endpoint}")
@@ -135,6 +146,52 @@ def _at(
         best = _better(best, step)
     assert best is not None
     return best
+
+
+# where a chain ends at a thread that waits on nothing followed, by its state letter
+_THREAD_ENDS = {
+    "R": (W.RUNNING, "running"),
+    "S": (W.IDLE, "asleep"),
+    "D": (W.KERNEL, "in uninterruptible sleep"),
+    "T": (W.STOPPED, "stopped (state T)"),
+    "Z": (W.MISSING, "exited"),
+}
+
+
+def _at_thread(
+    graph: W.WaitGraph,
+    pid: int,
+    tid: int,
+    hops: list[W.Hop],
+    visited: tuple[int, ...],
+    certain: bool,
+    depth: int,
+) -> Step:
+    """A party that is one thread of a process (a mutex's owner): only that thread can end the
+    wait, so the chain goes on through its own wait, or ends at what it does. Back at a thread
+    already on the chain through waits only their parties end, it is a deadlock between threads
+    (docs/kernel-notes.md §A.5)."""
+    node = graph.nodes.get(pid)
+    if node is None:
+        return hops, W.ChainEnd(W.UNKNOWN, pid, "?", "not looked at")
+    if any(h.pid == pid and tid in h.tids for h in hops):
+        if certain:
+            return hops, W.ChainEnd(W.CYCLE, pid, node.name, f"thread {tid} is already on the chain")
+        why = f"back to thread {tid}, already on the chain, but a wait on the way may end by itself"
+        return hops, W.ChainEnd(W.UNKNOWN, pid, node.name, why)
+    w = next((w for w in node.waits if tid in w.tids), None)
+    if w is not None:
+        if depth >= MAX_DEPTH:
+            return hops, W.ChainEnd(W.DEPTH, pid, node.name, "the chain goes on")
+        mine = replace(w, tids=(tid,))  # the hop of that thread alone
+        return _through(graph, node, mine, hops, visited, certain and w.certain, depth + 1)
+    t = next((t for t in node.owners if t.tid == tid), None)
+    if t is None:
+        unread = f"holding the lock in thread {tid}, which was not read"
+        return hops, W.ChainEnd(W.UNKNOWN, pid, node.name, unread)
+    kind, words = _THREAD_ENDS.get(t.state, (W.UNKNOWN, f"in state {t.state}"))
+    doing = f": {t.doing}" if t.doing and kind in (W.IDLE, W.KERNEL, W.STOPPED) else ""
+    return hops, W.ChainEnd(kind, pid, node.name, f"holding the lock in thread {tid}, {words}{doing}")
 
 
 def _end_of(graph: W.WaitGraph, node: W.ProcessWaits) -> W.ChainEnd | None:

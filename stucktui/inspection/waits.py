@@ -20,6 +20,7 @@ from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.inspection.lock_waits import lock_waits
 from stucktui.inspection.socket_waits import connect_waits, socket_waits
+from stucktui.inspection.thread_waits import has_thread_wait, named_threads, thread_waits
 from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
@@ -168,21 +169,6 @@ def _pidfd_pid(root: ProcRoot, pid: int, fd: int) -> int | None:
     return None
 
 
-def _futex_waits(f: Facts, others: list[W.Wait]) -> list[W.Wait]:
-    """When the only thread of the process waits forever on a private futex: nobody in it can
-    release the lock (a child forked while another thread of its parent held it). A futex wait
-    beside threads blocked on something that can end (a join() behind writers blocked on a
-    pipe) only waits for them, so it is not followed."""
-    if f.threads is None or len(f.threads.rows) != 1 or others:
-        # several threads all in futex waits is also an idle pool whose main thread waits for a
-        # signal handler to set an Event (a healthy daemon): only a lone thread is followed
-        return []
-    if not all(W.private_futex_forever(t) for t in f.threads.rows):
-        return []
-    what = "a lock inside the process (a private futex, no timeout)"
-    return [W.Wait(W.FUTEX, tuple(t.tid for t in f.threads.rows), what, None, (), certain=True)]
-
-
 def _node(root: ProcRoot, f: Facts, waits: list[W.Wait]) -> W.ProcessWaits:
     tracer = _tracer(root, f.pid) if f.state in ("t", "T") else 0
     command = _command(root, f.pid) if f.state in ("t", "T") or not waits else ""
@@ -195,7 +181,7 @@ def _node(root: ProcRoot, f: Facts, waits: list[W.Wait]) -> W.ProcessWaits:
         waiting = {tid for w in waits for tid in w.tids}
         all_blocked = all(t.tid in waiting for t in f.threads.rows)
     return W.ProcessWaits(f.pid, f.name, f.state, command, tuple(waits), tracer, f.threads is not None,
-                          doing, wchan, all_blocked)  # fmt: skip
+                          doing, wchan, all_blocked, named_threads(f, waits))  # fmt: skip
 
 
 def _facts(root: ProcRoot, pid: int, collector: ThreadCollector) -> Facts | None:
@@ -220,9 +206,11 @@ def has_followed_wait(threads: ThreadsSnapshot | None) -> bool:
     its own locks: worth a graph."""
     if threads is None or not threads.rows:
         return False
-    return any(
-        t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS for t in threads.rows
-    ) or all(W.private_futex_forever(t) for t in threads.rows)
+    return (
+        any(t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS for t in threads.rows)
+        or all(W.private_futex_forever(t) for t in threads.rows)
+        or has_thread_wait(threads)
+    )
 
 
 def wait_graph(
@@ -282,7 +270,7 @@ def wait_graph(
             waits += lock_waits(root, f, entries, names)
             waits += socket_waits(root, f, sockets)
             waits += connect_waits(f, sockets)
-            waits += _futex_waits(f, waits)
+            waits += thread_waits(root, f, waits)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]
             if nodes[f.pid].tracer_pid:

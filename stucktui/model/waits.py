@@ -25,7 +25,11 @@ CHILD: Final = "child"  # in wait4/waitid: waits for a child to exit
 LOCK: Final = "lock"  # in flock/fcntl: waits for a file lock's holder
 SOCKET_SEND: Final = "socket_send"  # sending on a socket whose receiver does not read
 CONNECT: Final = "connect"  # in connect(): waits for a listener to take the connection
-FUTEX: Final = "futex"  # every thread waits forever on a lock private to the process
+FUTEX: Final = "futex"  # a lock private to the process: its owner thread, or none left to release it
+SIGNAL: Final = "signal"  # in sigwait, pause or sigsuspend: waits for a signal
+# waits inside the process that no other process is a party to: when no thread of it is named,
+# `certain` says that nothing can end them, and `why` says why (or who may)
+OWN_WAITS: Final = frozenset({FUTEX, SIGNAL})
 SOCKET_RECV: Final = "socket_recv"  # reading a connected socket with nothing queued: waits for the peer
 
 # How a chain ends
@@ -90,6 +94,7 @@ class Party:
     name: str
     role: str  # 'holds the read end (fd 3)', 'child', 'lock holder', 'tracer'
     endpoint: str | None = None  # a peer off this box
+    tid: int | None = None  # a thread of `pid` (the owner of a mutex): the chain follows its wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class Wait:
     asked: bool = False
     # the facts that show the wait where the syscall does not (a poller's stack, its sleep's caller)
     evidence: tuple[str, ...] = ()
+    why: str = ""  # why nobody can end it, or who may (a futex or signal wait with no party)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,16 @@ class ProcessWaits:
     # through (read the pipe, release the lock); a chain through a process with other threads
     # is stuck only if those could not help either, which stucktui cannot tell
     all_blocked: bool = False
+    owners: tuple[ThreadDoing, ...] = ()  # the threads of it that parties name (mutex owners)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadDoing:
+    """A thread a chain may end at: its state and what it does."""
+
+    tid: int
+    state: str
+    doing: str  # its call, 'read(0 -> /dev/pts/1)'
 
 
 @dataclass(frozen=True, slots=True)

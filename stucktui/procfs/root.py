@@ -76,6 +76,19 @@ class ProcRoot:
         except OSError as exc:
             raise self._translate(exc, pid, parts) from exc
 
+    def read_at(self, *parts: object, offset: int, size: int, pid: int | None = None) -> bytes:
+        """`size` bytes at `offset`, one pread: /proc/PID/mem at an address of the process, which
+        needs the right to ptrace it (AccessDenied otherwise) and does not stop it
+        (docs/kernel-notes.md §A.5). An address it has not mapped is an OSError (EIO)."""
+        try:
+            fd = os.open(self.join(*parts), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                return os.pread(fd, size, offset)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._translate(exc, pid, parts) from exc
+
     def readlink(self, *parts: object, pid: int | None = None) -> str:
         try:
             return os.readlink(self.join(*parts))

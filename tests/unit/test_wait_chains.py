@@ -247,21 +247,24 @@ def test_a_child_deadlocked_on_an_inherited_lock_is_the_root_of_its_parents_chai
     assert f.severity == "warning" and "a deadlock in the process" in f.summary
 
 
-def test_a_join_behind_blocked_writers_is_not_a_deadlock():
+def test_a_join_behind_blocked_writers_is_not_a_deadlock(tmp_path):
     """The main thread in join() (a private futex, no timeout) while the workers it joins are
     blocked on a pipe: the futex ends when they do; only the pipe's wait is followed."""
-    from stucktui.inspection.waits import Facts, _futex_waits
+    from stucktui.inspection.thread_waits import thread_waits
+    from stucktui.inspection.waits import Facts
     from stucktui.model.threads import ThreadsSnapshot
+    from stucktui.procfs.root import ProcRoot
 
+    root = ProcRoot(str(tmp_path))  # nothing to read: no status, no memory
     main = _futex_thread(70, 128 | 9)
     snap = ThreadsSnapshot(70, "x86_64", (main, _futex_thread(71, 128 | 9)), (), 0.0)
     writers = [pipe_write([71], 2, (72, "reader"))]
-    assert _futex_waits(Facts(70, "app", "S", snap), writers) == []
+    assert thread_waits(root, Facts(70, "app", "S", snap), writers) == []
     # every thread of an idle pool in futex waits, the main one for a signal handler's Event:
-    # a healthy daemon, not followed
-    assert _futex_waits(Facts(70, "app", "S", snap), []) == []
+    # a healthy daemon, not followed (its handlers unknown here)
+    assert thread_waits(root, Facts(70, "app", "S", snap), []) == []
     alone = ThreadsSnapshot(70, "x86_64", (main,), (), 0.0)
-    (w,) = _futex_waits(Facts(70, "app", "S", alone), [])
+    (w,) = thread_waits(root, Facts(70, "app", "S", alone), [])
     assert w.kind == W.FUTEX and w.tids == (70,)
 
 

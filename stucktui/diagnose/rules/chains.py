@@ -36,8 +36,8 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
     s = "" if many else "s"
     if h.wait == W.CONNECT:
         return f"wait{s} to {h.obj}, which {nxt} should accept"
-    if h.wait == W.FUTEX:
-        return f"wait{s} on {h.obj}"
+    if h.wait in W.OWN_WAITS:
+        return f"wait{s} for {h.obj}"
     if h.wait == W.CHILD:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
     if h.wait == W.LOCK and h.obj.startswith(POLLING):  # retries without blocking
@@ -49,9 +49,23 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
     return f"wait{s} to {h.obj}, which {nxt} should read"
 
 
+def _between_threads(c: W.WaitChain) -> bool:
+    """A cycle of threads of one process, each waiting for a lock the next holds."""
+    return c.end.kind == W.CYCLE and len(c.processes) == 1 and any(h.wait == W.FUTEX for h in c.hops)
+
+
+def _thread_list(c: W.WaitChain) -> str:
+    tids = [str(t) for h in c.hops for t in h.tids[:1]]
+    return ", ".join(tids[:-1]) + f" and {tids[-1]}" if len(tids) > 1 else tids[0]
+
+
 def _end_words(graph: W.WaitGraph, c: W.WaitChain) -> str:
     e = c.end
     who = _who(e.pid, e.name)
+    if _between_threads(c) and len(c.hops) == 1:
+        return f"it holds that lock itself: a deadlock of thread {c.hops[0].tids[0]} with itself in {who}"
+    if _between_threads(c):
+        return f"a deadlock between threads {_thread_list(c)} of {who}: each waits for a lock the next holds"
     if e.kind == W.CYCLE:
         return f"{who} is already on the chain: a deadlock, each waits for the next"
     if e.kind == W.MISSING:
@@ -59,8 +73,10 @@ def _end_words(graph: W.WaitGraph, c: W.WaitChain) -> str:
     if e.kind == W.ZOMBIE:
         return f"{who} has exited and was not reaped"
     if e.kind == W.UNRELEASABLE:
+        if c.hops[-1].wait == W.SIGNAL:
+            return f"in {who}, {e.detail}" if len(c.processes) > 1 else e.detail
         if len(c.hops) == 1:
-            return "no other thread is left to release it (only a signal could): a deadlock in the process"
+            return f"a deadlock in the process: {e.detail}"
         return f"in {who}, {e.detail}"
     return f"{who} is {e.detail}"
 
@@ -86,6 +102,21 @@ def _steps(graph: W.WaitGraph, c: W.WaitChain) -> list[str]:
             f"continue or detach pid {e.pid} in its tracer, pid {node.tracer_pid} ({tname}): `continue` "
             f"or `detach` at a debugger's prompt, or end the tracer; SIGCONT will not resume pid {e.pid}",
             "then the chain's waits end by themselves, from the end back to the first process",
+        ]
+    if _between_threads(c) and e.pid is not None:
+        return [
+            "the threads take the same locks in opposite orders: take them in one order everywhere (or "
+            "use a trylock and back off)",
+            f"see where each thread took its locks: G in stucktui's Threads panel of pid {e.pid} (native "
+            "stacks), or y (py-spy)",
+            f"nothing inside releases them: restart it, `stucktui signal {e.pid} TERM` (KILL if it does not "
+            "exit)",
+        ]
+    if e.kind == W.UNRELEASABLE and e.pid is not None and c.hops[-1].wait == W.SIGNAL:
+        return [
+            "block the signal in every thread but the one that waits for it (pthread_sigmask before "
+            "starting threads), or send it to that thread alone (tgkill)",
+            f"see the masks and handlers: the Signals panel (6) of pid {e.pid}",
         ]
     if e.kind == W.CYCLE:
         steps = [
@@ -139,7 +170,9 @@ def wait_chain(s: Subject) -> list[Finding]:
     seen: set[tuple[str, str, int | None]] = set()
     for c in follow(graph):
         alone = len(c.processes) < 2
-        if not c.stuck or (alone and c.end.kind != W.UNRELEASABLE) or _told_elsewhere(c):
+        if not c.stuck or (alone and c.end.kind != W.UNRELEASABLE and not _between_threads(c)):
+            continue
+        if _told_elsewhere(c):
             continue
         key = (c.hops[0].wait, c.end.kind, c.end.pid)
         if key in seen:
@@ -151,7 +184,11 @@ def wait_chain(s: Subject) -> list[Finding]:
             target = _who(nxt.pid, nxt.name) if nxt is not None else _who(c.end.pid, c.end.name)
             if i == 0:
                 who = f"{plural(len(h.tids), 'thread')} of {s.label}"
+                if h.wait in W.OWN_WAITS and len(h.tids) <= 3:  # which threads, within one process
+                    who = f"thread{'s' if len(h.tids) > 1 else ''} {', '.join(map(str, h.tids))} of {s.label}"
                 parts.append(f"{who} {_step(h, target, len(h.tids) > 1)}")
+            elif h.pid == c.hops[i - 1].pid:  # the next thread of the same process
+                parts.append(f"thread {h.tids[0]} {_step(h, target, False)}")
             else:
                 parts.append(f"{_who(h.pid, h.name)} {_step(h, target, False)}")
         where = _app_site(s, c.hops[0].tids)
@@ -171,7 +208,8 @@ def wait_chain(s: Subject) -> list[Finding]:
         fds = (c.hops[0].fd,) if c.hops[0].fd is not None else ()
         # alone, a process whose every thread waits on its own locks may still be woken by a
         # signal handler; others stuck behind it make it certain enough to be critical
-        severity: Severity = "warning" if alone else "critical"
+        # a cycle of threads on their mutexes is certain: nothing but those threads releases them
+        severity: Severity = "warning" if alone and not _between_threads(c) else "critical"
         out.append(s.finding("wait-chain", severity, summary, evidence, steps, panel="threads",
                              fds=fds, tids=c.hops[0].tids))  # fmt: skip
     return out
@@ -184,8 +222,9 @@ WAIT_CHAIN = RuleSpec(
     needs=frozenset({"threads", "files"}),
     cause_rank=5,
     ladder="critical: the chain ends in a process that cannot go on by itself (stopped, held by a "
-    "debugger, a cycle of waits, a missing party, every thread on its own locks); a process alone "
-    "whose every thread waits on its own locks: warning",
+    "debugger, a cycle of waits, a missing party, every thread on its own locks), or threads of one "
+    "process wait for each other's mutexes; a process alone whose every thread waits on its own locks, "
+    "or whose thread waits for a lock or a signal nothing can release or send it: warning",
 )
 
 

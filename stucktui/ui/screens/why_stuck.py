@@ -28,6 +28,8 @@ WAIT_WORDS: dict[str, str] = {
     W.CHILD: "wait for a child",
     W.LOCK: "wait for a file lock",
     W.SOCKET_SEND: "send on a socket nobody reads",
+    W.FUTEX: "wait for a lock",
+    W.SIGNAL: "wait for a signal",
 }
 END_WORDS: dict[str, str] = {W.CYCLE: "cycle (a deadlock)"}
 
