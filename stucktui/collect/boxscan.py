@@ -51,6 +51,10 @@ POOL_WCHANS = PIPE_WCHANS | frozenset(
 SEND_WCHANS = frozenset({"sk_stream_wait_memory", "sock_alloc_send_pskb", "unix_stream_sendmsg"})
 # Waits of a thread blocked taking a file lock: it finds OFD waiters, which /proc/locks lists
 # without a pid (flock and POSIX waiters are found there too, by pid).
+# a futex wait, as the kernels name it (futex_do_wait from 6.x; the older names before)
+FUTEX_WCHANS = frozenset({"futex_do_wait", "futex_wait_queue", "futex_wait_queue_me"})
+# a process of more threads all in futex waits is a pool at rest far more often than a deadlock
+LOCKED_UP_MAX_THREADS = 8
 LOCK_WCHANS = frozenset(
     {"locks_lock_inode_wait", "flock_lock_inode_wait", "fcntl_setlk", "locks_lock_file_wait"}
 )
@@ -196,6 +200,8 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.add(pid, clues.POOL_WAIT)
     if LOCK_WCHANS.intersection(wchans):
         scan.add(pid, clues.LOCK_WAIT)
+    if wchans and row.num_threads <= LOCKED_UP_MAX_THREADS and FUTEX_WCHANS.issuperset(wchans):
+        scan.add(pid, clues.LOCKED_UP)
     if NAP_WCHANS.intersection(wchans):
         scan.nappers.add(pid)
 

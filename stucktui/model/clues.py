@@ -37,6 +37,11 @@ ACCEPT_QUEUE: Final = "accept_queue"
 # fd, the loop's thread).
 LOOP_BLOCKED: Final = "loop_blocked"
 
+# Every thread of a small process sleeps in a futex wait: perhaps no thread is left to release
+# the lock they wait for (a child forked while another thread held it; two threads' locks taken
+# in opposite orders).
+LOCKED_UP: Final = "locked_up"
+
 CLUES: Final = frozenset(
     {
         PIPE_WRITE,
@@ -51,6 +56,7 @@ CLUES: Final = frozenset(
         DSTATE,
         ZOMBIES,
         ACCEPT_QUEUE,
+        LOCKED_UP,
     }
 )
 # Kinds History follows that no first pass notices (the full look at a process tells them).

@@ -14,10 +14,13 @@ import os
 import signal
 import subprocess
 import textwrap
+from dataclasses import replace
 
 import pytest
 
+from stucktui.collect.proclist import ProcessListCollector
 from stucktui.inspection.examine import Examined, examine_pid
+from stucktui.inspection.triage import triage_box
 from stucktui.model import waits as W
 from stucktui.procfs.root import ProcRoot
 from tests.helpers import Children, wait_until
@@ -69,7 +72,8 @@ for t in ts:
     t.start()
 print(*(t.native_id for t in ts), flush=True)
 ready()
-time.sleep(3600)
+for t in ts:
+    t.join()  # the main thread waits for them: every thread of it is in a futex wait
 """
 
 # A thread holds a mutex while it writes to a pipe; another thread waits for the mutex. The
@@ -159,6 +163,12 @@ def test_two_threads_on_each_others_mutex_are_a_deadlock_between_them(children: 
     assert f.severity == "critical" and "a deadlock between threads" in f.summary
     assert f"thread {a}" in f.summary and f"thread {b}" in f.summary
     assert seen.chains[0].to_json()["end"]["kind"] == "cycle"
+    # the box-wide triage finds it too: every thread of a small process asleep in a futex wait
+    # makes it a suspect (the triage of our own process only: nothing of the box is read)
+    snap = ProcessListCollector(ProcRoot()).collect()
+    snap = replace(snap, rows=tuple(r for r in snap.rows if r.pid == p.pid))
+    result = triage_box(ProcRoot(), processes=snap, python=False)
+    assert any(f.id == "wait-chain" and f.pid == p.pid and f.severity == "critical" for f in result.findings)
 
 
 @needs_mutex_owner

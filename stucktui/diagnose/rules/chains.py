@@ -218,7 +218,7 @@ def wait_chain(s: Subject) -> list[Finding]:
 WAIT_CHAIN = RuleSpec(
     "wait-chain",
     wait_chain,
-    clues=frozenset({clues.PIPE_WRITE, clues.LOCK_WAIT, clues.SOCKET_SEND, clues.POOL_WAIT}),
+    clues=frozenset({clues.PIPE_WRITE, clues.LOCK_WAIT, clues.SOCKET_SEND, clues.POOL_WAIT, clues.LOCKED_UP}),
     needs=frozenset({"threads", "files"}),
     cause_rank=5,
     ladder="critical: the chain ends in a process that cannot go on by itself (stopped, held by a "
