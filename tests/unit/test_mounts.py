@@ -35,7 +35,7 @@ from stucktui.model.mounts import (
 from stucktui.model.syscall import CallKind, SyscallLine
 from stucktui.model.threads import FdArg, ThreadRow
 from stucktui.procfs.fdinfo import fuse_connection
-from stucktui.procfs.mountinfo import parse_mounts, unescape
+from stucktui.procfs.mountinfo import parse_mountinfo, parse_mounts, unescape
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.syscall import decode_call
 
@@ -76,6 +76,12 @@ def test_mountinfo_lines_with_their_paths_unescaped():
     hostile = ms[61]
     assert hostile.point == "/mnt/a b\tc\nd\\e - x" and hostile.source == "sshfs host:" and hostile.fuse
     assert unescape(r"\134040") == "\\040"  # an escaped backslash is not an escape itself
+
+
+def test_parse_mountinfo_reads_only_ids_and_types():
+    types = parse_mountinfo(MOUNTINFO)
+    assert types[45] == "fuse.hangfs" and types[52] == "nfs4" and types[61] == "fuse" and 65 not in types
+    assert types == {m.mount_id: m.fstype for m in parse_mounts(MOUNTINFO)}
 
 
 def test_a_fuseblk_connection_is_its_whole_device_number():
