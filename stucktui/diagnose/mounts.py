@@ -36,7 +36,7 @@ def told_by_chains(graph: W.WaitGraph | None) -> set[int]:
 def describe(kw: KernelWait) -> str:
     """'reading fd 3 (/mnt/x/f) on fuse.sshfs mount /mnt/x (host:, 0:41), served by pid 9
     (sshfs), 1 request waiting for an answer' (what the wait channel does not say already)."""
-    text = object_text(kw)
+    text = object_text(kw, ing=True)
     return f"{text}, {server_text(kw.fuse)}" if kw.fuse is not None else text
 
 

@@ -144,18 +144,24 @@ _READS: Final = frozenset(
 _WRITES: Final = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 
 
-def object_text(w: KernelWait) -> str:
-    """'reading fd 3 (/mnt/x/file) on nfs4 mount /mnt/x (server:/export, 0:53)'; 'in
-    newfstatat() of /mnt/x/a on ...'; what is not known says so."""
+def object_text(w: KernelWait, ing: bool = False) -> str:
+    """What the call waits on, as a hop names its object: 'read from fd 3 (/mnt/x/file) on nfs4
+    mount /mnt/x (server:/export, 0:53)', 'newfstatat() of /mnt/x/a on ...'; `ing`: as a clause,
+    'reading fd 3 (...) on ...', 'in newfstatat() of ...'. What is not known says so."""
     call = w.call
     if w.fd is not None:
         where = f"fd {w.fd} ({w.path})" if w.path else f"fd {w.fd}"
-        verb = "reading" if call in _READS else "writing" if call in _WRITES else f"in {call}() on"
+        if call in _READS:
+            verb = "reading" if ing else "read from"
+        elif call in _WRITES:
+            verb = "writing" if ing else "write to"
+        else:
+            verb = f"in {call}() on" if ing else f"{call}() on"
         text = f"{verb} {where}"
     elif w.path is not None:
-        text = f"in {call}() of {w.path}"
+        text = f"{'in ' if ing else ''}{call}() of {w.path}"
     elif call is not None:
-        return f"in {call}(): what it waits on is not known"
+        return f"{'in ' if ing else ''}{call}(): what it waits on is not known"
     else:
         return "outside a syscall (a page fault, or the kernel's own work)"
     if w.mount is not None:
@@ -180,7 +186,7 @@ def sleep_text(w: KernelWait) -> str:
         head = f"in uninterruptible sleep{where}"
     else:
         head = f"waiting{where} for a FUSE daemon's answer"
-    return f"{head}, {object_text(w)}"
+    return f"{head}, {object_text(w, ing=True)}"
 
 
 def server_text(s: FuseServer) -> str:

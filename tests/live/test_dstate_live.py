@@ -160,7 +160,7 @@ def test_a_reader_hung_on_fuse_names_the_mount_and_the_daemon(hangfs, children: 
     seen = _examined(reader.pid, W.IDLE)
     c = _fuse_chain(seen)
     assert c.hops[0].pid == reader.pid and c.hops[0].fd == 3
-    assert c.hops[0].obj.startswith(f"reading fd 3 ({mnt}/slow) on fuse.hangfs mount {mnt} (hangfs, 0:")
+    assert c.hops[0].obj.startswith(f"read from fd 3 ({mnt}/slow) on fuse.hangfs mount {mnt} (hangfs, 0:")
     assert f"pid {daemon.pid} " in c.hops[0].detail and "/dev/fuse fd" in c.hops[0].detail
     # the daemon is alive and reads /dev/fuse for more: not stuck by what stucktui can see
     assert c.end.pid == daemon.pid and not c.stuck
@@ -196,7 +196,7 @@ def test_a_stopped_daemon_is_the_root_and_stucktui_never_hangs_on_its_mount(hang
     c = _fuse_chain(seen)
     assert [h.wait for h in c.hops] == [W.FUSE] and c.end.pid == daemon.pid and c.stuck
     (f,) = [f for f in seen.findings if f.id == "wait-chain"]
-    assert f.severity == "critical" and f"for pid {daemon.pid} (" in f.summary and "is stopped" in f.summary
+    assert f.severity == "critical" and f"which pid {daemon.pid} (" in f.summary and "is stopped" in f.summary
     assert any(f"stucktui signal {daemon.pid} CONT" in s for s in f.next_steps)
     assert any("/abort`" in s for s in f.next_steps) and any("-u -z" in s for s in f.next_steps)
     files = seen.panels.files

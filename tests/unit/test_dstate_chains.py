@@ -61,14 +61,15 @@ def test_a_fuse_reader_whose_daemon_is_stopped_is_a_stuck_chain_with_the_abort_s
     (c,) = follow(g)
     assert [h.wait for h in c.hops] == [W.FUSE] and c.end.kind == W.STOPPED and c.end.pid == 20
     assert (
-        c.hops[0].obj == "reading fd 3 (/srv/my files/a) on fuse.sshfs mount /srv/my files (host:/data, 0:40)"
+        c.hops[0].obj
+        == "read from fd 3 (/srv/my files/a) on fuse.sshfs mount /srv/my files (host:/data, 0:40)"
     )
     (f,) = wait_chain(subject(pid=10, name="cat", context=Context(waits=g)))
     assert f.severity == "critical" and f.fds == (3,)
     assert (
-        "1 thread of pid 10 (cat) waits in the kernel, reading fd 3 (/srv/my files/a) on fuse.sshfs mount "
-        "/srv/my files (host:/data, 0:40), for pid 20 (sshfs) to answer (it serves that FUSE mount)"
-        in f.summary
+        "1 thread of pid 10 (cat) waits in the kernel on its read from fd 3 (/srv/my files/a) on fuse.sshfs "
+        "mount /srv/my files (host:/data, 0:40), which pid 20 (sshfs) should answer (the FUSE daemon of that "
+        "mount)" in f.summary
     )
     assert f.summary.endswith("pid 20 (sshfs) is stopped (state T)")
     steps = " | ".join(f.next_steps)

@@ -40,9 +40,11 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
     if h.wait in W.OWN_WAITS:
         return f"wait{s} for {h.obj}"
     if h.wait == W.FUSE:
-        return f"wait{s} in the kernel, {h.obj}, for {nxt} to answer (it serves that FUSE mount)"
+        return (
+            f"wait{s} in the kernel on its {h.obj}, which {nxt} should answer (the FUSE daemon of that mount)"
+        )
     if h.wait == W.UNINTERRUPTIBLE:
-        return f"wait{s} in the kernel, {h.obj}"
+        return f"wait{s} in the kernel on its {h.obj}"
     if h.wait == W.CHILD:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
     if h.wait == W.LOCK and h.obj.startswith(POLLING):  # retries without blocking
