@@ -21,6 +21,7 @@ from stucktui.model.mounts import (
     Mount,
     in_kernel_wait,
     is_remote,
+    memory_may_wait,
     mount_of_path,
 )
 from stucktui.model.threads import ThreadRow
@@ -163,9 +164,10 @@ class _Mounts:
 
 
 def _object(
-    root: ProcRoot, pid: int, t: ThreadRow, mounts: _Mounts
+    root: ProcRoot, pid: int, t: ThreadRow, mounts: _Mounts, memory: bool
 ) -> tuple[int | None, str | None, Mount | None]:
-    """(fd, path, mount) of what the thread's call names."""
+    """(fd, path, mount) of what the thread's call names; its path argument only where
+    `memory` may be read."""
     name = t.call.name if t.call is not None else None
     if t.fd_args:
         fd = t.fd_args[0].fd
@@ -173,19 +175,23 @@ def _object(
         if link is None or not link.startswith("/"):
             return fd, link, None
         return fd, link, mounts.of_fd(fd, link)
-    if name in PATH_ARGS and t.syscall is not None:
+    if memory and name in PATH_ARGS and t.syscall is not None:
         path = path_argument(root, pid, name, t.syscall.args)
         return None, path, mount_of_path(mounts.all, path) if path else None
     return None, None, None
 
 
-def kernel_waits_of(root: ProcRoot, pid: int, rows: Sequence[ThreadRow]) -> tuple[KernelWait, ...]:
-    """The threads of one process asleep in the kernel (model.mounts.in_kernel_wait), grouped
-    by what they wait on; the FUSE daemon is not looked for here (fuse_servers)."""
+def kernel_waits_of(
+    root: ProcRoot, pid: int, rows: Sequence[ThreadRow], every: Sequence[ThreadRow] | None = None
+) -> tuple[KernelWait, ...]:
+    """The threads of `rows` asleep in the kernel (model.mounts.in_kernel_wait), grouped by
+    what they wait on; the FUSE daemon is not looked for here (FuseLookup). `every`: all the
+    threads of the process (default `rows`), which say whether its memory may be read."""
     chosen = [t for t in rows if in_kernel_wait(t)][:_MAX_THREADS]
     if not chosen:
         return ()
     mounts = _Mounts(root, pid)
+    memory = not memory_may_wait(list(every if every is not None else rows))
     seen: dict[tuple[object, ...], tuple[int | None, str | None, Mount | None]] = {}
     groups: dict[tuple[object, ...], tuple[list[ThreadRow], tuple[int | None, str | None, Mount | None]]] = {}
     for t in chosen:
@@ -194,7 +200,7 @@ def kernel_waits_of(root: ProcRoot, pid: int, rows: Sequence[ThreadRow]) -> tupl
         args = t.syscall.args if t.syscall is not None else ()
         ident: tuple[object, ...] = (name, t.fd_args[0].fd) if t.fd_args else (name, args)
         if ident not in seen:
-            seen[ident] = _object(root, pid, t, mounts)
+            seen[ident] = _object(root, pid, t, mounts, memory)
         obj = seen[ident]
         fd, path, mount = obj
         key: tuple[object, ...] = (t.state, name, fd, path, mount.mount_id if mount else None)

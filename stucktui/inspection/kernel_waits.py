@@ -49,7 +49,7 @@ def kernel_waits(f: Facts, fuse: FuseLookup, others: list[W.Wait]) -> list[W.Wai
     taken = {tid for w in others for tid in w.tids}
     rows = [t for t in f.threads.rows if t.tid not in taken]
     out = []
-    for kw in kernel_waits_of(fuse.root, f.pid, rows):
+    for kw in kernel_waits_of(fuse.root, f.pid, rows, f.threads.rows):
         if kw.on_fuse:
             out.append(_fuse_wait(kw, fuse))
         else:

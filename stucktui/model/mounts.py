@@ -138,6 +138,30 @@ def in_kernel_wait(t: ThreadRow) -> bool:
     return t.state == "D" or (t.state == "S" and t.wchan in FUSE_WCHANS)
 
 
+# Calls that change a process's mappings: they hold its mmap lock for writing, or queue for it
+_MM_CALLS: Final = frozenset(
+    {"mmap", "munmap", "mremap", "mprotect", "pkey_mprotect", "brk", "madvise", "mlock", "mlock2",
+     "munlock", "mlockall", "munlockall", "msync", "remap_file_pages", "process_vm_readv",
+     "process_vm_writev", "execve", "execveat", "exit", "exit_group"}
+)  # fmt: skip
+
+
+def memory_may_wait(rows: tuple[ThreadRow, ...] | list[ThreadRow]) -> bool:
+    """A read of the process's memory could wait: /proc/PID/mem takes its mmap lock for reading,
+    which waits behind a thread holding it for writing, or queued for it, while that thread
+    sleeps. So not while a thread is in D in a page fault (outside a syscall), in a call that
+    changes the mappings, or in a read-write semaphore (docs/kernel-notes.md §A.6)."""
+    for t in rows:
+        if t.state != "D":
+            continue
+        if t.call is None or t.call.name in _MM_CALLS:
+            return True
+        w = t.wchan or ""
+        if "rwsem" in w or "mmap" in w or w.startswith(("down_read", "down_write")):
+            return True
+    return False
+
+
 _READS: Final = frozenset(
     {"read", "readv", "pread64", "preadv", "preadv2", "splice", "sendfile", "copy_file_range"}
 )

@@ -27,6 +27,7 @@ from stucktui.model.mounts import (
     KernelWait,
     Mount,
     in_kernel_wait,
+    memory_may_wait,
     mount_of_path,
     object_text,
     server_text,
@@ -171,6 +172,30 @@ def test_a_path_argument_is_read_from_memory_and_made_absolute(tmp_path):
     assert sleep_text(kw).startswith(
         "waiting in request_wait_answer for a FUSE daemon's answer, in newfstatat()"
     )
+
+
+def test_memory_is_not_read_while_a_thread_may_hold_the_mmap_lock(tmp_path):
+    """A read of /proc/PID/mem waits behind a thread holding (or queued for) the mmap lock for
+    writing: no path argument is read while a thread sleeps in D in a page fault, a call that
+    changes the mappings, or a read-write semaphore."""
+    root, d = _proc(tmp_path)
+    mem = bytearray(8192)
+    mem[100:120] = b"/tmp/dst/mnt/hang\0xx"
+    (d / "mem").write_bytes(bytes(mem))
+    stat = _row(301, "newfstatat", 262, (0xFFFFFF9C, 100, 0, 0), state="S", wchan="request_wait_answer")
+    (kw,) = kernel_waits_of(root, 300, [stat])
+    assert kw.path == "/tmp/dst/mnt/hang"
+    fault = _row(302, None, 0, (), wchan="folio_wait_bit_common")  # D outside a syscall
+    mmap = _row(303, "mmap", 9, (0, 4096), wchan="rwsem_down_write_slowpath")
+    sem = _row(304, "read", 0, (5, 0, 1), wchan="rwsem_down_read_slowpath", fd=5)
+    disk = _row(305, "read", 0, (5, 0, 1), wchan="folio_wait_bit_common", fd=5)
+    assert memory_may_wait([fault]) and memory_may_wait([mmap]) and memory_may_wait([sem])
+    assert not memory_may_wait([stat, disk])
+    for other in (fault, mmap, sem):
+        waits = kernel_waits_of(root, 300, [stat], [stat, other])
+        assert (
+            waits[0].path is None and object_text(waits[0]) == "newfstatat(): what it waits on is not known"
+        )
 
 
 def test_a_thread_whose_call_names_no_file_says_so(tmp_path):
