@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from stucktui.collect.mounts import hang_prone_mounts
 from stucktui.model.fdinfo import FdInfo, access_mode, flag_names
 from stucktui.model.files import (
     _READ_ENDS,
@@ -226,6 +227,7 @@ def _collect(
     rows: list[FdRow] = []
     fifo_inodes: dict[str, int] = {}
     modes: dict[tuple[int | None, int], os.stat_result] = {}
+    remote: frozenset[int] | None = None  # mount ids where a stat may wait on a daemon or server
     specials = _SPECIAL_KINDS
     SOCKET, FIFO, bracket_inode = ft.SOCKET, ft.FIFO, ft.bracket_inode
     # The loop runs once per fd (20,000 in the benchmark): no keyword arguments, no property
@@ -246,8 +248,10 @@ def _collect(
             # Same (mount, inode), same file type: 20,000 fds of one file need one stat.
             key = (info.mnt_id, ino) if ino is not None and info is not None else None
             st = modes.get(key) if key else None
-            if st is None:
-                st = stat_fd(d, fd)
+            if st is None and info is not None and remote is None:
+                remote = hang_prone_mounts(d)  # read once, at the first file of the process
+            if st is None and (info is None or remote is None or info.mnt_id not in remote):
+                st = stat_fd(d, fd)  # never on a FUSE or network mount (docs/kernel-notes.md §A.6)
                 if key and st is not None:
                     modes[key] = st
             kind = ft.classify(target, st.st_mode if st else None)

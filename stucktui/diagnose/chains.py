@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from stucktui.model import waits as W
+from stucktui.model.mounts import sleep_text
 from stucktui.model.text import human_age
 
 MAX_DEPTH = 8
@@ -75,6 +76,9 @@ def _through(
         # a lock wait with a timeout, a signal some process may send: it can end by itself
         return hops, W.ChainEnd(W.IDLE, node.pid, node.name, w.why or "its wait has a timeout")
     if not w.parties:
+        if w.kind == W.UNINTERRUPTIBLE:
+            why = sleep_text(w.kernel) if w.kernel is not None else in_kernel(node)
+            return hops, W.ChainEnd(W.KERNEL, node.pid, node.name, why)
         if w.kind in W.OWN_WAITS:
             return hops, W.ChainEnd(W.UNRELEASABLE, node.pid, node.name, _nobody(w))
         if w.certain:
@@ -99,6 +103,8 @@ def _nobody(w: W.Wait) -> str:
         return "no such child is alive"
     if w.kind in W.OWN_WAITS and w.why:
         return w.why
+    if w.kind == W.FUSE:
+        return "no process serves the FUSE mount (nobody holds its /dev/fuse connection)"
     if w.kind == W.FUTEX:
         return (
             "every thread of it waits, without a timeout, on a lock private to the process (a "
@@ -202,9 +208,8 @@ def _end_of(graph: W.WaitGraph, node: W.ProcessWaits) -> W.ChainEnd | None:
         return W.ChainEnd(W.TRACED, node.pid, node.name, _traced(graph, node))
     if node.state in ("Z", "X"):
         return W.ChainEnd(W.ZOMBIE, node.pid, node.name, "exited (a zombie)")
-    if node.state == "D":
-        where = f" in {node.wchan}" if node.wchan else ""
-        return W.ChainEnd(W.KERNEL, node.pid, node.name, f"in uninterruptible sleep{where}")
+    if node.state == "D" and not any(w.kind == W.FUSE for w in node.waits):
+        return W.ChainEnd(W.KERNEL, node.pid, node.name, in_kernel(node))
     if not node.readable:
         return W.ChainEnd(W.UNREADABLE, node.pid, node.name, "its threads could not be read")
     if node.waits:
@@ -214,6 +219,15 @@ def _end_of(graph: W.WaitGraph, node: W.ProcessWaits) -> W.ChainEnd | None:
             W.RUNNING, node.pid, node.name, f"running ({node.doing})" if node.doing else "running"
         )
     return W.ChainEnd(W.IDLE, node.pid, node.name, node.doing or "asleep")
+
+
+def in_kernel(node: W.ProcessWaits) -> str:
+    """What its thread in uninterruptible sleep waits on: the wait channel, the kernel stack,
+    and the fd or path of its call with the mount under it, where stucktui could tell."""
+    kw = next((w.kernel for w in node.waits if w.kernel is not None and w.kernel.state == "D"), None)
+    if kw is not None:
+        return sleep_text(kw)
+    return f"in uninterruptible sleep in {node.wchan}" if node.wchan else "in uninterruptible sleep"
 
 
 def tracer_of(graph: W.WaitGraph, node: W.ProcessWaits) -> W.ProcessWaits | None:

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Mapping
 
 from stucktui.collect.boxscan import owners_of
 from stucktui.collect.files import fd_end
+from stucktui.collect.mounts import FuseLookup
 from stucktui.collect.peers import children_of, stat_fields
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
+from stucktui.inspection.kernel_waits import kernel_waits
 from stucktui.inspection.lock_waits import lock_waits
 from stucktui.inspection.socket_waits import connect_waits, socket_waits
 from stucktui.inspection.thread_waits import has_thread_wait, named_threads, thread_waits
@@ -25,6 +27,7 @@ from stucktui.model import waits as W
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS, ChildProcess, Context
 from stucktui.model.files import ProcessFiles
 from stucktui.model.locks import ProcessLocks
+from stucktui.model.mounts import in_kernel_wait
 from stucktui.model.process import ProcessListSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot
@@ -202,12 +205,15 @@ FOLLOWED_CALLS = WRITE_CALLS | SEND_CALLS | W.READ_CALLS | W.WAIT_CALLS | W.LOCK
 
 
 def has_followed_wait(threads: ThreadsSnapshot | None) -> bool:
-    """A thread blocked in a call whose wait a chain can follow, or every thread waiting on
-    its own locks: worth a graph."""
+    """A thread blocked in a call whose wait a chain can follow, or asleep in the kernel (D, a
+    FUSE request), or every thread waiting on its own locks: worth a graph."""
     if threads is None or not threads.rows:
         return False
     return (
-        any(t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS for t in threads.rows)
+        any(
+            (t.state in "SD" and t.call is not None and t.call.name in FOLLOWED_CALLS) or in_kernel_wait(t)
+            for t in threads.rows
+        )
         or all(W.private_futex_forever(t) for t in threads.rows)
         or has_thread_wait(threads)
     )
@@ -241,6 +247,7 @@ def wait_graph(
     names: dict[int, str] = {r.pid: r.name for r in processes.rows} if processes is not None else {}
     collector = ThreadCollector(root)
     sockets = SocketCollector(root)  # one per graph: each namespace's tables are dumped once
+    fuse = FuseLookup(root)  # one per graph: the box's /dev/fuse fds are scanned once, if ever
     nodes: dict[int, W.ProcessWaits] = {}
     level: list[Facts] = [Facts(pid, name, state, threads, files, locks, context, process_sockets)]
     depth = 0
@@ -271,6 +278,7 @@ def wait_graph(
             waits += socket_waits(root, f, sockets)
             waits += connect_waits(f, sockets)
             waits += thread_waits(root, f, waits)
+            waits += kernel_waits(f, fuse, waits)
             nodes[f.pid] = _node(root, f, waits)
             nxt += [p.pid for w in waits for p in w.parties if p.pid is not None]
             if nodes[f.pid].tracer_pid:

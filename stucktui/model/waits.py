@@ -16,6 +16,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Final
 
 from stucktui.model.context import SEND_CALLS, WRITE_CALLS
+from stucktui.model.mounts import KernelWait
 from stucktui.model.threads import ThreadRow, ThreadsSnapshot
 
 # Kinds of wait: the thread is blocked ...
@@ -31,6 +32,9 @@ SIGNAL: Final = "signal"  # in sigwait, pause or sigsuspend: waits for a signal
 # `certain` says that nothing can end them, and `why` says why (or who may)
 OWN_WAITS: Final = frozenset({FUTEX, SIGNAL})
 SOCKET_RECV: Final = "socket_recv"  # reading a connected socket with nothing queued: waits for the peer
+# asleep in the kernel on a FUSE mount (D, or in the request): waits for the daemon to answer
+FUSE: Final = "fuse"
+UNINTERRUPTIBLE: Final = "uninterruptible"  # in D on anything else: a device, a mount, the kernel
 
 # How a chain ends
 CYCLE: Final = "cycle"  # the chain came back to a process already in it: a deadlock
@@ -117,6 +121,7 @@ class Wait:
     # the facts that show the wait where the syscall does not (a poller's stack, its sleep's caller)
     evidence: tuple[str, ...] = ()
     why: str = ""  # why nobody can end it, or who may (a futex or signal wait with no party)
+    kernel: KernelWait | None = None  # FUSE, UNINTERRUPTIBLE: the mount, the call, the stack
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,19 @@ def fdinfo_flags(text: str) -> int:
     return int(text[i + 6 : text.index("\n", i)], 8)
 
 
+def fuse_connection(text: str) -> int | None:
+    """The `fuse_connection:` line of a /dev/fuse fd's fdinfo: the number of the FUSE
+    connection it serves (docs/kernel-notes.md §A.6); None when there is none."""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key == "fuse_connection":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def _pair(s: str) -> tuple[int, int]:
     a, _, b = s.strip().strip("()").partition(",")
     return (int(a), int(b))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stucktui.diagnose.chains import follow, passes_stops_on, tracer_of
+from stucktui.diagnose.mounts import chain_steps
 from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, plural
 from stucktui.model import clues
@@ -38,6 +39,12 @@ def _step(h: W.Hop, nxt: str, many: bool) -> str:
         return f"wait{s} to {h.obj}, which {nxt} should accept"
     if h.wait in W.OWN_WAITS:
         return f"wait{s} for {h.obj}"
+    if h.wait == W.FUSE:
+        return (
+            f"wait{s} in the kernel on its {h.obj}, which {nxt} should answer (the FUSE daemon of that mount)"
+        )
+    if h.wait == W.UNINTERRUPTIBLE:
+        return f"wait{s} in the kernel on its {h.obj}"
     if h.wait == W.CHILD:
         return f"wait{s} for its child {nxt} to exit ({h.obj})"
     if h.wait == W.LOCK and h.obj.startswith(POLLING):  # retries without blocking
@@ -204,7 +211,7 @@ def wait_chain(s: Subject) -> list[Finding]:
         evidence.append(f"end: {c.end.kind}: {_who(c.end.pid, c.end.name)} {c.end.detail}")
         if where:
             evidence.append(f"where the first threads wait, in the application's code: {where}")
-        steps = _steps(graph, c)
+        steps = _steps(graph, c) + chain_steps(graph, c)
         fds = (c.hops[0].fd,) if c.hops[0].fd is not None else ()
         # alone, a process whose every thread waits on its own locks may still be woken by a
         # signal handler; others stuck behind it make it certain enough to be critical

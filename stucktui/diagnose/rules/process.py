@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from stucktui.diagnose.mounts import describe, fuse_steps, kernel_waits, mount_steps, told_by_chains
 from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, id_list, plural, seen_for
 from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
+from stucktui.model.mounts import sleep_text
 from stucktui.model.text import human_age
 
 
@@ -43,8 +45,10 @@ _D_MIN_AGE = 10.0  # a D state seen for less is normal disk or page-fault I/O
 
 
 def uninterruptible(s: Subject) -> list[Finding]:
-    """Threads in uninterruptible sleep (D) for a long time: nothing, not even SIGKILL, ends
-    them until the kernel call returns. Needs a History: one look cannot tell long from brief."""
+    """Threads in uninterruptible sleep (D) for a long time: no signal ends them until the
+    kernel call returns (SIGKILL only a killable wait). Needs a History: one look cannot tell
+    long from brief. Names the mount and the FUSE daemon where the wait graph tells them;
+    threads whose FUSE daemon is stuck are left to the wait-chain finding, which names it."""
     rows: list[tuple[int, str | None, str | None, tuple[str, ...] | None]]
     if s.threads is not None:
         rows = [(t.tid, t.wchan, t.call_text, t.kernel_stack) for t in s.threads.rows if t.state == "D"]
@@ -52,6 +56,8 @@ def uninterruptible(s: Subject) -> list[Finding]:
         rows = [(s.pid, None, None, None)]
     else:
         return []
+    told = told_by_chains(s.context.waits)
+    rows = [r for r in rows if r[0] not in told]
     if not rows:
         return []
     age = s.ages.oldest(clues.DSTATE, [r[0] for r in rows])
@@ -59,13 +65,16 @@ def uninterruptible(s: Subject) -> list[Finding]:
         return []
     severity: Severity = "critical" if age >= 120 else "warning"
     tids = tuple(r[0] for r in rows)
+    waits = [kw for kw in kernel_waits(s.context.waits, s.pid) if kw.state == "D" and kw.tids[0] in tids]
     wchans = sorted({r[1] for r in rows if r[1]})
     where = f" in {', '.join(wchans)}" if wchans else ""
+    if waits:
+        where += f", {describe(waits[0])}"
     who = f"Thread {tids[0]}" if len(tids) == 1 else f"{len(tids)} threads"
     summary = (
         f"{who} of {s.label} {'has' if len(tids) == 1 else 'have'} been in uninterruptible sleep (D) "
-        f"for {human_age(age)}{where}: no signal, not even SIGKILL, ends "
-        f"{'it' if len(tids) == 1 else 'them'} until that kernel call returns."
+        f"for {human_age(age)}{where}: no signal ends {'it' if len(tids) == 1 else 'them'} until "
+        "that kernel call returns (SIGKILL only a killable wait)."
     )
     evidence = [f"threads {id_list(list(tids))} in state D, {seen_for(age)}"]
     for tid, wchan, call, stack in rows[:4]:
@@ -73,11 +82,14 @@ def uninterruptible(s: Subject) -> list[Finding]:
         if stack:
             line += ", kernel stack " + " <- ".join(stack[:5])
         evidence.append(line)
-    steps = [
+    evidence += [f"threads {id_list(list(kw.tids))}: {sleep_text(kw)}" for kw in waits[:4]]
+    steps = [x for kw in waits[:1] for x in fuse_steps(kw) + mount_steps(kw)]
+    steps += [
         "the wait channel names the subsystem: nfs_* or rpc_* an NFS server, io_schedule or blk_* "
-        "storage, kernel_clone a vfork child that has not exec'd yet",
+        "storage, request_wait_answer or a fuse mount a FUSE daemon, kernel_clone a vfork child "
+        "that has not exec'd yet",
         "press 2 for the Threads panel (as root it shows kernel stacks)",
-        "k cannot end it: fix what it waits for (the server, the disk, the child)",
+        "k cannot end it: fix what it waits for (the server, the disk, the daemon, the child)",
     ]
     return [s.finding("uninterruptible", severity, summary, evidence, steps, panel="threads", tids=tids)]
 

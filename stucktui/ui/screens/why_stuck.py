@@ -30,6 +30,8 @@ WAIT_WORDS: dict[str, str] = {
     W.SOCKET_SEND: "send on a socket nobody reads",
     W.FUTEX: "wait for a lock",
     W.SIGNAL: "wait for a signal",
+    W.FUSE: "wait for a FUSE daemon's answer",
+    W.UNINTERRUPTIBLE: "sleep in the kernel (D)",
 }
 END_WORDS: dict[str, str] = {W.CYCLE: "cycle (a deadlock)"}
 
