@@ -127,18 +127,17 @@ def _nobody_left(
 ) -> list[W.Wait]:
     """Every thread waits, without a timeout, on a lock private to the process (or is
     stopped): no thread is left to release any of them. Not when some other thread waits on
-    something that can end (a join() behind writers blocked on a pipe only waits for them). Of
-    several threads, only when no signal handler is installed: an idle pool whose main thread
-    waits for an Event a handler sets is a healthy daemon. A lone thread is told either way,
-    a handler being the one thing that could still wake it."""
+    something that can end (a join() behind writers blocked on a pipe only waits for them).
+    Only for a lone thread: several threads all asleep on futexes with no owner recorded are far
+    more often a process parked by design (an idle pool, a main thread in Event.wait() until a
+    fatal signal ends it, even with no handler at all) than a deadlock, and where glibc records
+    the owners, the edges between threads tell a real deadlock (a cycle) on their own."""
     forever = {tid for tid, c in calls.items() if c.private and c.forever}
-    if others or not forever:
+    if others or not forever or len(threads.rows) != 1:
         return []
     if not all(t.tid in forever or t.state in "Tt" for t in threads.rows):
         return []
     handlers = _handlers(root, f.pid)
-    if len(threads.rows) > 1 and handlers != 0:
-        return []
     rest = tuple(sorted(forever - followed))
     if not rest:
         return []
@@ -149,7 +148,7 @@ def _nobody_left(
         why += ": no thread is left to release it, only a signal could"
     if mem is not None and mem.denied:
         why += " (who holds its mutexes was not read: that needs the right to ptrace it)"
-    origin = fork_origin(root, f.pid, threads) if len(threads.rows) == 1 else None
+    origin = fork_origin(root, f.pid, threads)
     what = "a lock inside the process (a private futex, lock wait, forever)"
     return [W.Wait(W.FUTEX, rest, what, None, (), True, why=_with_origin(why, origin))]
 

@@ -650,7 +650,7 @@ def test_triage_finds_the_processes_polling_behind_a_holder_that_polls_for_itsel
         return got.get((other.pid, "lock-wait")) if (holder.pid, "lock-self-wait") in got else None
 
     f = wait_until(found, 40, interval=0.3, what="the other poller box-wide")
-    assert f"keeps trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
+    assert f"trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
 
 
 # The filelock library's way: a fresh fd for every LOCK_NB try, closed after a failed one.
@@ -720,7 +720,7 @@ def test_lock_wait_names_the_holder_and_pollers(children, tmp_path):
     children.wait_ready(poller)
     need_pyspy(poller.pid)
     f = wait_for(poller.pid, "lock-wait", python=True)
-    assert f"keeps trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
+    assert f"trying to lock {lock}" in f.summary and f"held by pid {holder.pid}" in f.summary
     # the holder's side: asleep with a lock a process is blocked on (the poller only has it open)
     held = [x for x in findings(holder.pid) if x.id.startswith("lock")]
     assert [x.id for x in held] == ["lock-holder"] and held[0].severity == "warning"

@@ -232,8 +232,8 @@ def test_the_poller_finding_is_info_at_once_and_a_warning_once_it_lasts():
     (f,) = lock_wait(s)
     assert f.severity == "info" and f.fds == (3,)
     assert f.summary == (
-        f"pid {PID} (app) keeps trying to lock {DB} (fd 3): it polls for the write lock (RESERVED) of {DB}, "
-        "held by pid 12 (sqlite3); pid 12 (sqlite3) is idle at a terminal prompt (sqlite3 shell)."
+        f"pid {PID} (app) was seen trying to lock {DB} (fd 3): it polls for the write lock (RESERVED) "
+        f"of {DB}, held by pid 12 (sqlite3); pid 12 (sqlite3) is idle at a terminal prompt (sqlite3 shell)."
     )
     assert any("busy handler" in e for e in f.evidence) and any(
         "COMMIT or ROLLBACK" in x for x in f.next_steps

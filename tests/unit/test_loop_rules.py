@@ -170,6 +170,6 @@ def test_a_lone_reply_that_never_comes_is_information_not_an_alarm():
 
     (f,) = one(300.0)
     assert f.id == "silent-peer" and f.severity == "info"
-    assert "for a reply from pid 777 (backend), which has sent nothing for 5m" in f.summary
+    assert "and pid 777 (backend) has sent nothing for 5m since this side last sent" in f.summary
     assert "fetch (/srv/app/client.py:1)" in f.summary
     assert one(20.0) == [] and one(300.0, asked=False) == []

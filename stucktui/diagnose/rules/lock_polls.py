@@ -94,8 +94,10 @@ def poller_findings(s: Subject) -> tuple[list[Finding], set[int]]:
             tail = f"; {_who(holders[0])} is {idle_words(c.end.detail, holders[0].name)}"
         elif c is not None and c.end.pid is not None:
             tail = f"; the chain ends at pid {c.end.pid} ({c.end.name}): {c.end.detail}"
-        summary = f"{s.label} keeps trying to lock {target}: it polls for {lock}, held by {who}{tail}."
         age = s.ages.age(clues.LOCK_POLL, w.what)
+        # one look shows one try; only a view that has watched it for a while says it keeps trying
+        verb = "keeps trying" if age is not None and age >= 1 else "was seen trying"
+        summary = f"{s.label} {verb} to lock {target}: it polls for {lock}, held by {who}{tail}."
         evidence = [
             *w.evidence,
             f"{'fd ' + str(row.fd) if row else 'it'} has the file open and holds no lock on it; a "

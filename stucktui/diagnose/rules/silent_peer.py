@@ -41,8 +41,8 @@ def silent_peer(s: Subject) -> list[Finding]:
         )
         summary = (
             f"{plural(len(h.tids), 'thread')} of {s.label} {'wait' if len(h.tids) > 1 else 'waits'} to "
-            f"{h.obj} for a reply from {peer}, which has sent nothing for {human_age(h.silent_s)} since it "
-            "was asked"
+            f"{h.obj}, and {peer} has sent nothing for {human_age(h.silent_s)} since this side last sent "
+            "(a reply that never came, or a subscription or long poll with nothing to say)"
         )
         frame = next(
             (
