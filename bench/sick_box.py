@@ -685,11 +685,19 @@ class WatchedPty(PtyChild):
                     self.seen_at = now
 
 
+def with_pdeathsig(argv: list[str]) -> list[str]:
+    """argv run so that it ends when this script dies (a closed pty does not end htop): setpriv
+    sets PR_SET_PDEATHSIG and execs it, which costs about a millisecond of its start-up."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv
+
+
 def htop_first_paint(htop: str, pid: int) -> float:
     """htop -p PID: from launch to the first output showing the process's row (its pid, then
     its user: the benchmark runs as root)."""
     t0 = time.monotonic()
-    child = WatchedPty([htop, "-p", str(pid)], rb"(?<!\d)" + str(pid).encode() + rb"\s*root")
+    pattern = rb"(?<!\d)" + str(pid).encode() + rb"\s*root"
+    child = WatchedPty(with_pdeathsig([htop, "-p", str(pid)]), pattern)
     try:
         wait_until(lambda: child.alive() and child.seen_at is not None, 60, "htop to show the process", 0.01)
         assert child.seen_at is not None
@@ -1089,7 +1097,7 @@ def steady_tui(seconds: float) -> tuple[float, float, int, int, int]:
 
 
 def steady_htop(htop: str, seconds: float) -> tuple[float, float, float]:
-    child = PtyChild([htop, "-d", "15"])
+    child = PtyChild(with_pdeathsig([htop, "-d", "15"]))
     try:
         wait_until(lambda: child.alive() and sum(n for _, n in child.arrivals) > 1000, 60, "htop to draw")
         time.sleep(3.0)  # past htop's start-up scans, into its 1.5 s rhythm
