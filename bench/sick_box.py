@@ -812,11 +812,12 @@ def textual_packages() -> set[str]:
     return tops
 
 
-def import_owners(stderr: str, textual_tops: set[str]) -> dict[str, float]:
+def import_owners(stderr: str, textual_tops: set[str]) -> tuple[dict[str, float], dict[str, float]]:
     """Self import times (µs) summed by owner: a module of stucktui or of Textual (and its
     requirements) is its own owner's; any other module (the standard library, psutil) belongs
     to the nearest module above it in the import tree that has an owner ("other" if none:
-    the interpreter's start-up)."""
+    the interpreter's start-up). Also each stucktui module's own time with what it pulled in
+    that has no owner."""
     nodes: list[tuple[int, str, int, list[int]]] = []  # (level, name, self µs, children)
     pending: dict[int, list[int]] = {}
     for line in stderr.splitlines():
@@ -828,35 +829,44 @@ def import_owners(stderr: str, textual_tops: set[str]) -> dict[str, float]:
         nodes.append((level, m.group(3), int(m.group(1)), pending.pop(level + 1, [])))
         pending.setdefault(level, []).append(idx)
     totals = {"stucktui": 0.0, "textual": 0.0, "other": 0.0}
+    mods: dict[str, float] = {}
 
     def own(name: str) -> str | None:
         top = name.split(".")[0]
         return "stucktui" if top == "stucktui" else "textual" if top in textual_tops else None
 
-    def walk(i: int, owner: str) -> None:
+    def walk(i: int, owner: str, module: str) -> None:
         _, name, us, children = nodes[i]
-        o = own(name) or owner
-        totals[o] += us
+        o = own(name)
+        if o is not None:
+            owner, module = o, name
+        totals[owner] += us
+        if owner == "stucktui":
+            mods[module] = mods.get(module, 0.0) + us
         for c in children:
-            walk(c, o)
+            walk(c, owner, module)
 
     for roots in pending.values():
         for i in roots:
-            walk(i, "other")
-    return totals
+            walk(i, "other", "")
+    return totals, mods
 
 
-def cmp_import(env: Env) -> list[Result]:
+def cmp_import(runs: int) -> list[Result]:
     tops = textual_packages()
     ours, theirs = Samples(), Samples()
     code = "import stucktui.cli, stucktui.ui.app"  # what `stucktui` imports before the TUI starts
-    for _ in range(env.args.runs):
+    heavy: dict[str, list[float]] = {}
+    for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
         )
-        t = import_owners(out.stderr, tops)
+        t, mods = import_owners(out.stderr, tops)
         ours.add(t["stucktui"] / 1e6)
         theirs.add(t["textual"] / 1e6)
+        for name, us in mods.items():
+            heavy.setdefault(name, []).append(us / 1e6)
+    top = sorted(heavy.items(), key=lambda kv: -med(kv[1]))[:6]
     r = med(ours.wall) / med(theirs.wall)
     return [
         Result(
@@ -868,7 +878,11 @@ def cmp_import(env: Env) -> list[Result]:
             f"**{r:.2f}x**",
             "≤ 0.33x",
             "met" if r <= 1 / 3 else "missed",
-            [f"`python -X importtime -c '{code}'`, {env.args.runs} runs"],
+            [
+                f"`python -X importtime -c '{code}'`, {runs} runs, no hogs; measured once (the box "
+                "does not change it); stucktui's heaviest (self time, with what they pull in first): "
+                + ", ".join(f"{n} {ms(med(v))}" for n, v in top)
+            ],
         )
     ]
 
@@ -1167,7 +1181,6 @@ def sizes(s: str) -> list[int]:
 def measure_level(env: Env, names: set[str]) -> list[Result]:
     results: list[Result] = []
     steps: list[tuple[str, Callable[[], list[Result]]]] = [
-        ("import", lambda: cmp_import(env)),
         ("snapshot", lambda: cmp_snapshot(env)),
         ("report", lambda: cmp_report(env)),
         ("all", lambda: cmp_all(env)),
@@ -1208,7 +1221,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="steady-CPU window per program and run")
     ap.add_argument("--presses", type=int, default=40, help="key presses for the key-to-repaint test")
     ap.add_argument("--only", default="", help=f"comma-separated: {','.join(NAMES)}")
-    ap.add_argument("--lifetime", type=float, default=120, help="minutes after which every child ends itself")
+    ap.add_argument(
+        "--lifetime", type=float, help="minutes after which every child ends itself (default: 30 a size, +30)"
+    )
     ap.add_argument("--no-settle", action="store_true", help="do not wait for FIN_WAIT_2 to drain (60 s)")
     ap.add_argument("--htop", default=shutil.which("htop"), help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results here")
@@ -1246,6 +1261,9 @@ def main() -> int:
     levels = []
     for i, s in enumerate(socks):  # snake order: the idle processes grow, then shrink, ...
         levels += [(p, s) for p in (procs if i % 2 == 0 else procs[::-1])]
+    if args.lifetime is None:
+        args.lifetime = 30.0 * (len(levels) + 1)
+    print(f"\nEvery process started here ends by itself after {args.lifetime:g} minutes at the latest.")
     base = tcp_states()
     growth: list[tuple[int, int, list[Result]]] = []
     with Box(int(args.lifetime * 60)) as box:
@@ -1264,13 +1282,19 @@ def main() -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            # the import cost does not depend on the box: measured once, before the hogs start
+            todo = names if not growth else names - {"import"}
+            results = []
+            if "import" in todo:
+                print("  measuring import (no hogs yet) ...", file=sys.stderr, flush=True)
+                results += cmp_import(args.runs)
             box.start_hogs(args.hogs)
             try:
                 time.sleep(1.0 if args.hogs else 0)
                 print(f"\n### {p:,} extra processes, {s:,} sockets\n")
                 print(describe_box(box, args.hogs))
                 env = Env(args, box, env_tools["ps"], env_tools["lsof"], env_tools["ss"], args.htop, pyspy)
-                results = measure_level(env, names)
+                results += measure_level(env, todo)
                 print_table(results)
                 print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             finally:
