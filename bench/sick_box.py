@@ -83,6 +83,7 @@ NAMES = ("import", "snapshot", "report", "all", "files", "pid", "threads", "tria
 PS_CMD = " ".join(PS_ARGV)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
+TUI_TIMEOUT = 300  # seconds the TUI may take to paint what is waited for (a slow first sample)
 
 
 # -- the box's processes ---------------------------------------------------------------------
@@ -626,7 +627,7 @@ class TuiRun:
         """Writes key at a moment no sample runs and the next is not due for a while: the
         cost of the key, not the wait for a sample already under way. Returns (time written,
         the app's CPU then, whether a sample was running after all)."""
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + TUI_TIMEOUT
         while time.monotonic() < deadline:
             ev = self.events()
             now = time.monotonic()
@@ -956,12 +957,14 @@ def tab_round(
     """One launch of `stucktui --pid PID`: into first, launch to the process painted; into tab,
     the key to the tab painted with `want`'s data."""
     with tui(["--pid", str(pid)]) as run:
-        e = run.wait_painted(run.launched, lambda f: f.get("detail") == str(pid), 120, "the process view")
+        e = run.wait_painted(
+            run.launched, lambda f: f.get("detail") == str(pid), TUI_TIMEOUT, "the process view"
+        )
         first.add(e.t - run.launched)
         first.phases.append(phases(run.events(), run.launched, e))
         time.sleep(0.3)
         ts, cpu0, busy = run.press_when_idle(key, 2.0)
-        e = run.wait_painted(ts, want, 120, what)
+        e = run.wait_painted(ts, want, TUI_TIMEOUT, what)
         tab.add(e.t - ts, e.cpu - cpu0)
         events = run.events()
         tab.phases.append(phases(events, ts, e))
@@ -1044,7 +1047,7 @@ def cmp_triage(env: Env) -> list[Result]:
     counts = []
     for _ in range(env.args.runs):
         with tui([]) as run:
-            e = run.wait_painted(run.launched, lambda f: "triage" in f, 120, "the first findings")
+            e = run.wait_painted(run.launched, lambda f: "triage" in f, TUI_TIMEOUT, "the first findings")
             s.add(e.t - run.launched)
             s.phases.append(phases(run.events(), run.launched, e))
             applied = [x for x in run.events() if x.kind == "apply" and "triage" in x.fields]
