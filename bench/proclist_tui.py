@@ -6,11 +6,14 @@ It is StuckApp unchanged except for two observers that write one line each to LO
   update T0 T1         the list screen took a snapshot in (table update, on the UI thread)
   frame T CURSOR_ROW   a frame was handed to the terminal writer (the repaint)
 With PROCLIST_PROFILE=FILE set, the UI thread runs under cProfile and its stats go to FILE.
+It ends when the benchmark that started it dies (PR_SET_PDEATHSIG): a closed pty does not end it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -66,6 +69,7 @@ class LoggedApp(StuckApp):
 
 
 def main() -> int:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: end with the benchmark
     interval = float(sys.argv[1])
     fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     app = LoggedApp(interval, fd)
