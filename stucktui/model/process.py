@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stucktui.model.text import clock_time
+
 # State letters of fs/proc/array.c task_state_array, as documented in proc(5).
 STATE_NAMES = {
     "R": "running",
@@ -128,7 +130,19 @@ class ProcessDetail:
 
 @dataclass(frozen=True, slots=True)
 class DetailGone:
-    """The selected process exited."""
+    """The selected process exited: the refresh at `taken_at` found it gone, or found its pid
+    naming another process (a start time that changed). Nothing of that other process is
+    carried but what it takes to offer opening it."""
 
     pid: int
     taken_at: float
+    starttime: int | None = None  # the identity of the process that was shown, when known
+    successor: int | None = None  # start time (ticks) of the process that has the pid now
+    successor_name: str = ""  # its name (comm)
+
+
+def exited_line(pid: int, gone_at: float, last_seen: float | None) -> str:
+    """'pid 123 exited at 14:03:27 (last seen 14:03:25)': when a refresh found it gone, and
+    the time of the last facts shown."""
+    seen = f" (last seen {clock_time(last_seen)})" if last_seen is not None else ""
+    return f"pid {pid} exited at {clock_time(gone_at)}{seen}"

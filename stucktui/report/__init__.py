@@ -104,6 +104,13 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
     return out
 
 
+def exited_json(pid: int, error: str) -> str:
+    """`report PID --format json` when the process exited (or its pid went to another
+    process) while it was read: no facts, only that."""
+    doc = {"pid": pid, "exited_during_report": True, "error": error, "findings": []}
+    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+
+
 def render_json(rep: Report) -> str:
     return json.dumps(to_json_dict(rep), indent=2, ensure_ascii=True) + "\n"
 
