@@ -139,7 +139,7 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
         return 1
     rep = BoxReport(
         result.findings, result.processes, result.suspects, result.taken_at, result.duration,
-        chains=result.chains,
+        chains=result.chains, visibility=result.visibility,
     )  # fmt: skip
     sys.stdout.write(render_box(rep, fmt))
     return 0

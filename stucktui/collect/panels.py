@@ -77,7 +77,8 @@ class PanelCollector:
                 files = _reason(exc)
         if "locks" in want:
             try:
-                rows = files.rows if isinstance(files, ProcessFiles) else None
+                # an fd table that was refused is no table: the locks collector says so itself
+                rows = files.rows if isinstance(files, ProcessFiles) and not files.unlisted else None
                 locks = collect_locks(self.root, d.pid, piddir=d, fd_rows=rows)
             except (AccessDenied, OSError, ValueError) as exc:
                 locks = _reason(exc)

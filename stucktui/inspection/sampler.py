@@ -95,7 +95,7 @@ class Sampler:
             self._cpu_prev = None
             if known is not None and known[0] != pid:
                 self._identity = None
-            d = PidDir(self.root, pid)
+            d = self.root.pid_dir(pid)
             self._pinned = d
         try:
             start = parse_stat(d.read_text("stat")).starttime

@@ -72,7 +72,7 @@ def triage_box(
         history.sweep(TRACKED_KINDS, evaluated)
     return TriageResult(
         tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at,
-        by_root(chains),
+        by_root(chains), processes.visibility,
     )  # fmt: skip
 
 

@@ -191,7 +191,10 @@ def files_keys(p: ProcessFiles) -> dict[str, Any]:
 
 
 def locks_keys(p: ProcessLocks) -> dict[str, Any]:
-    return {"locks": locks_json(p)}
+    out: dict[str, Any] = {"locks": locks_json(p)}
+    if p.notes:  # what could not be seen (its fds, other processes' fds)
+        out["lock_notes"] = list(p.notes)
+    return out
 
 
 def threads_keys(p: ThreadsSnapshot) -> dict[str, Any]:

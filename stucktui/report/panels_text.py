@@ -120,6 +120,8 @@ def locks_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
         out.append(bullet + esc(line))
         if lk.get("warning"):
             out.append(f"    warning: {esc(lk['warning'])}")
+    for n in data.get("lock_notes") or []:
+        out.append(f"{bullet}note: {esc(n)}")
     return out
 
 

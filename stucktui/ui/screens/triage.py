@@ -131,8 +131,16 @@ class TriageScreen(SnapshotScreen):
             f" · {result.duration * 1000:.0f} ms · Enter opens the process, Esc the process list",
             style="dim",
         )
+        blind = result.visibility.lines() if result.visibility is not None else []
         if not n:
-            title.append("\nnothing found: no process shows one of the known stuck patterns", style="green")
+            nothing = "no process shows one of the known stuck patterns"
+            if blind:  # not "healthy": only what could be read is
+                title.append(f"\nnothing found in what stucktui could read: {nothing}", style="yellow")
+            else:
+                title.append(f"\nnothing found: {nothing}", style="green")
+        for line in blind:
+            title.append("\nnot seen: ", style="bold yellow")
+            title.append(line, style="yellow")
         if self._folds_of(result):
             title.append(" · → shows who waits on a root", style="dim")
         self.query_one("#triage-title", Static).update(title)
