@@ -190,6 +190,7 @@ class Sampler:
                         nonblocking=request.nonblocking,
                         native=request.native,
                         kernel_stacks=request.kernel_stacks,
+                        asked=request.python_asked,
                     )
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock or have threads queued behind a blocked

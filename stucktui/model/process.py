@@ -79,6 +79,10 @@ class ProcessListSnapshot:
         )
 
 
+def _processes(n: int) -> str:
+    return f"{n:,} process" if n == 1 else f"{n:,} processes"
+
+
 # Threads that come and go during one scan of /proc: fewer visible than this far below the
 # box's count is not taken for processes hidden from stucktui.
 _TASKS_SLACK = 0.05
@@ -108,7 +112,7 @@ class Visibility:
         """What was not seen and what that hides, one sentence each (none when all was)."""
         out = []
         if self.unreadable:
-            n = f"{self.unreadable:,} process{'es' if self.unreadable != 1 else ''}"
+            n = _processes(self.unreadable)
             if self.as_root:
                 out.append(
                     f"{n} not readable even as root: fds, sockets, threads not seen (no "
@@ -118,7 +122,7 @@ class Visibility:
                 out.append(f"{n} of other users: fds, sockets, threads not readable; run as root")
         if self.hidden:
             out.append(
-                f"{self.hidden:,} processes listed but hidden by /proc (hidepid): nothing of them read"
+                f"{_processes(self.hidden)} listed but hidden by /proc (hidepid): nothing of them read"
             )
         if self.unseen_tasks:
             out.append(

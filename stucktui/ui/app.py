@@ -351,7 +351,7 @@ class StuckApp(App[int]):
         self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
 
         def run() -> None:
-            self.post_message(M.BacktraceReady(take_backtrace(pid)))
+            self.post_message(M.BacktraceReady(take_backtrace(pid, self.sampler.root)))
 
         threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
 

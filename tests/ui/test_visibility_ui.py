@@ -54,3 +54,19 @@ async def test_locks_panel_says_it_cannot_see_instead_of_nothing():
         await wait_for(pilot, lambda: "fds could not be read" in rendered(screen, "#locks-summary"))
         summary = rendered(screen, "#locks-summary")
         assert "holds no file locks" not in summary and "/proc/locks names no lock" in summary
+
+
+async def test_list_says_how_many_of_the_box_s_tasks_proc_hid(tmp_path):
+    """/proc mounted hidepid=invisible lists only the reader's processes; /proc/loadavg still
+    counts every task on the box, so the list says how much it could not see."""
+    from tests.ui.appkit import copy_tree, fixture_app
+
+    proc = copy_tree(tmp_path / "proc")
+    (proc / "loadavg").write_text("0.10 0.20 0.30 2/5167 4321\n")
+    app = fixture_app(proc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_list(pilot, app)
+        await wait_for(
+            pilot, lambda: "5,167 tasks (threads) on this box" in rendered(app.list_screen, "#banner")
+        )
+        assert "hidepid" in rendered(app.list_screen, "#banner")

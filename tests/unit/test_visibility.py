@@ -163,3 +163,17 @@ def test_report_locks_section_carries_its_notes():
     assert data["locks"] == [] and data["lock_notes"] == [BLIND_NOTE]
     text = "\n".join(text_lines(data))
     assert "Locks (0):" in text and "note: this process's fds could not be read" in text
+
+
+def test_hidepid_noaccess_processes_are_counted_not_dropped_silently():
+    """hidepid=noaccess: the pid is listed but even its stat is refused."""
+
+    class NoAccess(ProcRoot):
+        def read_small(self, *parts: object, pid: int | None = None, size: int = 4096) -> bytes:
+            if parts and str(parts[0]) == "7655":
+                raise AccessDenied(7655, "stat")
+            return super().read_small(*parts, pid=pid, size=size)
+
+    snap = ProcessListCollector(NoAccess(str(PROC))).collect()
+    assert snap.hidden == 1 and 7655 not in snap.by_pid()
+    assert "1 process listed but hidden by /proc (hidepid): nothing of them read" in snap.visibility.lines()
