@@ -196,6 +196,7 @@ class StuckApp(App[int]):
         sel = self.selected
         if isinstance(d, ProcessDetail) and snap.selected_pid == d.pid and sel == (d.pid, None):
             self.selected = (d.pid, d.starttime_ticks)
+            self.actions.pin(*self.selected)  # and actions go to that one, or are refused
 
     def on_sample_failed(self, msg: M.SampleFailed) -> None:
         self._sampling_since = None

@@ -68,7 +68,8 @@ def refused_getfd(pidfd_: int, fd: int) -> int:
 
 
 async def open_on(pilot, app: StuckApp) -> ProcessScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+    # the first refresh also triages the whole box, which a loaded machine makes slow
+    await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 60)
     return app.screen
 
 
@@ -109,9 +110,11 @@ async def test_threads_panel_with_a_hanging_pyspy_and_the_other_panels_fine(chil
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_on(pilot, app)
         await pilot.press("2")
-        await wait_for(pilot, lambda: "py-spy did not answer in 1 s" in rendered(screen, "#threads-summary"))
+        await wait_for(
+            pilot, lambda: "py-spy did not answer in 1 s" in rendered(screen, "#threads-summary"), 30
+        )
         await pilot.press("4")
-        await wait_for(pilot, lambda: " fds" in rendered(screen, "#files-summary"))
+        await wait_for(pilot, lambda: " fds" in rendered(screen, "#files-summary"), 30)
         await pilot.press("1")
         assert str(p.pid) in rendered(screen, "#process-title") and not screen.gone
 
@@ -144,10 +147,10 @@ async def test_gdb_missing_is_said_in_the_backtrace_view(children, tmp_path, mon
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_on(pilot, app)
         await pilot.press("2")
-        await wait_for(pilot, lambda: screen.panels is not None and screen.panels.threads is not None)
+        await wait_for(pilot, lambda: screen.panels is not None and screen.panels.threads is not None, 30)
         await pilot.press("G")
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, BacktraceScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, BacktraceScreen), 30)
         text = rendered(app.screen, "#backtrace-text")
         assert f"gdb could not take the stacks of {p.pid}: gdb is not installed: install it" in text
 
@@ -174,7 +177,7 @@ async def test_sockets_panel_says_where_it_read_from(children, monkeypatch):
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_on(pilot, app)
         await pilot.press("3")
-        await wait_for(pilot, lambda: "sock_diag refused" in rendered(screen, "#sockets-summary"))
+        await wait_for(pilot, lambda: "sock_diag refused" in rendered(screen, "#sockets-summary"), 30)
         assert "read from /proc/net" in rendered(screen, "#sockets-summary")
 
 
@@ -198,8 +201,10 @@ async def test_files_panel_says_pipe_fill_not_permitted(children, monkeypatch):
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await open_on(pilot, app)
         await pilot.press("4")
-        await wait_for(pilot, lambda: "pidfd_getfd was refused" in rendered(screen, "#files-summary"))
+        await wait_for(pilot, lambda: "pidfd_getfd was refused" in rendered(screen, "#files-summary"), 30)
         table = screen.query_one("#files-table")
-        await wait_for(
-            pilot, lambda: any("fill unknown (not permitted)" in " ".join(r) for r in table._plain.values())
-        )
+
+        def said() -> bool:  # the table's rows as plain text, as drawn now
+            return any("fill unknown (not permitted)" in " ".join(r) for r in table._plain.values())
+
+        await wait_for(pilot, said, 30)

@@ -57,7 +57,9 @@ async def test_the_view_of_a_reused_pid_says_exited_and_offers_the_new_process(c
     pid = victim.pid
     app = StuckApp(interval=0.3, start_pid=pid)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, 60
+        )
         screen = app.screen
         old = screen.detail
         imposter = kill_and_reuse(children, victim)
@@ -67,7 +69,7 @@ async def test_the_view_of_a_reused_pid_says_exited_and_offers_the_new_process(c
         assert screen.detail is old  # the victim's last facts, frozen
         assert screen.successor.successor == start_time(pid) and screen.successor.successor_name == "sleep"
         await pilot.press("O")
-        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen is not screen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen is not screen, 30)
         fresh = app.screen
         await wait_for(pilot, lambda: isinstance(fresh.detail, ProcessDetail), timeout=30)
         assert fresh.detail.name == "sleep" and fresh.detail.starttime_ticks == start_time(imposter.pid)
