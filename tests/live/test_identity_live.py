@@ -66,7 +66,7 @@ async def test_the_view_of_a_reused_pid_says_exited_and_offers_the_new_process(c
         await wait_for(pilot, lambda: screen.successor is not None, timeout=30)
         title = str(screen.query_one("#process-title").render())
         assert f"pid {pid} exited at " in title and "sleeping" not in title
-        assert screen.detail is old  # the victim's last facts, frozen
+        assert screen.detail.starttime_ticks == old.starttime_ticks  # the victim's last facts, frozen
         assert screen.successor.successor == start_time(pid) and screen.successor.successor_name == "sleep"
         await pilot.press("O")
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen is not screen, 30)

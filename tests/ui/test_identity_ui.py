@@ -37,7 +37,8 @@ async def test_view_opened_by_pid_freezes_when_the_pid_changes_hands(tmp_path, s
         await wait_for(pilot, lambda: screen.gone and screen.successor is not None)
         title = text(screen, "#process-title")
         assert f"pid {PID} exited at " in title and "(last seen " in title and "imposter" not in title
-        assert screen.detail is old  # the last facts, frozen
+        frozen = screen.detail  # the last facts seen of the old process, frozen
+        assert (frozen.name, frozen.starttime_ticks) == (old.name, old.starttime_ticks)
         gone = text(screen, "#gone")
         assert f"A new process now has pid {PID} (imposter): O opens it" in gone
         assert f"pid {PID} exited at" in text(screen, "#status")
@@ -45,11 +46,11 @@ async def test_view_opened_by_pid_freezes_when_the_pid_changes_hands(tmp_path, s
             await pilot.press(str(n))
             await pilot.pause()
             assert screen.query_one("#gone", Static).display, spec.id
-            assert screen.detail is old
+            assert screen.detail is frozen
         # further refreshes keep it gone: nothing of the new process reaches the view
         last = app.last
         await wait_for(pilot, lambda: app.last is not last)
-        assert screen.detail is old and "imposter" not in text(screen, "#process-title")
+        assert screen.detail is frozen and "imposter" not in text(screen, "#process-title")
         shown = {b.binding.key for b in screen.active_bindings.values() if b.binding.show and b.enabled}
         assert "O" in shown  # the footer offers it
         await pilot.press("O")
