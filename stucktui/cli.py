@@ -92,13 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True) -> int:
-    from stucktui.inspection.examine import examine_pid
+    from stucktui.inspection.examine import ExitedDuringReport, examine_pid
     from stucktui.procfs.errors import AccessDenied, ProcessGone
     from stucktui.procfs.root import ProcRoot
-    from stucktui.report import Report, render
+    from stucktui.report import Report, exited_json, render
 
     try:
         seen = examine_pid(ProcRoot(proc), pid, python=python)
+    except ExitedDuringReport:
+        line = (
+            f"pid {pid} exited during the report: nothing is printed, as what was read could mix "
+            "it with a new process that got its pid"
+        )
+        if fmt == "json":  # a script reads stdout: one document that says so
+            sys.stdout.write(exited_json(pid, line))
+        print(f"stucktui: {line}", file=sys.stderr)
+        return 1
     except ProcessGone:
         print(f"stucktui: no process with pid {pid}", file=sys.stderr)
         return 1
@@ -130,7 +139,7 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
         return 1
     rep = BoxReport(
         result.findings, result.processes, result.suspects, result.taken_at, result.duration,
-        chains=result.chains,
+        chains=result.chains, visibility=result.visibility,
     )  # fmt: skip
     sys.stdout.write(render_box(rep, fmt))
     return 0

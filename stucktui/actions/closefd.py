@@ -31,7 +31,7 @@ from stucktui.actions.verify import (
 )
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
-from stucktui.tools.gdb import DEFAULT_TIMEOUT, call_canary, close_fd_argv, dup2_null_argv
+from stucktui.tools.gdb import DEFAULT_TIMEOUT, GDB_MISSING, call_canary, close_fd_argv, dup2_null_argv
 
 GDB_CLOSE = "gdb-close"
 GDB_NULL = "gdb-null"
@@ -105,7 +105,7 @@ def _common_blockers(f: FdFacts) -> str | None:
 
 def _gdb_blocker(f: FdFacts) -> str | None:
     if f.gdb is None:
-        return "gdb is not installed"
+        return GDB_MISSING
     if f.dynamic is False:
         return (
             "a static binary: gdb has no libc close() to call there (a stripped one has no symbols "

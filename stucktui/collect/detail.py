@@ -23,6 +23,7 @@ from stucktui.procfs.cgroup import cgroup_hint, parse_cgroup
 from stucktui.procfs.cmdline import parse_cmdline
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.limits import parse_limits
+from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
 from stucktui.procfs.status import parse_status
@@ -36,7 +37,7 @@ _users = UserNames()
 
 def denied_reason() -> str:
     if os.geteuid() == 0:
-        return "no permission even as root (a security module, or another pid namespace's process)"
+        return f"no permission: {refusal()}"
     return "no permission: another user's or a non-dumpable process (run stucktui as root to see it)"
 
 

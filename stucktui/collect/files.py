@@ -27,10 +27,11 @@ from stucktui.model.files import (
 )
 from stucktui.model.process import Unavailable
 from stucktui.procfs import fdtarget as ft
-from stucktui.procfs.errors import DENIED_ERRNOS, NOT_OWNER, AccessDenied, ProcessGone
+from stucktui.procfs.errors import DENIED_ERRNOS, AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import describe_special, fdinfo_flags, link_access_mode, parse_fdinfo
 from stucktui.procfs.limits import parse_limits
-from stucktui.procfs.pidfd import pipe_fills
+from stucktui.procfs.pidfd import NOT_PERMITTED, pipe_fills
+from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
 
 _MAX_FILLS = 256  # pidfd_getfd costs ~0.1 ms; a process with thousands of pipes is measured in part
@@ -213,7 +214,7 @@ def _collect(
     try:
         links = d.fd_links()
     except AccessDenied:
-        why = Unavailable(f"no permission to list /proc/{pid}/fd", NOT_OWNER)
+        why = Unavailable(f"no permission to list /proc/{pid}/fd", refusal())
         notes.append(f"open files: {why}")
         return ProcessFiles(pid, (), (), soft, hard, tuple(notes), clock() - t0, unlisted=why)
     except FileNotFoundError:
@@ -326,6 +327,11 @@ def _with_pipes(
     if todo:
         by_fd = pipe_fills(d.pid, [(fd, ino) for ino, fd in todo.items()], still_same=d.alive)
         fills.update((ino, by_fd[fd]) for ino, fd in todo.items())
+        if any(f.reason == NOT_PERMITTED for f in by_fd.values()):
+            notes.append(
+                "pipe fill not measured: pidfd_getfd was refused (another user's process, no "
+                "CAP_SYS_PTRACE, or a seccomp filter); the other ends and verdicts still stand"
+            )
     # pipes this process's own epoll sets watch for input (by inode: the read end's)
     watchers: dict[int, list[int]] = {}
     for r in rows:

@@ -25,20 +25,34 @@ from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.syscall import decode_call, parse_syscall
 
+# When the process's own fds may not be read, /proc/locks still names the locks it holds and
+# waits for by pid, but not which fd holds one, an OFD lock's owner, nor another process's lock
+# on a file it has open (where a LOCK_NB poller waits unseen).
+BLIND_NOTE = (
+    "this process's fds could not be read (no permission): only /proc/locks's own lines are "
+    "seen; OFD locks, and other processes' locks on files it has open (a LOCK_NB poller waits "
+    "there), are not; run stucktui as root"
+)
+
 
 def _same_lock(a: LockEntry, b: LockEntry) -> bool:
     """fdinfo `lock:` ids count per fd, so everything but the id is compared."""
     return (a.type, a.mode, a.dev_ino, a.start, a.end) == (b.type, b.mode, b.dev_ino, b.start, b.end)
 
 
-def _own_files(root: ProcRoot, d: PidDir, rows: Sequence[FdRow] | None) -> list[tuple[int, str, FdInfo]]:
-    """(fd, path, fdinfo) of the process's path fds; reuses the Files view when given."""
+def _own_files(
+    root: ProcRoot, d: PidDir, rows: Sequence[FdRow] | None
+) -> list[tuple[int, str, FdInfo]] | None:
+    """(fd, path, fdinfo) of the process's path fds; reuses the Files view when given. None
+    when its fds may not be listed (another user's process without root)."""
     if rows is not None:
         return [(r.fd, r.target, r.info) for r in rows if r.target.startswith("/") and r.info is not None]
     out = []
     try:
         names = d.listdir("fd")
-    except (AccessDenied, FileNotFoundError):
+    except AccessDenied:
+        return None
+    except FileNotFoundError:
         return []
     for n in names:
         try:
@@ -56,13 +70,20 @@ def _dev_ino(st: os.stat_result) -> DevIno:
 
 def _openers(
     root: ProcRoot, paths: dict[str, DevIno], pids: Iterable[int] | None
-) -> dict[DevIno, list[tuple[FileUser, FdInfo]]]:
-    """Every (pid, fd) that has one of `paths` open, confirmed by (dev, inode)."""
+) -> tuple[dict[DevIno, list[tuple[FileUser, FdInfo]]], int]:
+    """Every (pid, fd) that has one of `paths` open, confirmed by (dev, inode); and how many
+    processes could not be read (their fds hold locks unseen)."""
     found: dict[DevIno, list[tuple[FileUser, FdInfo]]] = {}
+    refused = 0
+    if not paths:
+        return found, refused
     for pid in root.pids() if pids is None else pids:
         try:
             fds = root.listdir(pid, "fd", pid=pid)
-        except (ProcessGone, AccessDenied, OSError):
+        except AccessDenied:
+            refused += 1
+            continue
+        except (ProcessGone, OSError):
             continue
         name: str | None = None
         for n in fds:
@@ -77,7 +98,7 @@ def _openers(
             except (ProcessGone, AccessDenied, OSError, ValueError):
                 continue
             found.setdefault(want, []).append((FileUser(pid, name, int(n)), info))
-    return found
+    return found, refused
 
 
 def collect_locks(
@@ -115,7 +136,10 @@ def _collect(
         return ProcessLocks(pid, (), (), clock() - t0)
     inodes = {e.inode for e in entries}
     own_paths: dict[str, DevIno] = {}
-    own = _own_files(root, d, fd_rows)
+    listed = _own_files(root, d, fd_rows)
+    if listed is None:
+        notes.append(BLIND_NOTE)
+    own = listed or []
     where: dict[str, tuple[int, int | None]] = {}  # path -> (fd, mnt_id), to tell SQLite's files
     for fd, target, info in own:
         if info.ino is not None and info.ino not in inodes:
@@ -136,12 +160,17 @@ def _collect(
         if g[0].dev_ino in path_of or any(e.pid == pid for e in g)  # held, waited for, or ours by fd
     ]
     if not wanted:
-        return ProcessLocks(pid, (), (), clock() - t0)
+        return ProcessLocks(pid, (), tuple(notes), clock() - t0, fds_unreadable=listed is None)
     files = {g[0].dev_ino for g in wanted}
     ofd_waits: set[DevIno] = set()
     if any(e.waiting and e.pid == -1 and e.dev_ino in path_of for e in entries):
         ofd_waits = _ofd_waits(d, path_of)
-    openers = _openers(root, {p: di for p, di in own_paths.items() if di in files}, pids)
+    openers, refused = _openers(root, {p: di for p, di in own_paths.items() if di in files}, pids)
+    if refused:
+        notes.append(
+            f"{refused} processes could not be read (no permission): a lock they hold through "
+            "an fd, or their LOCK_NB tries on these files, are not seen; run stucktui as root"
+        )
     on_file: dict[DevIno, list[list[LockEntry]]] = {}
     for g in groups.values():
         on_file.setdefault(g[0].dev_ino, []).append(g)
@@ -219,7 +248,7 @@ def _collect(
             "an OFD lock request on a file this process has open waits (OFD waiters show no pid), "
             "from another process: none of this one's threads is blocked in F_OFD_SETLKW on it"
         )
-    return ProcessLocks(pid, tuple(rows), tuple(notes), clock() - t0)
+    return ProcessLocks(pid, tuple(rows), tuple(notes), clock() - t0, fds_unreadable=listed is None)
 
 
 def _sqlite_meaning(

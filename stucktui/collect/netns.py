@@ -51,7 +51,10 @@ class NetnsTable:
     def _fallback(self, exc: OSError) -> None:
         self.source = "proc"
         why = exc.strerror or exc
-        self.note = f"netlink sock_diag unavailable ({why}): read /proc/PID/net, no unix peers"
+        self.note = (
+            f"read from /proc/net (sock_diag refused: {why}): no unix socket peers, no listen "
+            "backlogs, no tcp_info"
+        )
 
     def _proc_text(self, name: str) -> str:
         if name not in self._text:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from stucktui.collect.files import collect_files, scan_pipes
 from stucktui.collect.locks import collect_locks
@@ -19,8 +20,10 @@ from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import FdResolver, ThreadsSnapshot, merge_python
-from stucktui.procfs.errors import NOT_OWNER, AccessDenied
+from stucktui.procfs.errors import AccessDenied
+from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.tools.pyspy import start_dump
 
 # panels that need the fd table (and so the box-wide pipe map): threads resolve fd arguments
 # through it ("write(2 -> pipe:[5210641], no reader)")
@@ -48,9 +51,12 @@ class PanelCollector:
         nonblocking: bool = True,
         native: bool = False,
         kernel_stacks: bool = False,
+        asked: bool = True,
     ) -> PanelData:
         """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
-        stacks persist between the slow py-spy refreshes. Raises ProcessGone."""
+        stacks persist between the slow py-spy refreshes. `asked`: someone asked for these
+        stacks (y); a dump nobody asked for is skipped for a while after py-spy did not
+        answer (stucktui.tools.pyspy.HUNG_PAUSE). Raises ProcessGone."""
         threads: ThreadsSnapshot | Unavailable | None = None
         signals: SignalsSnapshot | Unavailable | None = None
         files: ProcessFiles | Unavailable | None = None
@@ -77,7 +83,8 @@ class PanelCollector:
                 files = _reason(exc)
         if "locks" in want:
             try:
-                rows = files.rows if isinstance(files, ProcessFiles) else None
+                # an fd table that was refused is no table: the locks collector says so itself
+                rows = files.rows if isinstance(files, ProcessFiles) and not files.unlisted else None
                 locks = collect_locks(self.root, d.pid, piddir=d, fd_rows=rows)
             except (AccessDenied, OSError, ValueError) as exc:
                 locks = _reason(exc)
@@ -91,6 +98,7 @@ class PanelCollector:
                         nonblocking=nonblocking,
                         native=native,
                         resolver=resolver,
+                        start=start_dump if asked else partial(start_dump, auto=True),
                     )
                     self._last_python, self._last_python_pid = snap.python, d.pid
                     threads = snap
@@ -131,7 +139,7 @@ def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:
 
 def _reason(exc: Exception) -> Unavailable:
     if isinstance(exc, AccessDenied):
-        return Unavailable("no permission", NOT_OWNER)
+        return Unavailable("no permission", refusal())
     return Unavailable("not available", f"{type(exc).__name__}: {exc}")
 
 

@@ -18,13 +18,29 @@ from stucktui.procfs.cmdline import parse_cmdline
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
-from stucktui.procfs.system import parse_boot_time
+from stucktui.procfs.system import parse_boot_time, parse_loadavg_tasks
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 # what collect() keeps of each pid for the next refresh: (sig, row, key, ticks), see collect()
 _Raw = tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
+
+
+def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: bytes) -> bool:
+    """Whether the kernel lets us read the process's fds, exe and syscalls (its ptrace read
+    check: another user's process without root, a non-dumpable one, or no CAP_SYS_PTRACE
+    say no): one readlink of exe, skipped while its stat is unchanged since the last
+    refresh. A kernel thread or a zombie has no exe: not refused."""
+    if old is not None and old[0][0] == stat:
+        return old[1].readable
+    try:
+        root.readlink(pid, "exe", pid=pid)
+    except AccessDenied:
+        return False
+    except OSError:
+        pass  # gone (the row is dropped on the next refresh), or no exe at all
+    return True
 
 
 class ProcessListCollector:
@@ -85,6 +101,7 @@ class ProcessListCollector:
                     nfds = None
                 except FileNotFoundError:
                     nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
+                readable = nfds is not None and _readable(root, pid, old_raw.get(pid), sb)
             except ProcessGone:
                 continue  # exited mid-scan: no stale row
             except AccessDenied:
@@ -118,6 +135,7 @@ class ProcessListCollector:
             if elapsed and key in prev:
                 cpu = cpu_percent(ticks - prev[key], elapsed, st.num_threads)
             row = ProcessRow(
+                readable=readable,
                 pid=pid,
                 ppid=st.ppid,
                 uid=uid,
@@ -150,7 +168,14 @@ class ProcessListCollector:
             rows=tuple(rows),
             hidden=hidden,
             my_uid=self._my_uid,
+            box_tasks=self._box_tasks(),
         )
+
+    def _box_tasks(self) -> int | None:
+        try:
+            return parse_loadavg_tasks(self.root.read_text("loadavg"))
+        except (OSError, ValueError):
+            return None  # a fixture tree without one
 
     def _add_close_wait(self, rows: list[ProcessRow], raw: dict[int, _Raw]) -> None:
         """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so

@@ -50,14 +50,16 @@ class SocketCollector:
         root: ProcRoot | None = None,
         *,
         use_netlink: bool | None = None,
-        dumper: Dumper = nl.dump,
+        dumper: Dumper | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """use_netlink defaults to True for the real /proc only; `dumper` sends one
-        sock_diag request and returns the raw chunks (tests hand it captured bytes)."""
+        sock_diag request and returns the raw chunks (netlink's own by default; tests hand it
+        captured bytes, or a refusal)."""
         self.root = root or ProcRoot()
         self._clock = clock
-        self._dumper = dumper if (self.root.path == "/proc" if use_netlink is None else use_netlink) else None
+        netlink = self.root.path == "/proc" if use_netlink is None else use_netlink
+        self._dumper = (dumper or nl.dump) if netlink else None
         self._tables: dict[object, NetnsTable] = {}
         try:
             self.own_netns = ns_inode(self.root.readlink("self", "ns", "net"))

@@ -22,7 +22,6 @@ from stucktui.procfs.stat import cpu_percent, parse_schedstat, parse_stat
 from stucktui.procfs.status import parse_status
 from stucktui.procfs.syscall import decode_call, parse_syscall
 from stucktui.procfs.wchan import parse_stack, parse_wchan
-from stucktui.tools.pyspy import DEFAULT_TIMEOUT as DEFAULT_PYSPY_TIMEOUT
 from stucktui.tools.pyspy import start_dump
 
 
@@ -330,7 +329,7 @@ def collect_with_python(
     kernel_stacks: bool = False,
     nonblocking: bool = True,
     native: bool = False,
-    timeout: float = DEFAULT_PYSPY_TIMEOUT,
+    timeout: float | None = None,
     resolver: FdResolver | None = None,
     start: Callable[..., Callable[[], PyDump | PySpyError]] = start_dump,
 ) -> ThreadsSnapshot:
@@ -338,7 +337,8 @@ def collect_with_python(
     read while it samples (no thread needed: it is another process), so the view costs little
     more than py-spy alone. A pausing dump ptrace-stops every thread (state 't', restarted
     syscalls: docs/kernel-notes.md §1.3, §9.5), so then /proc is read first, undisturbed. `start` starts a
-    dump and returns its waiter. Blocks up to `timeout`: call it from a worker thread."""
+    dump and returns its waiter. Blocks up to `timeout` (py-spy's own default when None): call it
+    from a worker thread."""
     if not nonblocking:
         snap = collector.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
         return merge_python(snap, start(d.pid, nonblocking=False, native=native, timeout=timeout)())

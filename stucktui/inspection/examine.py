@@ -25,6 +25,7 @@ from stucktui.model.waits import WaitChain
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.root import ProcRoot
+from stucktui.procfs.stat import parse_stat
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +103,34 @@ class Examined:
     chains: tuple[WaitChain, ...] = ()
 
 
+class ExitedDuringReport(ProcessGone):
+    """The process examined exited, or its pid went to another process, after the report
+    began: what was read may mix two processes, so none of it is given."""
+
+    def __init__(self, pid: int, starttime: int) -> None:
+        super().__init__(pid, "identity (it exited while being read)")
+        self.starttime = starttime
+
+
 def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
-    examine(). Raises ProcessGone, AccessDenied or OSError when the process itself
-    cannot be read; blocks for about `window`: call it from a worker or a command."""
+    examine(). Its identity (pid, start time) is pinned first, and checked once everything
+    is read: the pinned process must still exist then (while it does its pid cannot name
+    another), else ExitedDuringReport. Raises ProcessGone, AccessDenied or OSError when the
+    process itself cannot be read; blocks for about `window`: call it from a worker or a
+    command."""
     with root.pid_dir(pid) as d:
-        collector = PanelCollector(root)
-        collector.threads.prime(d)  # per-thread CPU over the same window as the process's
-        cpu = sample_cpu_percent(root, pid, window)
-        detail = collect_detail(root, pid, cpu_percent=cpu)
-        panels = collector.collect(d, ALL_PANELS, python=python)
-    seen = examine(root, detail, panels=panels, python=python)
+        born = parse_stat(d.read_text("stat")).starttime
+        try:
+            collector = PanelCollector(root)
+            collector.threads.prime(d)  # per-thread CPU over the same window as the process's
+            cpu = sample_cpu_percent(root, pid, window)
+            detail = collect_detail(root, pid, piddir=d, cpu_percent=cpu)
+            panels = collector.collect(d, ALL_PANELS, python=python)
+            seen = examine(root, detail, panels=panels, python=python)
+        except ProcessGone as exc:
+            raise ExitedDuringReport(pid, born) from exc
+        if detail.starttime_ticks != born or not d.alive():
+            raise ExitedDuringReport(pid, born)
     return Examined(detail, panels, seen.findings, seen.chains)

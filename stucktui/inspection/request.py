@@ -41,6 +41,7 @@ class SampleRequest:
     kernel_stacks: bool = False
     native: bool = False
     triage: bool = False
+    python_asked: bool = False  # y (or B, n) asked for stacks now: py-spy runs even after a hang
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,5 +97,6 @@ def plan_sample(state: ViewState, cadence: Cadence) -> tuple[SampleRequest, Cade
         kernel_stacks=state.kernel_stacks and "threads" in panels,
         native=state.pyspy_native,
         triage=triage,
+        python_asked=cadence.python_requested,
     )
     return request, Cadence(python_requested=False, since_python=since_python, since_triage=since_triage)

@@ -1,8 +1,12 @@
 """One sampler: builds one immutable Snapshot per refresh (called from a worker, never the UI).
 
 The UI asks for what it shows: the process list, the detail of the selected process, or both.
-The selected process is pinned with a /proc/PID directory fd when it is first selected, so a
-pid that is reused later reads as gone instead of as the new process.
+The selected process is pinned with a /proc/PID directory fd when it is first selected, and its
+identity (pid, start time) is kept: each refresh checks the start time through the pinned
+directory before reading anything else, and that the pinned process still exists after reading
+everything else (while it exists its pid cannot name another process), so a pid reused before or
+during a refresh reads as gone (DetailGone) instead of as the new process. Once gone it stays
+gone: a selection without a start time (`stucktui --pid V`) takes the one learned at the pin.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
 from stucktui.model.findings import TriageResult
-from stucktui.model.process import DetailGone, ProcessListSnapshot, Unavailable
+from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
 from stucktui.model.sockets import SocketSummary
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -44,6 +48,9 @@ class Sampler:
         self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
         self._lock = threading.Lock()  # one sample at a time, whatever calls us
         self._pinned: PidDir | None = None
+        # (pid, start time) of the process pinned last, kept after it exits: the pid alone
+        # never brings back whatever process gets it next
+        self._identity: tuple[int, int] | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self._cpu_last: float | None = None
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
@@ -63,22 +70,66 @@ class Sampler:
         return cls(ProcRoot(proc), clock=clock, monotonic=monotonic)
 
     def close(self) -> None:
+        """Unpin the selected process and forget its identity (the selection ended)."""
+        self._unpin()
+        self._identity = None
+
+    def _unpin(self) -> None:
         if self._pinned is not None:
             self._pinned.close()
             self._pinned = None
 
     def _pin(self, pid: int, starttime: int | None) -> PidDir:
-        if self._pinned is not None and self._pinned.pid == pid:
-            return self._pinned
-        self.close()
-        self._cpu_prev = None
-        d = PidDir(self.root, pid)
-        start = parse_stat(d.read_text("stat")).starttime
+        """The pinned directory of (pid, starttime), its start time checked now; raises
+        ProcessGone when that process no longer exists. Without a start time the identity
+        learned at the last pin of this pid stands, so an exited process is never replaced by
+        the next one to get its pid."""
+        known = self._identity
+        if starttime is None and known is not None and known[0] == pid:
+            starttime = known[1]
+        d = self._pinned
+        if d is not None and (d.pid != pid or (starttime is not None and known != (pid, starttime))):
+            self._unpin()
+            d = None
+        if d is None:
+            self._cpu_prev = None
+            if known is not None and known[0] != pid:
+                self._identity = None
+            d = self.root.pid_dir(pid)
+            self._pinned = d
+        try:
+            start = parse_stat(d.read_text("stat")).starttime
+        except ValueError as exc:  # a torn or foreign stat: not provably the same process
+            self._unpin()
+            raise ProcessGone(pid, "stat") from exc
+        except ProcessGone:
+            self._unpin()
+            raise
         if starttime is not None and start != starttime:
-            d.close()
+            self._unpin()
             raise ProcessGone(pid, "identity (start time changed: the pid was reused)")
-        self._pinned = d
+        self._identity = (pid, start)
         return d
+
+    def _gone(self, pid: int, starttime: int | None) -> DetailGone:
+        """The selected process is gone: what now has its pid, if anything, to offer it."""
+        self._unpin()
+        known = self._identity
+        born = starttime if starttime is not None else (known[1] if known and known[0] == pid else None)
+        successor, name = None, ""
+        try:
+            st = parse_stat(self.root.read_text(pid, "stat", pid=pid))
+            if born is not None and st.starttime != born:
+                successor, name = st.starttime, st.comm
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            pass
+        return DetailGone(pid, self.clock(), born, successor, name)
+
+    def _still_pinned(self, d: PidDir, detail: ProcessDetail) -> None:
+        """After a refresh read everything: the process it pinned still exists, so every read
+        by pid on the way was of it (a pid is not reused while its process exists)."""
+        if detail.starttime_ticks != (self._identity or (0, -1))[1] or not d.alive():
+            raise ProcessGone(d.pid, "identity (it exited while being read)")
 
     def _detail_cpu(self, d: PidDir) -> float | None:
         try:
@@ -139,6 +190,7 @@ class Sampler:
                         nonblocking=request.nonblocking,
                         native=request.native,
                         kernel_stacks=request.kernel_stacks,
+                        asked=request.python_asked,
                     )
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock or have threads queued behind a blocked
@@ -153,9 +205,9 @@ class Sampler:
                     python=True,
                     threads=self.panels.threads,
                 )
+                self._still_pinned(d, detail)
             except ProcessGone:
-                self.close()
-                return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box, triage=tri)
+                return Snapshot(plist, self._gone(pid, starttime), pid, box_sockets=box, triage=tri)
             return Snapshot(
                 plist,
                 detail,

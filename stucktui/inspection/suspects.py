@@ -186,7 +186,9 @@ def _finish(
             or _may_queue_behind_writer(s.threads, blocked)
         )
     ):
-        s.threads = merge_python(s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT))
+        s.threads = merge_python(
+            s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT, auto=True)
+        )
     peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()
     if s.files is not None:

@@ -22,7 +22,9 @@ from stucktui.inspection.suspects import examine_suspects
 from stucktui.model.context import Context
 from stucktui.model.findings import Finding, TriageResult
 from stucktui.model.process import ProcessListSnapshot
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
+from stucktui.procfs.stat import parse_stat
 
 
 def triage_box(
@@ -64,13 +66,30 @@ def triage_box(
     findings += root_findings(chains, roots)
     # the holders of locks that processes wait or poll for, while they idle
     findings = holder_findings((c.waits for c in contexts.values() if c.waits is not None), findings, roots)
+    findings = still_there(root, findings)
     if history is not None:
         history.retain((r.pid, r.starttime_ticks) for r in processes.rows)
         history.sweep(TRACKED_KINDS, evaluated)
     return TriageResult(
         tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at,
-        by_root(chains),
+        by_root(chains), processes.visibility,
     )  # fmt: skip
+
+
+def still_there(root: ProcRoot, findings: list[Finding]) -> list[Finding]:
+    """The findings whose process is still the one they were made of: a process that exited
+    during the triage, or whose pid another process now has, drops its findings (one read of
+    stat each), so none is ever shown under the new process."""
+    same: dict[tuple[int, int], bool] = {}
+    for f in findings:
+        if f.starttime is None or (f.pid, f.starttime) in same:
+            continue
+        try:
+            now = parse_stat(root.read_text(f.pid, "stat", pid=f.pid)).starttime
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            now = None
+        same[(f.pid, f.starttime)] = now == f.starttime
+    return [f for f in findings if f.starttime is None or same[(f.pid, f.starttime)]]
 
 
 def triage(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from stucktui.model.process import Visibility
     from stucktui.model.waits import WaitChain
 
 Severity = Literal["critical", "warning", "info"]
@@ -91,3 +92,5 @@ class TriageResult:
     taken_at: float  # time.time() when it started
     # the stuck wait chains of the suspects (each from its first hop's process), by root
     chains: tuple[WaitChain, ...] = ()
+    # how much of the box could be read: no finding can come from what was not
+    visibility: Visibility | None = None

@@ -107,3 +107,5 @@ class ProcessLocks:
     rows: tuple[LockRow, ...]
     notes: tuple[str, ...]
     duration: float
+    # its fds could not be listed: only /proc/locks's lines naming its pid are seen
+    fds_unreadable: bool = False

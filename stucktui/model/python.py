@@ -47,7 +47,8 @@ class PySpyFailure(Enum):
     PERMISSION = "no permission"
     GONE = "the process exited"
     MISSING = "py-spy is not installed"
-    TIMEOUT = "py-spy timed out"
+    TIMEOUT = "py-spy did not answer"
+    CRASHED = "py-spy crashed"
     PARTIAL = "py-spy could not read all stacks"
     OTHER = "py-spy failed"
 
@@ -70,8 +71,10 @@ class PySpyError:
     @property
     def line(self) -> str:
         """The one line the UI shows."""
+        if self.kind is PySpyFailure.TIMEOUT and self.detail.startswith(self.kind.value):
+            return self.detail  # 'py-spy did not answer in 10 s (stopped it); ...' says it all
         hint = _HINTS.get(self.kind)
-        if hint is None and self.kind in (PySpyFailure.OTHER, PySpyFailure.TIMEOUT):
+        if hint is None and self.kind in (PySpyFailure.OTHER, PySpyFailure.TIMEOUT, PySpyFailure.CRASHED):
             hint = _reason(self.detail)  # the kind alone says nothing: py-spy's own words
         return f"{self.kind.value}: {hint}" if hint else self.kind.value
 

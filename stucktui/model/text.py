@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -19,6 +20,11 @@ def human_bytes(n: int | None) -> str:
             return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
         v /= 1024
     return f"{v:.0f}T"
+
+
+def clock_time(ts: float) -> str:
+    """A time of day as the status line shows it: '14:03:27' (local time)."""
+    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 def human_age(seconds: float) -> str:

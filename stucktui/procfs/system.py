@@ -1,4 +1,5 @@
-"""Parsers of whole-box files: /proc/stat (boot time, CPU totals), /proc/uptime, /proc/meminfo."""
+"""Parsers of whole-box files: /proc/stat (boot time, CPU totals), /proc/uptime, /proc/meminfo,
+/proc/loadavg."""
 
 from __future__ import annotations
 
@@ -43,3 +44,13 @@ def parse_meminfo(text: str) -> dict[str, int]:
         if w:
             out[k] = int(w[0]) * (1024 if len(w) > 1 and w[1] == "kB" else 1)
     return out
+
+
+def parse_loadavg_tasks(text: str) -> int:
+    """The number of tasks (threads, kernel threads included) on the whole box: the 4th field
+    of /proc/loadavg, 'running/total'. /proc's hidepid does not hide it (nor does a pid
+    namespace narrow it), so it tells how much a scan of /proc could not see."""
+    fields = text.split()
+    if len(fields) < 4 or "/" not in fields[3]:
+        raise ValueError(f"not /proc/loadavg: {text[:60]!r}")
+    return int(fields[3].partition("/")[2])

@@ -14,7 +14,7 @@ from typing import Any
 
 from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
-from stucktui.model.process import ProcessDetail, Unavailable
+from stucktui.model.process import ProcessDetail, Unavailable, Visibility
 from stucktui.model.text import human_age, human_bytes
 from stucktui.model.waits import WaitChain
 from stucktui.report.chains import chain_lines
@@ -102,6 +102,13 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
     }
     out.update(json_sections(rep.panels))
     return out
+
+
+def exited_json(pid: int, error: str) -> str:
+    """`report PID --format json` when the process exited (or its pid went to another
+    process) while it was read: no facts, only that."""
+    doc = {"pid": pid, "exited_during_report": True, "error": error, "findings": []}
+    return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
 
 
 def render_json(rep: Report) -> str:
@@ -201,13 +208,19 @@ class BoxReport:
     duration: float
     title: str = "stucktui report --all"
     chains: tuple[WaitChain, ...] = ()  # the stuck wait chains, grouped by the process they end at
+    visibility: Visibility | None = None  # how much of the box could be read
 
 
 def box_json(rep: BoxReport) -> dict[str, Any]:
+    seen = rep.visibility
     return {
         "taken_at": iso_time(rep.taken_at),
         "processes": rep.processes,
         "examined": rep.examined,
+        # processes whose fds, sockets and threads could not be read: no finding comes from them
+        "unreadable_processes": seen.unreadable if seen is not None else 0,
+        "hidden_processes": seen.hidden if seen is not None else 0,
+        "visibility_notes": seen.lines() if seen is not None else [],
         "duration_ms": round(rep.duration * 1000, 1),
         "findings": findings_json(rep.findings, with_pid=True),
         "wait_chains": [c.to_json() for c in rep.chains],
@@ -219,18 +232,18 @@ def render_box(rep: BoxReport, fmt: str) -> str:
     items = data["findings"]
     pids = len({f.pid for f in rep.findings})
     head = f"{rep.title}: {len(items)} findings in {pids} of {rep.processes} processes at {data['taken_at']}"
+    blind = data["visibility_notes"]
+    none = "no known stuck pattern" + (" in what stucktui could read" if blind else "")
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
     if fmt == "markdown":
         lines = [f"### {markdown_escape(head)}", ""]
-        lines += finding_lines(items, markdown_escape, True) or [
-            "No findings: no known stuck pattern on this box."
-        ]
+        lines += [f"- **not seen**: {markdown_escape(n)}" for n in blind] + ([""] if blind else [])
+        lines += finding_lines(items, markdown_escape, True) or [f"No findings: {none} on this box."]
         lines += chain_lines(rep.chains, markdown_escape, "#### Stuck wait chains, by root", "- ")
         return "\n".join(lines) + "\n"
-    lines = [printable(head), ""] + (
-        finding_lines(items, printable, False) or ["no findings: no known stuck pattern"]
-    )
+    lines = [printable(head)] + [f"not seen: {printable(n)}" for n in blind] + [""]
+    lines += finding_lines(items, printable, False) or [f"no findings: {none}"]
     lines += chain_lines(rep.chains, printable, "Stuck wait chains, by root:", "  ")
     return "\n".join(lines) + "\n"
 

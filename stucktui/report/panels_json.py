@@ -23,6 +23,7 @@ def pipe_json(p: PipeView) -> dict[str, Any]:
         "inode": p.inode,
         "queued": p.fill.queued,
         "capacity": p.fill.capacity,
+        "fill_unknown": p.fill.reason,  # why queued/capacity are null ('not permitted'), else null
         "peers": [{"pid": h.pid, "name": h.name, "fd": h.fd, "end": h.end} for h in p.peers],
         "no_reader": p.no_reader,
         "no_writer": p.no_writer,
@@ -180,6 +181,7 @@ def signals_report(snap: SignalsSnapshot) -> dict[str, object]:
 def sockets_keys(p: ProcessSockets) -> dict[str, Any]:
     out = sockets_report(p)
     out["close_wait_unread_fds"] = [r.fd for r in p.rows if r.close_wait_unread]
+    out["notes"] = list(p.notes)  # where the tables came from when not netlink, and what that lacks
     return {"sockets": out}
 
 
@@ -191,7 +193,10 @@ def files_keys(p: ProcessFiles) -> dict[str, Any]:
 
 
 def locks_keys(p: ProcessLocks) -> dict[str, Any]:
-    return {"locks": locks_json(p)}
+    out: dict[str, Any] = {"locks": locks_json(p)}
+    if p.notes:  # what could not be seen (its fds, other processes' fds)
+        out["lock_notes"] = list(p.notes)
+    return out
 
 
 def threads_keys(p: ThreadsSnapshot) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def sockets_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
         )
     if len(socks["items"]) > 200:
         out.append(f"{bullet}... {len(socks['items']) - 200} more (use --format json for all)")
+    for n in socks.get("notes") or []:
+        out.append(f"{bullet}note: {esc(n)}")
     return out
 
 
@@ -81,7 +83,13 @@ def files_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
             verdict = " NO READER" if p["no_reader"] else " NO WRITER" if p["no_writer"] else ""
             if verdict and p.get("partial"):
                 verdict += " SEEN (some processes could not be read)"
-            fill = "" if p["queued"] is None else f"; {p['queued']} of {p['capacity']} bytes queued"
+            fill = (
+                f"; {p['queued']} of {p['capacity']} bytes queued"
+                if p["queued"] is not None
+                else f"; fill unknown ({p['fill_unknown']})"
+                if p.get("fill_unknown")
+                else ""
+            )
             line += esc(f"; other end: {peers}{fill}") + verdict
         out.append(line)
         watches = f.get("epoll") or []
@@ -120,6 +128,8 @@ def locks_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
         out.append(bullet + esc(line))
         if lk.get("warning"):
             out.append(f"    warning: {esc(lk['warning'])}")
+    for n in data.get("lock_notes") or []:
+        out.append(f"{bullet}note: {esc(n)}")
     return out
 
 

@@ -86,12 +86,20 @@ GDB_FAILURES: tuple[tuple[str, str], ...] = (
 )
 
 
+GDB_MISSING = (
+    "gdb is not installed: install it with the system's package manager (apt install gdb, "
+    "dnf install gdb, apk add gdb)"
+)
+
+
 def classify_gdb_output(result: RunResult) -> str | None:
     """A one-line reason when gdb failed, or None when it ran."""
     if result.missing:
-        return "gdb is not installed"
+        return GDB_MISSING
     if result.timed_out:
-        return f"gdb timed out after {result.duration:.0f} s"
+        return result.silence
+    if result.killed_by is not None:
+        return result.first_error_line  # 'gdb crashed (killed by SIGSEGV): ...'
     text = result.stderr + "\n" + result.stdout
     for needle, reason in GDB_FAILURES:
         if needle in text:
@@ -240,17 +248,24 @@ class NativeBacktrace:
 class GdbError:
     pid: int
     reason: str
+    timed_out: bool = False  # gdb was stopped while attached: the process may be left stopped
 
 
 def native_backtrace(
-    pid: int, *, timeout: float = DEFAULT_TIMEOUT, gdb: str = "gdb", runner: Callable[..., RunResult] = run
+    pid: int,
+    *,
+    timeout: float | None = None,
+    gdb: str = "gdb",
+    runner: Callable[..., RunResult] = run,
 ) -> NativeBacktrace | GdbError:
-    """Attach, print every thread's stack, detach. Blocks: call it from a worker thread."""
-    result = runner(backtrace_argv(pid, gdb=gdb), timeout=timeout)
+    """Attach, print every thread's stack, detach. Blocks for up to `timeout` (DEFAULT_TIMEOUT):
+    call it from a worker thread."""
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    result = runner(backtrace_argv(pid, gdb=gdb), timeout=limit)
     threads = parse_backtrace(result.stdout)
     reason = classify_gdb_output(result)
     if reason is not None and not threads:
-        return GdbError(pid, reason)
+        return GdbError(pid, reason, timed_out=result.timed_out)
     if not threads:
         return GdbError(pid, "gdb printed no threads")
     return NativeBacktrace(pid, threads, result.duration)

@@ -7,6 +7,8 @@ import os
 import shutil
 import sys
 import sysconfig
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +91,8 @@ def parse_pyspy_json(text: str) -> tuple[PyThread, ...]:
     return tuple(threads)
 
 
+_RUST_PANIC = 101  # the exit status of a Rust program that panicked
+
 # First stderr lines of py-spy 0.4.3, all with exit code 1 (docs/kernel-notes.md §9.4).
 _CLASSIFIERS: tuple[tuple[str, PySpyFailure], ...] = (
     ("Failed to find python version", PySpyFailure.NOT_PYTHON),
@@ -103,8 +107,14 @@ def classify_pyspy_failure(pid: int, result: RunResult) -> PySpyError:
     if result.missing:
         return PySpyError(pid, PySpyFailure.MISSING, result.first_error_line)
     if result.timed_out:
-        return PySpyError(pid, PySpyFailure.TIMEOUT, result.first_error_line)
+        return PySpyError(
+            pid, PySpyFailure.TIMEOUT, f"{result.silence}; the other panels are unaffected; y tries again"
+        )
+    if result.killed_by is not None:
+        return PySpyError(pid, PySpyFailure.CRASHED, f"killed by {result.killed_by}")
     first = result.first_error_line
+    if "panicked at" in result.stderr or result.rc == _RUST_PANIC:
+        return PySpyError(pid, PySpyFailure.CRASHED, first)
     for needle, kind in _CLASSIFIERS:
         if needle in first:
             return PySpyError(pid, kind, first)
@@ -113,24 +123,65 @@ def classify_pyspy_failure(pid: int, result: RunResult) -> PySpyError:
 
 Runner = Callable[..., RunResult]
 
+# After py-spy did not answer, automatic dumps (the triage's, the Threads panel's every few
+# refreshes) wait this long before running it again: a py-spy that hangs would otherwise hold
+# up every refresh that wants stacks for its whole timeout. A dump asked for (y) always runs.
+HUNG_PAUSE = 60.0
+_hung_lock = threading.Lock()
+_hung: tuple[float, str] | None = None  # (monotonic time, what it said) of the last silence
+
+
+def _paused(pid: int) -> PySpyError | None:
+    with _hung_lock:
+        hung = _hung
+    if hung is None:
+        return None
+    ago = time.monotonic() - hung[0]
+    if ago >= HUNG_PAUSE:
+        return None
+    said = hung[1].split(";", 1)[0]
+    return PySpyError(
+        pid,
+        PySpyFailure.TIMEOUT,
+        f"{said} {ago:.0f} s ago, so it is not run again by itself for {HUNG_PAUSE - ago:.0f} s; y tries now",
+    )
+
+
+def _noted(out: PyDump | PySpyError) -> PyDump | PySpyError:
+    """Remember a py-spy that did not answer (and forget it once it answers again)."""
+    global _hung
+    with _hung_lock:
+        if isinstance(out, PySpyError) and out.kind is PySpyFailure.TIMEOUT:
+            _hung = (time.monotonic(), out.detail)
+        elif isinstance(out, PyDump) or out.kind is not PySpyFailure.MISSING:
+            _hung = None  # it answered
+    return out
+
 
 def dump_python(
     pid: int,
     *,
     nonblocking: bool = True,
     native: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     binary: str | None = None,
     runner: Runner = run,
+    auto: bool = False,
 ) -> PyDump | PySpyError:
-    """Run one dump. Blocks for up to `timeout`: call it from a worker thread."""
+    """Run one dump. Blocks for up to `timeout` (DEFAULT_TIMEOUT): call it from a worker
+    thread. `auto`: nobody asked for this one, so it is skipped for a while after py-spy did
+    not answer (HUNG_PAUSE)."""
+    paused = _paused(pid) if auto else None
+    if paused is not None:
+        return paused
     exe = binary or find_pyspy()
     if exe is None:
         return PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
     argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
     nonblocking = nonblocking and not native
-    return _retried(dump_result(pid, runner(argv, timeout=timeout), nonblocking),
-                    lambda: runner(argv, timeout=timeout), nonblocking)  # fmt: skip
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    return _noted(_retried(dump_result(pid, runner(argv, timeout=limit), nonblocking),
+                           lambda: runner(argv, timeout=limit), nonblocking))  # fmt: skip
 
 
 _TRIES = 3  # a nonblocking dump of a busy process races its running thread ("Bad address")
@@ -154,19 +205,27 @@ def start_dump(
     *,
     nonblocking: bool = True,
     native: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     binary: str | None = None,
+    auto: bool = False,
 ) -> Callable[[], PyDump | PySpyError]:
     """Start one dump and return at once; calling the result waits for it and parses it. The
-    caller reads /proc meanwhile (collect_with_python), with no thread in between."""
+    caller reads /proc meanwhile (collect_with_python), with no thread in between. `auto` as
+    for dump_python."""
+    paused = _paused(pid) if auto else None
+    if paused is not None:
+        return lambda: paused
     exe = binary or find_pyspy()
     if exe is None:
         return lambda: PySpyError(pid, PySpyFailure.MISSING, "py-spy: not found")
     argv = pyspy_dump_argv(pid, nonblocking, native, binary=exe)
     nonblocking = nonblocking and not native
-    running = start(argv, timeout=timeout)
-    return lambda: _retried(
-        dump_result(pid, running.result(), nonblocking), lambda: run(argv, timeout=timeout), nonblocking
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    running = start(argv, timeout=limit)
+    return lambda: _noted(
+        _retried(
+            dump_result(pid, running.result(), nonblocking), lambda: run(argv, timeout=limit), nonblocking
+        )
     )
 
 

@@ -24,18 +24,40 @@ class RunResult:
     timed_out: bool
     duration: float  # seconds
     missing: bool = False  # the program does not exist
+    timeout: float | None = None  # the limit it was given, when it ran out of it
 
     @property
     def ok(self) -> bool:
         return self.rc == 0 and not self.timed_out
 
     @property
+    def name(self) -> str:
+        return os.path.basename(self.argv[0]) if self.argv else "?"
+
+    @property
+    def silence(self) -> str:
+        """'py-spy did not answer in 10 s (stopped it)', for a program that timed out."""
+        return f"{self.name} did not answer in {round(self.timeout or self.duration, 1):g} s (stopped it)"
+
+    @property
+    def killed_by(self) -> str | None:
+        """The signal that ended it ('SIGSEGV'), when one did."""
+        if self.rc is None or self.rc >= 0:
+            return None
+        try:
+            return signal.Signals(-self.rc).name
+        except ValueError:
+            return f"signal {-self.rc}"
+
+    @property
     def first_error_line(self) -> str:
         if self.missing:
             return f"{self.argv[0]}: not installed"
         if self.timed_out:
-            return f"{self.argv[0]}: timed out after {self.duration:.1f} s"
+            return self.silence
         lines = self.stderr.strip().splitlines()
+        if self.killed_by is not None:
+            return f"{self.name} crashed (killed by {self.killed_by})" + (f": {lines[-1]}" if lines else "")
         return lines[0] if lines else f"{self.argv[0]} exited with status {self.rc}"
 
 
@@ -90,7 +112,9 @@ class Running:
                 proc.kill()
                 proc.wait()
                 out, err = "", ""
-            return RunResult(args, None, out or "", err or "", True, time.monotonic() - t0)
+            return RunResult(
+                args, None, out or "", err or "", True, time.monotonic() - t0, timeout=self._timeout
+            )
         except BaseException:
             _kill_group(proc)
             proc.wait()

@@ -22,6 +22,7 @@ from textual.timer import Timer
 from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
+from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
 from stucktui.ui.screens.box_sockets import BoxSocketsScreen
@@ -179,6 +180,7 @@ class StuckApp(App[int]):
         self.last = Snapshot(
             snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid
         )
+        self._learn_identity(snap)
         if snap.triage is not None:
             self.last_triage = snap.triage
         context = ViewContext(self.clock(), self.freshness(), self.kernel_stacks)
@@ -186,6 +188,15 @@ class StuckApp(App[int]):
             if isinstance(screen, SnapshotScreen):
                 screen.show_snapshot(snap, context)
         self._schedule_next()
+
+    def _learn_identity(self, snap: Snapshot) -> None:
+        """A process opened by pid alone (`--pid`) is, from its first refresh on, that process:
+        (pid, start time). Once it exits, its pid never brings in the next process to get it."""
+        d = snap.detail
+        sel = self.selected
+        if isinstance(d, ProcessDetail) and snap.selected_pid == d.pid and sel == (d.pid, None):
+            self.selected = (d.pid, d.starttime_ticks)
+            self.actions.pin(*self.selected)  # and actions go to that one, or are refused
 
     def on_sample_failed(self, msg: M.SampleFailed) -> None:
         self._sampling_since = None
@@ -262,9 +273,13 @@ class StuckApp(App[int]):
         self.sample_now()
 
     # -- navigation ---------------------------------------------------------------------------
-    def open_process(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
-        if self.selected is not None and self.selected[0] != pid:  # from a process's Why stuck?
-            self.actions.unpin(self.selected[0])
+    def open_process(
+        self, pid: int, starttime: int | None, tab: str | None = None, *, replace: bool = False
+    ) -> None:
+        if replace and isinstance(self.current_screen, ProcessScreen):
+            self.pop_screen()  # the exited process's view gives way to the new one
+        if self.selected is not None and (self.selected[0] != pid or replace):
+            self.actions.unpin(self.selected[0])  # from a process's Why stuck?, or its successor
         self.selected = (pid, starttime)
         self._generation += 1
         self.actions.pin(pid, starttime)  # the pidfd every action on it will use
@@ -272,7 +287,7 @@ class StuckApp(App[int]):
         self.sample_now()
 
     def on_open_process_requested(self, msg: M.OpenProcessRequested) -> None:
-        self.open_process(msg.pid, msg.starttime, msg.tab)
+        self.open_process(msg.pid, msg.starttime, msg.tab, replace=msg.replace)
 
     def on_open_pid_requested(self, msg: M.OpenPidRequested) -> None:
         """From a view that knows only the pid: its start time comes from the last process
@@ -337,7 +352,7 @@ class StuckApp(App[int]):
         self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
 
         def run() -> None:
-            self.post_message(M.BacktraceReady(take_backtrace(pid)))
+            self.post_message(M.BacktraceReady(take_backtrace(pid, self.sampler.root)))
 
         threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
 

@@ -55,6 +55,10 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
         "why_stuck", "w", "Why", "Why stuck? The chains of waits from its blocked threads to their end"
     ),
     KeyAction("send_signal", "k,f9", "Signal", "Send a signal chosen by name (confirmed, verified, logged)"),
+    # in the footer only once the process exited and another one got its pid (ProcessScreen)
+    KeyAction(
+        "open_successor", "O", "Open new", "After it exited: open the new process that now has its pid"
+    ),
     KeyAction("python_stacks", "y", "Py stacks", "Take Python stacks now (py-spy)"),
     KeyAction(
         "toggle_pyspy_mode",

@@ -51,13 +51,17 @@ class BacktraceReady(Message):
 
 class OpenProcessRequested(Message):
     """Open the process view of this process (starttime None: whatever now has the pid),
-    on the tab given or the first one."""
+    on the tab given or the first one; `replace`: in place of the process view on screen (an
+    exited process's, for the new process that got its pid)."""
 
-    def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
+    def __init__(
+        self, pid: int, starttime: int | None, tab: str | None = None, *, replace: bool = False
+    ) -> None:
         super().__init__()
         self.pid = pid
         self.starttime = starttime
         self.tab = tab
+        self.replace = replace
 
 
 class OpenPidRequested(Message):

@@ -236,6 +236,7 @@ def test_fds_json_shape(proc):
         "inode",
         "queued",
         "capacity",
+        "fill_unknown",
         "peers",
         "no_reader",
         "no_writer",
@@ -244,6 +245,7 @@ def test_fds_json_shape(proc):
     }
     assert out[3]["pipe"]["peers"] == [{"pid": PID, "name": "python3", "fd": 4, "end": "w"}]
     assert out[3]["pipe"]["queued"] is None  # fill not measured here
+    assert out[3]["pipe"]["fill_unknown"] == "not measured"  # ... and the JSON says why
     assert out[11]["epoll"][2] == {
         "fd": 7,
         "events": ["IN", "RDHUP", "ET"],

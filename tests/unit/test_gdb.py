@@ -75,8 +75,8 @@ def test_failure_classification_from_real_output():
     assert "CPU state" in classify_gdb_output(rr(stdout=ext, rc=1))
     nosym = (FIX / "gdb_call_zombie.txt").read_text()
     assert classify_gdb_output(rr(stdout=nosym, rc=1)) == "the process has exited (zombie)"
-    assert classify_gdb_output(rr(rc=None, missing=True)) == "gdb is not installed"
-    assert classify_gdb_output(rr(rc=None, timed_out=True)).startswith("gdb timed out")
+    assert classify_gdb_output(rr(rc=None, missing=True)).startswith("gdb is not installed: install it")
+    assert classify_gdb_output(rr(rc=None, timed_out=True)) == "gdb did not answer in 0.2 s (stopped it)"
     assert classify_gdb_output(rr(stdout=(FIX / "gdb_bt_c.txt").read_text())) is None
 
 

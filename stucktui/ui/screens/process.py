@@ -1,4 +1,8 @@
-"""The process view: facts about one process, then one tab per panel (ui/panels.py)."""
+"""The process view: facts about one process, then one tab per panel (ui/panels.py).
+
+The view is of one process, (pid, start time), never of a pid: once a refresh finds it gone
+the facts freeze, the title, a banner over every panel and the status line say when it exited,
+and if another process got its pid meanwhile, O opens that one (nothing of it is shown here)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
-from stucktui.model.process import DetailGone, ProcessDetail
+from stucktui.model.process import DetailGone, ProcessDetail, exited_line
 from stucktui.model.snapshot import Snapshot
 from stucktui.model.waits import WaitChain
 from stucktui.ui.keys import DETAIL_KEYS, FOOTER_WHEN_ABLE, bindings
 from stucktui.ui.messages import (
     CloseProcessRequested,
     HelpRequested,
+    OpenProcessRequested,
     PauseToggled,
     PyspyBlockingToggled,
     PythonStacksRequested,
@@ -31,8 +36,9 @@ _Shown = tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...]
 
 
 class ProcessScreen(SnapshotScreen):
-    # w shows in the footer only while a thread of it waits on another process (check_action)
-    BINDINGS = bindings(DETAIL_KEYS, shown_when_able=frozenset({"why_stuck"}))
+    # w shows in the footer only while a thread of it waits on another process, O once it
+    # exited and another process has its pid (check_action)
+    BINDINGS = bindings(DETAIL_KEYS, shown_when_able=frozenset({"why_stuck", "open_successor"}))
     VIEW = "process"
 
     def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
@@ -48,11 +54,14 @@ class ProcessScreen(SnapshotScreen):
         self.findings: tuple[Finding, ...] = ()
         self.panels: PanelData | None = None  # the last panels: what could not be read
         self.chains: tuple[WaitChain, ...] | None = None  # its wait chains, once sampled
+        self.gone_at: float | None = None  # when a refresh first found it gone
+        self.successor: DetailGone | None = None  # the last refresh's news of a new process on the pid
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
         yield Static(Text("findings: looking…", style="dim"), id="findings")
+        yield Static("", id="gone")  # over every panel, once the process exited
         with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
             for spec in DETAIL_PANELS:
                 with TabPane(spec.title, id=f"tab-{spec.id}"):
@@ -63,6 +72,7 @@ class ProcessScreen(SnapshotScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#gone", Static).display = False
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_detail(*pending)
@@ -73,18 +83,42 @@ class ProcessScreen(SnapshotScreen):
 
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         super().show_snapshot(snap, context)
-        if snap.detail is not None and snap.selected_pid == self.pid:
-            if snap.chains is not None:
-                offered = bool(self.chains)
-                self.chains = snap.chains
-                if bool(self.chains) != offered:
-                    self.refresh_bindings()  # the footer offers w, or no longer
-            self.update_detail(snap.detail, snap.panels, snap.findings)
+        if snap.detail is None or snap.selected_pid != self.pid:
+            return
+        detail = snap.detail
+        if isinstance(detail, ProcessDetail):
+            if self.starttime is None:
+                self.starttime = detail.starttime_ticks  # opened by pid alone: now it is this one
+            if self.gone or detail.starttime_ticks != self.starttime:
+                # another process under this pid: never its facts here, only the offer to open it
+                detail = DetailGone(
+                    self.pid, context.now, self.starttime, detail.starttime_ticks, detail.name
+                )
+        if isinstance(detail, DetailGone):
+            self.update_detail(detail)
+            return
+        if snap.chains is not None:
+            offered = bool(self.chains)
+            self.chains = snap.chains
+            if bool(self.chains) != offered:
+                self.refresh_bindings()  # the footer offers w, or no longer
+        self.update_detail(detail, snap.panels, snap.findings)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "why_stuck" and parameters == (FOOTER_WHEN_ABLE,):
-            return bool(self.chains)  # else the key falls through to its hidden binding
+        if parameters == (FOOTER_WHEN_ABLE,):  # else the key falls through to its hidden binding
+            if action == "why_stuck":
+                return bool(self.chains)
+            if action == "open_successor":
+                return self.successor is not None
         return super().check_action(action, parameters)
+
+    def action_open_successor(self, _shown: str = "") -> None:
+        new = self.successor
+        if new is None or new.successor is None:
+            why = "it has not exited" if not self.gone else "no process has its pid now"
+            self.app.notify(f"process {self.pid}: {why}", timeout=3)
+            return
+        self.post_message(OpenProcessRequested(self.pid, new.successor, self.active_panel, replace=True))
 
     def action_why_stuck(self, _shown: str = "") -> None:
         from stucktui.ui.screens.why_stuck import WhyStuckScreen
@@ -108,13 +142,10 @@ class ProcessScreen(SnapshotScreen):
             self._show_findings()
         title = self.query_one("#process-title", Static)
         if isinstance(detail, DetailGone):
-            self.gone = True
-            name = self.detail.name if self.detail else "?"
-            t = Text(f"process {self.pid} ", style="bold")
-            t.append_text(safe_text(f"({name})"))
-            t.append("  has exited: the facts below are the last ones seen", style="bold red")
-            title.update(t)
+            self._show_gone(detail)
             return
+        if self.gone:
+            return  # frozen: nothing read after it exited is shown
         self.detail = detail
         t = Text(f"process {detail.pid} ", style="bold")
         t.append_text(safe_text(f"({detail.name})", "bold"))
@@ -127,8 +158,44 @@ class ProcessScreen(SnapshotScreen):
                 panel.update_panels(panels)
         self.update_status(self.freshness)
 
+    def _show_gone(self, gone: DetailGone) -> None:
+        """Freeze: the title, a banner over every panel and the status line say it exited;
+        the banner offers the process that now has the pid, if any."""
+        self.gone = True
+        if self.gone_at is None:
+            self.gone_at = gone.taken_at
+            self._show_findings()
+        offered = self.successor is not None
+        self.successor = gone if gone.successor is not None else None
+        if offered != (self.successor is not None):
+            self.refresh_bindings()  # the footer offers O, or no longer
+        name = self.detail.name if self.detail else "?"
+        line = self.exited_line or ""
+        t = Text(f"process {self.pid} ", style="bold")
+        t.append_text(safe_text(f"({name})"))
+        t.append(f"  {line}: its last facts, frozen", style="bold red")
+        self.query_one("#process-title", Static).update(t)
+        banner = Text(f"{line}. ", style="bold")
+        banner.append("Every panel shows the facts last seen; actions on it are refused.")
+        if self.successor is not None:
+            banner.append_text(safe_text(f"\nA new process now has pid {self.pid} ({gone.successor_name}): "))
+            banner.append("O opens it", style="bold")
+        gone_box = self.query_one("#gone", Static)
+        gone_box.update(banner)
+        gone_box.display = True
+        self.update_status(self.freshness)
+
+    @property
+    def exited_line(self) -> str | None:
+        """'pid 123 exited at 14:03:27 (last seen 14:03:25)', once it exited."""
+        if self.gone_at is None:
+            return None
+        return exited_line(self.pid, self.gone_at, self.detail.taken_at if self.detail else None)
+
     def _show_findings(self) -> None:
         t = Text()
+        if self.gone_at is not None:
+            t.append("when last seen: ", style="bold")
         if not self.findings:
             blind = unreadable(self.panels, self.detail)
             if blind:
@@ -164,8 +231,11 @@ class ProcessScreen(SnapshotScreen):
 
     def update_status(self, freshness: str) -> None:
         super().update_status(freshness)
+        line = self.exited_line
+        status = Text(f"{line} · ", style="bold red") if line else Text()
+        status.append(freshness)
         for w in self.query("#status").results(Static):  # none while composing or closing
-            w.update(Text(freshness))
+            w.update(status)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the panel's keys (filter, order, group) work only with the focus inside it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Input, Static
@@ -48,9 +49,7 @@ class ProcessListScreen(SnapshotScreen):
         self.query_one("#filter", Input).display = False
         self.query_one(ProcessTable).focus()
         self.call_after_refresh(self._indicate_sort)
-        b = self.query_one("#banner", Static)
-        b.update(self.banner)
-        b.display = bool(self.banner)
+        self._show_banner()
         self.call_after_refresh(self.redraw)
 
     @property
@@ -65,7 +64,20 @@ class ProcessListScreen(SnapshotScreen):
 
     def update_processes(self, snap: ProcessListSnapshot) -> None:
         self.snapshot = snap
+        self._show_banner()
         self.redraw()
+
+    def _show_banner(self) -> None:
+        """Why some processes show little, and how many: the list never passes off what it
+        could not read as nothing to see."""
+        if not self.is_mounted:
+            return
+        lines = [self.banner] if self.banner else []
+        if self.snapshot is not None:
+            lines += self.snapshot.visibility.lines()
+        for b in self.query("#banner").results(Static):
+            b.update(Text("\n".join(lines)))
+            b.display = bool(lines)
 
     def lines(self) -> list[TreeLine]:
         if self.snapshot is None:
@@ -103,10 +115,6 @@ class ProcessListScreen(SnapshotScreen):
         if self.tree_view:
             parts.append("tree")
         parts.append(self.freshness)
-        if snap.hidden:
-            parts.append(f"{snap.hidden} hidden by /proc permissions (hidepid)")
-        from rich.text import Text
-
         statuses[0].update(Text(" · ".join(parts)))
 
     def _indicate_sort(self) -> None:

@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
 from stucktui.model.findings import Finding, TriageResult, worst
+from stucktui.model.process import exited_line
 from stucktui.model.snapshot import Snapshot
+from stucktui.model.text import clock_time
 from stucktui.ui.keys import TRIAGE_KEYS, bindings
 from stucktui.ui.messages import HelpRequested, OpenProcessRequested, PauseToggled
 from stucktui.ui.safe import safe_text
@@ -64,6 +66,10 @@ class TriageScreen(SnapshotScreen):
         self._folded_for: TriageResult | None = None
         self._folds: tuple[Fold, ...] = ()
         self._heads: dict[str, Fold] = {}  # the key of each chain root's row -> its fold
+        # (pid, start time) of every process in the last process list: a finding whose process
+        # is not among them exited since the triage (never shown as the new process's)
+        self._alive: frozenset[tuple[int, int]] | None = None
+        self._exited_at: dict[tuple[int, int], float] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,8 +88,35 @@ class TriageScreen(SnapshotScreen):
 
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         super().show_snapshot(snap, context)
+        if snap.processes is not None:
+            alive = frozenset((r.pid, r.starttime_ticks) for r in snap.processes.rows)
+            before = self._exited()
+            self._alive = alive
+            after = self._exited()
+            for ident in after - before:
+                self._exited_at.setdefault(ident, context.now)
+            if after != before and snap.triage is None and self.result is not None and self.is_mounted:
+                self._render_rows(select=self.query_one(FoldTable).selected_key)
         if snap.triage is not None:
             self.update_triage(snap.triage)
+
+    def _exited(self) -> set[tuple[int, int]]:
+        """The identities (pid, start time) of the findings' processes that the last process
+        list no longer has: they exited since the triage."""
+        alive, result = self._alive, self.result
+        if alive is None or result is None:
+            return set()
+        return {
+            (f.pid, f.starttime)
+            for f in result.findings
+            if f.starttime is not None and (f.pid, f.starttime) not in alive
+        }
+
+    def exited_at(self, f: Finding) -> float | None:
+        """When the process list first lacked the finding's process, or None while it lives."""
+        if f.starttime is None or (f.pid, f.starttime) not in self._exited():
+            return None
+        return self._exited_at.get((f.pid, f.starttime), self.now)
 
     def update_triage(self, result: TriageResult) -> None:
         if not self.is_mounted:
@@ -98,8 +131,16 @@ class TriageScreen(SnapshotScreen):
             f" · {result.duration * 1000:.0f} ms · Enter opens the process, Esc the process list",
             style="dim",
         )
+        blind = result.visibility.lines() if result.visibility is not None else []
         if not n:
-            title.append("\nnothing found: no process shows one of the known stuck patterns", style="green")
+            nothing = "no process shows one of the known stuck patterns"
+            if blind:  # not "healthy": only what could be read is
+                title.append(f"\nnothing found in what stucktui could read: {nothing}", style="yellow")
+            else:
+                title.append(f"\nnothing found: {nothing}", style="green")
+        for line in blind:
+            title.append("\nnot seen: ", style="bold yellow")
+            title.append(line, style="yellow")
         if self._folds_of(result):
             title.append(" · → shows who waits on a root", style="dim")
         self.query_one("#triage-title", Static).update(title)
@@ -138,16 +179,14 @@ class TriageScreen(SnapshotScreen):
             elif row.under is not None:
                 parents[k] = finding_key(row.under.head, findings[row.under.head])
                 summary = Text("  └ ", style="dim").append_text(summary)
+            sev_cell = Text(severity, style=SEVERITY_STYLE.get(severity, ""))
+            gone = self.exited_at(f)
+            if gone is not None:  # its process exited: the finding is history, not its pid's now
+                sev_cell = Text("exited", style="dim")
+                summary = Text(f"[exited {clock_time(gone)}] ", style="bold").append_text(summary)
+                summary.stylize("dim")
             rows.append(
-                (
-                    k,
-                    [
-                        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
-                        Text(str(f.pid), justify="right"),
-                        safe_text(f.name, max_len=32),
-                        summary,
-                    ],
-                )
+                (k, [sev_cell, Text(str(f.pid), justify="right"), safe_text(f.name, max_len=32), summary])
             )
         table = self.query_one(FoldTable)
         table.set_folds(heads, parents)
@@ -170,6 +209,14 @@ class TriageScreen(SnapshotScreen):
     def _show(self, key: str | None) -> None:
         f = self._by_key.get(key or "")
         text: Text | str = finding_text(f, detail=True) if f else ""
+        gone = self.exited_at(f) if f is not None else None
+        if f is not None and gone is not None:
+            head = Text(
+                f"{exited_line(f.pid, gone, None)}, after this finding: it is about that process, "
+                f"not whatever has pid {f.pid} now\n",
+                style="bold red",
+            )
+            text = head.append_text(finding_text(f, detail=True))
         fold = self._heads.get(key or "")
         if f is not None and fold is not None:
             keys = "← folds them" if fold.root in self._open else "→ shows them"

@@ -133,10 +133,10 @@ class WhyStuckScreen(SnapshotScreen):
             return  # another process's refresh (one opened from here), or none yet
         if isinstance(snap.detail, DetailGone):
             self.gone = True
-        else:
+        elif not self.gone:  # once it exited, nothing read under its pid is its own
             self.process_name = snap.detail.name
-        if snap.chains is not None:
-            self.chains = snap.chains
+            if snap.chains is not None:
+                self.chains = snap.chains
         if self.is_mounted:
             self._show()
             self.update_status(self.freshness)

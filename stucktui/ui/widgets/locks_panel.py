@@ -54,7 +54,11 @@ class LocksPanel(DetailPanel):
                 "panel, or SQLite's code calling its sleep)",
                 style="yellow",
             )
-        if not locks.rows:
+        if not locks.rows and locks.fds_unreadable:
+            head = Text(
+                "/proc/locks names no lock of this process; what it cannot show is not seen:", style="yellow"
+            )
+        elif not locks.rows:
             head = Text("This process holds no file locks and waits for none.", style="dim")
         for n in locks.notes:
             head.append("\n! ", style="yellow")
