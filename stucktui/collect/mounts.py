@@ -20,7 +20,6 @@ from stucktui.model.mounts import (
     KernelWait,
     Mount,
     in_kernel_wait,
-    is_remote,
     memory_may_wait,
     mount_of_path,
 )
@@ -28,8 +27,8 @@ from stucktui.model.threads import ThreadRow
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import fuse_connection, parse_fdinfo
 from stucktui.procfs.fdtarget import strip_deleted
-from stucktui.procfs.mountinfo import parse_mountinfo, parse_mounts, unescape
-from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.mountinfo import parse_mounts
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.wchan import parse_stack
 
 FUSECTL = "/sys/fs/fuse/connections"  # the fusectl file system, where it is mounted
@@ -261,13 +260,3 @@ class FuseLookup:
         daemons, unreadable = self._daemons
         control, waiting = fuse_control(connection, self.fusectl)
         return FuseServer(connection, daemons.get(connection, ()), unreadable, waiting, control)
-
-
-def hang_prone_mounts(d: PidDir) -> frozenset[int]:
-    """The mount ids of the process's FUSE and network mounts (model.mounts.REMOTE_FSTYPES):
-    a stat() of a file there may wait for a daemon or a server, so it is not made."""
-    try:
-        types = parse_mountinfo(d.read_text("mountinfo"))
-    except (ProcessGone, AccessDenied, OSError):
-        return frozenset()
-    return frozenset(mount_id for mount_id, fstype in types.items() if is_remote(unescape(fstype)))

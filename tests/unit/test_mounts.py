@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect import files as files_mod
+from stucktui.collect import fileid as fileid_mod
 from stucktui.collect.files import collect_files
 from stucktui.collect.mounts import (
     FuseLookup,
     fuse_control,
     fuse_daemons,
-    hang_prone_mounts,
     kernel_waits_of,
     path_argument,
     read_string,
@@ -233,28 +232,31 @@ def test_the_fuse_daemon_is_the_holder_of_its_connection(tmp_path):
     assert server_text(FuseServer(41, ())) == "served by no process: nobody holds its /dev/fuse connection"
 
 
-def test_the_files_panel_never_stats_a_file_on_a_fuse_or_network_mount(tmp_path, monkeypatch):
+def test_the_files_panel_never_stats_a_file_on_a_fuse_network_or_unknown_mount(tmp_path, monkeypatch):
     root, d = _proc(tmp_path)
     real = tmp_path / "plain.txt"
     real.write_text("x")
+    os.mkfifo(tmp_path / "fifo")
     os.symlink("/tmp/dst/mnt/slow", d / "fd" / "3")
     os.symlink("/mnt/x/db", d / "fd" / "4")
     os.symlink(str(real), d / "fd" / "5")
-    for fd, mnt in ((3, 45), (4, 52), (5, 27)):
+    os.symlink(str(tmp_path / "fifo"), d / "fd" / "6")  # a FIFO on a mount not in mountinfo
+    os.symlink(str(tmp_path / "fifo"), d / "fd" / "7")  # ... and on a local one
+    for fd, mnt in ((3, 45), (4, 52), (5, 27), (6, 99), (7, 60)):
         (d / "fdinfo" / str(fd)).write_text(f"pos:\t0\nflags:\t0100000\nmnt_id:\t{mnt}\nino:\t{fd}\n")
     (d / "limits").write_text("Limit Soft Limit Hard Limit Units\nMax open files 1024 4096 files\n")
     statted: list[str] = []
-    real_stat = files_mod.stat_fd
+    real_statx = fileid_mod.statx_cached
 
-    def spy(pd, fd):
-        statted.append(str(fd))
-        return real_stat(pd, fd)
+    def spy(dirfd, path):
+        statted.append(path)
+        return real_statx(dirfd, path)
 
-    monkeypatch.setattr(files_mod, "stat_fd", spy)
+    monkeypatch.setattr(fileid_mod, "statx_cached", spy)
     view = collect_files(root, 300, measure_fill=False)
-    assert [r.fd for r in view.rows] == [3, 4, 5] and statted == ["5"]
-    with root.pid_dir(300) as pd:
-        assert hang_prone_mounts(pd) == frozenset({45, 52, 61})
+    assert [r.fd for r in view.rows] == [3, 4, 5, 6, 7] and statted == ["fd/5", "fd/7"]
+    kinds = {r.fd: r.kind for r in view.rows}
+    assert kinds == {3: "file", 4: "file", 5: "file", 6: "file", 7: "fifo"}
 
 
 @pytest.mark.parametrize(
