@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from stucktui.collect.boxscan import BoxScan
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
-from stucktui.collect.panels import PanelCollector
+from stucktui.collect.panels import QUIET, PanelCollector, PanelProgress
 from stucktui.collect.peers import children_of
 from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.chains import follow
@@ -102,16 +102,22 @@ class Examined:
     chains: tuple[WaitChain, ...] = ()
 
 
-def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
+def examine_pid(
+    root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5, progress: PanelProgress = QUIET
+) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
     examine(). Raises ProcessGone, AccessDenied or OSError when the process itself
-    cannot be read; blocks for about `window`: call it from a worker or a command."""
+    cannot be read; blocks for about `window`: call it from a worker or a command.
+    `progress` is told each step and result (the report's deadline, inspection.bounded)."""
     with root.pid_dir(pid) as d:
+        progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
         collector = PanelCollector(root)
         collector.threads.prime(d)  # per-thread CPU over the same window as the process's
         cpu = sample_cpu_percent(root, pid, window)
         detail = collect_detail(root, pid, cpu_percent=cpu)
-        panels = collector.collect(d, ALL_PANELS, python=python)
+        progress.got("detail", detail)
+        panels = collector.collect(d, ALL_PANELS, python=python, progress=progress)
+    progress.reading(f"what the threads of pid {pid} wait on in other processes (wait chains)")
     seen = examine(root, detail, panels=panels, python=python)
     return Examined(detail, panels, seen.findings, seen.chains)
