@@ -17,6 +17,7 @@ from stucktui.collect.mounts import (
     fuse_control,
     fuse_daemons,
     kernel_waits_of,
+    local_span,
     path_argument,
     read_string,
 )
@@ -121,6 +122,7 @@ def _proc(tmp_path: Path, pid: int = 300) -> tuple[ProcRoot, Path]:
     for sub in ("fd", "fdinfo", "task/301", "task/302"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "mountinfo").write_text(MOUNTINFO)
+    (d / "maps").write_text("00000000-00004000 rw-p 00000000 00:00 0 [stack]\n")  # its memory: anonymous
     (d / "stat").write_text(f"{pid} (app) D 1 {pid} {pid} 0 -1 0 " + "0 " * 40 + "\n")
     return ProcRoot(str(tmp_path / "proc")), d
 
@@ -155,6 +157,11 @@ def test_a_path_argument_is_read_from_memory_and_made_absolute(tmp_path):
     mem[8190 : 8190 + 20] = b"/tmp/dst/mnt/hang\0xx"  # crosses a page boundary
     mem[12000:12200] = b"A" * 200
     (d / "mem").write_bytes(bytes(mem))
+    # the strings on the stack, and a page of a file on the FUSE mount (0:40, mount 45)
+    (d / "maps").write_text(
+        "00000000-00003000 rw-p 00000000 00:00 0 [stack]\n"
+        "00003000-00004000 r--p 00000000 00:28 2 /tmp/dst/mnt/slow\n"
+    )
     os.symlink("/tmp/dst/mnt", d / "fd" / "7")
     os.symlink("/data", d / "cwd")
     assert read_string(root, 300, 8190) == "/tmp/dst/mnt/hang"
@@ -168,6 +175,15 @@ def test_a_path_argument_is_read_from_memory_and_made_absolute(tmp_path):
     assert in_kernel_wait(row)
     (kw,) = kernel_waits_of(root, 300, [row])
     assert kw.on_fuse and kw.path == "/tmp/dst/mnt/hang" and kw.mount is not None and kw.mount.mount_id == 45
+    # a path in a page of the FUSE file itself is never read (its fault could hang stucktui)
+    mounts = parse_mounts(MOUNTINFO)
+    assert local_span(root, 300, 8190, mounts) == 3 * 4096 - 8190
+    assert local_span(root, 300, 0x3010, mounts) == 0 and local_span(root, 300, 0x9000, mounts) == 0
+    assert path_argument(root, 300, "stat", (0x3010,), mounts) is None
+    assert path_argument(root, 300, "stat", (8190,), mounts) == "/tmp/dst/mnt/hang"
+    fused = _row(302, "newfstatat", 262, (0xFFFFFF9C, 0x3010, 0, 0), state="S", wchan="request_wait_answer")
+    (kw,) = kernel_waits_of(root, 300, [fused])
+    assert kw.path is None
     assert sleep_text(kw).startswith(
         "waiting in request_wait_answer for a FUSE daemon's answer, in newfstatat()"
     )
