@@ -27,6 +27,7 @@ from stucktui.procfs.elf import auxv_interpreter
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.status import parse_status
+from stucktui.procfs.statx import statx_cached
 from stucktui.tools.gdb import call_canary
 
 
@@ -109,7 +110,9 @@ def probe_fd(target: Target, fd: int, inode: int | None) -> tuple[str | None, bo
     except TargetError as exc:  # the handle was closed meanwhile
         return str(exc), None
     try:
-        st = os.fstat(dup)
+        st = statx_cached(dup, "")  # cached attributes: a fstat of a FUSE file asks its daemon
+    except OSError as exc:
+        return pf.failure_reason(exc), None
     finally:
         os.close(dup)
     if inode is not None and st.st_ino != inode:
