@@ -147,6 +147,9 @@ def start(
     except PermissionError as exc:
         denied = RunResult(args, None, "", f"{args[0]}: {exc.strerror}", False, time.monotonic() - t0)
         return Running(args, t0, timeout, None, failed=denied)
+    for other in list(_RUNNING):  # reap those whose caller never waited (it failed meanwhile)
+        if other.poll() is not None:
+            _RUNNING.discard(other)
     _RUNNING.add(proc)
     return Running(args, t0, timeout, proc, stdin)
 
