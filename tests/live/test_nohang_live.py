@@ -131,14 +131,17 @@ def test_the_tui_on_that_process_answers_keys_and_quits_at_once(scene, children:
 
 
 def test_the_tui_quits_at_once_while_a_refresh_is_stuck_in_d(scene, children: Children):
-    """Its sampler thread is made to block reading the hung file from the second refresh on:
-    keys still work, and q ends the process (os._exit) without waiting for that thread."""
+    """Its sampler thread is made to block reading the hung file in the process list from the
+    second refresh on: the status line says what it waits for, keys still work, and q ends the
+    process (os._exit) without waiting for that thread."""
     _, victim, mnt = scene
-    argv = _hung_step("from stucktui.inspection.sampler import Sampler as target", "sample", after=1)
+    argv = _hung_step(
+        "from stucktui.collect.proclist import ProcessListCollector as target", "collect", after=1
+    )
     tui = Tui(children, [*argv, f"{mnt}/slow", "--interval", "0.5", "--no-triage"])
     try:
         tui.wait_for("refreshed")
-        tui.wait_for("waiting", timeout=30)  # the status line: a read is blocked, keys still work
+        tui.wait_for("for /proc: the process list", timeout=30)  # the status line names the read
         tui.press("p")
         tui.wait_for("PAUSED", timeout=10)
         took = tui.exit_time("q")
