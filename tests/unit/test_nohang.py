@@ -288,3 +288,20 @@ def test_the_socket_protocol_of_a_file_is_never_asked_of_its_file_system(monkeyp
     with open(os.devnull, "rb") as f, socket.socket() as s, ProcRoot().pid_dir(os.getpid()) as d:
         assert d.socket_protocol(f.fileno()) is None and asked == []
         assert d.socket_protocol(s.fileno()) == "TCP" and len(asked) == 1
+
+
+def test_report_all_past_its_deadline_says_so(monkeypatch, capsys):
+    release, block = _blocker()
+    monkeypatch.setattr("stucktui.inspection.triage.triage_box", block)
+    try:
+        code = cli.run_report_all("json", fixture_root().path, python=False, window=0, timeout=1)
+    finally:
+        release.set()
+    assert code == cli.INCOMPLETE
+    out, err = capsys.readouterr()
+    (line,) = json.loads(out)["incomplete"]
+    assert line == (
+        "could not read the suspect processes of the box (the triage): "
+        "timed out after 1 s (a hung filesystem?)"
+    )
+    assert line in err
