@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="the findings of every process on the box")
     r.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
+    r.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=20.0,
+        dest="report_timeout",
+        help="seconds to read for (default 20): past them the report prints what it has, says "
+        "what it could not read (a hung file system?), and exits with status 4",
+    )
     d = sub.add_parser(
         "demo",
         help="start one live example of each incident stucktui is built for (as children, "
@@ -91,14 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True) -> int:
-    from stucktui.inspection.examine import ExitedDuringReport, examine_pid
+INCOMPLETE = 4  # exit status of a report cut short by its deadline: what was read is printed
+
+
+def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, timeout: float = 20.0) -> int:
+    from stucktui.inspection.bounded import examine_pid_bounded
+    from stucktui.inspection.examine import ExitedDuringReport
     from stucktui.procfs.errors import AccessDenied, ProcessGone
     from stucktui.procfs.root import ProcRoot
     from stucktui.report import Report, exited_json, render
 
     try:
-        seen = examine_pid(ProcRoot(proc), pid, python=python)
+        seen = examine_pid_bounded(ProcRoot(proc), pid, python=python, timeout=timeout)
     except ExitedDuringReport:
         line = (
             f"pid {pid} exited during the report: nothing is printed, as what was read could mix "
@@ -114,29 +126,59 @@ def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True) 
     except (AccessDenied, OSError, ValueError) as exc:
         print(f"stucktui: cannot read process {pid}: {printable(exc)}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(Report(seen.detail, seen.panels, seen.findings, seen.chains), fmt))
-    return 0
+    if seen.detail is None:
+        return _incomplete(seen.incomplete, fmt, {"pid": pid})
+    rep = Report(seen.detail, seen.panels, seen.findings, seen.chains, incomplete=seen.incomplete)
+    sys.stdout.write(render(rep, fmt))
+    for line in seen.incomplete:
+        print(f"stucktui: {printable(line)}", file=sys.stderr)
+    return INCOMPLETE if seen.incomplete else 0
 
 
-def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.5) -> int:
+def _incomplete(lines: tuple[str, ...], fmt: str, keys: dict[str, object]) -> int:
+    """Nothing to print but what could not be read: one line each on stderr, and for a
+    script reading JSON on stdout, one document that says so."""
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps({**keys, "incomplete": list(lines)}, indent=2, ensure_ascii=True) + "\n")
+    for line in lines:
+        print(f"stucktui: {printable(line)}", file=sys.stderr)
+    return INCOMPLETE
+
+
+def run_report_all(
+    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.5, timeout: float = 20.0
+) -> int:
     """`stucktui report --all`: two process-list snapshots `window` seconds apart (CPU use
-    feeds epoll-spin), then the box-wide triage."""
+    feeds epoll-spin), then the box-wide triage, within `timeout` seconds."""
     import time
 
     from stucktui.collect.proclist import ProcessListCollector
+    from stucktui.inspection.deadline import Overdue, run_bounded
     from stucktui.inspection.triage import triage_box
+    from stucktui.model.findings import TriageResult
     from stucktui.procfs.root import ProcRoot
     from stucktui.report import BoxReport, render_box
 
     root = ProcRoot(proc)
-    try:
+    step = ["the box's process list (/proc/*/stat, cmdline)"]
+
+    def work() -> TriageResult:
         collector = ProcessListCollector(root)
         collector.collect()
         time.sleep(window)
-        result = triage_box(root, processes=collector.collect(), python=python)
+        processes = collector.collect()
+        step[0] = "the suspect processes of the box (the triage)"
+        return triage_box(root, processes=processes, python=python)
+
+    try:
+        result = run_bounded(work, timeout, lambda: step[0], name="report-all")
     except OSError as exc:
         print(f"stucktui: cannot read {printable(proc)}: {printable(exc)}", file=sys.stderr)
         return 1
+    if isinstance(result, Overdue):
+        return _incomplete((str(result),), fmt, {})
     rep = BoxReport(
         result.findings, result.processes, result.suspects, result.taken_at, result.duration,
         chains=result.chains, visibility=result.visibility,
@@ -147,13 +189,24 @@ def run_report_all(fmt: str, proc: str = "/proc", *, python: bool = True, window
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:
         print("stucktui: interrupted", file=sys.stderr)
-        return 130
+        code = 130
     except BrokenPipeError:  # `stucktui report --all | head`: the reader left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        code = 1
+    return _leave(code)
+
+
+def _leave(code: int) -> int:
+    """No program stucktui started outlives it (py-spy, gdb), and a worker thread still
+    blocked in the kernel does not hold up its exit (it ends with os._exit then)."""
+    from stucktui.inspection.deadline import finish
+    from stucktui.tools.runner import kill_all
+
+    kill_all()
+    return finish(code)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -162,9 +215,10 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "report":
         if args.all == (args.pid is not None):
             parser.error("report: give a PID or --all (not both)")
+        py, timeout = not args.no_python, args.report_timeout
         if args.all:
-            return run_report_all(args.format, args.proc, python=not args.no_python)
-        return run_report(args.pid, args.format, args.proc, python=not args.no_python)
+            return run_report_all(args.format, args.proc, python=py, timeout=timeout)
+        return run_report(args.pid, args.format, args.proc, python=py, timeout=timeout)
     if args.command in ("signal", "close-fd"):
         from stucktui.actions.command import run_command
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -24,13 +23,12 @@ from stucktui.model.net import InetSocket
 from stucktui.model.sockets import SocketRow
 from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
+from stucktui.procfs.elf import auxv_interpreter
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.status import parse_status
+from stucktui.procfs.statx import statx_cached
 from stucktui.tools.gdb import call_canary
-
-_PT_INTERP = 3  # elf(5) p_type: the program names a dynamic loader
-_MAX_PHDR_BYTES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +54,7 @@ class FdFacts:
     threads: int = 1
     kernel_thread: bool = False
     tracer_pid: int = 0
-    dynamic: bool | None = None  # PT_INTERP in the ELF; None when it could not be read
+    dynamic: bool | None = None  # a dynamic loader was loaded (auxv AT_BASE); None: unreadable
     denied: bool = False  # the fd table or pidfd_getfd refused us
     probe: str | None = None  # pidfd_getfd probe failure (procfs.pidfd reason), None when fine
     gone: str | None = None  # the target exited: why, in words
@@ -66,30 +64,6 @@ class FdFacts:
     @property
     def socket_state(self) -> str | None:
         return self.socket.state if self.socket is not None and self.socket.sock is not None else None
-
-
-def elf_is_dynamic(read_head: Callable[[int], bytes]) -> bool | None:
-    """True when the ELF has a PT_INTERP program header (a dynamic loader, hence libc.so with
-    its exported `close`), False for a static binary, None when unreadable or not ELF.
-    read_head(n) returns the first n bytes of the binary."""
-    head = read_head(64)
-    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or (head[4] == 2 and len(head) < 64):
-        return None
-    end = "<" if head[5] == 1 else ">"
-    if head[4] == 2:  # ELFCLASS64: e_phoff at 32 (8 bytes), e_phentsize/e_phnum at 54/56
-        phoff = struct.unpack_from(end + "Q", head, 32)[0]
-        entsize, num = struct.unpack_from(end + "HH", head, 54)
-    else:  # ELFCLASS32: e_phoff at 28 (4 bytes), e_phentsize/e_phnum at 42/44
-        phoff = struct.unpack_from(end + "I", head, 28)[0]
-        entsize, num = struct.unpack_from(end + "HH", head, 42)
-    size = phoff + entsize * num
-    if entsize < 4 or size > _MAX_PHDR_BYTES:
-        return None
-    table = read_head(size)
-    if len(table) < size:
-        return None
-    types = (struct.unpack_from(end + "I", table, phoff + i * entsize)[0] for i in range(num))
-    return any(t == _PT_INTERP for t in types)
 
 
 def _describe_socket(row: SocketRow | None, inode: int | None) -> str:
@@ -136,7 +110,9 @@ def probe_fd(target: Target, fd: int, inode: int | None) -> tuple[str | None, bo
     except TargetError as exc:  # the handle was closed meanwhile
         return str(exc), None
     try:
-        st = os.fstat(dup)
+        st = statx_cached(dup, "")  # cached attributes: a fstat of a FUSE file asks its daemon
+    except OSError as exc:
+        return pf.failure_reason(exc), None
     finally:
         os.close(dup)
     if inode is not None and st.st_ino != inode:
@@ -198,7 +174,8 @@ def gather_fd_facts(
     level = any(not {"ET", "ONESHOT"} & set(w.event_names) for r in rows for w in r.epoll if w.fd == fd)
     null_fd = next((r.fd for r in rows if r.target == "/dev/null" and r.mode == "rw" and r.fd != fd), None)
     try:
-        dynamic = elf_is_dynamic(lambda n: d.read_head("exe", n))
+        # the auxiliary vector, not the binary, which may sit on a hung mount
+        dynamic = auxv_interpreter(d.read_bytes("auxv"))
     except (ProcessGone, AccessDenied, OSError, ValueError):
         dynamic = None
     probe, is_socket = probe_fd(target, fd, inode)

@@ -26,6 +26,7 @@ from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import parse_fdinfo
 from stucktui.procfs.net import parse_net_inet
 from stucktui.procfs.root import ProcRoot
+from stucktui.procfs.statx import statx_cached
 from stucktui.tools.gdb import CPU_STATE_FAILURE, GdbCall, run_calls
 from stucktui.tools.runner import RunResult, run
 
@@ -93,7 +94,7 @@ def _copy(target: Target, facts: FdFacts) -> int:
     with target.pidfd() as pidfd:
         dup = pf.pidfd_getfd(pidfd, facts.fd)
     try:
-        if facts.inode is not None and os.fstat(dup).st_ino != facts.inode:
+        if facts.inode is not None and statx_cached(dup, "").st_ino != facts.inode:
             raise OSError(0, f"fd {facts.fd} now refers to another file")
     except BaseException:
         os.close(dup)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from stucktui.collect.fileid import MountTable, fd_key
 from stucktui.collect.lock_pollers import NAP_WCHANS, mark_pollers
 from stucktui.collect.sockets import SocketCollector
 from stucktui.model import clues
@@ -24,6 +25,7 @@ from stucktui.model.process import ProcessRow
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.elf import kernel_abi
 from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.fdinfo import parse_fdinfo
 from stucktui.procfs.locks import parse_locks
 from stucktui.procfs.net import parse_sockstat, unlisted_tcp
 from stucktui.procfs.root import PidDir, ProcRoot
@@ -257,7 +259,8 @@ def _sleeps(root: ProcRoot, pid: int) -> bool:
 
 def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) -> set[str]:
     """The paths of the locked `files` (dev major, minor, inode) that `pid` has open through
-    two fds or more: a holder that tries to lock again what it holds."""
+    two fds or more: a holder that tries to lock again what it holds. Each file is told by
+    its fdinfo and mountinfo, never by a stat of it (docs/kernel-notes.md §10.5)."""
     out: set[str] = set()
     try:
         with PidDir(root, pid) as d:
@@ -265,14 +268,15 @@ def _opened_twice(root: ProcRoot, pid: int, files: set[tuple[int, int, int]]) ->
             for fd, target in d.fd_links():
                 if target.startswith("/"):
                     by_target.setdefault(target, []).append(fd)
+            mounts = MountTable(root, pid, d)
             for target, fds in by_target.items():
                 if len(fds) < 2:
                     continue
                 try:
-                    st = os.stat(f"fd/{fds[0]}", dir_fd=d.fd)
-                except OSError:
+                    info = parse_fdinfo(d.read_text(f"fdinfo/{fds[0]}"))
+                except (ProcessGone, AccessDenied, OSError, ValueError):
                     continue
-                if (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in files:
+                if fd_key(d.fd, f"fd/{fds[0]}", info, mounts) in files:
                     out.add(target)
     except (ProcessGone, AccessDenied, OSError):
         return set()

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from stucktui.collect.mounts import hang_prone_mounts
+from stucktui.collect.fileid import MountTable, fd_stat
 from stucktui.model.fdinfo import FdInfo, access_mode, flag_names
 from stucktui.model.files import (
     _READ_ENDS,
@@ -33,6 +33,7 @@ from stucktui.procfs.limits import parse_limits
 from stucktui.procfs.pidfd import NOT_PERMITTED, pipe_fills
 from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.statx import FileStat
 
 _MAX_FILLS = 256  # pidfd_getfd costs ~0.1 ms; a process with thousands of pipes is measured in part
 # kinds whose state lives in fdinfo (describe_special)
@@ -133,10 +134,10 @@ def scan_pipes(
                 if bucket is None:
                     bucket = pipes[target] = []
             elif fifos and target in fifos:
-                try:
-                    if os.stat(base + n).st_ino != fifos[target]:
+                try:  # its inode from fdinfo: a stat() would enter the FIFO's file system
+                    if parse_fdinfo(root.read_text(pid, "fdinfo", n, pid=pid)).ino != fifos[target]:
                         continue
-                except OSError:
+                except (ProcessGone, AccessDenied, OSError, ValueError):
                     continue
                 bucket = fifo_holders.setdefault(target, [])
             else:
@@ -161,12 +162,10 @@ def scan_pipes(
 
 
 # -- one process -------------------------------------------------------------------------------
-def stat_fd(d: PidDir, fd: int | str) -> os.stat_result | None:
-    """stat of what fd N points to, through the pinned /proc/PID fd (PidDir has no stat)."""
-    try:
-        return os.stat(f"fd/{fd}", dir_fd=d.fd)
-    except OSError:
-        return None
+def stat_fd(d: PidDir, fd: int | str, mnt_id: int | None, mounts: MountTable) -> FileStat | None:
+    """Type and inode of what fd N points to, from the kernel's cache, on local mounts only
+    (collect.fileid.fd_stat; docs/kernel-notes.md §10.5)."""
+    return fd_stat(d.fd, f"fd/{fd}", mnt_id, mounts)
 
 
 def collect_files(
@@ -227,8 +226,8 @@ def _collect(
         texts, denied_info = None, len(links)  # rows without mode, flags and position
     rows: list[FdRow] = []
     fifo_inodes: dict[str, int] = {}
-    modes: dict[tuple[int | None, int], os.stat_result] = {}
-    remote: frozenset[int] | None = None  # mount ids where a stat may wait on a daemon or server
+    modes: dict[tuple[int | None, int], FileStat] = {}
+    mounts: MountTable | None = None  # where a statx of cached attributes cannot wait on anything
     specials = _SPECIAL_KINDS
     SOCKET, FIFO, bracket_inode = ft.SOCKET, ft.FIFO, ft.bracket_inode
     # The loop runs once per fd (20,000 in the benchmark): no keyword arguments, no property
@@ -249,10 +248,10 @@ def _collect(
             # Same (mount, inode), same file type: 20,000 fds of one file need one stat.
             key = (info.mnt_id, ino) if ino is not None and info is not None else None
             st = modes.get(key) if key else None
-            if st is None and info is not None and remote is None:
-                remote = hang_prone_mounts(d)  # read once, at the first file of the process
-            if st is None and (info is None or remote is None or info.mnt_id not in remote):
-                st = stat_fd(d, fd)  # never on a FUSE or network mount (docs/kernel-notes.md §A.6)
+            if st is None and info is not None:
+                if mounts is None:
+                    mounts = MountTable(root, pid, d)  # read once, at the first file of the process
+                st = stat_fd(d, fd, info.mnt_id, mounts)  # local mounts only (docs/kernel-notes.md §10.5)
                 if key and st is not None:
                     modes[key] = st
             kind = ft.classify(target, st.st_mode if st else None)

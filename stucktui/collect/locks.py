@@ -7,11 +7,10 @@ of /proc/PID/fdinfo tie a lock to the (pid, fd) that really holds it, so they wi
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from stucktui.collect.files import stat_fd
+from stucktui.collect.fileid import AT_FDCWD, MountTable, MountTables, fd_key
 from stucktui.collect.sqlite_files import SqliteFiles
 from stucktui.model import sqlite_locks as Q
 from stucktui.model.fdinfo import FdInfo
@@ -64,19 +63,17 @@ def _own_files(
     return out
 
 
-def _dev_ino(st: os.stat_result) -> DevIno:
-    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-
-
 def _openers(
     root: ProcRoot, paths: dict[str, DevIno], pids: Iterable[int] | None
 ) -> tuple[dict[DevIno, list[tuple[FileUser, FdInfo]]], int]:
-    """Every (pid, fd) that has one of `paths` open, confirmed by (dev, inode); and how many
-    processes could not be read (their fds hold locks unseen)."""
+    """Every (pid, fd) that has one of `paths` open, confirmed by (dev, inode) from its
+    fdinfo and mountinfo: never a stat of another process's file (collect.fileid); and how
+    many processes could not be read (their fds hold locks unseen)."""
     found: dict[DevIno, list[tuple[FileUser, FdInfo]]] = {}
     refused = 0
     if not paths:
         return found, refused
+    tables = MountTables(root)
     for pid in root.pids() if pids is None else pids:
         try:
             fds = root.listdir(pid, "fd", pid=pid)
@@ -86,13 +83,17 @@ def _openers(
         except (ProcessGone, OSError):
             continue
         name: str | None = None
+        mounts: MountTable | None = None
         for n in fds:
             try:
                 target = root.readlink(pid, "fd", n, pid=pid)
                 want = paths.get(strip_deleted(target)) if target.startswith("/") else None
-                if want is None or _dev_ino(root.stat(pid, "fd", n, pid=pid)) != want:
+                if want is None:
                     continue
                 info = parse_fdinfo(root.read_text(pid, "fdinfo", n, pid=pid))
+                mounts = mounts or tables.of(pid)
+                if fd_key(AT_FDCWD, root.join(pid, "fd", n), info, mounts) != want:
+                    continue
                 if name is None:
                     name = root.read_text(pid, "comm", pid=pid).rstrip("\n")
             except (ProcessGone, AccessDenied, OSError, ValueError):
@@ -141,12 +142,13 @@ def _collect(
         notes.append(BLIND_NOTE)
     own = listed or []
     where: dict[str, tuple[int, int | None]] = {}  # path -> (fd, mnt_id), to tell SQLite's files
+    mounts = MountTable(root, pid, d)
     for fd, target, info in own:
         if info.ino is not None and info.ino not in inodes:
-            continue  # not a locked file: spare the stat
-        st = stat_fd(d, fd)
-        if st is not None:
-            own_paths[strip_deleted(target)] = _dev_ino(st)
+            continue  # not a locked file
+        key = fd_key(d.fd, f"fd/{fd}", info, mounts)  # no stat (docs/kernel-notes.md §10.5)
+        if key is not None:
+            own_paths[strip_deleted(target)] = key
             where.setdefault(strip_deleted(target), (fd, info.mnt_id))
     sqlite = SqliteFiles(root, pid, (strip_deleted(t) for _, t, _ in own))
     path_of = {v: k for k, v in own_paths.items()}
@@ -164,7 +166,7 @@ def _collect(
     files = {g[0].dev_ino for g in wanted}
     ofd_waits: set[DevIno] = set()
     if any(e.waiting and e.pid == -1 and e.dev_ino in path_of for e in entries):
-        ofd_waits = _ofd_waits(d, path_of)
+        ofd_waits = _ofd_waits(d, path_of, mounts)
     openers, refused = _openers(root, {p: di for p, di in own_paths.items() if di in files}, pids)
     if refused:
         notes.append(
@@ -261,7 +263,7 @@ def _sqlite_meaning(
     return Q.meaning(sqlite.kind(path, fd, mnt_id), head.mode, head.start, head.end)
 
 
-def _ofd_waits(d: PidDir, path_of: dict[DevIno, str]) -> set[DevIno]:
+def _ofd_waits(d: PidDir, path_of: dict[DevIno, str], mounts: MountTable) -> set[DevIno]:
     """The files (dev, inode) this process's threads are blocked on in fcntl(F_OFD_SETLKW): an
     OFD waiter's /proc/locks line has no pid, so its syscall tells whose request it is."""
     out: set[DevIno] = set()
@@ -279,9 +281,13 @@ def _ofd_waits(d: PidDir, path_of: dict[DevIno, str]) -> set[DevIno]:
             continue
         if "F_OFD_SETLKW" not in call.extra:
             continue
-        st = stat_fd(d, call.fds[0])
-        if st is not None and _dev_ino(st) in path_of:
-            out.add(_dev_ino(st))
+        fd = call.fds[0]
+        try:
+            key = fd_key(d.fd, f"fd/{fd}", parse_fdinfo(d.read_text(f"fdinfo/{fd}")), mounts)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            continue
+        if key is not None and key in path_of:
+            out.add(key)
     return out
 
 

@@ -20,16 +20,17 @@ from stucktui.model.mounts import (
     KernelWait,
     Mount,
     in_kernel_wait,
-    is_remote,
     memory_may_wait,
     mount_of_path,
+    stat_safe,
 )
 from stucktui.model.threads import ThreadRow
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import fuse_connection, parse_fdinfo
 from stucktui.procfs.fdtarget import strip_deleted
-from stucktui.procfs.mountinfo import parse_mountinfo, parse_mounts, unescape
-from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.maps import mapping_at
+from stucktui.procfs.mountinfo import parse_mounts
+from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.wchan import parse_stack
 
 FUSECTL = "/sys/fs/fuse/connections"  # the fusectl file system, where it is mounted
@@ -111,13 +112,37 @@ def _readlink(root: ProcRoot, pid: int, *parts: object) -> str | None:
         return None
 
 
-def path_argument(root: ProcRoot, pid: int, call: str, args: Sequence[int]) -> str | None:
+def local_span(root: ProcRoot, pid: int, addr: int, mounts: Sequence[Mount]) -> int:
+    """How many bytes from `addr` can be read from the process's memory without a page of a
+    FUSE or network file being read in for it: to the end of its mapping when that is anonymous
+    memory (the stack, the heap) or a file on a local mount; else 0 (also when unmapped or
+    maps is unreadable). A fault on a hung FUSE file waits like the reads of §A.6, and
+    unkillably where the daemon reads synchronously (docs/kernel-notes.md §10.5)."""
+    try:
+        m = mapping_at(root.read_text(pid, "maps", pid=pid), addr)
+    except (ProcessGone, AccessDenied, OSError):
+        return 0
+    if m is None:
+        return 0
+    if m.inode:
+        mount = next((x for x in mounts if (x.major, x.minor) == (m.major, m.minor)), None)
+        if mount is None or not stat_safe(mount.fstype):
+            return 0
+    return m.end - addr
+
+
+def path_argument(
+    root: ProcRoot, pid: int, call: str, args: Sequence[int], mounts: Sequence[Mount] | None = None
+) -> str | None:
     """The path a call names, made absolute against its directory fd or the working directory
-    (both read with readlink) and normalised lexically; None when it cannot be read."""
+    (both read with readlink) and normalised lexically; None when it cannot be read. Given the
+    process's `mounts`, only memory that cannot fault a page in from a FUSE or network file is
+    read (local_span)."""
     where = PATH_ARGS.get(call)
     if where is None or len(args) <= where[0]:
         return None
-    path = read_string(root, pid, args[where[0]])
+    limit = _PATH_MAX if mounts is None else min(_PATH_MAX, local_span(root, pid, args[where[0]], mounts))
+    path = read_string(root, pid, args[where[0]], limit) if limit > 0 else None
     if not path:
         return None
     if not path.startswith("/"):
@@ -176,7 +201,7 @@ def _object(
             return fd, link, None
         return fd, link, mounts.of_fd(fd, link)
     if memory and name in PATH_ARGS and t.syscall is not None:
-        path = path_argument(root, pid, name, t.syscall.args)
+        path = path_argument(root, pid, name, t.syscall.args, mounts.all)
         return None, path, mount_of_path(mounts.all, path) if path else None
     return None, None, None
 
@@ -261,13 +286,3 @@ class FuseLookup:
         daemons, unreadable = self._daemons
         control, waiting = fuse_control(connection, self.fusectl)
         return FuseServer(connection, daemons.get(connection, ()), unreadable, waiting, control)
-
-
-def hang_prone_mounts(d: PidDir) -> frozenset[int]:
-    """The mount ids of the process's FUSE and network mounts (model.mounts.REMOTE_FSTYPES):
-    a stat() of a file there may wait for a daemon or a server, so it is not made."""
-    try:
-        types = parse_mountinfo(d.read_text("mountinfo"))
-    except (ProcessGone, AccessDenied, OSError):
-        return frozenset()
-    return frozenset(mount_id for mount_id, fstype in types.items() if is_remote(unescape(fstype)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
 from stucktui.collect.files import collect_files, scan_pipes
 from stucktui.collect.locks import collect_locks
@@ -30,6 +31,26 @@ from stucktui.tools.pyspy import start_dump
 _NEEDS_FILES = frozenset({"files", "locks", "threads"})
 
 
+class PanelProgress(Protocol):
+    """Told what collect() reads now and each panel once read: `stucktui report` shows what it
+    has when its deadline passes (stucktui.inspection.deadline.Progress)."""
+
+    def reading(self, what: str) -> None: ...
+
+    def got(self, name: str, value: object) -> None: ...
+
+
+class _Quiet:
+    def reading(self, what: str) -> None:
+        pass
+
+    def got(self, name: str, value: object) -> None:
+        pass
+
+
+QUIET: PanelProgress = _Quiet()
+
+
 class PanelCollector:
     def __init__(
         self,
@@ -52,11 +73,13 @@ class PanelCollector:
         native: bool = False,
         kernel_stacks: bool = False,
         asked: bool = True,
+        progress: PanelProgress = QUIET,
     ) -> PanelData:
         """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
         stacks persist between the slow py-spy refreshes. `asked`: someone asked for these
         stacks (y); a dump nobody asked for is skipped for a while after py-spy did not
         answer (stucktui.tools.pyspy.HUNG_PAUSE). Raises ProcessGone."""
+        pid = d.pid
         threads: ThreadsSnapshot | Unavailable | None = None
         signals: SignalsSnapshot | Unavailable | None = None
         files: ProcessFiles | Unavailable | None = None
@@ -66,13 +89,16 @@ class PanelCollector:
         resolver: FdResolver | None = None  # fd arguments described by this refresh's Files view
         socket_states: dict[int, str] = {}
         if want & (_NEEDS_FILES | {"sockets"}):
+            progress.reading(f"the sockets of pid {pid} (/proc/{pid}/fd, /proc/{pid}/net, sock_diag)")
             try:
                 # one collector per refresh: it dumps each network namespace's table once
                 sockets = SocketCollector(self.root).process_sockets(d.pid, piddir=d)
                 socket_states = {r.inode: r.state for r in sockets.rows if r.state}
             except (AccessDenied, OSError, ValueError) as exc:
                 sockets = _reason(exc)
+            progress.got("sockets", sockets)
         if want & _NEEDS_FILES:
+            progress.reading(f"the open files of pid {pid} (/proc/{pid}/fd, /proc/{pid}/fdinfo)")
             try:
                 files = collect_files(
                     self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root), socket_states=socket_states
@@ -81,14 +107,19 @@ class PanelCollector:
                 resolver = _resolver(files)
             except (AccessDenied, OSError, ValueError) as exc:
                 files = _reason(exc)
+            progress.got("files", files)
         if "locks" in want:
+            progress.reading(f"the file locks of pid {pid} (/proc/locks, the fds of their holders)")
             try:
                 # an fd table that was refused is no table: the locks collector says so itself
                 rows = files.rows if isinstance(files, ProcessFiles) and not files.unlisted else None
                 locks = collect_locks(self.root, d.pid, piddir=d, fd_rows=rows)
             except (AccessDenied, OSError, ValueError) as exc:
                 locks = _reason(exc)
+            progress.got("locks", locks)
         if "threads" in want:
+            py = " and py-spy" if python else ""
+            progress.reading(f"the threads of pid {pid} (/proc/{pid}/task{py})")
             try:
                 if python:
                     snap = collect_with_python(
@@ -109,11 +140,14 @@ class PanelCollector:
                     threads = snap
             except (AccessDenied, OSError, ValueError) as exc:
                 threads = _reason(exc)
+            progress.got("threads", threads)
         if "signals" in want:
+            progress.reading(f"the signal masks of pid {pid} (/proc/{pid}/task/*/status)")
             try:
                 signals = collect_signals(self.root, d, fd_links=fd_links)
             except (AccessDenied, OSError, ValueError) as exc:
                 signals = _reason(exc)
+            progress.got("signals", signals)
         return PanelData(
             threads=threads,
             signals=signals,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from stucktui.collect.fileid import AT_FDCWD, MountTable, fd_key
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.model.context import (
@@ -196,14 +197,14 @@ def foreign_locks(
     }
     out: list[ForeignLock] = []
     names: dict[int, str] = {}
+    mounts = MountTable(root, pid)
     for r in files.rows:
         if r.inode is None or r.inode not in by_inode or not r.target.startswith("/"):
             continue
-        try:
-            st = root.stat(pid, "fd", r.fd, pid=pid)
-        except (ProcessGone, AccessDenied, OSError):
+        # the device from the fd's mount, never a stat of the file (docs/kernel-notes.md §10.5)
+        dev_ino = fd_key(AT_FDCWD, root.join(pid, "fd", r.fd), r.info, mounts)
+        if dev_ino is None:
             continue
-        dev_ino = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
         for e in by_inode[r.inode]:
             if e.dev_ino != dev_ino or (e.type, e.dev_ino, e.start, e.end) in own:
                 continue

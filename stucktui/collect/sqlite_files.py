@@ -17,11 +17,13 @@ from stucktui.procfs.mountinfo import parse_mountinfo
 from stucktui.procfs.root import ProcRoot
 
 # Filesystems whose reads are served by this kernel from local storage or memory: opening and
-# reading 16 bytes there cannot wait on a daemon or a server. Anything else (fuse*, nfs*, cifs,
-# smb3, 9p, ceph, an unknown type) is never opened.
+# reading 16 bytes there cannot wait on a daemon or a server (at worst on the disk, killably).
+# Anything else (fuse*, nfs*, cifs, smb3, 9p, ceph, an unknown type) is never opened, nor is
+# overlay, which opens the file on its layer, a FUSE or network one maybe, nor erofs, whose
+# on-demand mode waits for a user-space daemon (docs/kernel-notes.md §10.5).
 LOCAL_FSTYPES = frozenset(
-    {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "f2fs", "zfs", "ramfs", "vfat",
-     "exfat", "jfs", "reiserfs", "bcachefs", "nilfs2", "hfsplus", "ntfs3", "squashfs", "erofs"}
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs", "ramfs", "vfat", "exfat", "jfs",
+     "reiserfs", "bcachefs", "nilfs2", "hfsplus", "ntfs3", "squashfs"}
 )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.syscall import CallKind, DecodedCall, SyscallLine
 from stucktui.model.threads import FdArg, FdResolver, ThreadRow, ThreadsSnapshot, group_threads, merge_python
-from stucktui.procfs.elf import HEADER_BYTES, kernel_abi, parse_elf_abi
+from stucktui.procfs.elf import auxv_abi, kernel_abi
 from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import cpu_percent, parse_schedstat, parse_stat
@@ -143,13 +143,14 @@ class ThreadCollector:
         self._abi: dict[tuple[int, int], str] = {}
 
     def target_abi(self, d: PidDir, starttime: int, notes: list[str]) -> str:
-        """The target's ABI from its ELF header; the kernel's when exe is unreadable."""
+        """The target's ABI from its auxiliary vector (never its binary, which may sit on a
+        hung mount); the kernel's when that is unreadable."""
         key = (d.pid, starttime)
         if key not in self._abi:
             try:
-                self._abi[key] = parse_elf_abi(d.read_head("exe", HEADER_BYTES)).abi
+                self._abi[key] = auxv_abi(d.read_bytes("auxv"))
             except AccessDenied:
-                notes.append("executable unreadable (no permission): syscalls named for the kernel's ABI")
+                notes.append("auxv unreadable (no permission): syscalls named for the kernel's ABI")
                 return kernel_abi()
             except (OSError, ValueError):
                 return kernel_abi()  # kernel thread, zombie, deleted or odd binary

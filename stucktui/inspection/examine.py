@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from stucktui.collect.boxscan import BoxScan
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
-from stucktui.collect.panels import PanelCollector
+from stucktui.collect.panels import QUIET, PanelCollector, PanelProgress
 from stucktui.collect.peers import children_of
 from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.chains import follow
@@ -112,22 +112,27 @@ class ExitedDuringReport(ProcessGone):
         self.starttime = starttime
 
 
-def examine_pid(root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5) -> Examined:
+def examine_pid(
+    root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5, progress: PanelProgress = QUIET
+) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
     examine(). Its identity (pid, start time) is pinned first, and checked once everything
     is read: the pinned process must still exist then (while it does its pid cannot name
     another), else ExitedDuringReport. Raises ProcessGone, AccessDenied or OSError when the
     process itself cannot be read; blocks for about `window`: call it from a worker or a
-    command."""
+    command. `progress` is told each step and result (the report's deadline, inspection.bounded)."""
     with root.pid_dir(pid) as d:
         born = parse_stat(d.read_text("stat")).starttime
         try:
+            progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
             collector = PanelCollector(root)
             collector.threads.prime(d)  # per-thread CPU over the same window as the process's
             cpu = sample_cpu_percent(root, pid, window)
             detail = collect_detail(root, pid, piddir=d, cpu_percent=cpu)
-            panels = collector.collect(d, ALL_PANELS, python=python)
+            progress.got("detail", detail)
+            panels = collector.collect(d, ALL_PANELS, python=python, progress=progress)
+            progress.reading(f"what the threads of pid {pid} wait on in other processes (wait chains)")
             seen = examine(root, detail, panels=panels, python=python)
         except ProcessGone as exc:
             raise ExitedDuringReport(pid, born) from exc

@@ -21,6 +21,7 @@ from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.collect.sockets import SocketCollector
 from stucktui.diagnose.history import History
+from stucktui.inspection.deadline import Progress
 from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
@@ -57,6 +58,8 @@ class Sampler:
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
+        # what the refresh under way reads now: the status line names it when a read blocks
+        self.progress = Progress()
 
     @classmethod
     def for_path(
@@ -156,9 +159,11 @@ class Sampler:
         want_list, selected, panels = request.want_list, request.selected, request.panels
         triage, box_sockets = request.triage, request.box_sockets
         with self._lock:
+            self.progress.reading("the process list (/proc/*/stat, cmdline, fd)" if want_list else "/proc")
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
             tri: TriageResult | None = None
             if triage and plist is not None:
+                self.progress.reading("the box's suspect processes (the triage)")
                 # py-spy (nonblocking) runs only for the rare process suspected of polling its lock
                 tri = triage_box(self.root, processes=plist, history=self.box_history, python=True)
                 self._worst = {}
@@ -176,6 +181,7 @@ class Sampler:
                 self.close()
                 return Snapshot(plist, None, None, box_sockets=box, triage=tri)
             pid, starttime = selected
+            self.progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
             try:
                 d = self._pin(pid, starttime)
                 detail = collect_detail(
@@ -191,7 +197,9 @@ class Sampler:
                         native=request.native,
                         kernel_stacks=request.kernel_stacks,
                         asked=request.python_asked,
+                        progress=self.progress,
                     )
+                self.progress.reading(f"what the threads of pid {pid} wait on in other processes")
                 # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
                 # only for a process that may poll a lock or have threads queued behind a blocked
                 # pipe writer, whatever panel is on screen

@@ -36,6 +36,24 @@ def is_remote(fstype: str) -> bool:
     return is_fuse(fstype) or fstype in REMOTE_FSTYPES
 
 
+# File systems this kernel serves by itself, from a local disk or from memory: the only ones
+# where stucktui asks for a file's type, with a statx that takes the cached attributes
+# (docs/kernel-notes.md §10.5). overlay passes that flag on to its layers, so even a FUSE layer
+# is not asked. Anything else, remote or unknown, is told from its fd link and fdinfo alone.
+STAT_SAFE_FSTYPES: Final = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "jfs", "reiserfs", "bcachefs", "nilfs2",
+     "vfat", "msdos", "exfat", "ntfs3", "hfsplus", "iso9660", "udf", "squashfs", "erofs", "overlay",
+     "tmpfs", "ramfs", "devtmpfs", "devpts", "proc", "sysfs", "cgroup", "cgroup2", "mqueue",
+     "hugetlbfs", "debugfs", "tracefs", "securityfs", "bpf", "pstore", "configfs", "efivarfs",
+     "binfmt_misc", "nsfs"}
+)  # fmt: skip
+
+
+def stat_safe(fstype: str | None) -> bool:
+    """A statx of a file there (cached attributes only) cannot wait on a daemon or a server."""
+    return fstype in STAT_SAFE_FSTYPES
+
+
 @dataclass(frozen=True, slots=True)
 class Mount:
     """One line of /proc/PID/mountinfo, its paths unescaped."""

@@ -37,6 +37,22 @@ def parse_mountinfo(text: str) -> dict[int, str]:
     return out
 
 
+def parse_mount_devices(text: str) -> dict[int, tuple[int, int, str]]:
+    """mount id -> (major, minor, fstype): the device of each mount's superblock, as
+    /proc/locks prints a locked file's (docs/kernel-notes.md §10.5). Malformed lines are
+    skipped."""
+    out: dict[int, tuple[int, int, str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        try:
+            dash = words.index("-", 6)
+            major, _, minor = words[2].partition(":")
+            out[int(words[0])] = (int(major), int(minor), unescape(words[dash + 1]))
+        except (ValueError, IndexError):
+            continue
+    return out
+
+
 def unescape(field: str) -> str:
     """A path field as the kernel named it: '\\040' -> ' ', '\\134' -> '\\'."""
     if "\\" not in field:

@@ -14,6 +14,7 @@ import termios
 from collections.abc import Callable
 
 from stucktui.model.files import PipeFill
+from stucktui.procfs.statx import statx_cached
 
 # pidfd_getfd(2) has the same number on every architecture that uses the unified syscall
 # table (arch/x86/entry/syscalls/syscall_64.tbl, syscall_32.tbl, include/uapi/asm-generic/
@@ -103,7 +104,7 @@ def _measure(pidfd: int, fd: int, expect_inode: int | None) -> PipeFill:
     # While we hold `dup` the pipe end stays open, so the target's peer would not see EOF or
     # EPIPE: nothing between here and the close may block.
     try:
-        st = os.fstat(dup)
+        st = statx_cached(dup, "")  # cached attributes: a FIFO on a FUSE mount asks no daemon
         if not stat.S_ISFIFO(st.st_mode):
             return PipeFill(None, None, NOT_A_PIPE)
         if expect_inode is not None and st.st_ino != expect_inode:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterable
 
 from stucktui.procfs.errors import DENIED_ERRNOS, GONE_ERRNOS, AccessDenied, ProcessGone
+from stucktui.procfs.statx import statx_cached
 
 _READ_CHUNK = 1 << 16
 
@@ -214,11 +216,24 @@ class PidDir:
         'UNIX-STREAM', 'PACKET', ...): sockfs answers the system.sockprotoname attribute,
         read through the pinned directory. None when it is not a socket or not readable (a
         fixture tree). Tells a TCP socket that is in no table (closed: reset, shut down, or
-        never connected) from a netlink or packet socket that sock_diag was not asked for."""
+        never connected) from a netlink or packet socket that sock_diag was not asked for.
+
+        The fd may have been closed and reused for a file since it was listed, and a getxattr
+        of a FUSE file asks its daemon: so the link is opened O_PATH (which asks no file system
+        anything), checked to be a socket from the cached attributes, and read through that
+        open (docs/kernel-notes.md §10.5)."""
         try:
-            raw = os.getxattr(f"/proc/self/fd/{self.fd}/fd/{fd}", "system.sockprotoname")
+            f = os.open(f"fd/{fd}", os.O_PATH | os.O_CLOEXEC, dir_fd=self.fd)
         except OSError:
             return None
+        try:
+            if not stat.S_ISSOCK(statx_cached(f, "").st_mode):
+                return None
+            raw = os.getxattr(f"/proc/self/fd/{f}", "system.sockprotoname")
+        except OSError:
+            return None
+        finally:
+            os.close(f)
         return raw.rstrip(b"\0").decode("ascii", "replace") or None
 
     def count_fds(self) -> int:

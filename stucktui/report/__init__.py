@@ -49,6 +49,9 @@ class Report:
     panels: PanelData | None = None
     findings: tuple[Finding, ...] = ()
     chains: tuple[WaitChain, ...] = ()  # the waits of its blocked threads, followed to their ends
+    # what could not be read before the report's deadline, and why ('could not read the open
+    # files of pid N (...): timed out after 20 s (a hung filesystem?)'); empty when complete
+    incomplete: tuple[str, ...] = ()
 
     def finding_items(self) -> list[dict[str, Any]]:
         return findings_json(self.findings)
@@ -99,6 +102,7 @@ def to_json_dict(rep: Report) -> dict[str, Any]:
         "unreadable": unreadable(rep.panels, rep.detail),
         "notes": list(d.notes),
         "wait_chains": [c.to_json() for c in rep.chains],
+        "incomplete": list(rep.incomplete),
     }
     out.update(json_sections(rep.panels))
     return out
@@ -164,6 +168,7 @@ def render_text(rep: Report) -> str:
     d = rep.detail
     sections = json_sections(rep.panels)
     out = [f"stucktui report: pid {d.pid} ({printable(d.name)}) at {iso_time(d.taken_at)}"]
+    out.extend(f"  INCOMPLETE: {printable(line)}" for line in rep.incomplete)
     out.extend(findings_text(rep.finding_items(), unreadable(rep.panels, rep.detail)))
     out.append("")
     for label, value in fact_lines(d):
@@ -182,6 +187,7 @@ def render_markdown(rep: Report) -> str:
     d = rep.detail
     sections = json_sections(rep.panels)
     out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})"]
+    out.extend(f"\n**Incomplete:** {markdown_escape(line)}" for line in rep.incomplete)
     out.extend(findings_markdown(rep.finding_items(), unreadable(rep.panels, rep.detail)))
     out.extend(["", "| | |", "|---|---|"])
     for label, value in fact_lines(d):

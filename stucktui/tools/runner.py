@@ -13,6 +13,23 @@ from dataclasses import dataclass
 # A Rust backtrace turns py-spy's one-line errors into pages (docs/kernel-notes.md §9.4).
 SCRUBBED_ENV = ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")
 _DRAIN_TIMEOUT = 2.0  # seconds to collect output after killing a timed-out program
+# Programs started and not yet waited for: killed when stucktui exits (kill_all), so none
+# outlives it. A program killed that does not die (asleep in D on a hung mount: SIGKILL waits
+# for it to wake) is waited for no longer than _DRAIN_TIMEOUT, never for ever.
+_RUNNING: set[subprocess.Popen[str]] = set()
+
+
+def kill_all() -> int:
+    """SIGKILL every program still running, with its process group; how many there were."""
+    procs = list(_RUNNING)
+    for proc in procs:
+        _kill_group(proc)
+    return len(procs)
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_DRAIN_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +125,21 @@ class Running:
             try:
                 out, err = proc.communicate(timeout=_DRAIN_TIMEOUT)
             except subprocess.TimeoutExpired:
-                # A grandchild that left the group still holds the pipes: give up on the output.
+                # A grandchild that left the group still holds the pipes, or the program sleeps
+                # in D and cannot die yet: give up on the output, and on waiting for it.
                 proc.kill()
-                proc.wait()
+                _reap(proc)
                 out, err = "", ""
             return RunResult(
                 args, None, out or "", err or "", True, time.monotonic() - t0, timeout=self._timeout
             )
         except BaseException:
             _kill_group(proc)
-            proc.wait()
+            _reap(proc)
             raise
+        finally:
+            if proc.returncode is not None:
+                _RUNNING.discard(proc)
         return RunResult(args, proc.returncode, out, err, False, time.monotonic() - t0)
 
 
@@ -150,6 +171,10 @@ def start(
     except PermissionError as exc:
         denied = RunResult(args, None, "", f"{args[0]}: {exc.strerror}", False, time.monotonic() - t0)
         return Running(args, t0, timeout, None, failed=denied)
+    for other in list(_RUNNING):  # reap those whose caller never waited (it failed meanwhile)
+        if other.poll() is not None:
+            _RUNNING.discard(other)
+    _RUNNING.add(proc)
     return Running(args, t0, timeout, proc, stdin)
 
 

@@ -19,6 +19,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
+from stucktui.inspection.deadline import Progress
 from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
@@ -209,7 +210,9 @@ class StuckApp(App[int]):
         if self._sampling_since is not None:
             waited = self.monotonic() - self._sampling_since
             if waited > self.interval + LATE_AFTER:
-                return f"waiting {waited:.0f}s for /proc (a read is blocked; keys still work)"
+                progress = getattr(self.sampler, "progress", None)  # what the blocked refresh reads
+                what = f": {progress.now}" if isinstance(progress, Progress) else ""
+                return f"waiting {waited:.0f}s for /proc{what} (a hung filesystem?; keys still work, q quits)"
         if self._last_done is None:
             return "collecting…"
         ago = self.monotonic() - self._last_done

@@ -10,14 +10,11 @@ the mount is detached lazily, bounded by a timeout.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,11 +29,13 @@ from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import Finding
 from stucktui.procfs.root import ProcRoot
 from tests.helpers import Children, wait_until
+from tests.live.fusekit import FUSECTL, reader
+from tests.live.fusekit import connection as _connection
+from tests.live.fusekit import state as _state
+from tests.live.fusekit import wchan as _wchan
 
 pytestmark = pytest.mark.live
 
-HANGFS = Path(__file__).with_name("hangfs.py")
-FUSECTL = "/sys/fs/fuse/connections"
 T = TypeVar("T")
 
 
@@ -59,74 +58,6 @@ def _bounded(call: Callable[[], T], timeout: float = 40.0) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def _wchan(pid: int) -> str:
-    with open(f"/proc/{pid}/wchan") as f:
-        return f.read()
-
-
-def _connection(mnt: Path) -> int | None:
-    """The FUSE connection of the mount, from our own mountinfo (never touching the mount)."""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4] == str(mnt):
-                major, minor = map(int, fields[2].split(":"))
-                return (major << 20) | minor
-    return None
-
-
-def _detach(mnt: Path) -> None:
-    tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    argv = [tool, "-u", "-z", str(mnt)] if tool else ["umount", "-l", str(mnt)]
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        subprocess.run(argv, timeout=10, capture_output=True)
-
-
-def _abort(conn: int | None) -> None:
-    """Fail every request still waiting on the connection, where fusectl is mounted."""
-    if conn is None:
-        return
-    with contextlib.suppress(OSError), open(f"{FUSECTL}/{conn}/abort", "w") as f:
-        f.write("1")
-
-
-@pytest.fixture
-def hangfs(children: Children, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a FUSE file system needs root (mount(2), CAP_SYS_ADMIN)")
-    if not os.path.exists("/dev/fuse"):
-        pytest.skip("no /dev/fuse on this machine (the fuse module is not loaded)")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    daemon = children.spawn([sys.executable, str(HANGFS), str(mnt)], stderr=subprocess.PIPE)
-    try:
-        children.wait_ready(daemon)
-    except AssertionError:
-        err = daemon.stderr.read() if daemon.stderr is not None and daemon.poll() is not None else b""
-        children.end(daemon)
-        pytest.skip(f"a FUSE mount cannot be made here: {err.decode(errors='replace').strip()[-300:]}")
-    conn = _connection(mnt)
-    try:
-        yield daemon, mnt
-    finally:
-        children.end(daemon)  # SIGKILL ends a stopped process too; its /dev/fuse closes
-        children.end_all()  # the readers: killable, or released by the abort
-        _abort(conn)
-        _detach(mnt)
-
-
-READER = """
-import os
-fd = os.open(sys.argv[1], os.O_RDONLY)
-ready()
-os.read(fd, 4096)
-"""
-
 STATTER = """
 import os
 ready()
@@ -135,10 +66,7 @@ os.stat(sys.argv[1])
 
 
 def _reader(children: Children, path: Path) -> subprocess.Popen[bytes]:
-    p = children.python(READER, str(path))
-    children.wait_ready(p)
-    wait_until(lambda: _state(p.pid) == "D", timeout=20, what=f"pid {p.pid} in D reading {path}")
-    return p
+    return reader(children, path)
 
 
 def _examined(pid: int, want: str) -> Examined:

@@ -273,6 +273,12 @@ async def test_a_hung_proc_read_does_not_freeze_the_screen(tmp_path):
             await wait_for(pilot, lambda: app._sampling_since is not None)
             await pilot.pause(0.5)
             assert app._sampling_since is not None  # still blocked
+            since, app._sampling_since = app._sampling_since, app.monotonic() - 60  # a minute on
+            assert app.freshness() == (
+                "waiting 60s for /proc: the process list (/proc/*/stat, cmdline, fd) "
+                "(a hung filesystem?; keys still work, q quits)"
+            )
+            app._sampling_since = since
             await pilot.press("t")
             await wait_for(pilot, lambda: app.list_screen.tree_view)
             await pilot.press("question_mark")

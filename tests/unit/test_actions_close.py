@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import struct
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +20,11 @@ from stucktui.actions.closefd import (
     SHUTDOWN_READ,
     build_methods,
 )
-from stucktui.actions.fdfacts import FdFacts, elf_is_dynamic
+from stucktui.actions.fdfacts import FdFacts
 from stucktui.actions.verify import judge_gdb
 from stucktui.model.net import InetSocket
 from stucktui.model.sockets import SocketRow
+from stucktui.procfs.elf import auxv_interpreter
 from stucktui.tools.gdb import GdbCall, parse_print_values
 from stucktui.tools.runner import RunResult
 
@@ -215,33 +215,18 @@ def test_gdb_failures_from_real_output():
     assert not silent.ok and "no $1 = N line" in silent.detail
 
 
-def _reader(path: str):
-    def read(n: int) -> bytes:
-        with open(path, "rb") as f:
-            return f.read(n)
-
-    return read
+def _auxv64(entries: dict[int, int]) -> bytes:
+    return b"".join(struct.pack("=QQ", k, v) for k, v in [*entries.items(), (0, 0)])
 
 
-def test_elf_check_on_real_binaries():
-    sleep = shutil.which("sleep")
-    assert sleep is not None
-    assert elf_is_dynamic(_reader(sleep)) is True
-    if Path("/sbin/ldconfig").exists():  # static-pie and stripped on Debian
-        assert elf_is_dynamic(_reader("/sbin/ldconfig")) is False
-
-
-def _elf32(types: list[int]) -> bytes:
-    head = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
-    head += struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0, 52, 0, 0, 52, 32, len(types), 40, 0, 0)
-    return head + b"".join(struct.pack("<8I", t, 0, 0, 0, 0, 0, 0, 0) for t in types)
-
-
-def test_elf_check_on_headers():
-    assert elf_is_dynamic(lambda n: _elf32([6, 3, 1])[:n]) is True  # PHDR, INTERP, LOAD
-    assert elf_is_dynamic(lambda n: _elf32([1, 1, 4])[:n]) is False
-    assert elf_is_dynamic(lambda n: b"#!/bin/sh\n"[:n]) is None
-    assert elf_is_dynamic(lambda n: _elf32([3])[:60]) is None  # truncated program headers
+def test_a_binary_is_dynamic_when_the_kernel_loaded_its_loader():
+    """From /proc/PID/auxv (AT_BASE, the loader's address), never from the binary, which may
+    sit on a hung mount."""
+    with open("/proc/self/auxv", "rb") as f:  # this Python is dynamically linked
+        assert auxv_interpreter(f.read()) is True
+    assert auxv_interpreter(_auxv64({6: 4096, 7: 0, 9: 0x401000})) is False  # static: AT_BASE 0
+    with pytest.raises(ValueError):
+        auxv_interpreter(b"")  # a kernel thread's
 
 
 def test_a_refusal_tells_root_something_else_than_run_as_root():

@@ -16,6 +16,7 @@ from stucktui.report.panels_json import fds_json
 TARGET = Path(__file__).parent.parent / "fixtures" / "files" / "target"
 PID = 5568  # the captured process (tests/fixtures/files/target)
 CLOSE_WAIT_INO = 0x22B2  # socket fd 7, in CLOSE_WAIT in the captured net_tcp
+MOUNTS = (4, 10, 16, 17, 24, 27)  # the mount ids of the captured fdinfo
 
 
 def _proc(root: Path, pid: int, comm: str, fds: dict[int, tuple[str, str]]) -> Path:
@@ -24,6 +25,8 @@ def _proc(root: Path, pid: int, comm: str, fds: dict[int, tuple[str, str]]) -> P
     (d / "fdinfo").mkdir()
     (d / "comm").write_text(comm + "\n")
     (d / "stat").write_text(f"{pid} ({comm}) S 1\n")
+    # the capture's mounts, all local: a file's type is asked of a local file system only
+    (d / "mountinfo").write_text("".join(f"{m} 1 0:{m} / /m{m} rw - ext4 /dev/x rw\n" for m in MOUNTS))
     for fd, (target, fdinfo) in fds.items():
         os.symlink(target, d / "fd" / str(fd))
         (d / "fdinfo" / str(fd)).write_text(fdinfo)

@@ -63,6 +63,9 @@ def tree(tmp_path: Path) -> ProcRoot:
         return text
 
     (proc / "locks").write_text(fix((LOCKS / "proc_locks").read_text()))
+    # the device comes from the fd's mount (fdinfo mnt_id 27), never from a stat of the file
+    dev = os.stat(files).st_dev
+    mountinfo = f"27 1 {os.major(dev)}:{os.minor(dev)} / / rw - ext4 /dev/x rw\n"
     holders = [line.split("\t") for line in (LOCKS / "holders.txt").read_text().splitlines()[1:]]
     holders.append(["7000", "poller", "3", "/tmp/capfiles/locks/L1", ""])  # open, LOCK_NB: no lock line
     for pid, comm, fd, target, _ in holders:
@@ -71,6 +74,7 @@ def tree(tmp_path: Path) -> ProcRoot:
         (d / "fdinfo").mkdir()
         (d / "comm").write_text(comm + "\n")
         (d / "stat").write_text(f"{pid} ({comm}) S 1\n")
+        (d / "mountinfo").write_text(mountinfo)
         os.symlink(files / Path(target).name, d / "fd" / fd)
         src = LOCKS / f"fdinfo_{pid}_{fd}"
         text = src.read_text() if src.exists() else "pos:\t0\nflags:\t02100002\nmnt_id:\t27\n"

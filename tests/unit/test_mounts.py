@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from stucktui.collect import files as files_mod
+from stucktui.collect import fileid as fileid_mod
 from stucktui.collect.files import collect_files
 from stucktui.collect.mounts import (
     FuseLookup,
     fuse_control,
     fuse_daemons,
-    hang_prone_mounts,
     kernel_waits_of,
+    local_span,
     path_argument,
     read_string,
 )
@@ -122,6 +122,7 @@ def _proc(tmp_path: Path, pid: int = 300) -> tuple[ProcRoot, Path]:
     for sub in ("fd", "fdinfo", "task/301", "task/302"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "mountinfo").write_text(MOUNTINFO)
+    (d / "maps").write_text("00000000-00004000 rw-p 00000000 00:00 0 [stack]\n")  # its memory: anonymous
     (d / "stat").write_text(f"{pid} (app) D 1 {pid} {pid} 0 -1 0 " + "0 " * 40 + "\n")
     return ProcRoot(str(tmp_path / "proc")), d
 
@@ -156,6 +157,11 @@ def test_a_path_argument_is_read_from_memory_and_made_absolute(tmp_path):
     mem[8190 : 8190 + 20] = b"/tmp/dst/mnt/hang\0xx"  # crosses a page boundary
     mem[12000:12200] = b"A" * 200
     (d / "mem").write_bytes(bytes(mem))
+    # the strings on the stack, and a page of a file on the FUSE mount (0:40, mount 45)
+    (d / "maps").write_text(
+        "00000000-00003000 rw-p 00000000 00:00 0 [stack]\n"
+        "00003000-00004000 r--p 00000000 00:28 2 /tmp/dst/mnt/slow\n"
+    )
     os.symlink("/tmp/dst/mnt", d / "fd" / "7")
     os.symlink("/data", d / "cwd")
     assert read_string(root, 300, 8190) == "/tmp/dst/mnt/hang"
@@ -169,6 +175,15 @@ def test_a_path_argument_is_read_from_memory_and_made_absolute(tmp_path):
     assert in_kernel_wait(row)
     (kw,) = kernel_waits_of(root, 300, [row])
     assert kw.on_fuse and kw.path == "/tmp/dst/mnt/hang" and kw.mount is not None and kw.mount.mount_id == 45
+    # a path in a page of the FUSE file itself is never read (its fault could hang stucktui)
+    mounts = parse_mounts(MOUNTINFO)
+    assert local_span(root, 300, 8190, mounts) == 3 * 4096 - 8190
+    assert local_span(root, 300, 0x3010, mounts) == 0 and local_span(root, 300, 0x9000, mounts) == 0
+    assert path_argument(root, 300, "stat", (0x3010,), mounts) is None
+    assert path_argument(root, 300, "stat", (8190,), mounts) == "/tmp/dst/mnt/hang"
+    fused = _row(302, "newfstatat", 262, (0xFFFFFF9C, 0x3010, 0, 0), state="S", wchan="request_wait_answer")
+    (kw,) = kernel_waits_of(root, 300, [fused])
+    assert kw.path is None
     assert sleep_text(kw).startswith(
         "waiting in request_wait_answer for a FUSE daemon's answer, in newfstatat()"
     )
@@ -233,28 +248,31 @@ def test_the_fuse_daemon_is_the_holder_of_its_connection(tmp_path):
     assert server_text(FuseServer(41, ())) == "served by no process: nobody holds its /dev/fuse connection"
 
 
-def test_the_files_panel_never_stats_a_file_on_a_fuse_or_network_mount(tmp_path, monkeypatch):
+def test_the_files_panel_never_stats_a_file_on_a_fuse_network_or_unknown_mount(tmp_path, monkeypatch):
     root, d = _proc(tmp_path)
     real = tmp_path / "plain.txt"
     real.write_text("x")
+    os.mkfifo(tmp_path / "fifo")
     os.symlink("/tmp/dst/mnt/slow", d / "fd" / "3")
     os.symlink("/mnt/x/db", d / "fd" / "4")
     os.symlink(str(real), d / "fd" / "5")
-    for fd, mnt in ((3, 45), (4, 52), (5, 27)):
+    os.symlink(str(tmp_path / "fifo"), d / "fd" / "6")  # a FIFO on a mount not in mountinfo
+    os.symlink(str(tmp_path / "fifo"), d / "fd" / "7")  # ... and on a local one
+    for fd, mnt in ((3, 45), (4, 52), (5, 27), (6, 99), (7, 60)):
         (d / "fdinfo" / str(fd)).write_text(f"pos:\t0\nflags:\t0100000\nmnt_id:\t{mnt}\nino:\t{fd}\n")
     (d / "limits").write_text("Limit Soft Limit Hard Limit Units\nMax open files 1024 4096 files\n")
     statted: list[str] = []
-    real_stat = files_mod.stat_fd
+    real_statx = fileid_mod.statx_cached
 
-    def spy(pd, fd):
-        statted.append(str(fd))
-        return real_stat(pd, fd)
+    def spy(dirfd, path):
+        statted.append(path)
+        return real_statx(dirfd, path)
 
-    monkeypatch.setattr(files_mod, "stat_fd", spy)
+    monkeypatch.setattr(fileid_mod, "statx_cached", spy)
     view = collect_files(root, 300, measure_fill=False)
-    assert [r.fd for r in view.rows] == [3, 4, 5] and statted == ["5"]
-    with root.pid_dir(300) as pd:
-        assert hang_prone_mounts(pd) == frozenset({45, 52, 61})
+    assert [r.fd for r in view.rows] == [3, 4, 5, 6, 7] and statted == ["fd/5", "fd/7"]
+    kinds = {r.fd: r.kind for r in view.rows}
+    assert kinds == {3: "file", 4: "file", 5: "file", 6: "file", 7: "fifo"}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ on lines and headers copied from real processes of this machine (tests/fixtures/
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stucktui.model.syscall import CallKind
-from stucktui.procfs.elf import parse_elf_abi
+from stucktui.procfs.elf import auxv_abi, parse_auxv, parse_elf_abi
 from stucktui.procfs.syscall import decode_call, parse_syscall, syscall_name
 from stucktui.procfs.syscall_tables import AARCH64, I386, X86_64
 from stucktui.procfs.wchan import clean_symbol, parse_stack, parse_wchan
@@ -166,3 +167,23 @@ def test_elf_headers():
     assert parse_elf_abi(bytes(arm)).abi == "aarch64"
     with pytest.raises(ValueError):
         parse_elf_abi(b"#!/bin/sh\nexec true\n")
+
+
+# an i386 program's auxiliary vector on an x86_64 kernel: 32-bit pairs (AT_SYSINFO first)
+AUXV_I386 = struct.pack(
+    "<28I", 32, 0xF7F5B560, 33, 0xF7F5B000, 16, 0x178BFBFF, 6, 4096, 17, 100, 3, 0x56555034,
+    4, 32, 5, 11, 7, 0xF7F5D000, 8, 0, 9, 0x56556090, 11, 0, 23, 0, 0, 0,
+)  # fmt: skip
+
+
+def test_the_abi_comes_from_the_auxiliary_vector_not_the_binary():
+    """/proc/PID/auxv is written in the program's word size; reading it opens no file."""
+    real = (FIX / "auxv_x86_64.bin").read_bytes()  # /proc/PID/auxv of sleep(1), captured
+    bits, entries = parse_auxv(real)
+    assert bits == 64 and entries[6] == 4096 and entries[7] != 0  # AT_PAGESZ; AT_BASE: ld.so
+    assert auxv_abi(real, "x86_64") == "x86_64"
+    assert parse_auxv(AUXV_I386)[0] == 32 and auxv_abi(AUXV_I386, "x86_64") == "i386"
+    assert auxv_abi(AUXV_I386, "aarch64") == "arm" and auxv_abi(AUXV_I386, "i386") == "i386"
+    for bad in (b"", b"\0" * 16, real[:40], b"garbage" * 9):
+        with pytest.raises(ValueError):
+            parse_auxv(bad)

@@ -105,15 +105,20 @@ def test_gone_process(tmp_path: Path):
 
 
 class DenyingPidDir(PidDir):
-    """What a non-root reader of another user's process gets: EACCES on syscall and exe,
+    """What a non-root reader of another user's process gets: EACCES on syscall and auxv,
     '0' in wchan (docs/kernel-notes.md §10.1). Root cannot be refused by file modes, so refuse here."""
 
     def read_head(self, name: str, size: int) -> bytes:
-        if name == "exe" or name.endswith("/syscall"):
+        if name.endswith("/syscall"):
             raise AccessDenied(self.pid, name)
         if name.endswith("/wchan"):
             return b"0"
         return super().read_head(name, size)
+
+    def read_bytes(self, name: str) -> bytes:
+        if name == "auxv":
+            raise AccessDenied(self.pid, name)
+        return super().read_bytes(name)
 
 
 def test_unreadable_syscall_keeps_the_row():
@@ -124,7 +129,7 @@ def test_unreadable_syscall_keeps_the_row():
     assert all(r.syscall is None and r.call_text == "syscall: no permission" for r in snap.rows)
     assert all(r.wchan is None for r in snap.rows)
     assert any("no permission" in n for n in snap.notes)
-    assert any("executable unreadable" in n for n in snap.notes)
+    assert any("auxv unreadable" in n for n in snap.notes)
     assert snap.groups[0].summary == "9 threads: syscall: no permission"
 
 
