@@ -46,6 +46,7 @@ class NetnsTable:
         self._unix: list[bytes] | None = None
         self._text: dict[str, str] = {}
         self._close_wait: frozenset[int] | None = None
+        self._cw_chunks: list[list[bytes]] | None = None  # the CLOSE_WAIT-only dumps, by family
         self._listeners: list[InetSocket] | None = None
 
     def _fallback(self, exc: OSError) -> None:
@@ -88,17 +89,37 @@ class NetnsTable:
         if self._close_wait is None:
             if self.source == "netlink" and self._dumper is not None and not self._dumps:
                 found: set[int] = set()
+                kept: list[list[bytes]] = []
                 try:
                     for family in (socket.AF_INET, socket.AF_INET6):
                         req = nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT)
-                        found.update(nl.InetDump("tcp", self._dumper(req)).collected)
+                        kept.append(self._dumper(req))
+                        found.update(nl.InetDump("tcp", kept[-1]).collected)
                 except OSError as exc:
                     self._fallback(exc)
                     return self.close_wait_inodes()
-                self._close_wait = frozenset(found)
+                self._close_wait, self._cw_chunks = frozenset(found), kept
             else:
                 self._close_wait = frozenset(self.tcp_counts()[1])
         return self._close_wait
+
+    def close_wait_queued(self) -> list[InetSocket]:
+        """CLOSE_WAIT sockets no fd holds (inode 0): connections their clients closed while
+        they waited in a listener's accept queue (docs/kernel-notes.md §A.2). Read from what
+        close_wait_inodes() read; nothing to decode when it found no inode 0."""
+        if 0 not in self.close_wait_inodes():
+            return []
+        found: list[InetSocket] = []
+        for i, (family, name) in enumerate(((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6"))):
+            if self._cw_chunks is not None:
+                found.extend(nl.iter_inet(self._cw_chunks[i], "tcp", {0}))
+                continue
+            d = self._inet_dump(family, socket.IPPROTO_TCP)
+            if d is not None:
+                found.extend(nl.iter_inet(d.chunks, "tcp", {0}))
+            else:
+                found.extend(parse_net_inet(self._proc_text(name), "tcp", {0}))
+        return [s for s in found if s.state == TCP_CLOSE_WAIT]
 
     def tcp_counts(self) -> tuple[dict[int, int], set[int]]:
         """TCP state counts (IPv4 and IPv6) and the CLOSE_WAIT inodes."""
