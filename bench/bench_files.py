@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from stucktui.collect.files import collect_files, scan_pipes
-from stucktui.collect.panels import PanelCollector
+from stucktui.inspection.sampler import Sampler
 from stucktui.procfs.root import ProcRoot
 
 # A spawner forks N children, each holding both ends of its own pipe, then reaps them.
@@ -151,7 +151,7 @@ def bench_tab(pid: int, runs: int, lsof: float) -> None:
     """The Files tab as the app refreshes it: the panel collector kept across refreshes, the
     fds on screen asked for (when this version of stucktui takes them)."""
     root = ProcRoot()
-    panels = PanelCollector(root)
+    panels = Sampler(root).panels  # the collector the app's sampler keeps
     want = frozenset({"files"})
     with root.pid_dir(pid) as d:
         if hasattr(panels, "show_fds"):

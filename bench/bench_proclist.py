@@ -504,6 +504,7 @@ def main() -> int:
         default=0,
         help="also hold this many CLOSE_WAIT sockets, a stuck listener and two leakers (bench/cw_load.py)",
     )
+    ap.add_argument("--estab", type=int, default=0, help="with --close-wait: established connections too")
     ap.add_argument("--prototype", action="store_true", help=argparse.SUPPRESS)  # merged into stucktui
     ap.add_argument(
         "--profile", action="store_true", help="also cProfile the collector at the largest --extra"
@@ -524,7 +525,7 @@ def main() -> int:
     results: list[SnapshotCost] = []
     with Sleepers() as sleepers, contextlib.ExitStack() as stack:
         if args.close_wait:
-            load = stack.enter_context(CloseWaitLoad(args.close_wait))
+            load = stack.enter_context(CloseWaitLoad(args.close_wait, args.estab))
             print(f"\n{load.describe()}")
         for n in extras:
             sleepers.grow_to(n)

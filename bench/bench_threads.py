@@ -26,7 +26,6 @@ import time
 from bench_files import end_many, spawn_many
 from cw_load import CloseWaitLoad
 
-from stucktui.collect.panels import PanelCollector
 from stucktui.collect.threads import ThreadCollector, collect_with_python
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
@@ -95,7 +94,7 @@ def bench(n: int, runs: int, pyspy: str) -> dict[str, float]:
         d = root.pid_dir(p.pid)
         col = ThreadCollector(root)
         col.collect(d)  # warm: ABI cached, CPU baseline taken, as in the app after selection
-        panels = PanelCollector(root)
+        panels = Sampler(root).panels  # the collector the app's sampler keeps
         panels.collect(d, tab_want, python=True)  # the tab's first refresh, not counted
         sampler = Sampler(root)
         # the process view's whole refresh between dumps: detail, the tab, every rule's look

@@ -7,7 +7,9 @@ Started as children of the benchmark, ended by pid in its finally block:
   closed while they waited in its accept queue (CLOSE_WAIT with inode 0: no fd holds them);
 - a leaker: a new CLOSE_WAIT socket every LEAK_EVERY seconds (its fd count grows);
 - a swapper: the same, but it closes its oldest CLOSE_WAIT socket each time (its fd count
-  stays the same, so only a read of its fds can tell the new socket is its own).
+  stays the same, so only a read of its fds can tell the new socket is its own);
+- optionally ESTAB established loopback connections, both ends held (a busy box's sockets,
+  none of them in CLOSE_WAIT).
 """
 
 from __future__ import annotations
@@ -39,6 +41,26 @@ def serve():
         a.close()
 threading.Thread(target=serve, daemon=True).start()
 keep = [socket.create_connection(srv.getsockname()) for _ in range(k)]
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.read()
+"""
+
+PAIRS = """
+import resource, socket, sys, threading
+k = int(sys.argv[1])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(4096)
+ends = []
+def serve():
+    for _ in range(k):
+        ends.append(srv.accept()[0])
+t = threading.Thread(target=serve, daemon=True)
+t.start()
+keep = [socket.create_connection(srv.getsockname()) for _ in range(k)]
+t.join()
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.read()
 """
@@ -84,8 +106,9 @@ def _close_wait() -> int:
 class CloseWaitLoad:
     """N held CLOSE_WAIT sockets, QUEUED abandoned in an accept queue, a leaker and a swapper."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, estab: int = 0) -> None:
         self.n = n
+        self.estab = estab
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def _start(self, script: str, *args: str) -> None:
@@ -104,6 +127,11 @@ class CloseWaitLoad:
             while left > 0:
                 k = min(MAX_PER_PROC, left)
                 self._start(HOLDER, str(k))
+                left -= k
+            left = self.estab
+            while left > 0:
+                k = min(MAX_PER_PROC // 2, left)
+                self._start(PAIRS, str(k))
                 left -= k
             self._start(STUCK_SERVER, str(QUEUED))
             self._start(LEAKER, str(LEAK_EVERY), "grow")
@@ -135,7 +163,8 @@ class CloseWaitLoad:
     def describe(self) -> str:
         states = SocketCollector().state_counts()
         return (
-            f"CLOSE_WAIT load: {self.n:,} held, {QUEUED} abandoned in a stuck listener's accept queue, "
+            f"socket load: {self.estab:,} established connections; CLOSE_WAIT: {self.n:,} held, "
+            f"{QUEUED} abandoned in a stuck listener's accept queue, "
             f"one leaker and one swapper adding one every {LEAK_EVERY:g} s; box TCP states now "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(states.items()))
         )

@@ -15,16 +15,24 @@ process's fd count at the time. A refresh then reads fds only where it must:
 - a process new since it was last read (a fork may have inherited sockets), in a namespace
   that has CLOSE_WAIT sockets: always (few per refresh);
 - a CLOSE_WAIT socket no kept holder holds (it was opened after its holder was read): first
-  the processes of its namespace whose fd count changed since they were read, fewest fds first
-  and CANDIDATE_FDS fds at most; if it is still unknown, every process of the namespace
-  again, at most once every RESCAN_GAP refreshes (until then it is not counted). A socket that
-  even such a full scan finds nowhere (its holder's fds are not ours to read) never forces one;
+  the processes of its namespace whose fd count changed since they were read; then, for one
+  that closed a connection and opened another, the likely holders (the holders of a listener
+  on its local port, and the processes already holding CLOSE_WAIT sockets: a leaking pool);
+  CANDIDATE_FDS fds at most each time. If it is still unknown, every process of the
+  namespace again, at most once every RESCAN_GAP refreshes (until then it is not counted). A
+  socket that even such a full scan finds nowhere (its holder's fds are not ours to read)
+  never forces one;
 - every FULL_EVERY refreshes, every process again: a socket that moved to another process (a
   descriptor passed over a unix socket) without changing state is found then.
+
+The kernel's state-filtered dumps (one per address family; none for IPv6 when no IPv6 TCP
+socket is in use) are paid every refresh: on a box with 100,000 sockets they are most of the
+column's cost (bench/README.md).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
@@ -33,11 +41,24 @@ from stucktui.model.net import InetSocket, in_accept_queue_of
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 
-FULL_EVERY = 10  # refreshes between full scans (20 s at the default 2 s interval)
+FULL_EVERY = 30  # refreshes between full scans (a minute at the default 2 s interval)
 RESCAN_GAP = 5  # refreshes between two full scans forced by sockets of unknown holders
 CANDIDATE_FDS = 50_000  # fds read per refresh in processes whose fd count changed
 
 _Holders = int | tuple[int, ...]  # one pid per fd: a tuple only for a socket held twice or more
+
+
+class _Wanted(NamedTuple):
+    """The sockets of one namespace the column counts."""
+
+    close_wait: frozenset[int]  # CLOSE_WAIT sockets held by fds: one connection each
+    listeners: dict[int, int]  # listener inode -> connections closed in its accept queue
+
+    def __bool__(self) -> bool:
+        return bool(self.close_wait or self.listeners)
+
+    def inodes(self) -> set[int]:
+        return set(self.close_wait).union(self.listeners)
 
 
 class _Seen(NamedTuple):
@@ -68,6 +89,7 @@ class CloseWaitCounter:
         self._where: dict[int, _Holders] = {}  # socket inode -> the pids holding it
         self._seen: dict[int, _Seen] = {}
         self._missing: set[int] = set()  # sockets the last full scan found in no readable process
+        self._counted: dict[int, int | None] = {}  # the last refresh's column
         self._since_full = full_every  # the first call scans everything
         self.full_scans = 0  # for tests and the benchmark
         self.reads = 0  # processes whose fds were read, for tests
@@ -81,7 +103,7 @@ class CloseWaitCounter:
         when no socket table is readable."""
         sc = self._collector()
         ns_of: dict[int, int | None] = {}
-        wanted: dict[int, dict[int, int]] = {}  # namespace -> socket inode -> weight
+        wanted: dict[int, _Wanted] = {}  # namespace -> the sockets counted
         for pid in identity:
             ns = self.netns.get(pid, -1)
             if ns == -1:
@@ -92,68 +114,109 @@ class CloseWaitCounter:
         self._since_full += 1
         if self._since_full >= self.full_every:
             return self._full(sc, wanted, ns_of, identity, fds)
+        self._prune(identity)
         busy = {ns for ns, w in wanted.items() if w}
         for pid, ns in ns_of.items():  # new processes: few, and a fork shares its parent's sockets
-            seen = self._seen.get(pid)
-            if ns in busy and (seen is None or seen.identity != identity[pid]):
+            if ns in busy and pid not in self._seen:
                 self._read(pid, identity, fds)
-        unknown = self._unknown(wanted, identity)
+        unknown = self._unknown(wanted)
         if unknown:
-            self._candidates(unknown, ns_of, identity, fds)
-            if self._unknown(wanted, identity) and self._since_full >= self.rescan_gap:
+            self._read_some(self._changed(unknown, ns_of, fds), identity, fds)
+            unknown = self._unknown(wanted)
+        if unknown:
+            self._read_some(self._likely(sc, unknown, wanted, ns_of, fds), identity, fds, wanted)
+            if self._unknown(wanted) and self._since_full >= self.rescan_gap:
                 return self._full(sc, wanted, ns_of, identity, fds)
         return self._tally(sc, wanted, ns_of, identity)
 
     # -- who holds what ---------------------------------------------------------------------
-    def _holders(self, ino: int, identity: Mapping[int, object]) -> list[int]:
-        """The kept holders of a socket that are still the processes that were read."""
-        h = self._where.get(ino)
-        if h is None:
-            return []
-        out = []
-        for pid in (h,) if isinstance(h, int) else h:
-            seen = self._seen.get(pid)
-            if seen is not None and identity.get(pid) == seen.identity:
-                out.append(pid)
-        return out
+    # These run over every CLOSE_WAIT socket of the box each refresh (20,000 in the benchmark):
+    # set operations at C speed, and a Python loop only where a holder is no longer valid.
+    def _prune(self, identity: Mapping[int, object]) -> None:
+        """Forgets the processes read before that are not those processes any more (exited,
+        or their pid reused): the sockets they held have no kept holder then."""
+        for pid in [p for p, seen in self._seen.items() if identity.get(p) != seen.identity]:
+            self._forget(pid)
 
-    def _unknown(self, wanted: Mapping[int, Mapping[int, int]], identity: Mapping[int, object]) -> set[int]:
+    def _forget(self, pid: int) -> None:
+        old = self._seen.pop(pid, None)
+        for ino in old.inodes or () if old is not None else ():
+            _drop(self._where, ino, pid)
+
+    def _unknown(self, wanted: Mapping[int, _Wanted]) -> set[int]:
         """Namespaces with a socket no kept holder holds (and no full scan failed to find)."""
+        where, missing = self._where.keys(), self._missing
         return {
             ns
             for ns, w in wanted.items()
-            if any(i not in self._missing and not self._holders(i, identity) for i in w)
+            if w.close_wait - where - missing or w.listeners.keys() - where - missing
         }
 
-    def _candidates(
-        self,
-        namespaces: set[int],
-        ns_of: Mapping[int, int | None],
-        identity: Mapping[int, object],
-        fds: Mapping[int, int | None] | None,
-    ) -> None:
-        """Reads the processes of these namespaces whose fd count changed since they were read."""
+    def _changed(
+        self, namespaces: set[int], ns_of: Mapping[int, int | None], fds: Mapping[int, int | None] | None
+    ) -> list[int]:
+        """The processes of these namespaces whose fd count changed since they were read."""
         if fds is None:
-            return
-        changed = []
+            return []
+        out = []
         for pid, ns in ns_of.items():
             seen = self._seen.get(pid)
-            n = fds.get(pid)
-            if ns in namespaces and seen is not None and seen.inodes is not None and n != seen.nfds:
-                changed.append((n or 0, pid))
+            readable = seen is not None and seen.inodes is not None
+            if ns in namespaces and readable and seen is not None and fds.get(pid) != seen.nfds:
+                out.append(pid)
+        return out
+
+    def _likely(
+        self,
+        sc: SocketCollector,
+        namespaces: set[int],
+        wanted: Mapping[int, _Wanted],
+        ns_of: Mapping[int, int | None],
+        fds: Mapping[int, int | None] | None,
+    ) -> list[int]:
+        """Who probably holds the unknown sockets of these namespaces though its fd count did
+        not change (it closed one connection and opened another): the holders of a listener on
+        their local port (connections it accepted), then those already holding CLOSE_WAIT
+        sockets there (a pool that leaks)."""
+        where = self._where
+        out: list[int] = []
+        for ns in namespaces:
+            unknown = set(wanted[ns].close_wait - where.keys() - self._missing)
+            member = next(p for p, n in ns_of.items() if n == ns)
+            table = sc.table(ns, member)
+            ports = {s.local_port for s in table.close_wait_sockets(unknown)} if unknown else set()
+            for ls in table.listeners() if ports else ():
+                h = where.get(ls.inode) if ls.local_port in ports else None
+                out.extend(() if h is None else (h,) if isinstance(h, int) else h)
+            pool = [p for p, n in self._counted.items() if n and ns_of.get(p) == ns]
+            out.extend(sorted(pool, key=lambda p: (fds or {}).get(p) or 0))
+        return list(dict.fromkeys(out))
+
+    def _read_some(
+        self,
+        pids: list[int],
+        identity: Mapping[int, object],
+        fds: Mapping[int, int | None] | None,
+        wanted: Mapping[int, _Wanted] | None = None,
+    ) -> None:
+        """Reads these processes, fewest fds first unless ordered by likelihood (`wanted`
+        given: then it stops as soon as no socket is unknown), CANDIDATE_FDS fds at most."""
+        count = (fds or {}).get
+        if wanted is None:
+            pids = sorted(pids, key=lambda p: count(p) or 0)
         budget = CANDIDATE_FDS
-        for n, pid in sorted(changed):
+        for pid in pids:
+            n = count(pid) or 0
             if n > budget:
                 break
             budget -= n
             self._read(pid, identity, fds)
+            if wanted is not None and not self._unknown(wanted):
+                return
 
     def _read(self, pid: int, identity: Mapping[int, object], fds: Mapping[int, int | None] | None) -> None:
         """Reads one process's socket fds and keeps them, replacing what was kept of it."""
-        old = self._seen.pop(pid, None)
-        if old is not None and old.inodes:
-            for ino in old.inodes:
-                _drop(self._where, ino, pid)
+        self._forget(pid)
         self.reads += 1
         try:
             with self.root.pid_dir(pid) as d:
@@ -171,7 +234,7 @@ class CloseWaitCounter:
     def _full(
         self,
         sc: SocketCollector,
-        wanted: Mapping[int, Mapping[int, int]],
+        wanted: Mapping[int, _Wanted],
         ns_of: Mapping[int, int | None],
         identity: Mapping[int, object],
         fds: Mapping[int, int | None] | None,
@@ -183,13 +246,13 @@ class CloseWaitCounter:
         for pid, ns in ns_of.items():
             if ns is not None and wanted[ns]:
                 self._read(pid, identity, fds)
-        self._missing = {i for w in wanted.values() for i in w if i not in self._where}
+        self._missing = {i for w in wanted.values() for i in w.inodes() if i not in self._where}
         return self._tally(sc, wanted, ns_of, identity)
 
     def _tally(
         self,
         sc: SocketCollector,
-        wanted: Mapping[int, Mapping[int, int]],
+        wanted: Mapping[int, _Wanted],
         ns_of: Mapping[int, int | None],
         identity: Mapping[int, object],
     ) -> dict[int, int | None]:
@@ -202,12 +265,22 @@ class CloseWaitCounter:
                 out[pid] = None
             else:
                 out[pid] = 0
-        for ns, weights in wanted.items():
-            for ino, weight in weights.items():
-                for p in self._holders(ino, identity):
-                    n = out.get(p)
-                    if n is not None and ns_of.get(p) == ns:
-                        out[p] = n + weight
+        where = self._where
+        for ns, w in wanted.items():
+            # holders counted at C speed (a pid, or a tuple of them for a shared socket)
+            per: Counter[int] = Counter()
+            for h, n in Counter(map(where.__getitem__, w.close_wait & where.keys())).items():
+                for p in (h,) if isinstance(h, int) else h:
+                    per[p] += n
+            for ino, n in w.listeners.items():
+                lh = where.get(ino)
+                for p in () if lh is None else (lh,) if isinstance(lh, int) else lh:
+                    per[p] += n
+            for p, k in per.items():
+                have = out.get(p)
+                if have is not None and ns_of.get(p) == ns:
+                    out[p] = have + k
+        self._counted = out
         return out
 
     def _unnamed(self, sc: SocketCollector, pid: int) -> int | None:
@@ -224,15 +297,14 @@ class CloseWaitCounter:
         return sum(1 for _, ino in fds if ino in inodes)
 
 
-def _wanted(sc: SocketCollector, ns: int, pid: int) -> dict[int, int]:
-    """Socket inode -> how many connections it stands for in the column: each CLOSE_WAIT
-    socket itself, and each listener for the connections closed in its accept queue."""
+def _wanted(sc: SocketCollector, ns: int, pid: int) -> _Wanted:
+    """The CLOSE_WAIT sockets of a namespace, and its listeners with connections closed in
+    their accept queue (those have no inode: 0 among the CLOSE_WAIT inodes)."""
     table = sc.table(ns, pid)
-    out = dict.fromkeys(table.close_wait_inodes(), 1)
-    if out.pop(0, None) is not None:
-        for ino, n in _abandoned(table.listeners(), table.close_wait_queued()).items():
-            out[ino] = out.get(ino, 0) + n
-    return out
+    cw = table.close_wait_inodes()
+    if 0 not in cw:
+        return _Wanted(cw, {})
+    return _Wanted(cw - {0}, _abandoned(table.listeners(), table.close_wait_sockets({0})))
 
 
 def _abandoned(listeners: Iterable[InetSocket], queued: Iterable[InetSocket]) -> dict[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stucktui.collect.detail import collect_detail
@@ -20,6 +20,7 @@ from stucktui.diagnose.history import History
 from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
+from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
@@ -46,7 +47,8 @@ class Sampler:
         self._pinned: PidDir | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self._cpu_last: float | None = None
-        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
+        # the TUI's Files panel reads fdinfo for the rows on screen only (show_fds, fd_details)
+        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
@@ -66,6 +68,22 @@ class Sampler:
         if self._pinned is not None:
             self._pinned.close()
             self._pinned = None
+            self.panels.forget()
+
+    def fd_details(self, pid: int, starttime: int | None, fds: Iterable[int] | None) -> ProcessFiles | None:
+        """The selected process's Files rows of these fds read in full (None: every fd), for
+        the table as it scrolls; later refreshes read them too. Runs beside a sample, through a
+        directory of its own: None when the process is not the one selected any more."""
+        if fds is None:
+            self.panels.show_fds(pid, None)
+            return None  # every fd: the next refresh reads them all
+        try:
+            with PidDir(self.root, pid) as d:
+                if starttime is not None and parse_stat(d.read_text("stat")).starttime != starttime:
+                    return None
+                return self.panels.details(d, fds)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
 
     def _pin(self, pid: int, starttime: int | None) -> PidDir:
         if self._pinned is not None and self._pinned.pid == pid:
@@ -153,6 +171,7 @@ class Sampler:
                     python=True,
                     threads=self.panels.threads,
                 )
+                self.panels.remember(pid, seen.files)  # the next Threads panel's fd words
             except ProcessGone:
                 self.close()
                 return Snapshot(plist, DetailGone(pid, self.clock()), pid, box_sockets=box, triage=tri)

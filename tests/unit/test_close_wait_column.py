@@ -110,19 +110,32 @@ def test_a_new_socket_is_looked_for_where_the_fd_count_changed(box):
     assert counter.full_scans == 1 and counter.reads == reads + 1  # pid 20 alone
 
 
-def test_a_new_socket_behind_an_unchanged_fd_count_waits_for_a_bounded_rescan(box):
-    """Closing one connection and opening another leaves the count as it was: only a full scan
-    can find the new socket's holder, and those come at most once every rescan_gap refreshes."""
+def test_behind_an_unchanged_fd_count_the_likely_holders_are_read_first(box):
+    """Closing one connection and opening another leaves the count as it was. A pool that
+    leaks already holds CLOSE_WAIT sockets; a server accepted the connection on its listener:
+    those are read, not the whole box."""
+    counter = CloseWaitCounter(ProcRoot(str(box.path)), full_every=100, rescan_gap=1)
+    box.counts(counter)
+    reads = counter.reads
+    box.open(20, 5, 603)  # the pool: fd 5 now another connection (601 closed)
+    box.open(10, 4, 605)  # the server: fd 4 another accepted connection, closed by its client
+    box.sockets(*box.table[:3], (CLOSE_WAIT, 603, 40103, 3306), (CLOSE_WAIT, 605, 8080, 40300))
+    assert box.counts(counter) == {10: 1, 20: 2, 30: 0}
+    assert counter.full_scans == 1 and counter.reads == reads + 2
+
+
+def test_an_unlikely_holder_behind_an_unchanged_fd_count_waits_for_a_bounded_rescan(box):
+    """Only a full scan can find it, and those come at most once every rescan_gap refreshes."""
     counter = CloseWaitCounter(ProcRoot(str(box.path)), full_every=100, rescan_gap=3)
     box.counts(counter)
-    box.open(20, 5, 603)  # fd 5 now another connection (601 closed)
-    box.sockets(*box.table[:3], (CLOSE_WAIT, 603, 40103, 3306))
+    box.open(10, 4, 606)  # the server: fd 4 now a connection it opened, closed by its peer
+    box.sockets(*box.table[:3], (CLOSE_WAIT, 606, 40400, 5432))
     assert box.counts(counter) == {10: 0, 20: 1, 30: 0}  # not found yet: not counted
     assert box.counts(counter) == {10: 0, 20: 1, 30: 0}
     assert counter.full_scans == 1
-    assert box.counts(counter) == {10: 0, 20: 2, 30: 0}  # the third refresh since the full scan
+    assert box.counts(counter) == {10: 1, 20: 1, 30: 0}  # the third refresh since the full scan
     assert counter.full_scans == 2
-    assert box.counts(counter) == {10: 0, 20: 2, 30: 0} and counter.full_scans == 2
+    assert box.counts(counter) == {10: 1, 20: 1, 30: 0} and counter.full_scans == 2
 
 
 def test_a_socket_nobody_readable_holds_forces_no_more_scans(box):
