@@ -145,11 +145,13 @@ class CloseWaitCounter:
 
     def _unknown(self, wanted: Mapping[int, _Wanted]) -> set[int]:
         """Namespaces with a socket no kept holder holds (and no full scan failed to find)."""
-        where, missing = self._where.keys(), self._missing
+        where, missing = self._where, self._missing
+        # difference() with a dict walks the CLOSE_WAIT set at C speed, never the kept sockets
         return {
             ns
             for ns, w in wanted.items()
-            if w.close_wait - where - missing or w.listeners.keys() - where - missing
+            if w.close_wait.difference(where).difference(missing)
+            or any(i not in where and i not in missing for i in w.listeners)
         }
 
     def _changed(
@@ -181,7 +183,7 @@ class CloseWaitCounter:
         where = self._where
         out: list[int] = []
         for ns in namespaces:
-            unknown = set(wanted[ns].close_wait - where.keys() - self._missing)
+            unknown = set(wanted[ns].close_wait.difference(where).difference(self._missing))
             member = next(p for p, n in ns_of.items() if n == ns)
             table = sc.table(ns, member)
             ports = {s.local_port for s in table.close_wait_sockets(unknown)} if unknown else set()
@@ -269,7 +271,8 @@ class CloseWaitCounter:
         for ns, w in wanted.items():
             # holders counted at C speed (a pid, or a tuple of them for a shared socket)
             per: Counter[int] = Counter()
-            for h, n in Counter(map(where.__getitem__, w.close_wait & where.keys())).items():
+            held = w.close_wait.difference(w.close_wait.difference(where))
+            for h, n in Counter(map(where.__getitem__, held)).items():
                 for p in (h,) if isinstance(h, int) else h:
                     per[p] += n
             for ino, n in w.listeners.items():

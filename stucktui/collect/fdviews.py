@@ -57,10 +57,12 @@ def with_pipes(
     fifo_inodes: dict[str, int],
     fills: Mapping[int, PipeFill],
     notes: list[str],
+    fds: Collection[int] | None = None,
 ) -> list[FdRow]:
-    """Each pipe and FIFO row with its holders (from `pipe_map`, scanned here when None) and
-    its fill (`fills` by inode; a pipe not there was not measured: `NOT_READ`)."""
-    if not any(r.kind in (ft.PIPE, ft.FIFO) for r in rows):
+    """Each pipe and FIFO row (of `fds`; None: every one) with its holders (from `pipe_map`,
+    scanned here when None) and its fill (`fills` by inode; a pipe not there was not measured:
+    `NOT_READ`)."""
+    if not any(r.kind in (ft.PIPE, ft.FIFO) and (fds is None or r.fd in fds) for r in rows):
         return rows
     if pipe_map is None:
         pipe_map = scan_pipes(root, fifos=fifo_inodes)
@@ -74,7 +76,12 @@ def with_pipes(
     out = []
     me: str | None = None  # this process's name, read once if needed
     for r in rows:
-        if r.kind not in (ft.PIPE, ft.FIFO) or r.inode is None or r.mode is None:
+        if (
+            r.kind not in (ft.PIPE, ft.FIFO)
+            or r.inode is None
+            or r.mode is None
+            or (fds is not None and r.fd not in fds)
+        ):
             out.append(r)
             continue
         unseen = r.kind == ft.PIPE and pipe_map.only is not None and r.inode not in pipe_map.only
@@ -95,36 +102,6 @@ def with_pipes(
             others_unseen=unseen,
         )
         out.append(r._replace(pipe=view))
-    return out
-
-
-def refill(
-    d: PidDir, rows: list[FdRow], fills: Mapping[int, PipeFill], pipe_map: PipeMap | None
-) -> list[FdRow]:
-    """Pipe rows with new fills, and with the holders `pipe_map` has for the pipes it covers
-    (exact holders the rules looked up); the other pipes keep the holders they had."""
-    watchers = _epoll_readers(rows)
-    out = []
-    for r in rows:
-        p = r.pipe
-        covered = (
-            pipe_map is not None
-            and r.kind == ft.PIPE
-            and r.inode is not None
-            and r.mode is not None
-            and (pipe_map.only is None or r.inode in pipe_map.only)
-        )
-        if covered and pipe_map is not None and r.inode is not None and r.mode is not None:
-            fill = fills.get(r.inode) or (p.fill if p is not None else PipeFill(None, None, NOT_READ))
-            view = pipe_view(
-                d.pid, r.fd, r.mode, r.inode, pipe_map.holders(r.inode), fill,
-                partial=pipe_map.unreadable > 0,
-                watched_by=tuple(dict.fromkeys(watchers.get(r.inode, ()))),
-            )  # fmt: skip
-            r = r._replace(pipe=view)
-        elif p is not None and r.inode is not None and r.inode in fills:
-            r = r._replace(pipe=replace(p, fill=fills[r.inode]))
-        out.append(r)
     return out
 
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from stucktui.collect.fdviews import NOT_READ, measure, pipe_end, refill, with_epoll, with_pipes
+from stucktui.collect.fdviews import NOT_READ, measure, pipe_end, with_epoll, with_pipes
 from stucktui.collect.mounts import hang_prone_mounts
 from stucktui.collect.pipemap import PipeMap, fd_end, scan_pipes
 from stucktui.model.fdinfo import FdInfo, access_mode, flag_names
@@ -202,37 +202,35 @@ def _collect(
     paths = _Paths(d)
     specials = _SPECIAL_KINDS
     SOCKET, bracket_inode, classify = ft.SOCKET, ft.bracket_inode, ft.classify
-    parsed: dict[int, FdInfo | None] = {}
+    unread = texts is not None  # a row without fdinfo: not read yet (or, with no texts, refused)
+    shared = paths.by_target
     # The loop runs once per fd (20,000 in the benchmark): no keyword arguments, no property
     # lookups, no calls for the common case.
     for fd, target in links:
-        unread = False
-        if texts is None:
-            info: FdInfo | None = None
-        else:
-            text = texts.get(fd)
-            if text is None:
-                if asked is None or fd in asked:
-                    continue  # closed between the listing and the read, or refused (counted)
-                unread = True
-                info = None
+        text = texts.get(fd) if texts is not None else None
+        if text is None:
+            if texts is not None and (asked is None or fd in asked):
+                continue  # closed between the listing and the read, or refused (counted)
+            if target[:1] == "/":
+                got = shared.get(target)
+                if got is None:
+                    first = firsts.get(target, fd)
+                    got = paths.shared(first, target, _parse(texts.get(first) if texts is not None else None))
+                kind, inode = got
             else:
-                info = _parse(text)
-                parsed[fd] = info
+                kind, inode = classify(target), bracket_inode(target)
+            state = socket_states.get(inode) if kind == SOCKET and inode is not None else None
+            rows.append(FdRow(fd, kind, target, None, (), None, inode, None, None, None, (), state, unread))
+            continue
+        info = _parse(text)
         if target[:1] == "/":
-            if unread:
-                first = firsts[target]
-                if first not in parsed:
-                    parsed[first] = _parse(texts.get(first) if texts is not None else None)
-                kind, inode = paths.shared(first, target, parsed[first])
-            else:
-                kind, inode = paths.kind(fd, target, info)
+            kind, inode = paths.kind(fd, target, info)
         else:
             kind = classify(target)
             inode = info.ino if info is not None and info.ino is not None else bracket_inode(target)
         state = socket_states.get(inode) if kind == SOCKET and inode is not None else None
         if info is None:
-            rows.append(FdRow(fd, kind, target, None, (), None, inode, None, None, None, (), state, unread))
+            rows.append(FdRow(fd, kind, target, None, (), None, inode, None, None, None, (), state))
             continue
         rows.append(
             FdRow(
@@ -252,13 +250,18 @@ def _collect(
         )
     if denied_info:
         notes.append(f"{denied_info} fds could not be read (no permission)")
-    if lazy:  # a pipe's end from its link, read or not: the rules and the verdicts need it
-        rows = [_with_end(root, d, r) if r.unread and r.kind in (ft.PIPE, ft.FIFO) else r for r in rows]
+    viewed: set[int] | None = None  # the pipe rows that get their holders (None: every one)
+    if lazy:  # pipes read, asked for, or watched by an epoll set here (the rules look at those)
+        watched = {e.ino for r in rows if r.kind == ft.EPOLL and r.info is not None for e in r.info.epoll}
+        viewed = {
+            r.fd for r in rows if r.kind in _PIPES and (not r.unread or r.fd in detail or r.inode in watched)
+        }
+        rows = [_with_end(root, d, r) if r.fd in viewed and r.mode is None else r for r in rows]
     if not measure_fill:
         fills = {r.inode: _NOT_MEASURED for r in rows if r.inode is not None}
     else:
-        fills = measure(d, rows, (detail | {r.fd for r in rows if r.info is not None}) if lazy else None)
-    rows = with_pipes(root, d, rows, pipe_map, paths.fifos, fills, notes)
+        fills = measure(d, rows, viewed)
+    rows = with_pipes(root, d, rows, pipe_map, paths.fifos, fills, notes, viewed)
     rows = with_epoll(rows, socket_states)
     counts = Counter(r.kind for r in rows)
     return ProcessFiles(
@@ -274,6 +277,8 @@ def _collect(
 
 
 _NOT_MEASURED = PipeFill(None, None, "not measured")
+_PIPES = (ft.PIPE, ft.FIFO)
+_NOTHING = PipeMap({}, {}, 0, 0.0, only=frozenset())  # no pipe's holders known
 
 
 def _with_end(root: ProcRoot, d: PidDir, r: FdRow) -> FdRow:
@@ -336,6 +341,39 @@ def with_details(
     else:  # the states the view had, for the epoll watches
         states = {r.inode: r.socket_state for r in rows if r.socket_state and r.inode is not None}
         states.update((w.ino, w.socket_state) for r in rows for w in r.epoll if w.socket_state)
-    rows = refill(d, rows, measure(d, [rows[i] for i in todo], None), pipe_map)
+    rows = _views(root, d, rows, {rows[i].fd for i in todo}, pipe_map)
     rows = with_epoll(rows, states)
     return replace(files, rows=tuple(rows))
+
+
+def _views(
+    root: ProcRoot, d: PidDir, rows: list[FdRow], read: set[int], pipe_map: PipeMap | None
+) -> list[FdRow]:
+    """Pipe views after reading `read`: those rows' pipes measured; a view built where one of
+    them had none, and where `pipe_map` covers the pipe (the holders the rules looked up);
+    the other views keep their holders, with the new fill."""
+
+    def covered(r: FdRow) -> bool:
+        return (
+            pipe_map is not None
+            and r.kind == ft.PIPE
+            and r.inode is not None
+            and (pipe_map.only is None or r.inode in pipe_map.only)
+        )
+
+    fills = measure(d, [r for r in rows if r.fd in read], None)
+    fresh = {
+        r.fd
+        for r in rows
+        if r.kind in _PIPES and r.mode is not None and ((r.fd in read and r.pipe is None) or covered(r))
+    }
+    if fresh:
+        kept = {r.inode: r.pipe.fill for r in rows if r.pipe is not None and r.inode is not None}
+        fifos = {r.target: r.inode for r in rows if r.fd in fresh and r.kind == ft.FIFO and r.inode}
+        rows = with_pipes(root, d, rows, pipe_map or _NOTHING, fifos, {**kept, **fills}, [], fresh)
+    return [
+        r._replace(pipe=replace(r.pipe, fill=fills[r.inode]))
+        if r.pipe is not None and r.fd not in fresh and r.inode is not None and r.inode in fills
+        else r
+        for r in rows
+    ]

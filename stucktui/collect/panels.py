@@ -97,7 +97,7 @@ class PanelCollector:
         last = self._files
         if last is None or last[0] != d.pid:
             return None
-        files = with_details(self.root, d, last[1], fds)
+        files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
         self._files = (d.pid, files)
         return files
 

@@ -295,8 +295,10 @@ def test_a_lazy_view_reads_fdinfo_only_where_it_is_needed(proc):
     assert r[13].detail == "signals SIGUSR1, SIGTERM, SIGRTMIN+2"  # special fds: always read
     assert [w.fd for w in r[11].epoll] == [12, 3, 7]
     assert r[7].socket_state == "CLOSE_WAIT" and r[7].unread  # the state needs no fdinfo
-    # a pipe's end without its fdinfo (here from fdinfo's flags: a fixture link has no procfs mode)
-    assert (r[4].mode, r[4].unread) == ("w", True)
+    # a pipe off screen has no view until read, unless an epoll set here watches it: then its
+    # end (here from fdinfo's flags: a fixture link has no procfs mode) and holders are known
+    assert (r[251].mode, r[251].unread, r[251].pipe) == (None, True, None)
+    assert (r[3].mode, r[4].mode, r[4].unread) == ("r", "w", True)  # both ends of the watched pipe
     assert r[4].pipe is not None and [(p.pid, p.fd) for p in r[4].pipe.peers] == [(PID, 3)]
     assert dict(f.counts) == dict(collect_files(ProcRoot(str(proc)), PID, measure_fill=False).counts)
 
@@ -349,10 +351,35 @@ def test_the_rules_get_the_exact_holders_of_the_pipes_they_looked_up(proc):
     stale = scan_pipes(root)
     stale = PipeMap({9999: (PipeEnd(7000, "svc", 2, "w"), PipeEnd(6999, "gone", 0, "r"))}, {}, 0, 0.0,
                     only=frozenset({9999}))  # fmt: skip
-    f = collect_files(root, 7000, measure_fill=False, lazy=True, pipe_map=stale)
+    f = collect_files(root, 7000, measure_fill=False, lazy=True, pipe_map=stale, detail={2})
     assert not rows_by_fd(f)[2].pipe.no_reader  # a reader that has exited since the scan
     exact = scan_pipes(root)
     with root.pid_dir(7000) as d:
         now = with_details(root, d, f, {2}, pipe_map=replace(exact, only=frozenset({9999})))
     p = rows_by_fd(now)[2].pipe
     assert p.no_reader and p.reader_is_writer
+
+
+def test_the_tuis_files_panel_reads_the_rows_on_screen_and_keeps_the_pipe_map(proc, monkeypatch):
+    from stucktui.collect import panels as P
+
+    scans = []
+    real = P.scan_pipes
+    monkeypatch.setattr(P, "scan_pipes", lambda root: scans.append(1) or real(root))
+    root = ProcRoot(str(proc))
+    pc = P.PanelCollector(root, lazy_files=True)
+    pc.show_fds(PID, {22, 3})
+    with root.pid_dir(PID) as d:
+        for _ in range(P.PIPE_MAP_EVERY + 1):
+            f = pc.collect(d, frozenset({"files"})).files
+        assert len(scans) == 2  # the first refresh, and the one after PIPE_MAP_EVERY
+        r = rows_by_fd(f)
+        assert r[22].pos == 4321 and not r[3].unread and r[2].unread
+        assert r[3].pipe is not None and r[3].pipe.watched_by == (11,)
+        more = pc.details(d, {2})  # the table scrolled to fd 2
+    assert more is not None and not rows_by_fd(more)[2].unread and rows_by_fd(more)[22].pos == 4321
+    with root.pid_dir(PID) as d:
+        r = rows_by_fd(pc.collect(d, frozenset({"files"})).files)
+    assert not r[2].unread and r[3].unread  # later refreshes read the new window
+    report = P.PanelCollector(root).collect(root.pid_dir(PID), frozenset({"files"})).files
+    assert not report.unread and not report.lazy  # a report reads every fd

@@ -63,10 +63,10 @@ def _cells(r: FdRow) -> list[Text]:
 
 
 def _reads_all(sort_key: str, query: str) -> bool:
-    """An order or a filter that reads what only fdinfo says (position, mode, flags), so every
-    row needs it; a filter by fd number does not."""
+    """An order or a filter that reads what only a row read in full says (position, mode,
+    flags, the other ends of a pipe), so every row needs it; a filter by fd number does not."""
     words = query.split()
-    return sort_key == "pos" or bool(words) and not (len(words) == 1 and words[0].isdigit())
+    return sort_key in ("pos", "state") or bool(words) and not (len(words) == 1 and words[0].isdigit())
 
 
 class FilesPanel(DetailPanel):
