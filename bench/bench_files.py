@@ -1,7 +1,11 @@
 """Benchmark of the Files data layer: the box-wide pipe map and a 20,000-fd Files panel,
 each next to lsof (and lsfd) measured in the same run. Extra processes are ended by pid.
 
-    python bench/bench_files.py [--procs 2000,5000] [--fds 20000] [--runs 5]
+    python bench/bench_files.py [--procs 2000,5000] [--fds 20000] [--runs 5] [--tab-extra 2000]
+
+"Files tab" is what the app runs for the tab each refresh (PanelCollector.collect for the files
+panel, the rows on screen given as the table asks for them), with --tab-extra idle processes
+on the box (the box-wide work a tab may do grows with them), next to lsof -p in the same run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.inspection.sampler import Sampler
 from stucktui.procfs.root import ProcRoot
 
 # A spawner forks N children, each holding both ends of its own pipe, then reaps them.
@@ -139,7 +144,29 @@ def bare_loop(pid: int) -> int:
     return n
 
 
-def bench_panel(nfds: int, runs: int) -> None:
+ON_SCREEN = 60  # rows of the Files table a tall terminal shows
+
+
+def bench_tab(pid: int, runs: int, lsof: float) -> None:
+    """The Files tab as the app refreshes it: the panel collector kept across refreshes, the
+    fds on screen asked for (when this version of stucktui takes them)."""
+    root = ProcRoot()
+    panels = Sampler(root).panels  # the collector the app's sampler keeps
+    want = frozenset({"files"})
+    with root.pid_dir(pid) as d:
+        if hasattr(panels, "show_fds"):
+            panels.show_fds(pid, frozenset(range(ON_SCREEN)))
+        panels.collect(d, want)  # the first refresh of the tab, not counted
+        tab = median_time(lambda: panels.collect(d, want), runs)
+    procs = sum(1 for x in os.listdir("/proc") if x.isdigit())
+    print(
+        f"Files tab as the app runs it ({procs} processes on the box): {tab * 1000:.0f} ms, "
+        f"lsof -p {lsof * 1000:.0f} ms (ratio {tab / lsof:.2f})",
+        flush=True,
+    )
+
+
+def bench_panel(nfds: int, runs: int, tab_extra: int = 0) -> None:
     p = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(nfds)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
     )
@@ -161,6 +188,14 @@ def bench_panel(nfds: int, runs: int) -> None:
             f"floor: bare readlink + fdinfo loop {bare * 1000:.0f} ms (ratio {bare / lsof:.2f})",
             flush=True,
         )
+        bench_tab(p.pid, runs, lsof)
+        if tab_extra:
+            spawner, pids = spawn_many(tab_extra)
+            try:
+                lsof = median_time(run_cmd(["lsof", "-p", str(p.pid)]), runs)
+                bench_tab(p.pid, runs, lsof)
+            finally:
+                end_many(spawner, pids)
     finally:
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
@@ -173,6 +208,7 @@ def main() -> None:
     ap.add_argument("--procs", default="2000,5000")
     ap.add_argument("--fds", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tab-extra", type=int, default=2000, help="idle processes for the tab's second run")
     a = ap.parse_args()
     print(
         f"kernel {os.uname().release}, {os.cpu_count()} CPUs, "
@@ -180,7 +216,7 @@ def main() -> None:
     )
     bench_pipe_map([int(x) for x in a.procs.split(",") if x], a.runs)
     if a.fds:
-        bench_panel(a.fds, a.runs)
+        bench_panel(a.fds, a.runs, a.tab_extra)
 
 
 if __name__ == "__main__":

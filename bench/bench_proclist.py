@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cw_load import CloseWaitLoad
+
 from stucktui.collect.proclist import ProcessListCollector
 from stucktui.procfs.root import ProcRoot
 
@@ -150,6 +152,7 @@ class SnapshotCost:
     ps_wall: list[float] = field(default_factory=list)
     ps_cpu: list[float] = field(default_factory=list)
     proto_cpu: list[float] = field(default_factory=list)
+    full_scans: int = 0  # refreshes that read every fd of the box for the CLOSE_WAIT column
 
 
 def children_cpu() -> float:
@@ -163,6 +166,7 @@ def snapshot_cost(extra: int, runs: int, prototype: bool = False) -> SnapshotCos
     coll.collect()  # rows become reusable once they carry a CPU% rate
     proto = None
     out = SnapshotCost(extra, 0)
+    scans0 = coll._cw.full_scans
     for _ in range(runs):
         if proto is not None:
             c0 = time.thread_time()
@@ -177,6 +181,7 @@ def snapshot_cost(extra: int, runs: int, prototype: bool = False) -> SnapshotCos
         subprocess.run(PS_ARGV, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
         out.ps_wall.append(time.perf_counter() - t0)
         out.ps_cpu.append(children_cpu() - c0)
+    out.full_scans = coll._cw.full_scans - scans0
     return out
 
 
@@ -184,14 +189,14 @@ def print_snapshot_table(results: list[SnapshotCost]) -> None:
     print("\n### One snapshot of the process list (median of runs, ms)\n")
     print(
         "| extra idle procs | rows | stucktui wall | stucktui CPU | ps wall | ps CPU "
-        "| wall ratio | CPU ratio |"
+        "| wall ratio | CPU ratio | full CLOSE_WAIT scans |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ow, oc, pw, pc = (median(x) * 1000 for x in (r.ours_wall, r.ours_cpu, r.ps_wall, r.ps_cpu))
         print(
             f"| {r.extra} | {r.rows} | {ow:.1f} | {oc:.1f} | {pw:.1f} | {pc:.1f} "
-            f"| {ow / pw:.2f}x | {oc / pc:.2f}x |"
+            f"| {ow / pw:.2f}x | {oc / pc:.2f}x | {r.full_scans} of {len(r.ours_cpu)} |"
         )
     if any(r.proto_cpu for r in results):
         print("\nPrototype with row reuse (bench/proclist_prototype.py), CPU ms and CPU ratio to ps:")
@@ -493,6 +498,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-CPU window per program")
     ap.add_argument("--presses", type=int, default=40)
     ap.add_argument("--skip-tui", action="store_true", help="only the snapshot cost")
+    ap.add_argument(
+        "--close-wait",
+        type=int,
+        default=0,
+        help="also hold this many CLOSE_WAIT sockets, a stuck listener and two leakers (bench/cw_load.py)",
+    )
+    ap.add_argument("--estab", type=int, default=0, help="with --close-wait: established connections too")
     ap.add_argument("--prototype", action="store_true", help=argparse.SUPPRESS)  # merged into stucktui
     ap.add_argument(
         "--profile", action="store_true", help="also cProfile the collector at the largest --extra"
@@ -511,7 +523,10 @@ def main() -> int:
         f"{sum(1 for n in os.listdir('/proc') if n.isdigit())} processes before the benchmark"
     )
     results: list[SnapshotCost] = []
-    with Sleepers() as sleepers:
+    with Sleepers() as sleepers, contextlib.ExitStack() as stack:
+        if args.close_wait:
+            load = stack.enter_context(CloseWaitLoad(args.close_wait, args.estab))
+            print(f"\n{load.describe()}")
         for n in extras:
             sleepers.grow_to(n)
             results.append(snapshot_cost(n, args.runs, args.prototype))

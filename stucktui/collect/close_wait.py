@@ -1,29 +1,72 @@
 """The process list's CLOSE_WAIT column across refreshes, without reading every fd each time.
 
-Finding who holds a CLOSE_WAIT socket takes a readlink of every fd of every process in a
-namespace that has one: ~0.2 s a refresh with 50,000 sockets on the box. But the set of
-CLOSE_WAIT sockets changes slowly (docs/incidents.md §1 gained ~10,000 a day), and the kernel tells us
-that set cheaply (a state-filtered dump). So the owners found by a full scan are kept, keyed by
-(namespace, inode), and a refresh rescans every process only when it must:
+What the column counts, per process: its fds on CLOSE_WAIT sockets (a dup counts twice), plus
+the connections their clients closed while they waited in the accept queue of a listener it
+holds. Those have no fd (inode 0: docs/kernel-notes.md §A.2), so no fd table can ever show
+them; they are counted once per fd on the listener instead, which puts a server that stopped
+accepting (the stuck-server case) at the top of the column.
 
-- a CLOSE_WAIT socket appeared that no kept owner holds;
-- a kept owner is no longer the same process (its start time changed: the pid was reused);
-- every FULL_EVERY refreshes, to pick up a socket that moved to another process (a fork, or a
-  descriptor passed over a unix socket) without changing state.
+Finding who holds a socket takes a readlink of every fd of every process in its network
+namespace: ~0.2 s a refresh with 50,000 sockets on the box. But the kernel tells cheaply which
+sockets are in CLOSE_WAIT (a state-filtered dump), and a socket is held long before it enters
+CLOSE_WAIT. So the fds read are kept: every socket inode seen, with its holders, and each
+process's fd count at the time. A refresh then reads fds only where it must:
 
-Otherwise the counts come from the kept owners, and only processes new since the last full scan
-(a fork may have inherited sockets) have their fds read.
+- a process new since it was last read (a fork may have inherited sockets), in a namespace
+  that has CLOSE_WAIT sockets: always (few per refresh);
+- a CLOSE_WAIT socket no kept holder holds (it was opened after its holder was read): first
+  the processes of its namespace whose fd count changed since they were read; then, for one
+  that closed a connection and opened another, the likely holders (the holders of a listener
+  on its local port, and the processes already holding CLOSE_WAIT sockets: a leaking pool);
+  CANDIDATE_FDS fds at most each time. If it is still unknown, every process of the
+  namespace again, at most once every RESCAN_GAP refreshes (until then it is not counted). A
+  socket that even such a full scan finds nowhere (its holder's fds are not ours to read)
+  never forces one;
+- every FULL_EVERY refreshes, every process again: a socket that moved to another process (a
+  descriptor passed over a unix socket) without changing state is found then.
+
+The kernel's state-filtered dumps (one per address family; none for IPv6 when no IPv6 TCP
+socket is in use) are paid every refresh: on a box with 100,000 sockets they are most of the
+column's cost (bench/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from stucktui.collect.sockets import SocketCollector, socket_fds
+from stucktui.model.net import InetSocket, in_accept_queue_of
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 
-FULL_EVERY = 10  # refreshes between full scans (20 s at the default 2 s interval)
+FULL_EVERY = 30  # refreshes between full scans (a minute at the default 2 s interval)
+RESCAN_GAP = 5  # refreshes between two full scans forced by sockets of unknown holders
+CANDIDATE_FDS = 50_000  # fds read per refresh in processes whose fd count changed
+
+_Holders = int | tuple[int, ...]  # one pid per fd: a tuple only for a socket held twice or more
+
+
+class _Wanted(NamedTuple):
+    """The sockets of one namespace the column counts."""
+
+    close_wait: frozenset[int]  # CLOSE_WAIT sockets held by fds: one connection each
+    listeners: dict[int, int]  # listener inode -> connections closed in its accept queue
+
+    def __bool__(self) -> bool:
+        return bool(self.close_wait or self.listeners)
+
+    def inodes(self) -> set[int]:
+        return set(self.close_wait).union(self.listeners)
+
+
+class _Seen(NamedTuple):
+    """A process as it was when its fds were last read."""
+
+    identity: object  # its start time: a pid reused since is another process
+    nfds: int | None  # its fd count then, as the process list read it
+    inodes: tuple[int, ...] | None  # its socket fds' inodes; None: its fds are not ours to list
 
 
 class CloseWaitCounter:
@@ -35,113 +78,259 @@ class CloseWaitCounter:
         root: ProcRoot,
         full_every: int = FULL_EVERY,
         collector: Callable[[], SocketCollector] | None = None,
+        rescan_gap: int = RESCAN_GAP,
     ) -> None:
         """`collector` makes each refresh's SocketCollector (tests hand one a captured dump)."""
         self.root = root
         self.full_every = full_every
+        self.rescan_gap = rescan_gap
         self._collector = collector or (lambda: SocketCollector(root))
         self.netns: dict[int, int | None] = {}  # pid -> namespace, trimmed by the caller
-        self._owners: dict[tuple[int | None, int], list[int]] = {}  # (ns, inode) -> pids
-        self._identity: dict[int, object] = {}  # pid -> its start time at the last scan
-        self._denied: set[int] = set()
+        self._where: dict[int, _Holders] = {}  # socket inode -> the pids holding it
+        self._seen: dict[int, _Seen] = {}
+        self._missing: set[int] = set()  # sockets the last full scan found in no readable process
+        self._counted: dict[int, int | None] = {}  # the last refresh's column
         self._since_full = full_every  # the first call scans everything
-        self.full_scans = 0  # for tests and the curious
+        self.full_scans = 0  # for tests and the benchmark
+        self.reads = 0  # processes whose fds were read, for tests
 
-    def counts(self, identity: Mapping[int, object]) -> dict[int, int | None]:
+    def counts(
+        self, identity: Mapping[int, object], fds: Mapping[int, int | None] | None = None
+    ) -> dict[int, int | None]:
         """`identity`: pid -> something that changes when the pid is reused (its start time)
-        for every process of this refresh. Raises OSError when no socket table is readable."""
+        for every process of this refresh; `fds`: pid -> its fd count this refresh, when the
+        caller read it (a process whose count changed may hold a new socket). Raises OSError
+        when no socket table is readable."""
         sc = self._collector()
-        cw: dict[int | None, frozenset[int]] = {}  # namespace -> its CLOSE_WAIT inodes
         ns_of: dict[int, int | None] = {}
+        wanted: dict[int, _Wanted] = {}  # namespace -> the sockets counted
         for pid in identity:
             ns = self.netns.get(pid, -1)
             if ns == -1:
                 ns = self.netns[pid] = sc.netns_of(pid)
             ns_of[pid] = ns
-            if ns not in cw and ns is not None:
-                cw[ns] = sc.table(ns, pid).close_wait_inodes()
+            if ns is not None and ns not in wanted:
+                wanted[ns] = _wanted(sc, ns, pid)
         self._since_full += 1
-        if self._can_reuse(cw, identity):
-            return self._from_owners(sc, cw, ns_of, identity)
-        return self._full(sc, cw, ns_of, identity)
-
-    def _can_reuse(self, cw: Mapping[int | None, frozenset[int]], identity: Mapping[int, object]) -> bool:
         if self._since_full >= self.full_every:
-            return False
-        for ns, inodes in cw.items():
-            for ino in inodes:
-                pids = self._owners.get((ns, ino))
-                if pids is None:
-                    return False  # a new CLOSE_WAIT socket: whose?
-                if any(identity.get(p) != self._identity.get(p) for p in pids if p in identity):
-                    return False  # an owner's pid now names another process
-        return True
+            return self._full(sc, wanted, ns_of, identity, fds)
+        self._prune(identity)
+        busy = {ns for ns, w in wanted.items() if w}
+        for pid, ns in ns_of.items():  # new processes: few, and a fork shares its parent's sockets
+            if ns in busy and pid not in self._seen:
+                self._read(pid, identity, fds)
+        unknown = self._unknown(wanted)
+        if unknown:
+            self._read_some(self._changed(unknown, ns_of, fds), identity, fds)
+            unknown = self._unknown(wanted)
+        if unknown:
+            self._read_some(self._likely(sc, unknown, wanted, ns_of, fds), identity, fds, wanted)
+            if self._unknown(wanted) and self._since_full >= self.rescan_gap:
+                return self._full(sc, wanted, ns_of, identity, fds)
+        return self._tally(sc, wanted, ns_of, identity)
+
+    # -- who holds what ---------------------------------------------------------------------
+    # These run over every CLOSE_WAIT socket of the box each refresh (20,000 in the benchmark):
+    # set operations at C speed, and a Python loop only where a holder is no longer valid.
+    def _prune(self, identity: Mapping[int, object]) -> None:
+        """Forgets the processes read before that are not those processes any more (exited,
+        or their pid reused): the sockets they held have no kept holder then."""
+        for pid in [p for p, seen in self._seen.items() if identity.get(p) != seen.identity]:
+            self._forget(pid)
+
+    def _forget(self, pid: int) -> None:
+        old = self._seen.pop(pid, None)
+        for ino in old.inodes or () if old is not None else ():
+            _drop(self._where, ino, pid)
+
+    def _unknown(self, wanted: Mapping[int, _Wanted]) -> set[int]:
+        """Namespaces with a socket no kept holder holds (and no full scan failed to find)."""
+        where, missing = self._where, self._missing
+        # difference() with a dict walks the CLOSE_WAIT set at C speed, never the kept sockets
+        return {
+            ns
+            for ns, w in wanted.items()
+            if w.close_wait.difference(where).difference(missing)
+            or any(i not in where and i not in missing for i in w.listeners)
+        }
+
+    def _changed(
+        self, namespaces: set[int], ns_of: Mapping[int, int | None], fds: Mapping[int, int | None] | None
+    ) -> list[int]:
+        """The processes of these namespaces whose fd count changed since they were read."""
+        if fds is None:
+            return []
+        out = []
+        for pid, ns in ns_of.items():
+            seen = self._seen.get(pid)
+            readable = seen is not None and seen.inodes is not None
+            if ns in namespaces and readable and seen is not None and fds.get(pid) != seen.nfds:
+                out.append(pid)
+        return out
+
+    def _likely(
+        self,
+        sc: SocketCollector,
+        namespaces: set[int],
+        wanted: Mapping[int, _Wanted],
+        ns_of: Mapping[int, int | None],
+        fds: Mapping[int, int | None] | None,
+    ) -> list[int]:
+        """Who probably holds the unknown sockets of these namespaces though its fd count did
+        not change (it closed one connection and opened another): the holders of a listener on
+        their local port (connections it accepted), then those already holding CLOSE_WAIT
+        sockets there (a pool that leaks)."""
+        where = self._where
+        out: list[int] = []
+        for ns in namespaces:
+            unknown = set(wanted[ns].close_wait.difference(where).difference(self._missing))
+            member = next(p for p, n in ns_of.items() if n == ns)
+            table = sc.table(ns, member)
+            ports = {s.local_port for s in table.close_wait_sockets(unknown)} if unknown else set()
+            for ls in table.listeners() if ports else ():
+                h = where.get(ls.inode) if ls.local_port in ports else None
+                out.extend(() if h is None else (h,) if isinstance(h, int) else h)
+            pool = [p for p, n in self._counted.items() if n and ns_of.get(p) == ns]
+            out.extend(sorted(pool, key=lambda p: (fds or {}).get(p) or 0))
+        return list(dict.fromkeys(out))
+
+    def _read_some(
+        self,
+        pids: list[int],
+        identity: Mapping[int, object],
+        fds: Mapping[int, int | None] | None,
+        wanted: Mapping[int, _Wanted] | None = None,
+    ) -> None:
+        """Reads these processes, fewest fds first unless ordered by likelihood (`wanted`
+        given: then it stops as soon as no socket is unknown), CANDIDATE_FDS fds at most."""
+        count = (fds or {}).get
+        if wanted is None:
+            pids = sorted(pids, key=lambda p: count(p) or 0)
+        budget = CANDIDATE_FDS
+        for pid in pids:
+            n = count(pid) or 0
+            if n > budget:
+                break
+            budget -= n
+            self._read(pid, identity, fds)
+            if wanted is not None and not self._unknown(wanted):
+                return
+
+    def _read(self, pid: int, identity: Mapping[int, object], fds: Mapping[int, int | None] | None) -> None:
+        """Reads one process's socket fds and keeps them, replacing what was kept of it."""
+        self._forget(pid)
+        self.reads += 1
+        try:
+            with self.root.pid_dir(pid) as d:
+                inodes = tuple(ino for _, ino in socket_fds(d))
+        except AccessDenied:
+            inodes = None
+        except (ProcessGone, OSError):
+            return
+        self._seen[pid] = _Seen(identity[pid], fds.get(pid) if fds is not None else None, inodes)
+        where = self._where
+        for ino in inodes or ():
+            h = where.get(ino)
+            where[ino] = pid if h is None else (h, pid) if isinstance(h, int) else (*h, pid)
 
     def _full(
         self,
         sc: SocketCollector,
-        cw: Mapping[int | None, frozenset[int]],
+        wanted: Mapping[int, _Wanted],
+        ns_of: Mapping[int, int | None],
+        identity: Mapping[int, object],
+        fds: Mapping[int, int | None] | None,
+    ) -> dict[int, int | None]:
+        """Every process of every namespace with CLOSE_WAIT sockets read again."""
+        self._since_full = 0
+        self.full_scans += 1
+        self._where, self._seen = {}, {}
+        for pid, ns in ns_of.items():
+            if ns is not None and wanted[ns]:
+                self._read(pid, identity, fds)
+        self._missing = {i for w in wanted.values() for i in w.inodes() if i not in self._where}
+        return self._tally(sc, wanted, ns_of, identity)
+
+    def _tally(
+        self,
+        sc: SocketCollector,
+        wanted: Mapping[int, _Wanted],
         ns_of: Mapping[int, int | None],
         identity: Mapping[int, object],
     ) -> dict[int, int | None]:
-        self._since_full = 0
-        self.full_scans += 1
-        self._owners = {}
-        self._denied = set()
         out: dict[int, int | None] = {}
         for pid, ns in ns_of.items():
-            out[pid] = self._scan(sc, pid, ns, cw)
-        self._identity = dict(identity)
+            seen = self._seen.get(pid)
+            if ns is None:  # a namespace we cannot name: its own /proc/PID/net, nothing kept
+                out[pid] = self._unnamed(sc, pid)
+            elif seen is not None and seen.inodes is None and seen.identity == identity[pid]:
+                out[pid] = None
+            else:
+                out[pid] = 0
+        where = self._where
+        for ns, w in wanted.items():
+            # holders counted at C speed (a pid, or a tuple of them for a shared socket)
+            per: Counter[int] = Counter()
+            held = w.close_wait.difference(w.close_wait.difference(where))
+            for h, n in Counter(map(where.__getitem__, held)).items():
+                for p in (h,) if isinstance(h, int) else h:
+                    per[p] += n
+            for ino, n in w.listeners.items():
+                lh = where.get(ino)
+                for p in () if lh is None else (lh,) if isinstance(lh, int) else lh:
+                    per[p] += n
+            for p, k in per.items():
+                have = out.get(p)
+                if have is not None and ns_of.get(p) == ns:
+                    out[p] = have + k
+        self._counted = out
         return out
 
-    def _scan(
-        self, sc: SocketCollector, pid: int, ns: int | None, cw: Mapping[int | None, frozenset[int]]
-    ) -> int | None:
-        """Reads one process's fds, records it as owner of its CLOSE_WAIT sockets, counts them."""
-        inodes = cw.get(ns) if ns is not None else None
-        if ns is not None and not inodes:
-            return 0  # nothing in CLOSE_WAIT in its namespace: no need to read its fds
+    def _unnamed(self, sc: SocketCollector, pid: int) -> int | None:
         try:
             with self.root.pid_dir(pid) as d:
                 fds = socket_fds(d)
         except AccessDenied:
-            self._denied.add(pid)
             return None
         except (ProcessGone, OSError):
             return 0
-        if inodes is None:  # a namespace we cannot name: its own /proc/PID/net, not kept
-            inodes = sc.table(None, pid).close_wait_inodes()
-            return sum(1 for _, ino in fds if ino in inodes)
-        n = 0
-        for _, ino in fds:
-            if ino in inodes:
-                self._owners.setdefault((ns, ino), []).append(pid)
-                n += 1
-        return n
+        if not fds:
+            return 0
+        inodes = sc.table(None, pid).close_wait_inodes()
+        return sum(1 for _, ino in fds if ino in inodes)
 
-    def _from_owners(
-        self,
-        sc: SocketCollector,
-        cw: Mapping[int | None, frozenset[int]],
-        ns_of: Mapping[int, int | None],
-        identity: Mapping[int, object],
-    ) -> dict[int, int | None]:
-        out: dict[int, int | None] = {}
-        for pid, ns in ns_of.items():
-            if pid in self._denied and self._identity.get(pid) == identity[pid]:
-                out[pid] = None
-            elif ns is None:  # a namespace we cannot name is not kept: read again
-                out[pid] = self._scan(sc, pid, ns, cw)
-            elif self._identity.get(pid) != identity[pid]:  # new since the last full scan
-                self._identity[pid] = identity[pid]
-                # its CLOSE_WAIT sockets join the kept owners, counted below with the rest
-                out[pid] = None if self._scan(sc, pid, ns, cw) is None else 0
-            else:
-                out[pid] = 0
-        for (ns, ino), pids in self._owners.items():
-            if ino in cw.get(ns, ()):
-                for p in pids:
-                    n = out.get(p)
-                    if n is not None and ns_of.get(p) == ns:
-                        out[p] = n + 1
-        return out
+
+def _wanted(sc: SocketCollector, ns: int, pid: int) -> _Wanted:
+    """The CLOSE_WAIT sockets of a namespace, and its listeners with connections closed in
+    their accept queue (those have no inode: 0 among the CLOSE_WAIT inodes)."""
+    table = sc.table(ns, pid)
+    cw = table.close_wait_inodes()
+    if 0 not in cw:
+        return _Wanted(cw, {})
+    return _Wanted(cw - {0}, _abandoned(table.listeners(), table.close_wait_sockets({0})))
+
+
+def _abandoned(listeners: Iterable[InetSocket], queued: Iterable[InetSocket]) -> dict[int, int]:
+    """Listener inode -> connections closed in its accept queue. A queued connection belongs
+    to the listener on its own address, else to the wildcard one on its port."""
+    by_port: dict[int, list[InetSocket]] = {}
+    for ls in listeners:
+        if ls.inode:
+            by_port.setdefault(ls.local_port, []).append(ls)
+    out: dict[int, int] = {}
+    for q in queued:
+        match = [ls for ls in by_port.get(q.local_port, ()) if in_accept_queue_of(ls, q)]
+        if match:
+            best = next((ls for ls in match if ls.local_addr == q.local_addr), match[0])
+            out[best.inode] = out.get(best.inode, 0) + 1
+    return out
+
+
+def _drop(where: dict[int, _Holders], ino: int, pid: int) -> None:
+    h = where.get(ino)
+    if h == pid:
+        del where[ino]
+    elif isinstance(h, tuple) and pid in h:
+        rest = list(h)
+        rest.remove(pid)
+        where[ino] = rest[0] if len(rest) == 1 else tuple(rest)

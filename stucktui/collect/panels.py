@@ -1,15 +1,24 @@
-"""Collects the panels of one process (threads, signals, and later sockets, files, locks) into
-one immutable PanelData; shared by the sampler (stateful: CPU% per thread) and by reports."""
+"""Collects the panels of one process into one immutable PanelData; shared by the sampler
+(stateful: CPU% per thread, the pipe map and the Files rows on screen across refreshes) and by
+reports (every panel, every fd read in full).
+
+Each panel costs what it shows. The Threads panel reads its threads and a readlink of each fd
+their calls name: never the box's sockets or pipes; what it says of those fds beyond the link
+(a pipe nobody drains, a socket's state) comes from what the rules read of the process at the
+refresh before (`remember`). The Files panel of the TUI is lazy (collect/files.py): fdinfo for
+the rows on screen (`show_fds`), and the box-wide pipe map is kept for PIPE_MAP_EVERY refreshes.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Protocol
 
-from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.collect.files import collect_files, scan_pipes, with_details
 from stucktui.collect.locks import collect_locks
+from stucktui.collect.pipemap import PipeMap
 from stucktui.collect.signals import collect_signals
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, collect_with_python
@@ -21,14 +30,13 @@ from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import FdResolver, ThreadsSnapshot, merge_python
-from stucktui.procfs.errors import AccessDenied
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.tools.pyspy import start_dump
 
-# panels that need the fd table (and so the box-wide pipe map): threads resolve fd arguments
-# through it ("write(2 -> pipe:[5210641], no reader)")
-_NEEDS_FILES = frozenset({"files", "locks", "threads"})
+PIPE_MAP_EVERY = 5  # refreshes a lazy Files panel keeps the box-wide pipe map
+_NEEDS_FILES = frozenset({"files", "locks"})
 
 
 class PanelProgress(Protocol):
@@ -57,12 +65,67 @@ class PanelCollector:
         root: ProcRoot,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        lazy_files: bool = False,
     ) -> None:
+        """lazy_files: the TUI's Files panel (fdinfo for the rows on screen, the pipe map kept
+        a few refreshes); without it every fd is read in full each time, as a report needs."""
         self.root = root
+        self.lazy_files = lazy_files
         self.threads = ThreadCollector(root, clock=monotonic, wall=clock)
         self._last_python: PyDump | PySpyError | None = None
         self._last_python_pid: int | None = None
+        self._window: tuple[int, frozenset[int] | None] | None = None  # (pid, fds; None: all)
+        self._pipes: PipeMap | None = None
+        self._pipes_age = 0
+        self._remembered: tuple[int, ProcessFiles] | None = None  # what the rules read last refresh
+        self._files: tuple[int, ProcessFiles] | None = None  # the last Files panel collected
 
+    # -- state kept across refreshes ----------------------------------------------------------
+    def show_fds(self, pid: int, fds: Iterable[int] | None) -> None:
+        """The fds whose rows the Files table shows (None: every fd, for a filter or an order
+        that reads them all): each refresh reads their fdinfo."""
+        self._window = (pid, None if fds is None else frozenset(fds))
+
+    def remember(self, pid: int, files: ProcessFiles | None) -> None:
+        """What the rules read of the selected process's fds this refresh (pipe verdicts, socket
+        states): the next refresh's Threads panel describes its fd arguments with it."""
+        self._remembered = None if files is None else (pid, files)
+
+    def forget(self) -> None:
+        """Another process was selected: nothing kept describes it."""
+        self._remembered = self._files = self._window = None
+
+    def _detail_fds(self, pid: int) -> frozenset[int] | None:
+        w = self._window
+        return w[1] if w is not None and w[0] == pid else frozenset()
+
+    def _pipe_map(self) -> PipeMap:
+        """The box-wide pipe map, scanned again every PIPE_MAP_EVERY refreshes of a lazy view;
+        a pipe opened since the scan is not in it, so its own ends are all it shows."""
+        if not self.lazy_files:
+            return scan_pipes(self.root)
+        if self._pipes is None or self._pipes_age >= PIPE_MAP_EVERY:
+            m = scan_pipes(self.root)
+            self._pipes = PipeMap(m.pipes, m.fifos, m.unreadable, m.duration, m.root, frozenset(m.pipes))
+            self._pipes_age = 0
+        self._pipes_age += 1
+        return self._pipes
+
+    def details(self, d: PidDir, fds: Iterable[int]) -> ProcessFiles | None:
+        """The last Files panel of this process with these fds read in full (the rows the table
+        scrolled to), or None when there is none. Reads only those fds; they replace the
+        window later refreshes read."""
+        fds = frozenset(fds)
+        self.show_fds(d.pid, fds)
+        last = self._files
+        if last is None or last[0] != d.pid:
+            return None
+        files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
+        self._files = (d.pid, files)
+        return files
+
+    # -- one refresh ----------------------------------------------------------------------------
     def collect(
         self,
         d: PidDir,
@@ -87,22 +150,18 @@ class PanelCollector:
         sockets: ProcessSockets | Unavailable | None = None
         fd_links: dict[int, str] | None = None
         resolver: FdResolver | None = None  # fd arguments described by this refresh's Files view
-        socket_states: dict[int, str] = {}
-        if want & (_NEEDS_FILES | {"sockets"}):
+        if "sockets" in want:
             progress.reading(f"the sockets of pid {pid} (/proc/{pid}/fd, /proc/{pid}/net, sock_diag)")
             try:
                 # one collector per refresh: it dumps each network namespace's table once
                 sockets = SocketCollector(self.root).process_sockets(d.pid, piddir=d)
-                socket_states = {r.inode: r.state for r in sockets.rows if r.state}
             except (AccessDenied, OSError, ValueError) as exc:
                 sockets = _reason(exc)
             progress.got("sockets", sockets)
         if want & _NEEDS_FILES:
             progress.reading(f"the open files of pid {pid} (/proc/{pid}/fd, /proc/{pid}/fdinfo)")
             try:
-                files = collect_files(
-                    self.root, d.pid, piddir=d, pipe_map=scan_pipes(self.root), socket_states=socket_states
-                )
+                files = self._collect_files(d, sockets)
                 fd_links = {r.fd: r.target for r in files.rows}
                 resolver = _resolver(files)
             except (AccessDenied, OSError, ValueError) as exc:
@@ -120,26 +179,8 @@ class PanelCollector:
         if "threads" in want:
             py = " and py-spy" if python else ""
             progress.reading(f"the threads of pid {pid} (/proc/{pid}/task{py})")
-            try:
-                if python:
-                    snap = collect_with_python(
-                        self.threads,
-                        d,
-                        kernel_stacks=kernel_stacks,
-                        nonblocking=nonblocking,
-                        native=native,
-                        resolver=resolver,
-                        start=start_dump if asked else partial(start_dump, auto=True),
-                    )
-                    self._last_python, self._last_python_pid = snap.python, d.pid
-                    threads = snap
-                else:
-                    snap = self.threads.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
-                    if self._last_python_pid == d.pid and self._last_python is not None:
-                        snap = merge_python(snap, self._last_python)
-                    threads = snap
-            except (AccessDenied, OSError, ValueError) as exc:
-                threads = _reason(exc)
+            threads = self._collect_threads(d, resolver or self._remembered_resolver(d), python,
+                                            nonblocking, native, kernel_stacks, asked)  # fmt: skip
             progress.got("threads", threads)
         if "signals" in want:
             progress.reading(f"the signal masks of pid {pid} (/proc/{pid}/task/*/status)")
@@ -153,8 +194,94 @@ class PanelCollector:
             signals=signals,
             files=files if "files" in want else None,
             locks=locks,
-            sockets=sockets if "sockets" in want else None,
+            sockets=sockets,
         )
+
+    def _collect_files(self, d: PidDir, sockets: ProcessSockets | Unavailable | None) -> ProcessFiles:
+        if isinstance(sockets, ProcessSockets):
+            states: Mapping[int, str] | Callable[[], Mapping[int, str]] = {
+                r.inode: r.state for r in sockets.rows if r.state
+            }
+        elif self.lazy_files:  # the Files panel alone: only the states a kernel filter gives cheaply
+            states = self._close_wait_states(d)
+        else:
+            states = self._all_states(d)
+        lazy = self.lazy_files
+        window = self._detail_fds(d.pid) if lazy else frozenset()
+        files = collect_files(
+            self.root, d.pid, piddir=d, pipe_map=self._pipe_map(), socket_states=states,
+            lazy=lazy and window is not None, detail=window or (),
+        )  # fmt: skip
+        self._files = (d.pid, files)
+        return files
+
+    def _close_wait_states(self, d: PidDir) -> Callable[[], Mapping[int, str]]:
+        """The CLOSE_WAIT sockets of the process's namespace, a state-filtered dump: not every
+        socket of the box (the Sockets panel, or the rules' look, name the other states)."""
+
+        def states() -> Mapping[int, str]:
+            sc = SocketCollector(self.root)
+            try:
+                return dict.fromkeys(sc.table(sc.netns_of(d.pid, d), d.pid).close_wait_inodes(), "CLOSE_WAIT")
+            except OSError:
+                return {}
+
+        return states
+
+    def _all_states(self, d: PidDir) -> Callable[[], Mapping[int, str]]:
+        def states() -> Mapping[int, str]:
+            try:
+                found = SocketCollector(self.root).process_sockets(d.pid, piddir=d, peers=False)
+            except (AccessDenied, OSError, ValueError):
+                return {}
+            return {r.inode: r.state for r in found.rows if r.state}
+
+        return states
+
+    def _remembered_resolver(self, d: PidDir) -> FdResolver | None:
+        """fd -> what the rules' look at the refresh before said of it, while the fd still
+        names the same file; else None (a readlink then describes it)."""
+        kept = self._remembered
+        if kept is None or kept[0] != d.pid:
+            return None
+        said, targets = _resolver(kept[1]), {r.fd: r.target for r in kept[1].rows}
+
+        def resolve(fd: int) -> str | None:
+            text = said(fd)
+            if text is None:
+                return None
+            try:
+                return text if d.readlink(f"fd/{fd}") == targets[fd] else None
+            except (AccessDenied, ProcessGone, OSError):
+                return None
+
+        return resolve
+
+    def _collect_threads(
+        self,
+        d: PidDir,
+        resolver: FdResolver | None,
+        python: bool,
+        nonblocking: bool,
+        native: bool,
+        kernel_stacks: bool,
+        asked: bool = True,
+    ) -> ThreadsSnapshot | Unavailable:
+        try:
+            if python:
+                snap = collect_with_python(
+                    self.threads, d, kernel_stacks=kernel_stacks, nonblocking=nonblocking,
+                    native=native, resolver=resolver,
+                    start=start_dump if asked else partial(start_dump, auto=True),
+                )  # fmt: skip
+                self._last_python, self._last_python_pid = snap.python, d.pid
+                return snap
+            snap = self.threads.collect(d, kernel_stacks=kernel_stacks, resolver=resolver)
+            if self._last_python_pid == d.pid and self._last_python is not None:
+                snap = merge_python(snap, self._last_python)
+            return snap
+        except (AccessDenied, OSError, ValueError) as exc:
+            return _reason(exc)
 
 
 def _resolver(files: ProcessFiles) -> Callable[[int], str | None]:

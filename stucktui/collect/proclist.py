@@ -181,7 +181,10 @@ class ProcessListCollector:
         """Sets each row's CLOSE_WAIT count; a row is copied only when its count changed, so
         reused rows stay reused."""
         try:
-            counts = self._cw.counts({row.pid: row.starttime_ticks for row in rows})
+            # the fd counts tell which processes may hold a socket opened since they were read
+            counts = self._cw.counts(
+                {row.pid: row.starttime_ticks for row in rows}, {row.pid: row.num_fds for row in rows}
+            )
         except OSError:
             return  # no socket table at all this refresh: the column stays unknown
         for i, row in enumerate(rows):

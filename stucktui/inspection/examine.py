@@ -18,6 +18,7 @@ from stucktui.diagnose.history import History
 from stucktui.inspection.suspects import examine_suspects
 from stucktui.model import clues
 from stucktui.model.context import Context
+from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import Finding
 from stucktui.model.panels import ALL_PANELS, PanelData
 from stucktui.model.process import ProcessDetail, ProcessListSnapshot, ProcessRow, Unavailable
@@ -35,6 +36,7 @@ class Examination:
 
     findings: tuple[Finding, ...] = ()
     chains: tuple[WaitChain, ...] = ()
+    files: ProcessFiles | None = None  # what the rules read of its fds (pipe verdicts, states)
 
 
 def examine(
@@ -81,16 +83,18 @@ def examine(
     # pipe writer
     scan.suspects[row.pid] = set(clues.CLUES) - (set() if python and entries else {clues.LOCK_POLL})
     contexts: dict[int, Context] = {}
+    read: dict[int, ProcessFiles] = {}
     try:
         findings, _, _ = examine_suspects(
             root, scan, {row.pid: row}, python, history, now, False, panels, threads,
-            processes=processes, contexts=contexts,
+            processes=processes, contexts=contexts, files=read,
         )  # fmt: skip
     except (ProcessGone, AccessDenied, OSError):
         # it exited, or the others involved could not be read: the rules on its own facts
         return Examination(tuple(evaluate(subject_of(detail, panels), history, now=now)))
     graph = contexts[row.pid].waits if row.pid in contexts else None
-    return Examination(tuple(sort_findings(findings)), follow(graph) if graph is not None else ())
+    chains = follow(graph) if graph is not None else ()
+    return Examination(tuple(sort_findings(findings)), chains, read.get(row.pid))
 
 
 @dataclass(frozen=True, slots=True)

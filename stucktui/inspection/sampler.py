@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stucktui.collect.detail import collect_detail
@@ -25,6 +25,7 @@ from stucktui.inspection.deadline import Progress
 from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.triage import triage_box
+from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
@@ -54,7 +55,8 @@ class Sampler:
         self._identity: tuple[int, int] | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self._cpu_last: float | None = None
-        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic)
+        # the TUI's Files panel reads fdinfo for the rows on screen only (show_fds, fd_details)
+        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
@@ -81,6 +83,22 @@ class Sampler:
         if self._pinned is not None:
             self._pinned.close()
             self._pinned = None
+            self.panels.forget()
+
+    def fd_details(self, pid: int, starttime: int | None, fds: Iterable[int] | None) -> ProcessFiles | None:
+        """The selected process's Files rows of these fds read in full (None: every fd), for
+        the table as it scrolls; later refreshes read them too. Runs beside a sample, through a
+        directory of its own: None when the process is not the one selected any more."""
+        if fds is None:
+            self.panels.show_fds(pid, None)
+            return None  # every fd: the next refresh reads them all
+        try:
+            with PidDir(self.root, pid) as d:
+                if starttime is not None and parse_stat(d.read_text("stat")).starttime != starttime:
+                    return None
+                return self.panels.details(d, fds)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
 
     def _pin(self, pid: int, starttime: int | None) -> PidDir:
         """The pinned directory of (pid, starttime), its start time checked now; raises
@@ -214,6 +232,7 @@ class Sampler:
                     threads=self.panels.threads,
                 )
                 self._still_pinned(d, detail)
+                self.panels.remember(pid, seen.files)  # the next Threads panel's fd words
             except ProcessGone:
                 return Snapshot(plist, self._gone(pid, starttime), pid, box_sockets=box, triage=tri)
             return Snapshot(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from stucktui.collect.boxscan import BoxScan, owners_of
-from stucktui.collect.files import PipeMap, collect_files, fd_end
+from stucktui.collect.files import PipeMap, collect_files, fd_end, with_details
 from stucktui.collect.locks import collect_locks
 from stucktui.collect.peers import collect_peers, foreign_locks, send_peers, stat_fields
 from stucktui.collect.signals import collect_signals
@@ -161,12 +161,18 @@ def _finish(
     the readers to watch for it, shared by every suspect in one window). Raises ProcessGone."""
     needs = s.needs
     pid = s.row.pid
-    if "files" in needs and s.files is None:
-        states = {r.inode: r.state for r in s.sockets.rows if r.state} if s.sockets is not None else {}
-        try:
-            s.files = collect_files(root, pid, piddir=s.d, pipe_map=pipe_map, socket_states=states)
-        except (AccessDenied, OSError, ValueError):
-            pass
+    states = {r.inode: r.state for r in s.sockets.rows if r.state} if s.sockets is not None else None
+    # fdinfo only where a rule reads it: the fds the threads' calls name, special fds, locked files
+    named = {a.fd for t in s.threads.rows for a in t.fd_args} if s.threads is not None else set()
+    try:
+        if "files" in needs and s.files is None:
+            s.files = collect_files(
+                root, pid, piddir=s.d, pipe_map=pipe_map, socket_states=states, lazy=True, detail=named
+            )
+        elif s.files is not None and s.files.lazy:  # the view's lazy Files panel, read further
+            s.files = with_details(root, s.d, s.files, named, pipe_map=pipe_map, socket_states=states)
+    except (AccessDenied, OSError, ValueError):
+        pass
     if "locks" in needs and s.files is not None and s.locks is None:
         try:
             # /proc/locks names no pid for OFD locks: their holders are found among every process
@@ -254,10 +260,12 @@ def examine_suspects(
     *,
     processes: ProcessListSnapshot | None = None,
     contexts: dict[int, Context] | None = None,
+    files: dict[int, ProcessFiles] | None = None,
 ) -> tuple[list[Finding], list[Identity], int]:
     """Full look at the suspects of a first pass: (findings, identities evaluated, how many).
     `processes` (the snapshot the first pass read) names children for the wait chains;
-    `contexts`, when given, receives each suspect's Context (its wait graph included)."""
+    `contexts`, when given, receives each suspect's Context (its wait graph included), and
+    `files` what the rules read of its fds."""
     names = {pid: r.name for pid, r in by_pid.items()}
     sockets = SocketCollector(root)
     tc = tc or ThreadCollector(root)
@@ -311,6 +319,8 @@ def examine_suspects(
                 graphs += 1
             if contexts is not None:
                 contexts[s.row.pid] = context
+            if files is not None and s.files is not None:
+                files[s.row.pid] = s.files
             findings.extend(evaluate(_subject(s, scan, context), history, now=when, strict=strict))
             evaluated.append((s.row.pid, s.row.starttime_ticks))
     finally:

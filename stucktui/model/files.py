@@ -110,6 +110,9 @@ class FdRow(NamedTuple):
     pipe: PipeView | None = None
     epoll: tuple[EpollWatch, ...] = ()
     socket_state: str | None = None  # from the socket_states mapping, e.g. 'CLOSE_WAIT'
+    # fdinfo not read yet (the Files view reads it for the rows on screen and those the rules
+    # need): mode, flags and position unknown, and a pipe's fill not measured
+    unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,12 @@ class ProcessFiles:
     notes: tuple[str, ...]
     duration: float
     unlisted: Unavailable | None = None  # why the fd table could not be listed (no rows then)
+    lazy: bool = False  # read lazily: some rows are `unread`
+
+    @property
+    def unread(self) -> frozenset[int]:
+        """The fds whose fdinfo was not read."""
+        return frozenset(r.fd for r in self.rows if r.unread)
 
     @property
     def fd_count(self) -> int:

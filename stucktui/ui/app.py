@@ -339,6 +339,24 @@ class StuckApp(App[int]):
     def on_close_fd_requested(self, msg: M.CloseFdRequested) -> None:
         self.actions.close_fd(msg.pid, msg.fd)
 
+    def on_fd_details_wanted(self, msg: M.FdDetailsWanted) -> None:
+        """The Files table scrolled to rows not read yet: read them in a thread of their own (a
+        refresh may be under way); every fd: the next refresh reads them, now."""
+        if self.selected is None or self.selected[0] != msg.pid:
+            return
+        starttime = self.selected[1]
+        if msg.fds is None:  # only noted (no /proc read here): the refresh reads them
+            self.sampler.fd_details(msg.pid, starttime, None)
+            self.sample_now()
+            return
+
+        def run() -> None:
+            files = self.sampler.fd_details(msg.pid, starttime, msg.fds)
+            if files is not None:
+                msg.reply_to.post_message(M.FdDetailsReady(msg.pid, files))
+
+        threading.Thread(target=run, name="stucktui-fds", daemon=True).start()
+
     def on_native_backtrace_requested(self, msg: M.NativeBacktraceRequested) -> None:
         """gdb stops the process while it reads the stacks: say so, and go only on y."""
         from stucktui.ui.screens.backtrace import confirm_backtrace

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
+
     from stucktui.inspection.backtrace import GdbError, NativeBacktrace
+    from stucktui.model.files import ProcessFiles
     from stucktui.model.snapshot import Snapshot
 
 # -- from the worker threads -------------------------------------------------------------------
@@ -44,6 +47,15 @@ class BacktraceReady(Message):
     def __init__(self, result: NativeBacktrace | GdbError) -> None:
         super().__init__()
         self.result = result
+
+
+class FdDetailsReady(Message):
+    """The Files rows asked for, read in full (sent to the panel that asked)."""
+
+    def __init__(self, pid: int, files: ProcessFiles) -> None:
+        super().__init__()
+        self.pid = pid
+        self.files = files
 
 
 # -- navigation: screens ask the app ----------------------------------------------------------
@@ -155,3 +167,15 @@ class ShowSocketRequested(Message):
     def __init__(self, fd: int) -> None:
         super().__init__()
         self.fd = fd
+
+
+class FdDetailsWanted(Message):
+    """The Files table shows rows whose fdinfo was not read: read these fds now (off the UI
+    thread) and on every refresh after; None: every fd (a filter or an order needs them all).
+    The answer, FdDetailsReady, goes to `reply_to`."""
+
+    def __init__(self, reply_to: MessagePump, pid: int, fds: frozenset[int] | None) -> None:
+        super().__init__()
+        self.reply_to = reply_to
+        self.pid = pid
+        self.fds = fds

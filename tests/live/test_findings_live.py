@@ -102,8 +102,9 @@ def test_pipe_writers_blocked_and_workers_all_blocked(children):
 
 
 def test_examine_process_reuses_the_panels_the_view_has(children):
-    """The process view's path: only the Threads panel was collected (its fd arguments already
-    resolved by the Files view); examine_process adds what the rules need, exactly."""
+    """The process view's path: only the Threads panel was collected (its fd arguments read
+    one by one: no Files view, no scan of the box); examine_process adds what the rules need,
+    exactly."""
     p = children.python(STDERR_LEAK)
     (r,) = map(int, ready_lines(p))
     wait_for(p.pid, "pipe-writers-blocked")
@@ -112,7 +113,7 @@ def test_examine_process_reuses_the_panels_the_view_has(children):
     with root.pid_dir(p.pid) as d:
         shown = PanelCollector(root).collect(d, frozenset({"threads"}))
     assert shown.files is None and isinstance(shown.threads, ThreadsSnapshot)
-    assert any("no reader" in a.target for t in shown.threads.rows for a in t.fd_args)
+    assert any(a.target.startswith("pipe:[") for t in shown.threads.rows for a in t.fd_args)
     found = {f.id: f for f in examine_process(root, detail, panels=shown, history=History())}
     assert {"pipe-writers-blocked", "workers-all-blocked"} <= set(found)
     assert f"only read end is fd {r} of this same process" in found["pipe-writers-blocked"].summary

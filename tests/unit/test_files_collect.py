@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from stucktui.collect.files import collect_files, scan_pipes
+from stucktui.collect.files import PipeMap, collect_files, scan_pipes, with_details
 from stucktui.model.files import PipeEnd, PipeFill, pipe_summary, pipe_verdicts, pipe_view
 from stucktui.procfs.root import ProcRoot
 from stucktui.report.panels_json import fds_json
@@ -276,3 +277,114 @@ def test_a_watched_pipe_without_any_write_end_is_not_called_a_wake_up_pipe():
         800, "r", (*alone, PipeEnd(7, "app", 31, "w")), (), False, False, PipeFill(0, 65536), False, (5,)
     )
     assert "a wake-up pipe: epoll fd 5 here reads it" in pipe_summary(wake)
+
+
+# -- the lazy view: fdinfo where something reads it --------------------------------------------
+def _fields(r):
+    return (r.fd, r.kind, r.target, r.mode, r.flags, r.pos, r.inode, r.detail, r.socket_state)
+
+
+def test_a_lazy_view_reads_fdinfo_only_where_it_is_needed(proc):
+    """Every fd is listed with its kind; fdinfo is read for special fds (their state), for one
+    fd per path (the file's mount and inode: its kind), and for the fds asked for."""
+    f = collect_files(
+        ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"},
+        lazy=True, detail={22},
+    )  # fmt: skip
+    r = rows_by_fd(f)
+    assert f.lazy and len(r) == 25
+    assert f.unread == {2, 3, 4, 6, 7, 8, 9, 10, 19, 23, 251}  # pipes, sockets, a path seen before
+    assert (r[2].kind, r[2].inode, r[2].mode, r[2].pos) == ("file", 2146845, None, None)  # as fd 1's file
+    assert (r[23].kind, r[10].kind, r[5].kind) == ("dir", "device", "fifo")
+    assert r[22].pos == 4321 and not r[22].unread  # asked for
+    assert r[13].detail == "signals SIGUSR1, SIGTERM, SIGRTMIN+2"  # special fds: always read
+    assert [w.fd for w in r[11].epoll] == [12, 3, 7]
+    assert r[7].socket_state == "CLOSE_WAIT" and r[7].unread  # the state needs no fdinfo
+    # a pipe off screen has no view until read, unless an epoll set here watches it: then its
+    # end (here from fdinfo's flags: a fixture link has no procfs mode) and holders are known
+    assert (r[251].mode, r[251].unread, r[251].pipe) == (None, True, None)
+    assert (r[3].mode, r[4].mode, r[4].unread) == ("r", "w", True)  # both ends of the watched pipe
+    assert r[4].pipe is not None and [(p.pid, p.fd) for p in r[4].pipe.peers] == [(PID, 3)]
+    assert dict(f.counts) == dict(collect_files(ProcRoot(str(proc)), PID, measure_fill=False).counts)
+
+
+def test_every_fd_of_a_locked_file_is_read(proc):
+    """Its `lock:` lines say which fd holds the lock: the Locks panel and the rules read them."""
+    (proc / "locks").write_text("1: FLOCK  ADVISORY  WRITE 5568 00:1b:2146845 0 EOF\n")
+    f = collect_files(ProcRoot(str(proc)), PID, measure_fill=False, lazy=True)
+    r = rows_by_fd(f)
+    assert not r[1].unread and not r[2].unread and r[2].pos == 284
+    assert r[10].unread  # /dev/null is not locked
+
+
+def test_details_read_later_match_an_eager_view(proc):
+    root = ProcRoot(str(proc))
+    eager = collect_files(root, PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"})
+    lazy = collect_files(
+        root, PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}, lazy=True
+    )
+    with root.pid_dir(PID) as d:
+        some = with_details(root, d, lazy, {2, 7})
+        assert some.unread == lazy.unread - {2, 7}
+        full = with_details(root, d, lazy, [r.fd for r in lazy.rows])
+    assert not full.unread
+    assert [_fields(r) for r in full.rows] == [_fields(r) for r in eager.rows]
+    watches = [
+        [(w.tfd, w.fd, w.kind, w.stale, w.socket_state) for w in rows_by_fd(v)[11].epoll]
+        for v in (full, eager)
+    ]
+    assert watches[0] == watches[1]
+
+
+def test_a_detail_read_after_the_fd_changed_keeps_the_old_row(proc):
+    root = ProcRoot(str(proc))
+    lazy = collect_files(root, PID, measure_fill=False, lazy=True)
+    link = proc / str(PID) / "fd" / "10"
+    link.unlink()
+    os.symlink("/etc/hostname", link)  # fd 10 closed and opened again on another file
+    with root.pid_dir(PID) as d:
+        again = with_details(root, d, lazy, {10, 19})
+    r = rows_by_fd(again)
+    assert r[10] == rows_by_fd(lazy)[10] and r[10].unread
+    assert not r[19].unread and r[19].mode == "w"
+
+
+def test_the_rules_get_the_exact_holders_of_the_pipes_they_looked_up(proc):
+    """A lazy view's pipe shows the holders of a pipe map kept a few refreshes; the rules' own
+    lookup of a blocked pipe's holders replaces them (incident 1: the only reader is itself)."""
+    root = ProcRoot(str(proc))
+    stale = scan_pipes(root)
+    stale = PipeMap({9999: (PipeEnd(7000, "svc", 2, "w"), PipeEnd(6999, "gone", 0, "r"))}, {}, 0, 0.0,
+                    only=frozenset({9999}))  # fmt: skip
+    f = collect_files(root, 7000, measure_fill=False, lazy=True, pipe_map=stale, detail={2})
+    assert not rows_by_fd(f)[2].pipe.no_reader  # a reader that has exited since the scan
+    exact = scan_pipes(root)
+    with root.pid_dir(7000) as d:
+        now = with_details(root, d, f, {2}, pipe_map=replace(exact, only=frozenset({9999})))
+    p = rows_by_fd(now)[2].pipe
+    assert p.no_reader and p.reader_is_writer
+
+
+def test_the_tuis_files_panel_reads_the_rows_on_screen_and_keeps_the_pipe_map(proc, monkeypatch):
+    from stucktui.collect import panels as P
+
+    scans = []
+    real = P.scan_pipes
+    monkeypatch.setattr(P, "scan_pipes", lambda root: scans.append(1) or real(root))
+    root = ProcRoot(str(proc))
+    pc = P.PanelCollector(root, lazy_files=True)
+    pc.show_fds(PID, {22, 3})
+    with root.pid_dir(PID) as d:
+        for _ in range(P.PIPE_MAP_EVERY + 1):
+            f = pc.collect(d, frozenset({"files"})).files
+        assert len(scans) == 2  # the first refresh, and the one after PIPE_MAP_EVERY
+        r = rows_by_fd(f)
+        assert r[22].pos == 4321 and not r[3].unread and r[2].unread
+        assert r[3].pipe is not None and r[3].pipe.watched_by == (11,)
+        more = pc.details(d, {2})  # the table scrolled to fd 2
+    assert more is not None and not rows_by_fd(more)[2].unread and rows_by_fd(more)[22].pos == 4321
+    with root.pid_dir(PID) as d:
+        r = rows_by_fd(pc.collect(d, frozenset({"files"})).files)
+    assert not r[2].unread and r[3].unread  # later refreshes read the new window
+    report = P.PanelCollector(root).collect(root.pid_dir(PID), frozenset({"files"})).files
+    assert not report.unread and not report.lazy  # a report reads every fd

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
@@ -12,7 +15,7 @@ from stucktui.model.files import FdRow, ProcessFiles, pipe_summary
 from stucktui.model.panels import PanelData
 from stucktui.model.process import Unavailable
 from stucktui.ui.keys import FILES_KEYS, bindings
-from stucktui.ui.messages import CloseFdRequested, ShowSocketRequested
+from stucktui.ui.messages import CloseFdRequested, FdDetailsReady, FdDetailsWanted, ShowSocketRequested
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
@@ -50,14 +53,20 @@ def _target(r: FdRow) -> Text:
 
 
 def _cells(r: FdRow) -> list[Text]:
-    return [
-        Text(str(r.fd), justify="right"),
-        Text(r.kind),
-        Text(r.mode or "?"),
-        Text(" ".join(f.removeprefix("O_") for f in r.flags), style="dim"),
-        Text("" if r.pos is None else str(r.pos), justify="right"),
-        _target(r),
-    ]
+    if r.unread:  # fdinfo not read yet: asked for as the row comes on screen
+        mode, flags, pos = Text(r.mode or "…", style="dim"), Text("…", style="dim"), Text("")
+    else:
+        mode = Text(r.mode or "?")
+        flags = Text(" ".join(f.removeprefix("O_") for f in r.flags), style="dim")
+        pos = Text("" if r.pos is None else str(r.pos), justify="right")
+    return [Text(str(r.fd), justify="right"), Text(r.kind), mode, flags, pos, _target(r)]
+
+
+def _reads_all(sort_key: str, query: str) -> bool:
+    """An order or a filter that reads what only a row read in full says (position, mode,
+    flags, the other ends of a pipe), so every row needs it; a filter by fd number does not."""
+    words = query.split()
+    return sort_key in ("pos", "state") or bool(words) and not (len(words) == 1 and words[0].isdigit())
 
 
 class FilesPanel(DetailPanel):
@@ -79,6 +88,12 @@ class FilesPanel(DetailPanel):
         self.query_text = ""
         self.files: ProcessFiles | None = None
         self.query_one("#files-filter", Input).display = False
+        self._order: list[FdRow] = []  # the rows in the table's order, filtered
+        self._asked: set[int] = set()  # fds asked for since the last refresh
+        self._stale: set[int] = set()  # rows on screen kept from before until read again
+        self._all_asked = False  # every fd asked for (an order or a filter reads them all)
+        self._ask_timer: Timer | None = None
+        self.watch(self.table, "scroll_y", self._scrolled, init=False)
 
     @property
     def table(self) -> KeyedTable:
@@ -97,14 +112,15 @@ class FilesPanel(DetailPanel):
             self.table.set_rows([])
             return
         assert isinstance(files, ProcessFiles)
-        self.files = files
+        self.files = self._carry(files)
+        self._asked = set()
         self.redraw()
 
     def redraw(self) -> None:
         files = self.files
         if files is None:
             return
-        rows = sort_fds(filter_fds(files.rows, self.query_text), self.sort_key)
+        rows = self._order = sort_fds(filter_fds(files.rows, self.query_text), self.sort_key)
         head = Text(f"{files.fd_count} fds", style="bold")
         if files.fd_soft_limit:
             head.append(f" of {files.fd_soft_limit} (RLIMIT_NOFILE)")
@@ -120,6 +136,73 @@ class FilesPanel(DetailPanel):
         self.query_one("#files-summary", Static).update(head)
         table = self.table
         table.set_rows([(str(r.fd), _cells(r)) for r in first_rows(rows, table.limit)], total=len(rows))
+        self._schedule_ask()
+
+    # -- fdinfo for the rows on screen (read lazily, off the UI thread) -------------------------
+    def _visible(self) -> list[FdRow]:
+        """The rows on screen, with a screenful either side (rows may be two lines high)."""
+        t = self.table
+        h = max(t.size.height, 20)
+        top = int(t.scroll_y)
+        return self._order[max(0, top - h) : min(top + 2 * h, t.limit)]
+
+    def _carry(self, files: ProcessFiles) -> ProcessFiles:
+        """Rows on screen that this refresh did not read (it was asked for before the table
+        scrolled there) keep what was read of them until they are read again: no flicker."""
+        old, self._stale = self.files, set()
+        if old is None or old.pid != files.pid or not files.lazy:
+            return files
+        shown = {r.fd: r for r in self._visible() if not r.unread}
+        if not shown:
+            return files
+        rows = []
+        for r in files.rows:
+            o = shown.get(r.fd)
+            if r.unread and o is not None and o.target == r.target:
+                r = o
+                self._stale.add(r.fd)
+            rows.append(r)
+        return replace(files, rows=tuple(rows))
+
+    def _scrolled(self) -> None:
+        self._schedule_ask()
+
+    def _schedule_ask(self) -> None:
+        if self._ask_timer is not None:
+            self._ask_timer.stop()
+        self._ask_timer = self.set_timer(0.05, self._ask)  # once scrolling pauses
+
+    def _ask(self) -> None:
+        files, pid = self.files, self.pid
+        if files is None or pid is None:
+            return
+        if _reads_all(self.sort_key, self.query_text):
+            if not self._all_asked and files.lazy:
+                self._all_asked = True
+                self.post_message(FdDetailsWanted(self, pid, None))
+            return
+        shown = self._visible()
+        need = {r.fd for r in shown if r.unread or r.fd in self._stale} - self._asked
+        if need or self._all_asked:  # back from reading every fd: the window again
+            self._all_asked = False
+            self._asked |= need
+            self.post_message(FdDetailsWanted(self, pid, frozenset(r.fd for r in shown)))
+
+    def on_fd_details_ready(self, msg: FdDetailsReady) -> None:
+        msg.stop()
+        if self.files is None or msg.pid != self.pid:
+            return
+        got = {r.fd: r for r in msg.files.rows if not r.unread}
+        rows, changed = [], False
+        for r in self.files.rows:
+            n = got.get(r.fd)
+            if n is not None and n.target == r.target and (r.unread or r.fd in self._stale):
+                self._stale.discard(r.fd)
+                r, changed = n, True
+            rows.append(r)
+        if changed:
+            self.files = replace(self.files, rows=tuple(rows))
+            self.redraw()
 
     # -- keys ---------------------------------------------------------------------------------
     def action_close_fd(self) -> None:
