@@ -89,22 +89,27 @@ class Demo:
 
     def wait_developed(self, timeout: float = 60.0, interval: float = 0.5) -> list[Finding]:
         """Poll the box-wide triage until every demo process shows the findings its incident
-        produces; return the demo processes' findings. Raises NotDeveloped (a TimeoutError)
-        naming what is still missing; what was seen is its `findings`."""
+        produces, and they hold still (the same findings, severities and threads in two looks
+        in a row: on a busy box the last of three writers may block a moment after the first);
+        return the demo processes' findings. Raises NotDeveloped (a TimeoutError) naming what
+        is still missing; what was seen is its `findings`."""
         root = ProcRoot()
         collector = ProcessListCollector(root)  # a second snapshot gives CPU% (epoll-spin)
         collector.collect()
         history = History()
         deadline = time.monotonic() + timeout
         want = self.expected()
+        before: set[tuple[object, ...]] | None = None
         while True:
             time.sleep(interval)
             result = triage_box(root, processes=collector.collect(), history=history)
             mine = [f for f in result.findings if f.pid in set(self.pids)]
             seen = {(f.pid, f.id) for f in mine}
             missing = [(pid, i) for pid, ids in want.items() for i in ids if (pid, i) not in seen]
-            if not missing:
+            shape: set[tuple[object, ...]] = {(f.pid, f.id, f.severity, f.tids) for f in mine}
+            if not missing and shape == before:
                 return mine
+            before = shape if not missing else None
             if time.monotonic() >= deadline:
                 raise NotDeveloped(missing, mine)
 
