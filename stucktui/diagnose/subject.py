@@ -6,13 +6,14 @@ process, so every renderer escapes them (stucktui.textsafe), exactly as it does 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stucktui.model.context import Context
 from stucktui.model.files import FdRow, ProcessFiles
 from stucktui.model.findings import Finding, Severity
 from stucktui.model.locks import ProcessLocks
+from stucktui.model.python import app_frame
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.text import human_age
@@ -75,6 +76,18 @@ class Subject:
     def label(self) -> str:
         """'pid 123 (python3)' for summaries."""
         return f"pid {self.pid} ({self.name})"
+
+    def app_site(self, tids: Iterable[int]) -> str | None:
+        """'handle (app/views.py:42)': the innermost application frame of the first of `tids`
+        with a Python stack (the standard library's and packages' frames skipped)."""
+        if self.threads is None:
+            return None
+        for tid in tids:
+            row = self.threads.row(tid)
+            frame = app_frame(row.python.frames) if row is not None and row.python is not None else None
+            if frame is not None:
+                return f"{frame.function} ({frame.short_file}:{frame.line})"
+        return None
 
     def fd_row(self, fd: int) -> FdRow | None:
         if self.files is None:

@@ -221,6 +221,13 @@ class WaitChain:
         return {"tids": list(self.tids), "hops": [h.to_json() for h in self.hops], "end": self.end.to_json()}
 
 
+def party_names(parties: tuple[Party, ...]) -> str:
+    """'pid 9 (postgres)', or the endpoint for a party off this box ('10.0.0.5:5432')."""
+    return "; ".join(
+        f"pid {p.pid} ({p.name})" if p.pid is not None else p.role.removeprefix("the peer ") for p in parties
+    )
+
+
 def _int32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v & 0x80000000 else v

@@ -16,7 +16,6 @@ from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding, Severity
 from stucktui.model.lock_polls import POLLING
-from stucktui.model.python import app_frame
 from stucktui.model.waits import chain_text
 
 # one-hop chains that the rule of their wait kind tells already, by the end it names
@@ -150,19 +149,6 @@ def _steps(graph: W.WaitGraph, c: W.WaitChain) -> list[str]:
     return ["start the process the chain is missing, or end the first process of the chain"]
 
 
-def _app_site(s: Subject, tids: tuple[int, ...]) -> str | None:
-    """'handle (app/views.py:42)': the innermost application frame of the first waiting
-    thread with a Python stack (the standard library's and packages' frames skipped)."""
-    if s.threads is None:
-        return None
-    for tid in tids:
-        row = s.threads.row(tid)
-        frame = app_frame(row.python.frames) if row is not None and row.python is not None else None
-        if frame is not None:
-            return f"{frame.function} ({frame.short_file}:{frame.line})"
-    return None
-
-
 def _told_elsewhere(c: W.WaitChain) -> bool:
     if len(c.hops) != 1:
         return False
@@ -198,7 +184,7 @@ def wait_chain(s: Subject) -> list[Finding]:
                 parts.append(f"thread {h.tids[0]} {_step(h, target, False)}")
             else:
                 parts.append(f"{_who(h.pid, h.name)} {_step(h, target, False)}")
-        where = _app_site(s, c.hops[0].tids)
+        where = s.app_site(c.hops[0].tids)
         if where:
             parts[0] += f", from {where}"
         parts.append(_end_words(graph, c))

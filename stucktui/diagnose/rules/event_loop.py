@@ -19,7 +19,6 @@ from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.files import FdRow
 from stucktui.model.findings import Finding, Severity
-from stucktui.model.python import app_frame
 from stucktui.model.text import human_age
 from stucktui.model.threads import ThreadRow
 
@@ -161,9 +160,9 @@ def event_loop_blocked(s: Subject) -> list[Finding]:
         f"{', '.join(str(d.epfd) for d in demands)} while {' and '.join(waiting)}; its thread "
         f"{loop.tid}{main} is in a blocking {hop.obj if hop is not None else loop.call_text} instead"
     )
-    frame = app_frame(loop.python.frames) if loop.python is not None else None
-    if frame is not None:
-        summary += f", called from {frame.function} ({frame.short_file}:{frame.line})"
+    site = s.app_site((loop.tid,))
+    if site is not None:
+        summary += f", called from {site}"
     silent = hop.silent_s if hop is not None else None
     if chain is not None and hop is not None and hop.detail != "nobody":
         summary += f"; it waits for {_waits_for(chain)}"

@@ -18,7 +18,6 @@ from stucktui.model import clues
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding, Severity
 from stucktui.model.net import InetSocket
-from stucktui.model.python import app_frame
 from stucktui.model.text import human_age
 
 # A reply this late is not a slow query that is about to return.
@@ -86,10 +85,7 @@ def workers_wait_on_peer(s: Subject) -> list[Finding]:
         return []
     chain = next((c for c in follow(graph) if c.hops and c.hops[0].tids == waits[0].tids), None)
     first = waits[0]
-    peer = "; ".join(
-        f"pid {p.pid} ({p.name})" if p.pid is not None else p.role.removeprefix("the peer ")
-        for p in first.parties
-    )
+    peer = W.party_names(first.parties)
     demand = []
     if queued:
         n = sum(r.recv_q or 0 for r in queued)
@@ -109,18 +105,9 @@ def workers_wait_on_peer(s: Subject) -> list[Finding]:
         f"{' and '.join(demand)} at {s.label}, because {who} wait{'s' if len(tids) == 1 else ''} for a reply "
         f"from {peer}, which has sent nothing for {human_age(silent)} since it was asked"
     )
-    frame = next(
-        (
-            f
-            for t in s.threads.rows
-            if t.tid in tids and t.python is not None
-            for f in [app_frame(t.python.frames)]
-            if f is not None
-        ),
-        None,
-    )
-    if frame is not None:
-        summary += f" (from {frame.function} ({frame.short_file}:{frame.line}))"
+    where = s.app_site(tids)
+    if where is not None:
+        summary += f" (from {where})"
     if chain is not None and chain.end.pid is not None:
         summary += f"; pid {chain.end.pid} ({chain.end.name}) is {chain.end.kind}: {chain.end.detail}"
     evidence = [

@@ -12,7 +12,6 @@ from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, id_list, plural
 from stucktui.model import waits as W
 from stucktui.model.findings import Finding
-from stucktui.model.python import app_frame
 from stucktui.model.text import human_age
 
 # A reply this late is worth a line in the findings of the process that waits for it.
@@ -32,31 +31,15 @@ def silent_peer(s: Subject) -> list[Finding]:
         wait = next((w for w in node.waits if w.tids == h.tids), None) if node is not None else None
         if wait is None or not wait.asked:
             continue
-        peer = (
-            "; ".join(
-                f"pid {p.pid} ({p.name})" if p.pid is not None else p.role.removeprefix("the peer ")
-                for p in wait.parties
-            )
-            or "its peer"
-        )
+        peer = W.party_names(wait.parties) or "its peer"
         summary = (
             f"{plural(len(h.tids), 'thread')} of {s.label} {'wait' if len(h.tids) > 1 else 'waits'} to "
             f"{h.obj}, and {peer} has sent nothing for {human_age(h.silent_s)} since this side last sent "
             "(a reply that never came, or a subscription or long poll with nothing to say)"
         )
-        frame = next(
-            (
-                f
-                for tid in h.tids
-                for row in [s.threads.row(tid) if s.threads is not None else None]
-                if row is not None and row.python is not None
-                for f in [app_frame(row.python.frames)]
-                if f is not None
-            ),
-            None,
-        )
-        if frame is not None:
-            summary += f", from {frame.function} ({frame.short_file}:{frame.line})"
+        where = s.app_site(h.tids)
+        if where is not None:
+            summary += f", from {where}"
         evidence = [f"threads {id_list(list(h.tids))}: {h.obj}: {h.detail}", "chain: " + W.chain_text(c)]
         steps = [
             "if a reply was due, find out why the peer does not answer"
