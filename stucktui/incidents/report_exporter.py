@@ -19,7 +19,10 @@ import time
 from stucktui.incidents.prelude import ready, setup
 
 ROWS = 8000
-LOG_EVERY = 10
+# A line every 2 rows: each worker logs ~300 KB, more than the pipe (64 KB) and the shipper's
+# batch (200 lines) hold together, so no worker can finish before the others block, whatever
+# the scheduler does on a busy box: every worker ends up blocked in write(2).
+LOG_EVERY = 2
 REGIONS = ("emea", "apac", "amer", "latam")
 HEARTBEAT_SECONDS = 10.0
 
