@@ -40,6 +40,19 @@ class NotDeveloped(TimeoutError):
         self.findings = findings
 
 
+class _Only(ProcRoot):
+    """The real /proc, listing only these pids: the demo's own processes are every party of
+    its incidents (grandchildren included), so its triage never walks a big box's processes
+    and their fds (what made `demo --no-tui` slow on a busy box)."""
+
+    def __init__(self, pids: frozenset[int]) -> None:
+        super().__init__()
+        self.only = pids
+
+    def pids(self) -> list[int]:
+        return [p for p in super().pids() if p in self.only]
+
+
 @dataclass
 class DemoProcess:
     role: str  # the name it gives itself
@@ -88,12 +101,12 @@ class Demo:
         return {p.pid: p.expect for p in self.processes if p.expect}
 
     def wait_developed(self, timeout: float = 60.0, interval: float = 0.5) -> list[Finding]:
-        """Poll the box-wide triage until every demo process shows the findings its incident
+        """Poll the triage of the demo's processes until each shows the findings its incident
         produces, and they hold still (the same findings, severities and threads in two looks
         in a row: on a busy box the last of three writers may block a moment after the first);
         return the demo processes' findings. Raises NotDeveloped (a TimeoutError) naming what
         is still missing; what was seen is its `findings`."""
-        root = ProcRoot()
+        root = _Only(frozenset(self.pids))  # the demo's processes, not the whole box
         collector = ProcessListCollector(root)  # a second snapshot gives CPU% (epoll-spin)
         collector.collect()
         history = History()

@@ -75,6 +75,7 @@ def _check_chain(summary: str, next_steps: tuple[str, ...] | list[str], pids: di
     assert any(f"stucktui signal {backup} CONT" in step for step in next_steps), next_steps
 
 
+@pytest.mark.timeout(240)  # its own waits (90 s to develop) stay inside this on a crowded box
 def test_demo_shows_each_incident_and_ends_every_process():
     before = _started_by({os.getpid()})  # other tests' programs, not this demo's
     demo = start_demo()
@@ -147,6 +148,7 @@ def _run(*args: str, **kw) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "stucktui", *args], **kw)
 
 
+@pytest.mark.timeout(240)  # its own waits (communicate: 180 s) stay inside this
 def test_demo_no_tui_prints_findings_and_cleans_up():
     p = _run("demo", "--no-tui", "--timeout", "120", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
