@@ -68,6 +68,14 @@ class Cadence:
     since_triage: int = TRIAGE_EVERY
 
 
+def triage_in(cadence: Cadence, interval: float, next_refresh_in: float) -> float:
+    """Seconds until the refresh that triages starts, while a view showing the triage is on
+    screen: the next refresh is `next_refresh_in` away, then one every `interval` (the time
+    each refresh takes is not counted)."""
+    later = max(0, TRIAGE_EVERY - cadence.since_triage)  # refreshes after the next one
+    return max(0.0, next_refresh_in) + later * interval
+
+
 def panels_for_tab(tab: str | None) -> frozenset[str]:
     """The panel data a process view tab needs (only that is collected each refresh; the
     findings read what else their rules need). The Overview needs none."""

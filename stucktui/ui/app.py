@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
-from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
+from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample, triage_in
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
@@ -74,6 +74,7 @@ class StuckApp(App[int]):
         self.selected: tuple[int, int | None] | None = None
         self.last: Snapshot | None = None
         self._sampling_since: float | None = None
+        self._triaging = False  # the refresh under way triages the box
         self._last_done: float | None = None
         self._last_duration = 0.0
         self._timer: Timer | None = None
@@ -144,6 +145,7 @@ class StuckApp(App[int]):
         if plan is None:  # paused
             return
         request, self.cadence = plan
+        self._triaging = request.triage
         generation = self._generation
         self._sampling_since = self.monotonic()
 
@@ -189,6 +191,7 @@ class StuckApp(App[int]):
             if isinstance(screen, SnapshotScreen):
                 screen.show_snapshot(snap, context)
         self._schedule_next()
+        self._tick_status()  # the triage's header counts down from now
 
     def _learn_identity(self, snap: Snapshot) -> None:
         """A process opened by pid alone (`--pid`) is, from its first refresh on, that process:
@@ -220,11 +223,23 @@ class StuckApp(App[int]):
         took = self._last_duration * 1000
         return f"{ro}refreshed {ago:.0f}s ago in {took:.0f} ms, every {self.interval:g}s"
 
+    def next_triage_in(self) -> float | None:
+        """Seconds to the next triage by the app's clock (0 while a refresh runs), None paused."""
+        if self.paused:
+            return None
+        if self._sampling_since is not None:  # the next refresh starts an interval after this one
+            return 0.0 if self._triaging else triage_in(self.cadence, self.interval, self.interval)
+        if self._last_done is None:
+            return 0.0
+        return triage_in(self.cadence, self.interval, self._last_done + self.interval - self.monotonic())
+
     def _tick_status(self) -> None:
         screen = self.current_screen
         if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
         try:
+            if isinstance(screen, TriageScreen):
+                screen.show_next(self.next_triage_in())
             screen.update_status(self.freshness())
         except NoMatches:
             return  # ... or while it is being taken down (the app is exiting)

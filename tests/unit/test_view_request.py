@@ -17,6 +17,7 @@ from stucktui.inspection.request import (
     ViewState,
     panels_for_tab,
     plan_sample,
+    triage_in,
 )
 from stucktui.model.panels import ALL_PANELS
 
@@ -138,3 +139,20 @@ def test_sampler_does_what_the_request_says():
         assert listed.processes is not None and listed.detail is None
     finally:
         s.close()
+
+
+def test_triage_in_counts_the_refreshes_plan_sample_leaves_before_the_next_triage():
+    """The triage view's 'next in N s': the next refresh's wait, then an interval for each
+    refresh plan_sample lets pass without a triage (checked against plan_sample itself)."""
+    cad = plan(SEEN)[1]  # just triaged
+    for _ in range(TRIAGE_EVERY + 1):
+        quiet = 0
+        probe = cad
+        while not (step := plan(SEEN, probe))[0].triage:
+            quiet, probe = quiet + 1, step[1]
+        assert triage_in(cad, 2.0, 1.5) == pytest.approx(1.5 + 2.0 * quiet)
+        req, cad = plan(SEEN, cad)
+        if req.triage:
+            break
+    assert triage_in(Cadence(), 2.0, 0.7) == pytest.approx(0.7)  # the next refresh triages
+    assert triage_in(Cadence(), 2.0, -3.0) == 0.0  # overdue: now
