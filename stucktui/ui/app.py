@@ -74,7 +74,6 @@ class StuckApp(App[int]):
         self.selected: tuple[int, int | None] | None = None
         self.last: Snapshot | None = None
         self._sampling_since: float | None = None
-        self._triaging = False  # the refresh under way triages the box
         self._last_done: float | None = None
         self._last_duration = 0.0
         self._timer: Timer | None = None
@@ -145,7 +144,6 @@ class StuckApp(App[int]):
         if plan is None:  # paused
             return
         request, self.cadence = plan
-        self._triaging = request.triage
         generation = self._generation
         self._sampling_since = self.monotonic()
 
@@ -223,23 +221,16 @@ class StuckApp(App[int]):
         took = self._last_duration * 1000
         return f"{ro}refreshed {ago:.0f}s ago in {took:.0f} ms, every {self.interval:g}s"
 
-    def next_triage_in(self) -> float | None:
-        """Seconds to the next triage by the app's clock (0 while a refresh runs), None paused."""
-        if self.paused:
-            return None
-        if self._sampling_since is not None:  # the next refresh starts an interval after this one
-            return 0.0 if self._triaging else triage_in(self.cadence, self.interval, self.interval)
-        if self._last_done is None:
-            return 0.0
-        return triage_in(self.cadence, self.interval, self._last_done + self.interval - self.monotonic())
-
     def _tick_status(self) -> None:
         screen = self.current_screen
         if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
         try:
-            if isinstance(screen, TriageScreen):
-                screen.show_next(self.next_triage_in())
+            if isinstance(screen, TriageScreen):  # its header counts down to the next triage
+                on, last, now = self._sampling_since is not None, self._last_done, self.monotonic()
+                screen.show_next(
+                    triage_in(self.cadence, self.interval, last, now, running=on, paused=self.paused)
+                )
             screen.update_status(self.freshness())
         except NoMatches:
             return  # ... or while it is being taken down (the app is exiting)
