@@ -148,7 +148,7 @@ def _incomplete(lines: tuple[str, ...], fmt: str, keys: dict[str, object]) -> in
 
 
 def run_report_all(
-    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.5, timeout: float = 20.0
+    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.4, timeout: float = 20.0
 ) -> int:
     """`stucktui report --all`: the box-wide triage, its CPU% (which feeds epoll-spin) measured
     over `window` seconds, within `timeout` seconds."""
@@ -164,10 +164,11 @@ def run_report_all(
 
     def work() -> TriageResult:
         collector = ProcessListCollector(root)
-        collector.prime(window)  # CPU ticks read once; the snapshot's CPU% is over the window
+        if window > 0:
+            collector.prime(window)  # CPU ticks read once: the snapshot's CPU% is over the window
         processes = collector.collect()
         step[0] = "the suspect processes of the box (the triage)"
-        return triage_box(root, processes=processes, python=python)
+        return triage_box(root, processes=processes, python=python, cpu_window=window)
 
     try:
         result = run_bounded(work, timeout, lambda: step[0], name="report-all")

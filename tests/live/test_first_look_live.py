@@ -16,44 +16,23 @@ from stucktui.inspection.sampler import Sampler
 from stucktui.inspection.triage import triage_box
 from stucktui.procfs.root import ProcRoot
 from tests.helpers import ready_lines, wait_until
+from tests.live.test_findings_live import COMPUTE_BESIDE_LOOP, SPIN
 
 pytestmark = pytest.mark.live
 
 # Both children hold an epoll set watching a socket the peer closed (CLOSE_WAIT, readable
-# forever, level-triggered), and run one at a time. On a loaded box each asks for a little more
-# of the CPU than its neighbours (as root), so the window sees it run: the test is about the
-# triage, not about how the scheduler shares two pegged cores.
-HUNG = """
-import os, select, socket
+# forever, level-triggered): the spinner polls it (test_findings_live.SPIN), the other computes
+# in a thread beside it and never polls (COMPUTE_BESIDE_LOOP); they run one at a time. On a
+# loaded box each asks for a little more of the CPU than its neighbours (as root), so the
+# window sees it run: the test is about the triage, not how the scheduler shares two pegged cores.
+NICER = """
+import os
 try:
     os.setpriority(os.PRIO_PROCESS, 0, -5)
 except OSError:
     pass
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen()
-cli = socket.create_connection(srv.getsockname())
-srv.accept()[0].close()
-ep = select.epoll()
-ep.register(cli.fileno(), select.EPOLLIN)
-print(ep.fileno(), cli.fileno())
-ready()
 """
-SPINNER = (
-    HUNG
-    + """
-while True:
-    ep.poll(0)                   # returns at once, forever: the loop never sleeps
-"""
-)
-COMPUTING = (
-    HUNG
-    + """
-n = 0
-while True:
-    n = (n * 7 + 1) % 1000003    # busy in user space; never calls epoll_wait
-"""
-)
+SPINNER, COMPUTING = NICER + SPIN, NICER + COMPUTE_BESIDE_LOOP
 
 
 def test_the_first_refresh_and_report_all_name_the_spinner(children, capsys):
@@ -92,4 +71,4 @@ def test_the_first_triage_does_not_call_a_busy_computer_a_spinner(children):
     assert tri.cpu_window is not None
     mine = {f.id for f in tri.findings if f.pid == computing.pid}
     assert "close-wait-leak" in mine  # looked at: its CLOSE_WAIT socket is reported as such
-    assert "epoll-spin" not in mine  # busy in user space, never in epoll_wait: no spin
+    assert "epoll-spin" not in mine  # busy in user space, nobody in epoll_wait: no spin
