@@ -143,7 +143,9 @@ class TriageScreen(SnapshotScreen):
         assert result is not None
         head = Text("Findings on this box ", style="bold")
         head.append(as_of(result.taken_at, self.next_in, result.cpu_window), style="bold cyan")
-        self.query_one("#triage-title", Static).update(head.append_text(self._title))
+        head.append_text(self._title)
+        for w in self.query("#triage-title").results(Static):  # none while composing or closing
+            w.update(head)
 
     def update_triage(self, result: TriageResult) -> None:
         if not self.is_mounted:
