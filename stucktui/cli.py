@@ -148,12 +148,10 @@ def _incomplete(lines: tuple[str, ...], fmt: str, keys: dict[str, object]) -> in
 
 
 def run_report_all(
-    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.5, timeout: float = 20.0
+    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.4, timeout: float = 20.0
 ) -> int:
-    """`stucktui report --all`: two process-list snapshots `window` seconds apart (CPU use
-    feeds epoll-spin), then the box-wide triage, within `timeout` seconds."""
-    import time
-
+    """`stucktui report --all`: the box-wide triage, its CPU% (which feeds epoll-spin) measured
+    over `window` seconds, within `timeout` seconds."""
     from stucktui.collect.proclist import ProcessListCollector
     from stucktui.inspection.deadline import Overdue, run_bounded
     from stucktui.inspection.triage import triage_box
@@ -166,11 +164,11 @@ def run_report_all(
 
     def work() -> TriageResult:
         collector = ProcessListCollector(root)
-        collector.collect()
-        time.sleep(window)
+        if window > 0:
+            collector.prime(window)  # CPU ticks read once: the snapshot's CPU% is over the window
         processes = collector.collect()
         step[0] = "the suspect processes of the box (the triage)"
-        return triage_box(root, processes=processes, python=python)
+        return triage_box(root, processes=processes, python=python, cpu_window=window)
 
     try:
         result = run_bounded(work, timeout, lambda: step[0], name="report-all")
@@ -181,7 +179,7 @@ def run_report_all(
         return _incomplete((str(result),), fmt, {})
     rep = BoxReport(
         result.findings, result.processes, result.suspects, result.taken_at, result.duration,
-        chains=result.chains, visibility=result.visibility,
+        chains=result.chains, visibility=result.visibility, cpu_window=result.cpu_window,
     )  # fmt: skip
     sys.stdout.write(render_box(rep, fmt))
     return 0

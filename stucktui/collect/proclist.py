@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from stucktui.collect.close_wait import CloseWaitCounter
@@ -21,6 +21,74 @@ from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
 from stucktui.procfs.system import parse_boot_time, parse_loadavg_tasks
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+# A first look has no earlier sample to take CPU% from: it measures CPU over a window this
+# long at once (/proc/PID/stat read twice). A clock tick is 2.5% of a core over 0.4 s, so a
+# loop at 20% of a core is 8 ticks: far from one tick of a blip.
+FIRST_CPU_WINDOW = 0.4
+
+Key = tuple[int, int]  # (pid, starttime ticks): a reused pid is another process
+
+
+def read_ticks(root: ProcRoot, pids: Iterable[int]) -> dict[Key, tuple[int, int]]:
+    """(pid, starttime) -> (utime + stime ticks, threads) of each process, from its stat alone
+    (one read; nothing else parsed). A process gone, unreadable or torn is left out."""
+    out: dict[Key, tuple[int, int]] = {}
+    for pid in pids:
+        try:
+            b = root.read_small(pid, "stat", pid=pid)
+            f = b[b.rindex(b")") + 2 :].split()  # comm may hold ') ' (docs/kernel-notes.md §1.4)
+            out[(pid, int(f[19]))] = (int(f[11]) + int(f[12]), int(f[17]))
+        except (ProcessGone, AccessDenied, OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def window_cpu(
+    before: Mapping[Key, tuple[int, int]], after: Mapping[Key, tuple[int, int]], seconds: float
+) -> dict[Key, float]:
+    """CPU% (100 = one core) over a window of `seconds` of each process read at both ends; one
+    born, gone or whose pid was reused meanwhile has none."""
+    if seconds <= 0:
+        return {}
+    return {k: cpu_percent(t - before[k][0], seconds, n) for k, (t, n) in after.items() if k in before}
+
+
+def measure_cpu(
+    root: ProcRoot,
+    pids: Iterable[int],
+    seconds: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> tuple[dict[Key, float], float]:
+    """(CPU% by process, the window it was measured over): the stat of every pid read, then
+    again once `seconds` have passed since the first read began (no wait when reading took
+    that long). The window is the time between the middles of the two passes: a process read
+    late in the first pass is read late in the second too."""
+    pids = list(pids)
+    a0 = monotonic()
+    before = read_ticks(root, pids)
+    a1 = monotonic()
+    if a0 + seconds > a1:
+        sleep(a0 + seconds - a1)
+    b0 = monotonic()
+    after = read_ticks(root, pids)
+    window = (b0 + monotonic() - a0 - a1) / 2
+    return window_cpu(before, after, window), window
+
+
+def with_cpu(
+    root: ProcRoot, snapshot: ProcessListSnapshot, seconds: float = FIRST_CPU_WINDOW
+) -> ProcessListSnapshot:
+    """A first snapshot (no row has CPU%) with the CPU% of each row measured now over a window
+    of `seconds` (measure_cpu), and that window in cpu_window."""
+    cpu, window = measure_cpu(root, (r.pid for r in snapshot.rows), seconds)
+    rows = tuple(
+        r if r.cpu_percent is not None else replace(r, cpu_percent=cpu.get((r.pid, r.starttime_ticks)))
+        for r in snapshot.rows
+    )
+    return replace(snapshot, rows=rows, cpu_window=window)
 
 
 # what collect() keeps of each pid for the next refresh: (sig, row, key, ticks), see collect()
@@ -73,6 +141,18 @@ class ProcessListCollector:
         if self._boot_time is None:
             self._boot_time = parse_boot_time(self.root.read_text("stat"))
         return self._boot_time
+
+    def prime(self, window: float = FIRST_CPU_WINDOW, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Before a first collect(): read every process's CPU ticks, then wait until `window`
+        seconds have passed since that began, so the first collect() has CPU% (over the time
+        since the middle of this pass)."""
+        a0 = self._monotonic()
+        ticks = read_ticks(self.root, self.root.pids())
+        a1 = self._monotonic()
+        self._prev = {k: t for k, (t, _) in ticks.items()}
+        self._prev_at = (a0 + a1) / 2
+        if a0 + window > a1:
+            sleep(a0 + window - a1)
 
     def collect(self) -> ProcessListSnapshot:
         root = self.root
@@ -169,6 +249,7 @@ class ProcessListCollector:
             hidden=hidden,
             my_uid=self._my_uid,
             box_tasks=self._box_tasks(),
+            cpu_window=elapsed or None,
         )
 
     def _box_tasks(self) -> int | None:

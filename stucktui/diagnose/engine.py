@@ -65,14 +65,21 @@ def subject_of(detail: ProcessDetail, panels: PanelData | None, context: Context
 
 
 def evaluate(
-    s: Subject, history: History | None = None, *, now: float | None = None, strict: bool = False
+    s: Subject,
+    history: History | None = None,
+    *,
+    now: float | None = None,
+    strict: bool = False,
+    wall: float | None = None,
 ) -> list[Finding]:
     """Run every rule on one Subject. A rule that fails (a bug, or data in a shape never seen)
-    costs its own findings, never the others' nor the caller's; strict=True re-raises (tests)."""
+    costs its own findings, never the others' nor the caller's; strict=True re-raises (tests).
+    `now` is History's (monotonic) clock; `wall` the time of day it stands for (time.time()),
+    from which the findings that depend on time say since when."""
     if history is not None:
         kinds = tracked(s, TRACKED_KINDS)
         ages = history.observe((s.pid, s.starttime), kinds, time.monotonic() if now is None else now)
-        s = replace(s, ages=ages)
+        s = replace(s, ages=replace(ages, at=time.time() if wall is None else wall))
     out: list[Finding] = []
     for rule in RULES:
         try:

@@ -29,6 +29,11 @@ class Ages:
 
     by_kind: Mapping[str, Mapping[object, float]] = field(default_factory=dict)
     tracked: bool = False  # a History was given: an absent key means "new", not "unknown"
+    at: float | None = None  # the wall-clock time (time.time()) the ages are measured at
+
+    def since(self, age: float | None) -> float | None:
+        """The wall-clock time stucktui first saw what is `age` seconds old now, if known."""
+        return None if age is None or self.at is None else self.at - age
 
     def age(self, kind: str, key: object) -> float | None:
         if not self.tracked:
@@ -105,7 +110,10 @@ class Subject:
         panel: str | None = None,
         fds: tuple[int, ...] = (),
         tids: tuple[int, ...] = (),
+        age: float | None = None,
     ) -> Finding:
+        """`age`: how long (seconds, from self.ages) stucktui has seen what the finding rests
+        on, for a finding that depends on time; it becomes the finding's `since`."""
         return Finding(
             rule,
             severity,
@@ -118,6 +126,7 @@ class Subject:
             fds,
             tids,
             self.starttime,
+            self.ages.since(age),
         )
 
 

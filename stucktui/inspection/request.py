@@ -68,6 +68,27 @@ class Cadence:
     since_triage: int = TRIAGE_EVERY
 
 
+def triage_in(
+    cadence: Cadence,
+    interval: float,
+    last_done: float | None,
+    now: float,
+    *,
+    running: bool = False,
+    paused: bool = False,
+) -> float | None:
+    """Seconds until the refresh that triages starts, by the UI's clock, while a view showing
+    the triage is on screen; None while paused. The next refresh starts `interval` after the
+    last one ended (`last_done`), or after the one `running` now (which triages when it reset
+    since_triage); then one every `interval` (the time refreshes take is not counted)."""
+    if paused:
+        return None
+    if running and cadence.since_triage == 0:
+        return 0.0
+    wait = interval if running else 0.0 if last_done is None else last_done + interval - now
+    return max(0.0, wait) + max(0, TRIAGE_EVERY - cadence.since_triage) * interval
+
+
 def panels_for_tab(tab: str | None) -> frozenset[str]:
     """The panel data a process view tab needs (only that is collected each refresh; the
     findings read what else their rules need). The Overview needs none."""

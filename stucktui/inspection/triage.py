@@ -12,7 +12,7 @@ import time
 
 from stucktui.collect.boxscan import scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
-from stucktui.collect.proclist import ProcessListCollector
+from stucktui.collect.proclist import FIRST_CPU_WINDOW, ProcessListCollector, with_cpu
 from stucktui.diagnose.chains import by_root, follow
 from stucktui.diagnose.engine import TRACKED_KINDS, sort_findings
 from stucktui.diagnose.history import History
@@ -35,17 +35,24 @@ def triage_box(
     python: bool = True,
     now: float | None = None,
     strict: bool = False,
+    cpu_window: float = FIRST_CPU_WINDOW,
 ) -> TriageResult:
     """Findings for every process. `processes` is the caller's latest process-list snapshot
-    (its CPU% feeds epoll-spin; without one a snapshot is taken here, CPU unknown). `history`
-    is kept by the caller across calls, as for diagnose(). `python` lets py-spy (nonblocking)
-    look at the few processes suspected of polling for a lock, or with threads waiting behind a
-    blocked pipe writer: only their stacks prove it."""
+    (its CPU% feeds epoll-spin). A first look (no snapshot, or one without CPU%) measures CPU
+    over `cpu_window` seconds at once (0: CPU unknown), so a spinner is one from the first
+    look. `history` is kept by the caller across calls, as for diagnose(). `python` lets
+    py-spy (nonblocking) look at the few processes suspected of polling for a lock, or with
+    threads waiting behind a blocked pipe writer: only their stacks prove it."""
     t0 = time.perf_counter()
     taken_at = time.time()
     root = root or ProcRoot()
     if processes is None:
-        processes = ProcessListCollector(root).collect()
+        collector = ProcessListCollector(root)
+        if cpu_window > 0:
+            collector.prime(cpu_window)
+        processes = collector.collect()
+    elif cpu_window > 0 and processes.rows and all(r.cpu_percent is None for r in processes.rows):
+        processes = with_cpu(root, processes, cpu_window)
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
         try:  # a collector made with close_wait=False: count them here, one cheap pass
@@ -72,7 +79,7 @@ def triage_box(
         history.sweep(TRACKED_KINDS, evaluated)
     return TriageResult(
         tuple(sort_findings(findings)), len(processes.rows), looked, time.perf_counter() - t0, taken_at,
-        by_root(chains), processes.visibility,
+        by_root(chains), processes.visibility, processes.cpu_window,
     )  # fmt: skip
 
 

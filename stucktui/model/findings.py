@@ -36,6 +36,9 @@ class Finding:
     fds: tuple[int, ...] = ()
     tids: tuple[int, ...] = ()
     starttime: int | None = None  # clock ticks after boot: (pid, starttime) is the identity
+    # a finding that depends on time: when stucktui first saw what it rests on (time.time());
+    # None when it does not depend on time, or nothing was watched over time (a one-shot report)
+    since: float | None = None
 
     @property
     def rank(self) -> int:
@@ -94,3 +97,4 @@ class TriageResult:
     chains: tuple[WaitChain, ...] = ()
     # how much of the box could be read: no finding can come from what was not
     visibility: Visibility | None = None
+    cpu_window: float | None = None  # seconds CPU% was measured over; None: CPU unknown

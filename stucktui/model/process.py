@@ -63,6 +63,7 @@ class ProcessListSnapshot:
     hidden: int = 0  # pids listed but unreadable (hidepid=noaccess)
     my_uid: int = 0
     box_tasks: int | None = None  # tasks (threads) on the whole box: /proc/loadavg, which hidepid leaves
+    cpu_window: float | None = None  # seconds the rows' CPU% was measured over; None: no CPU%
 
     def by_pid(self) -> dict[int, ProcessRow]:
         return {r.pid: r for r in self.rows}

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import ProcessDetail, Unavailable, Visibility
-from stucktui.model.text import human_age, human_bytes
+from stucktui.model.text import clock_time, human_age, human_bytes
 from stucktui.model.waits import WaitChain
 from stucktui.report.chains import chain_lines
 from stucktui.report.sections import (
@@ -23,6 +22,7 @@ from stucktui.report.sections import (
     findings_json,
     findings_markdown,
     findings_text,
+    iso_time,
     json_sections,
     markdown_lines,
     text_lines,
@@ -30,10 +30,6 @@ from stucktui.report.sections import (
 from stucktui.textsafe import markdown_escape, printable, printable_argv
 
 FORMATS = ("text", "markdown", "json")
-
-
-def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def _v(x: Any) -> Any:
@@ -215,6 +211,13 @@ class BoxReport:
     title: str = "stucktui report --all"
     chains: tuple[WaitChain, ...] = ()  # the stuck wait chains, grouped by the process they end at
     visibility: Visibility | None = None  # how much of the box could be read
+    cpu_window: float | None = None  # seconds CPU% was measured over (None: CPU unknown)
+
+
+def as_of_line(taken_at: float, cpu_window: float | None) -> str:
+    """The time of day a one-shot triage was taken, and the window its CPU% is from."""
+    cpu = "CPU unknown" if cpu_window is None else f"CPU% over {cpu_window:.2f} s"
+    return f"as of {clock_time(taken_at)} ({cpu})"
 
 
 def box_json(rep: BoxReport) -> dict[str, Any]:
@@ -228,6 +231,8 @@ def box_json(rep: BoxReport) -> dict[str, Any]:
         "hidden_processes": seen.hidden if seen is not None else 0,
         "visibility_notes": seen.lines() if seen is not None else [],
         "duration_ms": round(rep.duration * 1000, 1),
+        # seconds the CPU% that epoll-spin reads was measured over (null: not measured)
+        "cpu_window_s": None if rep.cpu_window is None else round(rep.cpu_window, 3),
         "findings": findings_json(rep.findings, with_pid=True),
         "wait_chains": [c.to_json() for c in rep.chains],
     }
@@ -242,13 +247,15 @@ def render_box(rep: BoxReport, fmt: str) -> str:
     none = "no known stuck pattern" + (" in what stucktui could read" if blind else "")
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    as_of = as_of_line(rep.taken_at, rep.cpu_window)
     if fmt == "markdown":
         lines = [f"### {markdown_escape(head)}", ""]
         lines += [f"- **not seen**: {markdown_escape(n)}" for n in blind] + ([""] if blind else [])
+        lines += [f"_{as_of}_", ""]
         lines += finding_lines(items, markdown_escape, True) or [f"No findings: {none} on this box."]
         lines += chain_lines(rep.chains, markdown_escape, "#### Stuck wait chains, by root", "- ")
         return "\n".join(lines) + "\n"
-    lines = [printable(head)] + [f"not seen: {printable(n)}" for n in blind] + [""]
+    lines = [printable(head)] + [f"not seen: {printable(n)}" for n in blind] + [as_of, ""]
     lines += finding_lines(items, printable, False) or [f"no findings: {none}"]
     lines += chain_lines(rep.chains, printable, "Stuck wait chains, by root:", "  ")
     return "\n".join(lines) + "\n"

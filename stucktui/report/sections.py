@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from stucktui.model.findings import Finding
@@ -118,12 +119,17 @@ def _step(step: str) -> str:
     return "in stucktui, " + step if step.startswith("press ") else step
 
 
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
 def findings_json(findings: Iterable[Finding], *, with_pid: bool = False) -> list[dict[str, Any]]:
     """The `findings` of `stucktui report`: id, severity, summary, evidence, next_steps (a
-    contract); `report --all` adds pid and name."""
+    contract), since (when stucktui first saw what a finding that depends on time rests on;
+    null otherwise); `report --all` adds pid and name."""
     out = []
     for f in findings:
-        item = f.to_json()
+        item = {**f.to_json(), "since": None if f.since is None else iso_time(f.since)}
         if with_pid:
             item = {"pid": f.pid, "name": f.name, **item}
         out.append(item)
@@ -136,14 +142,15 @@ def finding_lines(items: list[dict[str, Any]], esc: Escape, markdown: bool) -> l
     for it in items:
         who = f" pid {it['pid']} ({esc(it['name'])})" if "pid" in it else ""
         head = f"{it['severity'].upper()} {esc(it['id'])}{who}"
+        since = [f"since: {esc(it['since'])} (first seen by stucktui)"] if it.get("since") else []
+        facts = since + [f"evidence: {esc(e)}" for e in it["evidence"]]
+        facts += [f"next: {esc(_step(s))}" for s in it["next_steps"]]
         if markdown:
             out.append(f"- **{head}**: {esc(it['summary'])}")
-            out.extend(f"  - evidence: {esc(e)}" for e in it["evidence"])
-            out.extend(f"  - next: {esc(_step(s))}" for s in it["next_steps"])
+            out.extend(f"  - {x}" for x in facts)
         else:
             out.append(f"[{head}] {esc(it['summary'])}")
-            out.extend(f"    evidence: {esc(e)}" for e in it["evidence"])
-            out.extend(f"    next: {esc(_step(s))}" for s in it["next_steps"])
+            out.extend(f"    {x}" for x in facts)
     return out
 
 

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
-from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
+from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample, triage_in
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
@@ -189,6 +189,7 @@ class StuckApp(App[int]):
             if isinstance(screen, SnapshotScreen):
                 screen.show_snapshot(snap, context)
         self._schedule_next()
+        self._tick_status()  # the triage's header counts down from now
 
     def _learn_identity(self, snap: Snapshot) -> None:
         """A process opened by pid alone (`--pid`) is, from its first refresh on, that process:
@@ -225,6 +226,11 @@ class StuckApp(App[int]):
         if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
         try:
+            if isinstance(screen, TriageScreen):  # its header counts down to the next triage
+                on, last, now = self._sampling_since is not None, self._last_done, self.monotonic()
+                screen.show_next(
+                    triage_in(self.cadence, self.interval, last, now, running=on, paused=self.paused)
+                )
             screen.update_status(self.freshness())
         except NoMatches:
             return  # ... or while it is being taken down (the app is exiting)

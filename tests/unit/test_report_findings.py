@@ -4,6 +4,8 @@ keys are a contract, findings come first, and hostile text is escaped in every f
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
 from stucktui.collect.detail import collect_detail
 from stucktui.model.findings import Finding
@@ -34,7 +36,9 @@ def _report(findings=()) -> Report:
 def test_json_findings_contract():
     data = json.loads(render(_report((_finding(), _finding("info"))), "json"))
     assert list(data)[0] == "findings"
-    assert [set(f) for f in data["findings"]] == [{"id", "severity", "summary", "evidence", "next_steps"}] * 2
+    keys = {"id", "severity", "summary", "evidence", "next_steps", "since"}  # keys are added, never dropped
+    assert [set(f) for f in data["findings"]] == [keys] * 2
+    assert data["findings"][0]["since"] is None  # not a finding that depends on time
     first = data["findings"][0]
     assert (first["id"], first["severity"]) == ("pipe-writers-blocked", "critical")
     assert EVIL in first["summary"]  # the value survives, escaped in transit (ensure_ascii)
@@ -72,7 +76,10 @@ def test_box_report_all_formats():
     data = json.loads(render_box(rep, "json"))
     assert (data["processes"], data["examined"]) == (120, 4)
     assert [(f["pid"], f["severity"]) for f in data["findings"]] == [(7, "critical"), (9, "warning")]
-    assert set(data["findings"][0]) == {"pid", "name", "id", "severity", "summary", "evidence", "next_steps"}
+    assert set(data["findings"][0]) == {
+        "pid", "name", "id", "severity", "summary", "evidence", "next_steps", "since"
+    }  # fmt: skip
+    assert data["cpu_window_s"] is None  # CPU% not measured for this report
     text = render_box(rep, "text")
     assert text.startswith("stucktui report --all: 2 findings in 2 of 120 processes")
     assert "\x1b" not in text and "[CRITICAL pipe-writers-blocked pid 7 (\\x1b]0;pwned\\x07" in text
@@ -82,3 +89,25 @@ def test_box_report_all_formats():
     assert (
         "no findings" in render_box(empty, "text") and json.loads(render_box(empty, "json"))["findings"] == []
     )
+
+
+def test_box_report_says_as_of_when_with_its_cpu_window_and_since_when():
+    """report --all's header: the time of day it was taken and the window CPU% is from; a
+    finding that depends on time says since when stucktui saw it (JSON: ISO 8601)."""
+    taken = 1_700_000_000.0
+    aged = replace(_finding(pid=7), since=taken - 300)
+    rep = BoxReport((aged, _finding("warning", pid=9)), 120, 4, taken, 0.05, cpu_window=0.412)
+    as_of = f"as of {time.strftime('%H:%M:%S', time.localtime(taken))} (CPU% over 0.41 s)"
+    text = render_box(rep, "text")
+    assert text.splitlines()[1] == as_of
+    since = time.strftime("%H:%M:%S", time.localtime(taken - 300))
+    assert f"    since: {time.strftime('%Y-%m-%dT', time.localtime(taken - 300))}" in text and since in text
+    assert text.count("    since: ") == 1  # only the finding that depends on time
+    md = render_box(rep, "markdown")
+    assert f"_{as_of}_" in md and md.count("  - since: ") == 1
+    data = json.loads(render_box(rep, "json"))
+    assert data["cpu_window_s"] == 0.412
+    assert data["findings"][0]["since"].startswith(time.strftime("%Y-%m-%dT", time.localtime(taken - 300)))
+    assert since in data["findings"][0]["since"] and data["findings"][1]["since"] is None
+    unknown = render_box(replace(rep, cpu_window=None), "text")
+    assert "(CPU unknown)" in unknown.splitlines()[1]

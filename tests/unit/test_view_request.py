@@ -17,6 +17,7 @@ from stucktui.inspection.request import (
     ViewState,
     panels_for_tab,
     plan_sample,
+    triage_in,
 )
 from stucktui.model.panels import ALL_PANELS
 
@@ -138,3 +139,24 @@ def test_sampler_does_what_the_request_says():
         assert listed.processes is not None and listed.detail is None
     finally:
         s.close()
+
+
+def test_triage_in_counts_the_refreshes_plan_sample_leaves_before_the_next_triage():
+    """The triage view's 'next in N s': the next refresh's wait, then an interval for each
+    refresh plan_sample lets pass without a triage (checked against plan_sample itself)."""
+    cad = plan(SEEN)[1]  # just triaged
+    assert triage_in(cad, 2.0, None, 50.0, running=True) == 0.0  # the refresh under way triages
+    for _ in range(TRIAGE_EVERY + 1):
+        quiet, probe = 0, cad
+        while not (step := plan(SEEN, probe))[0].triage:
+            quiet, probe = quiet + 1, step[1]
+        # the last refresh ended at 100.0, it is 100.5: the next one starts in 1.5 s
+        assert triage_in(cad, 2.0, 100.0, 100.5) == pytest.approx(1.5 + 2.0 * quiet)
+        assert triage_in(cad, 2.0, 100.0, 100.5, paused=True) is None
+        req, cad = plan(SEEN, cad)
+        if not req.triage:  # one under way that does not triage: the next refresh an interval after it
+            assert triage_in(cad, 2.0, 100.0, 100.5, running=True) == pytest.approx(2.0 + 2.0 * (quiet - 1))
+        else:
+            break
+    assert triage_in(Cadence(), 2.0, 100.0, 110.0) == 0.0  # overdue: now
+    assert triage_in(Cadence(), 2.0, None, 0.0) == 0.0  # before the first refresh

@@ -69,7 +69,9 @@ def close_wait_unread(s: Subject) -> list[Finding]:
         "press 2 for the Threads panel: what each thread waits on instead of reading (y adds Python stacks)",
         CLOSE_FD_SOCKET.format(fd=first.fd) + ": frees the socket, not the stuck threads",
     ]
-    return [s.finding("close-wait-unread", severity, summary, evidence, steps, panel="sockets", fds=fds)]
+    return [
+        s.finding("close-wait-unread", severity, summary, evidence, steps, panel="sockets", fds=fds, age=age)
+    ]
 
 
 def _clients(rows: list[SocketRow]) -> str:
@@ -148,7 +150,11 @@ def close_wait_unanswered(s: Subject) -> list[Finding]:
     ]
     if (seen := seen_for(age)) is not None:
         evidence.append(f"the oldest {seen}")
-    return [s.finding("close-wait-unanswered", severity, summary, evidence, steps, panel="sockets", fds=fds)]
+    return [
+        s.finding(
+            "close-wait-unanswered", severity, summary, evidence, steps, panel="sockets", fds=fds, age=age
+        )
+    ]
 
 
 # A proxy's connection to its backend that waits for an answer: still open, or half-closed by
@@ -213,7 +219,7 @@ def _closed_leak(s: Subject, rows: list[SocketRow], age: float | None) -> Findin
         evidence.append(f"the oldest {seen}")
     steps = [CLOSE_FD_SOCKET.format(fd=fds[0]), *_LEAK_STEPS]
     return s.finding(
-        "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds
+        "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds, age=age
     )
 
 
@@ -300,7 +306,14 @@ def close_wait_leak(s: Subject) -> list[Finding]:
         ]
         out.append(
             s.finding(
-                "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds
+                "close-wait-leak",
+                _leak_severity(n, age),
+                summary,
+                evidence,
+                steps,
+                panel="sockets",
+                fds=fds,
+                age=age,
             )
         )
     return out

@@ -198,7 +198,7 @@ def event_loop_blocked(s: Subject) -> list[Finding]:
     steps.append(f"until then every client of {s.label} waits; restarting it drops what it holds")
     fds = tuple(d.epfd for d in demands) + ((hop.fd,) if hop is not None and hop.fd is not None else ())
     return [s.finding("event-loop-blocked", severity, summary, evidence, steps, panel="threads",
-                      fds=fds, tids=(loop.tid,))]  # fmt: skip
+                      fds=fds, tids=(loop.tid,), age=age)]  # fmt: skip
 
 
 EVENT_LOOP_BLOCKED = RuleSpec(

@@ -84,7 +84,16 @@ def listen_backlog_full(s: Subject) -> list[Finding]:
             "just slower than connections arrive: the backlog is only a buffer for bursts",
         ]
         out.append(
-            s.finding("listen-backlog-full", severity, summary, evidence, steps, panel="sockets", fds=(r.fd,))
+            s.finding(
+                "listen-backlog-full",
+                severity,
+                summary,
+                evidence,
+                steps,
+                panel="sockets",
+                fds=(r.fd,),
+                age=waited,
+            )
         )
     return out
 

@@ -111,7 +111,7 @@ def poller_findings(s: Subject) -> tuple[list[Finding], set[int]]:
             steps.append(_SQLITE_STEP)
         fds = (w.fd,) if w.fd is not None else ()
         out.append(s.finding("lock-wait", poll_severity(age), summary, evidence, steps, panel="locks",
-                             fds=fds, tids=w.tids))  # fmt: skip
+                             fds=fds, tids=w.tids, age=age))  # fmt: skip
         if w.fd is not None:
             told.add(w.fd)
     return out, told

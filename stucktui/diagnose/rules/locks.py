@@ -253,7 +253,13 @@ def lock_wait(s: Subject) -> list[Finding]:
         ]
         out.append(
             s.finding(
-                "lock-wait", _wait_severity(age), summary, evidence, list(dict.fromkeys(steps)), panel="locks"
+                "lock-wait",
+                _wait_severity(age),
+                summary,
+                evidence,
+                list(dict.fromkeys(steps)),
+                panel="locks",
+                age=age,
             )
         )
     polls, told = poller_findings(s)  # pollers the wait graph proved (docs/kernel-notes.md §A.7)

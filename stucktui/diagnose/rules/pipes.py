@@ -312,8 +312,9 @@ def pipe_writers_blocked(s: Subject) -> list[Finding]:
             *_fix_steps(s, p),
         ]
         tids += tuple(t.tid for t, _ in queued)
+        age = s.ages.oldest(clues.PIPE_WRITE, [(fd, p.inode)])
         out.append(s.finding("pipe-writers-blocked", severity, summary, evidence, steps,
-                             panel="files", fds=(fd,), tids=tids))  # fmt: skip
+                             panel="files", fds=(fd,), tids=tids, age=age))  # fmt: skip
     return out
 
 

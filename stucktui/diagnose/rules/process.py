@@ -91,7 +91,9 @@ def uninterruptible(s: Subject) -> list[Finding]:
         "press 2 for the Threads panel (as root it shows kernel stacks)",
         "k cannot end it: fix what it waits for (the server, the disk, the daemon, the child)",
     ]
-    return [s.finding("uninterruptible", severity, summary, evidence, steps, panel="threads", tids=tids)]
+    return [
+        s.finding("uninterruptible", severity, summary, evidence, steps, panel="threads", tids=tids, age=age)
+    ]
 
 
 _ZOMBIE_MIN_AGE = 30.0
@@ -131,7 +133,7 @@ def zombie_children(s: Subject) -> list[Finding]:
         f"k sends SIGCHLD to pid {s.pid}: a parent whose handler reaps may catch up",
         "fix the parent: wait() for every child, or set SIGCHLD to SIG_IGN so the kernel reaps them",
     ]
-    return [s.finding("zombie-children", severity, summary, evidence, steps, panel="threads")]
+    return [s.finding("zombie-children", severity, summary, evidence, steps, panel="threads", age=age)]
 
 
 UNINTERRUPTIBLE = RuleSpec(

@@ -157,7 +157,7 @@ def socket_send_blocked(s: Subject) -> list[Finding]:
             "(EPIPE) and the thread goes on; the connection and its unsent data are lost"
         )
         out.append(s.finding("socket-send-blocked", severity, summary, evidence, steps,
-                             panel="sockets", fds=(fd,), tids=tids))  # fmt: skip
+                             panel="sockets", fds=(fd,), tids=tids, age=age))  # fmt: skip
     return out
 
 

@@ -118,7 +118,7 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
         "fix the code that starts it: unblock signals in the child before exec (the forking "
         "thread's mask survives fork and exec), e.g. pthread_sigmask in a pre-exec step",
     ]
-    return [s.finding("signal-blocked-pending", severity, summary, evidence, steps, panel="signals")]
+    return [s.finding("signal-blocked-pending", severity, summary, evidence, steps, panel="signals", age=age)]
 
 
 SIGNAL_BLOCKED_PENDING = RuleSpec(

@@ -26,12 +26,16 @@ def finding_key(i: int, f: Finding) -> str:
 
 
 def finding_text(f: Finding, *, detail: bool = False) -> Text:
-    """One finding: severity and summary; with detail, its evidence and next steps."""
+    """One finding: severity and summary; with detail, since when (a finding that depends on
+    time), its evidence and next steps."""
     t = Text()
     t.append(f"{f.severity.upper():<8} ", style=SEVERITY_STYLE.get(f.severity, ""))
     t.append_text(safe_text(f.summary, max_len=600))
     t.append(f"  [{f.id}]", style="dim")
     if detail:
+        if f.since is not None:
+            t.append("\n    since: ", style="dim")
+            t.append(f"{clock_time(f.since)} (first seen by stucktui)")
         for e in f.evidence:
             t.append("\n    evidence: ", style="dim")
             t.append_text(safe_text(e, max_len=600))
@@ -39,6 +43,14 @@ def finding_text(f: Finding, *, detail: bool = False) -> Text:
             t.append("\n    next: ", style="green")
             t.append_text(safe_text(n, max_len=600))
     return t
+
+
+def as_of(taken_at: float, next_in: float | None, cpu_window: float | None = None) -> str:
+    """The header of the box's findings: when they were taken, and when the next look comes
+    ('next in 8 s'; None: paused), with the window their CPU% is from."""
+    nxt = "next: paused" if next_in is None else "next: now" if next_in < 0.5 else f"next in {next_in:.0f} s"
+    cpu = "" if cpu_window is None else f" · CPU% over {cpu_window:.1f} s"
+    return f"as of {clock_time(taken_at)}, {nxt}{cpu}"
 
 
 def waiting(n: int) -> str:
@@ -70,6 +82,8 @@ class TriageScreen(SnapshotScreen):
         # is not among them exited since the triage (never shown as the new process's)
         self._alive: frozenset[tuple[int, int]] | None = None
         self._exited_at: dict[tuple[int, int], float] = {}
+        self.next_in: float | None = 0.0  # seconds to the next triage, by the app's clock; None: paused
+        self._title = Text()  # the header but its first line (as of, next in)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -118,15 +132,30 @@ class TriageScreen(SnapshotScreen):
             return None
         return self._exited_at.get((f.pid, f.starttime), self.now)
 
+    def show_next(self, next_in: float | None) -> None:
+        """Seconds to the next triage by the app's clock (None: paused): the header counts down."""
+        self.next_in = next_in
+        if self.result is not None and self.is_mounted:
+            self._show_title()
+
+    def _show_title(self) -> None:
+        result = self.result
+        assert result is not None
+        head = Text("Findings on this box ", style="bold")
+        head.append(as_of(result.taken_at, self.next_in, result.cpu_window), style="bold cyan")
+        head.append_text(self._title)
+        for w in self.query("#triage-title").results(Static):  # none while composing or closing
+            w.update(head)
+
     def update_triage(self, result: TriageResult) -> None:
         if not self.is_mounted:
             self._pending = result
             return
         self.result = result
-        title = Text("Findings on this box", style="bold")
+        title = Text("\n")
         n = len(result.findings)
         title.append(
-            f"  {n} finding{'s' if n != 1 else ''} in {len({f.pid for f in result.findings})} processes"
+            f"{n} finding{'s' if n != 1 else ''} in {len({f.pid for f in result.findings})} processes"
             f" · {result.processes} processes looked at, {result.suspects} in depth"
             f" · {result.duration * 1000:.0f} ms · Enter opens the process, Esc the process list",
             style="dim",
@@ -143,7 +172,8 @@ class TriageScreen(SnapshotScreen):
             title.append(line, style="yellow")
         if self._folds_of(result):
             title.append(" · → shows who waits on a root", style="dim")
-        self.query_one("#triage-title", Static).update(title)
+        self._title = title
+        self._show_title()
         self._by_key = {finding_key(i, f): f for i, f in enumerate(result.findings)}
         self._render_rows()
 

@@ -1,0 +1,121 @@
+"""The first look's CPU window: a triage with no earlier sample measures CPU% over a short
+window at once (only /proc/PID/stat, read twice), says over how long, and gives none to a
+process born, gone or whose pid was reused meanwhile."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stucktui.collect.proclist import (
+    FIRST_CPU_WINDOW,
+    ProcessListCollector,
+    measure_cpu,
+    read_ticks,
+    window_cpu,
+    with_cpu,
+)
+from stucktui.procfs.root import ProcRoot
+
+TICKS = os.sysconf("SC_CLK_TCK")
+STAT = "{pid} ({comm}) R 1 {pid} {pid} 0 -1 0 0 0 0 0 {u} {s} 0 0 20 0 {n} 0 {start} 0 10 0\n"
+
+
+def _proc(tmp_path: Path, procs: dict[int, tuple[str, int, int, int]]) -> ProcRoot:
+    """A /proc of processes pid -> (comm, utime, threads, start time)."""
+    (tmp_path / "stat").write_text("cpu 1 1 1 1\nbtime 1000\n")
+    for pid, proc in procs.items():
+        _set(tmp_path, pid, *proc)
+    return ProcRoot(str(tmp_path))
+
+
+def _set(tmp_path: Path, pid: int, comm: str, utime: int, threads: int = 1, start: int = 500) -> None:
+    p = tmp_path / str(pid)
+    (p / "fd").mkdir(parents=True, exist_ok=True)
+    (p / "stat").write_text(STAT.format(pid=pid, comm=comm, u=utime, s=0, n=threads, start=start))
+    (p / "cmdline").write_bytes(comm.encode() + b"\0")
+
+
+def test_window_cpu_is_ticks_over_the_window_clamped_to_the_threads():
+    before = {(1, 10): (100, 1), (2, 20): (0, 4), (3, 30): (5, 1), (4, 40): (0, 1)}
+    after = {(1, 10): (100 + TICKS // 5, 1), (2, 20): (TICKS, 4), (3, 30): (5 + TICKS, 1), (5, 50): (9, 1)}
+    cpu = window_cpu(before, after, 0.4)
+    assert cpu[(1, 10)] == pytest.approx(50.0)  # a fifth of a second of CPU in 0.4 s
+    assert cpu[(2, 20)] == pytest.approx(250.0)  # four threads may use four cores
+    assert cpu[(3, 30)] == 100.0  # one thread uses one core at most: tick rounding clamped
+    assert (4, 40) not in cpu and (5, 50) not in cpu  # gone, or born meanwhile: no rate
+    assert window_cpu(before, after, 0.0) == {}
+
+
+def test_read_ticks_reads_stat_only_and_survives_hostile_and_torn_entries(tmp_path):
+    root = _proc(tmp_path, {7: ("evil) R 1 (x", 30, 2, 77), 8: ("ok", 5, 1, 88)})
+    (tmp_path / "9").mkdir()  # vanished between listdir and read
+    (tmp_path / "10").mkdir()
+    (tmp_path / "10" / "stat").write_text("10 (torn")
+    assert read_ticks(root, [7, 8, 9, 10, 11]) == {(7, 77): (30, 2), (8, 88): (5, 1)}
+
+
+def test_measure_cpu_waits_the_rest_of_the_window_and_says_how_long_it_was(tmp_path):
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77), 8: ("idle", 3, 1, 88), 9: ("reused", 0, 1, 99)})
+    t = [100.0]
+    slept: list[float] = []
+
+    def clock() -> float:
+        t[0] += 0.05  # each clock read: 50 ms of reading /proc
+        return t[0]
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        t[0] += s
+        _set(tmp_path, 7, "spin", 40, start=77)  # 40 ticks of CPU meanwhile
+        _set(tmp_path, 9, "reused", 0, start=123)  # its pid now another process
+
+    cpu, window = measure_cpu(root, [7, 8, 9], 0.4, sleep=sleep, monotonic=clock)
+    # first pass 100.05..100.10, slept until 100.45, second pass 100.50..100.55
+    assert slept == [pytest.approx(0.35)] and window == pytest.approx(0.45)
+    assert cpu[(7, 77)] == pytest.approx(40 / TICKS / 0.45 * 100)
+    assert cpu[(8, 88)] == 0.0 and (9, 99) not in cpu and (9, 123) not in cpu
+
+
+def test_measure_cpu_does_not_wait_when_reading_took_the_window(tmp_path):
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    t = [0.0]
+
+    def clock() -> float:
+        t[0] += 0.5  # a sick box: one pass over /proc takes longer than the window
+        return t[0]
+
+    def sleep(s: float) -> None:
+        raise AssertionError(f"slept {s}")
+
+    cpu, window = measure_cpu(root, [7], 0.4, sleep=sleep, monotonic=clock)
+    assert window == pytest.approx(1.0) and cpu == {(7, 77): 0.0}
+
+
+def test_with_cpu_fills_only_the_rows_without_cpu(tmp_path):
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77), 8: ("idle", 0, 1, 88)})
+    first = ProcessListCollector(root).collect()
+    assert first.cpu_window is None and all(r.cpu_percent is None for r in first.rows)
+    snap = with_cpu(root, first, 0.05)
+    assert snap.cpu_window is not None and snap.cpu_window >= 0.05
+    assert [r.cpu_percent for r in snap.rows] == [0.0, 0.0]  # nothing ran in the fixture
+    assert [(r.pid, r.name) for r in snap.rows] == [(r.pid, r.name) for r in first.rows]
+
+
+def test_a_primed_collector_has_cpu_on_its_first_collect(tmp_path):
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    t = [10.0]
+
+    def sleep(s: float) -> None:
+        t[0] += s
+        _set(tmp_path, 7, "spin", TICKS // 5, start=77)  # a fifth of a second of CPU
+
+    c = ProcessListCollector(root, clock=lambda: 2000.0, monotonic=lambda: t[0])
+    c.prime(FIRST_CPU_WINDOW, sleep=sleep)
+    snap = c.collect()
+    assert snap.cpu_window == pytest.approx(FIRST_CPU_WINDOW)
+    assert snap.rows[0].cpu_percent == pytest.approx(50.0)
+    t[0] += 2.0
+    assert c.collect().cpu_window == pytest.approx(2.0)  # then the refresh interval, as before
