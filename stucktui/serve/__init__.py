@@ -23,8 +23,9 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         from stucktui.serve.server import serve_forever
     except ImportError as exc:
+        missing = (exc.name or "textual_serve").split(".")[0]
         print(
-            f"stucktui serve: needs textual-serve ({exc.name} is not installed): "
+            f"stucktui serve: needs textual-serve ({missing} is not installed): "
             "pip install 'stucktui[web]' in stucktui's environment",
             file=sys.stderr,
         )

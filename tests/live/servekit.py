@@ -67,9 +67,12 @@ def free_port() -> int:
 class Served:
     """`python -m stucktui serve --port P ARGS...`, its stdout and stderr gathered line by line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, interval: str = "1") -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, interval: str = "1", proc: str = "/proc"
+    ) -> None:
         self.port = free_port()
-        argv = [sys.executable, "-m", "stucktui", "--interval", interval, "serve", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "stucktui", "--interval", interval, "--proc", proc]
+        argv += ["serve", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             [*argv, *args],
             stdin=subprocess.DEVNULL,
