@@ -4,7 +4,8 @@ unless --allow-actions, its audit records saying 'browser from ADDR'), every con
 disconnection and refusal printed, and every session ended with the server.
 
 textual-serve runs one app process per websocket (AppService) and speaks to the page its own
-protocol; this module only chooses the routes, the command's environment, and the bookkeeping."""
+protocol; this module only chooses the routes, the command's environment, and the bookkeeping
+(docs/serve-notes.md: the facts of textual-serve this relies on)."""
 
 from __future__ import annotations
 
