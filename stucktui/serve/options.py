@@ -5,11 +5,6 @@ the command each browser session runs, and the count of open sessions. Standard 
 from __future__ import annotations
 
 import argparse
-import hmac
-import ipaddress
-import secrets
-import shlex
-import socket
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +81,8 @@ def add_serve_parser(sub: Any) -> None:
 def check_host(host: str, expose: bool) -> str:
     """The address to listen on: an IP address or 'localhost'; one that is not loopback only
     with `expose`. Raises ServeError saying why not."""
+    import ipaddress  # here, as the other imports of serve's work: `stucktui` itself needs none
+
     if host == "localhost":
         return "127.0.0.1"
     try:
@@ -102,11 +99,15 @@ def check_host(host: str, expose: bool) -> str:
 
 
 def new_token() -> str:
+    import secrets
+
     return secrets.token_urlsafe(24)
 
 
 def path_token_ok(path: str, token: str) -> bool:
     """True when `path` is under /TOKEN/ (compared in constant time)."""
+    import hmac
+
     parts = path.split("/", 2)
     return (
         len(parts) == 3
@@ -118,6 +119,8 @@ def path_token_ok(path: str, token: str) -> bool:
 def served_command(*, read_only: bool, interval: float, proc: str) -> str:
     """The shell command textual-serve runs once per browser: this stucktui (the same Python),
     `exec`ed so the process it waits for and ends is stucktui itself."""
+    import shlex
+
     argv = [sys.executable, "-m", "stucktui", "--interval", f"{interval:g}"]
     if read_only:
         argv.append("--read-only")
@@ -128,6 +131,9 @@ def served_command(*, read_only: bool, interval: float, proc: str) -> str:
 
 def listen_url(host: str, port: int, token: str) -> str:
     """The URL to print. A wildcard address is named by the box's host name."""
+    import ipaddress
+    import socket
+
     ip = ipaddress.ip_address(host)
     name = socket.gethostname() if ip.is_unspecified else host
     if ":" in name:
