@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, default=60.0, help="--no-tui: seconds to wait for every finding"
     )
     add_subcommands(sub)
+    from stucktui.serve import add_serve_parser
+
+    add_serve_parser(sub)
     p.epilog = audit_help()
     return p
 
@@ -221,6 +224,10 @@ def _main(argv: list[str] | None) -> int:
         from stucktui.actions.command import run_command
 
         return run_command(args)
+    if args.command == "serve":
+        from stucktui.serve import run_serve
+
+        return run_serve(args)
     if args.command == "demo":
         from stucktui.demo import run_demo
 

@@ -28,8 +28,19 @@ from stucktui.actions.auditpath import (
 from stucktui.actions.results import DECLINED, ActionResult
 from stucktui.procfs.root import ProcRoot
 
-__all__ = ["ENV_AUDIT_LOG", "ROOT_AUDIT_LOG", "AuditLog", "Policy", "default_audit_path", "syslog_line"]
+__all__ = [
+    "ENV_AUDIT_LOG",
+    "ENV_VIA",
+    "ROOT_AUDIT_LOG",
+    "AuditLog",
+    "Policy",
+    "default_audit_path",
+    "syslog_line",
+]
 
+# Set by `stucktui serve` for the TUI it runs for one browser: "browser from ADDR:PORT". The
+# record's user is who serves (the uid the session runs as); this says the keys came from a browser.
+ENV_VIA = "STUCKTUI_VIA"
 _UNSET_LOGINUID = 4294967295  # (uid_t)-1: no login session (kernel/audit.c AUDIT_UID_UNSET)
 _SYSLOG_MAX = 8000  # characters: rsyslog's default message size is 8 KiB
 _syslog_open = False
@@ -72,6 +83,8 @@ def caller_identity(root: ProcRoot | None = None) -> dict[str, object]:
         login = _UNSET_LOGINUID
     if login != _UNSET_LOGINUID and login != uid:
         who["login_uid"] = login
+    if via := os.environ.get(ENV_VIA):
+        who["via"] = via
     return who
 
 
