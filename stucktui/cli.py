@@ -257,7 +257,7 @@ def _to_file(path: str, run: Callable[[], int]) -> int:
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             mask = os.umask(0o022)
             os.umask(mask)
             os.fchmod(f.fileno(), 0o666 & ~mask)  # mkstemp's 0600 would hide it from node_exporter
@@ -265,12 +265,14 @@ def _to_file(path: str, run: Callable[[], int]) -> int:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = ""
     except OSError as exc:
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         print(f"stucktui: cannot write {printable(path)}: {printable(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if tmp:  # not renamed: an error, or an interrupt
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     return code
 
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -132,3 +133,15 @@ def test_readme_rules_use_metrics_stucktui_writes():
     written = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
     used = set(re.findall(r"\b(stucktui_\w+)", rules_yaml))
     assert used and used <= written
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_readme_systemd_units_are_valid(tmp_path):
+    (units,) = re.findall(r"```ini\n(.*?)```", README.read_text(), re.S)
+    service, timer = units.split("# /etc/systemd/system/stucktui-textfile.timer\n")
+    stucktui = shutil.which("stucktui", path=str(Path(sys.executable).parent)) or "/bin/true"
+    (tmp_path / "stucktui-textfile.service").write_text(service.replace("/usr/local/bin/stucktui", stucktui))
+    (tmp_path / "stucktui-textfile.timer").write_text(timer)
+    argv = ["systemd-analyze", "verify", "--man=no", *(str(p) for p in sorted(tmp_path.iterdir()))]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "stucktui" not in r.stderr, r.stderr
