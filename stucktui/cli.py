@@ -8,10 +8,15 @@ import math
 import os
 import re
 import sys
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from stucktui import __version__
 from stucktui.textsafe import printable
+
+if TYPE_CHECKING:
+    from stucktui.model.process import ProcessRow
+    from stucktui.report import BoxReport
 
 DESCRIPTION = (
     "stucktui: a full-screen inspector for stuck Linux processes. It lists processes live and, "
@@ -74,7 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("pid", type=pid_arg, nargs="?")
     r.add_argument("--all", action="store_true", help="the findings of every process on the box")
-    r.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    r.add_argument(
+        "--format",
+        choices=("text", "markdown", "json", *FLEET_FORMATS),
+        default="text",
+        help="openmetrics (node_exporter's textfile collector) and jsonl (one object a line: "
+        "Ansible, pssh) are for --all",
+    )
+    r.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the report to FILE atomically (a new file in its directory, renamed over it) "
+        "when it has something to say (exit status 0 or 4); FILE is left as it was otherwise",
+    )
     r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
     r.add_argument(
         "--timeout",
@@ -102,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+FLEET_FORMATS = ("openmetrics", "jsonl")  # `report --all` only: a box's answer to a fleet
 INCOMPLETE = 4  # exit status of a report cut short by its deadline: what was read is printed
 
 
@@ -159,17 +178,20 @@ def run_report_all(
     from stucktui.inspection.deadline import Overdue, run_bounded
     from stucktui.inspection.triage import triage_box
     from stucktui.model.findings import TriageResult
+    from stucktui.model.process import ProcessListSnapshot
     from stucktui.procfs.root import ProcRoot
     from stucktui.report import BoxReport, render_box
 
     root = ProcRoot(proc)
     step = ["the box's process list (/proc/*/stat, cmdline)"]
+    listed: list[ProcessListSnapshot] = []
 
     def work() -> TriageResult:
         collector = ProcessListCollector(root)
         if window > 0:
             collector.prime(window)  # CPU ticks read once: the snapshot's CPU% is over the window
         processes = collector.collect()
+        listed.append(processes)  # the fleet formats sum its CLOSE_WAIT column
         step[0] = "the suspect processes of the box (the triage)"
         return triage_box(root, processes=processes, python=python, cpu_window=window)
 
@@ -179,13 +201,80 @@ def run_report_all(
         print(f"stucktui: cannot read {printable(proc)}: {printable(exc)}", file=sys.stderr)
         return 1
     if isinstance(result, Overdue):
+        if fmt in FLEET_FORMATS:
+            return _fleet(fmt, None, (), (str(result),), timeout)
         return _incomplete((str(result),), fmt, {})
     rep = BoxReport(
         result.findings, result.processes, result.suspects, result.taken_at, result.duration,
         chains=result.chains, visibility=result.visibility, cpu_window=result.cpu_window,
     )  # fmt: skip
+    if fmt in FLEET_FORMATS:
+        return _fleet(fmt, rep, listed[-1].rows, (), timeout)
     sys.stdout.write(render_box(rep, fmt))
     return 0
+
+
+def _fleet(
+    fmt: str, rep: BoxReport | None, rows: Sequence[ProcessRow], cut: tuple[str, ...], timeout: float
+) -> int:
+    """A box's answer to a fleet (report.openmetrics, report.jsonl); `rep` None when the scan
+    was cut short by its timeout (`cut` says why: exit status 4, as for the other formats)."""
+    import socket
+    import time
+
+    from stucktui.report.fleet import FleetBox, close_wait
+
+    started = rep.taken_at if rep is not None else time.time() - timeout
+    cw = close_wait(rows) if rep is not None else None
+    box = FleetBox(socket.gethostname(), started, rep, cw, cut, timeout)
+    if fmt == "jsonl":
+        from stucktui.report.jsonl import render_jsonl
+
+        sys.stdout.write(render_jsonl(box))
+    else:
+        from stucktui.diagnose.rules import all_specs
+        from stucktui.report.openmetrics import render_openmetrics
+
+        sys.stdout.write(render_openmetrics(box, [s.id for s in all_specs()]))
+    for line in cut:
+        print(f"stucktui: {printable(line)}", file=sys.stderr)
+    return INCOMPLETE if cut else 0
+
+
+def _to_file(path: str, run: Callable[[], int]) -> int:
+    """`report --output FILE`: what `run` prints goes to FILE, written atomically (a temporary
+    file in FILE's directory, fsynced, renamed over FILE: a reader such as node_exporter sees
+    the old file or the new one, never a part), only when the report has something to say
+    (exit status 0 or 4)."""
+    import contextlib
+    import io
+    import tempfile
+
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        code = run()
+    if code not in (0, INCOMPLETE):
+        return code
+    folder, base = os.path.split(os.path.abspath(path))
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.fchmod(f.fileno(), 0o666 & ~mask)  # mkstemp's 0600 would hide it from node_exporter
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = ""
+    except OSError as exc:
+        print(f"stucktui: cannot write {printable(path)}: {printable(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        if tmp:  # not renamed: an error, or an interrupt
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,16 +299,24 @@ def _leave(code: int) -> int:
     return finish(code)
 
 
+def _report(args: argparse.Namespace) -> int:
+    py, timeout = not args.no_python, args.report_timeout
+    if args.all:
+        return run_report_all(args.format, args.proc, python=py, timeout=timeout)
+    return run_report(args.pid, args.format, args.proc, python=py, timeout=timeout)
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "report":
         if args.all == (args.pid is not None):
             parser.error("report: give a PID or --all (not both)")
-        py, timeout = not args.no_python, args.report_timeout
-        if args.all:
-            return run_report_all(args.format, args.proc, python=py, timeout=timeout)
-        return run_report(args.pid, args.format, args.proc, python=py, timeout=timeout)
+        if not args.all and args.format in FLEET_FORMATS:
+            parser.error(f"report: --format {args.format} is for --all (a box's findings); use --format json")
+        if args.output is not None:
+            return _to_file(args.output, lambda: _report(args))
+        return _report(args)
     if args.command in ("signal", "close-fd"):
         from stucktui.actions.command import run_command
 

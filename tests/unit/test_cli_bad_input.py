@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from stucktui.actions.audit import ENV_AUDIT_LOG
+from tests.fixture_proc import PROC
 
 SELF = str(os.getpid())
 HUGE = "99999999999999999999"
@@ -50,6 +51,13 @@ CASES: list[tuple[str, list[str], int]] = [
     ("report-pid-and-all", ["report", "1", "--all"], 2),
     ("report-bad-format", ["report", "1", "--format", "xml"], 2),
     ("report-absent-pid", ["report", ABSENT, "--no-python"], 1),
+    ("report-pid-openmetrics", ["report", SELF, "--format", "openmetrics"], 2),
+    ("report-pid-jsonl", ["report", SELF, "--format", "jsonl"], 2),
+    (
+        "report-output-no-folder",
+        ["--proc", str(PROC), "report", "--all", "--no-python", "-o", "/nonexistent/x"],
+        1,
+    ),
     ("demo-interval-0", ["demo", "--no-tui", "--interval", "0"], 2),
     ("demo-interval-word", ["demo", "--no-tui", "--interval", "x"], 2),
     ("demo-timeout-0", ["demo", "--no-tui", "--timeout", "0"], 2),
