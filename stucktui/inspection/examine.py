@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import BoxScan
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import QUIET, PanelCollector, PanelProgress
@@ -49,6 +50,7 @@ def examine(
     python: bool = False,
     now: float | None = None,
     threads: ThreadCollector | None = None,
+    facts: BoxFacts | None = None,
 ) -> Examination:
     """Every rule's full look at one process, collecting only what the rules read and the
     view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
@@ -56,8 +58,11 @@ def examine(
     CPU% feeds epoll-spin); `panels`, the panels it already collected, are reused as they are
     (Python stacks included); `processes`, when at hand, spares a scan for its children;
     `threads`, the view's own collector kept across refreshes, gives each thread's CPU over the
-    last refresh whatever panel is on screen (a new one sees a single instant). Reads /proc:
-    call it from a worker thread. Never raises for a process that vanished."""
+    last refresh whatever panel is on screen (a new one sees a single instant); `facts`, the
+    box-wide facts its owner keeps across refreshes (socket tables, the fd owner index,
+    /proc/locks: one is made for this call without it), so one refresh of one process does not
+    pay for the whole box. Reads /proc: call it from a worker thread. Never raises for a
+    process that vanished."""
     row = ProcessRow(
         detail.pid, detail.ppid, detail.uid, detail.user, detail.state, detail.name, detail.cmdline,
         detail.cpu_percent, detail.rss_bytes, detail.num_threads,
@@ -67,11 +72,12 @@ def examine(
     scan = BoxScan()
     if row.is_kernel_thread:
         return Examination()
+    facts = facts or BoxFacts(root)
     if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
         scan.fd_limits[row.pid] = detail.fd_limit[0]
     try:
         kids = children_of(root, row.pid, processes)
-        scan.lock_text = root.read_text("locks")
+        scan.lock_text = facts.lock_text()
     except OSError:
         kids = ()
     scan.zombies[row.pid] = [c for c in kids if c.state == "Z"]
@@ -87,7 +93,7 @@ def examine(
     try:
         findings, _, _ = examine_suspects(
             root, scan, {row.pid: row}, python, history, now, False, panels, threads,
-            processes=processes, contexts=contexts, files=read,
+            processes=processes, contexts=contexts, files=read, facts=facts,
         )  # fmt: skip
     except (ProcessGone, AccessDenied, OSError):
         # it exited, or the others involved could not be read: the rules on its own facts
