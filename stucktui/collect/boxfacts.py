@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from stucktui.collect.fdindex import FdIndex, Owners
 from stucktui.collect.mounts import FuseLookup
+from stucktui.collect.pipemap import PipeMap, fd_end
 from stucktui.collect.sockets import SocketCollector
+from stucktui.model.files import PipeEnd
 from stucktui.model.sockets import ProcessSockets, SocketRow
+from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 
 SOCKET_CADENCE = 5.0  # seconds a namespace's full socket dumps are reused
@@ -108,6 +111,16 @@ class BoxFacts:
                 self._index_at = self._clock()
             return out
 
+    def pipe_map(self) -> PipeMap:
+        """Every pipe's holders as a PipeMap (a Files panel's): each pipe asked for is looked
+        up in the index, its holders verified, and their ends read (one lstat each)."""
+        with self._lock:
+            passes = self.index.passes
+            self.index.current()
+            if self.index.passes != passes:
+                self._index_at = self._clock()
+            return PipeMap(_IndexedPipes(self), {}, self.index.unreadable, 0.0, self.root)
+
     # -- sockets -------------------------------------------------------------------------------
     def sockets(self, *, fresh: bool = False) -> SocketCollector:
         """The namespaces' tables, as dumped within SOCKET_CADENCE seconds (`fresh`: now)."""
@@ -148,3 +161,33 @@ class BoxFacts:
             if self._fuse is None:
                 self._fuse = FuseLookup(self.root, owners=lambda t: self.owners(t))
             return self._fuse
+
+
+class _IndexedPipes(Mapping[int, tuple[PipeEnd, ...]]):
+    """pipe inode -> its holders, looked up in the index when asked for (a Files panel asks for
+    its own pipes, never for every pipe of the box: iterating gives nothing)."""
+
+    def __init__(self, facts: BoxFacts) -> None:
+        self._facts = facts
+        self._got: dict[int, tuple[PipeEnd, ...]] = {}
+
+    def __getitem__(self, inode: int) -> tuple[PipeEnd, ...]:
+        got = self._got.get(inode)
+        if got is None:
+            root, target = self._facts.root, f"pipe:[{inode}]"
+            ends = []
+            for pid, fd in self._facts.owners({target})[0].get(target, ()):
+                try:
+                    ends.append(PipeEnd(pid, "", fd, fd_end(root, pid, fd)))
+                except (ProcessGone, AccessDenied, OSError, ValueError):
+                    continue
+            got = self._got[inode] = tuple(ends)
+        if not got:
+            raise KeyError(inode)
+        return got
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

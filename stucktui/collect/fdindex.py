@@ -172,6 +172,11 @@ class FdIndex:
             elif seen is None or seen.sig != sig:
                 self._read(pid, sig)
 
+    def current(self) -> None:
+        """This refresh's pass, if not made yet."""
+        if not self._current:
+            self._pass()
+
     # -- looking up ----------------------------------------------------------------------------
     def _verified(self, targets: set[str]) -> Owners:
         """The kept holders of these targets that still hold them: one readlink of the fd and
@@ -228,8 +233,9 @@ class FdIndex:
             out, unreadable = owners_of(self.root, rest)
         if not kept:
             return out, unreadable
-        if fresh or not self._current:
-            self._pass(full=fresh)
+        if fresh:
+            self._pass(full=True)
+        self.current()
         found = self._verified(kept)
 
         def missing() -> set[str]:

@@ -123,7 +123,13 @@ class ExitedDuringReport(ProcessGone):
 
 
 def examine_pid(
-    root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5, progress: PanelProgress = QUIET
+    root: ProcRoot,
+    pid: int,
+    *,
+    python: bool = True,
+    window: float = 0.5,
+    progress: PanelProgress = QUIET,
+    facts: BoxFacts | None = None,
 ) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
@@ -131,19 +137,21 @@ def examine_pid(
     is read: the pinned process must still exist then (while it does its pid cannot name
     another), else ExitedDuringReport. Raises ProcessGone, AccessDenied or OSError when the
     process itself cannot be read; blocks for about `window`: call it from a worker or a
-    command. `progress` is told each step and result (the report's deadline, inspection.bounded)."""
+    command. `progress` is told each step and result (the report's deadline, inspection.bounded);
+    `facts`, the box-wide facts to share (one per call without it: `report PID` makes one per run)."""
+    facts = facts or BoxFacts(root)
     with root.pid_dir(pid) as d:
         born = parse_stat(d.read_text("stat")).starttime
         try:
             progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
-            collector = PanelCollector(root)
+            collector = PanelCollector(root, facts=facts)
             collector.threads.prime(d)  # per-thread CPU over the same window as the process's
             cpu = sample_cpu_percent(root, pid, window)
             detail = collect_detail(root, pid, piddir=d, cpu_percent=cpu)
             progress.got("detail", detail)
             panels = collector.collect(d, ALL_PANELS, python=python, progress=progress)
             progress.reading(f"what the threads of pid {pid} wait on in other processes (wait chains)")
-            seen = examine(root, detail, panels=panels, python=python)
+            seen = examine(root, detail, panels=panels, python=python, facts=facts)
         except ProcessGone as exc:
             raise ExitedDuringReport(pid, born) from exc
         if detail.starttime_ticks != born or not d.alive():

@@ -61,6 +61,7 @@ class Sampler:
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self.facts = BoxFacts(self.root)  # box-wide facts shared by the triage and examine, kept
+        self.panels.facts = self.facts
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
         # what the refresh under way reads now: the status line names it when a read blocks
         self.progress = Progress()
