@@ -7,8 +7,9 @@ and /dev/fuse links and reads a process's fds again only when they may have chan
 
 - each pass stats /proc/PID/fd of every process (one stat each, no readlink): its size is the
   process's fd count (kernel >= 6.2, docs/kernel-notes.md §A.9) and its inode changes with the
-  process (a pid reused is a new directory); a process new or whose stat changed is read again,
-  one that exited is forgotten;
+  process (a pid reused is a new directory); a process new is read, one whose stat changed is
+  listed and only its new fd numbers read (20,000 sockets of a leaking pool are not read again
+  for each one it opens), one that exited is forgotten;
 - a holder is named only once re-verified: the readlink of that one fd still gives that target
   and the process's start time is the one read with its fds; a holder that fails is read again
   (an fd closed and its number reused for another file, a pid reused), so a stale index never
@@ -67,6 +68,7 @@ class _Seen(NamedTuple):
     sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) just before
     start: int | None  # its start time then (None: unreadable stat)
     links: tuple[tuple[int, str], ...] | None  # its kept links; None: its fds are not ours to list
+    fds: frozenset[int] = frozenset()  # every fd number it had open
 
 
 def _sig(path: str) -> tuple[int, int, int] | None:
@@ -126,9 +128,13 @@ class FdIndex:
                 if not holders:
                     del self._where[target]
 
-    def _read(self, pid: int, sig: tuple[int, int, int] | None = None) -> None:
+    def _read(self, pid: int, sig: tuple[int, int, int] | None = None, *, whole: bool = True) -> None:
         """Reads one process's kept links, replacing what was kept of it. The signature is
-        taken before the links: an fd opened after it changes the next pass's."""
+        taken before the links: an fd opened after it changes the next pass's. Not `whole`:
+        the same process read before has its fd directory listed and only the fd numbers new
+        since read (a process of 20,000 fds that opens one costs a listing and a readlink; an
+        fd number closed and reused meanwhile is caught when a holder is verified)."""
+        old = self._seen.get(pid)
         self._forget(pid)
         self.reads += 1
         sig = sig or _sig(f"{self.root.path}/{pid}/fd")
@@ -136,14 +142,29 @@ class FdIndex:
         if sig is None or start is None:
             return  # gone
         links: tuple[tuple[int, str], ...] | None
+        fds: frozenset[int] = frozenset()
         try:
             with PidDir(self.root, pid) as d:
-                links = tuple((fd, t) for fd, t in d.fd_links() if indexed(t))
+                if not whole and old is not None and old.links is not None and old.start == start:
+                    fds = frozenset(int(n) for n in d.listdir("fd") if n.isdigit())
+                    kept = [(fd, t) for fd, t in old.links if fd in fds]
+                    for fd in fds - old.fds:
+                        try:
+                            t = d.readlink(f"fd/{fd}")
+                        except (ProcessGone, OSError):
+                            continue  # closed since the listing
+                        if indexed(t):
+                            kept.append((fd, t))
+                    links = tuple(kept)
+                else:
+                    every = d.fd_links()
+                    fds = frozenset(fd for fd, _ in every)
+                    links = tuple((fd, t) for fd, t in every if indexed(t))
         except AccessDenied:
             links = None
         except (ProcessGone, OSError):
             return
-        self._seen[pid] = _Seen(sig, start, links)
+        self._seen[pid] = _Seen(sig, start, links, fds)
         where = self._where
         for fd, target in links or ():
             where.setdefault(target, []).append((pid, fd))
@@ -170,7 +191,7 @@ class FdIndex:
                 if seen is not None:
                     self._forget(pid)
             elif seen is None or seen.sig != sig:
-                self._read(pid, sig)
+                self._read(pid, sig, whole=False)
 
     def current(self) -> None:
         """This refresh's pass, if not made yet."""

@@ -97,6 +97,19 @@ def test_a_new_process_and_a_changed_fd_count_are_read_again(box):
     assert index.reads == reads + 2 and index.full_scans == 1
 
 
+def test_a_changed_process_is_read_again_by_its_new_fd_numbers(box):
+    box.proc(10, {0: "pipe:[100]", 1: "socket:[5]", 2: "/var/log/x"})
+    index = _index(box)
+    _look(index, "pipe:[100]")
+    box.close(10, 0)
+    box.open(10, 7, "pipe:[200]")
+    assert _look(index, "pipe:[100]", "pipe:[200]", "socket:[5]") == {
+        "pipe:[200]": [(10, 7)],
+        "socket:[5]": [(10, 1)],
+    }
+    assert index.full_scans == 1
+
+
 def test_a_process_gone_is_forgotten(box):
     box.proc(10, {0: "pipe:[100]"})
     box.proc(11, {0: "pipe:[100]"})
