@@ -130,6 +130,7 @@ class BoxFacts:
             if sc is None or fresh or now - self._sockets_at >= self.socket_cadence:
                 sc = self._sockets = self._make()
                 sc.finder = self.owners
+                sc.prefetch = False
                 self._sockets_at = now
                 self.collectors += 1
             return sc

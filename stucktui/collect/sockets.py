@@ -64,6 +64,9 @@ class SocketCollector:
         # target set, asking pid -> holders, verified (BoxFacts.owners: the kept fd index);
         # None: socket_owners reads every process's fds
         self.finder: Callable[..., tuple[dict[str, list[tuple[int, int]]], int]] | None = None
+        # dump the namespace while a process's fds are read (a collector made for one look);
+        # a kept one dumps only when a process has sockets (one with none costs no dump)
+        self.prefetch = True
         try:
             self.own_netns = ns_inode(self.root.readlink("self", "ns", "net"))
         except OSError:
@@ -246,7 +249,7 @@ class SocketCollector:
         ns = self.netns_of(pid, d)
         table = self.table(ns, pid)
         worker = None
-        if table.source == "netlink":
+        if table.source == "netlink" and self.prefetch:
             worker = threading.Thread(target=table.prefetch, name="sock_diag", daemon=True)
             worker.start()
         try:
