@@ -11,7 +11,8 @@ and /dev/fuse links and reads a process's fds again only when they may have chan
   listed and only its new fd numbers read (20,000 sockets of a leaking pool are not read again
   for each one it opens), one that exited is forgotten;
 - a holder is named only once re-verified: the readlink of that one fd still gives that target
-  and the process's start time is the one read with its fds; a holder that fails is read again
+  and its fd directory is the same inode as when its fds were read (a new process under a
+  reused pid has a new one, docs/kernel-notes.md §A.9); a holder that fails is read again
   (an fd closed and its number reused for another file, a pid reused), so a stale index never
   names the wrong process;
 - a target whose holders are not found (an fd swapped for another with the count unchanged)
@@ -65,8 +66,8 @@ def owners_of(root: ProcRoot, targets: set[str], pids: Iterable[int] | None = No
 class _Seen(NamedTuple):
     """A process as it was when its fds were read."""
 
-    sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) just before
-    start: int | None  # its start time then (None: unreadable stat)
+    sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) just before; the inode is
+    # the process's identity (a pid reused is a new directory, docs/kernel-notes.md §A.9)
     links: tuple[tuple[int, str], ...] | None  # its kept links; None: its fds are not ours to list
     fds: frozenset[int] = frozenset()  # every fd number it had open
 
@@ -77,15 +78,6 @@ def _sig(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def start_time(root: ProcRoot, pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat, or None when the process is gone or unreadable."""
-    try:
-        text = root.read_small(pid, "stat", pid=pid)
-        return int(text[text.rindex(b")") + 2 :].split()[19])
-    except (ProcessGone, AccessDenied, OSError, ValueError, IndexError):
-        return None
 
 
 class FdIndex:
@@ -138,14 +130,13 @@ class FdIndex:
         self._forget(pid)
         self.reads += 1
         sig = sig or _sig(f"{self.root.path}/{pid}/fd")
-        start = start_time(self.root, pid)
-        if sig is None or start is None:
+        if sig is None:
             return  # gone
         links: tuple[tuple[int, str], ...] | None
         fds: frozenset[int] = frozenset()
         try:
             with PidDir(self.root, pid) as d:
-                if not whole and old is not None and old.links is not None and old.start == start:
+                if not whole and old is not None and old.links is not None and old.sig[0] == sig[0]:
                     fds = frozenset(int(n) for n in d.listdir("fd") if n.isdigit())
                     kept = [(fd, t) for fd, t in old.links if fd in fds]
                     for fd in fds - old.fds:
@@ -164,7 +155,7 @@ class FdIndex:
             links = None
         except (ProcessGone, OSError):
             return
-        self._seen[pid] = _Seen(sig, start, links, fds)
+        self._seen[pid] = _Seen(sig, links, fds)
         where = self._where
         for fd, target in links or ():
             where.setdefault(target, []).append((pid, fd))
@@ -201,7 +192,8 @@ class FdIndex:
     # -- looking up ----------------------------------------------------------------------------
     def _verified(self, targets: set[str]) -> Owners:
         """The kept holders of these targets that still hold them: one readlink of the fd and
-        one read of stat per holder; a holder that fails is read again and checked once more."""
+        one stat of its fd directory per holder (the same inode: the same process); a holder
+        that fails is read again and checked once more."""
         starts: dict[int, int | None] = {}
         base = self.root.path
 
@@ -215,8 +207,9 @@ class FdIndex:
             except OSError:
                 return False
             if pid not in starts:
-                starts[pid] = start_time(self.root, pid)
-            return starts[pid] is not None and starts[pid] == seen.start
+                now = _sig(f"{base}/{pid}/fd")
+                starts[pid] = now[0] if now is not None else None
+            return starts[pid] == seen.sig[0]
 
         out: Owners = {}
         stale: set[int] = set()

@@ -47,6 +47,14 @@ class Box:
         self.open(pid, fd, target)
         os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
 
+    def reborn(self, pid: int, links: dict[int, str], start: int) -> None:
+        """The process exits and a new one gets its pid: a new directory (a new inode: the old
+        one is removed only once the new one exists)."""
+        old = self.path / f"{pid}.old"
+        (self.path / str(pid)).rename(old)
+        self.proc(pid, links, start)
+        shutil.rmtree(old)
+
     def gone(self, pid: int) -> None:
         shutil.rmtree(self.path / str(pid))
 
@@ -125,8 +133,7 @@ def test_a_reused_pid_is_never_named_for_what_the_old_process_held(box):
     index = _index(box)
     _look(index, "pipe:[100]")
     # pid 11 exits and a new process gets its pid at once, same fd count, fd 0 a new pipe
-    box.started(11, 900)
-    box.swap(11, 0, "pipe:[200]")
+    box.reborn(11, {0: "pipe:[200]"}, 900)
     found = _look(index, "pipe:[100]", "pipe:[200]")
     assert found == {"pipe:[100]": [(10, 0)], "pipe:[200]": [(11, 0)]}
 
@@ -135,7 +142,7 @@ def test_a_reused_pid_whose_link_happens_to_match_is_read_again(box):
     box.proc(11, {0: "pipe:[100]"}, start=500)
     index = _index(box)
     _look(index, "pipe:[100]")
-    box.started(11, 900)  # another process, and its fd 0 is that pipe too: read again, named
+    box.reborn(11, {0: "pipe:[100]"}, 900)  # another process, its fd 0 that pipe too: named
     reads = index.reads
     assert _look(index, "pipe:[100]") == {"pipe:[100]": [(11, 0)]}
     assert index.reads == reads + 1
