@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.fileid import MountTable, fd_key
 from stucktui.collect.lock_pollers import NAP_WCHANS, mark_pollers
-from stucktui.collect.sockets import SocketCollector
 from stucktui.model import clues
 from stucktui.model.context import SEND_CALLS, ChildProcess
 from stucktui.model.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
@@ -208,11 +208,11 @@ def _row_pass(root: ProcRoot, row: ProcessRow, scan: BoxScan, close_wait: int | 
         scan.nappers.add(pid)
 
 
-def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
+def _lock_pass(root: ProcRoot, scan: BoxScan, facts: BoxFacts) -> None:
     """Waiters in /proc/locks, and holders that have the locked file open through a second fd
     (the LOCK_NB poller waiting for itself, docs/incidents.md §5: it never shows as a waiter)."""
     try:
-        scan.lock_text = root.read_text("locks")
+        scan.lock_text = facts.lock_text()
     except OSError:
         return
     entries = parse_locks(scan.lock_text)
@@ -236,7 +236,7 @@ def _lock_pass(root: ProcRoot, scan: BoxScan) -> None:
         # docs/incidents.md §5: every other process that logs to that file polls for the lock as well,
         # and LOCK_NB tries never show in /proc/locks: whoever has the file open is looked at
         # (one readlink of every fd on the box, paid only while a holder polls for itself)
-        for owners in owners_of(root, polled)[0].values():
+        for owners in facts.owners(polled)[0].values():
             for pid, _ in owners:
                 if pid not in held:
                     scan.add(pid, clues.LOCK_POLL)
@@ -325,28 +325,7 @@ def lingering_listeners(pause: float = LINGER_PAUSE, sleep: Callable[[float], No
     return out
 
 
-def owners_of(
-    root: ProcRoot, targets: set[str], pids: Iterable[int] | None = None
-) -> tuple[dict[str, list[tuple[int, int]]], int]:
-    """link target ('socket:[123]', 'pipe:[456]') -> [(pid, fd)], and how many processes
-    could not be read: one readlink of every fd on the box, paid only when the first pass
-    found something to look up."""
-    out: dict[str, list[tuple[int, int]]] = {}
-    unreadable = 0
-    for pid in root.pids() if pids is None else pids:
-        try:
-            with PidDir(root, pid) as d:
-                for fd, target in d.fd_links():
-                    if target in targets:
-                        out.setdefault(target, []).append((pid, fd))
-        except AccessDenied:
-            unreadable += 1
-        except (ProcessGone, OSError):
-            continue
-    return out, unreadable
-
-
-def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow]) -> None:
+def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow], facts: BoxFacts) -> None:
     """Holders of TCP sockets in no table (a CLOSE_WAIT leak after keepalive resets: it is in
     no CLOSE_WAIT count any more), looked for only when /proc/net/sockstat counts at least
     CLOSED_TCP_SCAN such sockets on the box."""
@@ -357,7 +336,7 @@ def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow]) 
     if unlisted < CLOSED_TCP_SCAN:
         return
     pids = [r.pid for r in rows if not r.is_kernel_thread and r.state != "Z"]
-    for pid, n in SocketCollector(root).closed_tcp_holders(pids).items():
+    for pid, n in facts.sockets().closed_tcp_holders(pids).items():
         if n >= CLOSED_TCP_SUSPECT:
             scan.add(pid, clues.CLOSE_WAIT)
 
@@ -368,11 +347,15 @@ def scan_box(
     *,
     close_wait: Mapping[int, int | None] | None = None,
     listeners: bool = True,
+    facts: BoxFacts | None = None,
 ) -> BoxScan:
     """The first pass over every process of a process-list snapshot. `close_wait` (pid ->
     CLOSE_WAIT sockets) stands in for the rows' own counts when their collector skipped them.
-    Never raises for a process that vanished or may not be read: it is simply not suspect."""
+    Never raises for a process that vanished or may not be read: it is simply not suspect.
+    `facts`: the box-wide facts the caller keeps (/proc/locks, socket tables, the fd owner
+    index); one is made for this pass without it."""
     t0 = time.perf_counter()
+    facts = facts or BoxFacts(root)
     scan = BoxScan()
     rows = tuple(rows)
     for row in rows:
@@ -385,12 +368,12 @@ def scan_box(
             continue
     for parent in scan.zombies:
         scan.add(parent, clues.ZOMBIES)
-    _lock_pass(root, scan)
-    _closed_tcp_pass(root, scan, rows)
+    _lock_pass(root, scan, facts)
+    _closed_tcp_pass(root, scan, rows, facts)
     if listeners and root.path == "/proc":
         full = stalled_listeners() | lingering_listeners()
         if full:
-            for owners in owners_of(root, {f"socket:[{i}]" for i in full})[0].values():
+            for owners in facts.owners({f"socket:[{i}]" for i in full})[0].values():
                 for pid, _ in owners:
                     scan.add(pid, clues.ACCEPT_QUEUE)
     scan.duration = time.perf_counter() - t0

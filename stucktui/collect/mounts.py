@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from stucktui.collect.boxscan import owners_of
+from stucktui.collect.fdindex import FUSE_DEVICE, Owners, owners_of
 from stucktui.collect.peers import stat_fields
 from stucktui.model.mounts import (
     FuseDaemon,
@@ -34,7 +34,6 @@ from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.wchan import parse_stack
 
 FUSECTL = "/sys/fs/fuse/connections"  # the fusectl file system, where it is mounted
-FUSE_DEVICE = "/dev/fuse"
 _PATH_MAX = 4096
 _PAGE = 4096
 _MAX_THREADS = 64  # threads of one process looked at
@@ -243,11 +242,13 @@ def kernel_waits_of(
     return tuple(out)
 
 
-def fuse_daemons(root: ProcRoot) -> tuple[dict[int, tuple[FuseDaemon, ...]], int]:
+def fuse_daemons(
+    root: ProcRoot, owners: Callable[[set[str]], tuple[Owners, int]] | None = None
+) -> tuple[dict[int, tuple[FuseDaemon, ...]], int]:
     """connection -> the processes holding a /dev/fuse fd of it (fdinfo `fuse_connection:`),
-    and how many processes could not be read: one readlink of every fd on the box, and one
-    fdinfo read per /dev/fuse fd."""
-    found, unreadable = owners_of(root, {FUSE_DEVICE})
+    and how many processes could not be read: one readlink of every fd on the box (or the
+    holders `owners` gives: BoxFacts's kept index), and one fdinfo read per /dev/fuse fd."""
+    found, unreadable = owners({FUSE_DEVICE}) if owners is not None else owners_of(root, {FUSE_DEVICE})
     out: dict[int, list[FuseDaemon]] = {}
     for pid, fd in found.get(FUSE_DEVICE, []):
         try:
@@ -274,15 +275,21 @@ def fuse_control(connection: int, fusectl: str = FUSECTL) -> tuple[bool, int | N
 
 
 class FuseLookup:
-    """The FUSE daemons of the box, found by one scan at the first need (per wait graph)."""
+    """The FUSE daemons of the box, found by one scan at the first need (per wait graph, or
+    per refresh through BoxFacts, whose index gives the /dev/fuse holders)."""
 
-    def __init__(self, root: ProcRoot, fusectl: str = FUSECTL) -> None:
-        self.root, self.fusectl = root, fusectl
+    def __init__(
+        self,
+        root: ProcRoot,
+        fusectl: str = FUSECTL,
+        owners: Callable[[set[str]], tuple[Owners, int]] | None = None,
+    ) -> None:
+        self.root, self.fusectl, self._owners = root, fusectl, owners
         self._daemons: tuple[dict[int, tuple[FuseDaemon, ...]], int] | None = None
 
     def server(self, connection: int) -> FuseServer:
         if self._daemons is None:
-            self._daemons = fuse_daemons(self.root)
+            self._daemons = fuse_daemons(self.root, self._owners)
         daemons, unreadable = self._daemons
         control, waiting = fuse_control(connection, self.fusectl)
         return FuseServer(connection, daemons.get(connection, ()), unreadable, waiting, control)

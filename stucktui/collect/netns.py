@@ -49,6 +49,10 @@ class NetnsTable:
         self._cw_chunks: dict[int, list[bytes]] | None = None  # the CLOSE_WAIT-only dumps, by family
         self._listeners: list[InetSocket] | None = None
 
+    def expire_filtered(self) -> None:
+        """Forget the state-filtered dumps (cheap: the kernel filters), keep the full ones."""
+        self._close_wait = self._cw_chunks = self._listeners = None
+
     def _fallback(self, exc: OSError) -> None:
         self.source = "proc"
         why = exc.strerror or exc

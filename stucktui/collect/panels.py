@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Protocol
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.files import collect_files, scan_pipes, with_details
 from stucktui.collect.locks import collect_locks
 from stucktui.collect.pipemap import PipeMap
@@ -67,10 +68,14 @@ class PanelCollector:
         monotonic: Callable[[], float] = time.monotonic,
         *,
         lazy_files: bool = False,
+        facts: BoxFacts | None = None,
     ) -> None:
         """lazy_files: the TUI's Files panel (fdinfo for the rows on screen, the pipe map kept
-        a few refreshes); without it every fd is read in full each time, as a report needs."""
+        a few refreshes); without it every fd is read in full each time, as a report needs.
+        `facts`: the box-wide facts its owner keeps (the pipe holders from their fd index, the
+        socket tables): without them each refresh scans the box's pipes and dumps sockets."""
         self.root = root
+        self.facts = facts
         self.lazy_files = lazy_files
         self.threads = ThreadCollector(root, clock=monotonic, wall=clock)
         self._last_python: PyDump | PySpyError | None = None
@@ -102,7 +107,11 @@ class PanelCollector:
 
     def _pipe_map(self) -> PipeMap:
         """The box-wide pipe map, scanned again every PIPE_MAP_EVERY refreshes of a lazy view;
-        a pipe opened since the scan is not in it, so its own ends are all it shows."""
+        a pipe opened since the scan is not in it, so its own ends are all it shows. With the
+        box facts: their fd index's holders, each pipe looked up when a row asks for it."""
+        if self.facts is not None:
+            self._pipes = self.facts.pipe_map()
+            return self._pipes
         if not self.lazy_files:
             return scan_pipes(self.root)
         if self._pipes is None or self._pipes_age >= PIPE_MAP_EVERY:
@@ -153,8 +162,8 @@ class PanelCollector:
         if "sockets" in want:
             progress.reading(f"the sockets of pid {pid} (/proc/{pid}/fd, /proc/{pid}/net, sock_diag)")
             try:
-                # one collector per refresh: it dumps each network namespace's table once
-                sockets = SocketCollector(self.root).process_sockets(d.pid, piddir=d)
+                # one collector per refresh (each namespace's table dumped once), or the kept one
+                sockets = self._sockets().process_sockets(d.pid, piddir=d)
             except (AccessDenied, OSError, ValueError) as exc:
                 sockets = _reason(exc)
             progress.got("sockets", sockets)
@@ -215,12 +224,15 @@ class PanelCollector:
         self._files = (d.pid, files)
         return files
 
+    def _sockets(self) -> SocketCollector | BoxFacts:
+        return self.facts if self.facts is not None else SocketCollector(self.root)
+
     def _close_wait_states(self, d: PidDir) -> Callable[[], Mapping[int, str]]:
         """The CLOSE_WAIT sockets of the process's namespace, a state-filtered dump: not every
         socket of the box (the Sockets panel, or the rules' look, name the other states)."""
 
         def states() -> Mapping[int, str]:
-            sc = SocketCollector(self.root)
+            sc = self.facts.sockets() if self.facts is not None else SocketCollector(self.root)
             try:
                 return dict.fromkeys(sc.table(sc.netns_of(d.pid, d), d.pid).close_wait_inodes(), "CLOSE_WAIT")
             except OSError:
@@ -231,7 +243,7 @@ class PanelCollector:
     def _all_states(self, d: PidDir) -> Callable[[], Mapping[int, str]]:
         def states() -> Mapping[int, str]:
             try:
-                found = SocketCollector(self.root).process_sockets(d.pid, piddir=d, peers=False)
+                found = self._sockets().process_sockets(d.pid, piddir=d, peers=False)
             except (AccessDenied, OSError, ValueError):
                 return {}
             return {r.inode: r.state for r in found.rows if r.state}

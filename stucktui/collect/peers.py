@@ -46,11 +46,18 @@ def _own_netns() -> int | None:
         return None
 
 
-def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[int]) -> dict[int, SendPeer]:
+def send_peers(
+    root: ProcRoot,
+    pid: int,
+    sockets: ProcessSockets,
+    fds: Iterable[int],
+    collector: SocketCollector | None = None,
+) -> dict[int, SendPeer]:
     """The other end of each socket on `fds`: for a unix socket its peer; for TCP the socket of
     this box with the swapped endpoints, found with one sock_diag lookup (no dump), and the
-    process holding it. A TCP peer elsewhere is on_box=False; another network namespace than
-    ours cannot be looked up from here (note)."""
+    process holding it (through `collector`'s finder when it has one: the kept fd index). A TCP
+    peer elsewhere is on_box=False; another network namespace than ours cannot be looked up
+    from here (note)."""
     rows = {r.fd: r for r in sockets.rows}
     out: dict[int, SendPeer] = {}
     found: dict[int, InetSocket | UnixSocket] = {}  # by the sender's fd
@@ -98,7 +105,7 @@ def send_peers(root: ProcRoot, pid: int, sockets: ProcessSockets, fds: Iterable[
             out[fd] = replace(out[fd], recv_q=queues.get(ino))
     wanted = {p.inode for p in found.values() if p.inode}
     own = [(r.fd, r.inode) for r in sockets.rows]
-    holders = SocketCollector(root).socket_owners(wanted, pid, own) if wanted else {}
+    holders = (collector or SocketCollector(root)).socket_owners(wanted, pid, own) if wanted else {}
     for fd, sock in found.items():
         h = holders.get(sock.inode)
         if h is not None:

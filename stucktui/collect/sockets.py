@@ -61,6 +61,12 @@ class SocketCollector:
         netlink = self.root.path == "/proc" if use_netlink is None else use_netlink
         self._dumper = (dumper or nl.dump) if netlink else None
         self._tables: dict[object, NetnsTable] = {}
+        # target set, asking pid -> holders, verified (BoxFacts.owners: the kept fd index);
+        # None: socket_owners reads every process's fds
+        self.finder: Callable[..., tuple[dict[str, list[tuple[int, int]]], int]] | None = None
+        # dump the namespace while a process's fds are read (a collector made for one look);
+        # a kept one dumps only when a process has sockets (one with none costs no dump)
+        self.prefetch = True
         try:
             self.own_netns = ns_inode(self.root.readlink("self", "ns", "net"))
         except OSError:
@@ -83,6 +89,12 @@ class SocketCollector:
             mine = netns is not None and netns == self.own_netns
             t = self._tables[key] = NetnsTable(self.root, netns, pid, self._dumper if mine else None)
         return t
+
+    def expire_filtered(self) -> None:
+        """The state-filtered dumps (listeners, CLOSE_WAIT) are made again when next asked
+        for; the full dumps are kept (BoxFacts reuses them within its cadence)."""
+        for t in self._tables.values():
+            t.expire_filtered()
 
     def own_table(self) -> NetnsTable:
         return self.table(self.own_netns, "self")  # type: ignore[arg-type]
@@ -237,7 +249,7 @@ class SocketCollector:
         ns = self.netns_of(pid, d)
         table = self.table(ns, pid)
         worker = None
-        if table.source == "netlink":
+        if table.source == "netlink" and self.prefetch:
             worker = threading.Thread(target=table.prefetch, name="sock_diag", daemon=True)
             worker.start()
         try:
@@ -307,6 +319,13 @@ class SocketCollector:
             if ino in inodes and ino not in out:
                 out[ino] = PeerOwner(pid, comm(pid), fd)
         left = {i for i in inodes if i not in out}
+        if left and self.finder is not None:
+            found, _ = self.finder({f"socket:[{i}]" for i in left}, besides=pid)
+            for target, holders in found.items():
+                theirs = [(p, fd) for p, fd in holders if p != pid]
+                if theirs:
+                    out[int(target[8:-1])] = PeerOwner(theirs[0][0], comm(theirs[0][0]), theirs[0][1])
+            return out
         for p in self.root.pids() if left else ():
             if p == pid:
                 continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import BoxScan
 from stucktui.collect.detail import collect_detail, sample_cpu_percent
 from stucktui.collect.panels import QUIET, PanelCollector, PanelProgress
@@ -49,6 +50,7 @@ def examine(
     python: bool = False,
     now: float | None = None,
     threads: ThreadCollector | None = None,
+    facts: BoxFacts | None = None,
 ) -> Examination:
     """Every rule's full look at one process, collecting only what the rules read and the
     view has not (no box-wide pipe map unless a thread is blocked writing to a pipe): for the
@@ -56,8 +58,11 @@ def examine(
     CPU% feeds epoll-spin); `panels`, the panels it already collected, are reused as they are
     (Python stacks included); `processes`, when at hand, spares a scan for its children;
     `threads`, the view's own collector kept across refreshes, gives each thread's CPU over the
-    last refresh whatever panel is on screen (a new one sees a single instant). Reads /proc:
-    call it from a worker thread. Never raises for a process that vanished."""
+    last refresh whatever panel is on screen (a new one sees a single instant); `facts`, the
+    box-wide facts its owner keeps across refreshes (socket tables, the fd owner index,
+    /proc/locks: one is made for this call without it), so one refresh of one process does not
+    pay for the whole box. Reads /proc: call it from a worker thread. Never raises for a
+    process that vanished."""
     row = ProcessRow(
         detail.pid, detail.ppid, detail.uid, detail.user, detail.state, detail.name, detail.cmdline,
         detail.cpu_percent, detail.rss_bytes, detail.num_threads,
@@ -67,11 +72,12 @@ def examine(
     scan = BoxScan()
     if row.is_kernel_thread:
         return Examination()
+    facts = facts or BoxFacts(root)
     if not isinstance(detail.fd_limit, Unavailable) and detail.fd_limit[0]:
         scan.fd_limits[row.pid] = detail.fd_limit[0]
     try:
         kids = children_of(root, row.pid, processes)
-        scan.lock_text = root.read_text("locks")
+        scan.lock_text = facts.lock_text()
     except OSError:
         kids = ()
     scan.zombies[row.pid] = [c for c in kids if c.state == "Z"]
@@ -87,7 +93,7 @@ def examine(
     try:
         findings, _, _ = examine_suspects(
             root, scan, {row.pid: row}, python, history, now, False, panels, threads,
-            processes=processes, contexts=contexts, files=read,
+            processes=processes, contexts=contexts, files=read, facts=facts,
         )  # fmt: skip
     except (ProcessGone, AccessDenied, OSError):
         # it exited, or the others involved could not be read: the rules on its own facts
@@ -117,7 +123,13 @@ class ExitedDuringReport(ProcessGone):
 
 
 def examine_pid(
-    root: ProcRoot, pid: int, *, python: bool = True, window: float = 0.5, progress: PanelProgress = QUIET
+    root: ProcRoot,
+    pid: int,
+    *,
+    python: bool = True,
+    window: float = 0.5,
+    progress: PanelProgress = QUIET,
+    facts: BoxFacts | None = None,
 ) -> Examined:
     """Everything about one process, for `stucktui report PID`: CPU over `window` seconds (the
     process's and each thread's), every panel (py-spy's stacks when `python`), then
@@ -125,19 +137,21 @@ def examine_pid(
     is read: the pinned process must still exist then (while it does its pid cannot name
     another), else ExitedDuringReport. Raises ProcessGone, AccessDenied or OSError when the
     process itself cannot be read; blocks for about `window`: call it from a worker or a
-    command. `progress` is told each step and result (the report's deadline, inspection.bounded)."""
+    command. `progress` is told each step and result (the report's deadline, inspection.bounded);
+    `facts`, the box-wide facts to share (one per call without it: `report PID` makes one per run)."""
+    facts = facts or BoxFacts(root)
     with root.pid_dir(pid) as d:
         born = parse_stat(d.read_text("stat")).starttime
         try:
             progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
-            collector = PanelCollector(root)
+            collector = PanelCollector(root, facts=facts)
             collector.threads.prime(d)  # per-thread CPU over the same window as the process's
             cpu = sample_cpu_percent(root, pid, window)
             detail = collect_detail(root, pid, piddir=d, cpu_percent=cpu)
             progress.got("detail", detail)
             panels = collector.collect(d, ALL_PANELS, python=python, progress=progress)
             progress.reading(f"what the threads of pid {pid} wait on in other processes (wait chains)")
-            seen = examine(root, detail, panels=panels, python=python)
+            seen = examine(root, detail, panels=panels, python=python, facts=facts)
         except ProcessGone as exc:
             raise ExitedDuringReport(pid, born) from exc
         if detail.starttime_ticks != born or not d.alive():

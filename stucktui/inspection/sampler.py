@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.detail import collect_detail
 from stucktui.collect.panels import PanelCollector
 from stucktui.collect.proclist import ProcessListCollector
@@ -59,6 +60,8 @@ class Sampler:
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
+        self.facts = BoxFacts(self.root)  # box-wide facts shared by the triage and examine, kept
+        self.panels.facts = self.facts
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
         # what the refresh under way reads now: the status line names it when a read blocks
         self.progress = Progress()
@@ -177,13 +180,16 @@ class Sampler:
         want_list, selected, panels = request.want_list, request.selected, request.panels
         triage, box_sockets = request.triage, request.box_sockets
         with self._lock:
+            self.facts.tick()
             self.progress.reading("the process list (/proc/*/stat, cmdline, fd)" if want_list else "/proc")
             plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
             tri: TriageResult | None = None
             if triage and plist is not None:
                 self.progress.reading("the box's suspect processes (the triage)")
                 # py-spy (nonblocking) runs only for the rare process suspected of polling its lock
-                tri = triage_box(self.root, processes=plist, history=self.box_history, python=True)
+                tri = triage_box(
+                    self.root, processes=plist, history=self.box_history, python=True, facts=self.facts
+                )
                 self._worst = {}
                 for f in tri.findings:  # most severe first
                     self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
@@ -230,6 +236,7 @@ class Sampler:
                     processes=plist,
                     python=True,
                     threads=self.panels.threads,
+                    facts=self.facts,
                 )
                 self._still_pinned(d, detail)
                 self.panels.remember(pid, seen.files)  # the next Threads panel's fd words

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.peers import send_peers
-from stucktui.collect.sockets import SocketCollector
 from stucktui.model import waits as W
 from stucktui.model.context import connected_stream
 from stucktui.model.net import TCP_SYN_SENT, WILDCARD_ADDRS, InetSocket
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _FANOUT = 6  # listeners' holders named for one connect
 
 
-def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W.Wait]:
+def socket_waits(root: ProcRoot, f: Facts, facts: BoxFacts) -> list[W.Wait]:
     """Threads blocked sending on, or reading from, a connected stream socket -> the process
     holding its other end (one sock_diag lookup per TCP socket, the unix peer from unix_diag),
     or the endpoint off this box."""
@@ -32,7 +32,7 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
     blocked = W.fd_waits(f.threads, fds, *W.SOCKET_CALLS) if fds else {}
     if not blocked:
         return []
-    sockets = _sockets(f, collector)
+    sockets = _sockets(f, facts)
     if sockets is None:
         return []
     rows = {r.fd: r for r in sockets.rows}
@@ -43,7 +43,7 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
     missing = streams - ends.keys()
     if missing:
         try:
-            ends.update(send_peers(root, f.pid, sockets, missing))
+            ends.update(send_peers(root, f.pid, sockets, missing, facts.sockets()))
         except (ProcessGone, AccessDenied, OSError, ValueError):
             pass
     out = []
@@ -81,7 +81,7 @@ def socket_waits(root: ProcRoot, f: Facts, collector: SocketCollector) -> list[W
     return out
 
 
-def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
+def connect_waits(f: Facts, facts: BoxFacts) -> list[W.Wait]:
     """Threads blocked in connect() on a TCP socket still in SYN_SENT -> the process holding
     the listener of this box it connects to (a full accept queue drops the SYN and the client
     retries until the listener accepts), or the endpoint off this box."""
@@ -94,10 +94,11 @@ def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
                 tids_by_fd.setdefault(a.fd, []).append(t.tid)
     if not tids_by_fd:
         return []
-    sockets = _sockets(f, collector)
+    sockets = _sockets(f, facts)
     if sockets is None:
         return []
     rows = {r.fd: r for r in sockets.rows}
+    collector = facts.sockets()
     try:
         listeners = collector.own_table().listeners()
     except OSError:
@@ -127,12 +128,12 @@ def connect_waits(f: Facts, collector: SocketCollector) -> list[W.Wait]:
     return out
 
 
-def _sockets(f: Facts, collector: SocketCollector) -> ProcessSockets | None:
+def _sockets(f: Facts, facts: BoxFacts) -> ProcessSockets | None:
     """The process's sockets: its panel's, or read once and kept on its Facts for the next
     kind of socket wait (None: they could not be read)."""
     if f.sockets is None:
         try:
-            f.sockets = collector.process_sockets(f.pid)
+            f.sockets = facts.process_sockets(f.pid)
         except (ProcessGone, AccessDenied, OSError, ValueError):
             return None
     return f.sockets

@@ -9,12 +9,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from stucktui.collect.boxscan import BoxScan, owners_of
+from stucktui.collect.boxfacts import BoxFacts
+from stucktui.collect.boxscan import BoxScan
 from stucktui.collect.files import PipeMap, collect_files, fd_end, with_details
 from stucktui.collect.locks import collect_locks
 from stucktui.collect.peers import collect_peers, foreign_locks, send_peers, stat_fields
 from stucktui.collect.signals import collect_signals
-from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.engine import evaluate, needs_for
 from stucktui.diagnose.history import History, Identity
@@ -83,12 +83,13 @@ def _blocked_pipe_targets(threads: ThreadsSnapshot | None) -> set[str]:
     return out
 
 
-def _pipe_map(root: ProcRoot, targets: set[str], names: dict[int, str]) -> PipeMap:  # names: filled in
-    """Holders of just these pipes, box-wide: exact verdicts for the pipes blocked writers
-    write to. The map says it covers only these: a suspect's other pipes show its own ends, and
-    their verdicts come from what the kernel says of each measured end (a hang-up)."""
+def _pipe_map(root: ProcRoot, facts: BoxFacts, targets: set[str], names: dict[int, str]) -> PipeMap:
+    """Holders of just these pipes, box-wide (the kept fd index, each holder verified; names
+    is filled in): exact verdicts for the pipes blocked writers write to. The map says it
+    covers only these: a suspect's other pipes show its own ends, and their verdicts come from
+    what the kernel says of each measured end (a hang-up)."""
     pipes: dict[int, list[PipeEnd]] = {}
-    found, unreadable = owners_of(root, targets)
+    found, unreadable = facts.owners(targets)
     for target, owners in found.items():
         inode = bracket_inode(target)
         if inode is None:
@@ -106,7 +107,7 @@ def _pipe_map(root: ProcRoot, targets: set[str], names: dict[int, str]) -> PipeM
     return PipeMap({k: tuple(v) for k, v in pipes.items()}, {}, unreadable, 0.0, only=only)
 
 
-def _gather(root: ProcRoot, s: _Suspect, sockets: SocketCollector, tc: ThreadCollector) -> None:
+def _gather(root: ProcRoot, s: _Suspect, facts: BoxFacts, tc: ThreadCollector) -> None:
     """The panels that do not need the pipe map. Raises ProcessGone."""
     needs = s.needs
     if "threads" in needs and s.threads is None:
@@ -116,7 +117,7 @@ def _gather(root: ProcRoot, s: _Suspect, sockets: SocketCollector, tc: ThreadCol
             pass
     if "sockets" in needs and s.sockets is None:
         try:
-            s.sockets = sockets.process_sockets(s.row.pid, piddir=s.d)
+            s.sockets = facts.process_sockets(s.row.pid, piddir=s.d)
         except (AccessDenied, OSError, ValueError):
             pass
     if "signals" in needs and s.signals is None:
@@ -155,7 +156,7 @@ def _may_poll(s: _Suspect, scan: BoxScan) -> bool:
 
 
 def _finish(
-    root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool
+    root: ProcRoot, s: _Suspect, scan: BoxScan, pipe_map: PipeMap, python: bool, facts: BoxFacts
 ) -> tuple[Context, list[int]]:
     """Files, locks and Python stacks, then the Context but its peers: (context, the pids of
     the readers to watch for it, shared by every suspect in one window). Raises ProcessGone."""
@@ -203,7 +204,7 @@ def _finish(
         if s.reasons & {clues.LOCK_WAIT, clues.LOCK_POLL}:
             flocks = foreign_locks(root, pid, s.files, scan.lock_text)
     sends = blocked_socket_sends(s.threads, s.sockets) if clues.SOCKET_SEND in s.reasons else {}
-    ends = send_peers(root, pid, s.sockets, sends) if sends and s.sockets is not None else {}
+    ends = send_peers(root, pid, s.sockets, sends, facts.sockets()) if sends and s.sockets is not None else {}
     peer_pids += send_peer_pids(pid, ends)
     zombies = scan.zombies.get(pid)
     kids = tuple(zombies) if zombies is not None else None
@@ -261,13 +262,15 @@ def examine_suspects(
     processes: ProcessListSnapshot | None = None,
     contexts: dict[int, Context] | None = None,
     files: dict[int, ProcessFiles] | None = None,
+    facts: BoxFacts | None = None,
 ) -> tuple[list[Finding], list[Identity], int]:
     """Full look at the suspects of a first pass: (findings, identities evaluated, how many).
     `processes` (the snapshot the first pass read) names children for the wait chains;
     `contexts`, when given, receives each suspect's Context (its wait graph included), and
-    `files` what the rules read of its fds."""
+    `files` what the rules read of its fds. `facts`, the box-wide facts kept by the caller
+    across refreshes (one is made for this call without it)."""
     names = {pid: r.name for pid, r in by_pid.items()}
-    sockets = SocketCollector(root)
+    facts = facts or BoxFacts(root)
     tc = tc or ThreadCollector(root)
     suspects: list[_Suspect] = []
     findings: list[Finding] = []
@@ -283,21 +286,23 @@ def examine_suspects(
                 _prefill(s, given)
             suspects.append(s)
             try:
-                _gather(root, s, sockets, tc)
+                _gather(root, s, facts, tc)
             except ProcessGone:
                 s.reasons = set()
         # the holders of every pipe a suspect's thread is caught on, whatever made it suspect: a
         # busy pipeline's writer, seen running by the first pass, may be in write() by now, and
         # a Files view or a wait chain read from a partial map would see no reader
         targets = set().union(*(_blocked_pipe_targets(s.threads) for s in suspects))
-        pipe_map = _pipe_map(root, targets, names) if targets else PipeMap({}, {}, 0, 0.0, only=frozenset())
+        pipe_map = PipeMap({}, {}, 0, 0.0, only=frozenset())
+        if targets:
+            pipe_map = _pipe_map(root, facts, targets, names)
         when = time.monotonic() if now is None else now
         finished: list[tuple[_Suspect, Context, list[int]]] = []
         for s in suspects:
             if not s.reasons:
                 continue
             try:
-                finished.append((s, *_finish(root, s, scan, pipe_map, python)))
+                finished.append((s, *_finish(root, s, scan, pipe_map, python, facts)))
             except ProcessGone:
                 continue
         # The readers of every suspect's blocked pipes are watched in one shared window, so
@@ -313,7 +318,7 @@ def examine_suspects(
                 graph = wait_graph(
                     root, r.pid, r.name, r.state, s.threads, files=s.files, locks=s.locks,
                     context=context, process_sockets=s.sockets, processes=processes,
-                    lock_text=scan.lock_text,
+                    lock_text=scan.lock_text, facts=facts,
                 )  # fmt: skip
                 context = replace(context, waits=graph)
                 graphs += 1

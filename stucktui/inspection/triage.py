@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.proclist import FIRST_CPU_WINDOW, ProcessListCollector, with_cpu
@@ -36,13 +37,16 @@ def triage_box(
     now: float | None = None,
     strict: bool = False,
     cpu_window: float = FIRST_CPU_WINDOW,
+    facts: BoxFacts | None = None,
 ) -> TriageResult:
     """Findings for every process. `processes` is the caller's latest process-list snapshot
     (its CPU% feeds epoll-spin). A first look (no snapshot, or one without CPU%) measures CPU
     over `cpu_window` seconds at once (0: CPU unknown), so a spinner is one from the first
     look. `history` is kept by the caller across calls, as for diagnose(). `python` lets
     py-spy (nonblocking) look at the few processes suspected of polling for a lock, or with
-    threads waiting behind a blocked pipe writer: only their stacks prove it."""
+    threads waiting behind a blocked pipe writer: only their stacks prove it. `facts`: the
+    box-wide facts the caller keeps across refreshes (one is made for this run without it),
+    shared by every suspect's look and wait graph."""
     t0 = time.perf_counter()
     taken_at = time.time()
     root = root or ProcRoot()
@@ -59,11 +63,12 @@ def triage_box(
             counts = CloseWaitCounter(root).counts({r.pid: r.starttime_ticks for r in processes.rows})
         except OSError:
             counts = None
-    scan = scan_box(root, processes.rows, close_wait=counts)
+    facts = facts or BoxFacts(root)
+    scan = scan_box(root, processes.rows, close_wait=counts, facts=facts)
     contexts: dict[int, Context] = {}
     by_pid = processes.by_pid()
     findings, evaluated, looked = examine_suspects(
-        root, scan, by_pid, python, history, now, strict, processes=processes, contexts=contexts
+        root, scan, by_pid, python, history, now, strict, processes=processes, contexts=contexts, facts=facts
     )
     # the roots of the stuck chains hear it too, with every process that waits on them
     chains = tuple(

@@ -4,20 +4,19 @@ follows it). Reads /proc: call it from a worker.
 
 Cost: per process reached, its stat and its threads (as the Threads panel reads them), status
 for a stopped or traced one, its sockets when a thread waits on one (each network namespace's
-tables dumped once per graph, one sock_diag lookup per TCP peer); per level, one readlink of
-every fd on the box when a process of that level waits on a pipe whose holders are not known
-yet (docs/kernel-notes.md §A.1).
+tables as the box facts keep them, one sock_diag lookup per TCP peer); per level, one lookup
+in the box facts' fd owner index when a process of that level waits on a pipe whose holders
+are not known yet: a stat of each process's fd directory once per refresh, and a readlink of
+each holder found (collect/fdindex.py, docs/kernel-notes.md §A.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from stucktui.collect.boxscan import owners_of
+from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.files import fd_end
-from stucktui.collect.mounts import FuseLookup
 from stucktui.collect.peers import children_of, stat_fields
-from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector
 from stucktui.inspection.kernel_waits import kernel_waits
 from stucktui.inspection.lock_waits import lock_waits
@@ -232,22 +231,25 @@ def wait_graph(
     process_sockets: ProcessSockets | None = None,
     processes: ProcessListSnapshot | None = None,
     lock_text: str | None = None,
+    facts: BoxFacts | None = None,
     max_processes: int = MAX_PROCESSES,
     max_depth: int = MAX_DEPTH,
 ) -> W.WaitGraph:
     """The graph from one process whose facts the caller has (its panels and Context are
     reused), through every party reached within the budget. Never raises for a process that
-    vanished or may not be read: it is a node with what could be seen."""
+    vanished or may not be read: it is a node with what could be seen. `facts`: the box-wide
+    facts the caller keeps (socket tables, the fd owner index, /proc/locks, FUSE daemons); one
+    is made for this graph without it."""
+    facts = facts or BoxFacts(root)
     if lock_text is None:
         try:
-            lock_text = root.read_text("locks")
+            lock_text = facts.lock_text()
         except OSError:
             lock_text = ""
     entries = parse_locks(lock_text)
     names: dict[int, str] = {r.pid: r.name for r in processes.rows} if processes is not None else {}
     collector = ThreadCollector(root)
-    sockets = SocketCollector(root)  # one per graph: each namespace's tables are dumped once
-    fuse = FuseLookup(root)  # one per graph: the box's /dev/fuse fds are scanned once, if ever
+    fuse = facts.fuse()  # the /dev/fuse holders from the kept index, if ever asked
     nodes: dict[int, W.ProcessWaits] = {}
     level: list[Facts] = [Facts(pid, name, state, threads, files, locks, context, process_sockets)]
     depth = 0
@@ -262,7 +264,7 @@ def wait_graph(
             for (kind, fd), (_, link) in pending[f.pid].items()
             if _known_holders(f, fd) is None
         }
-        found, unread = owners_of(root, unknown) if unknown else ({}, 0)
+        found, unread = facts.owners(unknown) if unknown else ({}, 0)
         nxt: list[int] = []
         for f in level:
             if f.pid in nodes or len(nodes) >= max_processes:
@@ -275,8 +277,8 @@ def wait_graph(
                 waits.append(_pipe_wait(f, kind, fd, tids, link, *known))
             waits += _child_waits(root, f, processes)
             waits += lock_waits(root, f, entries, names)
-            waits += socket_waits(root, f, sockets)
-            waits += connect_waits(f, sockets)
+            waits += socket_waits(root, f, facts)
+            waits += connect_waits(f, facts)
             waits += thread_waits(root, f, waits)
             waits += kernel_waits(f, fuse, waits)
             nodes[f.pid] = _node(root, f, waits)

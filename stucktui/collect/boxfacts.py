@@ -1,0 +1,194 @@
+"""The box-wide facts every look at a process shares, each collected at its own cadence and
+kept by its owner across refreshes: the TUI's sampler holds one for its life, `report PID` and
+`report --all` make one per run.
+
+- the fd owner index (collect/fdindex.py): who holds which pipe, socket and /dev/fuse fd,
+  updated incrementally, every holder re-verified before it is named;
+- the socket tables of each network namespace (a SocketCollector), reused for
+  SOCKET_CADENCE seconds; a process with a socket the kept dumps do not list (opened since)
+  gets a fresh dump at once, and the state-filtered dumps (listeners, CLOSE_WAIT) are made
+  again each refresh;
+- /proc/locks, read once per refresh;
+- the FUSE daemons, looked up through the index (with its holders' identities) once per
+  refresh, only when a thread waits on a FUSE mount.
+
+Every fact carries its age (seconds since it was read; None: not read yet), and a caller that
+cannot take an old one asks for a fresh one. A view never waits for a fact it does not need:
+nothing is read before it is asked for. Thread-safe: one lock serialises the facts' updates.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+from stucktui.collect.fdindex import FdIndex, Owners
+from stucktui.collect.mounts import FuseLookup
+from stucktui.collect.pipemap import PipeMap, fd_end
+from stucktui.collect.sockets import SocketCollector
+from stucktui.model.files import PipeEnd
+from stucktui.model.sockets import ProcessSockets, SocketRow
+from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.root import PidDir, ProcRoot
+
+SOCKET_CADENCE = 5.0  # seconds a namespace's full socket dumps are reused
+
+# sockfs protocols that sock_diag lists: such a socket in no kept dump may be newer than it
+_LISTED = frozenset({"TCP", "TCPv6", "UDP", "UDPv6"})
+
+
+def _unlisted(r: SocketRow) -> bool:
+    p = r.protocol
+    return r.sock is None and p is not None and (p in _LISTED or p.startswith("UNIX"))
+
+
+class BoxFacts:
+    """The shared box-wide facts. Call tick() at the start of each refresh."""
+
+    def __init__(
+        self,
+        root: ProcRoot | None = None,
+        *,
+        socket_cadence: float = SOCKET_CADENCE,
+        clock: Callable[[], float] = time.monotonic,
+        collector: Callable[[], SocketCollector] | None = None,
+        index: FdIndex | None = None,
+    ) -> None:
+        """`collector` makes a SocketCollector (tests hand one a captured dump)."""
+        self.root = root or ProcRoot()
+        self.index = index or FdIndex(self.root)
+        self.socket_cadence = socket_cadence
+        self._clock = clock
+        self._make = collector or (lambda: SocketCollector(self.root))
+        self._lock = threading.RLock()
+        self._tick_at = clock()
+        self._sockets: SocketCollector | None = None
+        self._sockets_at = 0.0
+        self._index_at: float | None = None
+        self._locks: str | None = None
+        self._locks_at = 0.0
+        self._fuse: FuseLookup | None = None
+        self.collectors = 0  # socket collectors made (each dumps what it is asked for): tests
+
+    def tick(self) -> None:
+        """A new refresh: per-refresh facts (locks, the index's check of changed processes,
+        the filtered socket dumps, the FUSE daemons) are read again when next asked for."""
+        with self._lock:
+            self._tick_at = self._clock()
+            self.index.tick()
+            self._locks = None
+            self._fuse = None
+            if self._sockets is not None:
+                self._sockets.expire_filtered()
+
+    # -- ages ----------------------------------------------------------------------------------
+    def _age(self, at: float | None) -> float | None:
+        return None if at is None else max(0.0, self._clock() - at)
+
+    @property
+    def socket_age(self) -> float | None:
+        return self._age(self._sockets_at if self._sockets is not None else None)
+
+    @property
+    def lock_age(self) -> float | None:
+        return self._age(self._locks_at if self._locks is not None else None)
+
+    @property
+    def index_age(self) -> float | None:
+        return self._age(self._index_at)
+
+    # -- the fd owner index --------------------------------------------------------------------
+    def owners(
+        self, targets: set[str], *, besides: int | None = None, fresh: bool = False
+    ) -> tuple[Owners, int]:
+        """link target -> [(pid, fd)] of its holders, each verified (FdIndex.owners), and how
+        many processes could not be read."""
+        with self._lock:
+            passes = self.index.passes
+            out = self.index.owners(targets, besides=besides, fresh=fresh)
+            if self.index.passes != passes:
+                self._index_at = self._clock()
+            return out
+
+    def pipe_map(self) -> PipeMap:
+        """Every pipe's holders as a PipeMap (a Files panel's): each pipe asked for is looked
+        up in the index, its holders verified, and their ends read (one lstat each)."""
+        with self._lock:
+            passes = self.index.passes
+            self.index.current()
+            if self.index.passes != passes:
+                self._index_at = self._clock()
+            return PipeMap(_IndexedPipes(self), {}, self.index.unreadable, 0.0, self.root)
+
+    # -- sockets -------------------------------------------------------------------------------
+    def sockets(self, *, fresh: bool = False) -> SocketCollector:
+        """The namespaces' tables, as dumped within SOCKET_CADENCE seconds (`fresh`: now)."""
+        with self._lock:
+            now = self._clock()
+            sc = self._sockets
+            if sc is None or fresh or now - self._sockets_at >= self.socket_cadence:
+                sc = self._sockets = self._make()
+                sc.finder = self.owners
+                sc.prefetch = False
+                self._sockets_at = now
+                self.collectors += 1
+            return sc
+
+    def process_sockets(
+        self, pid: int, *, piddir: PidDir | None = None, peers: bool = True
+    ) -> ProcessSockets:
+        """A process's sockets joined with the kept tables; when one of them is in none (opened
+        after the dump, or closed) and the dump is from an earlier refresh, with a fresh dump.
+        Raises ProcessGone, AccessDenied or OSError as SocketCollector.process_sockets."""
+        with self._lock:
+            out = self.sockets().process_sockets(pid, piddir=piddir, peers=peers)
+            if self._sockets_at < self._tick_at and any(_unlisted(r) for r in out.rows):
+                out = self.sockets(fresh=True).process_sockets(pid, piddir=piddir, peers=peers)
+            return out
+
+    # -- locks and FUSE ------------------------------------------------------------------------
+    def lock_text(self) -> str:
+        """/proc/locks as read this refresh. Raises OSError when it cannot be read."""
+        with self._lock:
+            if self._locks is None:
+                self._locks = self.root.read_text("locks")
+                self._locks_at = self._clock()
+            return self._locks
+
+    def fuse(self) -> FuseLookup:
+        """This refresh's FUSE daemon lookup, its /dev/fuse holders from the index."""
+        with self._lock:
+            if self._fuse is None:
+                self._fuse = FuseLookup(self.root, owners=lambda t: self.owners(t))
+            return self._fuse
+
+
+class _IndexedPipes(Mapping[int, tuple[PipeEnd, ...]]):
+    """pipe inode -> its holders, looked up in the index when asked for (a Files panel asks for
+    its own pipes, never for every pipe of the box: iterating gives nothing)."""
+
+    def __init__(self, facts: BoxFacts) -> None:
+        self._facts = facts
+        self._got: dict[int, tuple[PipeEnd, ...]] = {}
+
+    def __getitem__(self, inode: int) -> tuple[PipeEnd, ...]:
+        got = self._got.get(inode)
+        if got is None:
+            root, target = self._facts.root, f"pipe:[{inode}]"
+            ends = []
+            for pid, fd in self._facts.owners({target})[0].get(target, ()):
+                try:
+                    ends.append(PipeEnd(pid, "", fd, fd_end(root, pid, fd)))
+                except (ProcessGone, AccessDenied, OSError, ValueError):
+                    continue
+            got = self._got[inode] = tuple(ends)
+        if not got:
+            raise KeyError(inode)
+        return got
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
