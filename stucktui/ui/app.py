@@ -170,6 +170,7 @@ class StuckApp(App[int]):
         state = self.lanes[lane]
         state.stop_timer()
         if state.again:  # asked for while it ran (a key press): now, not an interval later
+            state.again = False
             self.request_sample((lane,))
             return
         # the timer is armed only after a refresh finished, so refreshes never pile up

@@ -128,3 +128,41 @@ async def test_the_findings_line_says_they_are_being_worked_out_until_they_come(
             assert "being worked out" not in str(screen.query_one("#findings", Static).render())
     finally:
         gate.set()
+
+
+class HeldRelease(Sampler):
+    """The fixture sampler whose process refresh with nothing selected (the one that unpins
+    the closed process) waits for the test."""
+
+    gate = threading.Event()
+
+    def sample_process(self, request: SampleRequest, post=None, *, processes=None) -> Snapshot:
+        if request.selected is None:
+            self.gate.wait(60)
+        return super().sample_process(request, post, processes=processes)
+
+
+async def test_a_refresh_asked_for_while_the_process_lane_unpins_runs_once_it_ends():
+    """Asked for while busy, with nothing left to refresh once it ends: the lane waits for its
+    timer again (it once asked itself again without end)."""
+    clock, mono = frozen_clock(), frozen_monotonic()
+    s = HeldRelease.for_path(str(PROC), clock=clock, monotonic=mono)
+    assert isinstance(s, HeldRelease)
+    s.gate = threading.Event()
+    app = StuckApp(interval=0.2, start_pid=1, sampler=s, clock=clock, monotonic=mono, euid=0)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
+            await pilot.press("escape")
+            await wait_for(
+                pilot, lambda: app.screen is app.list_screen and app.lanes["process"].since is not None
+            )
+            app.sample_now()  # the process lane is busy: it runs again when it ends
+            assert app.lanes["process"].again
+            s.gate.set()
+            await wait_for(
+                pilot, lambda: app.lanes["process"].since is None and not app.lanes["process"].again
+            )
+            await wait_for(pilot, lambda: app.lanes["process"].timer is not None)
+    finally:
+        s.gate.set()
