@@ -31,7 +31,7 @@ class LoggedApp(StuckApp):
         super().__init__(interval=interval)
         self._log_fd = log_fd
         self._table: ProcessTable | None = None
-        inner = self.sampler.sample
+        inner = self.sampler.sample_box  # the box lane reads the list
 
         def sample(**kw):  # type: ignore[no-untyped-def]
             t0 = time.monotonic()
@@ -41,7 +41,7 @@ class LoggedApp(StuckApp):
             self._log(f"sample {t0:.6f} {t1:.6f} {n}")
             return snap
 
-        self.sampler.sample = sample  # type: ignore[method-assign]
+        self.sampler.sample_box = sample  # type: ignore[method-assign]
         update = self.list_screen.update_processes
 
         def update_processes(snap):  # type: ignore[no-untyped-def]

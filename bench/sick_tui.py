@@ -8,7 +8,8 @@ it is StuckApp unchanged except for observers that write one line each to LOGFIL
 
 T is time.monotonic() (the same clock in every process), CPU this process's CPU seconds so far
 (every thread, plus its reaped children such as py-spy). EVENT is one of
-  begin, end   the sampler thread starts / finishes a sample
+  begin, end   a sampler lane's thread starts / finishes a refresh: lane=process|box (the
+               process lane posts its detail, then its panels, before its end)
   apply        a snapshot reaches the UI thread (StuckApp's own handler applies it right after):
                rows=N (the process list), detail=PID, threads=N py=ok|err|none, files=N,
                triage=N (findings)
@@ -48,16 +49,21 @@ class LoggedApp(StuckApp):
     def __init__(self, log_fd: int, **kw):  # type: ignore[no-untyped-def]
         super().__init__(**kw)
         self._log_fd = log_fd
-        inner = self.sampler.sample
+        for lane in ("process", "box"):
+            self._observe(lane)
+
+    def _observe(self, lane: str) -> None:
+        name = f"sample_{lane}"
+        inner = getattr(self.sampler, name)
 
         def sample(**kw):  # type: ignore[no-untyped-def]
-            self._log("begin")
+            self._log("begin", f"lane={lane}")
             try:
                 return inner(**kw)
             finally:
-                self._log("end")
+                self._log("end", f"lane={lane}")
 
-        self.sampler.sample = sample  # type: ignore[method-assign]
+        setattr(self.sampler, name, sample)
 
     def _log(self, event: str, extra: str = "") -> None:
         # os.write of one short line is atomic, so the two threads never interleave a line

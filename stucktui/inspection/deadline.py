@@ -20,6 +20,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -45,18 +46,31 @@ class Overdue:
 
 class Progress:
     """What a worker has read so far and what it reads now, for a caller that may stop waiting
-    for it: the worker calls reading() before each step and got() with each result. Plain
-    attribute writes, safe to read from another thread at any moment."""
+    for it: the worker calls reading() before each step, got() with each result and done() at
+    the end. Plain attribute writes, safe to read from another thread at any moment: `since`
+    is when the step under way began (None when idle), so a caller can tell a read that has
+    not returned for long from work that is moving on step by step."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.now = "what it was reading"
         self.results: dict[str, object] = {}
+        self.since: float | None = None
+        self._monotonic = monotonic
 
     def reading(self, what: str) -> None:
         self.now = what
+        self.since = self._monotonic()
 
     def got(self, name: str, value: object) -> None:
         self.results[name] = value
+
+    def done(self) -> None:
+        self.since = None
+
+    def stalled(self) -> float:
+        """Seconds the step under way has taken so far (0 when idle)."""
+        since = self.since
+        return 0.0 if since is None else max(0.0, self._monotonic() - since)
 
 
 def run_bounded(

@@ -4,17 +4,23 @@ pure function (no Textual, no I/O) so the cadences and the panels per tab are un
 The UI describes its state in a ViewState (which view is on screen, which tab, the toggles) and
 keeps a Cadence (refreshes since the last py-spy dump and the last triage); plan_sample turns
 both into the SampleRequest that Sampler.sample takes, and the Cadence for the next refresh.
+The TUI runs it in two lanes (Sampler.sample_process, Sampler.sample_box): plan_lanes splits
+the plan into each idle lane's share; a lane not started keeps its counters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from stucktui.model.panels import ALL_PANELS
 
 PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
 TRIAGE_EVERY = 5  # refreshes between two box-wide triages (findings of every process)
+
+# the sampler's two lanes: the open process, and the box (the list, the triage, its sockets)
+Lane = Literal["process", "box"]
+LANES: frozenset[Lane] = frozenset({"process", "box"})
 
 # the view on screen: the process list, one process, the box-wide Sockets view, the box's
 # findings, or anything else (help, a dialog over a view)
@@ -57,6 +63,9 @@ class ViewState:
     pyspy_blocking: bool = False  # py-spy pauses the process (consistent stacks)
     pyspy_native: bool = False  # py-spy --native
     kernel_stacks: bool = False  # /proc/PID/task/TID/stack each refresh
+    # the process lane still holds a process that is no longer selected: one more process
+    # refresh with no selection lets it go
+    process_pinned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +130,38 @@ def plan_sample(state: ViewState, cadence: Cadence) -> tuple[SampleRequest, Cade
         python_asked=cadence.python_requested,
     )
     return request, Cadence(python_requested=False, since_python=since_python, since_triage=since_triage)
+
+
+@dataclass(frozen=True, slots=True)
+class LanePlan:
+    """Each lane's next refresh (None: that lane has nothing to do, or was not asked), and the
+    cadence after them."""
+
+    process: SampleRequest | None
+    box: SampleRequest | None
+    cadence: Cadence
+
+
+def plan_lanes(state: ViewState, cadence: Cadence, lanes: frozenset[Lane] = LANES) -> LanePlan | None:
+    """plan_sample split into the lanes asked for (the idle ones), or None while paused. The
+    process lane gets the selection, its panels and py-spy; the box lane the list, the triage
+    and the box's sockets. The py-spy counters move only when the process lane runs, the
+    triage's only when the box lane is asked, so work a busy lane could not take is planned
+    again for it."""
+    plan = plan_sample(state, cadence)
+    if plan is None:
+        return None
+    request, after = plan
+    process = None
+    if "process" in lanes and (request.selected is not None or state.process_pinned):
+        process = replace(request, want_list=False, triage=False, box_sockets=False)
+    else:
+        after = replace(after, python_requested=cadence.python_requested, since_python=cadence.since_python)
+    box = None
+    if "box" not in lanes:
+        after = replace(after, since_triage=cadence.since_triage)
+    elif request.want_list or request.triage or request.box_sockets:
+        box = SampleRequest(
+            want_list=request.want_list, triage=request.triage, box_sockets=request.box_sockets
+        )
+    return LanePlan(process, box, after)

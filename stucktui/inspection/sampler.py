@@ -1,6 +1,10 @@
-"""One sampler: builds one immutable Snapshot per refresh (called from a worker, never the UI).
+"""One sampler: builds immutable Snapshots (called from workers, never the UI).
 
-The UI asks for what it shows: the process list, the detail of the selected process, or both.
+It has two lanes, each with its own lock, that the TUI runs in two threads: the process lane
+(sample_process: the selected process) and the box lane (sample_box: the process list, the
+triage, the box's sockets). The process lane never waits for the box lane, and the box lane
+lets a process refresh go first before each of its steps; sample() runs both, one after the
+other. The UI asks for what it shows (stucktui.inspection.request).
 The selected process is pinned with a /proc/PID directory fd when it is first selected, and its
 identity (pid, start time) is kept: each refresh checks the start time through the pinned
 directory before reading anything else, and that the pinned process still exists after reading
@@ -36,6 +40,11 @@ from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import cpu_percent, parse_stat
 
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
+YIELD_FOR = 5.0  # seconds at most the box lane waits, before a step, for a process refresh
+
+
+def _no_yield() -> None:
+    pass
 
 
 class Sampler:
@@ -49,7 +58,12 @@ class Sampler:
         self.clock = clock
         self.monotonic = monotonic
         self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
-        self._lock = threading.Lock()  # one sample at a time, whatever calls us
+        self._lock = threading.Lock()  # the process lane: one process refresh at a time
+        self._box_lock = threading.Lock()  # the box lane: one box refresh at a time
+        # process refreshes waiting for the lock or reading what the view paints (not yet their
+        # findings): the box lane lets them go first
+        self._turn = threading.Condition()
+        self._process_wanted = 0
         self._pinned: PidDir | None = None
         # (pid, start time) of the process pinned last, kept after it exits: the pid alone
         # never brings back whatever process gets it next
@@ -60,11 +74,14 @@ class Sampler:
         self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
-        self.facts = BoxFacts(self.root)  # box-wide facts shared by the triage and examine, kept
+        # box-wide facts shared by both lanes (the triage, examine, the panels), kept across
+        # refreshes; each lane's refresh ticks it (BoxFacts locks its own state)
+        self.facts = BoxFacts(self.root)
         self.panels.facts = self.facts
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
-        # what the refresh under way reads now: the status line names it when a read blocks
-        self.progress = Progress()
+        # what each lane's refresh reads now: the status line names it when a read blocks
+        self.progress = Progress(monotonic)
+        self.box_progress = Progress(monotonic)
 
     @classmethod
     def for_path(
@@ -175,17 +192,30 @@ class Sampler:
         return self._cpu_last
 
     def sample(self, request: SampleRequest) -> Snapshot:
-        """One refresh, as the request says (stucktui.inspection.request: the UI builds it with
-        plan_sample); the list's FIND column keeps the last triage's verdicts."""
-        want_list, selected, panels = request.want_list, request.selected, request.panels
-        triage, box_sockets = request.triage, request.box_sockets
-        with self._lock:
+        """One refresh of both lanes, the box's first (`report`, benches, tests: the TUI runs
+        each lane in its own thread); the list's FIND column keeps the last triage's verdicts."""
+        box = self.sample_box(request, yielding=False)
+        proc = self.sample_process(request, processes=box.processes)
+        return replace(proc, processes=box.processes, box_sockets=box.box_sockets, triage=box.triage)
+
+    def sample_box(self, request: SampleRequest, *, yielding: bool = True) -> Snapshot:
+        """The box lane: the process list, the triage, the box-wide Sockets view, as asked.
+        Before each step it lets a process refresh that is under way or asked for go first
+        (yielding), so the open process is never behind the box's slow scans."""
+        want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
+        step = self._yield if yielding else _no_yield
+        progress = self.box_progress
+        with self._box_lock:
             self.facts.tick()
-            self.progress.reading("the process list (/proc/*/stat, cmdline, fd)" if want_list else "/proc")
-            plist: ProcessListSnapshot | None = self.processes.collect() if want_list else None
+            plist: ProcessListSnapshot | None = None
+            if want_list:
+                step()
+                progress.reading("the process list (/proc/*/stat, cmdline, fd)")
+                plist = self.processes.collect()
             tri: TriageResult | None = None
             if triage and plist is not None:
-                self.progress.reading("the box's suspect processes (the triage)")
+                step()
+                progress.reading(f"the box's suspect processes (the triage of {len(plist.rows):,})")
                 # py-spy (nonblocking) runs only for the rare process suspected of polling its lock
                 tri = triage_box(
                     self.root, processes=plist, history=self.box_history, python=True, facts=self.facts
@@ -197,61 +227,110 @@ class Sampler:
                 plist = self._mark(plist)
             box: SocketSummary | Unavailable | None = None
             if box_sockets:
+                step()
+                progress.reading("the box's sockets (/proc/net/tcp*, sock_diag, every fd)")
                 try:
                     box = SocketCollector(self.root).summary()
                 except OSError as exc:
                     box = Unavailable("socket tables unreadable", exc.strerror or str(exc))
-            if selected is None:
-                self.close()
-                return Snapshot(plist, None, None, box_sockets=box, triage=tri)
-            pid, starttime = selected
-            self.progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
-            try:
-                d = self._pin(pid, starttime)
-                detail = collect_detail(
-                    self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
-                )
-                data = None
-                if panels:
-                    data = self.panels.collect(
-                        d,
-                        panels,
-                        python=request.python,
-                        nonblocking=request.nonblocking,
-                        native=request.native,
-                        kernel_stacks=request.kernel_stacks,
-                        asked=request.python_asked,
-                        progress=self.progress,
-                    )
-                self.progress.reading(f"what the threads of pid {pid} wait on in other processes")
-                # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
-                # only for a process that may poll a lock or have threads queued behind a blocked
-                # pipe writer, whatever panel is on screen
-                self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
-                seen = examine(
-                    self.root,
-                    detail,
-                    panels=data,
-                    history=self.history,
-                    processes=plist,
-                    python=True,
-                    threads=self.panels.threads,
-                    facts=self.facts,
+            progress.done()
+            return Snapshot(plist, None, None, box_sockets=box, triage=tri)
+
+    def _yield(self) -> None:
+        """Wait (a few seconds at most: a process refresh may hang on a read) while a process
+        refresh waits to run or reads what the view paints (its detail, its panels); its
+        findings, read after, share the machine with the box lane."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._process_wanted == 0, timeout=YIELD_FOR)
+
+    def sample_process(
+        self,
+        request: SampleRequest,
+        post: Callable[[Snapshot], None] | None = None,
+        *,
+        processes: ProcessListSnapshot | None = None,
+    ) -> Snapshot:
+        """The process lane: the selected process (pin, identity check, detail, the panels
+        asked for, its findings), or, with none selected, unpin. post(partial) gets the detail
+        as soon as it is read, then with the panels: each only once the pinned process is
+        known to be still alive, so no partial holds another process's facts."""
+        self._painting(+1)
+        painted = [False]
+
+        def paint(snap: Snapshot, final: bool = False) -> None:
+            if post is not None:
+                post(snap)
+            if final and not painted[0]:  # the panels are on screen: the findings need not
+                painted[0] = True  # hold the box lane back
+                self._painting(-1)
+
+        try:
+            with self._lock:
+                self.facts.tick()
+                return self._sample_process(request, paint, processes)
+        finally:
+            if not painted[0]:
+                self._painting(-1)
+            self.progress.done()
+
+    def _painting(self, n: int) -> None:
+        with self._turn:
+            self._process_wanted += n
+            self._turn.notify_all()
+
+    def _sample_process(
+        self,
+        request: SampleRequest,
+        post: Callable[[Snapshot, bool], None],
+        plist: ProcessListSnapshot | None,
+    ) -> Snapshot:
+        selected, panels = request.selected, request.panels
+        if selected is None:
+            self.close()
+            return Snapshot(None, None, None)
+        pid, starttime = selected
+        self.progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
+        try:
+            d = self._pin(pid, starttime)
+            detail = collect_detail(
+                self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
+            )
+            self._still_pinned(d, detail)
+            post(Snapshot(None, detail, pid), not panels)
+            data = None
+            if panels:
+                data = self.panels.collect(
+                    d,
+                    panels,
+                    python=request.python,
+                    nonblocking=request.nonblocking,
+                    native=request.native,
+                    kernel_stacks=request.kernel_stacks,
+                    asked=request.python_asked,
+                    progress=self.progress,
                 )
                 self._still_pinned(d, detail)
-                self.panels.remember(pid, seen.files)  # the next Threads panel's fd words
-            except ProcessGone:
-                return Snapshot(plist, self._gone(pid, starttime), pid, box_sockets=box, triage=tri)
-            return Snapshot(
-                plist,
+                post(Snapshot(None, detail, pid, data), True)
+            self.progress.reading(f"what the threads of pid {pid} wait on in other processes")
+            # the rules read what the collected panels do not hold; py-spy (nonblocking) runs
+            # only for a process that may poll a lock or have threads queued behind a blocked
+            # pipe writer, whatever panel is on screen
+            self.history.seed_from(self.box_history, (pid, detail.starttime_ticks))
+            seen = examine(
+                self.root,
                 detail,
-                pid,
-                data,
-                box_sockets=box,
-                findings=seen.findings,
-                triage=tri,
-                chains=seen.chains,
+                panels=data,
+                history=self.history,
+                processes=plist,
+                python=True,
+                threads=self.panels.threads,
+                facts=self.facts,
             )
+            self._still_pinned(d, detail)
+            self.panels.remember(pid, seen.files)  # the next Threads panel's fd words
+        except ProcessGone:
+            return Snapshot(None, self._gone(pid, starttime), pid)
+        return Snapshot(None, detail, pid, data, findings=seen.findings, chains=seen.chains)
 
     def _mark(self, plist: ProcessListSnapshot) -> ProcessListSnapshot:
         """Each row with the last triage's worst severity; only rows that change are copied."""

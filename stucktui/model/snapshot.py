@@ -32,3 +32,19 @@ class Snapshot:
     triage: TriageResult | None = None  # the box's findings, when a triage ran this refresh
     # the selected process's wait chains (stucktui.diagnose.chains), with its findings
     chains: tuple[WaitChain, ...] | None = None
+
+    def without_process(self) -> Snapshot:
+        """Only the box's part: a process refresh taken for a selection since changed."""
+        return Snapshot(self.processes, None, None, box_sockets=self.box_sockets, triage=self.triage)
+
+    def over(self, last: Snapshot | None) -> Snapshot:
+        """The newest of each lane as one (the TUI's refreshes come from two lanes, the box's
+        and the open process's): this one, with the process list and the selected process's
+        detail of `last` where this one has none (the box lane reads no process, the process
+        lane no list)."""
+        if last is None:
+            return self
+        processes = self.processes if self.processes is not None else last.processes
+        if self.detail is None and self.selected_pid is None:
+            return Snapshot(processes, last.detail, last.selected_pid)
+        return Snapshot(processes, self.detail, self.selected_pid)

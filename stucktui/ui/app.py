@@ -17,23 +17,28 @@ from typing import Any
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.timer import Timer
 
-from stucktui.inspection.deadline import Progress
-from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample, triage_in
+from stucktui.inspection.request import (
+    LANES,
+    TRIAGE_EVERY,
+    Cadence,
+    Lane,
+    SampleRequest,
+    ViewState,
+    plan_lanes,
+)
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
+from stucktui.ui.lanes import LaneState, next_triage, start_lane, status_text
 from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
-from stucktui.ui.view import SnapshotScreen, ViewContext
-
-LATE_AFTER = 1.0  # seconds past the interval before the status line says the sampler is late
+from stucktui.ui.view import SnapshotScreen, ViewContext, hand_over
 
 
 class StuckApp(App[int]):
@@ -73,16 +78,13 @@ class StuckApp(App[int]):
         self.euid = os.geteuid() if euid is None else euid
         self.selected: tuple[int, int | None] | None = None
         self.last: Snapshot | None = None
-        self._sampling_since: float | None = None
-        self._last_done: float | None = None
-        self._last_duration = 0.0
-        self._timer: Timer | None = None
+        self.lanes: dict[Lane, LaneState] = {lane: LaneState() for lane in LANES}
+        self._process_pinned = False  # the process lane holds a process (inspection.request)
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
         self.list_screen = ProcessListScreen(self.permission_banner)
         self.last_triage: TriageResult | None = None
         self.cadence = Cadence()  # refreshes since the last py-spy dump and the last triage
-        self.pyspy_blocking = False
-        self.triage_at_start = triage_at_start
+        self.pyspy_blocking, self.triage_at_start = False, triage_at_start
         self.pyspy_native = False  # py-spy --native: C frames between the Python ones
         self.kernel_stacks = False  # read /proc/PID/task/TID/stack each refresh (root only)
 
@@ -107,12 +109,13 @@ class StuckApp(App[int]):
     # -- lifecycle ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen(self.list_screen)
+        self.set_interval(1.0, self._tick_status)
         if self.start_pid is not None:
-            self.open_process(self.start_pid, None)
-        elif self.triage_at_start:
+            self.open_process(self.start_pid, None)  # which starts both lanes
+            return
+        if self.triage_at_start:
             self.push_screen(TriageScreen())
         self.request_sample()
-        self.set_interval(1.0, self._tick_status)
 
     def on_unmount(self) -> None:
         self.sampler.close()
@@ -126,70 +129,71 @@ class StuckApp(App[int]):
             view=shown.VIEW if shown is not None else "other",
             tab=shown.tab if shown is not None else None,
             selected=self.selected,
-            have_snapshot=self.last is not None,
+            have_snapshot=self.lanes["box"].last_done is not None,  # a box refresh came
             have_list=self.last is not None and self.last.processes is not None,
             paused=self.paused,
             pyspy_blocking=self.pyspy_blocking,
             pyspy_native=self.pyspy_native,
             kernel_stacks=self.kernel_stacks,
+            process_pinned=self._process_pinned,
         )
 
-    def request_sample(self) -> None:
-        """Start one sample in a daemon thread unless one is already running. A /proc read that
-        hangs holds up only that thread: the screen and keys stay live, the status line says so,
-        and quitting does not wait for it."""
-        if self._sampling_since is not None:
+    def request_sample(self, lanes: Iterable[Lane] = LANES) -> None:
+        """Start the next refresh of each lane asked for, each in a thread of its own (a busy one
+        runs again as soon as it ends). A /proc read that hangs holds up only its lane: the
+        screen and keys stay live, the status line says so, and quitting does not wait for it."""
+        idle = frozenset(n for n in lanes if self.lanes[n].since is None)
+        self.lanes["process"].again |= "process" in set(lanes) - idle  # the box's timer is soon enough
+        plan = plan_lanes(self.view_state(), self.cadence, idle) if idle else None
+        if plan is None:  # paused, or nothing idle
             return
-        plan = plan_sample(self.view_state(), self.cadence)
-        if plan is None:  # paused
+        self.cadence = plan.cadence
+        if plan.process is not None:
+            self._process_pinned = plan.process.selected is not None
+            self._start("process", plan.process)
+        elif "process" in idle:
+            self._schedule_next("process")  # nothing to refresh now: look again later
+        if plan.box is not None:
+            self._start("box", plan.box)
+        elif "box" in idle:
+            self._schedule_next("box")
+
+    def _start(self, lane: Lane, request: SampleRequest) -> None:
+        state = self.lanes[lane]
+        state.stop_timer()
+        state.again = False
+        state.since = self.monotonic()
+        start_lane(self.sampler, lane, request, self.post_message, self.monotonic, self._generation)
+
+    def _schedule_next(self, lane: Lane) -> None:
+        state = self.lanes[lane]
+        state.stop_timer()
+        if state.again:  # asked for while it ran (a key press): now, not an interval later
+            state.again = False
+            self.request_sample((lane,))
             return
-        request, self.cadence = plan
-        generation = self._generation
-        self._sampling_since = self.monotonic()
+        # the timer is armed only after a refresh finished, so refreshes never pile up
+        state.timer = self.set_timer(self.interval, lambda: self.request_sample((lane,)))
 
-        def run() -> None:
-            started = self.monotonic()
-            try:
-                # by keyword: wrappers that pass **kw through (bench/proclist_tui.py) keep working
-                snap = self.sampler.sample(request=request)
-            except Exception as exc:  # never let a sampler bug kill the UI
-                self.post_message(M.SampleFailed(f"{type(exc).__name__}: {exc}"))
-                return
-            self.post_message(M.SnapshotReady(snap, started, self.monotonic(), generation))
-
-        threading.Thread(target=run, name="stucktui-sampler", daemon=True).start()
-
-    def _schedule_next(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        # the timer is armed only after a sample finished, so samples never pile up
-        self._timer = self.set_timer(self.interval, self.request_sample)
-
-    def sample_now(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self.request_sample()
+    sample_now = request_sample
 
     def on_snapshot_ready(self, msg: M.SnapshotReady) -> None:
-        self._sampling_since = None
-        self._last_done = msg.finished
-        self._last_duration = msg.finished - msg.started
-        snap = msg.snapshot
-        if msg.generation != self._generation:
-            # the selection changed meanwhile: its detail is stale, the box's triage is not
-            snap = Snapshot(snap.processes, None, None, triage=snap.triage)
-        self.last = Snapshot(
-            snap.processes or (self.last.processes if self.last else None), snap.detail, snap.selected_pid
-        )
+        state = self.lanes[msg.lane]
+        if msg.final:
+            state.since = None
+            state.last_done = msg.finished
+            state.last_duration = msg.finished - msg.started
+        # the selection changed meanwhile: its detail is stale, the box's triage is not
+        snap = msg.snapshot if msg.generation == self._generation else msg.snapshot.without_process()
+        self.last = snap.over(self.last)
         self._learn_identity(snap)
         if snap.triage is not None:
             self.last_triage = snap.triage
         context = ViewContext(self.clock(), self.freshness(), self.kernel_stacks)
-        for screen in self.screen_stack:  # each view takes what it shows
-            if isinstance(screen, SnapshotScreen):
-                screen.show_snapshot(snap, context)
-        self._schedule_next()
-        self._tick_status()  # the triage's header counts down from now
+        hand_over(self.screen_stack, snap, context)  # each view takes what it shows
+        if msg.final:
+            self._schedule_next(msg.lane)
+            self._tick_status()  # the triage's header counts down from now
 
     def _learn_identity(self, snap: Snapshot) -> None:
         """A process opened by pid alone (`--pid`) is, from its first refresh on, that process:
@@ -201,25 +205,24 @@ class StuckApp(App[int]):
             self.actions.pin(*self.selected)  # and actions go to that one, or are refused
 
     def on_sample_failed(self, msg: M.SampleFailed) -> None:
-        self._sampling_since = None
+        self.lanes[msg.lane].since = None
         self.notify(msg.error, title="sampling failed", severity="error", markup=False)
-        self._schedule_next()
+        self._schedule_next(msg.lane)
 
     def freshness(self) -> str:
+        """The status line: when the view's lane refreshed, what is slow and why (ui/lanes.py)."""
         if self.paused:
             return "PAUSED (p resumes)"
-        if self._sampling_since is not None:
-            waited = self.monotonic() - self._sampling_since
-            if waited > self.interval + LATE_AFTER:
-                progress = getattr(self.sampler, "progress", None)  # what the blocked refresh reads
-                what = f": {progress.now}" if isinstance(progress, Progress) else ""
-                return f"waiting {waited:.0f}s for /proc{what} (a hung filesystem?; keys still work, q quits)"
-        if self._last_done is None:
-            return "collecting…"
-        ago = self.monotonic() - self._last_done
-        ro = "READ-ONLY · " if self.read_only else ""
-        took = self._last_duration * 1000
-        return f"{ro}refreshed {ago:.0f}s ago in {took:.0f} ms, every {self.interval:g}s"
+        on_box = self.selected is None or not isinstance(self.current_screen, ProcessScreen)
+        return status_text(
+            self.lanes,
+            self.sampler,
+            self.monotonic(),
+            self.interval,
+            (self.last.processes if self.last else None, self.last_triage) if on_box else None,
+            process_view=self.selected is not None,
+            read_only=self.read_only,
+        )
 
     def _tick_status(self) -> None:
         screen = self.current_screen
@@ -227,10 +230,8 @@ class StuckApp(App[int]):
             return  # a timer can fire while a screen is still being composed
         try:
             if isinstance(screen, TriageScreen):  # its header counts down to the next triage
-                on, last, now = self._sampling_since is not None, self._last_done, self.monotonic()
-                screen.show_next(
-                    triage_in(self.cadence, self.interval, last, now, running=on, paused=self.paused)
-                )
+                box, now = self.lanes["box"], self.monotonic()
+                screen.show_next(next_triage(box, self.cadence, self.interval, now, self.paused))
             screen.update_status(self.freshness())
         except NoMatches:
             return  # ... or while it is being taken down (the app is exiting)
@@ -238,8 +239,8 @@ class StuckApp(App[int]):
     def on_pause_toggled(self, _: M.PauseToggled) -> None:
         self.paused = not self.paused
         if self.paused:
-            if self._timer is not None:
-                self._timer.stop()
+            for lane in self.lanes.values():
+                lane.stop_timer()
         else:
             self.request_sample()
         self._tick_status()

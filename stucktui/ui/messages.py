@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from textual.message_pump import MessagePump
 
     from stucktui.inspection.backtrace import GdbError, NativeBacktrace
+    from stucktui.inspection.request import Lane
     from stucktui.model.files import ProcessFiles
     from stucktui.model.snapshot import Snapshot
 
@@ -20,25 +21,38 @@ if TYPE_CHECKING:
 
 
 class SnapshotReady(Message):
-    """A refresh finished; the newest snapshot replaces any older one still queued."""
+    """A lane's refresh finished (final), or posted what it has read so far (the process
+    lane: the detail, then its panels); the newest of a lane replaces an older one still
+    queued (a later partial holds all an earlier one did)."""
 
-    def __init__(self, snapshot: Snapshot, started: float, finished: float, generation: int) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        started: float,
+        finished: float,
+        generation: int,
+        lane: Lane = "process",
+        final: bool = True,
+    ) -> None:
         super().__init__()
         self.snapshot = snapshot
         self.generation = generation  # the selection it was taken for; stale ones are dropped
         self.started = started
         self.finished = finished
+        self.lane = lane
+        self.final = final
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
+        return isinstance(message, SnapshotReady) and message.lane == self.lane
 
 
 class SampleFailed(Message):
-    """The sampler raised; the UI says so in one line and tries again on the next tick."""
+    """A lane's sampler raised; the UI says so in one line and tries again on the next tick."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, lane: Lane = "process") -> None:
         super().__init__()
         self.error = error
+        self.lane = lane
 
 
 class BacktraceReady(Message):

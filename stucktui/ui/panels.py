@@ -34,6 +34,8 @@ class PanelSpec:
     id: str
     title: str
     factory: Callable[[], DetailPanel]
+    # what the panel's first refresh reads ({pid}: the process), shown until its data comes
+    waits_for: str = ""
 
 
 def _overview() -> DetailPanel:
@@ -54,9 +56,31 @@ def _lazy(module: str, cls: str) -> Callable[[], DetailPanel]:
 
 DETAIL_PANELS: list[PanelSpec] = [
     PanelSpec("overview", "Overview", _overview),
-    PanelSpec("threads", "Threads", _lazy("threads_panel", "ThreadsPanel")),
-    PanelSpec("sockets", "Sockets", _lazy("sockets_panel", "SocketsPanel")),
-    PanelSpec("files", "Files", _lazy("files_panel", "FilesPanel")),
-    PanelSpec("locks", "Locks", _lazy("locks_panel", "LocksPanel")),
-    PanelSpec("signals", "Signals", _lazy("signals_panel", "SignalsPanel")),
+    PanelSpec(
+        "threads",
+        "Threads",
+        _lazy("threads_panel", "ThreadsPanel"),
+        "the threads of pid {pid} (/proc/{pid}/task; py-spy when it runs Python)",
+    ),
+    PanelSpec(
+        "sockets",
+        "Sockets",
+        _lazy("sockets_panel", "SocketsPanel"),
+        "the sockets of pid {pid} (its fds, /proc/{pid}/net, sock_diag)",
+    ),
+    PanelSpec(
+        "files", "Files", _lazy("files_panel", "FilesPanel"), "the fds of pid {pid} (/proc/{pid}/fd, fdinfo)"
+    ),
+    PanelSpec(
+        "locks",
+        "Locks",
+        _lazy("locks_panel", "LocksPanel"),
+        "the file locks of pid {pid} (/proc/locks, the fds of their holders)",
+    ),
+    PanelSpec(
+        "signals",
+        "Signals",
+        _lazy("signals_panel", "SignalsPanel"),
+        "the signal masks and handlers of pid {pid} (/proc/{pid}/status)",
+    ),
 ]

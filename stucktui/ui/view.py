@@ -5,9 +5,11 @@ Screens never read the app: what they need (the clock, the freshness) comes with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from stucktui.inspection.request import View
@@ -48,3 +50,14 @@ class SnapshotScreen(Screen[None]):
     def update_status(self, freshness: str) -> None:
         """The status line, once a second and after each refresh."""
         self.freshness = freshness
+
+
+def hand_over(stack: Iterable[Screen[Any]], snap: Snapshot, context: ViewContext) -> None:
+    """Each SnapshotScreen on the stack takes what it shows of one snapshot; a screen still
+    being composed or being taken down (its widgets not there) takes the next one."""
+    for screen in stack:
+        if isinstance(screen, SnapshotScreen):
+            try:
+                screen.show_snapshot(snap, context)
+            except NoMatches:
+                continue

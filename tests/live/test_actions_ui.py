@@ -139,7 +139,10 @@ async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit)
         table = app.screen.query_one("#sockets-table", KeyedTable)
         await wait_for(pilot, lambda: table.select_key(fd), 30)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CloseFdScreen), 30)
+        # pushed, then composed: a refresh may come between
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, CloseFdScreen) and app.screen.query("#picker-list"), 30
+        )
         methods = {m.id: m for m in app.screen.options.methods}
         assert methods["shutdown-both"].available and methods["shutdown-read"].available
         for m in methods.values():  # unavailable ones say why

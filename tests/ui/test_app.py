@@ -226,7 +226,7 @@ async def test_findings_opened_from_a_process_view_come_at_once():
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
         app.last_triage = None  # as if the first sample's triage had been lost
         await pilot.press("escape")
-        await wait_for(pilot, lambda: app.screen is app.list_screen and app._sampling_since is None)
+        await wait_for(pilot, lambda: app.screen is app.list_screen and app.lanes["box"].since is None)
         await pilot.press("exclamation_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen))
         await wait_for(pilot, lambda: app.screen.result is not None, timeout=10)
@@ -270,15 +270,21 @@ async def test_a_hung_proc_read_does_not_freeze_the_screen(tmp_path):
         (hang / "cmdline").unlink()
         os.mkfifo(hang / "cmdline")  # the next sample blocks opening it
         try:
-            await wait_for(pilot, lambda: app._sampling_since is not None)
+            box, progress = app.lanes["box"], app.sampler.box_progress
+            await wait_for(pilot, lambda: box.since is not None and progress.since is not None)
             await pilot.pause(0.5)
-            assert app._sampling_since is not None  # still blocked
-            since, app._sampling_since = app._sampling_since, app.monotonic() - 60  # a minute on
+            assert box.since is not None  # still blocked
+            since = box.since
+            box.since = progress.since = app.monotonic() - 60  # a minute on, in the one read
             assert app.freshness() == (
                 "waiting 60s for /proc: the process list (/proc/*/stat, cmdline, fd) "
                 "(a hung filesystem?; keys still work, q quits)"
             )
-            app._sampling_since = since
+            progress.since = app.monotonic() - 5  # the refresh is late, its step is not: slow, not blocked
+            assert app.freshness().endswith(
+                "box scan running 60 s: the process list (/proc/*/stat, cmdline, fd)"
+            )
+            box.since = since
             await pilot.press("t")
             await wait_for(pilot, lambda: app.list_screen.tree_view)
             await pilot.press("question_mark")
@@ -288,7 +294,7 @@ async def test_a_hung_proc_read_does_not_freeze_the_screen(tmp_path):
             # unblock the sampler thread: a writer opens and closes, the reader sees EOF
             fd = os.open(hang / "cmdline", os.O_WRONLY | os.O_NONBLOCK)
             os.close(fd)
-        await wait_for(pilot, lambda: app._sampling_since is None)
+        await wait_for(pilot, lambda: app.lanes["box"].since is None)
 
 
 async def test_findings_view_and_sort_keys():

@@ -43,7 +43,8 @@ def test_process_detail(snap_compare):
     async def ready(pilot):
         from stucktui.ui.screens.process import ProcessScreen
 
-        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        # the detail comes first, its findings after (the process lane's partial snapshots)
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)

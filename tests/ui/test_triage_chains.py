@@ -67,8 +67,8 @@ class TriageSampler(Sampler):
 
     result = TRIAGE
 
-    def sample(self, request: SampleRequest) -> Snapshot:
-        snap = super().sample(request)
+    def sample_box(self, request: SampleRequest, *, yielding: bool = True) -> Snapshot:
+        snap = super().sample_box(request, yielding=yielding)
         return replace(snap, triage=self.result) if snap.triage is not None else snap
 
 

@@ -49,8 +49,8 @@ CHAINS = (TRACED_CHAIN, IDLE_CHAIN)
 class ChainSampler(Sampler):
     """The fixture sampler, with hand-built chains for process 1."""
 
-    def sample(self, request: SampleRequest) -> Snapshot:
-        snap = super().sample(request)
+    def sample_process(self, request: SampleRequest, post=None, *, processes=None) -> Snapshot:
+        snap = super().sample_process(request, post, processes=processes)
         return (
             replace(snap, chains=CHAINS) if snap.selected_pid == START and snap.chains is not None else snap
         )

@@ -176,7 +176,16 @@ def test_jsonl_one_object_per_finding_then_the_box():
     assert [f["kind"] for f in found] == ["finding"] * 3 and box["kind"] == "box"
     assert [(f["severity"], f["rank"]) for f in found] == [("critical", 0), ("warning", 1), ("info", 2)]
     first = found[0]
-    keys = {"pid", "name", "id", "severity", "summary", "evidence", "next_steps"}  # report --all json's
+    keys = {
+        "pid",
+        "name",
+        "id",
+        "severity",
+        "summary",
+        "evidence",
+        "next_steps",
+        "since",
+    }  # report --all json's
     assert keys | {"host", "time", "epoch", "kind", "rank"} == set(first)
     assert (first["pid"], first["id"], first["host"]) == (7, "pipe-writers-blocked", "web-1")
     assert first["time"] == "2026-12-07T11:46:40+00:00" and first["epoch"] == pytest.approx(TAKEN)

@@ -52,6 +52,8 @@ class ProcessScreen(SnapshotScreen):
             tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...] | None] | None
         ) = None
         self.findings: tuple[Finding, ...] = ()
+        self.examined = False  # its findings have come (the process lane sends them last)
+        self.have: set[str] = set()  # the panels whose data has come
         self.panels: PanelData | None = None  # the last panels: what could not be read
         self.chains: tuple[WaitChain, ...] | None = None  # its wait chains, once sampled
         self.gone_at: float | None = None  # when a refresh first found it gone
@@ -60,13 +62,17 @@ class ProcessScreen(SnapshotScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
-        yield Static(Text("findings: looking…", style="dim"), id="findings")
+        yield Static(Text(self._working_out(), style="dim"), id="findings")
         yield Static("", id="gone")  # over every panel, once the process exited
         with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
             for spec in DETAIL_PANELS:
                 with TabPane(spec.title, id=f"tab-{spec.id}"):
                     panel = spec.factory()
                     panel.pid = self.pid
+                    if spec.waits_for:  # until its data comes: what it waits for, not empty headers
+                        waits = spec.waits_for.format(pid=self.pid)
+                        yield Static(Text(f"reading… {waits}", style="dim"), id=f"reading-{spec.id}")
+                        panel.display = False
                     yield panel
         yield Static("", id="status")
         yield Footer()
@@ -139,6 +145,7 @@ class ProcessScreen(SnapshotScreen):
             self.panels = panels
         if findings is not None:
             self.findings = findings
+            self.examined = True
             self._show_findings()
         title = self.query_one("#process-title", Static)
         if isinstance(detail, DetailGone):
@@ -156,7 +163,21 @@ class ProcessScreen(SnapshotScreen):
             panel.update_detail(detail, self.now)
             if panels is not None:
                 panel.update_panels(panels)
+                self._shown(panel, getattr(panels, panel.data_key or "", None) is not None)
         self.update_status(self.freshness)
+
+    def _shown(self, panel: DetailPanel, came: bool) -> None:
+        """A panel's data came: the panel takes the place of its 'reading…' line."""
+        key = panel.data_key
+        if key is None or key in self.have or not came:
+            return
+        self.have.add(key)
+        panel.display = True
+        for line in self.query(f"#reading-{key}").results(Static):
+            line.display = False
+
+    def _working_out(self) -> str:
+        return f"findings: being worked out (what the threads of pid {self.pid} wait on)…"
 
     def _show_gone(self, gone: DetailGone) -> None:
         """Freeze: the title, a banner over every panel and the status line say it exited;
@@ -180,6 +201,10 @@ class ProcessScreen(SnapshotScreen):
         if self.successor is not None:
             banner.append_text(safe_text(f"\nA new process now has pid {self.pid} ({gone.successor_name}): "))
             banner.append("O opens it", style="bold")
+        for spec in DETAIL_PANELS:
+            if spec.waits_for and spec.id not in self.have:
+                for w in self.query(f"#reading-{spec.id}").results(Static):
+                    w.update(Text("not read: the process exited first", style="dim"))
         gone_box = self.query_one("#gone", Static)
         gone_box.update(banner)
         gone_box.display = True
@@ -196,7 +221,9 @@ class ProcessScreen(SnapshotScreen):
         t = Text()
         if self.gone_at is not None:
             t.append("when last seen: ", style="bold")
-        if not self.findings:
+        if not self.examined:
+            t.append("findings: not worked out (the process exited first)", style="dim")
+        elif not self.findings:
             blind = unreadable(self.panels, self.detail)
             if blind:
                 t.append(
