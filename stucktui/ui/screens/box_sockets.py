@@ -62,6 +62,9 @@ class BoxSocketsScreen(SnapshotScreen):
 
     def on_mount(self) -> None:
         self.query_one(KeyedTable).focus()
+        self.call_later(self._show_pending)  # is_mounted is true only after every Mount handler
+
+    def _show_pending(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_summary(pending)

@@ -96,6 +96,11 @@ class TriageScreen(SnapshotScreen):
 
     def on_mount(self) -> None:
         self.query_one(FoldTable).focus()
+        # is_mounted turns true only once every Mount handler has returned: a triage handed
+        # over while the screen was being pushed is shown just after, not kept pending forever
+        self.call_later(self._show_pending)
+
+    def _show_pending(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_triage(pending)
