@@ -15,24 +15,23 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from stucktui.collect.detail import collect_detail
-from stucktui.collect.panels import PanelCollector
-from stucktui.collect.proclist import ProcessListCollector
-from stucktui.collect.sockets import SocketCollector
 from stucktui.diagnose.history import History
 from stucktui.inspection.deadline import Progress
-from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
-from stucktui.inspection.triage import triage_box
-from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
-from stucktui.model.sockets import SocketSummary
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import cpu_percent, parse_stat
+
+if TYPE_CHECKING:  # the collectors and the rules load in the first sample (a worker thread)
+    from stucktui.collect.panels import PanelCollector
+    from stucktui.collect.proclist import ProcessListCollector
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.sockets import SocketSummary
 
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
 
@@ -47,7 +46,8 @@ class Sampler:
         self.root = root or ProcRoot()
         self.clock = clock
         self.monotonic = monotonic
-        self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
+        self._processes: ProcessListCollector | None = None  # built by the first sample
+        self._building = threading.Lock()  # the lanes' threads build each collector once
         self._lock = threading.Lock()  # one sample at a time, whatever calls us
         self._pinned: PidDir | None = None
         # (pid, start time) of the process pinned last, kept after it exits: the pid alone
@@ -56,12 +56,35 @@ class Sampler:
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self._cpu_last: float | None = None
         # the TUI's Files panel reads fdinfo for the rows on screen only (show_fds, fd_details)
-        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
+        self._panels: PanelCollector | None = None  # built by the first sample that needs it
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
         # what the refresh under way reads now: the status line names it when a read blocks
         self.progress = Progress()
+
+    @property
+    def processes(self) -> ProcessListCollector:
+        """The process list's collector, built (and its modules imported) by the first sample
+        in its worker thread, not while the TUI starts."""
+        with self._building:
+            if self._processes is None:
+                from stucktui.collect.proclist import ProcessListCollector
+
+                self._processes = ProcessListCollector(self.root, clock=self.clock, monotonic=self.monotonic)
+            return self._processes
+
+    @property
+    def panels(self) -> PanelCollector:
+        """The selected process's panels' collector, built like `processes`."""
+        with self._building:
+            if self._panels is None:
+                from stucktui.collect.panels import PanelCollector
+
+                self._panels = PanelCollector(
+                    self.root, clock=self.clock, monotonic=self.monotonic, lazy_files=True
+                )
+            return self._panels
 
     @classmethod
     def for_path(
@@ -174,6 +197,11 @@ class Sampler:
     def sample(self, request: SampleRequest) -> Snapshot:
         """One refresh, as the request says (stucktui.inspection.request: the UI builds it with
         plan_sample); the list's FIND column keeps the last triage's verdicts."""
+        from stucktui.collect.detail import collect_detail
+        from stucktui.collect.sockets import SocketCollector
+        from stucktui.inspection.examine import examine
+        from stucktui.inspection.triage import triage_box
+
         want_list, selected, panels = request.want_list, request.selected, request.panels
         triage, box_sockets = request.triage, request.box_sockets
         with self._lock:

@@ -26,9 +26,6 @@ from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
-from stucktui.ui.screens.box_sockets import BoxSocketsScreen
-from stucktui.ui.screens.help import HelpScreen
-from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
 from stucktui.ui.view import SnapshotScreen, ViewContext
@@ -279,6 +276,8 @@ class StuckApp(App[int]):
     def open_process(
         self, pid: int, starttime: int | None, tab: str | None = None, *, replace: bool = False
     ) -> None:
+        from stucktui.ui.screens.process import ProcessScreen  # preloaded (ui/preload.py)
+
         if replace and isinstance(self.current_screen, ProcessScreen):
             self.pop_screen()  # the exited process's view gives way to the new one
         if self.selected is not None and (self.selected[0] != pid or replace):
@@ -310,11 +309,15 @@ class StuckApp(App[int]):
                 self.sample_now()
 
     def on_box_sockets_requested(self, _: M.BoxSocketsRequested) -> None:
+        from stucktui.ui.screens.box_sockets import BoxSocketsScreen  # preloaded (ui/preload.py)
+
         if not isinstance(self.current_screen, BoxSocketsScreen):
             self.push_screen(BoxSocketsScreen())
             self.sample_now()
 
     def on_close_process_requested(self, _: M.CloseProcessRequested) -> None:
+        from stucktui.ui.screens.process import ProcessScreen
+
         if self.selected is not None:
             self.actions.unpin(self.selected[0])
         self.selected = None
@@ -329,6 +332,8 @@ class StuckApp(App[int]):
         self.sample_now()
 
     def on_help_requested(self, _: M.HelpRequested) -> None:
+        from stucktui.ui.screens.help import HelpScreen  # preloaded (ui/preload.py)
+
         if not isinstance(self.current_screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -387,6 +392,7 @@ class StuckApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS, WHY_STUCK_KEYS
+        from stucktui.ui.screens.box_sockets import BoxSocketsScreen
         from stucktui.ui.screens.why_stuck import WhyStuckScreen
 
         keys = (
