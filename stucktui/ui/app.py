@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
+from stucktui.inspection.memory import release_freed
 from stucktui.inspection.request import TRIAGE_EVERY, Cadence, ViewState, plan_sample
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
@@ -153,6 +154,7 @@ class StuckApp(App[int]):
                 self.post_message(M.SampleFailed(f"{type(exc).__name__}: {exc}"))
                 return
             self.post_message(M.SnapshotReady(snap, started, self.monotonic(), generation))
+            release_freed()  # what the refresh allocated and dropped: RSS does not stay at its peak
 
         threading.Thread(target=run, name="stucktui-sampler", daemon=True).start()
 
