@@ -27,6 +27,7 @@ from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
+from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
 from stucktui.ui.view import SnapshotScreen, ViewContext
@@ -334,8 +335,6 @@ class StuckApp(App[int]):
         self.sample_now()
 
     def on_help_requested(self, _: M.HelpRequested) -> None:
-        from stucktui.ui.screens.help import HelpScreen  # preloaded (ui/preload.py)
-
         if not isinstance(self.current_screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -1,5 +1,5 @@
 """The views the first screen does not show (the process view and its panels, the box's
-sockets, the help, the dialogs), imported in a background thread once the first refresh is on
+sockets, the dialogs), imported in a background thread once the first refresh is on
 screen: the TUI starts without them, and the first key that opens one finds it loaded instead
 of importing it on the UI thread. Importing defines classes only: nothing here touches the app."""
 
@@ -18,7 +18,6 @@ VIEWS = (
     "stucktui.ui.widgets.signals_panel",
     "stucktui.ui.screens.why_stuck",
     "stucktui.ui.screens.box_sockets",
-    "stucktui.ui.screens.help",
     "stucktui.ui.screens.actions",
     "stucktui.ui.screens.confirm",
     "stucktui.ui.screens.backtrace",
