@@ -76,6 +76,7 @@ from bench_proclist import (  # noqa: E402
     wait_until,
 )
 
+import stucktui  # noqa: E402
 from stucktui.collect.sockets import SocketCollector  # noqa: E402
 from stucktui.tools.pyspy import find_pyspy  # noqa: E402
 
@@ -858,15 +859,31 @@ def cmp_import(runs: int) -> list[Result]:
     ours, theirs = Samples(), Samples()
     code = "import stucktui.cli, stucktui.ui.app"  # what `stucktui` imports before the TUI starts
     heavy: dict[str, list[float]] = {}
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
-        )
-        t, mods = import_owners(out.stderr, tops)
-        ours.add(t["stucktui"] / 1e6)
-        theirs.add(t["textual"] / 1e6)
-        for name, us in mods.items():
-            heavy.setdefault(name, []).append(us / 1e6)
+    src_ours, src_theirs = Samples(), Samples()
+    with tempfile.TemporaryDirectory(prefix="sickbox-pyc-") as tmp:
+        # Like with like: an installed stucktui runs from bytecode, as Textual does here, but a
+        # checkout may have none (or PYTHONDONTWRITEBYTECODE is set), and then every run would
+        # compile stucktui's sources and not Textual's. So one run writes the bytecode of all it
+        # imports under a private prefix, read by the measured runs; a copy without stucktui's
+        # shows what a checkout without bytecode pays (stucktui compiled, Textual not).
+        full, src = Path(tmp, "full"), Path(tmp, "src")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run([sys.executable, "-X", f"pycache_prefix={full}", "-c", code], env=env, check=True)
+        shutil.copytree(full, src)
+        shutil.rmtree(src / Path(stucktui.__file__).parent.relative_to("/"))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        for _ in range(runs):
+            for prefix, o, t in ((full, ours, theirs), (src, src_ours, src_theirs)):
+                out = subprocess.run(
+                    [sys.executable, "-X", f"pycache_prefix={prefix}", "-X", "importtime", "-c", code],
+                    capture_output=True, text=True, check=True, env=env,
+                )  # fmt: skip
+                owners, mods = import_owners(out.stderr, tops)
+                o.add(owners["stucktui"] / 1e6)
+                t.add(owners["textual"] / 1e6)
+                if prefix == full:
+                    for name, us in mods.items():
+                        heavy.setdefault(name, []).append(us / 1e6)
     top = sorted(heavy.items(), key=lambda kv: -med(kv[1]))[:6]
     r = med(ours.wall) / med(theirs.wall)
     return [
@@ -880,9 +897,12 @@ def cmp_import(runs: int) -> list[Result]:
             "≤ 0.33x",
             "met" if r <= 1 / 3 else "missed",
             [
-                f"`python -X importtime -c '{code}'`, {runs} runs, no hogs; measured once (the box "
-                "does not change it); stucktui's heaviest (self time, with what they pull in first): "
-                + ", ".join(f"{n} {ms(med(v))}" for n, v in top)
+                f"`python -X importtime -c '{code}'`, {runs} runs, no hogs, both from bytecode (as "
+                "installed); measured once (the box does not change it); stucktui's heaviest (self "
+                "time, with what they pull in first): " + ", ".join(f"{n} {ms(med(v))}" for n, v in top),
+                f"from a checkout without bytecode (stucktui's sources compiled at each start, Textual's "
+                f"not): {ms(med(src_ours.wall))} against {ms(med(src_theirs.wall))}, "
+                f"{med(src_ours.wall) / med(src_theirs.wall):.2f}x",
             ],
         )
     ]

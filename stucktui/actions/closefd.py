@@ -19,6 +19,7 @@ from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
 from stucktui.actions.denial import no_permission
 from stucktui.actions.fdfacts import FdFacts, gather_fd_facts
+from stucktui.actions.methods import EPOLL_DEL, GDB_CLOSE, GDB_NULL, METHOD_IDS, SHUTDOWN_BOTH, SHUTDOWN_READ
 from stucktui.actions.results import ActionResult
 from stucktui.actions.target import Target, TargetError
 from stucktui.actions.verify import (
@@ -33,12 +34,6 @@ from stucktui.procfs import fdtarget as ft
 from stucktui.procfs import pidfd as pf
 from stucktui.tools.gdb import DEFAULT_TIMEOUT, GDB_MISSING, call_canary, close_fd_argv, dup2_null_argv
 
-GDB_CLOSE = "gdb-close"
-GDB_NULL = "gdb-null"
-SHUTDOWN_READ = "shutdown-read"
-SHUTDOWN_BOTH = "shutdown-both"
-EPOLL_DEL = "epoll-del"
-METHOD_IDS = (GDB_CLOSE, GDB_NULL, SHUTDOWN_READ, SHUTDOWN_BOTH, EPOLL_DEL)
 Canary = Callable[[str], str | None]
 SHUT_HOW = {SHUTDOWN_READ: ("SHUT_RD", socket.SHUT_RD), SHUTDOWN_BOTH: ("SHUT_RDWR", socket.SHUT_RDWR)}
 _TITLES = {

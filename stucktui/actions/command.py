@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from stucktui.actions import results as R
 from stucktui.actions.audit import ENV_AUDIT_LOG, ROOT_AUDIT_LOG, Policy, default_audit_path
-from stucktui.actions.closefd import METHOD_IDS, close_confirmation, close_fd, close_methods, common_blocker
+from stucktui.actions.methods import METHOD_IDS
 from stucktui.actions.results import ActionResult
-from stucktui.actions.signals import resolve_signal, send_signal, signal_choices, signal_confirmation
-from stucktui.actions.target import Target, TargetError, pid_problem
 from stucktui.textsafe import printable
+
+if TYPE_CHECKING:  # what acts loads when a command runs, not for every `stucktui` (the parser)
+    from stucktui.actions.target import Target
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -42,6 +43,8 @@ def pid_arg(text: str) -> int:
         pid = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"pid must be a whole number, not {text!r}") from None
+    from stucktui.actions.target import pid_problem
+
     if (why := pid_problem(pid)) is not None:
         raise argparse.ArgumentTypeError(why)
     return pid
@@ -151,6 +154,8 @@ def run_command(
     stderr: TextIO | None = None,
 ) -> int:
     """Run the `signal` or `close-fd` subcommand parsed by add_subcommands."""
+    from stucktui.actions.target import Target, TargetError
+
     out = _Console(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
     if policy is None:
         policy = Policy(read_only=bool(getattr(args, "read_only", False)))
@@ -205,6 +210,9 @@ def _declined(
 
 
 def _signal(args: argparse.Namespace, target: Target, policy: Policy, out: _Console) -> int:
+    from stucktui.actions.signals import resolve_signal, send_signal, signal_choices, signal_confirmation
+    from stucktui.actions.target import TargetError
+
     def send() -> ActionResult:
         return send_signal(target, args.name, policy)
 
@@ -225,6 +233,8 @@ def _signal(args: argparse.Namespace, target: Target, policy: Policy, out: _Cons
 
 
 def _close(args: argparse.Namespace, target: Target, policy: Policy, out: _Console) -> int:
+    from stucktui.actions.closefd import close_confirmation, close_fd, close_methods, common_blocker
+
     fd: int = args.fd
     if policy.read_only:
         refused = ActionResult(

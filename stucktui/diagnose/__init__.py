@@ -3,24 +3,7 @@
 Pure: rules are functions from a Subject (one process's collected facts) to Findings, and the
 engine runs them; nothing here reads /proc or runs a program (stucktui.inspection gathers the
 facts and calls in here).
+
+Importing this package loads nothing: the rules load with stucktui.diagnose.engine, which
+only the inspection (the sampler's worker thread, `report`) imports.
 """
-
-from stucktui.diagnose.engine import RULE_IDS, RULES, diagnose, evaluate, sort_findings, subject_of
-from stucktui.diagnose.history import History
-from stucktui.diagnose.subject import Subject
-from stucktui.model.findings import SEVERITIES, Finding, Severity, worst
-
-__all__ = [
-    "RULES",
-    "RULE_IDS",
-    "SEVERITIES",
-    "Finding",
-    "History",
-    "Severity",
-    "Subject",
-    "diagnose",
-    "evaluate",
-    "sort_findings",
-    "subject_of",
-    "worst",
-]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from stucktui.diagnose.subject import Ages
+if TYPE_CHECKING:
+    from stucktui.diagnose.subject import Ages
 
 Identity = tuple[int, int | None]  # (pid, starttime ticks): a reused pid is another process
 _MAX_KEYS = 200_000  # per process and kind: a box with 100,000 CLOSE_WAIT sockets still fits
@@ -26,6 +28,8 @@ class History:
     def observe(self, identity: Identity, current: Mapping[str, Iterable[Hashable]], now: float) -> Ages:
         """Record what one process shows now, by kind; forget, for the kinds given, what it no
         longer shows (a socket closed and reopened is new). Returns the age of each key."""
+        from stucktui.diagnose.subject import Ages
+
         with self._lock:
             kinds = self._seen.get(identity)
             if kinds is None:

@@ -20,24 +20,24 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from stucktui.collect.boxfacts import BoxFacts
-from stucktui.collect.detail import collect_detail
-from stucktui.collect.panels import PanelCollector
-from stucktui.collect.proclist import ProcessListCollector
-from stucktui.collect.sockets import SocketCollector
+from typing import TYPE_CHECKING
+
 from stucktui.diagnose.history import History
 from stucktui.inspection.deadline import Progress
-from stucktui.inspection.examine import examine
 from stucktui.inspection.request import SampleRequest
-from stucktui.inspection.triage import triage_box
-from stucktui.model.files import ProcessFiles
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
-from stucktui.model.sockets import SocketSummary
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import cpu_percent, parse_stat
+
+if TYPE_CHECKING:  # the collectors and the rules load in the first sample (a worker thread)
+    from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.collect.panels import PanelCollector
+    from stucktui.collect.proclist import ProcessListCollector
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.sockets import SocketSummary
 
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
 YIELD_FOR = 5.0  # seconds at most the box lane waits, before a step, for a process refresh
@@ -57,7 +57,10 @@ class Sampler:
         self.root = root or ProcRoot()
         self.clock = clock
         self.monotonic = monotonic
-        self.processes = ProcessListCollector(self.root, clock=clock, monotonic=monotonic)
+        self._processes: ProcessListCollector | None = None  # built by the first sample
+        self._panels: PanelCollector | None = None  # ... that needs it
+        self._facts: BoxFacts | None = None
+        self._building = threading.Lock()  # the lanes' threads build each collector once
         self._lock = threading.Lock()  # the process lane: one process refresh at a time
         self._box_lock = threading.Lock()  # the box lane: one box refresh at a time
         # process refreshes waiting for the lock or reading what the view paints (not yet their
@@ -70,18 +73,49 @@ class Sampler:
         self._identity: tuple[int, int] | None = None
         self._cpu_prev: tuple[int, int, float] | None = None  # pid, ticks, monotonic
         self._cpu_last: float | None = None
-        # the TUI's Files panel reads fdinfo for the rows on screen only (show_fds, fd_details)
-        self.panels = PanelCollector(self.root, clock=clock, monotonic=monotonic, lazy_files=True)
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
-        # box-wide facts shared by both lanes (the triage, examine, the panels), kept across
-        # refreshes; each lane's refresh ticks it (BoxFacts locks its own state)
-        self.facts = BoxFacts(self.root)
-        self.panels.facts = self.facts
         self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
         # what each lane's refresh reads now: the status line names it when a read blocks
         self.progress = Progress(monotonic)
         self.box_progress = Progress(monotonic)
+
+    @property
+    def facts(self) -> BoxFacts:
+        """Box-wide facts shared by both lanes (the triage, examine, the panels), kept across
+        refreshes; each lane's refresh ticks it (BoxFacts locks its own state). Built, with
+        the collectors below, by the first sample in its worker thread, not while the TUI starts."""
+        with self._building:
+            if self._facts is None:
+                from stucktui.collect.boxfacts import BoxFacts
+
+                self._facts = BoxFacts(self.root)
+            return self._facts
+
+    @property
+    def processes(self) -> ProcessListCollector:
+        """The process list's collector."""
+        with self._building:
+            if self._processes is None:
+                from stucktui.collect.proclist import ProcessListCollector
+
+                self._processes = ProcessListCollector(self.root, clock=self.clock, monotonic=self.monotonic)
+            return self._processes
+
+    @property
+    def panels(self) -> PanelCollector:
+        """The selected process's panels' collector (the TUI's Files panel reads fdinfo for the
+        rows on screen only: show_fds, fd_details)."""
+        facts = self.facts
+        with self._building:
+            if self._panels is None:
+                from stucktui.collect.panels import PanelCollector
+
+                self._panels = PanelCollector(
+                    self.root, clock=self.clock, monotonic=self.monotonic, lazy_files=True
+                )
+                self._panels.facts = facts
+            return self._panels
 
     @classmethod
     def for_path(
@@ -103,7 +137,8 @@ class Sampler:
         if self._pinned is not None:
             self._pinned.close()
             self._pinned = None
-            self.panels.forget()
+            if self._panels is not None:
+                self._panels.forget()
 
     def fd_details(self, pid: int, starttime: int | None, fds: Iterable[int] | None) -> ProcessFiles | None:
         """The selected process's Files rows of these fds read in full (None: every fd), for
@@ -202,6 +237,9 @@ class Sampler:
         """The box lane: the process list, the triage, the box-wide Sockets view, as asked.
         Before each step it lets a process refresh that is under way or asked for go first
         (yielding), so the open process is never behind the box's slow scans."""
+        from stucktui.collect.sockets import SocketCollector
+        from stucktui.inspection.triage import triage_box
+
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
         step = self._yield if yielding else _no_yield
         progress = self.box_progress
@@ -284,6 +322,9 @@ class Sampler:
         post: Callable[[Snapshot, bool], None],
         plist: ProcessListSnapshot | None,
     ) -> Snapshot:
+        from stucktui.collect.detail import collect_detail
+        from stucktui.inspection.examine import examine
+
         selected, panels = request.selected, request.panels
         if selected is None:
             self.close()

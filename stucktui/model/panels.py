@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from stucktui.model.files import ProcessFiles
-from stucktui.model.locks import ProcessLocks
 from stucktui.model.process import NO_PERMISSION, ProcessDetail, Unavailable
-from stucktui.model.signals import SignalsSnapshot
-from stucktui.model.sockets import ProcessSockets
-from stucktui.model.threads import ThreadsSnapshot
+
+if TYPE_CHECKING:  # the panels' types load with their collectors (the sampler's worker thread)
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.locks import ProcessLocks
+    from stucktui.model.signals import SignalsSnapshot
+    from stucktui.model.sockets import ProcessSockets
+    from stucktui.model.threads import ThreadsSnapshot
 
 ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
 
@@ -32,6 +35,9 @@ def unreadable(panels: PanelData | None, detail: ProcessDetail | None = None) ->
     detail shows the process's ptrace-guarded exe refused, its fds, sockets and syscalls,
     whether or not their panels were collected (the process view collects only the panel on
     screen)."""
+    from stucktui.model.files import ProcessFiles
+    from stucktui.model.threads import ThreadsSnapshot
+
     names = ("sockets", "files", "locks", "threads", "signals")
     out = [name for name in names if panels is not None and isinstance(getattr(panels, name), Unavailable)]
     if panels is not None and isinstance(panels.files, ProcessFiles) and panels.files.unlisted:

@@ -12,7 +12,6 @@ import stat
 from collections.abc import Iterable
 
 from stucktui.procfs.errors import DENIED_ERRNOS, GONE_ERRNOS, AccessDenied, ProcessGone
-from stucktui.procfs.statx import statx_cached
 
 _READ_CHUNK = 1 << 16
 
@@ -222,6 +221,8 @@ class PidDir:
         of a FUSE file asks its daemon: so the link is opened O_PATH (which asks no file system
         anything), checked to be a socket from the cached attributes, and read through that
         open (docs/kernel-notes.md §10.5)."""
+        from stucktui.procfs.statx import statx_cached  # ctypes: loaded by the first caller
+
         try:
             f = os.open(f"fd/{fd}", os.O_PATH | os.O_CLOEXEC, dir_fd=self.fd)
         except OSError:

@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from stucktui.actions import results as R
 from stucktui.actions.audit import Policy
-from stucktui.actions.closefd import CloseMethod, CloseOptions, close_confirmation, close_fd, close_methods
-from stucktui.actions.signals import SignalChoice, send_signal, signal_choices, signal_confirmation
-from stucktui.actions.target import Target, TargetError
 from stucktui.ui.messages import RefreshRequested
-from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPickerScreen, lines_text
-from stucktui.ui.screens.confirm import ConfirmScreen
 
+# What acts, and its dialogs, load when first used: the actions in the worker threads below
+# (before the UI thread needs their confirmations), the dialogs with the other views
+# (ui/preload.py). The app builds ActionFlows at start-up, before its first paint.
 if TYPE_CHECKING:
+    from stucktui.actions.closefd import CloseMethod, CloseOptions
+    from stucktui.actions.signals import SignalChoice
+    from stucktui.actions.target import Target
     from stucktui.ui.app import StuckApp
 
 _PIN_WAIT = 10.0  # seconds an action waits for the pidfd opened at selection
@@ -42,6 +43,8 @@ class ActionFlows:
         self._pins[pid] = fut
 
         def run() -> None:
+            from stucktui.actions.target import Target
+
             try:
                 fut.set_result(Target.open(pid, starttime, root=self.app.sampler.root))
             except BaseException as exc:  # TargetError, or anything unexpected: shown on use
@@ -56,6 +59,8 @@ class ActionFlows:
 
     def _target(self, pid: int) -> Target:
         """In a worker: the pinned target, or TargetError saying why there is none."""
+        from stucktui.actions.target import TargetError
+
         fut = self._pins.get(pid)
         if fut is None:
             raise TargetError(R.UNAVAILABLE, f"process {pid} is not selected")
@@ -71,6 +76,8 @@ class ActionFlows:
     # -- plumbing -------------------------------------------------------------------------------
     def _bg(self, work: Callable[[], Any], then: Callable[[Any], None], action: str, pid: int) -> None:
         def run() -> None:
+            from stucktui.actions.target import TargetError
+
             try:
                 out = work()
             except TargetError as exc:
@@ -87,6 +94,8 @@ class ActionFlows:
         threading.Thread(target=run, name=f"stucktui-{action}", daemon=True).start()
 
     def _show(self, title: str, lines: list[str], ok: bool) -> None:
+        from stucktui.ui.screens.actions import ResultScreen
+
         self.app.push_screen(ResultScreen(title, lines, ok))
 
     def _done(self, result: R.ActionResult) -> None:
@@ -97,6 +106,8 @@ class ActionFlows:
     # -- send a signal --------------------------------------------------------------------------
     def signal(self, pid: int) -> None:
         def load() -> tuple[Target, list[SignalChoice]]:
+            from stucktui.actions.signals import signal_choices
+
             target = self._target(pid)
             return target, signal_choices(target)
 
@@ -104,6 +115,7 @@ class ActionFlows:
 
     def _pick_signal(self, loaded: tuple[Target, list[SignalChoice]]) -> None:
         target, choices = loaded
+        from stucktui.ui.screens.actions import SignalPickerScreen
 
         def picked(choice: SignalChoice | None) -> None:
             if choice is not None:
@@ -112,6 +124,10 @@ class ActionFlows:
         self.app.push_screen(SignalPickerScreen(target.describe(), choices), picked)
 
     def _confirm_signal(self, target: Target, choice: SignalChoice) -> None:
+        from stucktui.actions.signals import send_signal, signal_confirmation
+        from stucktui.ui.screens.actions import lines_text
+        from stucktui.ui.screens.confirm import ConfirmScreen
+
         lines = signal_confirmation(target, choice)
         if self.policy.read_only:
             lines.append("stucktui runs --read-only: this will be refused and logged")
@@ -131,6 +147,8 @@ class ActionFlows:
     # -- close a fd inside the process ------------------------------------------------------------
     def close_fd(self, pid: int, fd: int) -> None:
         def load() -> tuple[Target, CloseOptions]:
+            from stucktui.actions.closefd import close_methods
+
             target = self._target(pid)
             return target, close_methods(target, fd)
 
@@ -138,6 +156,7 @@ class ActionFlows:
 
     def _pick_method(self, loaded: tuple[Target, CloseOptions]) -> None:
         target, options = loaded
+        from stucktui.ui.screens.actions import CloseFdScreen
 
         def picked(method_id: str | None) -> None:
             method = options.method(method_id) if method_id else None
@@ -147,6 +166,10 @@ class ActionFlows:
         self.app.push_screen(CloseFdScreen(target.describe(), options), picked)
 
     def _confirm_close(self, target: Target, options: CloseOptions, method: CloseMethod) -> None:
+        from stucktui.actions.closefd import close_confirmation, close_fd
+        from stucktui.ui.screens.actions import lines_text
+        from stucktui.ui.screens.confirm import ConfirmScreen
+
         fd = options.facts.fd
         lines = close_confirmation(target, options, method)
         if method.argv is not None:

@@ -33,9 +33,7 @@ from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
 from stucktui.ui.lanes import LaneState, next_triage, start_lane, status_text
-from stucktui.ui.screens.box_sockets import BoxSocketsScreen
 from stucktui.ui.screens.help import HelpScreen
-from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
 from stucktui.ui.view import SnapshotScreen, ViewContext, hand_over
@@ -213,6 +211,8 @@ class StuckApp(App[int]):
         """The status line: when the view's lane refreshed, what is slow and why (ui/lanes.py)."""
         if self.paused:
             return "PAUSED (p resumes)"
+        from stucktui.ui.screens.process import ProcessScreen  # preloaded (ui/preload.py)
+
         on_box = self.selected is None or not isinstance(self.current_screen, ProcessScreen)
         return status_text(
             self.lanes,
@@ -286,6 +286,8 @@ class StuckApp(App[int]):
     def open_process(
         self, pid: int, starttime: int | None, tab: str | None = None, *, replace: bool = False
     ) -> None:
+        from stucktui.ui.screens.process import ProcessScreen  # preloaded (ui/preload.py)
+
         if replace and isinstance(self.current_screen, ProcessScreen):
             self.pop_screen()  # the exited process's view gives way to the new one
         if self.selected is not None and (self.selected[0] != pid or replace):
@@ -317,11 +319,15 @@ class StuckApp(App[int]):
                 self.sample_now()
 
     def on_box_sockets_requested(self, _: M.BoxSocketsRequested) -> None:
+        from stucktui.ui.screens.box_sockets import BoxSocketsScreen  # preloaded (ui/preload.py)
+
         if not isinstance(self.current_screen, BoxSocketsScreen):
             self.push_screen(BoxSocketsScreen())
             self.sample_now()
 
     def on_close_process_requested(self, _: M.CloseProcessRequested) -> None:
+        from stucktui.ui.screens.process import ProcessScreen
+
         if self.selected is not None:
             self.actions.unpin(self.selected[0])
         self.selected = None
@@ -393,28 +399,7 @@ class StuckApp(App[int]):
         self.notify("stucktui runs --read-only: signals and fd closing are refused and logged", timeout=4)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS, WHY_STUCK_KEYS
-        from stucktui.ui.screens.why_stuck import WhyStuckScreen
+        from stucktui.ui.palette import key_commands
 
-        keys = (
-            LIST_KEYS
-            if isinstance(screen, ProcessListScreen)
-            else BOX_SOCKET_KEYS
-            if isinstance(screen, BoxSocketsScreen)
-            else WHY_STUCK_KEYS
-            if isinstance(screen, WhyStuckScreen)
-            else DETAIL_KEYS
-        )
-        for k in keys:
-            if not k.palette or k.action == "quit":
-                continue
-            yield SystemCommand(
-                k.help, f"key: {k.keys.split(',')[0]}", self._palette_action(screen, k.action)
-            )
+        yield from key_commands(screen, self.call_later)
         yield from super().get_system_commands(screen)
-
-    def _palette_action(self, screen: Screen[Any], action: str) -> Callable[[], None]:
-        def run() -> None:
-            self.call_later(screen.run_action, action)
-
-        return run

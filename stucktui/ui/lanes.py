@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
+from stucktui.inspection.memory import release_freed
 from stucktui.inspection.request import Cadence, Lane, SampleRequest, triage_in
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
@@ -119,6 +120,7 @@ def start_lane(
             post_message(M.SampleFailed(f"{type(exc).__name__}: {exc}", lane))
             return
         post(snap, final=True)
+        release_freed()  # what the refresh allocated and dropped: RSS does not stay at its peak
 
     threading.Thread(target=run, name=f"stucktui-{lane}-lane", daemon=True).start()
 

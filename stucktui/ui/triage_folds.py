@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from stucktui.model import waits as W
-from stucktui.model.findings import Finding
-from stucktui.model.waits import ChainEnd, WaitChain
+if TYPE_CHECKING:  # the wait chains' model loads with the triage, in the sampler's thread
+    from stucktui.model.findings import Finding
+    from stucktui.model.waits import ChainEnd, WaitChain
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Row:
 def waiting_on(chains: Sequence[WaitChain]) -> dict[int, ChainEnd]:
     """pid -> where its stuck chain ends, for every process whose stuck chain ends at another
     process; the most telling end (END_RANK) when it has several."""
+    from stucktui.model import waits as W
+
     last = len(W.END_RANK)
     out: dict[int, ChainEnd] = {}
     for c in chains:
@@ -114,6 +117,8 @@ def layout(n: int, folds: Sequence[Fold], open_roots: Collection[int]) -> list[R
 
 def root_words(end: ChainEnd) -> str:
     """What the root is, after 'pid 12 (backup)': 'is stopped (state T)'."""
+    from stucktui.model import waits as W
+
     if end.kind == W.CYCLE:
         return "is on a cycle of waits: a deadlock"
     if end.kind == W.UNRELEASABLE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -10,9 +12,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from stucktui.actions.closefd import CloseMethod, CloseOptions
-from stucktui.actions.signals import SignalChoice
 from stucktui.ui.safe import safe_text
+
+if TYPE_CHECKING:
+    from stucktui.actions.closefd import CloseMethod, CloseOptions
+    from stucktui.actions.signals import SignalChoice
 
 _WARNINGS = ("WARNING", "NOT AVAILABLE", "⚠")
 

@@ -6,6 +6,8 @@ and if another process got its pid meanwhile, O opens that one (nothing of it is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
@@ -14,7 +16,6 @@ from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import DetailGone, ProcessDetail, exited_line
 from stucktui.model.snapshot import Snapshot
-from stucktui.model.waits import WaitChain
 from stucktui.ui.keys import DETAIL_KEYS, FOOTER_WHEN_ABLE, bindings
 from stucktui.ui.messages import (
     CloseProcessRequested,
@@ -31,6 +32,9 @@ from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.triage import finding_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
+
+if TYPE_CHECKING:
+    from stucktui.model.waits import WaitChain
 
 _Shown = tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...] | None]
 

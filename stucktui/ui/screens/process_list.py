@@ -18,6 +18,7 @@ from stucktui.ui.messages import (
     PauseToggled,
     TriageRequested,
 )
+from stucktui.ui.preload import preload_views
 from stucktui.ui.view import SnapshotScreen, ViewContext
 from stucktui.ui.widgets.process_table import ProcessTable
 
@@ -59,6 +60,7 @@ class ProcessListScreen(SnapshotScreen):
     # -- data in ------------------------------------------------------------------------------
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         super().show_snapshot(snap, context)
+        preload_views()  # the first refresh is on screen: the other views load in the background
         if snap.processes is not None:
             self.update_processes(snap.processes)
 

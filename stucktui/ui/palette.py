@@ -1,0 +1,39 @@
+"""The command palette's entries for a screen: its keys, each run as if pressed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from textual.app import SystemCommand
+from textual.screen import Screen
+
+
+def key_commands(screen: Screen[Any], call_later: Callable[..., object]) -> Iterator[SystemCommand]:
+    """One entry per key of the screen's table of keys (quit left to Textual's own entry)."""
+    from stucktui.ui.keys import BOX_SOCKET_KEYS, DETAIL_KEYS, LIST_KEYS, WHY_STUCK_KEYS
+    from stucktui.ui.screens.box_sockets import BoxSocketsScreen
+    from stucktui.ui.screens.process_list import ProcessListScreen
+    from stucktui.ui.screens.why_stuck import WhyStuckScreen
+
+    keys = (
+        LIST_KEYS
+        if isinstance(screen, ProcessListScreen)
+        else BOX_SOCKET_KEYS
+        if isinstance(screen, BoxSocketsScreen)
+        else WHY_STUCK_KEYS
+        if isinstance(screen, WhyStuckScreen)
+        else DETAIL_KEYS
+    )
+    for k in keys:
+        if k.palette and k.action != "quit":
+            yield SystemCommand(
+                k.help, f"key: {k.keys.split(',')[0]}", _pressing(screen, k.action, call_later)
+            )
+
+
+def _pressing(screen: Screen[Any], action: str, call_later: Callable[..., object]) -> Callable[[], None]:
+    def run() -> None:
+        call_later(screen.run_action, action)
+
+    return run
