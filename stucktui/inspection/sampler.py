@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-
 from typing import TYPE_CHECKING
 
 from stucktui.diagnose.history import History
