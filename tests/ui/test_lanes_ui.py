@@ -103,15 +103,15 @@ async def test_a_panel_without_data_says_what_it_waits_for_then_shows():
 
 
 async def test_the_findings_line_says_they_are_being_worked_out_until_they_come(monkeypatch):
-    from stucktui.inspection import sampler as sampler_mod
+    from stucktui.inspection import examine as examine_mod  # the sampler imports it when it runs
 
-    gate, inner = threading.Event(), sampler_mod.examine
+    gate, inner = threading.Event(), examine_mod.examine
 
     def examine(*a, **kw):  # type: ignore[no-untyped-def]
         gate.wait(60)
         return inner(*a, **kw)
 
-    monkeypatch.setattr(sampler_mod, "examine", examine)
+    monkeypatch.setattr(examine_mod, "examine", examine)
     app, s = held_app(1)
     s.box_gate.set()
     try:

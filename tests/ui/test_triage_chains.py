@@ -100,7 +100,9 @@ async def test_waiters_fold_under_their_root_and_enter_opens_the_root(size):
         )
         assert finding_cell(table, LONE_KEY) == "bash has 3 zombie children"
         assert table.selected_key == ROOT_KEY
-        # on screen: the count and the key that shows them, escaped, whatever the width
+        # on screen: the count and the key that shows them, escaped, whatever the width (once
+        # the table has been painted with its rows: the result may arrive a frame before them)
+        await wait_for(pilot, lambda: "[bold]x\\x1b]0;pwn" in screen_text(app))
         shown = screen_text(app)
         assert "2 processes wait on" in shown and "→ shows them" in shown
         assert "[bold]x\\x1b]0;pwn" in shown and "\x1b]0;pwn" not in shown
