@@ -132,7 +132,8 @@ def test_k_from_the_browser(children, browser, audit, allow):
         press(browser, "\ue007")  # Enter: open the process
         wait_screen(browser, lambda s: f"{p.pid}" in s and "Overview" in s, what="the process view")
         press(browser, "k")
-        wait_screen(browser, lambda s: "SIGUSR1" in s, what="the signal picker")
+        # the picker's own title: the child's command line on the view names SIGUSR1 too
+        wait_screen(browser, lambda s: "Send a signal" in s and "signal name:" in s, what="the signal picker")
         press(browser, "usr1", "\ue007")
         wait_screen(browser, lambda s: f"Send SIGUSR1 (10) to process {p.pid}?" in s, what="the confirmation")
         press(browser, "y")
