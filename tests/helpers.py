@@ -16,6 +16,18 @@ from stucktui import incidents
 
 T = TypeVar("T")
 
+# a child (children.python) that says "caught SIGUSR1" once it got one, then idles
+SIGUSR1_CATCHER = """
+import signal, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+ready()
+while not got:
+    time.sleep(0.05)
+sys.stdout.write("caught SIGUSR1\\n"); sys.stdout.flush()
+time.sleep(600)
+"""
+
 
 def wait_until(
     predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""

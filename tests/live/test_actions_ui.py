@@ -17,21 +17,11 @@ from stucktui.ui.screens.actions import CloseFdScreen, ResultScreen, SignalPicke
 from stucktui.ui.screens.confirm import ConfirmScreen
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.widgets.keyed_table import KeyedTable
-from tests.helpers import wait_until
+from tests.helpers import SIGUSR1_CATCHER, wait_until
 from tests.ui.appkit import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.ui]
 
-CATCHER = """
-import signal, sys, time
-got = []
-signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
-ready()
-while not got:
-    time.sleep(0.05)
-sys.stdout.write("caught SIGUSR1\\n"); sys.stdout.flush()
-time.sleep(600)
-"""
 
 CLOSE_WAIT = """
 import socket, time
@@ -85,7 +75,7 @@ async def _send_usr1(pilot, app):
 async def test_signal_by_name_from_the_picker(children, audit):
     from tests.helpers import ready_lines
 
-    p = children.python(CATCHER)
+    p = children.python(SIGUSR1_CATCHER)
     ready_lines(p)
     app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
@@ -104,7 +94,7 @@ async def test_signal_by_name_from_the_picker(children, audit):
 async def test_declined_and_read_only_are_refused_and_logged(children, audit):
     from tests.helpers import ready_lines
 
-    p = children.python(CATCHER)
+    p = children.python(SIGUSR1_CATCHER)
     ready_lines(p)
     app = StuckApp(interval=0.3, start_pid=p.pid, read_only=True)
     async with app.run_test(size=(160, 45)) as pilot:

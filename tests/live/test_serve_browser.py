@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import SIGUSR1_CATCHER, wait_until
 from tests.live.servekit import Served, browser_missing, press, start_chromium, wait_screen
 
 pytest.importorskip("textual_serve", reason="textual-serve is not installed (pip install -e '.[test]')")
@@ -24,17 +24,6 @@ if (_why := browser_missing()) is not None:
 # A busy box with thousands of processes can take a minute for the first snapshot.
 pytestmark = [pytest.mark.live, pytest.mark.ui, pytest.mark.timeout(400)]
 LIST_WAIT = 150.0
-
-CATCHER = """
-import signal, sys, time
-got = []
-signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
-ready()
-while not got:
-    time.sleep(0.05)
-sys.stdout.write("caught SIGUSR1\\n"); sys.stdout.flush()
-time.sleep(600)
-"""
 
 
 @pytest.fixture
@@ -78,7 +67,7 @@ def _filter(driver, word: str) -> str:
 
 
 def test_the_browser_shows_the_list_and_filters_it(children, browser, audit):
-    p = children.python(CATCHER, "stucktui-serve-probe")
+    p = children.python(SIGUSR1_CATCHER, "stucktui-serve-probe")
     children.wait_ready(p)
     served = _serve(audit)
     try:
@@ -121,7 +110,7 @@ def _caught(p) -> bool:
 
 @pytest.mark.parametrize("allow", [False, True], ids=["read-only", "allow-actions"])
 def test_k_from_the_browser(children, browser, audit, allow):
-    p = children.python(CATCHER, "stucktui-serve-target")
+    p = children.python(SIGUSR1_CATCHER, "stucktui-serve-target")
     children.wait_ready(p)
     served = _serve(audit, *(["--allow-actions"] if allow else []))
     try:
