@@ -14,14 +14,20 @@ kept by its owner across refreshes: the TUI's sampler holds one for its life, `r
 
 Every fact carries its age (seconds since it was read; None: not read yet), and a caller that
 cannot take an old one asks for a fresh one. A view never waits for a fact it does not need:
-nothing is read before it is asked for. Thread-safe: one lock serialises the facts' updates.
+nothing is read before it is asked for. Thread-safe: the index has its own lock, so a pass of it
+(a second at first on a big box) never holds up the socket tables or /proc/locks; and a panel
+that paints reads the facts in `painting()`, where the index answers from what it keeps or not
+at all (never a full pass, never a wait for another thread's): its pipes' other ends then say
+they are not looked up yet, and the next refresh has them. The box lane makes the index's
+passes between its steps (warm_index), so a process view seldom finds it cold.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
+from contextlib import contextmanager
 
 from stucktui.collect.fdindex import FdIndex, Owners
 from stucktui.collect.mounts import FuseLookup
@@ -69,6 +75,7 @@ class BoxFacts:
         self._locks: str | None = None
         self._locks_at = 0.0
         self._fuse: FuseLookup | None = None
+        self._local = threading.local()  # .painting: this thread's reads must not wait
         self.collectors = 0  # socket collectors made (each dumps what it is asked for): tests
 
     def tick(self) -> None:
@@ -99,27 +106,51 @@ class BoxFacts:
         return self._age(self._index_at)
 
     # -- the fd owner index --------------------------------------------------------------------
+    @contextmanager
+    def painting(self) -> Iterator[None]:
+        """Within it, this thread's lookups in the index never wait (see the module's doc)."""
+        before = getattr(self._local, "painting", False)
+        self._local.painting = True
+        try:
+            yield
+        finally:
+            self._local.painting = before
+
+    @property
+    def _painting(self) -> bool:
+        return bool(getattr(self._local, "painting", False))
+
     def owners(
         self, targets: set[str], *, besides: int | None = None, fresh: bool = False
     ) -> tuple[Owners, int]:
         """link target -> [(pid, fd)] of its holders, each verified (FdIndex.owners), and how
-        many processes could not be read."""
-        with self._lock:
-            passes = self.index.passes
-            out = self.index.owners(targets, besides=besides, fresh=fresh)
-            if self.index.passes != passes:
-                self._index_at = self._clock()
-            return out
+        many processes could not be read. While painting: what the index keeps, or nothing
+        found when it is busy or empty."""
+        if self._painting and not fresh:
+            return self.index.try_owners(targets) or ({}, 0)
+        passes = self.index.passes
+        out = self.index.owners(targets, besides=besides, fresh=fresh)
+        if self.index.passes != passes:
+            self._index_at = self._clock()
+        return out
+
+    def warm_index(self) -> None:
+        """This refresh's pass of the index, made now (the box lane, between its steps)."""
+        passes = self.index.passes
+        self.index.current()
+        if self.index.passes != passes:
+            self._index_at = self._clock()
 
     def pipe_map(self) -> PipeMap:
         """Every pipe's holders as a PipeMap (a Files panel's): each pipe asked for is looked
-        up in the index, its holders verified, and their ends read (one lstat each)."""
-        with self._lock:
-            passes = self.index.passes
-            self.index.current()
-            if self.index.passes != passes:
-                self._index_at = self._clock()
-            return PipeMap(_IndexedPipes(self), {}, self.index.unreadable, 0.0, self.root)
+        up in the index, its holders verified, and their ends read (one lstat each). While
+        painting, a pipe the index cannot answer for now is outside the map's `only`: its
+        own ends are shown, its others as not looked up yet."""
+        pipes = _IndexedPipes(self)
+        if self._painting:
+            return PipeMap(pipes, {}, 0, 0.0, self.root, only=_Known(pipes))
+        self.warm_index()
+        return PipeMap(pipes, {}, self.index.unreadable, 0.0, self.root)
 
     # -- sockets -------------------------------------------------------------------------------
     def sockets(self, *, fresh: bool = False) -> SocketCollector:
@@ -136,13 +167,16 @@ class BoxFacts:
             return sc
 
     def process_sockets(
-        self, pid: int, *, piddir: PidDir | None = None, peers: bool = True
+        self, pid: int, *, piddir: PidDir | None = None, peers: bool = True, kept: bool = False
     ) -> ProcessSockets:
         """A process's sockets joined with the kept tables; when one of them is in none (opened
         after the dump, or closed) and the dump is from an earlier refresh, with a fresh dump.
+        `kept`: its socket fds from the index when its fd directory has not changed since read
+        (the triage: 20,000 fds of a leaking pool are not read again; FdIndex.socket_fds).
         Raises ProcessGone, AccessDenied or OSError as SocketCollector.process_sockets."""
+        fds = self.index.socket_fds(pid) if kept else None
         with self._lock:
-            out = self.sockets().process_sockets(pid, piddir=piddir, peers=peers)
+            out = self.sockets().process_sockets(pid, piddir=piddir, peers=peers, fds=fds)
             if self._sockets_at < self._tick_at and any(_unlisted(r) for r in out.rows):
                 out = self.sockets(fresh=True).process_sockets(pid, piddir=piddir, peers=peers)
             return out
@@ -172,17 +206,28 @@ class _IndexedPipes(Mapping[int, tuple[PipeEnd, ...]]):
         self._facts = facts
         self._got: dict[int, tuple[PipeEnd, ...]] = {}
 
-    def __getitem__(self, inode: int) -> tuple[PipeEnd, ...]:
+    def _lookup(self, inode: int) -> tuple[PipeEnd, ...] | None:
+        """Its holders, or None when the index could not answer without waiting (painting)."""
         got = self._got.get(inode)
         if got is None:
-            root, target = self._facts.root, f"pipe:[{inode}]"
+            facts, target = self._facts, f"pipe:[{inode}]"
+            if facts._painting:
+                answer = facts.index.try_owners({target})
+                if answer is None or not answer[0]:
+                    return None
+            else:
+                answer = facts.owners({target})
             ends = []
-            for pid, fd in self._facts.owners({target})[0].get(target, ()):
+            for pid, fd in answer[0].get(target, ()):
                 try:
-                    ends.append(PipeEnd(pid, "", fd, fd_end(root, pid, fd)))
+                    ends.append(PipeEnd(pid, "", fd, fd_end(facts.root, pid, fd)))
                 except (ProcessGone, AccessDenied, OSError, ValueError):
                     continue
             got = self._got[inode] = tuple(ends)
+        return got
+
+    def __getitem__(self, inode: int) -> tuple[PipeEnd, ...]:
+        got = self._lookup(inode)
         if not got:
             raise KeyError(inode)
         return got
@@ -192,3 +237,13 @@ class _IndexedPipes(Mapping[int, tuple[PipeEnd, ...]]):
 
     def __len__(self) -> int:
         return 0
+
+
+class _Known(Container[int]):
+    """The pipes whose holders the index answered for without waiting (a PipeMap's `only`)."""
+
+    def __init__(self, pipes: _IndexedPipes) -> None:
+        self._pipes = pipes
+
+    def __contains__(self, inode: object) -> bool:
+        return isinstance(inode, int) and self._pipes._lookup(inode) is not None

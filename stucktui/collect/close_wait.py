@@ -32,10 +32,12 @@ column's cost (bench/README.md).
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+from stucktui.collect.fdindex import FdIndex
 from stucktui.collect.sockets import SocketCollector, socket_fds
 from stucktui.model.net import InetSocket, in_accept_queue_of
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -66,7 +68,7 @@ class _Seen(NamedTuple):
 
     identity: object  # its start time: a pid reused since is another process
     nfds: int | None  # its fd count then, as the process list read it
-    inodes: tuple[int, ...] | None  # its socket fds' inodes; None: its fds are not ours to list
+    inodes: array[int] | None  # its socket fds' inodes (8 bytes each); None: its fds are not ours to list
 
 
 class CloseWaitCounter:
@@ -79,8 +81,13 @@ class CloseWaitCounter:
         full_every: int = FULL_EVERY,
         collector: Callable[[], SocketCollector] | None = None,
         rescan_gap: int = RESCAN_GAP,
+        index: FdIndex | None = None,
     ) -> None:
-        """`collector` makes each refresh's SocketCollector (tests hand one a captured dump)."""
+        """`collector` makes each refresh's SocketCollector (tests hand one a captured dump).
+        `index`: the box facts' fd owner index: a full scan makes its pass this refresh first,
+        and a process whose fd directory did not change since the index read it is taken from
+        there (FdIndex.socket_fds), so the column and the triage share one readlink pass."""
+        self.index = index
         self.root = root
         self.full_every = full_every
         self.rescan_gap = rescan_gap
@@ -220,9 +227,13 @@ class CloseWaitCounter:
         """Reads one process's socket fds and keeps them, replacing what was kept of it."""
         self._forget(pid)
         self.reads += 1
+        kept = self.index.socket_fds(pid) if self.index is not None else None
+        inodes: array[int] | None
         try:
-            with self.root.pid_dir(pid) as d:
-                inodes = tuple(ino for _, ino in socket_fds(d))
+            if kept is None:
+                with self.root.pid_dir(pid) as d:
+                    kept = socket_fds(d)
+            inodes = array("q", [ino for _, ino in kept])
         except AccessDenied:
             inodes = None
         except (ProcessGone, OSError):
@@ -244,6 +255,8 @@ class CloseWaitCounter:
         """Every process of every namespace with CLOSE_WAIT sockets read again."""
         self._since_full = 0
         self.full_scans += 1
+        if self.index is not None:
+            self.index.current()  # this refresh's pass (the first: a full one), read from below
         self._where, self._seen = {}, {}
         for pid, ns in ns_of.items():
             if ns is not None and wanted[ns]:

@@ -1,15 +1,16 @@
 """Who holds which pipe, socket and /dev/fuse fd on the box, kept across refreshes.
 
-Finding the holders of a pipe or a socket takes a readlink of every fd of every process: ~0.2 s
-a look on a box of 5,000 processes and 100,000 sockets, paid today by every refresh of a
-process view whose thread is blocked on a pipe. The index keeps every process's pipe, socket
-and /dev/fuse links and reads a process's fds again only when they may have changed:
+Finding the holders of a pipe or a socket takes a readlink of every fd of every process: about
+a second on a box of 5,000 processes and 100,000 sockets. The index keeps every process's
+pipe, socket and /dev/fuse links and reads a process's fds again only when they may have
+changed:
 
 - each pass stats /proc/PID/fd of every process (one stat each, no readlink): its size is the
   process's fd count (kernel >= 6.2, docs/kernel-notes.md §A.9) and its inode changes with the
   process (a pid reused is a new directory); a process new is read, one whose stat changed is
   listed and only its new fd numbers read (20,000 sockets of a leaking pool are not read again
-  for each one it opens), one that exited is forgotten;
+  for each one it opens), one that exited is forgotten. A process's links are read through
+  the fd directory it opened and fstat'ed, so they and its signature belong to one process;
 - a holder is named only once re-verified: the readlink of that one fd still gives that target
   and its fd directory is the same inode as when its fds were read (a new process under a
   reused pid has a new one, docs/kernel-notes.md §A.9); a holder that fails is read again
@@ -20,17 +21,29 @@ and /dev/fuse links and reads a process's fds again only when they may have chan
   made anyway. A target even a full pass finds nowhere (its holder's fds are not ours to list)
   forces no more.
 
-Only the links worth looking up are kept: 'pipe:[N]', 'socket:[N]' and /dev/fuse; any other
-target (a locked file's path) is looked for with one readlink of every fd (owners_of).
+Only the links worth looking up are kept, as integers (a pipe's or a socket's inode and its
+kind, a path's hash): pipes and /dev/fuse in a map to their holders (pid and fd packed in one);
+sockets and paths in a sorted array per process, looked up process by process (a bisect each,
+or one set intersection each for many at once). 100,000 sockets cost about 1 MB, not the 50 MB
+of their link strings. A path's hash may collide: like every holder, it is verified by readlink
+before it is named. Any other target (an anonymous inode) is looked for with one readlink of
+every fd (owners_of).
+
+Thread-safe: one lock. A view that must not wait (a panel painting) asks try_owners, which
+answers from what is kept, or None while another thread holds the index (a pass under way) or
+before any pass was made.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.errors import DENIED_ERRNOS, AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 
 FULL_EVERY = 30  # passes between full passes (a minute at the default 2 s refresh)
@@ -39,10 +52,29 @@ FUSE_DEVICE = "/dev/fuse"
 
 Owners = dict[str, list[tuple[int, int]]]  # link target -> [(pid, fd)]
 
+_PATH, _PIPE, _SOCKET, _FUSE = 0, 1, 2, 3  # a key's low two bits; the inode (a path: its hash) above
+_HASH = (1 << 60) - 1
+
 
 def indexed(target: str) -> bool:
     """The links the index keeps: pipes, sockets and FUSE connections."""
-    return target.startswith(("pipe:[", "socket:[")) or target == FUSE_DEVICE
+    return _key(target) is not None
+
+
+def _key(target: str) -> int | None:
+    """'pipe:[N]' -> N<<2|1, 'socket:[N]' -> N<<2|2, /dev/fuse -> 3, a path -> its hash<<2;
+    None for anything else (an anonymous inode)."""
+    if target[:6] == "pipe:[" and target[-1:] == "]":
+        body, kind = target[6:-1], _PIPE
+    elif target[:8] == "socket:[" and target[-1:] == "]":
+        body, kind = target[8:-1], _SOCKET
+    elif target == FUSE_DEVICE:
+        return _FUSE
+    elif target[:1] == "/":
+        return (hash(target) & _HASH) << 2
+    else:
+        return None
+    return int(body) << 2 | kind if body.isdigit() else None
 
 
 def owners_of(root: ProcRoot, targets: set[str], pids: Iterable[int] | None = None) -> tuple[Owners, int]:
@@ -66,10 +98,21 @@ def owners_of(root: ProcRoot, targets: set[str], pids: Iterable[int] | None = No
 class _Seen(NamedTuple):
     """A process as it was when its fds were read."""
 
-    sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) just before; the inode is
-    # the process's identity (a pid reused is a new directory, docs/kernel-notes.md §A.9)
-    links: tuple[tuple[int, str], ...] | None  # its kept links; None: its fds are not ours to list
-    fds: frozenset[int] = frozenset()  # every fd number it had open
+    sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) when opened to be read; the
+    # inode is the process's identity (a pid reused is a new directory, docs/kernel-notes.md §A.9)
+    fds: array[int] | None  # every fd number it had open; None: its fds are not ours to list
+    keys: array[int]  # its pipes' and /dev/fuse's keys (_key) ...
+    kfds: array[int]  # ... and their fd numbers
+    pkeys: array[int]  # its sockets' and paths' keys, sorted ...
+    pfds: array[int]  # ... and their fd numbers
+
+
+_NONE: array[int] = array("q")
+
+
+def _path_arrays(paths: list[tuple[int, int]]) -> tuple[array[int], array[int]]:
+    paths.sort()
+    return array("q", [k for k, _ in paths]), array("i", [fd for _, fd in paths])
 
 
 def _sig(path: str) -> tuple[int, int, int] | None:
@@ -80,18 +123,46 @@ def _sig(path: str) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def _links(sub: int, names: Iterable[str | int]) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """(keys, fds, [(key, fd)]) of the kept links among these fd names, read through the open
+    fd directory: pipes and /dev/fuse, then sockets and paths."""
+    keys: list[int] = []
+    fds: list[int] = []
+    paths: list[tuple[int, int]] = []
+    readlink = os.readlink
+    for name in names:
+        try:
+            t = readlink(str(name), dir_fd=sub)
+        except OSError:
+            continue  # closed since the listing, or the process exited
+        if t[:1] == "/" and t != FUSE_DEVICE:
+            paths.append(((hash(t) & _HASH) << 2, int(name)))
+        elif t[:8] == "socket:[":
+            try:
+                paths.append((int(t[8:-1]) << 2 | _SOCKET, int(name)))
+            except ValueError:
+                continue
+        elif t[:5] == "pipe:" or t == FUSE_DEVICE:
+            k = _key(t)
+            if k is not None:
+                keys.append(k)
+                fds.append(int(name))
+    return keys, fds, paths
+
+
 class FdIndex:
     """link target -> holders, for pipes, sockets and /dev/fuse, kept across refreshes. The
-    owner calls tick() once per refresh; the first lookup after it makes one pass. Not
-    thread-safe: BoxFacts serialises its callers."""
+    owner calls tick() once per refresh; the first lookup after it makes one pass."""
 
     def __init__(self, root: ProcRoot, *, full_every: int = FULL_EVERY, rescan_gap: int = RESCAN_GAP) -> None:
         self.root = root
         self.full_every = full_every
         self.rescan_gap = rescan_gap
+        self._lock = threading.RLock()
         self._seen: dict[int, _Seen] = {}
-        self._where: Owners = {}
-        self._missing: set[str] = set()  # targets the last full pass found nowhere
+        self._where: dict[int, int] = {}  # key -> its first holder, pid << 32 | fd
+        self._more: dict[int, list[int]] = {}  # key -> its other holders (a pipe shared by a fork)
+        self._missing: set[int] = set()  # keys the last full pass found nowhere
         self._current = False  # a pass was made since the last tick()
         self._since_full = full_every  # the first pass is a full one
         self.passes = 0  # for tests and the benchmark
@@ -103,72 +174,131 @@ class FdIndex:
         self._current = False
 
     @property
+    def warm(self) -> bool:
+        """A pass was made: what is kept describes the box as of then."""
+        return self.passes > 0
+
+    @property
     def unreadable(self) -> int:
         """Processes whose fds were not ours to list at their last read."""
-        return sum(1 for s in self._seen.values() if s.links is None)
+        with self._lock:
+            return sum(1 for s in self._seen.values() if s.fds is None)
 
     # -- keeping it ----------------------------------------------------------------------------
+    def _holders(self, keys: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+        """key -> its kept holders (pid, fd), for the keys that have any."""
+        out: dict[int, list[tuple[int, int]]] = {}
+        scanned = []
+        for key in keys:
+            if key & 3 in (_PATH, _SOCKET):
+                scanned.append(key)
+                continue
+            first = self._where.get(key)
+            if first is not None:
+                out[key] = [(h >> 32, h & 0xFFFFFFFF) for h in (first, *self._more.get(key, ()))]
+        if not scanned:
+            return out
+        if len(scanned) <= 8:  # a bisect in each process's sorted keys
+            for pid, seen in self._seen.items():
+                pk = seen.pkeys
+                for key in scanned:
+                    i = bisect_left(pk, key)
+                    while i < len(pk) and pk[i] == key:
+                        out.setdefault(key, []).append((pid, seen.pfds[i]))
+                        i += 1
+            return out
+        wanted = set(scanned)  # many: one intersection per process, at C speed
+        for pid, seen in self._seen.items():
+            hits = wanted.intersection(seen.pkeys)
+            if hits:
+                pk, pf = seen.pkeys, seen.pfds
+                for key in hits:
+                    i = bisect_left(pk, key)
+                    while i < len(pk) and pk[i] == key:
+                        out.setdefault(key, []).append((pid, pf[i]))
+                        i += 1
+        return out
+
     def _forget(self, pid: int) -> None:
         old = self._seen.pop(pid, None)
-        for fd, target in (old.links or ()) if old is not None else ():
-            holders = self._where.get(target)
-            if holders is not None:
-                try:
-                    holders.remove((pid, fd))
-                except ValueError:
-                    pass
-                if not holders:
-                    del self._where[target]
+        if old is None:
+            return
+        where, more = self._where, self._more
+        for key, fd in zip(old.keys, old.kfds, strict=True):
+            h = pid << 32 | fd
+            rest = more.get(key)
+            if where.get(key) == h:
+                if rest:
+                    where[key] = rest.pop()
+                else:
+                    del where[key]
+            elif rest and h in rest:
+                rest.remove(h)
+            else:
+                continue
+            if rest is not None and not rest:
+                del more[key]
 
-    def _read(self, pid: int, sig: tuple[int, int, int] | None = None, *, whole: bool = True) -> None:
-        """Reads one process's kept links, replacing what was kept of it. The signature is
-        taken before the links: an fd opened after it changes the next pass's. Not `whole`:
-        the same process read before has its fd directory listed and only the fd numbers new
-        since read (a process of 20,000 fds that opens one costs a listing and a readlink; an
-        fd number closed and reused meanwhile is caught when a holder is verified)."""
+    def _keep(self, pid: int, seen: _Seen) -> None:
+        self._seen[pid] = seen
+        where, more = self._where, self._more
+        for key, fd in zip(seen.keys, seen.kfds, strict=True):
+            h = pid << 32 | fd
+            if key in where:
+                more.setdefault(key, []).append(h)
+            else:
+                where[key] = h
+
+    def _read(self, pid: int, *, whole: bool = True) -> None:
+        """Reads one process's kept links, replacing what was kept of it, through its fd
+        directory opened once: the signature is that directory's, taken before the links (an fd
+        opened after it changes the next pass's). Not `whole`: the same process read before
+        has only the fd numbers new since read (a process of 20,000 fds that opens one costs a
+        listing and a readlink; an fd number closed and reused meanwhile is caught when a
+        holder is verified)."""
         old = self._seen.get(pid)
         self._forget(pid)
         self.reads += 1
-        sig = sig or _sig(f"{self.root.path}/{pid}/fd")
-        if sig is None:
-            return  # gone
-        links: tuple[tuple[int, str], ...] | None
-        fds: frozenset[int] = frozenset()
         try:
-            with PidDir(self.root, pid) as d:
-                if not whole and old is not None and old.links is not None and old.sig[0] == sig[0]:
-                    fds = frozenset(int(n) for n in d.listdir("fd") if n.isdigit())
-                    kept = [(fd, t) for fd, t in old.links if fd in fds]
-                    for fd in fds - old.fds:
-                        try:
-                            t = d.readlink(f"fd/{fd}")
-                        except (ProcessGone, OSError):
-                            continue  # closed since the listing
-                        if indexed(t):
-                            kept.append((fd, t))
-                    links = tuple(kept)
-                else:
-                    every = d.fd_links()
-                    fds = frozenset(fd for fd, _ in every)
-                    links = tuple((fd, t) for fd, t in every if indexed(t))
-        except AccessDenied:
-            links = None
-        except (ProcessGone, OSError):
+            sub = os.open(f"{self.root.path}/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            denied = _sig(f"{self.root.path}/{pid}/fd") if exc.errno in DENIED_ERRNOS else None
+            if denied is not None:
+                self._seen[pid] = _Seen(denied, None, _NONE, _NONE, _NONE, _NONE)
+            return  # or gone
+        st = os.fstat(sub)
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        try:
+            names = [n for n in os.listdir(sub) if n.isdigit()]
+            if not whole and old is not None and old.fds is not None and old.sig[0] == sig[0]:
+                now = {int(n) for n in names}
+                kept = [(k, fd) for k, fd in zip(old.keys, old.kfds, strict=True) if fd in now]
+                keys, kfds, paths = _links(sub, now.difference(old.fds))
+                keys += [k for k, _ in kept]
+                kfds += [fd for _, fd in kept]
+                paths += [(k, fd) for k, fd in zip(old.pkeys, old.pfds, strict=True) if fd in now]
+                fds = array("i", now)
+            else:
+                keys, kfds, paths = _links(sub, names)
+                fds = array("i", map(int, names))
+        except OSError as exc:
+            if exc.errno in DENIED_ERRNOS:
+                self._seen[pid] = _Seen(sig, None, _NONE, _NONE, _NONE, _NONE)
             return
-        self._seen[pid] = _Seen(sig, links, fds)
-        where = self._where
-        for fd, target in links or ():
-            where.setdefault(target, []).append((pid, fd))
+        finally:
+            os.close(sub)
+        self._keep(pid, _Seen(sig, fds, array("q", keys), array("i", kfds), *_path_arrays(paths)))
 
-    def _pass(self, full: bool = False) -> None:
+    def _pass(self, full: bool = False, *, incremental: bool = False) -> None:
+        """One pass: a full one when asked, due or the first; `incremental`: never a full one."""
         self._current = True
         self.passes += 1
         self._since_full += 1
         pids = self.root.pids()
-        if full or self._since_full >= self.full_every:
+        if full or (not incremental and self._since_full >= self.full_every):
             self._since_full = 0
             self.full_scans += 1
-            self._seen, self._where, self._missing = {}, {}, set()
+            self._seen, self._where, self._more, self._missing = {}, {}, {}, set()
             for pid in pids:
                 self._read(pid)
             return
@@ -182,16 +312,17 @@ class FdIndex:
                 if seen is not None:
                     self._forget(pid)
             elif seen is None or seen.sig != sig:
-                self._read(pid, sig, whole=False)
+                self._read(pid, whole=False)
 
     def current(self) -> None:
         """This refresh's pass, if not made yet."""
-        if not self._current:
-            self._pass()
+        with self._lock:
+            if not self._current:
+                self._pass()
 
     # -- looking up ----------------------------------------------------------------------------
-    def _verified(self, targets: set[str]) -> Owners:
-        """The kept holders of these targets that still hold them: one readlink of the fd and
+    def _verified(self, keys: dict[int, str]) -> Owners:
+        """The kept holders of these keys that still hold them: one readlink of the fd and
         one stat of its fd directory per holder (the same inode: the same process); a holder
         that fails is read again and checked once more."""
         starts: dict[int, int | None] = {}
@@ -213,8 +344,9 @@ class FdIndex:
 
         out: Owners = {}
         stale: set[int] = set()
-        for t in targets:
-            for pid, fd in self._where.get(t, ()):
+        kept = self._holders(keys)
+        for k, t in keys.items():
+            for pid, fd in kept.get(k, ()):
                 if holds(pid, fd, t):
                     out.setdefault(t, []).append((pid, fd))
                 else:
@@ -223,9 +355,10 @@ class FdIndex:
             for pid in stale:
                 starts.pop(pid, None)
                 self._read(pid)
-            for t in targets:
+            kept = self._holders(keys)
+            for k, t in keys.items():
                 found = out.get(t, [])
-                for pid, fd in self._where.get(t, ()):
+                for pid, fd in kept.get(k, ()):
                     if pid in stale and (pid, fd) not in found and holds(pid, fd, t):
                         found.append((pid, fd))
                 if found:
@@ -239,28 +372,67 @@ class FdIndex:
         read (any target may be held there, unseen). A target whose only holder found is
         `besides` (the process asking: the other end is what it wants) counts as not found.
         `fresh`: a full pass now, whatever was kept (the caller cannot take a miss)."""
-        kept = {t for t in targets if indexed(t)}
+        keys = {k: t for t in targets if (k := _key(t)) is not None}
         out: Owners = {}
         unreadable = 0
-        rest = targets - kept
+        rest = targets.difference(keys.values())
         if rest:
             out, unreadable = owners_of(self.root, rest)
-        if not kept:
+        if not keys:
             return out, unreadable
-        if fresh:
-            self._pass(full=True)
-        self.current()
-        found = self._verified(kept)
+        with self._lock:
+            if fresh:
+                self._pass(full=True)
+            self.current()
+            found = self._verified(keys)
 
-        def missing() -> set[str]:
-            return {t for t in kept - self._missing if not any(p != besides for p, _ in found.get(t, ()))}
+            def missing() -> set[int]:
+                return {
+                    k for k, t in keys.items()
+                    if k not in self._missing and not any(p != besides for p, _ in found.get(t, ()))
+                }  # fmt: skip
 
-        lost = missing()
-        if lost and not fresh and self._since_full >= self.rescan_gap:
-            self._pass(full=True)
-            found = self._verified(kept)
-            self._missing |= missing()
-        elif fresh:
-            self._missing = lost
-        out.update(found)
-        return out, unreadable + self.unreadable
+            lost = missing()
+            if lost and not fresh and self._since_full >= self.rescan_gap:
+                self._pass(full=True)
+                found = self._verified(keys)
+                self._missing |= missing()
+            elif fresh:
+                self._missing = lost
+            out.update(found)
+            return out, unreadable + self.unreadable
+
+    def socket_fds(self, pid: int) -> list[tuple[int, int]] | None:
+        """(fd, socket inode) of a process as kept, when its fd directory is as it was when
+        read (one stat: the same process, the same fd count); None otherwise, or while another
+        thread holds the index. An fd swapped for another socket with the count unchanged is
+        not seen until the process is read again (a count, not a holder named)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            seen = self._seen.get(pid)
+            if seen is None or seen.fds is None or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
+                return None
+            return [(fd, k >> 2) for k, fd in zip(seen.pkeys, seen.pfds, strict=True) if k & 3 == _SOCKET]
+        finally:
+            self._lock.release()
+
+    def try_owners(self, targets: set[str]) -> tuple[Owners, int] | None:
+        """As owners() for pipes, sockets and /dev/fuse, for a caller that must not wait: None
+        before the first pass, while another thread holds the index (a pass under way), or
+        when a target's holders are not found (no full pass is made for them here). Otherwise
+        this refresh's pass, if due, is an incremental one (a stat of each fd directory)."""
+        keys = {k: t for t in targets if (k := _key(t)) is not None}
+        if len(keys) != len(targets) or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if not self.warm:
+                return None
+            if not self._current:
+                self._pass(incremental=True)
+            found = self._verified(keys)
+            if any(t not in found and k not in self._missing for k, t in keys.items()):
+                return None
+            return found, self.unreadable
+        finally:
+            self._lock.release()

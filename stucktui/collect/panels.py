@@ -130,7 +130,11 @@ class PanelCollector:
         last = self._files
         if last is None or last[0] != d.pid:
             return None
-        files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
+        if self.facts is not None:  # a view painting: the index answers at once or not at all
+            with self.facts.painting():
+                files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
+        else:
+            files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
         self._files = (d.pid, files)
         return files
 
@@ -150,7 +154,24 @@ class PanelCollector:
         """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
         stacks persist between the slow py-spy refreshes. `asked`: someone asked for these
         stacks (y); a dump nobody asked for is skipped for a while after py-spy did not
-        answer (stucktui.tools.pyspy.HUNG_PAUSE). Raises ProcessGone."""
+        answer (stucktui.tools.pyspy.HUNG_PAUSE). Raises ProcessGone. A lazy view (the TUI's)
+        paints: the box facts' index answers it without waiting (BoxFacts.painting)."""
+        if self.facts is not None and self.lazy_files:
+            with self.facts.painting():
+                return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
+        return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
+
+    def _collect(
+        self,
+        d: PidDir,
+        want: frozenset[str],
+        python: bool,
+        nonblocking: bool,
+        native: bool,
+        kernel_stacks: bool,
+        asked: bool,
+        progress: PanelProgress,
+    ) -> PanelData:
         pid = d.pid
         threads: ThreadsSnapshot | Unavailable | None = None
         signals: SignalsSnapshot | Unavailable | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stucktui.model.fdinfo import access_mode
@@ -33,7 +33,7 @@ class PipeMap:
     root: ProcRoot | None = None  # where the empty names are read from
     # the pipe inodes the scan looked for (None: every pipe of the box); another pipe's
     # holders here are unknown, not absent
-    only: frozenset[int] | None = None
+    only: Container[int] | None = None
     _names: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
     def holders(self, inode: int) -> tuple[PipeEnd, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from stucktui.collect.close_wait import CloseWaitCounter
+from stucktui.collect.fdindex import FdIndex
 from stucktui.collect.users import UserNames
 from stucktui.model.process import ProcessListSnapshot, ProcessRow
 from stucktui.procfs.cmdline import parse_cmdline
@@ -120,13 +121,15 @@ class ProcessListCollector:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         close_wait: bool = True,
+        fd_index: FdIndex | None = None,
     ) -> None:
         """close_wait: fill the CLOSE_WAIT column (one readlink of ns/net per process, and an
-        fd scan only in namespaces that hold a CLOSE_WAIT socket)."""
+        fd scan only in namespaces that hold a CLOSE_WAIT socket). `fd_index`: the box facts'
+        fd owner index, whose pass that scan reuses (CloseWaitCounter)."""
         self.root = root or ProcRoot()
         self._close_wait = close_wait
         # the CLOSE_WAIT column's owners and each pid's network namespace, kept across refreshes
-        self._cw = CloseWaitCounter(self.root)
+        self._cw = CloseWaitCounter(self.root, index=fd_index)
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()

@@ -231,18 +231,25 @@ class SocketCollector:
 
     # -- one process --------------------------------------------------------------------------
     def process_sockets(
-        self, pid: int, *, piddir: PidDir | None = None, peers: bool = True
+        self,
+        pid: int,
+        *,
+        piddir: PidDir | None = None,
+        peers: bool = True,
+        fds: list[tuple[int, int]] | None = None,
     ) -> ProcessSockets:
-        """Raises ProcessGone, or AccessDenied when its fds may not be listed."""
+        """Raises ProcessGone, or AccessDenied when its fds may not be listed. `fds`: its
+        (fd, socket inode) pairs when the caller has them (the box facts' index), else each
+        fd is read."""
         own = piddir is None
         d = piddir or self.root.pid_dir(pid)
         try:
-            return self._process(d, peers)
+            return self._process(d, peers, fds)
         finally:
             if own:
                 d.close()
 
-    def _process(self, d: PidDir, peers: bool) -> ProcessSockets:
+    def _process(self, d: PidDir, peers: bool, kept: list[tuple[int, int]] | None = None) -> ProcessSockets:
         t0 = self._clock()
         pid = d.pid
         notes: list[str] = []
@@ -253,7 +260,7 @@ class SocketCollector:
             worker = threading.Thread(target=table.prefetch, name="sock_diag", daemon=True)
             worker.start()
         try:
-            fds = socket_fds(d)
+            fds = kept if kept is not None else socket_fds(d)
         finally:
             if worker is not None:
                 worker.join()

@@ -93,12 +93,16 @@ class Sampler:
 
     @property
     def processes(self) -> ProcessListCollector:
-        """The process list's collector."""
+        """The process list's collector (its CLOSE_WAIT column reads socket fds through the box
+        facts' index: one box-wide readlink pass serves the column and the triage)."""
+        facts = self.facts
         with self._building:
             if self._processes is None:
                 from stucktui.collect.proclist import ProcessListCollector
 
-                self._processes = ProcessListCollector(self.root, clock=self.clock, monotonic=self.monotonic)
+                self._processes = ProcessListCollector(
+                    self.root, clock=self.clock, monotonic=self.monotonic, fd_index=facts.index
+                )
             return self._processes
 
     @property
@@ -262,6 +266,10 @@ class Sampler:
                     self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
             if plist is not None and self._worst:
                 plist = self._mark(plist)
+            if not self.facts.index.warm:
+                step()  # the fd owner index's first pass, a second on a big box: here, where no
+                progress.reading("who holds which pipe and socket (/proc/*/fd)")  # view waits
+                self.facts.warm_index()
             box: SocketSummary | Unavailable | None = None
             if box_sockets:
                 step()

@@ -117,7 +117,7 @@ def _gather(root: ProcRoot, s: _Suspect, facts: BoxFacts, tc: ThreadCollector) -
             pass
     if "sockets" in needs and s.sockets is None:
         try:
-            s.sockets = facts.process_sockets(s.row.pid, piddir=s.d)
+            s.sockets = facts.process_sockets(s.row.pid, piddir=s.d, kept=True)
         except (AccessDenied, OSError, ValueError):
             pass
     if "signals" in needs and s.signals is None:

@@ -189,6 +189,8 @@ class StuckApp(App[int]):
             self.last_triage = snap.triage
         context = ViewContext(self.clock(), self.freshness(), self.kernel_stacks)
         hand_over(self.screen_stack, snap, context)  # each view takes what it shows
+        if msg.shown is not None:
+            self.call_after_refresh(msg.shown.set)  # the lane goes on once this is painted
         if msg.final:
             self._schedule_next(msg.lane)
             self._tick_status()  # the triage's header counts down from now

@@ -94,6 +94,9 @@ def box_news(
     return " · ".join(parts) or None
 
 
+PAINT_WAIT = 1.0  # seconds a lane waits for the UI to paint the panels it posted
+
+
 def start_lane(
     sampler: Sampler,
     lane: Lane,
@@ -107,7 +110,14 @@ def start_lane(
     started = monotonic()
 
     def post(snap: Snapshot, final: bool = False) -> None:
-        post_message(M.SnapshotReady(snap, started, monotonic(), generation, lane, final))
+        if final or snap.panels is None:
+            post_message(M.SnapshotReady(snap, started, monotonic(), generation, lane, final))
+            return
+        # the panels a key asked for: the lane's next work (the findings, pure Python) would
+        # share the interpreter with the UI thread painting them, so it waits for that frame
+        shown = threading.Event()
+        post_message(M.SnapshotReady(snap, started, monotonic(), generation, lane, final, shown))
+        shown.wait(PAINT_WAIT)
 
     def run() -> None:
         try:

@@ -5,6 +5,7 @@ it), and the handler named after it (on_open_process_requested ...) acts."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -33,9 +34,11 @@ class SnapshotReady(Message):
         generation: int,
         lane: Lane = "process",
         final: bool = True,
+        shown: threading.Event | None = None,
     ) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.shown = shown  # set once a frame with it is painted (the lane waits to go on)
         self.generation = generation  # the selection it was taken for; stale ones are dropped
         self.started = started
         self.finished = finished

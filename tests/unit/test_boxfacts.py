@@ -199,11 +199,24 @@ def test_every_full_every_passes_everything_is_read_again(box):
     assert index.full_scans == 2
 
 
-def test_a_path_target_is_looked_for_in_every_process(box):
-    box.proc(10, {0: "/var/log/app.log"})
+def test_a_path_target_is_kept_by_its_hash_and_verified(box):
+    box.proc(10, {0: "/var/log/app.log", 1: "/etc/hosts"})
+    box.proc(11, {3: "/var/log/app.log"})
     index = _index(box)
+    assert _look(index, "/var/log/app.log") == {"/var/log/app.log": [(10, 0), (11, 3)]}
+    assert index.passes == 1 and index.full_scans == 1
+    box.swap(11, 3, "/var/log/other.log")  # same fd count: only the verification can tell
+    reads = index.reads
     assert _look(index, "/var/log/app.log") == {"/var/log/app.log": [(10, 0)]}
-    assert index.passes == 0  # nothing kept for paths
+    assert index.reads == reads + 1  # 11 alone, read again when its holder failed
+    assert _look(index, "/var/log/other.log") == {"/var/log/other.log": [(11, 3)]}
+
+
+def test_an_anonymous_inode_is_looked_for_in_every_process(box):
+    box.proc(10, {0: "anon_inode:[eventpoll]"})
+    index = _index(box)
+    assert _look(index, "anon_inode:[eventpoll]") == {"anon_inode:[eventpoll]": [(10, 0)]}
+    assert index.passes == 0  # nothing kept for those
 
 
 def test_fresh_makes_a_full_pass(box):
@@ -261,3 +274,16 @@ def test_socket_owners_come_from_the_index(box):
     owners = facts.sockets().socket_owners({8}, 10, [(3, 7)])
     assert (owners[8].pid, owners[8].fd) == (11, 4)
     assert facts.index.passes == 1 and facts.index_age == 0.0
+
+
+def test_many_sockets_at_once_are_found_like_one(box):
+    """More than a few targets are looked up by one set intersection per process, not a
+    bisect per target: the same holders either way, shared sockets included."""
+    box.proc(10, {fd: f"socket:[{1000 + fd}]" for fd in range(3, 40)})
+    box.proc(11, {5: "socket:[1010]", 6: "pipe:[7]"})
+    index = _index(box)
+    few = _look(index, "socket:[1010]", "socket:[1020]")
+    many = _look(index, *(f"socket:[{1000 + fd}]" for fd in range(3, 40)))
+    assert few == {"socket:[1010]": [(10, 10), (11, 5)], "socket:[1020]": [(10, 20)]}
+    assert len(many) == 37 and many["socket:[1010]"] == [(10, 10), (11, 5)]
+    assert all(many[t] == h for t, h in few.items())

@@ -18,7 +18,13 @@ from stucktui.ui.keys import FILES_KEYS, bindings
 from stucktui.ui.messages import CloseFdRequested, FdDetailsReady, FdDetailsWanted, ShowSocketRequested
 from stucktui.ui.panels import DetailPanel
 from stucktui.ui.safe import safe_text
-from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
+from stucktui.ui.widgets.keyed_table import ROW_LIMIT, KeyedTable, first_rows
+
+# rows built at first (DataTable measures each cell of a row it adds, ~0.5 ms a row here): a
+# screenful many times over; scrolling near their end builds MORE_ROWS more, up to ROW_LIMIT
+FIRST_ROWS = 150
+MORE_ROWS = 250
+_MORE_HINT = "/ filters, o changes the order"
 
 COLUMNS = (
     ("fd", "FD"),
@@ -81,7 +87,7 @@ class FilesPanel(DetailPanel):
             placeholder="filter fds: a number, or words (pipe, socket, CLOSE_WAIT, a path…)",
             id="files-filter",
         )
-        yield KeyedTable(COLUMNS, id="files-table", more_hint="/ filters, o changes the order")
+        yield KeyedTable(COLUMNS, id="files-table", limit=FIRST_ROWS, more_hint=_MORE_HINT)
 
     def on_mount(self) -> None:
         self.sort_key = "fd"
@@ -94,6 +100,7 @@ class FilesPanel(DetailPanel):
         self._all_asked = False  # every fd asked for (an order or a filter reads them all)
         self._ask_timer: Timer | None = None
         self.watch(self.table, "scroll_y", self._scrolled, init=False)
+        self.table.before_bottom = self._build_all
 
     @property
     def table(self) -> KeyedTable:
@@ -135,6 +142,7 @@ class FilesPanel(DetailPanel):
             head.append_text(safe_text(n))
         self.query_one("#files-summary", Static).update(head)
         table = self.table
+        table.more_hint = ("scroll down, " if table.limit < ROW_LIMIT else "") + _MORE_HINT
         table.set_rows([(str(r.fd), _cells(r)) for r in first_rows(rows, table.limit)], total=len(rows))
         self._schedule_ask()
 
@@ -164,7 +172,16 @@ class FilesPanel(DetailPanel):
             rows.append(r)
         return replace(files, rows=tuple(rows))
 
+    def _build_all(self) -> None:
+        if self.table.limit < ROW_LIMIT:
+            self.table.limit = ROW_LIMIT
+            self.redraw()
+
     def _scrolled(self) -> None:
+        t = self.table
+        if t.limit < min(ROW_LIMIT, len(self._order)) and t.scroll_y + 2 * t.size.height >= t.limit:
+            t.limit = min(ROW_LIMIT, t.limit + MORE_ROWS)  # near the end of the rows built
+            self.redraw()
         self._schedule_ask()
 
     def _schedule_ask(self) -> None:

@@ -26,6 +26,13 @@ class KeyedTable(DataTable[Text | str]):
         self.more_hint = more_hint
         self._columns = columns
         self._plain: dict[str, tuple[str, ...]] = {}
+        self.before_bottom: Callable[[], None] | None = None  # an owner that builds rows lazily
+
+    def action_scroll_bottom(self) -> None:
+        """ctrl+end: to the last row, after the owner has built every row it would show."""
+        if self.before_bottom is not None:
+            self.before_bottom()
+        super().action_scroll_bottom()
 
     def on_mount(self) -> None:
         for key, title in self._columns:
@@ -73,6 +80,9 @@ class KeyedTable(DataTable[Text | str]):
             if self._update_in_place(changed, plain, old):
                 self._plain = plain
                 return
+        if self._extend(rows, plain, old):
+            self._plain = plain
+            return
         keep = self.selected_key
         scroll_y = self.scroll_y
         with self.app.batch_update():
@@ -86,6 +96,25 @@ class KeyedTable(DataTable[Text | str]):
                 except RowDoesNotExist:
                     pass
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def _extend(
+        self,
+        rows: Sequence[tuple[str, Sequence[Text]]],
+        plain: dict[str, tuple[str, ...]],
+        old: dict[str, tuple[str, ...]],
+    ) -> bool:
+        """More of the same rows (the owner raised `limit` as the table scrolled near its end):
+        the rows shown stay, the 'more rows' line goes, the new rows are added after them
+        (DataTable measures only rows it has not measured yet). False: not such a change."""
+        keys = [k for k in old if k != MORE_KEY]
+        if len(rows) <= len(old) or any(rows[i][0] != k or plain[k] != old[k] for i, k in enumerate(keys)):
+            return False
+        with self.app.batch_update():
+            if MORE_KEY in old:
+                self.remove_row(MORE_KEY)
+            for key, cells in rows[len(keys) :]:
+                self.add_row(*cells, key=key, height=None if _tall(plain[key]) else 1)
+        return True
 
     def _update_in_place(
         self,
