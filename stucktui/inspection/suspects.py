@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import BoxScan
@@ -19,6 +19,7 @@ from stucktui.collect.threads import ThreadCollector
 from stucktui.diagnose.engine import evaluate, needs_for
 from stucktui.diagnose.history import History, Identity
 from stucktui.diagnose.subject import Subject
+from stucktui.inspection.confirm import confirm_spins
 from stucktui.inspection.lock_waits import may_poll
 from stucktui.inspection.waits import has_followed_wait, wait_graph
 from stucktui.model import clues
@@ -64,6 +65,7 @@ class _Suspect:
     signals: SignalsSnapshot | None = None
     files: ProcessFiles | None = None
     locks: ProcessLocks | None = None
+    read_at: float = field(default_factory=time.monotonic)  # when its fds were last read
 
     @property
     def needs(self) -> set[str]:
@@ -170,8 +172,10 @@ def _finish(
             s.files = collect_files(
                 root, pid, piddir=s.d, pipe_map=pipe_map, socket_states=states, lazy=True, detail=named
             )
+            s.read_at = time.monotonic()
         elif s.files is not None and s.files.lazy:  # the view's lazy Files panel, read further
             s.files = with_details(root, s.d, s.files, named, pipe_map=pipe_map, socket_states=states)
+            s.read_at = time.monotonic()
     except (AccessDenied, OSError, ValueError):
         pass
     if "locks" in needs and s.files is not None and s.locks is None:
@@ -326,7 +330,8 @@ def examine_suspects(
                 contexts[s.row.pid] = context
             if files is not None and s.files is not None:
                 files[s.row.pid] = s.files
-            findings.extend(evaluate(_subject(s, scan, context), history, now=when, strict=strict))
+            found = evaluate(_subject(s, scan, context), history, now=when, strict=strict)
+            findings.extend(confirm_spins(root, s.d, found, s.files, s.read_at))
             evaluated.append((s.row.pid, s.row.starttime_ticks))
     finally:
         for s in suspects:
