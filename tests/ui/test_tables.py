@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 
 from stucktui.model.files import FdRow, ProcessFiles
 from stucktui.model.panels import PanelData
-from stucktui.ui.widgets.files_panel import FilesPanel
+from stucktui.ui.widgets.files_panel import FIRST_ROWS, FilesPanel
 from stucktui.ui.widgets.keyed_table import MORE_KEY, KeyedTable, first_rows
 
 COLUMNS = (("fd", "FD"), ("kind", "KIND"), ("target", "TARGET"))
@@ -116,6 +116,11 @@ async def test_files_panel_of_20000_fds_shows_the_first_and_filters_reach_the_re
         panel.update_panels(PanelData(files=files(20_000)))
         await pilot.pause()
         t = panel.table
+        assert t.row_count == FIRST_ROWS + 1  # a few screenfuls built at first
+        more = f"… {20_000 - FIRST_ROWS:,} more rows not shown: scroll down, / filters"
+        assert cell(t, MORE_KEY, "target").startswith(more)
+        t.action_scroll_bottom()  # ctrl+end: every row the table shows is built
+        await pilot.pause()
         assert t.row_count == 1001
         assert cell(t, MORE_KEY, "target").startswith("… 19,000 more rows not shown: / filters")
         panel.query_text = "part-19999"
