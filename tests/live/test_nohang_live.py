@@ -118,6 +118,8 @@ def test_the_tui_on_that_process_answers_keys_and_quits_at_once(scene, children:
     try:
         tui.wait_for("Overview")
         tui.press("4")  # the Files panel: the file on the hung mount is listed
+        # its own header first: the path is in the findings line too, shown before the switch
+        tui.wait_for("order: fd (o)")
         tui.wait_for(f"{mnt}/slow")
         tui.press("5")  # the Locks panel: its flock, held
         tui.wait_for("FLOCK")
