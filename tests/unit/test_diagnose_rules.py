@@ -447,7 +447,14 @@ def test_close_wait_leak_counts_connections_reset_after_the_close():
 
 def _pool_at(n: int, port: int, first_fd: int, addr: str = "127.0.0.1"):
     return [
-        tcp(first_fd + i, 5000 + first_fd + i, TCP_CLOSE_WAIT, ("127.0.0.1", 40000 + first_fd + i), (addr, port), 1)
+        tcp(
+            first_fd + i,
+            5000 + first_fd + i,
+            TCP_CLOSE_WAIT,
+            ("127.0.0.1", 40000 + first_fd + i),
+            (addr, port),
+            1,
+        )
         for i in range(n)
     ]
 
@@ -456,8 +463,9 @@ def test_close_wait_leak_one_finding_for_every_remote_and_not_for_accepted_socke
     rows = [*_pool(3), *_pool_at(2, 6379, 20, "10.0.0.9"), *_unread(4)]
     (f,) = close_wait_leak(subject(sockets=sockets(*rows)))
     assert f.fds == (10, 11, 12, 20, 21) and f.severity == "warning"  # 5 in all: the count is the sum
-    assert "holds 5 CLOSE_WAIT connections to 2 remotes (10.0.0.5:3306 (mysql) ×3, 10.0.0.9:6379 (redis) ×2)" in (
-        f.summary
+    assert (
+        "holds 5 CLOSE_WAIT connections to 2 remotes (10.0.0.5:3306 (mysql) ×3, 10.0.0.9:6379 (redis) ×2)"
+        in (f.summary)
     )
     assert any(e.startswith("fds 20, 21 to 10.0.0.9:6379") for e in f.evidence)
 
@@ -471,8 +479,13 @@ def test_close_wait_leak_counts_every_remote_not_the_first_one():
         rows += _pool_at(n, 7000 + i, fd)
         fd += n
     (f,) = close_wait_leak(subject(sockets=sockets(*rows, *_reset(64, first_fd=fd))))
-    assert f.summary.startswith("pid 4242 (app) holds 20,000 leaked TCP connections: 19,936 CLOSE_WAIT connections ")
-    assert "to 16 ports of 127.0.0.1 (7000 ×1,247, 7001 ×1,247, 7002 ×1,247, 7003 ×1,247 and 12 more)" in f.summary
+    assert f.summary.startswith(
+        "pid 4242 (app) holds 20,000 leaked TCP connections: 19,936 CLOSE_WAIT connections "
+    )
+    assert (
+        "to 16 ports of 127.0.0.1 (7000 ×1,247, 7001 ×1,247, 7002 ×1,247, 7003 ×1,247 and 12 more)"
+        in f.summary
+    )
     assert "that the servers closed" in f.summary
     assert len(f.fds) == 20_000 and f.severity == "critical"
     assert "and 8 more remotes: the Sockets panel (3) lists them all" in f.evidence

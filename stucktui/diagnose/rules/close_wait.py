@@ -247,7 +247,10 @@ def _remotes(ranked: list[tuple[tuple[str, int], list[SocketRow]]]) -> str:
     addrs = {addr for (addr, _), _ in ranked}
     if len(addrs) == 1:
         head = f"{len(ranked)} ports of {format_endpoint(next(iter(addrs)), 0).removesuffix(':*')}"
-        parts = [f"{port}{f' ({SERVICES[port]})' if port in SERVICES else ''} ×{len(rows):,}" for (_, port), rows in ranked]
+        parts = [
+            f"{port}{f' ({SERVICES[port]})' if port in SERVICES else ''} ×{len(rows):,}"
+            for (_, port), rows in ranked
+        ]
     else:
         head = f"{len(ranked)} remotes"
         parts = [f"{_where(addr, port)} ×{len(rows):,}" for (addr, port), rows in ranked]
@@ -317,7 +320,9 @@ def close_wait_leak(s: Subject) -> list[Finding]:
     if len(ranked) > 8:
         evidence.append(f"and {plural(len(ranked) - 8, 'more remote')}: the Sockets panel (3) lists them all")
     ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
-    evidence.append(f"local ports {id_list(ports, 5)}: no listener on this box serves them, so it opened these")
+    evidence.append(
+        f"local ports {id_list(ports, 5)}: no listener on this box serves them, so it opened these"
+    )
     goodbye = [r for r in rows if r.close_wait_unread]
     if goodbye:
         sizes = "/".join(map(str, sorted({r.unread_bytes or 0 for r in goodbye})[:3]))
@@ -340,7 +345,14 @@ def close_wait_leak(s: Subject) -> list[Finding]:
     ]
     return [
         s.finding(
-            "close-wait-leak", _leak_severity(n, age), summary, evidence, steps, panel="sockets", fds=fds, age=age
+            "close-wait-leak",
+            _leak_severity(n, age),
+            summary,
+            evidence,
+            steps,
+            panel="sockets",
+            fds=fds,
+            age=age,
         )
     ]
 
