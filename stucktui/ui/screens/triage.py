@@ -31,6 +31,7 @@ def finding_key(i: int, f: Finding) -> str:
 
 # the severity filter (s): the least severe finding shown, in turn
 SEVERITY_STEPS: tuple[Severity, ...] = ("info", "warning", "critical")
+ALSO_SHOWN = 2  # the other findings of a row's group told in its detail, one line each
 SHOWING = {"info": "every finding", "warning": "warnings and worse", "critical": "critical only"}
 
 
@@ -41,11 +42,14 @@ def finding_text(f: Finding, *, detail: bool = False, also: Sequence[Finding] = 
     t.append(f"{f.severity.upper():<8} ", style=SEVERITY_STYLE.get(f.severity, ""))
     t.append_text(safe_text(f.summary, max_len=600))
     t.append(f"  [{f.id}]", style="dim")
-    for o in also:
+    for o in also[:ALSO_SHOWN]:
         t.append("\n    same cause: ", style="dim")
         t.append(f"{o.severity} ", style=SEVERITY_STYLE.get(o.severity, ""))
         t.append_text(safe_text(o.summary, max_len=160))
         t.append(f" [{o.id}]", style="dim")
+    if len(also) > ALSO_SHOWN:
+        t.append(f"\n    and {len(also) - ALSO_SHOWN} more of the same cause: ", style="dim")
+        t.append("Enter opens the process, f there lists every finding", style="dim")
     if detail:
         if f.since is not None:
             t.append("\n    since: ", style="dim")
@@ -250,7 +254,8 @@ class TriageScreen(SnapshotScreen):
             self._row_group[k] = row.group
             severity = row.group.severity
             summary = safe_text(f.summary, max_len=400)
-            if tail := group_tail(row.group, findings):
+            if tail := group_tail(row.group, findings):  # its count where 80 columns show it
+                summary = Text(f"{len(row.group.members)} findings: ", style="bold").append_text(summary)
                 summary.append(f"  ({tail})", style="dim")
             if row.fold is not None:
                 fold = row.fold
