@@ -13,7 +13,7 @@ from stucktui.ui.widgets.keyed_table import KeyedTable
 from tests.ui.appkit import wait_for
 from tests.ui.test_triage_chains import TriageSampler, triage_app
 from tests.ui.test_why_stuck import screen_text
-from tests.ui.triage_kit import BUSY, LEAKER, PIPE
+from tests.ui.triage_kit import BUSY, LEAKER, PIPE, blind
 
 pytestmark = pytest.mark.ui
 
@@ -36,11 +36,21 @@ def busy(monkeypatch):
     return app
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 36), (200, 50)])
-async def test_one_row_per_process_and_cause_and_at_least_8_rows_on_screen(busy, size):
+@pytest.mark.parametrize(
+    "size,unseen", [((80, 24), False), ((80, 24), True), ((120, 36), False), ((200, 50), False)]
+)
+async def test_one_row_per_process_and_cause_and_at_least_8_rows_on_screen(busy, monkeypatch, size, unseen):
+    """`unseen`: the header also says what was not seen (two more lines at 80 columns)."""
+    if unseen:
+        monkeypatch.setattr(TriageSampler, "result", blind(BUSY))
     app = busy
     async with app.run_test(size=size) as pilot:
-        screen, table = await _busy(pilot, app)
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen.result is not None)
+        screen = app.screen
+        assert isinstance(screen, TriageScreen)
+        table = screen.query_one("#triage-table", KeyedTable)
+        if unseen:
+            await wait_for(pilot, lambda: "not seen: 1 process" in screen_text(app))
         await wait_for(pilot, lambda: len(table._plain) == 17)
         rows = _rows(table)
         # 33 findings, 17 rows: the pool's 16 findings are one row, the pipe and its symptom one
@@ -58,6 +68,7 @@ async def test_one_row_per_process_and_cause_and_at_least_8_rows_on_screen(busy,
         assert all(name in shown for name in ("orders-api", "api-service", "celery-worker", "log-worker",
                                                "worker-0", "worker-1", "worker-2"))  # fmt: skip
         assert table.size.height - 1 >= 8  # the header row, then 8 rows
+        assert "warning  3502" in shown or "warning 3502" in shown  # the 8th row
         # the row's detail says what else its cause made
         await wait_for(pilot, lambda: "same cause:" in screen_text(app))
         assert "127.0.0.1:7001 [close-wait-leak]" in screen_text(app)

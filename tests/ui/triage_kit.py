@@ -47,3 +47,12 @@ def busy_findings() -> list[Finding]:
 
 
 BUSY = TriageResult(tuple(busy_findings()), 5000, 40, 0.31, 0.0)
+
+
+def blind(result: TriageResult) -> TriageResult:
+    """The same triage with a 'not seen' line in the header (a process not readable as root)."""
+    from dataclasses import replace
+
+    from stucktui.model.process import Visibility
+
+    return replace(result, visibility=Visibility(5000, 1, 0, None, 9000, True))
