@@ -95,17 +95,63 @@ class ThreadsSnapshot:
         return next((r for r in self.rows if r.tid == tid), None)
 
 
+# calls whose argument past the fds is a byte count: how much, not what they wait on
+_SIZED = frozenset({"read", "write", "pread64", "pwrite64", "recvfrom", "sendto"})
+
+
+def _sized(call: DecodedCall | None) -> bool:
+    return (
+        call is not None
+        and call.name in _SIZED
+        and bool(call.extra)
+        and call.extra[-1].endswith(("byte", "bytes"))
+    )
+
+
+def _call_key(r: ThreadRow) -> object:
+    """What the thread waits on: the call and its fd targets and other arguments, but not a
+    read's or write's byte count (four writers blocked on one full pipe are one group whatever
+    each writes)."""
+    c = r.call
+    if c is None or not _sized(c):
+        return r.call_text
+    return (c.name, c.fds, tuple((a.fd, a.target) for a in r.fd_args), c.extra[:-1])
+
+
+def _top_frame(r: ThreadRow) -> tuple[str, str, int] | None:
+    if r.python is None or not r.python.frames:
+        return None
+    f = r.python.frames[0]
+    return (f.function, f.file, f.line)
+
+
+def _group_text(members: list[ThreadRow]) -> str:
+    """The call of a group: the first thread's, with the range of byte counts when they differ
+    ('write(2 -> pipe:[5], 4096 to 6100 bytes)')."""
+    first = members[0]
+    c = first.call
+    if c is None or not _sized(c) or all(m.call_text == first.call_text for m in members):
+        return first.call_text
+    counts = sorted(
+        {int(m.call.extra[-1].split()[0]) for m in members if m.call is not None and _sized(m.call)}
+    )
+    if len(counts) < 2:
+        return first.call_text
+    ranged = replace(c, extra=(*c.extra[:-1], f"{counts[0]} to {counts[-1]} bytes"))
+    return ranged.text({a.fd: a.target for a in first.fd_args})
+
+
 def group_threads(rows: tuple[ThreadRow, ...]) -> tuple[ThreadGroup, ...]:
-    """Threads with the same state, call and Python stack form one group."""
+    """Threads that wait on the same thing form one group: the same state, call with the same
+    fd targets (not the same byte counts), and the same innermost Python frame."""
     buckets: dict[tuple[object, ...], list[ThreadRow]] = {}
     for r in rows:
-        stack = r.python.stack_key() if r.python is not None else None
-        key = (r.state, r.call_text, r.wchan if r.syscall is None else None, stack)
+        key = (r.state, _call_key(r), r.wchan if r.syscall is None else None, _top_frame(r))
         buckets.setdefault(key, []).append(r)
     groups = []
     for members in buckets.values():
         first = members[0]
-        text = first.call_text
+        text = _group_text(members)
         if first.syscall is None and first.wchan:
             text += f", sleeping in {first.wchan}"
         if first.python and first.python.frames:

@@ -95,6 +95,8 @@ FILES_KEYS: tuple[KeyAction, ...] = (
 TRIAGE_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the process of the selected finding"),
     KeyAction("back", "escape,backspace,q", "Process list", "Back to the process list"),
+    KeyAction("severity", "s", "Severity", "Findings: show every one, warnings and worse, or critical only"),
+    KeyAction("search", "slash", "Search", "Findings: search by pid, name, rule or words (Esc clears)"),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )

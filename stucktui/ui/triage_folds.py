@@ -4,11 +4,12 @@ symptoms of that wait) fold under it. Pure: no Textual, no Rich."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the wait chains' model loads with the triage, in the sampler's thread
+    from stucktui.model.finding_groups import FindingGroup
     from stucktui.model.findings import Finding
     from stucktui.model.waits import ChainEnd, WaitChain
 
@@ -28,10 +29,12 @@ class Fold:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A row of the triage table: the finding `index` (in TriageResult.findings), on a root's
-    row (`fold`), folded under one (`under`), or neither."""
+    """A row of the triage table: the group (model.finding_groups) whose head is the finding
+    `index` (in TriageResult.findings), on a root's row (`fold`: the group of the root's
+    wait-chain finding), folded under one (`under`), or neither."""
 
     index: int
+    group: FindingGroup
     fold: Fold | None = None
     under: Fold | None = None
 
@@ -92,26 +95,49 @@ def fold_findings(findings: Sequence[Finding], chains: Sequence[WaitChain]) -> t
     return tuple(out)
 
 
-def layout(n: int, folds: Sequence[Fold], open_roots: Collection[int]) -> list[Row]:
-    """The rows for `n` findings (most severe first): each finding not folded as it was, each
-    root's row where the most severe finding of its group was, then, when the root is open,
-    the findings folded under it."""
-    group: dict[int, Fold] = {}
+def layout(
+    groups: Sequence[FindingGroup],
+    folds: Sequence[Fold],
+    open_roots: Collection[int],
+    keep: Callable[[FindingGroup], bool] | None = None,
+) -> list[Row]:
+    """The rows for the groups of the findings (most severe first): each group not folded as
+    it was; each root's row (its wait-chain finding's group) where the first group of its fold
+    was, then, when the root is open, the groups of the processes that wait on it. `keep`
+    filters (severity, search): a root's row stays while any group of its fold is kept."""
+    fold_of: dict[int, Fold] = {}
     for f in folds:
-        group[f.head] = f
+        fold_of[f.head] = f
         for i in f.members:
-            group[i] = f
+            fold_of[i] = f
+    in_fold: dict[int, list[FindingGroup]] = {}
+    root_group: dict[int, FindingGroup] = {}
+    for g in groups:
+        fold = next((fold_of[i] for i in g.members if i in fold_of), None)
+        if fold is not None:
+            in_fold.setdefault(fold.root, []).append(g)
+            if fold.head in g.members:
+                root_group[fold.root] = g
     rows: list[Row] = []
     shown: set[int] = set()
-    for i in range(n):
-        fold = group.get(i)
-        if fold is None:
-            rows.append(Row(i))
-        elif fold.root not in shown:
-            shown.add(fold.root)
-            rows.append(Row(fold.head, fold=fold))
-            if fold.root in open_roots:
-                rows.extend(Row(m, under=fold) for m in fold.members)
+    for g in groups:
+        fold = next((fold_of[i] for i in g.members if i in fold_of), None)
+        if fold is None or fold.root not in root_group:
+            if keep is None or keep(g):
+                rows.append(Row(g.head, g))
+            continue
+        if fold.root in shown:
+            continue
+        shown.add(fold.root)
+        mine = in_fold[fold.root]
+        if keep is not None and not any(keep(m) for m in mine):
+            continue
+        head = root_group[fold.root]
+        rows.append(Row(fold.head, head, fold=fold))
+        if fold.root in open_roots:
+            rows.extend(
+                Row(m.head, m, under=fold) for m in mine if m is not head and (keep is None or keep(m))
+            )
     return rows
 
 

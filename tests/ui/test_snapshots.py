@@ -48,3 +48,21 @@ def test_process_detail(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_triage_grouped_at_80x24(snap_compare, monkeypatch):
+    """The box's findings at 80x24: one row per process and cause (the pool's 16 findings one
+    row), ten rows on screen, the selected row's detail below."""
+    from tests.ui.test_triage_chains import TriageSampler, triage_app
+    from tests.ui.triage_kit import BUSY
+
+    monkeypatch.setattr(TriageSampler, "result", BUSY)
+    app, _ = triage_app()
+
+    async def ready(pilot):
+        from stucktui.ui.screens.triage import TriageScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen.result is BUSY)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

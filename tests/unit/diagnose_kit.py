@@ -22,7 +22,9 @@ from stucktui.procfs.syscall import decode_call
 
 PID = 4242
 NR = {"write": 1, "read": 0, "accept4": 288, "epoll_wait": 232, "flock": 73, "wait4": 61, "futex": 202}
-NR.update({"clock_nanosleep": 230, "sendto": 44, "fcntl": 72, "pause": 34, "pselect6": 270})
+NR.update(
+    {"clock_nanosleep": 230, "sendto": 44, "fcntl": 72, "pause": 34, "pselect6": 270, "rt_sigsuspend": 130}
+)
 
 
 def thread(

@@ -445,10 +445,51 @@ def test_close_wait_leak_counts_connections_reset_after_the_close():
     assert close_wait_leak(subject(sockets=sockets(*_reset(3)), ages=old))[0].severity == "warning"
 
 
-def test_close_wait_leak_one_finding_per_remote_and_not_for_accepted_sockets():
-    rows = [*_pool(3), *_pool(2, 6379, "10.0.0.9"), *_unread(4)]
-    found = close_wait_leak(subject(sockets=sockets(*rows)))
-    assert [(f.fds, "(redis)" in f.summary) for f in found] == [((10, 11, 12), False), ((10, 11), True)]
+def _pool_at(n: int, port: int, first_fd: int, addr: str = "127.0.0.1"):
+    return [
+        tcp(
+            first_fd + i,
+            5000 + first_fd + i,
+            TCP_CLOSE_WAIT,
+            ("127.0.0.1", 40000 + first_fd + i),
+            (addr, port),
+            1,
+        )
+        for i in range(n)
+    ]
+
+
+def test_close_wait_leak_one_finding_for_every_remote_and_not_for_accepted_sockets():
+    rows = [*_pool(3), *_pool_at(2, 6379, 20, "10.0.0.9"), *_unread(4)]
+    (f,) = close_wait_leak(subject(sockets=sockets(*rows)))
+    assert f.fds == (10, 11, 12, 20, 21) and f.severity == "warning"  # 5 in all: the count is the sum
+    assert (
+        "holds 5 CLOSE_WAIT connections to 2 remotes (10.0.0.5:3306 (mysql) ×3, 10.0.0.9:6379 (redis) ×2)"
+        in (f.summary)
+    )
+    assert any(e.startswith("fds 20, 21 to 10.0.0.9:6379") for e in f.evidence)
+
+
+def test_close_wait_leak_counts_every_remote_not_the_first_one():
+    """Issue 19: 19,936 CLOSE_WAIT sockets to 16 server ports were reported as the 1,247 of the
+    first port. Every count of the summary covers every remote."""
+    rows, fd = [], 10
+    for i in range(16):
+        n = 1247 if i < 15 else 1231  # 19,936 in all
+        rows += _pool_at(n, 7000 + i, fd)
+        fd += n
+    (f,) = close_wait_leak(subject(sockets=sockets(*rows, *_reset(64, first_fd=fd))))
+    assert f.summary.startswith(
+        "pid 4242 (app) holds 20,000 leaked TCP connections: 19,936 CLOSE_WAIT connections "
+    )
+    assert (
+        "to 16 ports of 127.0.0.1 (7000 ×1,247, 7001 ×1,247, 7002 ×1,247, 7003 ×1,247 and 12 more)"
+        in f.summary
+    )
+    assert "that the servers closed" in f.summary
+    assert len(f.fds) == 20_000 and f.severity == "critical"
+    assert "and 8 more remotes: the Sockets panel (3) lists them all" in f.evidence
+    assert "1247 leaked" not in f.summary and "1,247 leaked" not in f.summary
 
 
 def _spin(state: str | None, events=("IN",), cpu: float | None = 99.0, proto_state: int = TCP_CLOSE_WAIT):
@@ -464,6 +505,15 @@ def _loop_and_worker(loop: ThreadRow, worker: ThreadRow, cpu: float = 99.0):
 
 
 _EPOLL_WAIT = {"targets": {5: "epoll watching 1 fd"}}
+
+
+def test_an_epoll_spinner_is_not_also_a_leaking_pool():
+    """Issue 19: the socket an epoll loop spins on is epoll-spin's finding, not a pool's leak."""
+    spinning = _spin("CLOSE_WAIT")
+    assert [f.id for f in epoll_spin(spinning)] == ["epoll-spin"]
+    assert close_wait_leak(spinning) == []
+    idle = _spin("CLOSE_WAIT", cpu=1.0)  # the loop sleeps: the socket is a connection left behind
+    assert epoll_spin(idle) == [] and [f.id for f in close_wait_leak(idle)] == ["close-wait-leak"]
 
 
 def test_epoll_spin_not_blamed_on_a_thread_computing_elsewhere():
@@ -758,6 +808,28 @@ def test_signal_pending_sigchld_of_a_shell_reaping_in_wait4_is_how_it_works():
     # reaping does not excuse another signal pending and blocked beside it
     both = signals(shared=chld | ALRM, blocked=chld | ALRM, parent=_parent(0, None))
     (f,) = signal_blocked_pending(subject(signals=both, threads=waiting))
+    assert f.summary.startswith("SIGALRM is blocked and pending")
+
+
+def test_a_signal_ignored_by_default_is_stuck_only_for_a_process_that_waits_for_it():
+    """Issue 19: SIGWINCH blocked and pending after a terminal resize was 'will wait forever'.
+    Its default action is to ignore it: nothing waits for it unless a handler is installed for
+    it and a thread waits for signals."""
+    winch, cont = 1 << (signal.SIGWINCH - 1), 1 << (signal.SIGCONT - 1)
+    running = threads(thread(PID, "read", (0, 0, 4096)))
+    resized = signals(shared=winch | cont, blocked=winch | cont, caught=winch, parent=_parent(0, None))
+    assert signal_blocked_pending(subject(signals=resized, threads=running)) == []
+    assert signal_blocked_pending(subject(signals=resized)) == []  # threads unknown: no wait seen
+    # a handler for it and a thread in sigsuspend: the process does wait for that signal
+    waiting = threads(thread(PID, "rt_sigsuspend"))
+    (f,) = signal_blocked_pending(subject(signals=resized, threads=waiting))
+    assert f.summary.startswith("SIGWINCH is blocked and pending")  # SIGCONT: no handler, not waited for
+    # no handler: even a thread in pause does not wait for a signal that does nothing
+    bare = signals(shared=winch, blocked=winch, parent=_parent(0, None))
+    assert signal_blocked_pending(subject(signals=bare, threads=threads(thread(PID, "pause")))) == []
+    # a signal whose default action ends the process is stuck whatever the threads do
+    both = signals(shared=winch | ALRM, blocked=winch | ALRM, parent=_parent(0, None))
+    (f,) = signal_blocked_pending(subject(signals=both, threads=running))
     assert f.summary.startswith("SIGALRM is blocked and pending")
 
 

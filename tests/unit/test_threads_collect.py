@@ -196,6 +196,32 @@ def test_grouping_is_pure_and_ordered():
     assert group_threads(()) == ()
 
 
+def test_threads_on_one_full_pipe_are_one_group_whatever_each_writes():
+    """Issue 19: four writers blocked on the same full pipe were two groups because they write
+    6100 and 4096 bytes. Threads group by call, fd target and Python frame, not by byte counts."""
+    from tests.unit.diagnose_kit import thread
+
+    pipe = {5: "pipe:[77]"}
+    frame = (("export", "/app/export.py"),)
+    writers = [
+        thread(100 + i, "write", (5, 0, n), targets=pipe, frames=frame)
+        for i, n in enumerate((6100, 4096, 6100, 4096))
+    ]
+    (g,) = group_threads(tuple(writers))
+    assert g.tids == (100, 101, 102, 103)
+    assert g.summary == "4 threads: write(5 -> pipe:[77], 4096 to 6100 bytes) in export (/app/export.py:1)"
+    same = [thread(100 + i, "write", (5, 0, 48), targets=pipe) for i in range(2)]
+    assert group_threads(tuple(same))[0].summary == "2 threads: write(5 -> pipe:[77], 48 bytes)"
+    # another pipe, another frame, another call: what they wait on differs, so do their groups
+    other_pipe = thread(200, "write", (6, 0, 4096), targets={6: "pipe:[78]"}, frames=frame)
+    other_frame = thread(201, "write", (5, 0, 4096), targets=pipe, frames=(("log", "/app/log.py"),))
+    reader = thread(202, "read", (5, 0, 4096), targets=pipe, frames=frame)
+    groups = group_threads((*writers, other_pipe, other_frame, reader))
+    assert [g.tids for g in groups] == [(100, 101, 102, 103), (200,), (201,), (202,)]
+    # a futex's address is what it waits on: never folded
+    assert len(group_threads((thread(300, "futex", (0x10, 0)), thread(301, "futex", (0x20, 0))))) == 2
+
+
 def test_task_stat_agrees_with_parse_stat():
     from stucktui.collect.threads import task_stat
     from stucktui.procfs.stat import parse_stat

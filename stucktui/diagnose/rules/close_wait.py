@@ -232,91 +232,129 @@ def _leak_severity(n: int, age: float | None) -> Severity:
     return "info"
 
 
+def _where(addr: str, port: int) -> str:
+    remote = format_endpoint(addr, port)
+    service = SERVICES.get(port)
+    return f"{remote} ({service})" if service else remote
+
+
+def _remotes(ranked: list[tuple[tuple[str, int], list[SocketRow]]]) -> str:
+    """Where the leaked connections go: '127.0.0.1:5432 (postgresql)' for one remote; '16 ports
+    of 127.0.0.1 (5432 (postgresql) ×1,247, 6379 (redis) ×1,246, ... and 12 more)' for several."""
+    if len(ranked) == 1:
+        (addr, port), _ = ranked[0]
+        return _where(addr, port)
+    addrs = {addr for (addr, _), _ in ranked}
+    if len(addrs) == 1:
+        head = f"{len(ranked)} ports of {format_endpoint(next(iter(addrs)), 0).removesuffix(':*')}"
+        parts = [
+            f"{port}{f' ({SERVICES[port]})' if port in SERVICES else ''} ×{len(rows):,}"
+            for (_, port), rows in ranked
+        ]
+    else:
+        head = f"{len(ranked)} remotes"
+        parts = [f"{_where(addr, port)} ×{len(rows):,}" for (addr, port), rows in ranked]
+    more = f" and {len(parts) - 4} more" if len(parts) > 4 else ""
+    return f"{head} ({', '.join(parts[:4])}{more})"
+
+
+def _spun(s: Subject) -> set[int]:
+    """The fds an epoll loop of the process spins on: epoll-spin's, not a pool's leak."""
+    from stucktui.diagnose.rules.spin import epoll_spin
+
+    return {f.fds[0] for f in epoll_spin(s) if f.fds}
+
+
 def close_wait_leak(s: Subject) -> list[Finding]:
-    """Outgoing connections left in CLOSE_WAIT, by remote endpoint: the server (or a balancer's
-    idle timeout) closed them and the process never closed its side: a pool that does not
-    release connections (docs/incidents.md §2). One such socket that stays is already a bug; severity
-    grows with the count and with how long stucktui has seen them."""
+    """Outgoing connections left in CLOSE_WAIT: the server (or a balancer's idle timeout)
+    closed them and the process never closed its side: a pool that does not release
+    connections (docs/incidents.md §2). One finding for every remote, counts over all of them
+    (a pool to 16 ports is one leak, not 16). One such socket that stays is already a bug;
+    severity grows with the count and with how long stucktui has seen them. A socket an epoll
+    loop spins on is epoll-spin's (the loop never closes it), not a pool's."""
     if s.sockets is None:
         return []
     listening = listening_ports(s)
+    spun = _spun(s) if s.files is not None else set()
     groups: dict[tuple[str, int], list[SocketRow]] = {}
     for r in close_wait_rows(s):
         sock = r.sock
         assert isinstance(sock, InetSocket)
-        if sock.local_port in listening:
+        if sock.local_port in listening or r.fd in spun:
             continue  # accepted from our own listener: a server-side socket, not a pool's
         groups.setdefault((sock.remote_addr, sock.remote_port), []).append(r)
     # A leaked connection does not stay in CLOSE_WAIT: a keepalive probe or a write gets a
     # reset once the peer's side is gone, and the socket leaves every table (state CLOSE) while
-    # the process still holds its fd. Those are counted with the biggest group, or alone.
-    closed = [r for r in s.sockets.rows if r.closed_tcp]
-    closed_age = s.ages.oldest(clues.CLOSE_WAIT, [r.inode for r in closed]) if closed else None
-    out = []
-    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
-    if not ranked and closed and (len(closed) >= _CLOSED_ALONE or (closed_age or 0) >= _CLOSED_AGE):
-        return [_closed_leak(s, closed, closed_age)]
-    for i, ((addr, port), rows) in enumerate(ranked):
-        remote = format_endpoint(addr, port)
-        service = SERVICES.get(port)
-        where = f"{remote} ({service})" if service else remote
-        n = len(rows)
-        age = s.ages.oldest(clues.CLOSE_WAIT, [r.inode for r in rows])
-        fds = tuple(r.fd for r in rows)
-        conns = "CLOSE_WAIT connection" if n == 1 else "CLOSE_WAIT connections"
-        dead = closed if i == 0 else []
-        also = (
-            f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
-            "(in no table any more): the same leak after a keepalive probe or a write got a reset, "
-            "or sockets shut down by a close-fd action"
-            if dead
-            else ""
+    # the process still holds its fd. Those are counted with the CLOSE_WAIT ones, or alone.
+    dead = [r for r in s.sockets.rows if r.closed_tcp and r.fd not in spun]
+    closed_age = s.ages.oldest(clues.CLOSE_WAIT, [r.inode for r in dead]) if dead else None
+    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    if not ranked:
+        if dead and (len(dead) >= _CLOSED_ALONE or (closed_age or 0) >= _CLOSED_AGE):
+            return [_closed_leak(s, dead, closed_age)]
+        return []
+    rows = [r for _, g in ranked for r in g]
+    n = len(rows)
+    age = s.ages.oldest(clues.CLOSE_WAIT, [r.inode for r in rows])
+    fds = tuple(r.fd for r in rows)
+    conns = "CLOSE_WAIT connection" if n == 1 else "CLOSE_WAIT connections"
+    also = (
+        f"; it also holds {plural(len(dead), 'TCP socket')} already reset or shut down "
+        "(in no table any more): the same leak after a keepalive probe or a write got a reset, "
+        "or sockets shut down by a close-fd action"
+        if dead
+        else ""
+    )
+    lead = f"{s.label} holds {n + len(dead):,} leaked TCP connections: " if dead else f"{s.label} holds "
+    server = "the server" if len(ranked) == 1 else "the servers"
+    summary = (
+        f"{lead}{n:,} {conns} to {_remotes(ranked)} that {server} closed and the process never "
+        f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})"
+        f"{also}."
+    )
+    evidence = [
+        f"fds {id_list([r.fd for r in g])} to {format_endpoint(addr, port)}: CLOSE_WAIT, Recv-Q "
+        + ", ".join(str(r.recv_q) for r in g[:8])
+        for (addr, port), g in ranked[:8]
+    ]
+    if len(ranked) > 8:
+        evidence.append(f"and {plural(len(ranked) - 8, 'more remote')}: the Sockets panel (3) lists them all")
+    ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
+    evidence.append(
+        f"local ports {id_list(ports, 5)}: no listener on this box serves them, so it opened these"
+    )
+    goodbye = [r for r in rows if r.close_wait_unread]
+    if goodbye:
+        sizes = "/".join(map(str, sorted({r.unread_bytes or 0 for r in goodbye})[:3]))
+        evidence.append(
+            f"{plural(len(goodbye), 'of them holds', 'of them hold')} {sizes} unread "
+            "bytes: what the server sent before it closed (often its reason: an idle or "
+            "idle-in-transaction timeout), never read, as a pooled connection nobody uses"
         )
-        lead = f"{s.label} holds {n + len(dead)} leaked TCP connections: " if dead else f"{s.label} holds "
-        summary = (
-            f"{lead}{n} {conns} to {where} that the server closed and the process never "
-            f"closed: a connection pool that does not release its connections (fd {id_list(list(fds), 5)})"
-            f"{also}."
+    if dead:
+        evidence.append(_closed_evidence(dead))
+        fds = fds + tuple(r.fd for r in dead)
+        age = None if age is None and closed_age is None else max(age or 0.0, closed_age or 0.0)
+        n += len(dead)
+    if (seen := seen_for(age)) is not None:
+        evidence.append(f"the oldest {seen}")
+    steps = [
+        CLOSE_FD_SOCKET.format(fd=fds[0]),
+        f"from a script: `stucktui close-fd {s.pid} {fds[0]} --method shutdown-both`",
+        *_LEAK_STEPS,
+    ]
+    return [
+        s.finding(
+            "close-wait-leak",
+            _leak_severity(n, age),
+            summary,
+            evidence,
+            steps,
+            panel="sockets",
+            fds=fds,
+            age=age,
         )
-        ports = sorted(r.sock.local_port for r in rows if isinstance(r.sock, InetSocket))
-        evidence = [
-            f"fds {id_list(list(fds))} to {remote}: CLOSE_WAIT, Recv-Q "
-            + ", ".join(str(r.recv_q) for r in rows[:8]),
-            f"local ports {id_list(ports, 5)}: no listener on this box serves them, so it opened these",
-        ]
-        goodbye = [r for r in rows if r.close_wait_unread]
-        if goodbye:
-            sizes = "/".join(map(str, sorted({r.unread_bytes or 0 for r in goodbye})[:3]))
-            evidence.append(
-                f"{plural(len(goodbye), 'of them holds', 'of them hold')} {sizes} unread "
-                "bytes: what the server sent before it closed (often its reason: an idle or "
-                "idle-in-transaction timeout), never read, as a pooled connection nobody uses"
-            )
-        if dead:
-            evidence.append(_closed_evidence(dead))
-            fds = fds + tuple(r.fd for r in dead)
-            age = None if age is None and closed_age is None else max(age or 0.0, closed_age or 0.0)
-            n += len(dead)
-        if (seen := seen_for(age)) is not None:
-            evidence.append(f"the oldest {seen}")
-        steps = [
-            CLOSE_FD_SOCKET.format(fd=fds[0]),
-            f"from a script: `stucktui close-fd {s.pid} {fds[0]} --method shutdown-both`",
-            *_LEAK_STEPS,
-        ]
-        out.append(
-            s.finding(
-                "close-wait-leak",
-                _leak_severity(n, age),
-                summary,
-                evidence,
-                steps,
-                panel="sockets",
-                fds=fds,
-                age=age,
-            )
-        )
-    return out
+    ]
 
 
 CLOSE_WAIT_UNREAD = RuleSpec(

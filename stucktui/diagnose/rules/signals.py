@@ -7,6 +7,11 @@ from stucktui.diagnose.subject import Subject, call_name, id_list, seen_for
 from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
 from stucktui.model.signals import mask_names
+from stucktui.model.sigwait import SIGNAL_WAIT_CALLS
+
+# signal(7)'s default actions that leave a running process as it was: ignore, and continue
+# (SIGCONT resumes a stopped process when it is sent, blocked or not)
+HARMLESS_ACTIONS = frozenset({"Ign", "Cont"})
 
 _STEPS_SIGNALS = "press 6 for the Signals panel: every mask decoded per thread, and the parent's"
 
@@ -31,6 +36,11 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
     reaping = s.threads is not None and any(call_name(t) in ("wait4", "waitid") for t in s.threads.rows)
     # An ignored signal is discarded once unblocked: nothing waits for it (coreutils timeout
     # ignores the SIGTERM and SIGCONT it sends its own process group).
+    # A signal whose default action does nothing to a running process (SIGWINCH after a
+    # terminal resize, SIGURG, SIGCHLD, SIGCONT) stays pending harmlessly in a process that
+    # blocks it; it is a stuck signal only when the process waits for it: a handler installed
+    # for it and a thread waiting in sigwait, sigsuspend or pause.
+    in_signal_wait = s.threads is not None and any(call_name(t) in SIGNAL_WAIT_CALLS for t in s.threads.rows)
     stuck = [
         r
         for r in sig.rows
@@ -38,6 +48,7 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
         and not r.libc_internal
         and r.disposition != "ignored"
         and not (reaping and r.name == "SIGCHLD")
+        and (r.default_action not in HARMLESS_ACTIONS or (r.disposition == "caught" and in_signal_wait))
     ]
     if not stuck:
         return []

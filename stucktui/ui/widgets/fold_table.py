@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from textual.binding import Binding
 from textual.message import Message
 
 from stucktui.ui.widgets.keyed_table import KeyedTable
 
 
 class FoldTable(KeyedTable):
+    # DataTable's own Enter, in the footer: opening a row's process is the first thing to know
+    BINDINGS = [Binding("enter", "select_cursor", "Open", show=True)]
+
     class Toggled(Message):
         """Show (`open`) or fold the rows under the row `key`."""
 
