@@ -43,56 +43,14 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from stucktui.procfs.errors import DENIED_ERRNOS, AccessDenied, ProcessGone
-from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.collect.fdlinks import FUSE_DEVICE, PATH, SOCKET, Owners, link_key, owners_of, read_links
+from stucktui.procfs.errors import DENIED_ERRNOS
+from stucktui.procfs.root import ProcRoot
+
+__all__ = ["FUSE_DEVICE", "FdIndex", "Owners", "owners_of"]
 
 FULL_EVERY = 30  # passes between full passes (a minute at the default 2 s refresh)
 RESCAN_GAP = 5  # passes between two full passes forced by a target no holder was found for
-FUSE_DEVICE = "/dev/fuse"
-
-Owners = dict[str, list[tuple[int, int]]]  # link target -> [(pid, fd)]
-
-_PATH, _PIPE, _SOCKET, _FUSE = 0, 1, 2, 3  # a key's low two bits; the inode (a path: its hash) above
-_HASH = (1 << 60) - 1
-
-
-def indexed(target: str) -> bool:
-    """The links the index keeps: pipes, sockets and FUSE connections."""
-    return _key(target) is not None
-
-
-def _key(target: str) -> int | None:
-    """'pipe:[N]' -> N<<2|1, 'socket:[N]' -> N<<2|2, /dev/fuse -> 3, a path -> its hash<<2;
-    None for anything else (an anonymous inode)."""
-    if target[:6] == "pipe:[" and target[-1:] == "]":
-        body, kind = target[6:-1], _PIPE
-    elif target[:8] == "socket:[" and target[-1:] == "]":
-        body, kind = target[8:-1], _SOCKET
-    elif target == FUSE_DEVICE:
-        return _FUSE
-    elif target[:1] == "/":
-        return (hash(target) & _HASH) << 2
-    else:
-        return None
-    return int(body) << 2 | kind if body.isdigit() else None
-
-
-def owners_of(root: ProcRoot, targets: set[str], pids: Iterable[int] | None = None) -> tuple[Owners, int]:
-    """link target ('socket:[123]', 'pipe:[456]', a path) -> [(pid, fd)], and how many
-    processes could not be read: one readlink of every fd on the box, nothing kept."""
-    out: Owners = {}
-    unreadable = 0
-    for pid in root.pids() if pids is None else pids:
-        try:
-            with PidDir(root, pid) as d:
-                for fd, target in d.fd_links():
-                    if target in targets:
-                        out.setdefault(target, []).append((pid, fd))
-        except AccessDenied:
-            unreadable += 1
-        except (ProcessGone, OSError):
-            continue
-    return out, unreadable
 
 
 class _Seen(NamedTuple):
@@ -101,7 +59,7 @@ class _Seen(NamedTuple):
     sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) when opened to be read; the
     # inode is the process's identity (a pid reused is a new directory, docs/kernel-notes.md §A.9)
     fds: array[int] | None  # every fd number it had open; None: its fds are not ours to list
-    keys: array[int]  # its pipes' and /dev/fuse's keys (_key) ...
+    keys: array[int]  # its pipes' and /dev/fuse's keys (link_key) ...
     kfds: array[int]  # ... and their fd numbers
     pkeys: array[int]  # its sockets' and paths' keys, sorted ...
     pfds: array[int]  # ... and their fd numbers
@@ -121,33 +79,6 @@ def _sig(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _links(sub: int, names: Iterable[str | int]) -> tuple[list[int], list[int], list[tuple[int, int]]]:
-    """(keys, fds, [(key, fd)]) of the kept links among these fd names, read through the open
-    fd directory: pipes and /dev/fuse, then sockets and paths."""
-    keys: list[int] = []
-    fds: list[int] = []
-    paths: list[tuple[int, int]] = []
-    readlink = os.readlink
-    for name in names:
-        try:
-            t = readlink(str(name), dir_fd=sub)
-        except OSError:
-            continue  # closed since the listing, or the process exited
-        if t[:1] == "/" and t != FUSE_DEVICE:
-            paths.append(((hash(t) & _HASH) << 2, int(name)))
-        elif t[:8] == "socket:[":
-            try:
-                paths.append((int(t[8:-1]) << 2 | _SOCKET, int(name)))
-            except ValueError:
-                continue
-        elif t[:5] == "pipe:" or t == FUSE_DEVICE:
-            k = _key(t)
-            if k is not None:
-                keys.append(k)
-                fds.append(int(name))
-    return keys, fds, paths
 
 
 class FdIndex:
@@ -190,7 +121,7 @@ class FdIndex:
         out: dict[int, list[tuple[int, int]]] = {}
         scanned = []
         for key in keys:
-            if key & 3 in (_PATH, _SOCKET):
+            if key & 3 in (PATH, SOCKET):
                 scanned.append(key)
                 continue
             first = self._where.get(key)
@@ -273,13 +204,13 @@ class FdIndex:
             if not whole and old is not None and old.fds is not None and old.sig[0] == sig[0]:
                 now = {int(n) for n in names}
                 kept = [(k, fd) for k, fd in zip(old.keys, old.kfds, strict=True) if fd in now]
-                keys, kfds, paths = _links(sub, now.difference(old.fds))
+                keys, kfds, paths = read_links(sub, now.difference(old.fds))
                 keys += [k for k, _ in kept]
                 kfds += [fd for _, fd in kept]
                 paths += [(k, fd) for k, fd in zip(old.pkeys, old.pfds, strict=True) if fd in now]
                 fds = array("i", now)
             else:
-                keys, kfds, paths = _links(sub, names)
+                keys, kfds, paths = read_links(sub, names)
                 fds = array("i", map(int, names))
         except OSError as exc:
             if exc.errno in DENIED_ERRNOS:
@@ -372,7 +303,7 @@ class FdIndex:
         read (any target may be held there, unseen). A target whose only holder found is
         `besides` (the process asking: the other end is what it wants) counts as not found.
         `fresh`: a full pass now, whatever was kept (the caller cannot take a miss)."""
-        keys = {k: t for t in targets if (k := _key(t)) is not None}
+        keys = {k: t for t in targets if (k := link_key(t)) is not None}
         out: Owners = {}
         unreadable = 0
         rest = targets.difference(keys.values())
@@ -413,7 +344,7 @@ class FdIndex:
             seen = self._seen.get(pid)
             if seen is None or seen.fds is None or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
                 return None
-            return [(fd, k >> 2) for k, fd in zip(seen.pkeys, seen.pfds, strict=True) if k & 3 == _SOCKET]
+            return [(fd, k >> 2) for k, fd in zip(seen.pkeys, seen.pfds, strict=True) if k & 3 == SOCKET]
         finally:
             self._lock.release()
 
@@ -422,7 +353,7 @@ class FdIndex:
         before the first pass, while another thread holds the index (a pass under way), or
         when a target's holders are not found (no full pass is made for them here). Otherwise
         this refresh's pass, if due, is an incremental one (a stat of each fd directory)."""
-        keys = {k: t for t in targets if (k := _key(t)) is not None}
+        keys = {k: t for t in targets if (k := link_key(t)) is not None}
         if len(keys) != len(targets) or not self._lock.acquire(blocking=False):
             return None
         try:
