@@ -32,7 +32,7 @@ from stucktui.model.sockets import (
     group_by_remote,
 )
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
 
 
@@ -88,6 +88,8 @@ class SocketCollector:
         if t is None:
             mine = netns is not None and netns == self.own_netns
             t = self._tables[key] = NetnsTable(self.root, netns, pid, self._dumper if mine else None)
+        else:
+            t.member(pid)  # a member read now: the one to read the namespace's files through
         return t
 
     def expire_filtered(self) -> None:
@@ -126,7 +128,7 @@ class SocketCollector:
                 found = table.inet(inodes).keys()
                 listed.update(found)
                 listed.update(table.unix(inodes - found).keys())
-            except OSError:
+            except (OSError, ProcError):  # every process of the namespace exited meanwhile
                 continue
         out: dict[int, int] = {}
         for pid, fds in held.items():
@@ -183,7 +185,10 @@ class SocketCollector:
             # CLOSE_WAIT join only, never in the box's totals
             if ns is not None:
                 named.add(ns)
-            cw = self.table(ns, pid).close_wait_inodes()
+            try:
+                cw = self.table(ns, pid).close_wait_inodes()
+            except ProcessGone:  # it exited, and with it the last process we knew in its namespace
+                continue
             mine = [i for i in inodes if i in cw]
             if mine:
                 held[pid] = mine
@@ -191,12 +196,18 @@ class SocketCollector:
         procs.sort(key=lambda p: (-p.close_wait, -p.sockets, p.pid))
         for i, p in enumerate(procs[:top]):
             if p.close_wait:
-                remote, n = self._top_remote(p, held[p.pid])
+                try:
+                    remote, n = self._top_remote(p, held[p.pid])
+                except ProcessGone:
+                    continue
                 procs[i] = replace(p, top_remote=remote, top_remote_count=n)
         merged: Counter[int] = Counter()
         for ns in named:
             table = self.own_table() if ns == self.own_netns else self._tables[ns]
-            merged.update(table.tcp_counts()[0])
+            try:
+                merged.update(table.tcp_counts()[0])
+            except ProcessGone:  # every process we knew in it exited: so, likely, did it
+                continue
         if self.own_netns is None:
             merged.update(self.own_table().tcp_counts()[0])
         return SocketSummary(
@@ -211,7 +222,7 @@ class SocketCollector:
     def _comm(self, pid: int) -> str:
         try:
             return self.root.read_text(pid, "comm", pid=pid).rstrip("\n")
-        except OSError:
+        except (OSError, ProcError):  # exited since: the name is all it costs
             return "?"
 
     def _top_remote(self, p: PidSocketCount, inodes: list[int]) -> tuple[str | None, int]:
@@ -311,7 +322,7 @@ class SocketCollector:
             if p not in names:
                 try:
                     names[p] = self.root.read_text(p, "comm", pid=p).rstrip("\n")
-                except OSError:
+                except (OSError, ProcError):
                     names[p] = "?"
             return names[p]
 
