@@ -70,6 +70,7 @@ class BoxFacts:
         self._locks_at = 0.0
         self._fuse: FuseLookup | None = None
         self.collectors = 0  # socket collectors made (each dumps what it is asked for): tests
+        self._stale = False  # expire() was called: the next sockets() dumps again
 
     def tick(self) -> None:
         """A new refresh: per-refresh facts (locks, the index's check of changed processes,
@@ -81,6 +82,11 @@ class BoxFacts:
             self._fuse = None
             if self._sockets is not None:
                 self._sockets.expire_filtered()
+
+    def expire(self) -> None:
+        """The box changed under the kept socket dumps (an action shut a socket down): the next
+        look dumps them again. Takes no lock, so the UI thread may call it while a lane reads."""
+        self._stale = True
 
     # -- ages ----------------------------------------------------------------------------------
     def _age(self, at: float | None) -> float | None:
@@ -127,7 +133,8 @@ class BoxFacts:
         with self._lock:
             now = self._clock()
             sc = self._sockets
-            if sc is None or fresh or now - self._sockets_at >= self.socket_cadence:
+            if sc is None or fresh or self._stale or now - self._sockets_at >= self.socket_cadence:
+                self._stale = False
                 sc = self._sockets = self._make()
                 sc.finder = self.owners
                 sc.prefetch = False
