@@ -154,6 +154,12 @@ class BoxFacts:
                 out = self.sockets(fresh=True).process_sockets(pid, piddir=piddir, peers=peers)
             return out
 
+    def socket_rows(self, d: PidDir, fds: list[tuple[int, int]]) -> list[SocketRow]:
+        """These socket fds of a process as the Sockets panel's rows, from the kept dumps (the
+        Files panel's endpoints: no dump of the box beyond the kept cadence's)."""
+        with self._lock:
+            return self.sockets().socket_rows(d, fds)
+
     # -- locks and FUSE ------------------------------------------------------------------------
     def lock_text(self) -> str:
         """/proc/locks as read this refresh. Raises OSError when it cannot be read."""

@@ -33,6 +33,7 @@ from stucktui.model.sockets import (
 )
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
+from stucktui.procfs.privilege import refusal_brief
 from stucktui.procfs.root import PidDir, ProcRoot
 
 
@@ -217,6 +218,7 @@ class SocketCollector:
             unreadable=unreadable,
             duration=self._clock() - t0,
             own_netns=self.own_netns,
+            unreadable_why=refusal_brief() if unreadable else "",
         )
 
     def _comm(self, pid: int) -> str:
@@ -268,24 +270,7 @@ class SocketCollector:
         finally:
             if worker is not None:
                 worker.join()
-        wanted = {ino for _, ino in fds}
-        inet = table.inet(wanted)
-        unix = table.unix(wanted - inet.keys())
-        owners: dict[int, PeerOwner] = {}
-        paths: dict[int, str | None] = {}
-        peer_inodes = {u.peer_inode for u in unix.values() if u.peer_inode}
-        if peers and peer_inodes:
-            paths = {i: u.path for i, u in table.unix(peer_inodes).items()}
-            owners = self.socket_owners(peer_inodes, pid, fds)
-        src = table.source
-        rows = []
-        for fd, ino in sorted(fds):
-            s: InetSocket | UnixSocket | None = inet.get(ino) or unix.get(ino)
-            if isinstance(s, UnixSocket) and s.peer_inode:
-                rows.append(SocketRow(fd, ino, s, ns, src, owners.get(s.peer_inode), paths.get(s.peer_inode)))
-            else:
-                proto = d.socket_protocol(fd) if s is None else None
-                rows.append(SocketRow(fd, ino, s, ns, src, protocol=proto))
+        rows, inet = self._rows(d, table, ns, fds, peers)
         if table.note:
             notes.append(table.note)
         if ns is not None and ns != self.own_netns:
@@ -299,7 +284,7 @@ class SocketCollector:
         return ProcessSockets(
             pid=pid,
             netns=ns,
-            source=src,
+            source=table.source,
             rows=tuple(rows),
             states=counts_by_name(tcp.items()),
             by_remote=group_by_remote(rows, served),
@@ -308,6 +293,35 @@ class SocketCollector:
             accept_queues=queues,
             served_ports=served,
         )
+
+    def socket_rows(self, d: PidDir, fds: list[tuple[int, int]], *, peers: bool = True) -> list[SocketRow]:
+        """The Sockets panel's rows of these (fd, socket inode) of a process, joined with this
+        collector's tables (a kept one: its dumps, no new read of the box). Raises ProcessGone."""
+        ns = self.netns_of(d.pid, d)
+        return self._rows(d, self.table(ns, d.pid), ns, fds, peers)[0]
+
+    def _rows(
+        self, d: PidDir, table: NetnsTable, ns: int | None, fds: list[tuple[int, int]], peers: bool
+    ) -> tuple[list[SocketRow], dict[int, InetSocket]]:
+        wanted = {ino for _, ino in fds}
+        inet = table.inet(wanted)
+        unix = table.unix(wanted - inet.keys())
+        owners: dict[int, PeerOwner] = {}
+        paths: dict[int, str | None] = {}
+        peer_inodes = {u.peer_inode for u in unix.values() if u.peer_inode}
+        if peers and peer_inodes:
+            paths = {i: u.path for i, u in table.unix(peer_inodes).items()}
+            owners = self.socket_owners(peer_inodes, d.pid, fds)
+        src = table.source
+        rows = []
+        for fd, ino in sorted(fds):
+            s: InetSocket | UnixSocket | None = inet.get(ino) or unix.get(ino)
+            if isinstance(s, UnixSocket) and s.peer_inode:
+                rows.append(SocketRow(fd, ino, s, ns, src, owners.get(s.peer_inode), paths.get(s.peer_inode)))
+            else:
+                proto = d.socket_protocol(fd) if s is None else None
+                rows.append(SocketRow(fd, ino, s, ns, src, protocol=proto))
+        return rows, inet
 
     def socket_owners(
         self, inodes: set[int], pid: int, own_fds: Iterable[tuple[int, int]] = ()
