@@ -199,11 +199,7 @@ class NetnsTable:
             if not want:
                 break
             d = self._inet_dump(family, proto)
-            found: Iterable[InetSocket]
-            if d is not None:
-                found = nl.iter_inet(d.chunks, d.proto, want)
-            else:
-                found = parse_net_inet(self._proc_text(name), name[:3], want)
+            found = d.find(want) if d is not None else parse_net_inet(self._proc_text(name), name[:3], want)
             for s in found:
                 out[s.inode] = s
         return out

@@ -143,15 +143,17 @@ class ProcessFiles:
 
 def with_endpoints(files: ProcessFiles, rows: Iterable[SocketRow]) -> ProcessFiles:
     """The Files rows with each socket's ends (model.sockets.endpoint_text) from the Sockets
-    panel's rows of the same process, matched by fd and inode (an fd reused since is not)."""
-    ends: dict[tuple[int, int | None], str | None] = {(r.fd, r.inode): endpoint_text(r) for r in rows}
+    panel's rows of the same process, matched by fd and inode (an fd reused since is not).
+    Only the rows that change are copied (a process may hold 20,000 sockets)."""
+    ends: dict[tuple[int, int | None], SocketRow] = {(r.fd, r.inode): r for r in rows}
     if not ends:
         return files
-    out = tuple(
-        r._replace(endpoint=ends.get((r.fd, r.inode), r.endpoint)) if r.kind == "socket" else r
-        for r in files.rows
-    )
-    return replace(files, rows=out)
+    out = list(files.rows)
+    for i, r in enumerate(out):
+        s = ends.get((r.fd, r.inode)) if r.kind == "socket" else None
+        if s is not None:
+            out[i] = r._replace(endpoint=endpoint_text(s))
+    return replace(files, rows=tuple(out))
 
 
 def pipe_verdicts(holders: Iterable[PipeEnd]) -> tuple[bool, bool]:
