@@ -81,8 +81,9 @@ def heading(title: str) -> str:
 
 
 def wrap(lines: Iterable[str], width: int = WIDTH) -> list[str]:
-    """Each line cut at word boundaries to `width` columns; the continuation is indented four
-    columns past the line's own indent. A word longer than the width (a path) is not broken."""
+    """Each line cut at word boundaries to `width` columns; the continuation is indented two
+    columns past the line's own indent (the items under a line are four: they stay apart). A
+    word longer than the width (a path) is not broken."""
     out: list[str] = []
     for line in lines:
         if len(line) <= width:
@@ -93,7 +94,7 @@ def wrap(lines: Iterable[str], width: int = WIDTH) -> list[str]:
             line[len(indent) :],
             width,
             initial_indent=indent,
-            subsequent_indent=indent + "    ",
+            subsequent_indent=indent + "  ",
             break_long_words=False,
             break_on_hyphens=False,
             drop_whitespace=True,

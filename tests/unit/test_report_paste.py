@@ -146,8 +146,8 @@ def test_text_lines_are_wrapped_at_100_columns():
     assert "\n    " in text  # a continuation is indented under its line
     wrapped = wrap(["  " + "word " * 40, "short", "  " + "x" * 150 + " y"])
     assert all(len(x) <= 100 for x in wrapped[:-3]) and wrapped[-3] == "short"
-    assert wrapped[1].startswith("      word") and " ".join(wrapped[:-3]).split() == ["word"] * 40
-    assert wrapped[-2:] == ["  " + "x" * 150, "      y"]  # a word is never broken
+    assert wrapped[1].startswith("    word") and " ".join(wrapped[:-3]).split() == ["word"] * 40
+    assert wrapped[-2:] == ["  " + "x" * 150, "    y"]  # a word is never broken
 
 
 def test_a_python_stack_shared_by_8_threads_is_printed_once():
