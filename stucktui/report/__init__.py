@@ -288,7 +288,7 @@ def render_box(rep: BoxReport, fmt: str, *, brief: bool = False) -> str:
             body = [x for it in its for x in brief_block(findings[id(it)], rep.chains, md, False)]
         else:
             body = finding_lines(its, md, who=False)
-        lines += body if md else ["  " + x for x in body]
+        lines += body if md else ["    " + x for x in body]  # past a continuation's two
     if not items:
         lines += ["", f"No findings: {none} on this box." if md else f"no findings: {none}"]
     if not brief:

@@ -189,14 +189,15 @@ def test_demo_no_tui_prints_findings_and_cleans_up():
     group = lines.index(
         next(x for x in lines if x.startswith(f"pid {roles['report-exporter']} (report-exporter): "))
     )
-    head = "  [CRITICAL wait-chain] "
-    (at,) = [i for i, line in enumerate(lines) if i > group and line.startswith(head) and "(backup)" in line]
+    head = "    [CRITICAL wait-chain] "
+    end = next((i for i in range(group + 1, len(lines)) if lines[i][:1] not in ("", " ")), len(lines))
+    (at,) = [i for i in range(group + 1, end) if lines[i].startswith(head) and "(backup)" in lines[i]]
     summary = lines[at][len(head) :]
     steps = []  # the finding's own lines, up to the next finding's
     for line in lines[at + 1 :]:
-        if not line.startswith("      "):
+        if not line.startswith("        "):
             break
-        steps += [line] if line.startswith("      next: ") else []
+        steps += [line] if line.startswith("        next: ") else []
     _check_chain(summary, steps, roles)
     assert f"stucktui demo: ended pids {' '.join(map(str, pids))}" in text
     wait_until(lambda: _everything_gone(p.pid, pids), 30, what="demo pids gone")

@@ -83,7 +83,7 @@ def test_box_report_all_formats():
     text = render_box(rep, "text")
     assert text.startswith("stucktui report --all: 2 findings in 2 of 120 processes")
     assert "\x1b" not in text and "\npid 7 (\\x1b]0;pwned\\x07" in text  # grouped by process
-    assert "\n  [CRITICAL pipe-writers-blocked] 4 threads of pid 7" in text
+    assert "\n    [CRITICAL pipe-writers-blocked] 4 threads of pid 7" in text
     md = render_box(rep, "markdown")
     assert "\x1b" not in md and "- *CRITICAL* `pipe-writers-blocked`: 4 threads" in md
     assert "*pid 7* (`\\x1b]0;pwned\\x07`" in md and "`[bold]red[/]`" in md
