@@ -106,7 +106,8 @@ class ActionFlows:
 
     def _done(self, result: R.ActionResult) -> None:
         title = f"{result.action}: {result.outcome}"
-        self._show(title, [*result.lines(), *([] if result.audit_error else [self._logged()])], result.ok)
+        logged = not result.audit_error and result.outcome != R.AUDIT_FAILED
+        self._show(title, [*result.lines(), *([self._logged()] if logged else [])], result.ok)
         # re-read the process now, with the box's socket tables dumped again: a socket just shut
         # down must not stay on screen as it was until the kept dumps age out
         self.app.sampler.after_action()

@@ -150,6 +150,8 @@ async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit)
     app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
         await _open(pilot, app, p.pid)
+        # the kept socket dumps would be reused for an hour: only the action makes them again
+        app.sampler.facts.socket_cadence = 3600.0
         await pilot.press("3")
         table = app.screen.query_one("#sockets-table", KeyedTable)
         await wait_for(pilot, lambda: table.select_key(fd), 30)
@@ -172,10 +174,11 @@ async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
         assert app.screen.ok, app.screen.lines
         assert f"logged: one line in {audit} and in syslog (authpriv)" in app.screen.lines
-        # the panels are read again at once, with fresh socket dumps: the socket is no longer
-        # shown CLOSE_WAIT (shut down both ways, it is in no table) while the result is up
+        # back on the panel, it is read with fresh socket dumps: the socket is no longer shown
+        # CLOSE_WAIT (shut down both ways, it is in no table)
+        await pilot.press("escape")
         screen = next(s for s in app.screen_stack if isinstance(s, ProcessScreen))
         shown = lambda: [r for r in (screen.panels.sockets.rows if screen.panels else ()) if r.fd == int(fd)]  # noqa: E731
-        await wait_for(pilot, lambda: shown() and shown()[0].state != "CLOSE_WAIT", 4.5)
+        await wait_for(pilot, lambda: shown() and shown()[0].state != "CLOSE_WAIT", 30)
     (line,) = [x for x in _lines(audit) if x["action"] == "close-fd"]
     assert (line["pid"], line["method"], line["fd"]) == (p.pid, "shutdown-both", int(fd))
