@@ -12,6 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from stucktui import __version__
+from stucktui.cli_help import (
+    DEMO_DESCRIPTION,
+    REPORT_DESCRIPTION,
+    REPORT_EXIT_CODES,
+    SEVERITIES,
+    Shown,
+    count_arg,
+)
 from stucktui.textsafe import printable
 
 if TYPE_CHECKING:
@@ -76,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="print the findings and facts about one process (or the findings of every process, "
         "with --all) without starting the TUI",
+        description=REPORT_DESCRIPTION,
+        epilog=REPORT_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("pid", type=pid_arg, nargs="?")
     r.add_argument("--all", action="store_true", help="the findings of every process on the box")
@@ -93,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the report to FILE atomically (a new file in its directory, renamed over it) "
         "when it has something to say (exit status 0 or 4); FILE is left as it was otherwise",
     )
+    r.add_argument(
+        "--brief",
+        action="store_true",
+        help="text and markdown: each finding with its one-line wait chains and first next steps "
+        "(at most 25 lines for one process)",
+    )
+    r.add_argument(
+        "--severity",
+        choices=SEVERITIES,
+        help="only findings this severe or worse (critical > warning > info)",
+    )
+    r.add_argument("--limit", type=count_arg, metavar="N", help="at most N findings, the most severe")
     r.add_argument("--no-python", action="store_true", help="skip py-spy (Python stacks)")
     r.add_argument(
         "--timeout",
@@ -106,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="start one live example of each incident stucktui is built for (as children, "
         "loopback only), open the TUI on them, and end them all on exit",
+        description=DEMO_DESCRIPTION,
     )
     d.add_argument("--no-tui", action="store_true", help="print the demo's pids and findings, then stop")
     d.add_argument("--interval", type=_positive_float, dest="demo_interval", help="TUI refresh interval")
@@ -124,12 +148,21 @@ FLEET_FORMATS = ("openmetrics", "jsonl")  # `report --all` only: a box's answer 
 INCOMPLETE = 4  # exit status of a report cut short by its deadline: what was read is printed
 
 
-def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, timeout: float = 20.0) -> int:
+def run_report(
+    pid: int,
+    fmt: str,
+    proc: str = "/proc",
+    *,
+    python: bool = True,
+    timeout: float = 20.0,
+    shown: Shown = Shown(),  # noqa: B008 (frozen)
+) -> int:
     from stucktui.inspection.bounded import examine_pid_bounded
     from stucktui.inspection.examine import ExitedDuringReport
     from stucktui.procfs.errors import AccessDenied, ProcessGone
     from stucktui.procfs.root import ProcRoot
     from stucktui.report import Report, exited_json, render
+    from stucktui.report.brief import select
 
     try:
         seen = examine_pid_bounded(ProcRoot(proc), pid, python=python, timeout=timeout)
@@ -150,8 +183,9 @@ def run_report(pid: int, fmt: str, proc: str = "/proc", *, python: bool = True, 
         return 1
     if seen.detail is None:
         return _incomplete(seen.incomplete, fmt, {"pid": pid})
-    rep = Report(seen.detail, seen.panels, seen.findings, seen.chains, incomplete=seen.incomplete)
-    sys.stdout.write(render(rep, fmt))
+    found = select(seen.findings, shown.severity, shown.limit)
+    rep = Report(seen.detail, seen.panels, found, seen.chains, incomplete=seen.incomplete)
+    sys.stdout.write(render(rep, fmt, brief=shown.brief))
     for line in seen.incomplete:
         print(f"stucktui: {printable(line)}", file=sys.stderr)
     return INCOMPLETE if seen.incomplete else 0
@@ -170,7 +204,13 @@ def _incomplete(lines: tuple[str, ...], fmt: str, keys: dict[str, object]) -> in
 
 
 def run_report_all(
-    fmt: str, proc: str = "/proc", *, python: bool = True, window: float = 0.4, timeout: float = 20.0
+    fmt: str,
+    proc: str = "/proc",
+    *,
+    python: bool = True,
+    window: float = 0.4,
+    timeout: float = 20.0,
+    shown: Shown = Shown(),  # noqa: B008 (frozen)
 ) -> int:
     """`stucktui report --all`: the box-wide triage, its CPU% (which feeds epoll-spin) measured
     over `window` seconds, within `timeout` seconds."""
@@ -181,6 +221,7 @@ def run_report_all(
     from stucktui.model.process import ProcessListSnapshot
     from stucktui.procfs.root import ProcRoot
     from stucktui.report import BoxReport, render_box
+    from stucktui.report.brief import select
 
     root = ProcRoot(proc)
     step = ["the box's process list (/proc/*/stat, cmdline)"]
@@ -205,12 +246,13 @@ def run_report_all(
             return _fleet(fmt, None, (), (str(result),), timeout)
         return _incomplete((str(result),), fmt, {})
     rep = BoxReport(
-        result.findings, result.processes, result.suspects, result.taken_at, result.duration,
+        select(result.findings, shown.severity, shown.limit), result.processes, result.suspects,
+        result.taken_at, result.duration,
         chains=result.chains, visibility=result.visibility, cpu_window=result.cpu_window,
     )  # fmt: skip
     if fmt in FLEET_FORMATS:
         return _fleet(fmt, rep, listed[-1].rows, (), timeout)
-    sys.stdout.write(render_box(rep, fmt))
+    sys.stdout.write(render_box(rep, fmt, brief=shown.brief))
     return 0
 
 
@@ -301,9 +343,10 @@ def _leave(code: int) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     py, timeout = not args.no_python, args.report_timeout
+    shown = Shown(args.severity, args.limit, args.brief)
     if args.all:
-        return run_report_all(args.format, args.proc, python=py, timeout=timeout)
-    return run_report(args.pid, args.format, args.proc, python=py, timeout=timeout)
+        return run_report_all(args.format, args.proc, python=py, timeout=timeout, shown=shown)
+    return run_report(args.pid, args.format, args.proc, python=py, timeout=timeout, shown=shown)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -312,6 +355,10 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "report":
         if args.all == (args.pid is not None):
             parser.error("report: give a PID or --all (not both)")
+        if args.brief and args.format not in ("text", "markdown"):
+            parser.error(f"report: --brief is for --format text or markdown, not {args.format}")
+        if args.format in FLEET_FORMATS and (args.severity or args.limit):
+            parser.error(f"report: --severity and --limit are not for --format {args.format}")
         if not args.all and args.format in FLEET_FORMATS:
             parser.error(f"report: --format {args.format} is for --all (a box's findings); use --format json")
         if args.output is not None:

@@ -35,7 +35,7 @@ def _trouble(r: FdRow) -> int:
 def fd_text(r: FdRow) -> str:
     """Everything the filter matches on, lower case."""
     parts = [str(r.fd), r.kind, r.target, r.mode or "", " ".join(r.flags)]
-    parts += [r.socket_state or "", r.detail or ""]
+    parts += [r.socket_state or "", r.detail or "", r.endpoint or ""]
     if r.pipe is not None:
         parts.append(pipe_summary(r.pipe))
         parts.extend(f"{p.pid} {p.name}" for p in r.pipe.peers)
@@ -44,7 +44,7 @@ def fd_text(r: FdRow) -> str:
 
 def filter_fds(rows: Iterable[FdRow], query: str) -> list[FdRow]:
     """Case-insensitive. A number alone selects that fd; otherwise every word must appear in
-    the row's kind, target, mode, flags, socket state, special-fd detail or pipe peers."""
+    the row's kind, target, mode, flags, socket state and ends, special-fd detail or pipe peers."""
     words = query.lower().split()
     if not words:
         return list(rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import TYPE_CHECKING, TextIO
 
 from stucktui.actions import results as R
@@ -61,6 +62,29 @@ def fd_arg(text: str) -> int:
     return fd
 
 
+_EXITS = """exit status:
+  0  done and verified by re-reading /proc
+  1  failed or not verified (process gone, no permission, gdb failed)
+  2  an invalid request ({what})
+  3  refused: --read-only, declined, no terminal to ask on (use --yes),
+     {refused}the audit log not writable"""
+
+CLOSE_METHODS = """methods (the chooser in the TUI offers the same five):
+  gdb-null       gdb attaches and calls dup2(/dev/null, FD): the number stays taken, reads get
+                 end-of-file, writes succeed and go nowhere (the process stops for a moment)
+  gdb-close      gdb attaches and calls close(FD): the number is freed and may be reused by the
+                 process's next open, which code still holding the old number then reads
+  shutdown-both  a socket only, no ptrace: pidfd_getfd copies it, shutdown(SHUT_RDWR) ends the
+                 connection (the peer gets a FIN); the fd stays open on a dead socket
+  shutdown-read  a socket only: shutdown(SHUT_RD); blocked readers get end-of-file, sends go on
+  epoll-del      an fd a level-triggered epoll set of the process keeps reporting (a busy loop):
+                 EPOLL_CTL_DEL from outside, no ptrace; the fd stays open
+
+default: gdb-null where gdb can work on the process (a test call proves it); where it cannot,
+epoll-del for an fd a level-triggered epoll set watches, else shutdown-both for a socket; a
+listening socket has no default (every method stops the process accepting on it)."""
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="act without asking for confirmation")
     # SUPPRESS: a global --read-only on the main parser must not be reset by this default
@@ -76,7 +100,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         help="send a signal by name through a pidfd, confirmed and logged",
         description="Send a signal by name (numbers differ between architectures) through a pidfd, "
         "so a process whose pid was reused is never hit.",
-        epilog=audit_help(),
+        epilog=_EXITS.format(what="unknown signal name", refused="a kernel thread, ")
+        + "\n\n"
+        + textwrap.fill(audit_help(), 96),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("pid", type=pid_arg)
     s.add_argument("name", help="signal name: TERM, SIGUSR1, RTMIN+2 (never a number)")
@@ -87,14 +114,20 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         help="close or neutralise an fd inside a process, confirmed, verified and logged",
         description="Close an fd inside a process (gdb) or shut its socket down (pidfd_getfd + "
         "shutdown), then re-read /proc to prove it.",
-        epilog=audit_help(),
+        epilog=CLOSE_METHODS
+        + "\n\n"
+        + _EXITS.format(what="an fd that is not open", refused="the method unavailable, ")
+        + "\n\n"
+        + textwrap.fill(audit_help(), 96),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("pid", type=pid_arg)
     c.add_argument("fd", type=fd_arg)
     c.add_argument(
         "--method",
         choices=METHOD_IDS,
-        help="default: gdb-null when gdb can work on the process, else shutdown-both for a socket",
+        help="how to close it (see methods below); default: gdb-null where gdb works, else "
+        "epoll-del or shutdown-both",
     )
     _common(c)
     c.set_defaults(action_command="close-fd")

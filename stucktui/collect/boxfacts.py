@@ -77,6 +77,7 @@ class BoxFacts:
         self._fuse: FuseLookup | None = None
         self._local = threading.local()  # .painting: this thread's reads must not wait
         self.collectors = 0  # socket collectors made (each dumps what it is asked for): tests
+        self._stale = False  # expire() was called: the next sockets() dumps again
 
     def tick(self) -> None:
         """A new refresh: per-refresh facts (locks, the index's check of changed processes,
@@ -88,6 +89,11 @@ class BoxFacts:
             self._fuse = None
             if self._sockets is not None:
                 self._sockets.expire_filtered()
+
+    def expire(self) -> None:
+        """The box changed under the kept socket dumps (an action shut a socket down): the next
+        look dumps them again. Takes no lock, so the UI thread may call it while a lane reads."""
+        self._stale = True
 
     # -- ages ----------------------------------------------------------------------------------
     def _age(self, at: float | None) -> float | None:
@@ -158,7 +164,8 @@ class BoxFacts:
         with self._lock:
             now = self._clock()
             sc = self._sockets
-            if sc is None or fresh or now - self._sockets_at >= self.socket_cadence:
+            if sc is None or fresh or self._stale or now - self._sockets_at >= self.socket_cadence:
+                self._stale = False
                 sc = self._sockets = self._make()
                 sc.finder = self.owners
                 sc.prefetch = False
@@ -180,6 +187,12 @@ class BoxFacts:
             if self._sockets_at < self._tick_at and any(_unlisted(r) for r in out.rows):
                 out = self.sockets(fresh=True).process_sockets(pid, piddir=piddir, peers=peers)
             return out
+
+    def socket_rows(self, d: PidDir, fds: list[tuple[int, int]]) -> list[SocketRow]:
+        """These socket fds of a process as the Sockets panel's rows, from the kept dumps (the
+        Files panel's endpoints: no dump of the box beyond the kept cadence's)."""
+        with self._lock:
+            return self.sockets().socket_rows(d, fds)
 
     # -- locks and FUSE ------------------------------------------------------------------------
     def lock_text(self) -> str:

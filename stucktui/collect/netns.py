@@ -20,10 +20,14 @@ from stucktui.model.net import (
 )
 from stucktui.model.sockets import AcceptQueue, SocketRow, counts_by_name
 from stucktui.procfs import netlink as nl
+from stucktui.procfs.errors import ProcessGone
 from stucktui.procfs.net import count_net_states, parse_net_inet, parse_net_unix
 from stucktui.procfs.root import ProcRoot
 
 Dumper = Callable[[bytes], list[bytes]]
+
+
+_MEMBERS = 4  # members of a namespace a table keeps to read its /proc/PID/net files through
 
 
 def ns_inode(link: str) -> int | None:
@@ -40,6 +44,9 @@ class NetnsTable:
         self._dumper = dumper
         self.netns = netns
         self.pid = pid  # any member of the namespace, for /proc/PID/net
+        # the members that asked for it, latest first: one that exits (or is a zombie: no net
+        # directory) hands the read to the next; exiting is a normal event, never a failure
+        self._members: list[int] = [pid]
         self.source = "netlink" if dumper is not None else "proc"
         self.note: str | None = None
         self._dumps: dict[tuple[int, int], nl.InetDump] = {}
@@ -61,13 +68,34 @@ class NetnsTable:
             "backlogs, no tcp_info"
         )
 
+    def member(self, pid: int) -> None:
+        """`pid` is in the namespace and being read now: the likeliest member to be alive."""
+        if self._members[0] != pid:
+            self._members = [pid, *(m for m in self._members if m != pid)][:_MEMBERS]
+            self.pid = pid
+
     def _proc_text(self, name: str) -> str:
         if name not in self._text:
-            try:
-                self._text[name] = self.root.read_text(self.pid, "net", name, pid=self.pid)
-            except FileNotFoundError:
-                self._text[name] = ""  # e.g. no IPv6 in this kernel
+            self._text[name] = self._read_net(name)
         return self._text[name]
+
+    def _read_net(self, name: str) -> str:
+        """/proc/PID/net/NAME of a member. A member that exited (ESRCH, its directory gone) is
+        dropped and the next one read, as is one that is a zombie (no net directory: ENOENT);
+        ENOENT from each member means the file does not exist (no IPv6 in this kernel). When
+        every member is gone: ProcessGone of the latest, the process the caller is reading."""
+        missing = False
+        for m in list(self._members):
+            try:
+                return self.root.read_text(m, "net", name, pid=m if isinstance(m, int) else None)
+            except FileNotFoundError:
+                missing = True
+            except ProcessGone:
+                if len(self._members) > 1:
+                    self._members.remove(m)
+        if missing:
+            return ""
+        raise ProcessGone(self.pid, f"net/{name}")
 
     def _inet_dump(self, family: int, proto: int) -> nl.InetDump | None:
         if self.source != "netlink" or self._dumper is None:
@@ -171,11 +199,7 @@ class NetnsTable:
             if not want:
                 break
             d = self._inet_dump(family, proto)
-            found: Iterable[InetSocket]
-            if d is not None:
-                found = nl.iter_inet(d.chunks, d.proto, want)
-            else:
-                found = parse_net_inet(self._proc_text(name), name[:3], want)
+            found = d.find(want) if d is not None else parse_net_inet(self._proc_text(name), name[:3], want)
             for s in found:
                 out[s.inode] = s
         return out

@@ -23,7 +23,7 @@ from stucktui.collect.pipemap import PipeMap
 from stucktui.collect.signals import collect_signals
 from stucktui.collect.sockets import SocketCollector
 from stucktui.collect.threads import ThreadCollector, collect_with_python
-from stucktui.model.files import ProcessFiles, pipe_summary
+from stucktui.model.files import ProcessFiles, pipe_summary, with_endpoints
 from stucktui.model.locks import ProcessLocks
 from stucktui.model.panels import ALL_PANELS, PanelData
 from stucktui.model.process import Unavailable
@@ -31,7 +31,7 @@ from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import FdResolver, ThreadsSnapshot, merge_python
-from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
 from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.tools.pyspy import start_dump
@@ -133,6 +133,7 @@ class PanelCollector:
         if self.facts is not None:  # a view painting: the index answers at once or not at all
             with self.facts.painting():
                 files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
+                files = self._endpoints(d, files, None)
         else:
             files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
         self._files = (d.pid, files)
@@ -242,8 +243,27 @@ class PanelCollector:
             self.root, d.pid, piddir=d, pipe_map=self._pipe_map(), socket_states=states,
             lazy=lazy and window is not None, detail=window or (),
         )  # fmt: skip
+        files = self._endpoints(d, files, sockets)
         self._files = (d.pid, files)
         return files
+
+    def _endpoints(
+        self, d: PidDir, files: ProcessFiles, sockets: ProcessSockets | Unavailable | None
+    ) -> ProcessFiles:
+        """Each socket fd's ends (the Sockets panel's facts): from this refresh's Sockets rows,
+        or for the fds read in full, from the box facts' kept dumps."""
+        if isinstance(sockets, ProcessSockets):
+            return with_endpoints(files, sockets.rows)
+        socks = [
+            (r.fd, r.inode) for r in files.rows if r.inode is not None and r.kind == "socket" and not r.unread
+        ]
+        if not socks or self.facts is None:
+            return files
+        try:
+            rows = self.facts.socket_rows(d, socks)
+        except (ProcError, OSError, ValueError):  # gone, or refused: the rows say no more
+            return files
+        return with_endpoints(files, rows)
 
     def _sockets(self) -> SocketCollector | BoxFacts:
         return self.facts if self.facts is not None else SocketCollector(self.root)

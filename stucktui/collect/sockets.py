@@ -32,7 +32,8 @@ from stucktui.model.sockets import (
     group_by_remote,
 )
 from stucktui.procfs import netlink as nl
-from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
+from stucktui.procfs.privilege import refusal_brief
 from stucktui.procfs.root import PidDir, ProcRoot
 
 
@@ -88,6 +89,8 @@ class SocketCollector:
         if t is None:
             mine = netns is not None and netns == self.own_netns
             t = self._tables[key] = NetnsTable(self.root, netns, pid, self._dumper if mine else None)
+        else:
+            t.member(pid)  # a member read now: the one to read the namespace's files through
         return t
 
     def expire_filtered(self) -> None:
@@ -126,7 +129,7 @@ class SocketCollector:
                 found = table.inet(inodes).keys()
                 listed.update(found)
                 listed.update(table.unix(inodes - found).keys())
-            except OSError:
+            except (OSError, ProcError):  # every process of the namespace exited meanwhile
                 continue
         out: dict[int, int] = {}
         for pid, fds in held.items():
@@ -183,7 +186,10 @@ class SocketCollector:
             # CLOSE_WAIT join only, never in the box's totals
             if ns is not None:
                 named.add(ns)
-            cw = self.table(ns, pid).close_wait_inodes()
+            try:
+                cw = self.table(ns, pid).close_wait_inodes()
+            except ProcessGone:  # it exited, and with it the last process we knew in its namespace
+                continue
             mine = [i for i in inodes if i in cw]
             if mine:
                 held[pid] = mine
@@ -191,12 +197,18 @@ class SocketCollector:
         procs.sort(key=lambda p: (-p.close_wait, -p.sockets, p.pid))
         for i, p in enumerate(procs[:top]):
             if p.close_wait:
-                remote, n = self._top_remote(p, held[p.pid])
+                try:
+                    remote, n = self._top_remote(p, held[p.pid])
+                except ProcessGone:
+                    continue
                 procs[i] = replace(p, top_remote=remote, top_remote_count=n)
         merged: Counter[int] = Counter()
         for ns in named:
             table = self.own_table() if ns == self.own_netns else self._tables[ns]
-            merged.update(table.tcp_counts()[0])
+            try:
+                merged.update(table.tcp_counts()[0])
+            except ProcessGone:  # every process we knew in it exited: so, likely, did it
+                continue
         if self.own_netns is None:
             merged.update(self.own_table().tcp_counts()[0])
         return SocketSummary(
@@ -206,12 +218,13 @@ class SocketCollector:
             unreadable=unreadable,
             duration=self._clock() - t0,
             own_netns=self.own_netns,
+            unreadable_why=refusal_brief() if unreadable else "",
         )
 
     def _comm(self, pid: int) -> str:
         try:
             return self.root.read_text(pid, "comm", pid=pid).rstrip("\n")
-        except OSError:
+        except (OSError, ProcError):  # exited since: the name is all it costs
             return "?"
 
     def _top_remote(self, p: PidSocketCount, inodes: list[int]) -> tuple[str | None, int]:
@@ -264,24 +277,7 @@ class SocketCollector:
         finally:
             if worker is not None:
                 worker.join()
-        wanted = {ino for _, ino in fds}
-        inet = table.inet(wanted)
-        unix = table.unix(wanted - inet.keys())
-        owners: dict[int, PeerOwner] = {}
-        paths: dict[int, str | None] = {}
-        peer_inodes = {u.peer_inode for u in unix.values() if u.peer_inode}
-        if peers and peer_inodes:
-            paths = {i: u.path for i, u in table.unix(peer_inodes).items()}
-            owners = self.socket_owners(peer_inodes, pid, fds)
-        src = table.source
-        rows = []
-        for fd, ino in sorted(fds):
-            s: InetSocket | UnixSocket | None = inet.get(ino) or unix.get(ino)
-            if isinstance(s, UnixSocket) and s.peer_inode:
-                rows.append(SocketRow(fd, ino, s, ns, src, owners.get(s.peer_inode), paths.get(s.peer_inode)))
-            else:
-                proto = d.socket_protocol(fd) if s is None else None
-                rows.append(SocketRow(fd, ino, s, ns, src, protocol=proto))
+        rows, inet = self._rows(d, table, ns, fds, peers)
         if table.note:
             notes.append(table.note)
         if ns is not None and ns != self.own_netns:
@@ -295,7 +291,7 @@ class SocketCollector:
         return ProcessSockets(
             pid=pid,
             netns=ns,
-            source=src,
+            source=table.source,
             rows=tuple(rows),
             states=counts_by_name(tcp.items()),
             by_remote=group_by_remote(rows, served),
@@ -304,6 +300,35 @@ class SocketCollector:
             accept_queues=queues,
             served_ports=served,
         )
+
+    def socket_rows(self, d: PidDir, fds: list[tuple[int, int]], *, peers: bool = True) -> list[SocketRow]:
+        """The Sockets panel's rows of these (fd, socket inode) of a process, joined with this
+        collector's tables (a kept one: its dumps, no new read of the box). Raises ProcessGone."""
+        ns = self.netns_of(d.pid, d)
+        return self._rows(d, self.table(ns, d.pid), ns, fds, peers)[0]
+
+    def _rows(
+        self, d: PidDir, table: NetnsTable, ns: int | None, fds: list[tuple[int, int]], peers: bool
+    ) -> tuple[list[SocketRow], dict[int, InetSocket]]:
+        wanted = {ino for _, ino in fds}
+        inet = table.inet(wanted)
+        unix = table.unix(wanted - inet.keys())
+        owners: dict[int, PeerOwner] = {}
+        paths: dict[int, str | None] = {}
+        peer_inodes = {u.peer_inode for u in unix.values() if u.peer_inode}
+        if peers and peer_inodes:
+            paths = {i: u.path for i, u in table.unix(peer_inodes).items()}
+            owners = self.socket_owners(peer_inodes, d.pid, fds)
+        src = table.source
+        rows = []
+        for fd, ino in sorted(fds):
+            s: InetSocket | UnixSocket | None = inet.get(ino) or unix.get(ino)
+            if isinstance(s, UnixSocket) and s.peer_inode:
+                rows.append(SocketRow(fd, ino, s, ns, src, owners.get(s.peer_inode), paths.get(s.peer_inode)))
+            else:
+                proto = d.socket_protocol(fd) if s is None else None
+                rows.append(SocketRow(fd, ino, s, ns, src, protocol=proto))
+        return rows, inet
 
     def socket_owners(
         self, inodes: set[int], pid: int, own_fds: Iterable[tuple[int, int]] = ()
@@ -318,7 +343,7 @@ class SocketCollector:
             if p not in names:
                 try:
                     names[p] = self.root.read_text(p, "comm", pid=p).rstrip("\n")
-                except OSError:
+                except (OSError, ProcError):
                     names[p] = "?"
             return names[p]
 

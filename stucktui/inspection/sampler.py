@@ -91,6 +91,11 @@ class Sampler:
                 self._facts = BoxFacts(self.root)
             return self._facts
 
+    def after_action(self) -> None:
+        """An action changed a process: the next refreshes read the box's sockets afresh."""
+        if self._facts is not None:
+            self._facts.expire()
+
     @property
     def processes(self) -> ProcessListCollector:
         """The process list's collector (its CLOSE_WAIT column reads socket fds through the box

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from stucktui.model.fdinfo import FdInfo
 from stucktui.model.process import Unavailable
+from stucktui.model.sockets import SocketRow, endpoint_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,9 @@ class FdRow(NamedTuple):
     # fdinfo not read yet (the Files view reads it for the rows on screen and those the rules
     # need): mode, flags and position unknown, and a pipe's fill not measured
     unread: bool = False
+    # a socket's ends, as the Sockets panel reads them: 'tcp 10.0.0.1:40196 -> 10.0.0.5:5432',
+    # 'unix /run/x.sock -> pid 812 (nginx) fd 9'; None when not known (not read, not a socket)
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,21 @@ class ProcessFiles:
     @property
     def fd_count(self) -> int:
         return len(self.rows)
+
+
+def with_endpoints(files: ProcessFiles, rows: Iterable[SocketRow]) -> ProcessFiles:
+    """The Files rows with each socket's ends (model.sockets.endpoint_text) from the Sockets
+    panel's rows of the same process, matched by fd and inode (an fd reused since is not).
+    Only the rows that change are copied (a process may hold 20,000 sockets)."""
+    ends: dict[tuple[int, int | None], SocketRow] = {(r.fd, r.inode): r for r in rows}
+    if not ends:
+        return files
+    out = list(files.rows)
+    for i, r in enumerate(out):
+        s = ends.get((r.fd, r.inode)) if r.kind == "socket" else None
+        if s is not None:
+            out[i] = r._replace(endpoint=endpoint_text(s))
+    return replace(files, rows=tuple(out))
 
 
 def pipe_verdicts(holders: Iterable[PipeEnd]) -> tuple[bool, bool]:

@@ -72,6 +72,16 @@ _PROTOCOLS = {
 }
 
 
+def endpoint_text(r: SocketRow) -> str:
+    """What a socket fd talks to, in one line for the Files panel: its protocol, local and
+    remote ends, and the process holding the other end when it is on this box (unix)."""
+    local, remote = r.local or "-", r.remote
+    text = f"{r.proto} {local}" + (f" -> {remote}" if remote else "")
+    if r.peer is not None:
+        text += f" (peer pid {r.peer.pid} {r.peer.name} fd {r.peer.fd})"
+    return text
+
+
 class SocketRow(NamedTuple):
     """One socket fd of the selected process. `sock` is None for sockets in no table we read
     (netlink, packet, raw; or created after the dump). A NamedTuple for the reason given at
@@ -267,6 +277,9 @@ class SocketSummary:
     unreadable: int  # processes whose fds we may not list
     duration: float
     own_netns: int | None = None  # the namespace stucktui runs in
+    # why `unreadable` processes could not be read, and what would help, in a few words
+    # (procfs.privilege.refusal_brief): root is not told to run as root
+    unreadable_why: str = ""
 
     def state_counts(self) -> dict[str, int]:
         return dict(self.states)

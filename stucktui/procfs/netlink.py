@@ -13,15 +13,18 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Collection, Container, Iterable, Iterator
 from typing import NamedTuple
 
 from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, TcpInfo, UnixSocket
+from stucktui.procfs.inet_msgs import _HDR, _INET_MSG_LEN, _INET_QUICK, SOCK_DIAG_BY_FAMILY, inode_index
+from stucktui.procfs.inet_msgs import decode_at as decode_at
+from stucktui.procfs.inet_msgs import iter_inet as iter_inet
+from stucktui.procfs.inet_msgs import uniform_stride as uniform_stride
 from stucktui.procfs.tcp_info import parse_tcp_info
 
 # include/uapi/linux/netlink.h, include/uapi/linux/sock_diag.h
 NETLINK_SOCK_DIAG = 4
-SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
@@ -31,13 +34,6 @@ ALL_STATES = 0xFFFFFFFF  # inet_diag_req_v2.idiag_states: bit n selects tcp_stat
 UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN = 0x1, 0x4, 0x8, 0x10
 UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_ICONS, UNIX_DIAG_RQLEN = 0, 2, 3, 4
 
-_HDR = struct.Struct("=IH")  # nlmsghdr: nlmsg_len, nlmsg_type
-# nlmsghdr (16) + struct inet_diag_msg (72, include/uapi/linux/inet_diag.h): family, state,
-# timer, retrans, then inet_diag_sockid (sport, dport big-endian; src[4], dst[4] network order;
-# if; cookie[2]), expires, rqueue, wqueue, uid, inode.
-_INET_MSG_LEN = 88
-_INET_QUICK = struct.Struct("=IH11xB66xI")  # len, type, state, inode
-_INET_FULL = struct.Struct("=IH10xBBxxHH16s16s16xIIII")
 # nlmsghdr + struct unix_diag_msg (16): family, type, state, pad, inode, cookie[2]
 _UNIX_MSG_LEN = 32
 _UNIX_QUICK = struct.Struct("=IH14xI")  # len, type, inode
@@ -82,24 +78,6 @@ def _control(buf: bytes, off: int, typ: int) -> bool:
     if err > 0:
         raise NetlinkError(err, os.strerror(err))
     return True
-
-
-def uniform_stride(buf: bytes) -> int:
-    """The message length when every message of the chunk is a SOCK_DIAG_BY_FAMILY answer of
-    that same length (the usual case: one family, one attribute set), else 0. Checked at
-    C speed on strided slices: each header at k*L says length L and type 20, so by
-    induction the messages really sit at k*L."""
-    if len(buf) < _INET_MSG_LEN:
-        return 0
-    ln: int = _HDR.unpack_from(buf, 0)[0]
-    if ln < _INET_MSG_LEN or ln % 4 or len(buf) % ln:
-        return 0
-    n = len(buf) // ln
-    head = _HDR.pack(ln, SOCK_DIAG_BY_FAMILY)
-    for i, byte in enumerate(head):
-        if buf[i::ln].count(byte) != n:
-            return 0
-    return ln
 
 
 def scan_inet_chunk(buf: bytes, counts: list[int], collect_state: int, collected: list[int]) -> bool:
@@ -147,46 +125,6 @@ def scan_headers(buf: bytes) -> bool:
             raise NetlinkError(errno.EPROTO, "malformed netlink message")
         off += (ln + 3) & ~3
     return False
-
-
-def iter_inet(
-    chunks: Iterable[bytes], proto: str, inodes: Container[int] | None = None
-) -> Iterator[InetSocket]:
-    """Decode the sockets of an inet dump; with `inodes`, only those (the rest cost a set
-    lookup each)."""
-    full = _INET_FULL.unpack_from
-    ntohs = socket.ntohs
-    ntop = socket.inet_ntop
-    names: dict[bytes, str] = {}  # thousands of sockets share a few addresses
-    for buf in chunks:
-        stride = uniform_stride(buf) if inodes is not None else 0
-        if stride:
-            # offsets of the wanted inodes, found without a Python-level walk of the headers
-            inos = memoryview(buf).cast("I")[21 :: stride // 4].tolist()
-            want: Container[int] = inodes  # type: ignore[assignment]
-            offsets: Iterable[int] = [k * stride for k, ino in enumerate(inos) if ino in want]
-        else:
-            offsets = _inet_offsets(buf, inodes)
-        for off in offsets:
-            _, _, fam, st, sp, dp, src, dst, rq, wq, uid, ino = full(buf, off)
-            la = names.get(src)
-            if la is None:
-                la = names[src] = ntop(fam, src[:4] if fam == socket.AF_INET else src)
-            ra = names.get(dst)
-            if ra is None:
-                ra = names[dst] = ntop(fam, dst[:4] if fam == socket.AF_INET else dst)
-            yield InetSocket(proto, fam, st, la, ntohs(sp), ra, ntohs(dp), rq, wq, uid, ino)
-
-
-def _inet_offsets(buf: bytes, inodes: Container[int] | None) -> Iterator[int]:
-    quick = _INET_QUICK.unpack_from
-    n = len(buf)
-    off = 0
-    while off + _INET_MSG_LEN <= n:
-        ln, typ, _st, ino = quick(buf, off)
-        if typ == SOCK_DIAG_BY_FAMILY and (inodes is None or ino in inodes):
-            yield off
-        off += (ln + 3) & ~3 if ln >= 16 else n
 
 
 def _unix_name(raw: bytes) -> str:
@@ -379,6 +317,8 @@ class InetDump:
         self.collect_state = collect_state
         self._counts: list[int] | None = None
         self._collected: list[int] = []
+        self._where: dict[int, tuple[int, int]] | None = None  # find()'s index
+        self._indexed = False
 
     def _scan(self) -> list[int]:
         if self._counts is None:
@@ -395,6 +335,22 @@ class InetDump:
     def collected(self) -> list[int]:
         self._scan()
         return self._collected
+
+    def find(self, inodes: Collection[int]) -> Iterator[InetSocket]:
+        """The sockets with these inodes (not 0). A kept dump is looked up by several panels
+        each refresh: an index of its inodes, built on the first lookup (one pass at C speed
+        per chunk), makes each a few dict lookups instead of a pass over every socket."""
+        if self._where is None:
+            self._where = inode_index(self.chunks) or {}
+            self._indexed = bool(self._where) or not any(len(c) >= _INET_MSG_LEN for c in self.chunks)
+        if not self._indexed:
+            return iter_inet(self.chunks, self.proto, inodes)
+        by_chunk: dict[int, list[int]] = {}
+        for ino in inodes:
+            at = self._where.get(ino)
+            if at is not None:
+                by_chunk.setdefault(at[0], []).append(at[1])
+        return decode_at(((self.chunks[ci], sorted(offs)) for ci, offs in by_chunk.items()), self.proto)
 
 
 def dump_inet(

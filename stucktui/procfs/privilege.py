@@ -39,6 +39,16 @@ def own_capabilities(path: str = "/proc/self/status") -> int | None:
     return None
 
 
+def refusal_brief(euid: int | None = None, caps: int | None = -1) -> str:
+    """refusal() in a few words, for a status line."""
+    why = refusal(euid, caps)
+    if why == NOT_OWNER:
+        return "run stucktui as root to see them"
+    if why == WITHOUT_PTRACE:
+        return "refused even to root: this session lacks CAP_SYS_PTRACE (a container?)"
+    return "refused even to root: a user namespace above this one, or a security module"
+
+
 def refusal(euid: int | None = None, caps: int | None = -1) -> str:
     """One line: why the kernel refuses such a read, and what would help. `caps` (tests):
     the effective capabilities to judge by, -1 for this process's own."""

@@ -15,8 +15,10 @@ from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import ProcessDetail, Unavailable, Visibility
 from stucktui.model.text import clock_time, human_age, human_bytes
-from stucktui.model.waits import WaitChain
+from stucktui.model.waits import WaitChain, chain_text
+from stucktui.report.brief import BRIEF_LINES, brief_block, by_process, counts, fit, group_head
 from stucktui.report.chains import chain_lines
+from stucktui.report.pasting import code, fenced, heading, prose, wrap
 from stucktui.report.sections import (
     finding_lines,
     findings_json,
@@ -27,7 +29,7 @@ from stucktui.report.sections import (
     markdown_lines,
     text_lines,
 )
-from stucktui.textsafe import markdown_escape, printable, printable_argv
+from stucktui.textsafe import printable, printable_argv
 
 FORMATS = ("text", "markdown", "json")
 
@@ -167,36 +169,57 @@ def render_text(rep: Report) -> str:
     out.extend(f"  INCOMPLETE: {printable(line)}" for line in rep.incomplete)
     out.extend(findings_text(rep.finding_items(), unreadable(rep.panels, rep.detail)))
     out.append("")
-    for label, value in fact_lines(d):
-        v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
-        out.append(f"  {label + ':':<11} {v}")
-    for n in d.notes:
-        out.append(f"  note: {printable(n)}")
+    out.extend(_facts(d, "  "))
     out.extend(
         "  " + line if line else line for line in chain_lines(rep.chains, printable, "Wait chains:", "")
     )
     out.extend(text_lines(sections))
-    return "\n".join(out) + "\n"
+    return "\n".join(wrap(out)) + "\n"
+
+
+def _facts(d: ProcessDetail, indent: str) -> list[str]:
+    """The process's facts as 'label: value' lines, printable (text, and a Markdown block)."""
+    out = []
+    for label, value in fact_lines(d):
+        v = printable_argv(d.cmdline) if label == "command" and d.cmdline else printable(value)
+        out.append(f"{indent}{label + ':':<11} {v}")
+    return out + [f"{indent}note: {printable(n)}" for n in d.notes]
 
 
 def render_markdown(rep: Report) -> str:
     d = rep.detail
     sections = json_sections(rep.panels)
-    out = [f"### stucktui report: pid {d.pid} ({markdown_escape(d.name)})"]
-    out.extend(f"\n**Incomplete:** {markdown_escape(line)}" for line in rep.incomplete)
+    out = [heading(f"stucktui report: pid {d.pid} ({code(d.name)})")]
+    out.extend(f"\n{heading('Incomplete:')} {prose(line)}" for line in rep.incomplete)
     out.extend(findings_markdown(rep.finding_items(), unreadable(rep.panels, rep.detail)))
-    out.extend(["", "| | |", "|---|---|"])
-    for label, value in fact_lines(d):
-        v = printable_argv(d.cmdline) if label == "command" and d.cmdline else value
-        out.append(f"| {label} | {markdown_escape(v)} |")
-    if d.notes:
-        out.append("")
-        out.extend(f"- {markdown_escape(n)}" for n in d.notes)
-    out.extend(chain_lines(rep.chains, markdown_escape, "#### Wait chains", "- "))
+    out += ["", heading("Process"), "", *fenced(_facts(d, ""))]
+    out.extend(chain_lines(rep.chains, prose, heading("Wait chains"), "- "))
     out.extend(markdown_lines(sections))
     out.append("")
-    out.append(f"_taken at {markdown_escape(iso_time(d.taken_at))} by stucktui_")
+    out.append(f"_taken at {iso_time(d.taken_at)} by stucktui_")
     return "\n".join(out) + "\n"
+
+
+def render_brief(rep: Report, fmt: str) -> str:
+    """`report PID --brief`: the findings, each with its one-line wait chains and first next
+    steps, in at most 25 lines (text or Markdown)."""
+    d, md = rep.detail, fmt == "markdown"
+    esc = prose if md else printable
+    n = len(rep.findings)
+    found = f"{n} finding{'s' if n != 1 else ''} ({counts(rep.findings)})" if n else "no findings"
+    head = f"stucktui report: pid {d.pid} ({esc(d.name)}) at {iso_time(d.taken_at)}: {found}"
+    out = [heading(head) if md else head]
+    out += [f"INCOMPLETE: {esc(line)}" for line in rep.incomplete]
+    if not rep.findings:
+        blind = unreadable(rep.panels, rep.detail)
+        out += [f"none in what stucktui could read ({', '.join(blind)}: not readable)" if blind else ""]
+        stuck = [c for c in rep.chains if c.stuck]
+        out += [f"{'- ' if md else ''}chain: STUCK {esc(chain_text(c))}" for c in stuck[:3]]
+        out = [x for x in out if x]
+    blocks = [brief_block(f, rep.chains, md, False) for f in rep.findings]
+    more = f"`stucktui report {d.pid}` has them all" if md else f"stucktui report {d.pid} has them all"
+    out += fit(blocks, BRIEF_LINES - len(out), md, more)
+    return "\n".join(out if md else wrap(out)) + "\n"
 
 
 @dataclass(frozen=True)
@@ -238,7 +261,9 @@ def box_json(rep: BoxReport) -> dict[str, Any]:
     }
 
 
-def render_box(rep: BoxReport, fmt: str) -> str:
+def render_box(rep: BoxReport, fmt: str, *, brief: bool = False) -> str:
+    """`report --all` in text or Markdown (or JSON): its findings grouped by process, the
+    process with the most severe finding first; `brief`: each finding in a few lines."""
     data = box_json(rep)
     items = data["findings"]
     pids = len({f.pid for f in rep.findings})
@@ -247,21 +272,34 @@ def render_box(rep: BoxReport, fmt: str) -> str:
     none = "no known stuck pattern" + (" in what stucktui could read" if blind else "")
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+    md = fmt == "markdown"
     as_of = as_of_line(rep.taken_at, rep.cpu_window)
-    if fmt == "markdown":
-        lines = [f"### {markdown_escape(head)}", ""]
-        lines += [f"- **not seen**: {markdown_escape(n)}" for n in blind] + ([""] if blind else [])
-        lines += [f"_{as_of}_", ""]
-        lines += finding_lines(items, markdown_escape, True) or [f"No findings: {none} on this box."]
-        lines += chain_lines(rep.chains, markdown_escape, "#### Stuck wait chains, by root", "- ")
-        return "\n".join(lines) + "\n"
-    lines = [printable(head)] + [f"not seen: {printable(n)}" for n in blind] + [as_of, ""]
-    lines += finding_lines(items, printable, False) or [f"no findings: {none}"]
-    lines += chain_lines(rep.chains, printable, "Stuck wait chains, by root:", "  ")
-    return "\n".join(lines) + "\n"
+    esc = prose if md else printable
+    if md:
+        lines = [heading(prose(head)), ""]
+        lines += [f"- *not seen*: {prose(n)}" for n in blind] + ([""] if blind else [])
+        lines += [f"_{as_of}_"]
+    else:
+        lines = [printable(head)] + [f"not seen: {printable(n)}" for n in blind] + [as_of]
+    findings = {id(it): f for it, f in zip(items, rep.findings, strict=True)}
+    for pid, name, its in by_process(items):
+        lines += ["", group_head(pid, name, len(its), md), *([""] if md else [])]
+        if brief:
+            body = [x for it in its for x in brief_block(findings[id(it)], rep.chains, md, False)]
+        else:
+            body = finding_lines(its, md, who=False)
+        lines += body if md else ["    " + x for x in body]  # past a continuation's two
+    if not items:
+        lines += ["", f"No findings: {none} on this box." if md else f"no findings: {none}"]
+    if not brief:
+        title = heading("Stuck wait chains, by root") if md else "Stuck wait chains, by root:"
+        lines += chain_lines(rep.chains, esc, title, "- " if md else "  ")
+    return "\n".join(lines if md else wrap(lines)) + "\n"
 
 
-def render(rep: Report, fmt: str) -> str:
+def render(rep: Report, fmt: str, *, brief: bool = False) -> str:
+    if brief and fmt != "json":
+        return render_brief(rep, fmt)
     if fmt == "json":
         return render_json(rep)
     if fmt == "markdown":

@@ -148,11 +148,14 @@ def threads_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
     busy = _busiest(data.get("threads", []))
     if busy:
         out.append(f"{bullet}CPU over the sampled window: {esc(busy)}")
-    for t in data.get("threads", []):
-        stack = t.get("python_stack") or []
-        if not stack:
-            continue
-        out.append(f"{bullet}thread {t['tid']} ({esc(t['name'])}) Python stack, innermost first:")
+    for stack, same in _same_stacks(data.get("threads", [])):
+        t = same[0]
+        if len(same) == 1:
+            who = f"thread {t['tid']} ({esc(t['name'])})"
+        else:
+            tids = ", ".join(str(x["tid"]) for x in same[:8]) + (", ..." if len(same) > 8 else "")
+            who = f"{len(same)} threads ({esc(tids)})"
+        out.append(f"{bullet}{who} Python stack, innermost first:")
         head, skipped, tail = head_and_tail(stack, 25)
         for f in head:
             out.append(f"    {esc(f['function'])} ({esc(f['file'])}:{f['line']})")
@@ -161,6 +164,20 @@ def threads_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:
         for f in tail:
             out.append(f"    {esc(f['function'])} ({esc(f['file'])}:{f['line']})")
     return out
+
+
+def _same_stacks(threads: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The threads' Python stacks, each printed once with the threads that share it (a pool of
+    8 workers waiting on the same queue is one stack, '8 threads'), in first-thread order."""
+    groups: dict[tuple[tuple[object, ...], ...], list[dict[str, Any]]] = {}
+    stacks: dict[tuple[tuple[object, ...], ...], list[dict[str, Any]]] = {}
+    for t in threads:
+        stack = t.get("python_stack") or []
+        if stack:
+            key = tuple((f["function"], f["file"], f["line"]) for f in stack)
+            groups.setdefault(key, []).append(t)
+            stacks.setdefault(key, stack)
+    return [(stacks[k], members) for k, members in groups.items()]
 
 
 def signals_lines(data: dict[str, Any], fmt: Fmt) -> list[str]:

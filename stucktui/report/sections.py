@@ -29,7 +29,8 @@ from stucktui.report.panels_text import (
     sockets_lines,
     threads_lines,
 )
-from stucktui.textsafe import markdown_escape, printable
+from stucktui.report.pasting import code, fenced, heading, prose
+from stucktui.textsafe import printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +111,23 @@ def text_lines(data: dict[str, Any]) -> list[str]:
     return ["  " + line if line else line for line in section_lines(data, printable, lambda h: h + ":", "")]
 
 
+_TITLE = "\x00"  # marks a section's title among its lines (printable() escapes any NUL of theirs)
+
+
 def markdown_lines(data: dict[str, Any]) -> list[str]:
-    return section_lines(data, markdown_escape, lambda h: f"#### {h}", "- ")
+    """The panel sections in Markdown: each title a heading line, its lines one fenced block
+    (the text report's, so columns stay aligned and nothing in them is markup)."""
+    out: list[str] = []
+    block: list[str] = []
+    for line in [*section_lines(data, printable, lambda h: _TITLE + h, ""), _TITLE]:
+        if not line.startswith(_TITLE):
+            block += [line] if line else []
+            continue
+        out += fenced(block) if block else []
+        block = []
+        if line != _TITLE:
+            out += [*([""] if out[-1:] != [""] else []), heading(prose(line[1:])), ""]
+    return out
 
 
 def _step(step: str) -> str:
@@ -136,20 +152,23 @@ def findings_json(findings: Iterable[Finding], *, with_pid: bool = False) -> lis
     return out
 
 
-def finding_lines(items: list[dict[str, Any]], esc: Escape, markdown: bool) -> list[str]:
-    """One block per finding, most severe first; raw strings escaped for the format."""
+def finding_lines(
+    items: list[dict[str, Any]], markdown: bool, *, who: bool = True, evidence: bool = True
+) -> list[str]:
+    """One block per finding, most severe first; raw strings escaped for the format. `who`:
+    name the process in the head (a box report not grouped by process)."""
+    esc = prose if markdown else printable
     out: list[str] = []
     for it in items:
-        who = f" pid {it['pid']} ({esc(it['name'])})" if "pid" in it else ""
-        head = f"{it['severity'].upper()} {esc(it['id'])}{who}"
+        whose = f" pid {it['pid']} ({esc(it['name'])})" if who and "pid" in it else ""
         since = [f"since: {esc(it['since'])} (first seen by stucktui)"] if it.get("since") else []
-        facts = since + [f"evidence: {esc(e)}" for e in it["evidence"]]
+        facts = since + [f"evidence: {esc(e)}" for e in it["evidence"]] if evidence else []
         facts += [f"next: {esc(_step(s))}" for s in it["next_steps"]]
         if markdown:
-            out.append(f"- **{head}**: {esc(it['summary'])}")
+            out.append(f"- *{it['severity'].upper()}* {code(it['id'])}{whose}: {esc(it['summary'])}")
             out.extend(f"  - {x}" for x in facts)
         else:
-            out.append(f"[{head}] {esc(it['summary'])}")
+            out.append(f"[{it['severity'].upper()} {esc(it['id'])}{whose}] {esc(it['summary'])}")
             out.extend(f"    {x}" for x in facts)
     return out
 
@@ -165,13 +184,13 @@ def _none(blind: list[str]) -> str:
 
 def findings_text(items: list[dict[str, Any]], blind: list[str] | None = None) -> list[str]:
     head = f"Findings ({len(items)}, most severe first):" if items else f"Findings: {_none(blind or [])}"
-    return ["", "  " + head, *("  " + line for line in finding_lines(items, printable, False))]
+    return ["", "  " + head, *("  " + line for line in finding_lines(items, False))]
 
 
 def findings_markdown(items: list[dict[str, Any]], blind: list[str] | None = None) -> list[str]:
     head = (
-        f"#### Findings ({len(items)}, most severe first)"
+        heading(f"Findings ({len(items)}, most severe first)")
         if items
-        else f"#### Findings: {markdown_escape(_none(blind or []))}"
+        else f"{heading('Findings:')} {prose(_none(blind or []))}"
     )
-    return ["", head, *([""] if items else []), *finding_lines(items, markdown_escape, True)]
+    return ["", head, *([""] if items else []), *finding_lines(items, True)]

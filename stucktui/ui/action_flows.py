@@ -81,8 +81,11 @@ class ActionFlows:
             try:
                 out = work()
             except TargetError as exc:
-                self.policy.record(action=action, method=None, result=exc.outcome, detail=str(exc), pid=pid)
-                self.app.call_from_thread(self._show, f"{action}: nothing done", [str(exc)], False)
+                err = self.policy.record(
+                    action=action, method=None, result=exc.outcome, detail=str(exc), pid=pid
+                )
+                lines = [str(exc), f"WARNING: {err}" if err else self._logged()]
+                self.app.call_from_thread(self._show, f"{action}: nothing done", lines, False)
                 return
             except Exception as exc:  # a bug must not take the UI down
                 self.app.call_from_thread(
@@ -98,13 +101,42 @@ class ActionFlows:
 
         self.app.push_screen(ResultScreen(title, lines, ok))
 
+    def _logged(self) -> str:
+        return f"logged: one line in {self.policy.audit.path} and in syslog (authpriv)"
+
     def _done(self, result: R.ActionResult) -> None:
         title = f"{result.action}: {result.outcome}"
-        self._show(title, result.lines(), result.ok)
-        self.app.post_message(RefreshRequested())  # re-read the process now
+        logged = not result.audit_error and result.outcome != R.AUDIT_FAILED
+        self._show(title, [*result.lines(), *([self._logged()] if logged else [])], result.ok)
+        # re-read the process now, with the box's socket tables dumped again: a socket just shut
+        # down must not stay on screen as it was until the kept dumps age out
+        self.app.sampler.after_action()
+        self.app.post_message(RefreshRequested())
+
+    def _refuse_read_only(self, action: str, pid: int, key: str, fd: int | None = None) -> bool:
+        """--read-only: the action's key is refused at once with one line, before any chooser
+        or confirmation; the refusal is logged (off the UI thread). False when not read-only."""
+        if not self.policy.read_only:
+            return False
+        what = "signals" if action == "signal" else "closing fds"
+        line = f"{key}: refused, stucktui runs --read-only ({what} and every other action are refused)"
+
+        def run() -> None:
+            err = self.policy.record(
+                action=action, method=None, result=R.READ_ONLY, detail=f"{key} pressed: {line}", pid=pid,
+                extra={"fd": fd} if fd is not None else None,
+            )  # fmt: skip
+            where = f"; {err}" if err else f"; logged in {self.policy.audit.path}"
+            self.app.call_from_thread(self.app.notify, line + where, title="read-only", severity="warning")
+
+        threading.Thread(target=run, name="stucktui-refusal", daemon=True).start()
+        return True
 
     # -- send a signal --------------------------------------------------------------------------
     def signal(self, pid: int) -> None:
+        if self._refuse_read_only("signal", pid, "k"):
+            return
+
         def load() -> tuple[Target, list[SignalChoice]]:
             from stucktui.actions.signals import signal_choices
 
@@ -146,6 +178,9 @@ class ActionFlows:
 
     # -- close a fd inside the process ------------------------------------------------------------
     def close_fd(self, pid: int, fd: int) -> None:
+        if self._refuse_read_only("close-fd", pid, "c", fd):
+            return
+
         def load() -> tuple[Target, CloseOptions]:
             from stucktui.actions.closefd import close_methods
 

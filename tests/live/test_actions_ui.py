@@ -91,30 +91,55 @@ async def test_signal_by_name_from_the_picker(children, audit):
     assert (line["pid"], line["result"], line["signal"]) == (p.pid, "delivered", "SIGUSR1")
 
 
-async def test_declined_and_read_only_are_refused_and_logged(children, audit):
+async def test_a_declined_confirmation_is_logged(children, audit):
     from tests.helpers import ready_lines
 
     p = children.python(SIGUSR1_CATCHER)
     ready_lines(p)
-    app = StuckApp(interval=0.3, start_pid=p.pid, read_only=True)
+    app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
         await _open(pilot, app, p.pid)
-        assert "READ-ONLY" in app.sub_title
-        # in the footer (it recomposes its bindings after the focus settles)
-        await wait_for(pilot, lambda: "READ-ONLY:&#160;actions&#160;refused" in app.export_screenshot())
-        body = await _send_usr1(pilot, app)
-        assert "read-only" in body
+        await _send_usr1(pilot, app)
         await pilot.press("n")  # declined
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen))
-        await _send_usr1(pilot, app)
-        await pilot.press("y")  # read-only: refused all the same
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
-        assert "read-only" in app.screen.title_text
-    results = [x["result"] for x in _lines(audit)]
-    assert results == ["declined", "refused: read-only"]
+    assert [x["result"] for x in _lines(audit)] == ["declined"]
     assert p.poll() is None  # and the process got nothing: it would print and keep running
     os.kill(p.pid, signal.SIGUSR1)  # (proof the child was able to catch it all along)
     _caught(p)
+
+
+def _notes(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_read_only_refuses_at_the_first_key_with_one_line(children, audit):
+    """k and c under --read-only: no chooser, no confirmation; one line says why and where
+    the refusal was logged."""
+    from tests.helpers import ready_lines
+
+    p = children.python(CLOSE_WAIT)
+    (fd,) = ready_lines(p)
+    app = StuckApp(interval=0.3, start_pid=p.pid, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, app, p.pid)
+        assert "READ-ONLY" in app.sub_title
+        await pilot.press("k")
+        await wait_for(pilot, lambda: any("k: refused" in n for n in _notes(app)), 30)
+        (note,) = [n for n in _notes(app) if "k: refused" in n]
+        assert "--read-only" in note and f"logged in {audit}" in note
+        assert isinstance(app.screen, ProcessScreen)  # no picker, no dialog
+        await pilot.press("3")
+        table = app.screen.query_one("#sockets-table", KeyedTable)
+        await wait_for(pilot, lambda: table.select_key(fd), 30)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any("c: refused" in n for n in _notes(app)), 30)
+        assert isinstance(app.screen, ProcessScreen)
+    lines = _lines(audit)
+    assert [(x["action"], x["result"]) for x in lines] == [
+        ("signal", "refused: read-only"), ("close-fd", "refused: read-only")
+    ]  # fmt: skip
+    assert lines[1]["fd"] == int(fd) and lines[0]["pid"] == p.pid
+    assert p.poll() is None
 
 
 async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit):
@@ -125,6 +150,8 @@ async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit)
     app = StuckApp(interval=0.3, start_pid=p.pid)
     async with app.run_test(size=(160, 45)) as pilot:
         await _open(pilot, app, p.pid)
+        # the kept socket dumps would be reused for an hour: only the action makes them again
+        app.sampler.facts.socket_cadence = 3600.0
         await pilot.press("3")
         table = app.screen.query_one("#sockets-table", KeyedTable)
         await wait_for(pilot, lambda: table.select_key(fd), 30)
@@ -146,5 +173,12 @@ async def test_close_a_close_wait_socket_from_the_sockets_panel(children, audit)
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 30)
         assert app.screen.ok, app.screen.lines
+        assert f"logged: one line in {audit} and in syslog (authpriv)" in app.screen.lines
+        # back on the panel, it is read with fresh socket dumps: the socket is no longer shown
+        # CLOSE_WAIT (shut down both ways, it is in no table)
+        await pilot.press("escape")
+        screen = next(s for s in app.screen_stack if isinstance(s, ProcessScreen))
+        shown = lambda: [r for r in (screen.panels.sockets.rows if screen.panels else ()) if r.fd == int(fd)]  # noqa: E731
+        await wait_for(pilot, lambda: shown() and shown()[0].state != "CLOSE_WAIT", 30)
     (line,) = [x for x in _lines(audit) if x["action"] == "close-fd"]
     assert (line["pid"], line["method"], line["fd"]) == (p.pid, "shutdown-both", int(fd))

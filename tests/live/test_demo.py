@@ -65,6 +65,21 @@ def _started_by(parents: set[int]) -> set[int]:
     return found
 
 
+def _unwrapped(text: str) -> list[str]:
+    """A text report's lines as they were before wrapping: a continuation is indented two
+    columns past the line it continues."""
+    out: list[str] = []
+    base = -1
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if out and line.strip() and indent == base + 2:
+            out[-1] += " " + line.strip()
+            continue
+        out.append(line)
+        base = indent
+    return out
+
+
 def _check_chain(summary: str, next_steps: tuple[str, ...] | list[str], pids: dict[str, int]) -> None:
     """The sixth example's wait-chain on report-exporter: through log-shipper to the stopped backup."""
     backup, shipper, exporter = pids["backup"], pids["log-shipper"], pids["report-exporter"]
@@ -170,15 +185,19 @@ def test_demo_no_tui_prints_findings_and_cleans_up():
         "wait-chain",
     ):
         assert rule in text
-    head = f"[CRITICAL wait-chain pid {roles['report-exporter']} (report-exporter)] "
-    lines = text.splitlines()
-    (at,) = [i for i, line in enumerate(lines) if line.startswith(head) and "(backup)" in line]
+    lines = _unwrapped(text)  # grouped by process, each line wrapped at 100 columns
+    group = lines.index(
+        next(x for x in lines if x.startswith(f"pid {roles['report-exporter']} (report-exporter): "))
+    )
+    head = "    [CRITICAL wait-chain] "
+    end = next((i for i in range(group + 1, len(lines)) if lines[i][:1] not in ("", " ")), len(lines))
+    (at,) = [i for i in range(group + 1, end) if lines[i].startswith(head) and "(backup)" in lines[i]]
     summary = lines[at][len(head) :]
     steps = []  # the finding's own lines, up to the next finding's
     for line in lines[at + 1 :]:
-        if not line.startswith("    "):
+        if not line.startswith("        "):
             break
-        steps += [line] if line.startswith("    next: ") else []
+        steps += [line] if line.startswith("        next: ") else []
     _check_chain(summary, steps, roles)
     assert f"stucktui demo: ended pids {' '.join(map(str, pids))}" in text
     wait_until(lambda: _everything_gone(p.pid, pids), 30, what="demo pids gone")

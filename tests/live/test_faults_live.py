@@ -187,7 +187,7 @@ def test_report_says_pipe_fill_not_permitted(children, monkeypatch, capsys):
     children.wait_ready(p)
     monkeypatch.setattr(pidfd, "pidfd_getfd", refused_getfd)
     assert run_report(p.pid, "text", python=False) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are wrapped at 100 columns
     assert "fill unknown (not permitted)" in out
     assert "note: pipe fill not measured: pidfd_getfd was refused" in out
 

@@ -157,3 +157,42 @@ def test_epoll_watching_a_close_wait_socket(children, tmp_path):
     assert watch.socket_state == "CLOSE_WAIT" and watch.event_names == ("IN", "RDHUP", "ET")
     assert fds[sockfd].socket_state == "CLOSE_WAIT"
     assert watch.describe().endswith("CLOSE_WAIT")
+
+
+ENDS = """
+import os, socket, subprocess, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4)
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept(); a.close()  # c: CLOSE_WAIT
+mine, theirs = socket.socketpair()
+peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], pass_fds=[theirs.fileno()])
+theirs.close()
+print(c.fileno(), c.getsockname()[1], srv.getsockname()[1], mine.fileno(), peer.pid, flush=True)
+ready()
+time.sleep(600)
+"""
+
+
+def test_a_socket_fd_in_files_reads_as_its_ends_and_the_peer_on_this_box(children):
+    """Issue 19 item 8: the Files rows of sockets say local -> remote and the process holding
+    the other end (a unix socketpair's), from the box facts' kept socket dumps."""
+    from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.collect.panels import PanelCollector
+
+    p = children.python(ENDS)
+    fd, port, server, unix_fd, peer = map(int, ready_lines(p))
+    try:
+        root = ProcRoot()
+        collector = PanelCollector(root, facts=BoxFacts(root))
+        with root.pid_dir(p.pid) as d:
+            files = collector.collect(d, frozenset({"files"})).files
+        by_fd = {r.fd: r for r in files.rows}
+        tcp = by_fd[fd]
+        assert (
+            tcp.endpoint == f"tcp 127.0.0.1:{port} -> 127.0.0.1:{server}" and tcp.socket_state == "CLOSE_WAIT"
+        )
+        unix = by_fd[unix_fd].endpoint or ""
+        assert unix.startswith("unix ") and f"(peer pid {peer} python" in unix, unix
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(peer, signal.SIGKILL)

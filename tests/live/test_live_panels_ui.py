@@ -280,3 +280,31 @@ async def test_triage_at_start_findings_first_and_the_list_column(children):
         lst = app.list_screen.table
         crit = lambda: p.pid in lst.pids() and lst.get_cell(str(p.pid), "finding").plain == "CRIT"  # noqa: E731
         await wait_for(pilot, crit)
+
+
+async def test_the_files_panel_says_what_a_socket_talks_to(children):
+    """Issue 19 item 8, at 80x24: fd N of a CLOSE_WAIT connection reads 'tcp A -> B
+    CLOSE_WAIT' on the Files panel alone, without opening the Sockets panel first."""
+    import contextlib
+    import os
+    import signal as sig
+
+    from tests.live.test_files_live import ENDS
+
+    p = children.python(ENDS)
+    fd, port, server, _, peer = map(int, children.wait_ready(p))
+    try:
+        app = StuckApp(interval=0.3, start_pid=p.pid)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(
+                pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None
+            )
+            await pilot.press("4")
+            files = app.screen.query_one("#files-table", KeyedTable)
+            want = f"tcp 127.0.0.1:{port} -> 127.0.0.1:{server} CLOSE_WAIT"
+            await wait_for(
+                pilot, lambda: any(r.startswith(f"{fd} socket") and want in r for r in _plain_rows(files)), 30
+            )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(peer, sig.SIGKILL)

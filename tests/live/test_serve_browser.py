@@ -121,13 +121,20 @@ def test_k_from_the_browser(children, browser, audit, allow):
         press(browser, "\ue007")  # Enter: open the process
         wait_screen(browser, lambda s: f"{p.pid}" in s and "Overview" in s, what="the process view")
         press(browser, "k")
-        # the picker's own title: the child's command line on the view names SIGUSR1 too
-        wait_screen(browser, lambda s: "Send a signal" in s and "signal name:" in s, what="the signal picker")
-        press(browser, "usr1", "\ue007")
-        wait_screen(browser, lambda s: f"Send SIGUSR1 (10) to process {p.pid}?" in s, what="the confirmation")
-        press(browser, "y")
         outcome = "delivered" if allow else "refused: read-only"
-        wait_screen(browser, lambda s: f"signal: {outcome}" in s, what=f"'{outcome}'")
+        if allow:
+            # the picker's own title: the child's command line on the view names SIGUSR1 too
+            wait_screen(
+                browser, lambda s: "Send a signal" in s and "signal name:" in s, what="the signal picker"
+            )
+            press(browser, "usr1", "\ue007")
+            wait_screen(
+                browser, lambda s: f"Send SIGUSR1 (10) to process {p.pid}?" in s, what="the confirmation"
+            )
+            press(browser, "y")
+            wait_screen(browser, lambda s: f"signal: {outcome}" in s, what=f"'{outcome}'")
+        else:  # refused at the key, in one line: no picker, no confirmation
+            wait_screen(browser, lambda s: "k: refused, stucktui runs --read-only" in s, what="the refusal")
         if allow:
             wait_until(lambda: _caught(p), 30, what="the child to catch SIGUSR1")
         (line,) = [x for x in _audit_lines(audit) if x["action"] == "signal"]

@@ -58,7 +58,7 @@ def test_report_all_from_fixture_root_in_every_format():
     text = run("--proc", str(PROC), "report", "--all", "--no-python")
     assert text.returncode == 0 and text.stdout.startswith("stucktui report --all: ")
     md = run("--proc", str(PROC), "report", "--all", "--format", "markdown", "--no-python")
-    assert md.returncode == 0 and md.stdout.startswith("### stucktui report --all: ")
+    assert md.returncode == 0 and md.stdout.startswith("*stucktui report --all: ")
 
 
 def test_report_needs_a_pid_or_all_not_both():

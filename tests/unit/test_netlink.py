@@ -270,3 +270,20 @@ def test_lookup_finds_the_other_end_of_a_loopback_connection_and_nothing_else():
     finally:
         for s in (c, a, srv):
             s.close()
+
+
+def test_a_kept_dump_finds_sockets_by_inode_through_its_index(net, meta):
+    """InetDump.find (the index a kept dump builds on first use) gives what a pass over every
+    socket gives, for a few inodes, for none, and for an inode not in the dump."""
+    buf = (net / "tcp.bin").read_bytes()
+    every = list(nl.iter_inet([buf], "tcp"))
+    dump = nl.InetDump("tcp", [buf])
+    some = {s.inode for s in every if s.inode}
+    assert sorted(dump.find(some), key=lambda s: s.inode) == sorted(
+        (s for s in every if s.inode in some), key=lambda s: s.inode
+    )
+    one = meta["close_wait"]["inode"]
+    assert [s.inode for s in dump.find({one, 999_999_999})] == [one]
+    assert list(dump.find(set())) == []
+    chopped = nl.InetDump("tcp", [buf[:-3]])  # not a run of whole messages: found the slow way
+    assert {s.inode for s in chopped.find({one})} <= {one}

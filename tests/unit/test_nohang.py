@@ -205,7 +205,7 @@ def test_a_report_cut_short_shows_what_it_read_and_says_what_it_could_not():
     text = render(rep, "text")
     assert f"INCOMPLETE: could not read the file locks of pid {detail.pid}" in text
     assert "not available: timed out (after 2 s: a hung filesystem?)" in text
-    assert "**Incomplete:** could not read" in render(rep, "markdown")
+    assert "*Incomplete:* could not read" in render(rep, "markdown")
     doc = json.loads(render(rep, "json"))
     assert doc["incomplete"] == [str(late)] and "locks" in doc["unreadable"]
     assert json.loads(render(Report(detail), "json"))["incomplete"] == []

@@ -66,9 +66,9 @@ def test_text_puts_findings_first_and_escapes_them():
 def test_markdown_findings_escape_markup():
     md = render(_report((_finding(),)), "markdown")
     assert "\x1b" not in md
-    assert "#### Findings (1, most severe first)" in md
-    assert "\\[bold\\]red\\[/\\]" in md and "\\*x\\*" in md and "\\`y\\`" in md
-    assert md.index("#### Findings") < md.index("| pid |")
+    assert "*Findings (1, most severe first)*" in md
+    assert "`[bold]red[/]`" in md and "`*x*`" in md and "`y`" in md and "\\[" not in md
+    assert md.index("*Findings") < md.index("pid:        ")
 
 
 def test_box_report_all_formats():
@@ -82,9 +82,11 @@ def test_box_report_all_formats():
     assert data["cpu_window_s"] is None  # CPU% not measured for this report
     text = render_box(rep, "text")
     assert text.startswith("stucktui report --all: 2 findings in 2 of 120 processes")
-    assert "\x1b" not in text and "[CRITICAL pipe-writers-blocked pid 7 (\\x1b]0;pwned\\x07" in text
+    assert "\x1b" not in text and "\npid 7 (\\x1b]0;pwned\\x07" in text  # grouped by process
+    assert "\n    [CRITICAL pipe-writers-blocked] 4 threads of pid 7" in text
     md = render_box(rep, "markdown")
-    assert "\x1b" not in md and "- **CRITICAL pipe-writers-blocked pid 7 (" in md and "\\[bold\\]" in md
+    assert "\x1b" not in md and "- *CRITICAL* `pipe-writers-blocked`: 4 threads" in md
+    assert "*pid 7* (`\\x1b]0;pwned\\x07`" in md and "`[bold]red[/]`" in md
     empty = BoxReport((), 120, 0, 1_700_000_000.0, 0.05)
     assert (
         "no findings" in render_box(empty, "text") and json.loads(render_box(empty, "json"))["findings"] == []

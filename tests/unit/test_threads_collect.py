@@ -277,4 +277,4 @@ def test_text_and_markdown_reports_give_each_group_its_state_and_wait_channel():
     line = next(x for x in text_lines(data) if x.lstrip().startswith("3 threads: write("))
     assert line.endswith(f"[state S, wchan anon_pipe_write; tids {', '.join(map(str, WRITERS))}]")
     md = "\n".join(markdown_lines(data))
-    assert "wchan anon\\_pipe\\_write" in md
+    assert "wchan anon_pipe_write" in md and "```" in md  # a fenced block: nothing escaped

@@ -14,6 +14,7 @@ from stucktui.ui.keys import BOX_SOCKET_KEYS, bindings
 from stucktui.ui.messages import HelpRequested, OpenPidRequested, PauseToggled, RefreshRequested
 from stucktui.ui.safe import safe_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
+from stucktui.ui.widgets import HEADER_ICON
 from stucktui.ui.widgets.keyed_table import KeyedTable
 from stucktui.ui.widgets.sockets_panel import state_line
 
@@ -53,7 +54,7 @@ class BoxSocketsScreen(SnapshotScreen):
         self._pending: SocketSummary | Unavailable | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon=HEADER_ICON)
         yield Static(Text("Sockets on this box: collecting…", style="bold"), id="box-title")
         yield Static("", id="box-states")
         yield KeyedTable(COLUMNS, id="box-sockets-table")
@@ -122,7 +123,8 @@ class BoxSocketsScreen(SnapshotScreen):
             if s.namespaces > 1:
                 parts.append(f"{s.namespaces} network namespaces")
             if s.unreadable:
-                parts.append(f"{s.unreadable} processes not readable (run as root to see them)")
+                why = s.unreadable_why or "run stucktui as root to see them"
+                parts.append(f"{s.unreadable} processes not readable ({why})")
             parts.append(f"built in {s.duration * 1000:.0f} ms")
         parts.append(freshness)
         self.query_one("#status", Static).update(Text(" · ".join(parts)))

@@ -32,6 +32,7 @@ from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
 from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.triage import finding_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
+from stucktui.ui.widgets import HEADER_ICON
 
 if TYPE_CHECKING:
     from stucktui.model.waits import WaitChain
@@ -64,7 +65,7 @@ class ProcessScreen(SnapshotScreen):
         self.successor: DetailGone | None = None  # the last refresh's news of a new process on the pid
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon=HEADER_ICON)
         yield Static(Text(f"process {self.pid}: loading…"), id="process-title")
         yield Static(Text(self._working_out(), style="dim"), id="findings")
         yield Static("", id="gone")  # over every panel, once the process exited

@@ -20,6 +20,7 @@ from stucktui.ui.messages import (
 )
 from stucktui.ui.preload import preload_views
 from stucktui.ui.view import SnapshotScreen, ViewContext
+from stucktui.ui.widgets import HEADER_ICON
 from stucktui.ui.widgets.process_table import ProcessTable
 
 
@@ -38,7 +39,7 @@ class ProcessListScreen(SnapshotScreen):
         self.tree_view = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon=HEADER_ICON)
         with Vertical(id="list-body"):
             yield Static("", id="banner")
             yield Input(placeholder="filter: pid, user, name or command line (Esc clears)", id="filter")

@@ -19,6 +19,7 @@ from stucktui.ui.messages import HelpRequested, OpenProcessRequested, PauseToggl
 from stucktui.ui.safe import safe_text
 from stucktui.ui.triage_folds import Fold, Row, fold_findings, layout, root_words
 from stucktui.ui.view import SnapshotScreen, ViewContext
+from stucktui.ui.widgets import HEADER_ICON
 from stucktui.ui.widgets.fold_table import FoldTable
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
@@ -109,7 +110,7 @@ class TriageScreen(SnapshotScreen):
         self._title = Text()  # the header but its first line (as of, next in)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon=HEADER_ICON)
         looking = Text("Findings on this box: looking at every process…", style="bold")
         yield Static(looking, id="triage-title")
         yield Input(placeholder="search findings: pid, name, rule or words (Enter keeps it, Esc clears)",

@@ -20,6 +20,7 @@ from stucktui.ui.keys import WHY_STUCK_KEYS, bindings
 from stucktui.ui.messages import HelpRequested, OpenPidRequested, PauseToggled, RefreshRequested
 from stucktui.ui.safe import safe_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
+from stucktui.ui.widgets import HEADER_ICON
 
 # what the threads of a hop do, in words
 WAIT_WORDS: dict[str, str] = {
@@ -113,7 +114,7 @@ class WhyStuckScreen(SnapshotScreen):
         self._shown: tuple[W.WaitChain, ...] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon=HEADER_ICON)
         yield Static(self._title(), id="why-title")
         tree: Tree[NodeData] = Tree("wait chains", id="why-tree")
         tree.show_root = False

@@ -37,9 +37,12 @@ COLUMNS = (
 
 
 def _target(r: FdRow) -> Text:
-    t = safe_text(r.target, max_len=300)
+    # a socket reads as what it talks to (its ends, the peer on this box), its inode after
+    t = safe_text(r.endpoint if r.endpoint else r.target, max_len=300)
     if r.socket_state:
         t.append(f" {r.socket_state}", style="bold red" if r.socket_state == "CLOSE_WAIT" else "")
+    if r.endpoint:
+        t.append_text(safe_text(f"  {r.target}", "dim", 60))
     if r.detail:
         t.append("  ")
         t.append_text(safe_text(r.detail, "cyan", 200))
