@@ -73,10 +73,11 @@ def decode_at(located: Iterable[tuple[bytes, Iterable[int]]], proto: str) -> Ite
             yield InetSocket(proto, fam, st, la, ntohs(sp), ra, ntohs(dp), rq, wq, uid, ino)
 
 
-def inode_index(chunks: list[bytes]) -> dict[int, tuple[int, int]] | None:
-    """inode -> (chunk, offset) of every socket of a dump whose chunks are all uniform (the
-    usual case), else None. Inode 0 (TIME_WAIT, not yet accepted) is left out: many share it."""
-    where: dict[int, tuple[int, int]] = {}
+def inode_index(chunks: list[bytes]) -> dict[int, int] | None:
+    """inode -> chunk << 32 | offset of every socket of a dump whose chunks are all uniform
+    (the usual case), else None (one int, not a tuple: 100,000 sockets cost 6 MB less). Inode 0
+    (TIME_WAIT, not yet accepted) is left out: many share it."""
+    where: dict[int, int] = {}
     for ci, buf in enumerate(chunks):
         stride = uniform_stride(buf)
         if not stride:
@@ -84,7 +85,7 @@ def inode_index(chunks: list[bytes]) -> dict[int, tuple[int, int]] | None:
                 return None
             continue  # the NLMSG_DONE chunk
         inos = memoryview(buf).cast("I")[21 :: stride // 4].tolist()
-        where.update(zip(inos, ((ci, k * stride) for k in range(len(inos))), strict=True))
+        where.update(zip(inos, range(ci << 32, (ci << 32) + len(inos) * stride, stride), strict=True))
     where.pop(0, None)
     return where
 

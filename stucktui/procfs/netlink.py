@@ -317,7 +317,7 @@ class InetDump:
         self.collect_state = collect_state
         self._counts: list[int] | None = None
         self._collected: list[int] = []
-        self._where: dict[int, tuple[int, int]] | None = None  # find()'s index
+        self._where: dict[int, int] | None = None  # find()'s index: chunk << 32 | offset
         self._indexed = False
 
     def _scan(self) -> list[int]:
@@ -349,7 +349,7 @@ class InetDump:
         for ino in inodes:
             at = self._where.get(ino)
             if at is not None:
-                by_chunk.setdefault(at[0], []).append(at[1])
+                by_chunk.setdefault(at >> 32, []).append(at & 0xFFFFFFFF)
         return decode_at(((self.chunks[ci], sorted(offs)) for ci, offs in by_chunk.items()), self.proto)
 
 
