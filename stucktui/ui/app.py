@@ -388,23 +388,10 @@ class StuckApp(App[int]):
 
     def on_native_backtrace_requested(self, msg: M.NativeBacktraceRequested) -> None:
         """gdb stops the process while it reads the stacks: say so, and go only on y."""
-        from stucktui.ui.screens.backtrace import confirm_backtrace
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._run_backtrace(msg.pid)
-
-        self.push_screen(confirm_backtrace(msg.pid, msg.name), answered)
-
-    def _run_backtrace(self, pid: int) -> None:
         from stucktui.inspection.backtrace import take_backtrace
+        from stucktui.ui.screens.backtrace import ask_backtrace
 
-        self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
-
-        def run() -> None:
-            self.post_message(M.BacktraceReady(take_backtrace(pid, self.sampler.root)))
-
-        threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
+        ask_backtrace(self, msg.pid, msg.name, lambda: take_backtrace(msg.pid, self.sampler.root))
 
     def on_backtrace_ready(self, msg: M.BacktraceReady) -> None:
         from stucktui.ui.screens.backtrace import BacktraceScreen

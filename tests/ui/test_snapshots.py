@@ -11,16 +11,35 @@ from tests.ui.appkit import SIZE, fixture_app, wait_for, wait_for_list
 pytestmark = pytest.mark.ui
 
 
+async def wait_for_meters(pilot, app) -> None:
+    """The list, and the meters' second reading (CPU per core: the fixture's, all idle)."""
+    await wait_for_list(pilot, app)
+    await wait_for(pilot, lambda: (m := app.list_screen.snapshot.meters) is not None and m.cpu is not None)
+    await wait_for(pilot, lambda: app.list_screen.query_one("#meters").meters.cpu is not None)
+
+
 def test_process_list_sorted_by_pid(snap_compare):
     """The list: every fixture process sorted by pid, the hostile one shown escaped."""
     app = fixture_app()
 
     async def ready(pilot):
-        await wait_for_list(pilot, app)
+        await wait_for_meters(pilot, app)
         await pilot.press("N")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_process_list_at_80x24(snap_compare):
+    """At 80 columns: the meters, NAME and a readable COMMAND (THR, AGE, CL_WAIT, FDS give way)."""
+    app = fixture_app()
+
+    async def ready(pilot):
+        await wait_for_meters(pilot, app)
+        await pilot.press("N")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 def test_process_tree(snap_compare):
@@ -28,7 +47,7 @@ def test_process_tree(snap_compare):
     app = fixture_app()
 
     async def ready(pilot):
-        await wait_for_list(pilot, app)
+        await wait_for_meters(pilot, app)
         await pilot.press("N", "t")
         await pilot.pause()
 
