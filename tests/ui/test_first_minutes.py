@@ -218,3 +218,31 @@ async def test_the_palette_names_keys_as_people_write_them():
         triage = {c.title: c.help for c in app.get_system_commands(app.screen)}
         assert triage.get("Open the process of the selected finding") == "key: Enter"
         assert "Send a signal chosen by name (confirmed, verified, logged)" not in triage
+
+
+@pytest.mark.parametrize("size", [NARROW, SIZE])
+async def test_the_findings_never_eat_the_panel(size):
+    """Three long findings at 120x36 took 9 rows, the third cut mid-sentence: now a sixth of
+    the screen at most, whole findings, and '… N more · f' for the rest."""
+    from stucktui.model.findings import Finding
+
+    long = "threads wait on a lock held by pid 4242, which itself waits for a pipe reader " * 2
+    findings = tuple(
+        Finding(f"rule-{i}", "critical", 7739, "sleep", f"finding {i}: {long}", ("e",), ("n",), "threads")
+        for i in range(3)
+    )
+    app = fixture_app(start_pid=pid_where(lambda s: s.comm == "sleep"))
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
+        screen = app.screen
+        await pilot.press("p")  # paused: no refresh replaces the findings below
+        await wait_for(pilot, lambda: all(lane.since is None for lane in app.lanes.values()))
+        screen.update_detail(screen.detail, None, findings)
+        await pilot.pause()
+        box = screen.query_one("#findings")
+        assert box.size.height <= max(3, size[1] // 6)
+        text = screen_text(app)
+        assert "more · f: every finding" in text and "finding 0:" in text
+        assert "finding 2:" not in text  # left for f, not cut mid-sentence
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "finding 2:" in screen_text(app))
