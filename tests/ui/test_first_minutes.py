@@ -246,3 +246,36 @@ async def test_the_findings_never_eat_the_panel(size):
         assert "finding 2:" not in text  # left for f, not cut mid-sentence
         await pilot.press("f")
         await wait_for(pilot, lambda: "finding 2:" in screen_text(app))
+
+
+async def test_the_signal_picker_shows_one_line_per_signal_and_the_highlighted_in_full():
+    from textual.app import App
+
+    from stucktui.actions.signals import SignalChoice
+    from stucktui.ui.screens.actions import SignalPickerScreen
+
+    warn = "the process catches it and may ignore it; a second TERM is often taken as kill " * 2
+    choices = [
+        SignalChoice(
+            name, n, "terminate", "caught", (), False, True, "caught by a handler " * 4, (warn,), "exit"
+        )
+        for name, n in (("SIGTERM", 15), ("SIGINT", 2), ("SIGHUP", 1), ("SIGUSR1", 10))
+    ]
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(SignalPickerScreen(["pid 1 (x)"], choices))
+
+    app = Host()
+    async with app.run_test(size=NARROW) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SignalPickerScreen))
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        names = [i for i, line in enumerate(lines) if re.search(r"SIG(TERM|INT|HUP|USR1) +\d", line)]
+        assert len(names) == 4 and names == list(range(names[0], names[0] + 4))  # one line each
+        detail = str(app.screen.query_one("#signal-detail").render())
+        assert detail.startswith("SIGTERM (15): caught by a handler") and "second TERM" in detail
+        await pilot.press("down")
+        await wait_for(
+            pilot, lambda: str(app.screen.query_one("#signal-detail").render()).startswith("SIGINT")
+        )

@@ -60,6 +60,17 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
     """Type to search by name; common signals first; Enter picks, Esc cancels."""
 
     BINDINGS = [("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    SignalPickerScreen #picker-list {
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    SignalPickerScreen #signal-detail {
+        height: auto;
+        max-height: 6;
+        padding: 1 0 0 0;
+    }
+    """
 
     def __init__(self, head: list[str], choices: list[SignalChoice]) -> None:
         super().__init__()
@@ -72,9 +83,7 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
             yield Static(Text("Send a signal", style="bold"))
             yield Static(lines_text(self.head, "dim"))
             yield Input(placeholder="signal name: TERM, usr1, rtmin+2…", id="picker-search")
-            yield OptionList(
-                *[Option(signal_prompt(c)) for c in self.choices], id="picker-list", classes="one-line"
-            )
+            yield OptionList(*[Option(signal_prompt(c)) for c in self.choices], id="picker-list")
             yield Static("", id="signal-detail")
 
     def on_mount(self) -> None:
