@@ -121,8 +121,8 @@ def test_the_tui_on_that_process_answers_keys_and_quits_at_once(scene, children:
         tui.wait_for(f"{mnt}/slow")
         tui.press("5")  # the Locks panel: its flock, held
         tui.wait_for("FLOCK")
-        tui.press("q")  # back to the process list
-        tui.wait_for("Quit")
+        tui.press("escape")  # back to the process list (q would quit: the view it started on)
+        tui.wait_for("sort: CPU%")  # the list's status line
         took = tui.exit_time("q")
     finally:
         tui.close()
