@@ -15,7 +15,8 @@ async def wait_for_meters(pilot, app) -> None:
     """The list, and the meters' second reading (CPU per core: the fixture's, all idle)."""
     await wait_for_list(pilot, app)
     await wait_for(pilot, lambda: (m := app.list_screen.snapshot.meters) is not None and m.cpu is not None)
-    await wait_for(pilot, lambda: app.list_screen.query_one("#meters").meters.cpu is not None)
+    meters = app.list_screen.query_one("#meters")
+    await wait_for(pilot, lambda: meters.display and meters.meters.cpu is not None)
 
 
 def test_process_list_sorted_by_pid(snap_compare):

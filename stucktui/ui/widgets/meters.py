@@ -106,9 +106,7 @@ class MetersBar(Static):
     def __init__(self, **kw: object) -> None:
         super().__init__("", **kw)  # type: ignore[arg-type]
         self.meters: BoxMeters | None = None
-
-    def on_mount(self) -> None:
-        self.display = False
+        self.display = False  # (not in on_mount: meters shown before it ran would be hidden)
 
     def show(self, meters: BoxMeters | None) -> None:
         self.meters = meters
