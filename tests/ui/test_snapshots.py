@@ -3,12 +3,31 @@ deliberate change, and look at the diff report before committing it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.fixture_proc import pid_where
-from tests.ui.appkit import SIZE, fixture_app, wait_for, wait_for_list
+from stucktui.inspection.sampler import Sampler
+from stucktui.ui.app import StuckApp
+from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic, pid_where
+from tests.ui.appkit import SIZE, wait_for, wait_for_list
 
 pytestmark = pytest.mark.ui
+
+
+class SteadySampler(Sampler):
+    """The fixture's sampler with the triage's duration zeroed: measured by the wall clock, it
+    reaches 1 s on a busy box and the status line then says 'triage: 1 s' (a flaky snapshot)."""
+
+    def sample_box(self, request, *, yielding: bool = True):
+        snap = super().sample_box(request, yielding=yielding)
+        return snap if snap.triage is None else replace(snap, triage=replace(snap.triage, duration=0.0))
+
+
+def fixture_app(**kw) -> StuckApp:
+    clock, mono = frozen_clock(), frozen_monotonic()
+    sampler = SteadySampler.for_path(str(PROC), clock=clock, monotonic=mono)
+    return StuckApp(sampler=sampler, clock=clock, monotonic=mono, euid=0, interval=0.2, **kw)
 
 
 async def wait_for_meters(pilot, app) -> None:
