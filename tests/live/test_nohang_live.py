@@ -122,7 +122,7 @@ def test_the_tui_on_that_process_answers_keys_and_quits_at_once(scene, children:
         tui.press("5")  # the Locks panel: its flock, held
         tui.wait_for("FLOCK")
         tui.press("\x7f")  # Backspace, as Esc: back to the list (q would quit: the view it started on)
-        tui.wait_for("sort: CPU%")  # the list's status line
+        tui.wait_for("Tree")  # the list's footer (its status line waits for the first scan)
         took = tui.exit_time("q")
     finally:
         tui.close()
