@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -48,9 +49,56 @@ COLUMNS: tuple[Column, ...] = (
         width=4,
     ),
     Column("age", "AGE", lambda r: -r.start_time, numeric=True, default_reverse=True, width=6),
+    Column("name", "NAME", lambda r: r.name.lower(), width=15),
     Column("command", "COMMAND", lambda r: r.command.lower()),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+# the columns that give way, in this order, when the screen is too narrow for them and a
+# readable COMMAND (the sort column never does)
+NARROW_DROPS = ("threads", "age", "close_wait", "fds")
+
+# programs whose first argument that is not an option names the program that runs
+_INTERPRETER = re.compile(
+    r"(python|pypy|perl|ruby|php|lua|node|nodejs|bash|sh|dash|zsh|ksh|tclsh|wish|Rscript|deno|bun)[\d.]*"
+)
+_TAKES_VALUE = frozenset({"-W", "-X", "-Q", "-r", "--require", "-I", "-M", "-o", "-O"})
+
+
+def _base(arg: str) -> str:
+    """The basename of a program path; an argv[0] rewritten into a title ('postgres: writer')
+    stays as it is."""
+    if "/" in arg and " " not in arg and not arg.endswith("/"):
+        return arg.rsplit("/", 1)[1]
+    return arg
+
+
+def short_argv(argv: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """A command line as htop users read it: the program's basename, an interpreter's script
+    as '…/name' (`python3 …/api_service.py`), with the index of the element that names the
+    program (shown highlighted); -1 for an empty argv."""
+    if not argv:
+        return (), -1
+    out = [_base(argv[0])]
+    main, i = 0, 1
+    if _INTERPRETER.fullmatch(out[0]):
+        while i < len(argv):
+            a = argv[i]
+            i += 1
+            if a in ("-m", "-c", "-e") and i < len(argv):  # a module (named), or inline code
+                out += [a, argv[i]]
+                main, i = (len(out) - 1 if a == "-m" else 0), i + 1
+                break
+            if a.startswith("-") and a != "-":
+                out.append(a)
+                if a in _TAKES_VALUE and i < len(argv):
+                    out.append(argv[i])
+                    i += 1
+                continue
+            base = _base(a)
+            out.append(a if base == a else "…/" + base)
+            main = len(out) - 1
+            break
+    return (*out, *argv[i:]), main
 
 
 def matches(row: ProcessRow, query: str) -> bool:

@@ -33,6 +33,7 @@ from stucktui.procfs.stat import cpu_percent, parse_stat
 
 if TYPE_CHECKING:  # the collectors and the rules load in the first sample (a worker thread)
     from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.collect.meters import MeterCollector
     from stucktui.collect.panels import PanelCollector
     from stucktui.collect.proclist import ProcessListCollector
     from stucktui.model.files import ProcessFiles
@@ -59,6 +60,7 @@ class Sampler:
         self._processes: ProcessListCollector | None = None  # built by the first sample
         self._panels: PanelCollector | None = None  # ... that needs it
         self._facts: BoxFacts | None = None
+        self._meters: MeterCollector | None = None
         self._building = threading.Lock()  # the lanes' threads build each collector once
         self._lock = threading.Lock()  # the process lane: one process refresh at a time
         self._box_lock = threading.Lock()  # the box lane: one box refresh at a time
@@ -109,6 +111,16 @@ class Sampler:
                     self.root, clock=self.clock, monotonic=self.monotonic, fd_index=facts.index
                 )
             return self._processes
+
+    @property
+    def meters(self) -> MeterCollector:
+        """The box's meters over the process list (CPU per core, memory, load, tasks)."""
+        with self._building:
+            if self._meters is None:
+                from stucktui.collect.meters import MeterCollector
+
+                self._meters = MeterCollector(self.root)
+            return self._meters
 
     @property
     def panels(self) -> PanelCollector:
@@ -258,6 +270,7 @@ class Sampler:
                 step()
                 progress.reading("the process list (/proc/*/stat, cmdline, fd)")
                 plist = self.processes.collect()
+                plist = replace(plist, meters=self.meters.read(plist.rows))
             tri: TriageResult | None = None
             if triage and plist is not None:
                 step()

@@ -4,8 +4,12 @@ ancestry; and why a field could not be read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stucktui.model.text import clock_time
+
+if TYPE_CHECKING:
+    from stucktui.model.meters import BoxMeters
 
 # State letters of fs/proc/array.c task_state_array, as documented in proc(5).
 STATE_NAMES = {
@@ -64,6 +68,7 @@ class ProcessListSnapshot:
     my_uid: int = 0
     box_tasks: int | None = None  # tasks (threads) on the whole box: /proc/loadavg, which hidepid leaves
     cpu_window: float | None = None  # seconds the rows' CPU% was measured over; None: no CPU%
+    meters: BoxMeters | None = None  # the box's CPU, memory, load and tasks (model/meters.py)
 
     def by_pid(self) -> dict[int, ProcessRow]:
         return {r.pid: r for r in self.rows}

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from textual.app import App, ScreenStackError, SystemCommand
+from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
@@ -43,6 +44,9 @@ class StuckApp(App[int]):
     CSS_PATH = "stucktui.tcss"
     TITLE = "stucktui"
     SUB_TITLE = "what is this process stuck on?"
+    # Ctrl+C quits, as in any terminal program (Textual's only says "press Ctrl+Q"); with text
+    # selected, the screen's binding copies it first
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, system=True)]
 
     def __init__(
         self,
@@ -109,10 +113,12 @@ class StuckApp(App[int]):
         self.push_screen(self.list_screen)
         self.set_interval(1.0, self._tick_status)
         if self.start_pid is not None:
-            self.open_process(self.start_pid, None)  # which starts both lanes
+            self.open_process(self.start_pid, None, started_on=True)  # which starts both lanes
             return
         if self.triage_at_start:
-            self.push_screen(TriageScreen())
+            triage = TriageScreen()
+            triage.started_on = True  # q quits there, Esc goes to the list
+            self.push_screen(triage)
         self.request_sample()
 
     def on_unmount(self) -> None:
@@ -286,18 +292,28 @@ class StuckApp(App[int]):
 
     # -- navigation ---------------------------------------------------------------------------
     def open_process(
-        self, pid: int, starttime: int | None, tab: str | None = None, *, replace: bool = False
+        self,
+        pid: int,
+        starttime: int | None,
+        tab: str | None = None,
+        *,
+        replace: bool = False,
+        started_on: bool = False,
     ) -> None:
         from stucktui.ui.screens.process import ProcessScreen  # preloaded (ui/preload.py)
 
-        if replace and isinstance(self.current_screen, ProcessScreen):
+        current = self.current_screen
+        if replace and isinstance(current, ProcessScreen):
+            started_on = current.started_on  # q still quits there
             self.pop_screen()  # the exited process's view gives way to the new one
         if self.selected is not None and (self.selected[0] != pid or replace):
             self.actions.unpin(self.selected[0])  # from a process's Why stuck?, or its successor
         self.selected = (pid, starttime)
         self._generation += 1
         self.actions.pin(pid, starttime)  # the pidfd every action on it will use
-        self.push_screen(ProcessScreen(pid, starttime, tab))
+        screen = ProcessScreen(pid, starttime, tab)
+        screen.started_on = started_on
+        self.push_screen(screen)
         self.sample_now()
 
     def on_open_process_requested(self, msg: M.OpenProcessRequested) -> None:
@@ -374,23 +390,10 @@ class StuckApp(App[int]):
 
     def on_native_backtrace_requested(self, msg: M.NativeBacktraceRequested) -> None:
         """gdb stops the process while it reads the stacks: say so, and go only on y."""
-        from stucktui.ui.screens.backtrace import confirm_backtrace
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._run_backtrace(msg.pid)
-
-        self.push_screen(confirm_backtrace(msg.pid, msg.name), answered)
-
-    def _run_backtrace(self, pid: int) -> None:
         from stucktui.inspection.backtrace import take_backtrace
+        from stucktui.ui.screens.backtrace import ask_backtrace
 
-        self.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
-
-        def run() -> None:
-            self.post_message(M.BacktraceReady(take_backtrace(pid, self.sampler.root)))
-
-        threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
+        ask_backtrace(self, msg.pid, msg.name, lambda: take_backtrace(msg.pid, self.sampler.root))
 
     def on_backtrace_ready(self, msg: M.BacktraceReady) -> None:
         from stucktui.ui.screens.backtrace import BacktraceScreen

@@ -41,8 +41,15 @@ LIST_KEYS: tuple[KeyAction, ...] = (
     KeyAction("quit", "q,f10", "Quit", "Quit stucktui"),
 )
 
+# q on the screen stucktui started on (the triage of `--triage`, the process of `--pid`)
+# quits, and says so in the footer; on a screen opened from another, it goes back like Esc
+_QUIT_HERE = KeyAction(
+    "quit_here", "q", "Quit", "Quit on the screen stucktui started on, else back", palette=False
+)
+
 DETAIL_KEYS: tuple[KeyAction, ...] = (
-    KeyAction("back", "escape,backspace,q", "Back", "Back to the process list"),
+    KeyAction("back", "escape,backspace", "Back", "Back to the process list"),
+    _QUIT_HERE,
     KeyAction("tab(1)", "1", "Overview", "Show the Overview panel", show=False),
     KeyAction("tab(2)", "2", "Threads", "Show the Threads panel: what every thread waits on", show=False),
     KeyAction("tab(3)", "3", "Sockets", "Show the Sockets panel: TCP states, queues, peers", show=False),
@@ -67,7 +74,8 @@ DETAIL_KEYS: tuple[KeyAction, ...] = (
         "Toggle py-spy between nonblocking and pausing (consistent)",
         show=False,
     ),
-    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    # not in the footer: it has no room left at 80 columns once q quits there (help lists it)
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing", show=False),
     KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
 )
 
@@ -94,7 +102,8 @@ FILES_KEYS: tuple[KeyAction, ...] = (
 
 TRIAGE_KEYS: tuple[KeyAction, ...] = (
     KeyAction("open", "enter", "Open", "Open the process of the selected finding"),
-    KeyAction("back", "escape,backspace,q", "Process list", "Back to the process list"),
+    KeyAction("back", "escape,backspace", "Process list", "Back to the process list"),
+    _QUIT_HERE,
     KeyAction("severity", "s", "Severity", "Findings: show every one, warnings and worse, or critical only"),
     KeyAction("search", "slash", "Search", "Findings: search by pid, name, rule or words (Esc clears)"),
     KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
@@ -105,6 +114,17 @@ TRIAGE_KEYS: tuple[KeyAction, ...] = (
 TRIAGE_TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("→", "Show the findings of the processes that wait on the selected root, folded under it"),
     ("←", "Fold them again"),
+    ("Home, End", "The first, the last finding"),
+)
+
+# keys every screen has: the help screen lists them once, not under each screen
+COMMON_KEYS: tuple[KeyAction, ...] = (
+    KeyAction("toggle_pause", "p,Z", "Pause", "Pause or resume refreshing"),
+    KeyAction("help", "question_mark,f1", "Help", "Show all keys"),
+    KeyAction("command_palette", "ctrl+p", "Palette", "The command palette: every key of the screen by name"),
+    KeyAction(
+        "quit", "ctrl+c,ctrl+q", "Quit", "Quit stucktui (Ctrl+C copies instead while text is selected)"
+    ),
 )
 
 WHY_STUCK_KEYS: tuple[KeyAction, ...] = (
@@ -154,7 +174,17 @@ def key_label(keys: str) -> str:
         "escape": "Esc",
         "enter": "Enter",
         "backspace": "Backspace",
+        "home": "Home",
+        "end": "End",
     }
-    return ", ".join(
-        names.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k) for k in keys.split(",")
-    )
+    return ", ".join(_one_key(k, names) for k in keys.split(","))
+
+
+def _one_key(k: str, names: dict[str, str]) -> str:
+    if k in names:
+        return names[k]
+    if k.startswith("f") and k[1:].isdigit():
+        return k.upper()
+    if k.startswith("ctrl+"):
+        return "Ctrl+" + k.removeprefix("ctrl+").upper()
+    return k

@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from stucktui.inspection.request import View
 from stucktui.model.snapshot import Snapshot
+from stucktui.ui.keys import FOOTER_WHEN_ABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class SnapshotScreen(Screen[None]):
     """A view of the snapshots; VIEW tells the sampler what it shows (inspection.request)."""
 
     VIEW: ClassVar[View] = "other"
+    started_on = False  # the screen stucktui started on (set by the app): q quits there
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -50,6 +52,21 @@ class SnapshotScreen(Screen[None]):
     def update_status(self, freshness: str) -> None:
         """The status line, once a second and after each refresh."""
         self.freshness = freshness
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit_here" and parameters == (FOOTER_WHEN_ABLE,):
+            return self.started_on  # the footer offers 'q Quit' there only; else q is Esc
+        return super().check_action(action, parameters)
+
+    def action_quit_here(self, _shown: str = "") -> None:
+        """q: quits on the screen stucktui started on, goes back on one opened from another."""
+        if self.started_on:
+            self.app.exit(0)
+        else:
+            self.action_back()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
 
 
 def hand_over(stack: Iterable[Screen[Any]], snap: Snapshot, context: ViewContext) -> None:

@@ -92,7 +92,7 @@ async def test_hostile_argv_escaped_in_the_tui(children):
     app = StuckApp(interval=0.3)
     async with app.run_test(size=(200, 40)) as pilot:
         await wait_for(pilot, lambda: app.list_screen.snapshot is not None)
-        await pilot.press("slash", *str(p.pid), "enter")
+        await pilot.press("slash", *str(p.pid))
         table = app.list_screen.table
         await wait_for(pilot, lambda: table.row_count == 1 and table.selected_pid == p.pid, 30)
         cell = table.get_cell(str(p.pid), "command")

@@ -117,8 +117,7 @@ def test_k_from_the_browser(children, browser, audit, allow):
         _process_list(browser, served)
         _filter(browser, "stucktui-serve-target")
         wait_screen(browser, lambda s: str(p.pid) in s, what="the child in the list")
-        press(browser, "\ue007")  # Enter: leave the filter box for the list
-        press(browser, "\ue007")  # Enter: open the process
+        press(browser, "\ue007")  # Enter in the filter box: opens the top match, the child
         wait_screen(browser, lambda s: f"{p.pid}" in s and "Overview" in s, what="the process view")
         press(browser, "k")
         outcome = "delivered" if allow else "refused: read-only"

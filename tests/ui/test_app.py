@@ -121,7 +121,7 @@ async def test_enter_opens_detail_and_escape_returns():
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_list(pilot, app)
         evil = pid_where(lambda s: "evil" in s.comm)
-        await pilot.press("slash", *"evil", "enter", "enter")
+        await pilot.press("slash", *"evil", "enter")  # Enter in the filter opens the top match
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen))
         screen = app.screen
         await wait_for(pilot, lambda: screen.detail is not None)
@@ -139,7 +139,7 @@ async def test_no_findings_in_a_process_it_cannot_read_is_not_called_healthy():
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_list(pilot, app)
-        await pilot.press("slash", *"evil", "enter", "enter")
+        await pilot.press("slash", *"evil", "enter")  # Enter in the filter opens the top match
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
         screen = app.screen
         files = ProcessFiles(screen.pid, (), (), None, None, (), 0.0, unlisted=NO_PERMISSION)
@@ -236,14 +236,17 @@ async def test_hostile_names_shown_escaped_on_screen():
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_list(pilot, app)
-        await pilot.press("slash", *"evil", "enter")
+        await pilot.press("slash", *"evil")
         await wait_for(pilot, lambda: app.list_screen.table.row_count == 2)
         evil = pid_where(lambda s: "evil" in s.comm and s.state != "Z")
+        assert app.list_screen.table.selected_pid == evil  # the top match (the zombie's pid is after)
         cmd = app.list_screen.table.get_cell(str(evil), "command")
         assert "\x1b" not in cmd.plain and "\n" not in cmd.plain
-        assert "[bold]red[/]" in cmd.plain and not cmd.spans  # literal, no style from markup
-        await pilot.press("enter")
+        assert "[bold]red[/]" in cmd.plain  # literal, no style from markup: only the program is bold
+        assert [(s.start, s.end, s.style) for s in cmd.spans] == [(0, len("python"), "bold")]
+        await pilot.press("enter")  # in the filter: opens the top match
         await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None)
+        assert app.screen.pid == evil
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "pwned" in svg
 

@@ -3,12 +3,39 @@ deliberate change, and look at the diff report before committing it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tests.fixture_proc import pid_where
-from tests.ui.appkit import SIZE, fixture_app, wait_for, wait_for_list
+from stucktui.inspection.sampler import Sampler
+from stucktui.ui.app import StuckApp
+from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic, pid_where
+from tests.ui.appkit import SIZE, wait_for, wait_for_list
 
 pytestmark = pytest.mark.ui
+
+
+class SteadySampler(Sampler):
+    """The fixture's sampler with the triage's duration zeroed: measured by the wall clock, it
+    reaches 1 s on a busy box and the status line then says 'triage: 1 s' (a flaky snapshot)."""
+
+    def sample_box(self, request, *, yielding: bool = True):
+        snap = super().sample_box(request, yielding=yielding)
+        return snap if snap.triage is None else replace(snap, triage=replace(snap.triage, duration=0.0))
+
+
+def fixture_app(**kw) -> StuckApp:
+    clock, mono = frozen_clock(), frozen_monotonic()
+    sampler = SteadySampler.for_path(str(PROC), clock=clock, monotonic=mono)
+    return StuckApp(sampler=sampler, clock=clock, monotonic=mono, euid=0, interval=0.2, **kw)
+
+
+async def wait_for_meters(pilot, app) -> None:
+    """The list, and the meters' second reading (CPU per core: the fixture's, all idle)."""
+    await wait_for_list(pilot, app)
+    await wait_for(pilot, lambda: (m := app.list_screen.snapshot.meters) is not None and m.cpu is not None)
+    meters = app.list_screen.query_one("#meters")
+    await wait_for(pilot, lambda: meters.display and meters.meters.cpu is not None)
 
 
 def test_process_list_sorted_by_pid(snap_compare):
@@ -16,11 +43,23 @@ def test_process_list_sorted_by_pid(snap_compare):
     app = fixture_app()
 
     async def ready(pilot):
-        await wait_for_list(pilot, app)
+        await wait_for_meters(pilot, app)
         await pilot.press("N")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_process_list_at_80x24(snap_compare):
+    """At 80 columns: the meters, NAME and a readable COMMAND (THR, AGE, CL_WAIT, FDS give way)."""
+    app = fixture_app()
+
+    async def ready(pilot):
+        await wait_for_meters(pilot, app)
+        await pilot.press("N")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 def test_process_tree(snap_compare):
@@ -28,7 +67,7 @@ def test_process_tree(snap_compare):
     app = fixture_app()
 
     async def ready(pilot):
-        await wait_for_list(pilot, app)
+        await wait_for_meters(pilot, app)
         await pilot.press("N", "t")
         await pilot.pause()
 

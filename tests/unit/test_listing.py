@@ -79,3 +79,26 @@ def test_human_units():
     assert human_bytes(5 * 1024 * 1024) == "5.0M"
     assert human_bytes(None) == "-"
     assert human_age(59) == "59s" and human_age(3600 * 26) == "1d02h"
+
+
+def test_commands_shortened_as_htop_users_read_them():
+    from stucktui.listing import short_argv
+
+    venv = "/tmp/stucktui-demo-x/.venv/bin/python3"
+    assert short_argv((venv, "/tmp/stucktui-demo-x/api_service.py", "--port", "8")) == (
+        ("python3", "…/api_service.py", "--port", "8"),
+        1,
+    )
+    assert short_argv(("/usr/sbin/sshd", "-D")) == (("sshd", "-D"), 0)
+    assert short_argv(("python3", "-u", "-X", "dev", "srv.py")) == (
+        ("python3", "-u", "-X", "dev", "srv.py"),
+        4,
+    )
+    assert short_argv(("python3", "-m", "http.server", "8000")) == (
+        ("python3", "-m", "http.server", "8000"),
+        2,
+    )
+    assert short_argv(("sh", "-c", "sleep 5; /bin/true")) == (("sh", "-c", "sleep 5; /bin/true"), 0)
+    assert short_argv(("postgres: checkpointer /x",)) == (("postgres: checkpointer /x",), 0)  # a title
+    assert short_argv(("/usr/bin/perl", "/opt/x/run.pl")) == (("perl", "…/run.pl"), 1)
+    assert short_argv(()) == ((), -1)

@@ -32,14 +32,27 @@ def lines_text(lines: list[str] | tuple[str, ...], style: str = "") -> Text:
 
 
 def signal_prompt(c: SignalChoice) -> Text:
-    t = Text()
+    """One line per signal (the picker's list never wraps): name, number, default action, what
+    this process does with it, ⚠ when sending it may surprise (the words under the list)."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
     t.append(f"{c.name:<13}", style="bold" if c.common else "")
     t.append(f"{c.number:>3}  ", style="dim")
     t.append(f"default {c.default_action:<9} ", style="dim")
-    t.append_text(safe_text(c.handling, "cyan" if c.disposition == "caught" else "", 80))
     if c.warning:
-        t.append("  ⚠ ", style="bold yellow")
-        t.append_text(safe_text(c.warning, "yellow", 160))
+        t.append("⚠ ", style="bold yellow")
+    t.append_text(safe_text(c.handling, "cyan" if c.disposition == "caught" else "", 80))
+    return t
+
+
+def signal_detail(c: SignalChoice) -> Text:
+    """The highlighted signal in full, under the list: what the process does with it, and
+    why sending it may surprise."""
+    t = Text(f"{c.label}: ", style="bold")
+    t.append_text(safe_text(c.handling, max_len=300))
+    if c.warning:
+        t.append("\n⚠ ", style="bold yellow")
+        t.append_text(safe_text(c.warning, "yellow", 600))
+    t.no_wrap = False
     return t
 
 
@@ -47,6 +60,17 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
     """Type to search by name; common signals first; Enter picks, Esc cancels."""
 
     BINDINGS = [("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    SignalPickerScreen #picker-list {
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    SignalPickerScreen #signal-detail {
+        height: auto;
+        max-height: 6;
+        padding: 1 0 0 0;
+    }
+    """
 
     def __init__(self, head: list[str], choices: list[SignalChoice]) -> None:
         super().__init__()
@@ -60,9 +84,19 @@ class SignalPickerScreen(ModalScreen["SignalChoice | None"]):
             yield Static(lines_text(self.head, "dim"))
             yield Input(placeholder="signal name: TERM, usr1, rtmin+2…", id="picker-search")
             yield OptionList(*[Option(signal_prompt(c)) for c in self.choices], id="picker-list")
+            yield Static("", id="signal-detail")
 
     def on_mount(self) -> None:
         self.query_one("#picker-search", Input).focus()
+        ol = self.query_one("#picker-list", OptionList)
+        if self.shown and ol.highlighted is None:
+            ol.highlighted = 0
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        i = event.option_index
+        self.query_one("#signal-detail", Static).update(
+            signal_detail(self.shown[i]) if 0 <= i < len(self.shown) else ""
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         q = event.value.strip().upper().removeprefix("SIG")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from stucktui.inspection.backtrace import GdbError, NativeBacktrace, backtrace_command
+from stucktui.ui.messages import BacktraceReady
 from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.confirm import ConfirmScreen
 
@@ -28,6 +33,21 @@ def confirm_backtrace(pid: int, name: str) -> ConfirmScreen:
     body.append("command: ", style="dim")
     body.append_text(safe_text(backtrace_command(pid), max_len=600))
     return ConfirmScreen(f"Native stacks of {pid} with gdb", body, "Pause and read")
+
+
+def ask_backtrace(app: App[Any], pid: int, name: str, take: Callable[[], NativeBacktrace | GdbError]) -> None:
+    """The confirmation, then, on y, take() (gdb) in a thread of its own: its result comes
+    back to the app as BacktraceReady."""
+
+    def run() -> None:
+        app.post_message(BacktraceReady(take()))
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            app.notify(f"gdb is reading the stacks of {pid}…", timeout=3)
+            threading.Thread(target=run, name="stucktui-gdb", daemon=True).start()
+
+    app.push_screen(confirm_backtrace(pid, name), answered)
 
 
 def backtrace_text(bt: NativeBacktrace | GdbError) -> Text:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.console import Console
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
@@ -40,10 +41,40 @@ if TYPE_CHECKING:
 _Shown = tuple[ProcessDetail | DetailGone, PanelData | None, tuple[Finding, ...] | None]
 
 
+def fit_findings(findings: list[Text], width: int, rows: int) -> Text:
+    """The findings, wrapped to `width`, in at most `rows` lines with the last one for what is
+    left: '… N more · f: …'. A finding that does not fit whole is left for f, never cut
+    mid-sentence; only a first finding longer than the whole header is cut, and says so."""
+    console = Console(width=width, no_color=True, legacy_windows=False)
+    lines: list[Text] = []
+    shown = 0
+    for f in findings:
+        f = f.copy()
+        f.no_wrap = False
+        wrapped = list(f.wrap(console, width))
+        if len(lines) + len(wrapped) > rows - 1:
+            if shown == 0:  # the first alone is too long: its first lines, visibly cut
+                lines = wrapped[: rows - 1]
+                lines[-1].rstrip()
+                lines[-1].right_crop(max(0, lines[-1].cell_len + 1 - width))
+                lines[-1].append("…", style="bold")
+                shown = 1
+            break
+        lines += wrapped
+        shown += 1
+    for line in lines:
+        line.rstrip()
+    out = Text("\n").join(lines)
+    left = len(findings) - shown
+    more = f"… {left} more · " if left else ""
+    out.append(f"\n{more}f: every finding with its evidence and next steps", style="dim")
+    return out
+
+
 class ProcessScreen(SnapshotScreen):
     # w shows in the footer only while a thread of it waits on another process, O once it
     # exited and another process has its pid (check_action)
-    BINDINGS = bindings(DETAIL_KEYS, shown_when_able=frozenset({"why_stuck", "open_successor"}))
+    BINDINGS = bindings(DETAIL_KEYS, shown_when_able=frozenset({"why_stuck", "open_successor", "quit_here"}))
     VIEW = "process"
 
     def __init__(self, pid: int, starttime: int | None, tab: str | None = None) -> None:
@@ -70,8 +101,8 @@ class ProcessScreen(SnapshotScreen):
         yield Static(Text(self._working_out(), style="dim"), id="findings")
         yield Static("", id="gone")  # over every panel, once the process exited
         with TabbedContent(id="panels", initial=f"tab-{self.active_panel}"):
-            for spec in DETAIL_PANELS:
-                with TabPane(spec.title, id=f"tab-{spec.id}"):
+            for n, spec in enumerate(DETAIL_PANELS, 1):  # the key of each panel on its tab
+                with TabPane(f"{n} {spec.title}", id=f"tab-{spec.id}"):
                     panel = spec.factory()
                     panel.pid = self.pid
                     if spec.waits_for:  # until its data comes: what it waits for, not empty headers
@@ -238,15 +269,20 @@ class ProcessScreen(SnapshotScreen):
                 )
             else:
                 t.append("findings: none (no known stuck pattern in this process)", style="dim green")
-        for i, f in enumerate(self.findings[:5]):
-            if i:
-                t.append("\n")
-            t.append_text(finding_text(f))
-        if len(self.findings) > 5:
-            t.append(f"\n… {len(self.findings) - 5} more", style="dim")
+        box = self.query_one("#findings", Static)
         if self.findings:
-            t.append("\nf: evidence and next steps", style="dim")
-        self.query_one("#findings", Static).update(t)
+            width = max(20, (box.content_region.width or self.size.width - 2) or 78)
+            shown = fit_findings([finding_text(f) for f in self.findings], width, self.header_rows())
+            t.append_text(shown)
+        box.update(t)
+
+    def header_rows(self) -> int:
+        """The rows the findings may take over the panels: a sixth of the screen, 3 at least."""
+        return max(3, (self.size.height or 24) // 6)
+
+    def on_resize(self) -> None:
+        if self.examined:
+            self._show_findings()  # the lines wrap again at the new width
 
     def action_show_findings(self) -> None:
         from stucktui.ui.screens.actions import ResultScreen

@@ -21,6 +21,7 @@ from stucktui.ui.messages import (
 from stucktui.ui.preload import preload_views
 from stucktui.ui.view import SnapshotScreen, ViewContext
 from stucktui.ui.widgets import HEADER_ICON
+from stucktui.ui.widgets.meters import MetersBar
 from stucktui.ui.widgets.process_table import ProcessTable
 
 
@@ -41,6 +42,7 @@ class ProcessListScreen(SnapshotScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon=HEADER_ICON)
         with Vertical(id="list-body"):
+            yield MetersBar(id="meters")
             yield Static("", id="banner")
             yield Input(placeholder="filter: pid, user, name or command line (Esc clears)", id="filter")
             yield ProcessTable(id="processes")
@@ -67,6 +69,8 @@ class ProcessListScreen(SnapshotScreen):
 
     def update_processes(self, snap: ProcessListSnapshot) -> None:
         self.snapshot = snap
+        for m in self.query(MetersBar).results():
+            m.show(snap.meters)
         self._show_banner()
         self.redraw()
 
@@ -90,11 +94,14 @@ class ProcessListScreen(SnapshotScreen):
             return tree_lines(rows, self.sort_column, self.sort_reverse)
         return [TreeLine(r, "", 0) for r in sort_rows(rows, self.sort_column, self.sort_reverse)]
 
-    def redraw(self, follow_pid: int | None = None) -> None:
+    def redraw(self, follow_pid: int | None = None, *, top: bool = False) -> None:
+        """top: the cursor goes to the first row (a new sort order, a new filter), as in htop."""
         if self.snapshot is None or not self.is_mounted:
             return  # on_mount draws what arrived before the screen was composed
         lines = self.lines()
         self.table.show(lines, self.now, follow_pid)
+        if top:
+            self.table.action_home()
         self._show_status()
 
     def update_status(self, freshness: str) -> None:
@@ -147,12 +154,17 @@ class ProcessListScreen(SnapshotScreen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_text = event.value
-        self.redraw()
+        self.redraw(top=True)  # the best match first: Enter opens it
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the filter opens the top match (Esc, or Enter on an empty filter, only
+        closes it)."""
         if not event.value:
             event.input.display = False
         self.table.focus()
+        if event.value:
+            self.table.action_home()
+            self.action_open()
 
     def key_escape(self) -> None:
         self.action_clear_filter()
@@ -177,7 +189,7 @@ class ProcessListScreen(SnapshotScreen):
             self.sort_column = column
             self.sort_reverse = COLUMN_BY_KEY[column].default_reverse
         self._indicate_sort()
-        self.redraw()
+        self.redraw(top=True)
 
     def _step_sort(self, step: int) -> None:
         keys = [c.key for c in COLUMNS]
@@ -193,7 +205,7 @@ class ProcessListScreen(SnapshotScreen):
     def action_invert_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
         self._indicate_sort()
-        self.redraw()
+        self.redraw(top=True)
 
     def on_process_table_header_clicked(self, event: ProcessTable.HeaderClicked) -> None:
         event.stop()

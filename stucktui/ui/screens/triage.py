@@ -85,7 +85,7 @@ def root_text(head: Finding, fold: Fold, *, open: bool) -> Text:
 
 
 class TriageScreen(SnapshotScreen):
-    BINDINGS = bindings(TRIAGE_KEYS)
+    BINDINGS = bindings(TRIAGE_KEYS, shown_when_able=frozenset({"quit_here"}))
     VIEW = "triage"
 
     def __init__(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
 
@@ -17,6 +18,13 @@ ROW_LIMIT = 1000  # rows a table shows; filters and orders narrow down or bring 
 
 
 class KeyedTable(DataTable[Text | str]):
+    # Home and End move to the first and last row, as in every list (DataTable's scroll the
+    # table sideways, which left a wide table blank)
+    BINDINGS = [
+        Binding("home", "first_row", "First row", show=False),
+        Binding("end", "last_row", "Last row", show=False),
+    ]
+
     def __init__(
         self, columns: Sequence[tuple[str, str]], *, limit: int = ROW_LIMIT, more_hint: str = "", **kw: Any
     ) -> None:
@@ -37,6 +45,16 @@ class KeyedTable(DataTable[Text | str]):
     def on_mount(self) -> None:
         for key, title in self._columns:
             self.add_column(title, key=key)
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+            self.scroll_x = 0
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+            self.scroll_x = 0
 
     @property
     def selected_key(self) -> str | None:

@@ -18,10 +18,11 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stucktui.listing import COLUMNS, TreeLine
+from stucktui.listing import COLUMNS, NARROW_DROPS, TreeLine, short_argv
 from stucktui.model.process import ProcessRow
 from stucktui.model.text import human_age, human_bytes
-from stucktui.ui.safe import safe_argv, safe_text
+from stucktui.textsafe import printable
+from stucktui.ui.safe import safe_text
 
 _STATE_STYLE = {
     "R": "bold green",
@@ -32,8 +33,9 @@ _STATE_STYLE = {
 }
 _WIDTHS = {
     "pid": 7, "user": 9, "state": 1, "cpu": 6, "rss": 6, "threads": 4, "fds": 6, "close_wait": 7,
-    "finding": 4, "age": 6,
+    "finding": 4, "age": 6, "name": 15,
 }  # fmt: skip
+_MIN_COMMAND = 24  # columns of COMMAND kept on a narrow screen before other columns give way
 _NUMERIC = frozenset({"pid", "cpu", "rss", "threads", "fds", "close_wait", "age"})
 _FINDING = {
     "critical": ("CRIT", "bold white on red"),
@@ -58,20 +60,28 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
         "denied" if r.close_wait is None else str(r.close_wait),
         _FINDING[r.finding][0] if r.finding in _FINDING else "",
         human_age(now - r.start_time),
-        line.prefix + r.command,
+        r.name,
+        line.prefix + (" ".join(short_argv(r.cmdline)[0]) if r.cmdline else f"[{r.name}]"),
     )
 
 
 def _cell_text(key: str, line: TreeLine, value: str) -> Text:
     r = line.row
     if key == "command":
-        cmd = (
-            safe_argv(r.cmdline, max_len=_COMMAND_MAX) if r.cmdline else safe_text(f"[{r.name}]", "dim", 200)
-        )
         t = Text(no_wrap=True, end="")
         t.append(line.prefix, style="dim")
-        t.append_text(cmd)
+        if not r.cmdline:
+            t.append_text(safe_text(f"[{r.name}]", "dim", 200))
+            return t
+        argv, main = short_argv(r.cmdline)
+        for i, a in enumerate(argv):
+            if i:
+                t.append(" ")
+            t.append(printable(a, None), style="bold" if i == main else "")
+        t.truncate(_COMMAND_MAX + len(line.prefix), overflow="ellipsis")
         return t
+    if key == "name":
+        return safe_text(value, "" if r.cmdline else "dim", max_len=40)
     if key == "state":
         return Text(value, style=_STATE_STYLE.get(value, ""))
     if key == "fds" and r.num_fds is None:
@@ -139,6 +149,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._sort: tuple[str, bool] | None = None
         self._cache: dict[tuple[int, tuple[str, ...], bool, int], Strip] = {}
         self._command_width = 20
+        self._shown: tuple[str, ...] = tuple(c.key for c in COLUMNS)  # the columns that fit
 
     # -- data in ------------------------------------------------------------------------------
     @property
@@ -165,6 +176,7 @@ class ProcessTable(ScrollView, can_focus=True):
 
     def set_sort_indicator(self, column: str, reverse: bool) -> None:
         self._sort = (column, reverse)
+        self._relayout()
         self.refresh()  # rows are cached by their cells only; the header is drawn each time
 
     def show(self, lines: list[TreeLine], now: float, follow_pid: int | None = None) -> None:
@@ -187,23 +199,51 @@ class ProcessTable(ScrollView, can_focus=True):
         self._command_width = min(max(self._command_width, 20), _COMMAND_MAX + 40)
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
+        self._relayout()
         self.virtual_size = Size(self._fixed_width() + self._command_width, len(lines) + 1)
         if lines and self.cursor_row != before:
             self._move_to(self.cursor_row)
         self.refresh()
 
     # -- geometry -----------------------------------------------------------------------------
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        return self._shown
+
+    def _relayout(self) -> None:
+        """The columns that fit the width: on a narrow screen THR, AGE, CL_WAIT and FDS give
+        way (in that order, never the sort column) so NAME and some COMMAND stay readable."""
+        width = self.size.width or 200
+        sort = self._sort[0] if self._sort else None
+        shown = [c.key for c in COLUMNS]
+        for key in NARROW_DROPS:
+            if self._width_of(shown) + _MIN_COMMAND <= width:
+                break
+            if key != sort:
+                shown.remove(key)
+        if tuple(shown) != self._shown:
+            self._shown = tuple(shown)
+            self._cache.clear()
+            self.virtual_size = Size(self._fixed_width() + self._command_width, len(self._lines) + 1)
+
+    @staticmethod
+    def _width_of(keys: list[str] | tuple[str, ...]) -> int:
+        return sum(_WIDTHS[k] + 1 for k in keys if k != "command")
+
     def _fixed_width(self) -> int:
-        return sum(_WIDTHS[c.key] + 1 for c in COLUMNS if c.key != "command")
+        return self._width_of(self._shown)
 
     def _column_at(self, x: int) -> str:
         pos = 0
-        for c in COLUMNS:
-            w = _WIDTHS.get(c.key, self._command_width) + 1
+        for key in self._shown:
+            w = _WIDTHS.get(key, self._command_width) + 1
             if x < pos + w:
-                return c.key
+                return key
             pos += w
-        return COLUMNS[-1].key
+        return self._shown[-1]
+
+    def on_resize(self, _: events.Resize) -> None:
+        self._relayout()
 
     # -- rendering ----------------------------------------------------------------------------
     def _row_strip(self, i: int, cursor: bool, width: int) -> Strip:
@@ -213,9 +253,11 @@ class ProcessTable(ScrollView, can_focus=True):
         if strip is None:
             text = Text(no_wrap=True, end="")
             for c, value in zip(COLUMNS, plain, strict=True):
+                if c.key not in self._shown:
+                    continue
                 cell = _cell_text(c.key, line, value)
                 w = _WIDTHS.get(c.key, width - self._fixed_width())
-                cell.truncate(w, overflow="ellipsis" if c.key == "command" else "crop")
+                cell.truncate(w, overflow="ellipsis" if c.key in ("command", "name") else "crop")
                 cell.align("right" if c.key in _NUMERIC else "left", w)
                 text.append_text(cell)
                 if c.key != "command":
@@ -230,6 +272,8 @@ class ProcessTable(ScrollView, can_focus=True):
     def _header_strip(self, width: int) -> Strip:
         text = Text(no_wrap=True, end="")
         for c in COLUMNS:
+            if c.key not in self._shown:
+                continue
             label = c.title
             if self._sort and self._sort[0] == c.key:
                 label += " ▼" if self._sort[1] else " ▲"
