@@ -69,6 +69,8 @@ class Shot:
 SHOTS = (
     Shot("demo-1-pipe.svg", "api-service", "4", "#files-table", cursor="2"),
     Shot("demo-2-close-wait.svg", "orders-api", "3", "#sockets-table"),
+    # the same connections on the Files panel: each socket fd reads as its ends
+    Shot("demo-2-files.svg", "orders-api", "4", "#files-table"),
     Shot("demo-3-signal.svg", "hping3", "6", "#signals-table", cursor="14"),
     Shot("demo-4-epoll.svg", "celery-worker", "4", "#files-table", cursor="3"),
     # the LOCK_NB poller shows only in its Python stack (emit twice), on the Threads panel
@@ -76,10 +78,12 @@ SHOTS = (
 )
 
 
-async def shoot_triage(demo: Demo) -> None:
+async def shoot_triage(
+    demo: Demo, size: tuple[int, int] = TRIAGE_SIZE, name: str = "demo-triage.svg"
+) -> None:
     want = {(p.pid, i) for p in demo.processes for i in p.expect}
     app = StuckApp(interval=DEMO_INTERVAL, triage_at_start=True)
-    async with app.run_test(size=TRIAGE_SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
 
         def developed() -> bool:
             screen = app.screen
@@ -89,7 +93,7 @@ async def shoot_triage(demo: Demo) -> None:
 
         await wait_for(pilot, developed, timeout=30)
         await pilot.pause(SETTLE)
-        app.save_screenshot(str(OUT / "demo-triage.svg"))
+        app.save_screenshot(str(OUT / name))
 
 
 async def shoot_process(demo: Demo, shot: Shot) -> None:
@@ -124,10 +128,26 @@ async def shoot_process(demo: Demo, shot: Shot) -> None:
         app.save_screenshot(str(OUT / shot.file))
 
 
+async def shoot_read_only(demo: Demo) -> None:
+    """`--read-only`: k on a process is refused at the key, in one line."""
+    proc = demo.by_role("hping3")
+    app = StuckApp(interval=DEMO_INTERVAL, start_pid=proc.pid, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, timeout=30
+        )
+        await pilot.press("k")
+        await wait_for(pilot, lambda: bool(app._notifications), timeout=10)
+        await pilot.pause(SETTLE)
+        app.save_screenshot(str(OUT / "demo-read-only.svg"))
+
+
 async def shoot_demo(demo: Demo) -> None:
     await shoot_triage(demo)
+    await shoot_triage(demo, (80, 24), "demo-triage-80x24.svg")
     for shot in SHOTS:
         await shoot_process(demo, shot)
+    await shoot_read_only(demo)
 
 
 def run_demo_part() -> None:
