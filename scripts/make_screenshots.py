@@ -132,12 +132,13 @@ async def shoot_read_only(demo: Demo) -> None:
     """`--read-only`: k on a process is refused at the key, in one line."""
     proc = demo.by_role("hping3")
     app = StuckApp(interval=DEMO_INTERVAL, start_pid=proc.pid, read_only=True)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for(
             pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.detail is not None, timeout=30
         )
         await pilot.press("k")
-        await wait_for(pilot, lambda: bool(app._notifications), timeout=10)
+        await wait_for(pilot, lambda: any("refused" in n.message for n in app._notifications), timeout=10)
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")), timeout=10)  # on screen
         await pilot.pause(SETTLE)
         app.save_screenshot(str(OUT / "demo-read-only.svg"))
 
