@@ -108,11 +108,21 @@ def _sized(call: DecodedCall | None) -> bool:
     )
 
 
+def _pooled_futex(r: ThreadRow) -> bool:
+    """A futex wait in a known Python frame: CPython gives each waiter of a Condition (a
+    queue.get, an Event.wait) a lock of its own, so eight idle workers of one pool wait on
+    eight addresses in one frame: one group, not eight."""
+    c = r.call
+    return c is not None and c.name == "futex" and len(c.extra) == 2 and _top_frame(r) is not None
+
+
 def _call_key(r: ThreadRow) -> object:
     """What the thread waits on: the call and its fd targets and other arguments, but not a
     read's or write's byte count (four writers blocked on one full pipe are one group whatever
-    each writes)."""
+    each writes), nor a futex's address in a known Python frame (_pooled_futex)."""
     c = r.call
+    if c is not None and _pooled_futex(r):
+        return ("futex", c.extra[1])
     if c is None or not _sized(c):
         return r.call_text
     return (c.name, c.fds, tuple((a.fd, a.target) for a in r.fd_args), c.extra[:-1])
@@ -130,6 +140,9 @@ def _group_text(members: list[ThreadRow]) -> str:
     ('write(2 -> pipe:[5], 4096 to 6100 bytes)')."""
     first = members[0]
     c = first.call
+    if c is not None and _pooled_futex(first) and len({m.call_text for m in members}) > 1:
+        n = len({m.call.extra[0] for m in members if m.call is not None})
+        return f"futex({n} addresses, {c.extra[1]})"
     if c is None or not _sized(c) or all(m.call_text == first.call_text for m in members):
         return first.call_text
     counts = sorted(

@@ -218,8 +218,24 @@ def test_threads_on_one_full_pipe_are_one_group_whatever_each_writes():
     reader = thread(202, "read", (5, 0, 4096), targets=pipe, frames=frame)
     groups = group_threads((*writers, other_pipe, other_frame, reader))
     assert [g.tids for g in groups] == [(100, 101, 102, 103), (200,), (201,), (202,)]
-    # a futex's address is what it waits on: never folded
+    # a futex's address is what it waits on in a program without Python frames: never folded
     assert len(group_threads((thread(300, "futex", (0x10, 0)), thread(301, "futex", (0x20, 0))))) == 2
+
+
+def test_idle_python_workers_of_one_pool_are_one_group():
+    """CPython gives each waiter of a Condition (queue.get, Event.wait) a lock of its own: eight
+    idle workers wait on eight futex addresses in the same frame, and are one group."""
+    from tests.unit.diagnose_kit import thread
+
+    frame = (("get", "/usr/lib/python3.11/queue.py"),)
+    workers = [thread(400 + i, "futex", (0x1000 + 16 * i, 0), frames=frame) for i in range(8)]
+    (g,) = group_threads(tuple(workers))
+    assert g.tids == tuple(range(400, 408))
+    assert g.summary.startswith("8 threads: futex(8 addresses, FUTEX_WAIT")
+    assert " in get (" in g.summary
+    # another frame is another wait
+    other = thread(500, "futex", (0x2000, 0), frames=(("acquire", "/app/db.py"),))
+    assert [x.tids for x in group_threads((*workers, other))] == [tuple(range(400, 408)), (500,)]
 
 
 def test_task_stat_agrees_with_parse_stat():
