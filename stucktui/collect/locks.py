@@ -21,6 +21,7 @@ from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.fdinfo import parse_fdinfo
 from stucktui.procfs.fdtarget import strip_deleted
 from stucktui.procfs.locks import parse_locks
+from stucktui.procfs.privilege import refusal_brief
 from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.syscall import decode_call, parse_syscall
 
@@ -30,8 +31,13 @@ from stucktui.procfs.syscall import decode_call, parse_syscall
 BLIND_NOTE = (
     "this process's fds could not be read (no permission): only /proc/locks's own lines are "
     "seen; OFD locks, and other processes' locks on files it has open (a LOCK_NB poller waits "
-    "there), are not; run stucktui as root"
+    "there), are not"
 )
+
+
+def blind_note() -> str:
+    """BLIND_NOTE and what would help: root is not told to run as root."""
+    return f"{BLIND_NOTE}; {refusal_brief()}"
 
 
 def _same_lock(a: LockEntry, b: LockEntry) -> bool:
@@ -139,7 +145,7 @@ def _collect(
     own_paths: dict[str, DevIno] = {}
     listed = _own_files(root, d, fd_rows)
     if listed is None:
-        notes.append(BLIND_NOTE)
+        notes.append(blind_note())
     own = listed or []
     where: dict[str, tuple[int, int | None]] = {}  # path -> (fd, mnt_id), to tell SQLite's files
     mounts = MountTable(root, pid, d)

@@ -6,6 +6,7 @@ and if another process got its pid meanwhile, O opens that one (nothing of it is
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -263,8 +264,12 @@ class ProcessScreen(SnapshotScreen):
             blind = unreadable(self.panels, self.detail)
             if blind:
                 t.append(
-                    f"findings: none in what stucktui could read ({', '.join(blind)}: no permission, "
-                    "run stucktui as root)",
+                    f"findings: none in what stucktui could read ({', '.join(blind)}: no permission; "
+                    + (
+                        "run stucktui as root)"
+                        if os.geteuid() != 0
+                        else "refused even to root, see the panels)"
+                    ),
                     style="yellow",
                 )
             else:
