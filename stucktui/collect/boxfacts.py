@@ -173,6 +173,14 @@ class BoxFacts:
                 self.collectors += 1
             return sc
 
+    def prefetch_sockets(self) -> None:
+        """This process's namespace's socket dumps made now (kept for SOCKET_CADENCE): for a
+        wait that would be idle anyway (the first look's CPU window)."""
+        try:
+            self.sockets().own_table().prefetch()
+        except OSError:
+            pass  # no netlink: each table is read when asked for, as without this
+
     def process_sockets(
         self, pid: int, *, piddir: PidDir | None = None, peers: bool = True, kept: bool = False
     ) -> ProcessSockets:

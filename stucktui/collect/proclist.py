@@ -80,11 +80,16 @@ def measure_cpu(
 
 
 def with_cpu(
-    root: ProcRoot, snapshot: ProcessListSnapshot, seconds: float = FIRST_CPU_WINDOW
+    root: ProcRoot,
+    snapshot: ProcessListSnapshot,
+    seconds: float = FIRST_CPU_WINDOW,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ProcessListSnapshot:
     """A first snapshot (no row has CPU%) with the CPU% of each row measured now over a window
-    of `seconds` (measure_cpu), and that window in cpu_window."""
-    cpu, window = measure_cpu(root, (r.pid for r in snapshot.rows), seconds)
+    of `seconds` (measure_cpu), and that window in cpu_window. `sleep` waits out the window
+    (a caller may do other work in it)."""
+    cpu, window = measure_cpu(root, (r.pid for r in snapshot.rows), seconds, sleep=sleep)
     rows = tuple(
         r if r.cpu_percent is not None else replace(r, cpu_percent=cpu.get((r.pid, r.starttime_ticks)))
         for r in snapshot.rows

@@ -9,6 +9,7 @@ UI thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import scan_box
@@ -26,6 +27,20 @@ from stucktui.model.process import ProcessListSnapshot
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import parse_stat
+
+
+def _meanwhile(facts: BoxFacts) -> Callable[[float], None]:
+    """A wait for the first look's CPU window that dumps the socket tables the suspects will
+    read (both wait in the kernel), then sleeps what is left of it."""
+
+    def wait(seconds: float) -> None:
+        t0 = time.monotonic()
+        facts.prefetch_sockets()
+        left = seconds - (time.monotonic() - t0)
+        if left > 0:
+            time.sleep(left)
+
+    return wait
 
 
 def triage_box(
@@ -50,20 +65,20 @@ def triage_box(
     t0 = time.perf_counter()
     taken_at = time.time()
     root = root or ProcRoot()
+    facts = facts or BoxFacts(root)
     if processes is None:
         collector = ProcessListCollector(root)
         if cpu_window > 0:
-            collector.prime(cpu_window)
+            collector.prime(cpu_window, sleep=_meanwhile(facts))
         processes = collector.collect()
     elif cpu_window > 0 and processes.rows and all(r.cpu_percent is None for r in processes.rows):
-        processes = with_cpu(root, processes, cpu_window)
+        processes = with_cpu(root, processes, cpu_window, sleep=_meanwhile(facts))
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
         try:  # a collector made with close_wait=False: count them here, one cheap pass
             counts = CloseWaitCounter(root).counts({r.pid: r.starttime_ticks for r in processes.rows})
         except OSError:
             counts = None
-    facts = facts or BoxFacts(root)
     scan = scan_box(root, processes.rows, close_wait=counts, facts=facts)
     contexts: dict[int, Context] = {}
     by_pid = processes.by_pid()
