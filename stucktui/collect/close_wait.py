@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from stucktui.collect.fdindex import FdIndex
+from stucktui.collect.pausing import pause_point
 from stucktui.collect.sockets import SocketCollector, socket_fds
 from stucktui.model.net import InetSocket, in_accept_queue_of
 from stucktui.procfs.errors import AccessDenied, ProcessGone
@@ -258,7 +259,8 @@ class CloseWaitCounter:
         if self.index is not None:
             self.index.current()  # this refresh's pass (the first: a full one), read from below
         self._where, self._seen = {}, {}
-        for pid, ns in ns_of.items():
+        for i, (pid, ns) in enumerate(ns_of.items()):
+            pause_point(i)
             if ns is not None and wanted[ns]:
                 self._read(pid, identity, fds)
         self._missing = {i for w in wanted.values() for i in w.inodes() if i not in self._where}

@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from stucktui.collect.fdlinks import FUSE_DEVICE, PATH, SOCKET, Owners, link_key, owners_of, read_links
+from stucktui.collect.pausing import pause_point
 from stucktui.procfs.errors import DENIED_ERRNOS
 from stucktui.procfs.root import ProcRoot
 
@@ -230,13 +231,15 @@ class FdIndex:
             self._since_full = 0
             self.full_scans += 1
             self._seen, self._where, self._more, self._missing = {}, {}, {}, set()
-            for pid in pids:
+            for i, pid in enumerate(pids):
+                pause_point(i)
                 self._read(pid)
             return
         for pid in self._seen.keys() - set(pids):
             self._forget(pid)
         base = self.root.path
-        for pid in pids:
+        for i, pid in enumerate(pids):
+            pause_point(i)
             sig = _sig(f"{base}/{pid}/fd")
             seen = self._seen.get(pid)
             if sig is None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from stucktui.collect.close_wait import CloseWaitCounter
 from stucktui.collect.fdindex import FdIndex
+from stucktui.collect.pausing import pause_point
 from stucktui.collect.users import UserNames
 from stucktui.model.process import ProcessListSnapshot, ProcessRow
 from stucktui.procfs.cmdline import parse_cmdline
@@ -175,7 +176,8 @@ class ProcessListCollector:
         hidden = 0
         reused: set[int] = set()  # pids whose row is the previous one, unchanged
         users = self._users
-        for pid in root.pids():
+        for i, pid in enumerate(root.pids()):
+            pause_point(i)
             try:
                 sb = root.read_small(pid, "stat", pid=pid)
                 uid = root.stat(pid, pid=pid).st_uid

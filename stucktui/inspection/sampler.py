@@ -263,7 +263,10 @@ class Sampler:
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
         step = self._yield if yielding else _no_yield
         progress = self.box_progress
-        with self._box_lock:
+        from stucktui.collect.pausing import pausing
+
+        # inside the long loops too (the fd index's pass, the list's scan): every 256 processes
+        with self._box_lock, pausing(step):
             self.facts.tick()
             plist: ProcessListSnapshot | None = None
             if want_list:

@@ -130,7 +130,7 @@ def test_a_process_exiting_at_any_step_of_a_refresh_is_a_normal_event(tmp_path, 
     process is shown unless it is the one that exited."""
     # the first look's CPU window (0.4 s asleep) is not what is tested: measured over none
     monkeypatch.setattr(
-        triage_mod, "with_cpu", lambda root, snap, seconds=0.0: proclist.with_cpu(root, snap, 0.0)
+        triage_mod, "with_cpu", lambda root, snap, seconds=0.0, **kw: proclist.with_cpu(root, snap, 0.0)
     )
     root, step = _tree(tmp_path), 0
     while True:

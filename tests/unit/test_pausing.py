@@ -1,0 +1,35 @@
+"""Pause points (collect/pausing.py): the box lane's long loops let a process refresh go first,
+every PAUSE_EVERY items, in the registering thread only."""
+
+from __future__ import annotations
+
+import threading
+
+from stucktui.collect.pausing import PAUSE_EVERY, pause_point, pausing
+
+
+def test_the_registering_thread_pauses_every_few_items_and_no_other_does():
+    paused: list[str] = []
+    with pausing(lambda: paused.append(threading.current_thread().name)):
+        for i in range(3 * PAUSE_EVERY + 1):
+            pause_point(i)
+        other = threading.Thread(
+            target=lambda: [pause_point(i) for i in range(2 * PAUSE_EVERY)], name="other"
+        )
+        other.start()
+        other.join()
+    assert paused == [threading.current_thread().name] * 3  # not at item 0, not in "other"
+    pause_point(PAUSE_EVERY)  # outside: nothing registered
+    assert len(paused) == 3
+
+
+def test_the_fd_index_pass_pauses_in_the_box_lane(tmp_path):
+    from stucktui.collect.fdindex import FdIndex
+    from stucktui.procfs.root import ProcRoot
+
+    for pid in range(1, 2 * PAUSE_EVERY + 2):
+        (tmp_path / str(pid) / "fd").mkdir(parents=True)
+    calls: list[int] = []
+    with pausing(lambda: calls.append(1)):
+        FdIndex(ProcRoot(str(tmp_path))).current()
+    assert len(calls) == 2
