@@ -47,14 +47,16 @@ def _target(r: FdRow) -> Text:
         t.append("  ")
         t.append_text(safe_text(r.detail, "cyan", 200))
     if r.pipe is not None:
+        # the other end first: it is what the row is read for, and stays on a 120-column screen
+        # when the fill and the verdicts after it are long
         bad = r.pipe.no_reader or r.pipe.no_writer
-        t.append("  ")
-        t.append_text(safe_text(pipe_summary(r.pipe), "bold red" if bad else "cyan", 300))
         peers = ", ".join(f"{p.pid} {p.name} fd {p.fd} ({p.end})" for p in r.pipe.peers[:6]) or (
             "none seen" if r.pipe.partial else "nobody"
         )
         t.append("  other end: ", style="dim")
         t.append_text(safe_text(peers, max_len=300))
+        t.append("  ")
+        t.append_text(safe_text(pipe_summary(r.pipe), "bold red" if bad else "cyan", 300))
     for w in r.epoll[:50]:
         t.append("\n  watches ", style="dim")
         t.append_text(safe_text(f"fd {w.tfd} [{' '.join(w.event_names)}] {w.describe()}", max_len=300))
