@@ -151,6 +151,11 @@ class ProcessListCollector:
             self._boot_time = parse_boot_time(self.root.read_text("stat"))
         return self._boot_time
 
+    @property
+    def fresh(self) -> bool:
+        """Nothing read yet: a collect() now would have no CPU% (prime first)."""
+        return self._prev_at is None
+
     def prime(self, window: float = FIRST_CPU_WINDOW, sleep: Callable[[float], None] = time.sleep) -> None:
         """Before a first collect(): read every process's CPU ticks, then wait until `window`
         seconds have passed since that began, so the first collect() has CPU% (over the time

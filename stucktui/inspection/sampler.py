@@ -258,7 +258,7 @@ class Sampler:
         Before each step it lets a process refresh that is under way or asked for go first
         (yielding), so the open process is never behind the box's slow scans."""
         from stucktui.collect.sockets import SocketCollector
-        from stucktui.inspection.triage import triage_box
+        from stucktui.inspection.triage import cpu_window_wait, triage_box
 
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
         step = self._yield if yielding else _no_yield
@@ -271,6 +271,11 @@ class Sampler:
             plist: ProcessListSnapshot | None = None
             if want_list:
                 step()
+                if triage and self.processes.fresh:
+                    # the first look: CPU% over a window, in which the fd index's first pass and
+                    # the socket dumps the triage reads are made (the list then has its CPU%)
+                    progress.reading("CPU over a first window, and who holds which fd (/proc/*/fd)")
+                    self.processes.prime(sleep=cpu_window_wait(self.facts))
                 progress.reading("the process list (/proc/*/stat, cmdline, fd)")
                 plist = self.processes.collect()
                 plist = replace(plist, meters=self.meters.read(plist.rows))

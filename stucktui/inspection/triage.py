@@ -29,12 +29,14 @@ from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import parse_stat
 
 
-def _meanwhile(facts: BoxFacts) -> Callable[[float], None]:
-    """A wait for the first look's CPU window that dumps the socket tables the suspects will
-    read (both wait in the kernel), then sleeps what is left of it."""
+def cpu_window_wait(facts: BoxFacts) -> Callable[[float], None]:
+    """A wait for the first look's CPU window that makes the fd index's pass and dumps the
+    socket tables the suspects will read (all of it waits in the kernel), then sleeps what is
+    left of it."""
 
     def wait(seconds: float) -> None:
         t0 = time.monotonic()
+        facts.warm_index()
         facts.prefetch_sockets()
         left = seconds - (time.monotonic() - t0)
         if left > 0:
@@ -69,10 +71,10 @@ def triage_box(
     if processes is None:
         collector = ProcessListCollector(root)
         if cpu_window > 0:
-            collector.prime(cpu_window, sleep=_meanwhile(facts))
+            collector.prime(cpu_window, sleep=cpu_window_wait(facts))
         processes = collector.collect()
     elif cpu_window > 0 and processes.rows and all(r.cpu_percent is None for r in processes.rows):
-        processes = with_cpu(root, processes, cpu_window, sleep=_meanwhile(facts))
+        processes = with_cpu(root, processes, cpu_window, sleep=cpu_window_wait(facts))
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
         try:  # a collector made with close_wait=False: count them here, one cheap pass
