@@ -48,6 +48,8 @@ def _no_yield() -> None:
 
 
 class Sampler:
+    first_cpu_window = 0.4  # seconds of the first look's CPU window (collect/proclist.py)
+
     def __init__(
         self,
         root: ProcRoot | None = None,
@@ -275,7 +277,7 @@ class Sampler:
                     # the first look: CPU% over a window, in which the fd index's first pass and
                     # the socket dumps the triage reads are made (the list then has its CPU%)
                     progress.reading("CPU over a first window, and who holds which fd (/proc/*/fd)")
-                    self.processes.prime(sleep=cpu_window_wait(self.facts))
+                    self.processes.prime(self.first_cpu_window, sleep=cpu_window_wait(self.facts))
                 progress.reading("the process list (/proc/*/stat, cmdline, fd)")
                 plist = self.processes.collect()
                 plist = replace(plist, meters=self.meters.read(plist.rows))

@@ -137,6 +137,7 @@ def test_a_process_exiting_at_any_step_of_a_refresh_is_a_normal_event(tmp_path, 
         fake = _Vanishing(root, VICTIM, step, code)
         monkeypatch.setattr(procroot, "os", fake)
         s = Sampler(ProcRoot(str(root)), clock=frozen_clock(), monotonic=frozen_monotonic())
+        s.first_cpu_window = 0.0
         req = SampleRequest(
             want_list=True, selected=(selected, None), panels=ALL_PANELS, triage=True, box_sockets=True
         )
