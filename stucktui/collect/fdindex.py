@@ -100,6 +100,7 @@ class FdIndex:
         self.passes = 0  # for tests and the benchmark
         self.full_scans = 0
         self.reads = 0  # processes whose fds were read
+        self._unreadable = 0  # of _seen, those whose fds are not ours to list (kept, not counted)
 
     def tick(self) -> None:
         """A new refresh: the next lookup checks the box for processes that changed."""
@@ -113,8 +114,7 @@ class FdIndex:
     @property
     def unreadable(self) -> int:
         """Processes whose fds were not ours to list at their last read."""
-        with self._lock:
-            return sum(1 for s in self._seen.values() if s.fds is None)
+        return self._unreadable
 
     # -- keeping it ----------------------------------------------------------------------------
     def _holders(self, keys: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
@@ -151,10 +151,17 @@ class FdIndex:
                         i += 1
         return out
 
+    def _deny(self, pid: int, sig: tuple[int, int, int]) -> None:
+        """A process whose fds are not ours to list, as of this signature."""
+        self._seen[pid] = _Seen(sig, None, _NONE, _NONE, _NONE, _NONE)
+        self._unreadable += 1
+
     def _forget(self, pid: int) -> None:
         old = self._seen.pop(pid, None)
         if old is None:
             return
+        if old.fds is None:
+            self._unreadable -= 1
         where, more = self._where, self._more
         for key, fd in zip(old.keys, old.kfds, strict=True):
             h = pid << 32 | fd
@@ -196,7 +203,7 @@ class FdIndex:
         except OSError as exc:
             denied = _sig(f"{self.root.path}/{pid}/fd") if exc.errno in DENIED_ERRNOS else None
             if denied is not None:
-                self._seen[pid] = _Seen(denied, None, _NONE, _NONE, _NONE, _NONE)
+                self._deny(pid, denied)
             return  # or gone
         st = os.fstat(sub)
         sig = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -215,7 +222,7 @@ class FdIndex:
                 fds = array("i", map(int, names))
         except OSError as exc:
             if exc.errno in DENIED_ERRNOS:
-                self._seen[pid] = _Seen(sig, None, _NONE, _NONE, _NONE, _NONE)
+                self._deny(pid, sig)
             return
         finally:
             os.close(sub)
@@ -231,6 +238,7 @@ class FdIndex:
             self._since_full = 0
             self.full_scans += 1
             self._seen, self._where, self._more, self._missing = {}, {}, {}, set()
+            self._unreadable = 0
             for i, pid in enumerate(pids):
                 pause_point(i)
                 self._read(pid)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from functools import partial
 from typing import Protocol
 
@@ -130,12 +131,9 @@ class PanelCollector:
         last = self._files
         if last is None or last[0] != d.pid:
             return None
-        if self.facts is not None:  # a view painting: the index answers at once or not at all
-            with self.facts.painting():
-                files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
-                files = self._endpoints(d, files, None)
-        else:
-            files = with_details(self.root, d, last[1], fds, pipe_map=self._pipes)
+        # a view painting: the box facts' index answers at once or not at all
+        with self.facts.painting() if self.facts is not None else nullcontext():
+            files = self._endpoints(d, with_details(self.root, d, last[1], fds, pipe_map=self._pipes), None)
         self._files = (d.pid, files)
         return files
 
