@@ -259,8 +259,8 @@ class NetnsTable:
         for family, name in ((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp6")):
             d = self._inet_dump(family, socket.IPPROTO_TCP)
             found: Iterable[InetSocket]
-            if d is not None:
-                found = nl.iter_inet(d.chunks, d.proto, {0})
+            if d is not None:  # TIME_WAIT and FIN_WAIT_2 sockets (inode 0 too) are not decoded
+                found = nl.iter_inet(d.chunks, d.proto, {0}, want)
             else:
                 found = parse_net_inet(self._proc_text(name), "tcp", {0})
             out.extend(x for x in found if x.local_port in ports and (1 << x.state) & want)

@@ -318,7 +318,6 @@ class InetDump:
         self._counts: list[int] | None = None
         self._collected: list[int] = []
         self._where: dict[int, int] | None = None  # find()'s index: chunk << 32 | offset
-        self._indexed = False
 
     def _scan(self) -> list[int]:
         if self._counts is None:
@@ -341,10 +340,7 @@ class InetDump:
         each refresh: an index of its inodes, built on the first lookup (one pass at C speed
         per chunk), makes each a few dict lookups instead of a pass over every socket."""
         if self._where is None:
-            self._where = inode_index(self.chunks) or {}
-            self._indexed = bool(self._where) or not any(len(c) >= _INET_MSG_LEN for c in self.chunks)
-        if not self._indexed:
-            return iter_inet(self.chunks, self.proto, inodes)
+            self._where = inode_index(self.chunks)
         by_chunk: dict[int, list[int]] = {}
         for ino in inodes:
             at = self._where.get(ino)

@@ -287,3 +287,38 @@ def test_a_kept_dump_finds_sockets_by_inode_through_its_index(net, meta):
     assert list(dump.find(set())) == []
     chopped = nl.InetDump("tcp", [buf[:-3]])  # not a run of whole messages: found the slow way
     assert {s.inode for s in chopped.find({one})} <= {one}
+
+
+def _short(m: bytes, inode: int, state: int) -> bytes:
+    """The message cut to its inet_diag_msg, as the kernel answers for a TIME_WAIT socket
+    (no attributes), with this inode and state."""
+    out = bytearray(m[:88])
+    struct.pack_into("=I", out, 0, 88)
+    out[17] = state
+    struct.pack_into("=I", out, 84, inode)
+    return bytes(out)
+
+
+def test_a_chunk_mixing_message_lengths_is_indexed_once_and_filtered_by_state(net):
+    """TIME_WAIT sockets answer without attributes, so a chunk mixes lengths: the index walks
+    it once (every later find is a lookup, not a walk), and a state filter skips the sockets
+    of other states before they are decoded, on the strided and the walked paths alike."""
+    msgs = [m for m in _messages((net / "tcp.bin").read_bytes()) if struct.unpack_from("=IH", m)[1] == 20]
+    full = [m for m in msgs if struct.unpack_from("=I", m, 84)[0]][:3]
+    assert len(full) == 3 and len(full[0]) > 88
+    tw = _short(full[0], 0, 6)  # TIME_WAIT, inode 0
+    orphan = _short(full[0], 0, 1)  # ESTABLISHED, inode 0: waiting in an accept queue
+    chunk = full[0] + tw + full[1] + orphan + full[2]
+    assert nl.uniform_stride(chunk) == 0
+    dump = nl.InetDump("tcp", [chunk])
+    inos = [struct.unpack_from("=I", m, 84)[0] for m in full]
+    assert [s.inode for s in dump.find({inos[2], inos[0]})] == sorted([inos[0], inos[2]], key=inos.index)
+    assert dump._where is not None and set(dump._where) == set(inos)  # inode 0 is not indexed
+    established = 1 << 1
+    zero = list(nl.iter_inet([chunk], "tcp", {0}, established))
+    assert [(s.inode, s.state) for s in zero] == [(0, 1)]
+    assert len(list(nl.iter_inet([chunk], "tcp", {0}))) == 2
+    strided = tw + orphan + tw  # one length: the strided path filters the same way
+    assert nl.uniform_stride(strided) == 88
+    assert [(s.inode, s.state) for s in nl.iter_inet([strided], "tcp", None, established)] == [(0, 1)]
+    assert len(list(nl.iter_inet([strided], "tcp", {0}, 1 << 6))) == 2
