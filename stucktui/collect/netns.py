@@ -111,11 +111,13 @@ class NetnsTable:
         return self._dumps[key]
 
     def prefetch(self) -> None:
-        """Run every dump now (meant for a worker thread while the caller reads fds: both
-        wait in the kernel, and recv()/readlink() release the GIL)."""
+        """Run every dump now, with each dump's inode index (meant for a worker thread while the
+        caller reads fds: both wait in the kernel, and recv()/readlink() release the GIL)."""
         for family in (socket.AF_INET, socket.AF_INET6):
             for proto in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
-                self._inet_dump(family, proto)
+                d = self._inet_dump(family, proto)
+                if d is not None:
+                    d.index()
         self.unix({0})
 
     def close_wait_inodes(self) -> frozenset[int]:

@@ -159,14 +159,14 @@ class ProcessListCollector:
     def prime(self, window: float = FIRST_CPU_WINDOW, sleep: Callable[[float], None] = time.sleep) -> None:
         """Before a first collect(): read every process's CPU ticks, then wait until `window`
         seconds have passed since that began, so the first collect() has CPU% (over the time
-        since the middle of this pass)."""
+        since the middle of this pass). `sleep` is called even when the pass took longer than
+        the window (with 0), so work it does in the window is never skipped."""
         a0 = self._monotonic()
         ticks = read_ticks(self.root, self.root.pids())
         a1 = self._monotonic()
         self._prev = {k: t for k, (t, _) in ticks.items()}
         self._prev_at = (a0 + a1) / 2
-        if a0 + window > a1:
-            sleep(a0 + window - a1)
+        sleep(max(0.0, a0 + window - a1))
 
     def collect(self) -> ProcessListSnapshot:
         root = self.root

@@ -8,6 +8,7 @@ UI thread.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -30,14 +31,19 @@ from stucktui.procfs.stat import parse_stat
 
 
 def cpu_window_wait(facts: BoxFacts) -> Callable[[float], None]:
-    """A wait for the first look's CPU window that makes the fd index's pass and dumps the
-    socket tables the suspects will read (all of it waits in the kernel), then sleeps what is
-    left of it."""
+    """A wait for the first look's CPU window that makes the fd index's pass and, in a second
+    thread beside it, dumps the socket tables the suspects will read (both wait in the kernel
+    much of the time, and readlink()/recv() release the interpreter lock: on pegged cores two
+    threads get more of the machine than one), then sleeps what is left of it."""
 
     def wait(seconds: float) -> None:
         t0 = time.monotonic()
-        facts.warm_index()
-        facts.prefetch_sockets()
+        dumps = threading.Thread(target=facts.prefetch_sockets, name="sock_diag", daemon=True)
+        dumps.start()
+        try:
+            facts.warm_index()
+        finally:
+            dumps.join()
         left = seconds - (time.monotonic() - t0)
         if left > 0:
             time.sleep(left)

@@ -335,15 +335,21 @@ class InetDump:
         self._scan()
         return self._collected
 
+    def index(self) -> dict[int, int]:
+        """inode -> chunk << 32 | offset, built on first use (a worker thread may build it
+        ahead: NetnsTable.prefetch)."""
+        if self._where is None:
+            self._where = inode_index(self.chunks)
+        return self._where
+
     def find(self, inodes: Collection[int]) -> Iterator[InetSocket]:
         """The sockets with these inodes (not 0). A kept dump is looked up by several panels
         each refresh: an index of its inodes, built on the first lookup (one pass at C speed
         per chunk), makes each a few dict lookups instead of a pass over every socket."""
-        if self._where is None:
-            self._where = inode_index(self.chunks)
+        where = self.index()
         by_chunk: dict[int, list[int]] = {}
         for ino in inodes:
-            at = self._where.get(ino)
+            at = where.get(ino)
             if at is not None:
                 by_chunk.setdefault(at >> 32, []).append(at & 0xFFFFFFFF)
         return decode_at(((self.chunks[ci], sorted(offs)) for ci, offs in by_chunk.items()), self.proto)

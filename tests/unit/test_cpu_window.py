@@ -119,3 +119,20 @@ def test_a_primed_collector_has_cpu_on_its_first_collect(tmp_path):
     assert snap.rows[0].cpu_percent == pytest.approx(50.0)
     t[0] += 2.0
     assert c.collect().cpu_window == pytest.approx(2.0)  # then the refresh interval, as before
+
+
+def test_the_window_work_runs_even_when_the_pass_outlasts_the_window(tmp_path):
+    """On a big loaded box the ticks pass alone may take longer than the window: the wait is
+    still called (for nothing left to sleep), so what it does in the window (the fd index's
+    pass, the socket dumps) is never skipped."""
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    t = [10.0]
+    asked: list[float] = []
+
+    def monotonic() -> float:
+        t[0] += 1.0  # every read of the clock: a second later (a slow pass)
+        return t[0]
+
+    c = ProcessListCollector(root, clock=lambda: 2000.0, monotonic=monotonic)
+    c.prime(FIRST_CPU_WINDOW, sleep=asked.append)
+    assert asked == [0.0]
