@@ -42,7 +42,7 @@ def close_wait_unread(s: Subject) -> list[Finding]:
     rows = [
         r
         for r in close_wait_rows(s)
-        if r.close_wait_unread and isinstance(r.sock, InetSocket) and r.sock.local_port in listening
+        if isinstance(r.sock, InetSocket) and r.sock.local_port in listening and r.close_wait_unread
     ]
     if not rows:
         return []
@@ -102,7 +102,7 @@ def close_wait_unanswered(s: Subject) -> list[Finding]:
     rows = [
         r
         for r in close_wait_rows(s)
-        if not r.close_wait_unread and isinstance(r.sock, InetSocket) and r.sock.local_port in listening
+        if isinstance(r.sock, InetSocket) and r.sock.local_port in listening and not r.close_wait_unread
     ]
     if not rows:
         return []
