@@ -336,7 +336,8 @@ def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow], 
     if unlisted < CLOSED_TCP_SCAN:
         return
     pids = [r.pid for r in rows if not r.is_kernel_thread and r.state != "Z"]
-    for pid, n in facts.sockets().closed_tcp_holders(pids).items():
+    facts.warm_index()  # this refresh's pass: the holders' socket fds as the index keeps them
+    for pid, n in facts.sockets().closed_tcp_holders(pids, facts.index.socket_fds).items():
         if n >= CLOSED_TCP_SUSPECT:
             scan.add(pid, clues.CLOSE_WAIT)
 

@@ -103,15 +103,24 @@ class SocketCollector:
         return self.table(self.own_netns, "self")  # type: ignore[arg-type]
 
     # -- box-wide -----------------------------------------------------------------------------
-    def closed_tcp_holders(self, pids: Iterable[int]) -> dict[int, int]:
+    def closed_tcp_holders(
+        self, pids: Iterable[int], kept: Callable[[int], list[tuple[int, int]] | None] | None = None
+    ) -> dict[int, int]:
         """pid -> TCP sockets it holds that are in no table: a leak that left CLOSE_WAIT when a
         keepalive probe or a write got a reset (Go's pools probe every 15 s), shut down, or
         sockets never connected. No table lists them, so every process's fds are read (as the
         pipe map does) and sockfs is asked the protocol of each socket fd no table lists:
-        call it only when /proc/net/sockstat counts such sockets (unlisted_tcp)."""
+        call it only when /proc/net/sockstat counts such sockets (unlisted_tcp). `kept`: a
+        process's (fd, socket inode) as the fd owner index keeps them (None: read them here),
+        so the box's fds are not all read a second time."""
         held: dict[int, list[tuple[int, int]]] = {}
         ns_of: dict[int, int | None] = {}
         for pid in pids:
+            known = kept(pid) if kept is not None else None
+            if known is not None:
+                if known:
+                    held[pid], ns_of[pid] = known, self.netns_of(pid)
+                continue
             try:
                 with self.root.pid_dir(pid) as d:
                     fds = socket_fds(d)

@@ -442,6 +442,35 @@ while True:
 """
 
 
+def test_the_reset_sockets_holders_come_from_the_fd_index_without_reading_fds_again(children):
+    """The box scan's pass for sockets in no table takes each process's socket fds from the
+    fd owner index (kept by its last pass), reading a process itself only when the index
+    has nothing for it: both ways give the same holders."""
+    from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.collect.sockets import SocketCollector
+
+    p = children.python(RESET_POOL)
+    children.wait_ready(p)
+    root = ProcRoot()
+    facts = BoxFacts(root)
+    asked: list[int] = []
+
+    def kept(pid: int) -> list[tuple[int, int]] | None:
+        asked.append(pid)
+        return facts.index.socket_fds(pid)
+
+    def both() -> bool:
+        facts.tick()
+        facts.warm_index()
+        asked.clear()
+        via_index = SocketCollector(root).closed_tcp_holders([p.pid, os.getpid()], kept)
+        read = SocketCollector(root).closed_tcp_holders([p.pid, os.getpid()])
+        return via_index == read and via_index.get(p.pid) == 25 and asked == [p.pid, os.getpid()]
+
+    wait_until(both, 30, interval=0.3, what="the reset pool's 25 sockets, both ways")
+    assert facts.index.socket_fds(p.pid) is not None  # the index answered for the pool
+
+
 def test_close_wait_leak_grows_with_the_time_stucktui_has_seen_it(children):
     p = children.python(POOL)
     port, *fds = map(int, ready_lines(p))
