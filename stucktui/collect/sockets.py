@@ -135,7 +135,7 @@ class SocketCollector:
         for ns, (pid, inodes) in by_ns.items():
             table = self.table(ns, pid)
             try:
-                found = table.inet(inodes).keys()
+                found = table.inet_listed(inodes)
                 listed.update(found)
                 listed.update(table.unix(inodes - found).keys())
             except (OSError, ProcError):  # every process of the namespace exited meanwhile

@@ -322,3 +322,22 @@ def test_a_chunk_mixing_message_lengths_is_indexed_once_and_filtered_by_state(ne
     assert nl.uniform_stride(strided) == 88
     assert [(s.inode, s.state) for s in nl.iter_inet([strided], "tcp", None, established)] == [(0, 1)]
     assert len(list(nl.iter_inet([strided], "tcp", {0}, 1 << 6))) == 2
+
+
+def test_which_inodes_a_table_lists_comes_from_the_dumps_index_alone(net):
+    """NetnsTable.inet_listed (who holds sockets in no table: every held socket is checked)
+    answers from each kept dump's inode index, as the decoded lookup would."""
+    from stucktui.collect.netns import NetnsTable
+    from stucktui.procfs.root import ProcRoot
+
+    buf = (net / "tcp.bin").read_bytes()
+
+    def dumper(request: bytes) -> list[bytes]:
+        family, proto = request[0], request[1]
+        return [buf] if (family, proto) == (socket.AF_INET, socket.IPPROTO_TCP) else []
+
+    table = NetnsTable(ProcRoot(), 1, os.getpid(), dumper)
+    every = {s.inode for s in nl.iter_inet([buf], "tcp") if s.inode}
+    asked = set(list(every)[:5]) | {999_999_999, 999_999_998}
+    assert table.inet_listed(asked) == set(table.inet(asked)) == asked - {999_999_999, 999_999_998}
+    assert table.inet_listed(set()) == set()
