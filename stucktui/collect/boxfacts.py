@@ -44,6 +44,9 @@ SOCKET_CADENCE = 5.0  # seconds a namespace's full socket dumps are reused
 _LISTED = frozenset({"TCP", "TCPv6", "UDP", "UDPv6"})
 
 
+ABSENT_KEPT = 100_000  # socket inodes kept as in no table (then forgotten all at once)
+
+
 def _unlisted(r: SocketRow) -> bool:
     p = r.protocol
     return r.sock is None and p is not None and (p in _LISTED or p.startswith("UNIX"))
@@ -78,6 +81,9 @@ class BoxFacts:
         self._local = threading.local()  # .painting: this thread's reads must not wait
         self.collectors = 0  # socket collectors made (each dumps what it is asked for): tests
         self._stale = False  # expire() was called: the next sockets() dumps again
+        # socket inodes a dump made after they were seen found in no table (reset, shut down):
+        # a socket never goes back into a table, so they alone never cause another dump
+        self._absent: set[int] = set()
 
     def tick(self) -> None:
         """A new refresh: per-refresh facts (locks, the index's check of changed processes,
@@ -192,8 +198,12 @@ class BoxFacts:
         fds = self.index.socket_fds(pid) if kept else None
         with self._lock:
             out = self.sockets().process_sockets(pid, piddir=piddir, peers=peers, fds=fds)
-            if self._sockets_at < self._tick_at and any(_unlisted(r) for r in out.rows):
+            missing = {r.inode for r in out.rows if _unlisted(r)}
+            if self._sockets_at < self._tick_at and not missing <= self._absent:
                 out = self.sockets(fresh=True).process_sockets(pid, piddir=piddir, peers=peers)
+                if len(self._absent) > ABSENT_KEPT:
+                    self._absent = set()
+                self._absent.update(r.inode for r in out.rows if _unlisted(r))
             return out
 
     def socket_rows(self, d: PidDir, fds: list[tuple[int, int]]) -> list[SocketRow]:
