@@ -20,6 +20,7 @@ The app ends itself when the benchmark dies (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
 import signal
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 import stucktui.ui.app
-from stucktui.cli import build_parser
+from stucktui.cli import build_app, build_parser
 from stucktui.model.files import ProcessFiles
 from stucktui.model.process import ProcessDetail
 from stucktui.model.python import PyDump
@@ -104,14 +105,8 @@ def main() -> int:
     log_path, argv = sys.argv[1], sys.argv[2:]
     args = build_parser().parse_args(argv)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    app = LoggedApp(
-        fd,
-        interval=args.interval,
-        start_pid=args.pid,
-        proc=args.proc,
-        read_only=args.read_only,
-        triage_at_start=not args.no_triage and args.pid is None,
-    )
+    # as `stucktui` builds it (its first look starts before the app): only the class is ours
+    app = build_app(args, functools.partial(LoggedApp, fd))
     app.run()
     os.close(fd)
     return app.return_code or 0

@@ -25,6 +25,7 @@ from stucktui.textsafe import printable
 if TYPE_CHECKING:
     from stucktui.model.process import ProcessRow
     from stucktui.report import BoxReport
+    from stucktui.ui.app import StuckApp
 
 DESCRIPTION = (
     "stucktui: a full-screen inspector for stuck Linux processes. It lists processes live and, "
@@ -319,6 +320,30 @@ def _to_file(path: str, run: Callable[[], int]) -> int:
     return code
 
 
+def build_app(args: argparse.Namespace, app_class: Callable[..., StuckApp] | None = None) -> StuckApp:
+    """The TUI as `stucktui` runs it (bench/sick_tui.py builds its logged subclass here too).
+    Starting on the triage, its first look begins before Textual is even imported
+    (stucktui.inspection.first_look)."""
+    from stucktui.inspection.sampler import Sampler
+
+    triage_at_start = not args.no_triage and args.pid is None
+    sampler = Sampler.for_path(args.proc)
+    if triage_at_start:
+        from stucktui.inspection.first_look import start_first_look
+
+        start_first_look(sampler)
+    from stucktui.ui.app import StuckApp
+
+    return (app_class or StuckApp)(
+        interval=args.interval,
+        start_pid=args.pid,
+        proc=args.proc,
+        read_only=args.read_only,
+        triage_at_start=triage_at_start,
+        sampler=sampler,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(argv)
@@ -382,14 +407,6 @@ def _main(argv: list[str] | None) -> int:
             "stucktui: the TUI needs a terminal; use `stucktui report PID` for text output", file=sys.stderr
         )
         return 2
-    from stucktui.ui.app import StuckApp
-
-    app = StuckApp(
-        interval=args.interval,
-        start_pid=args.pid,
-        proc=args.proc,
-        read_only=args.read_only,
-        triage_at_start=not args.no_triage and args.pid is None,
-    )
+    app = build_app(args)
     app.run()
     return app.return_code or 0

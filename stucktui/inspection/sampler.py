@@ -25,7 +25,7 @@ from stucktui.diagnose.history import History
 from stucktui.inspection.deadline import Progress
 from stucktui.inspection.request import SampleRequest
 from stucktui.model.findings import TriageResult
-from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
+from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable, marked
 from stucktui.model.snapshot import Snapshot
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
@@ -259,13 +259,12 @@ class Sampler:
         """The box lane: the process list, the triage, the box-wide Sockets view, as asked.
         Before each step it lets a process refresh that is under way or asked for go first
         (yielding), so the open process is never behind the box's slow scans."""
+        from stucktui.collect.pausing import pausing
         from stucktui.collect.sockets import SocketCollector
-        from stucktui.inspection.triage import cpu_window_wait, triage_box
+        from stucktui.inspection.triage import triage_box
 
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
-        step = self._yield if yielding else _no_yield
-        progress = self.box_progress
-        from stucktui.collect.pausing import pausing
+        step, progress = (self._yield if yielding else _no_yield), self.box_progress
 
         # inside the long loops too (the fd index's pass, the list's scan): every 256 processes
         with self._box_lock, pausing(step):
@@ -273,11 +272,8 @@ class Sampler:
             plist: ProcessListSnapshot | None = None
             if want_list:
                 step()
-                if triage and self.processes.fresh:
-                    # the first look: CPU% over a window, in which the fd index's first pass and
-                    # the socket dumps the triage reads are made (the list then has its CPU%)
-                    progress.reading("CPU over a first window, and who holds which fd (/proc/*/fd)")
-                    self.processes.prime(self.first_cpu_window, sleep=cpu_window_wait(self.facts))
+                if triage:  # the first look: its CPU window, unless first_look() made it
+                    self._first_window()
                 progress.reading("the process list (/proc/*/stat, cmdline, fd)")
                 plist = self.processes.collect()
                 plist = replace(plist, meters=self.meters.read(plist.rows))
@@ -293,7 +289,7 @@ class Sampler:
                 for f in tri.findings:  # most severe first
                     self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
             if plist is not None and self._worst:
-                plist = self._mark(plist)
+                plist = marked(plist, self._worst)
             if not self.facts.index.warm:
                 step()  # the fd owner index's first pass, a second on a big box: here, where no
                 progress.reading("who holds which pipe and socket (/proc/*/fd)")  # view waits
@@ -308,6 +304,21 @@ class Sampler:
                     box = Unavailable("socket tables unreadable", exc.strerror or str(exc))
             progress.done()
             return Snapshot(plist, None, None, box_sockets=box, triage=tri)
+
+    def first_look(self) -> None:
+        """The first look's CPU window made ahead, in a thread the TUI starts while Textual
+        starts (mostly waits in the kernel: readlink, recv); the first sample_box finds it done."""
+        with self._box_lock:
+            self._first_window()
+
+    def _first_window(self) -> None:
+        from stucktui.inspection.triage import cpu_window_wait
+
+        if self.processes.fresh:
+            # the first look: CPU% over a window, in which the fd index's first pass and the
+            # socket dumps the triage reads are made (the list then has its CPU%)
+            self.box_progress.reading("CPU over a first window, and who holds which fd (/proc/*/fd)")
+            self.processes.prime(self.first_cpu_window, sleep=cpu_window_wait(self.facts))
 
     def _yield(self) -> None:
         """Wait (a few seconds at most: a process refresh may hang on a read) while a process
@@ -407,13 +418,3 @@ class Sampler:
         except ProcessGone:
             return Snapshot(None, self._gone(pid, starttime), pid)
         return Snapshot(None, detail, pid, data, findings=seen.findings, chains=seen.chains)
-
-    def _mark(self, plist: ProcessListSnapshot) -> ProcessListSnapshot:
-        """Each row with the last triage's worst severity; only rows that change are copied."""
-        worst = self._worst
-        rows = list(plist.rows)
-        for i, r in enumerate(rows):
-            sev = worst.get((r.pid, r.starttime_ticks))
-            if sev != r.finding:
-                rows[i] = replace(r, finding=sev)
-        return replace(plist, rows=tuple(rows))

@@ -72,3 +72,19 @@ def test_demo_help_and_refusal_without_terminal():
     assert h.returncode == 0 and "--no-tui" in h.stdout
     r = run("demo")  # no terminal here: refused before anything is started
     assert r.returncode == 2 and "--no-tui" in r.stderr
+
+
+def test_the_tui_starts_its_first_look_before_the_app_only_on_the_triage(monkeypatch, tmp_path):
+    """`stucktui` (the triage first) starts the first look's window before Textual is
+    imported, on the sampler the app then uses; `stucktui --pid` opens one process and has
+    no box-wide first look to start."""
+    import stucktui.inspection.first_look as first_look
+    from stucktui.cli import build_app, build_parser
+
+    started: list[object] = []
+    monkeypatch.setattr(first_look, "start_first_look", started.append)
+    app = build_app(build_parser().parse_args(["--proc", str(tmp_path)]))
+    assert started == [app.sampler] and app.triage_at_start
+    started.clear()
+    app = build_app(build_parser().parse_args(["--proc", str(tmp_path), "--pid", "1"]))
+    assert started == [] and not app.triage_at_start and app.start_pid == 1

@@ -136,3 +136,39 @@ def test_the_window_work_runs_even_when_the_pass_outlasts_the_window(tmp_path):
     c = ProcessListCollector(root, clock=lambda: 2000.0, monotonic=monotonic)
     c.prime(FIRST_CPU_WINDOW, sleep=asked.append)
     assert asked == [0.0]
+
+
+def test_the_first_look_made_ahead_is_not_made_again_by_the_first_refresh(tmp_path, monkeypatch):
+    """The TUI starts the first look's window in a thread while Textual starts
+    (inspection.first_look); the first box refresh then finds it made and has CPU% at once."""
+    from stucktui.inspection.first_look import start_first_look
+    from stucktui.inspection.request import SampleRequest
+    from stucktui.inspection.sampler import Sampler
+
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    primes: list[float] = []
+    real = ProcessListCollector.prime
+
+    def prime(self, window, sleep=None):  # type: ignore[no-untyped-def]
+        primes.append(window)
+        real(self, window, sleep=lambda s: None)  # no real wait in a unit test
+
+    monkeypatch.setattr(ProcessListCollector, "prime", prime)
+    s = Sampler(root)
+    start_first_look(s).join(10)
+    assert primes == [Sampler.first_cpu_window] and not s.processes.fresh
+    snap = s.sample_box(SampleRequest(want_list=True, triage=True), yielding=False)
+    assert primes == [Sampler.first_cpu_window]  # made once, ahead
+    assert snap.processes is not None and snap.processes.cpu_window is not None
+
+
+def test_a_first_look_that_fails_is_left_to_the_first_refresh(tmp_path):
+    """A /proc the thread cannot read: it ends quietly (no traceback over the TUI), and the
+    first refresh makes the window itself."""
+    from stucktui.inspection.first_look import start_first_look
+    from stucktui.inspection.sampler import Sampler
+
+    s = Sampler(ProcRoot(str(tmp_path / "missing")))
+    t = start_first_look(s)
+    t.join(10)
+    assert not t.is_alive()
