@@ -137,6 +137,12 @@ class ThreadMasks:
     blocked: int  # SigBlk
 
 
+# signal(7)'s default actions that leave a running process as it was: ignore, and continue
+# (SIGCONT resumes a stopped process when it is sent, blocked or not); such a signal left
+# pending and blocked harms nothing unless the process installed a handler and waits for it
+HARMLESS_ACTIONS = frozenset({"Ign", "Cont"})
+
+
 @dataclass(frozen=True, slots=True)
 class SignalRow:
     number: int  # on this machine's architecture
@@ -149,6 +155,18 @@ class SignalRow:
     pending_tids: tuple[int, ...]  # threads with it in their own SigPnd
     stuck: bool  # pending and no thread that it is directed at can take it
     libc_internal: bool = False  # 32/33 on glibc
+
+    @property
+    def harmless(self) -> bool:
+        """Stuck, yet nothing can be waiting for it: ignored (discarded once unblocked), glibc's
+        own, or one whose default action does nothing (SIGWINCH after a terminal resize, SIGURG,
+        SIGCHLD, SIGCONT) with no handler installed. The rules say more (a shell reaping in
+        wait4 blocks SIGCHLD on purpose); this is what the panel can tell from masks alone."""
+        return (
+            self.libc_internal
+            or self.disposition == "ignored"
+            or (self.default_action in HARMLESS_ACTIONS and self.disposition != "caught")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +229,11 @@ class SignalsSnapshot:
     @property
     def stuck(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.rows if r.stuck)
+
+    @property
+    def stuck_harmful(self) -> tuple[str, ...]:
+        """The stuck signals something may wait for (SignalRow.harmless: not these)."""
+        return tuple(r.name for r in self.rows if r.stuck and not r.harmless)
 
     def differing_threads(self) -> tuple[ThreadMasks, ...]:
         """Threads whose blocked mask differs from the main thread's, or with own pending."""

@@ -6,12 +6,8 @@ from stucktui.diagnose.spec import RuleSpec
 from stucktui.diagnose.subject import Subject, call_name, id_list, seen_for
 from stucktui.model import clues
 from stucktui.model.findings import Finding, Severity
-from stucktui.model.signals import mask_names
+from stucktui.model.signals import HARMLESS_ACTIONS, mask_names
 from stucktui.model.sigwait import SIGNAL_WAIT_CALLS
-
-# signal(7)'s default actions that leave a running process as it was: ignore, and continue
-# (SIGCONT resumes a stopped process when it is sent, blocked or not)
-HARMLESS_ACTIONS = frozenset({"Ign", "Cont"})
 
 _STEPS_SIGNALS = "press 6 for the Signals panel: every mask decoded per thread, and the parent's"
 

@@ -44,9 +44,14 @@ class SignalsPanel(DetailPanel):
             return
         assert isinstance(snap, SignalsSnapshot)
         t = Text()
-        if snap.stuck:
-            t.append("PENDING BUT BLOCKED: " + ", ".join(snap.stuck), style="bold red")
+        harmful = snap.stuck_harmful
+        if harmful:
+            t.append("PENDING BUT BLOCKED: " + ", ".join(harmful), style="bold red")
             t.append(" — delivered only when a thread unblocks it; the process may wait forever\n")
+        harmless = [n for n in snap.stuck if n not in harmful]
+        if harmless:
+            t.append("pending but blocked, harmless: " + ", ".join(harmless), style="dim")
+            t.append(" (ignored, or its default action does nothing; no handler waits for it)\n", style="dim")
         for label, mask in (
             ("pending (process)", snap.shared_pending),
             ("pending (main thread)", snap.pending),
@@ -92,9 +97,10 @@ class SignalsPanel(DetailPanel):
                     (pending + " " if pending else "") + "threads " + ", ".join(map(str, r.pending_tids[:8]))
                 )
             blocked = "all threads" if r.blocked_everywhere else ", ".join(map(str, r.blocked_tids[:8]))
+            alarm = r.stuck and not r.harmless
             style = (
                 "bold red"
-                if r.stuck
+                if alarm
                 else ("dim" if not (pending or blocked or r.disposition != "default") else "")
             )
             rows.append(
@@ -106,7 +112,10 @@ class SignalsPanel(DetailPanel):
                         Text(r.default_action),
                         Text(r.disposition, style="green" if r.disposition == "caught" else ""),
                         Text(blocked),
-                        Text(pending + (" STUCK" if r.stuck else ""), style="bold red" if r.stuck else ""),
+                        Text(
+                            pending + (" STUCK" if alarm else " (harmless)" if r.stuck else ""),
+                            style="bold red" if alarm else "dim" if r.stuck else "",
+                        ),
                     ],
                 )
             )
