@@ -46,6 +46,9 @@ def fd_json(row: FdRow) -> dict[str, Any]:
         "pos": row.pos,
         "pipe": pipe_json(row.pipe) if row.pipe is not None else None,
         "epoll": [epoll_json(w) for w in row.epoll],
+        # a socket's ends, as the Files panel shows them ('127.0.0.1:5432 -> 127.0.0.1:41234',
+        # a unix peer's path or holder), or null: not a socket, or in no table
+        "endpoint": row.endpoint,
     }
 
 

@@ -149,3 +149,28 @@ def test_findings_without_a_panel_never_use_another_process_fd_resolver(children
     assert s.panels.threads.resolver is None
     s.sample(SampleRequest(want_list=False, selected=(b.pid, None), panels=frozenset()))
     assert s.panels.threads.resolver is None
+
+
+CONNECTED = """
+import socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept()
+print(c.fileno(), c.getsockname()[1], srv.getsockname()[1])
+ready()
+import time
+time.sleep(3600)
+"""
+
+
+def test_the_json_report_gives_each_socket_fd_its_ends(children):
+    """fds[].endpoint: a socket's ends as the Files panel shows them (null for other fds)."""
+    p = children.python(CONNECTED)
+    fd, cport, sport = map(int, children.wait_ready(p))
+    r = report(p.pid, "json")
+    assert r.returncode == 0, r.stderr
+    fds = {f["fd"]: f for f in json.loads(r.stdout)["fds"]}
+    assert f"127.0.0.1:{cport}" in fds[fd]["endpoint"] and f"127.0.0.1:{sport}" in fds[fd]["endpoint"]
+    assert fds[0]["endpoint"] is None  # stdin: not a socket
