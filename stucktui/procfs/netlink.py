@@ -13,11 +13,20 @@ import errno
 import os
 import socket
 import struct
+from array import array
 from collections.abc import Collection, Container, Iterable, Iterator
 from typing import NamedTuple
 
 from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, TcpInfo, UnixSocket
-from stucktui.procfs.inet_msgs import _HDR, _INET_MSG_LEN, _INET_QUICK, SOCK_DIAG_BY_FAMILY, inode_index
+from stucktui.procfs.inet_msgs import (
+    _HDR,
+    _INET_MSG_LEN,
+    _INET_QUICK,
+    SOCK_DIAG_BY_FAMILY,
+    compact_chunk as compact_chunk,
+    find_at,
+    inode_index,
+)
 from stucktui.procfs.inet_msgs import decode_at as decode_at
 from stucktui.procfs.inet_msgs import iter_inet as iter_inet
 from stucktui.procfs.inet_msgs import uniform_stride as uniform_stride
@@ -308,49 +317,44 @@ def lookup_inet(
 
 
 class InetDump:
-    """The raw chunks of one inet dump; state counts and the inodes in one state (CLOSE_WAIT)
-    are computed on first use, so a lookup that needs neither does not pay for them."""
+    """One inet dump as kept: its chunks compacted as they are scanned (compact_chunk: the
+    fixed part of each message, no TIME_WAIT crowd), its state counts and the inodes in one
+    state (CLOSE_WAIT) read in that same pass, before anything is dropped."""
 
     def __init__(self, proto: str, chunks: list[bytes], collect_state: int = TCP_CLOSE_WAIT) -> None:
         self.proto = proto
-        self.chunks = chunks
         self.collect_state = collect_state
-        self._counts: list[int] | None = None
+        counts = [0] * 256
         self._collected: list[int] = []
-        self._where: dict[int, int] | None = None  # find()'s index: chunk << 32 | offset
+        self.chunks = []
+        for buf in chunks:
+            scan_inet_chunk(buf, counts, collect_state, self._collected)
+            small = compact_chunk(buf)
+            if small:
+                self.chunks.append(small)
+        self._counts = counts
+        self._where: array[int] | None = None  # find()'s index (inode_index)
         self._indexed = False
 
-    def _scan(self) -> list[int]:
-        if self._counts is None:
-            counts = [0] * 256
-            for buf in self.chunks:
-                scan_inet_chunk(buf, counts, self.collect_state, self._collected)
-            self._counts = counts
-        return self._counts
-
     def state_counts(self) -> dict[int, int]:
-        return {st: c for st, c in enumerate(self._scan()) if c}
+        return {st: c for st, c in enumerate(self._counts) if c}
 
     @property
     def collected(self) -> list[int]:
-        self._scan()
         return self._collected
 
     def find(self, inodes: Collection[int]) -> Iterator[InetSocket]:
         """The sockets with these inodes (not 0). A kept dump is looked up by several panels
-        each refresh: an index of its inodes, built on the first lookup (one pass at C speed
-        per chunk), makes each a few dict lookups instead of a pass over every socket."""
+        each refresh: an index of its inodes, built on the first lookup (8 bytes a socket),
+        makes each a few bisections instead of a pass over every socket."""
         if self._where is None:
-            self._where = inode_index(self.chunks) or {}
-            self._indexed = bool(self._where) or not any(len(c) >= _INET_MSG_LEN for c in self.chunks)
+            index = inode_index(self.chunks)
+            self._where = index if index is not None else array("Q")
+            self._indexed = bool(index) or not any(len(c) >= _INET_MSG_LEN for c in self.chunks)
         if not self._indexed:
             return iter_inet(self.chunks, self.proto, inodes)
-        by_chunk: dict[int, list[int]] = {}
-        for ino in inodes:
-            at = self._where.get(ino)
-            if at is not None:
-                by_chunk.setdefault(at >> 32, []).append(at & 0xFFFFFFFF)
-        return decode_at(((self.chunks[ci], sorted(offs)) for ci, offs in by_chunk.items()), self.proto)
+        by_chunk = find_at(self._where, inodes)
+        return decode_at(((self.chunks[ci], offs) for ci, offs in by_chunk.items()), self.proto)
 
 
 def dump_inet(

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from stucktui.model.net import TCP_CLOSE_WAIT
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_TIME_WAIT
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import parse_net_inet
 
@@ -287,3 +287,53 @@ def test_a_kept_dump_finds_sockets_by_inode_through_its_index(net, meta):
     assert list(dump.find(set())) == []
     chopped = nl.InetDump("tcp", [buf[:-3]])  # not a run of whole messages: found the slow way
     assert {s.inode for s in chopped.find({one})} <= {one}
+
+
+def _kept(socks: list) -> list:
+    """What a kept dump keeps: sockets with an inode, and those without one that wait in an
+    accept queue (ESTABLISHED, CLOSE_WAIT)."""
+    return [s for s in socks if s.inode or s.state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT)]
+
+
+def test_a_kept_dump_is_compacted_to_the_fixed_part_of_the_sockets_it_may_be_asked_for(net):
+    """The captured dump mixes 124-byte messages (attributes) with 96-byte TIME_WAIT and
+    FIN_WAIT2 ones and ends with NLMSG_DONE: kept, it is a run of 88-byte messages (the strided
+    paths read it), the TIME_WAIT crowd is gone, and every kept socket decodes as before;
+    the state counts are those of the whole dump."""
+    buf = (net / "tcp.bin").read_bytes()
+    every = list(nl.iter_inet([buf], "tcp"))
+    assert any(not s.inode and s.state == TCP_TIME_WAIT for s in every)
+    for chunks in ([buf], _split(buf, 2), _split(buf, 5)):
+        d = nl.InetDump("tcp", chunks)
+        assert all(nl.uniform_stride(c) == 88 for c in d.chunks)
+        assert list(nl.iter_inet(d.chunks, "tcp")) == _kept(every)
+        assert sum(len(c) for c in d.chunks) == 88 * len(_kept(every))
+        assert d.state_counts() == nl.InetDump("tcp", [buf]).state_counts()
+        assert d.state_counts()[TCP_TIME_WAIT] == sum(1 for s in every if s.state == TCP_TIME_WAIT)
+        some = {s.inode for s in every if s.inode}
+        assert sorted(d.find(some), key=lambda s: s.inode) == sorted(
+            (s for s in every if s.inode), key=lambda s: s.inode
+        )
+
+
+def test_compacting_a_uniform_chunk_at_c_speed(net):
+    """A chunk of same-length messages (the usual recv()) takes the strided path: a TIME_WAIT
+    socket with no inode is dropped, a queued connection with no inode is kept, and a chunk
+    already compact comes back as it is."""
+    long = [m for m in _messages((net / "tcp.bin").read_bytes()) if len(m) == 124]
+    tw = bytearray(long[2])
+    tw[17] = TCP_TIME_WAIT
+    struct.pack_into("=I", tw, 84, 0)  # no inode
+    queued = bytearray(long[3])
+    struct.pack_into("=I", queued, 84, 0)  # CLOSE_WAIT, no inode: its client closed it in the queue
+    chunk = b"".join([*long, bytes(tw), bytes(queued)])
+    assert nl.uniform_stride(chunk) == 124
+    small = nl.compact_chunk(chunk)
+    assert nl.uniform_stride(small) == 88
+    got = list(nl.iter_inet([small], "tcp"))
+    assert got == [s for s in nl.iter_inet([chunk], "tcp") if s.inode or s.state != TCP_TIME_WAIT]
+    assert [s.inode for s in got][-1] == 0 and len(got) == len(long) + 1
+    assert nl.compact_chunk(small) is small
+    only_tw = nl.compact_chunk(bytes(tw) * 3)
+    assert only_tw == b""
+    assert nl.compact_chunk(small + bytes(tw[:88])) == small  # the stride-88 path drops too
