@@ -35,7 +35,7 @@ def _glibc() -> object | None:
 
 def _malloc_trim() -> Callable[[int], int] | None:
     lib = _glibc()
-    return None if lib is None else lib.malloc_trim  # type: ignore[attr-defined, no-any-return]
+    return None if lib is None else lib.malloc_trim  # type: ignore[attr-defined]
 
 
 def limit_arenas(n: int = ARENAS) -> bool:
