@@ -23,9 +23,11 @@ from stucktui.procfs.inet_msgs import (
     _INET_MSG_LEN,
     _INET_QUICK,
     SOCK_DIAG_BY_FAMILY,
-    compact_chunk as compact_chunk,
     find_at,
     inode_index,
+)
+from stucktui.procfs.inet_msgs import (
+    compact_chunk as compact_chunk,
 )
 from stucktui.procfs.inet_msgs import decode_at as decode_at
 from stucktui.procfs.inet_msgs import iter_inet as iter_inet
