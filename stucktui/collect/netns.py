@@ -133,8 +133,9 @@ class NetnsTable:
                         if family == socket.AF_INET6 and not self._tcp6_in_use():
                             continue
                         req = nl.inet_request(family, socket.IPPROTO_TCP, 1 << TCP_CLOSE_WAIT)
-                        kept[family] = self._dumper(req)
-                        found.update(nl.InetDump("tcp", kept[family]).collected)
+                        d = nl.InetDump("tcp", self._dumper(req))  # kept compact
+                        kept[family] = d.chunks
+                        found.update(d.collected)
                 except OSError as exc:
                     self._fallback(exc)
                     return self.close_wait_inodes()
@@ -219,7 +220,7 @@ class NetnsTable:
             d = self._inet_dump(family, proto)
             if d is None:
                 return set(self.inet(inodes))
-            out.update(inodes.intersection(d.index()))
+            out.update(d.listed(inodes - out))
         return out
 
     def listeners(self) -> list[InetSocket]:

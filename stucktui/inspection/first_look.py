@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from stucktui.inspection.memory import limit_arenas
 from stucktui.inspection.sampler import Sampler
 
 
@@ -22,6 +23,7 @@ def start_first_look(sampler: Sampler) -> threading.Thread:
         except Exception:  # noqa: BLE001 - reported by the refresh that tries again
             pass
 
+    limit_arenas()  # before this first worker allocates, as before the lanes' (memory.py)
     t = threading.Thread(target=run, name="stucktui-first-look", daemon=True)
     t.start()
     return t

@@ -2,27 +2,52 @@
 sockets, thousands of processes) allocates tens of MB that it frees at once, but glibc's malloc
 keeps freed heap pages mapped (a few live blocks pin them), so the TUI's RSS would stay at the
 peak of its largest refresh. malloc_trim(0) returns every free page (glibc 2.8+); elsewhere
-(musl) it does nothing. Called by the sampler's worker thread after each refresh."""
+(musl) it does nothing. Called by the sampler's worker thread after each refresh.
+
+glibc also gives each thread that allocates while another holds the heap an arena of its own
+(up to 8 per core), and each keeps the peak of what was freed in it: the lanes' worker threads,
+a new one per refresh, spread a refresh's garbage over several. limit_arenas() caps them
+before the first worker starts (MALLOC_ARENA_MAX, set from inside); the GIL serialises the
+allocations anyway, so sharing costs no waiting worth naming."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
+ARENAS = 2  # the main thread's and one for the lanes' workers
+_M_ARENA_MAX = -8  # malloc.h: mallopt's parameter
+
 _lock = threading.Lock()
-_trim: list[Callable[[int], int] | None] = []
+_libc: list[object] = []  # the C library, once looked up (None: not glibc)
+_limited: list[bool] = []
+
+
+def _glibc() -> object | None:
+    with _lock:
+        if not _libc:
+            import ctypes  # here, not at start-up: the first lane loads it
+
+            lib = ctypes.CDLL(None)  # the C library the interpreter runs on: its symbols are ours
+            _libc.append(lib if hasattr(lib, "malloc_trim") and hasattr(lib, "mallopt") else None)
+        return _libc[0]
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
-    with _lock:
-        if not _trim:
-            import ctypes  # here, not at start-up: the first refresh's worker thread loads it
+    lib = _glibc()
+    return None if lib is None else lib.malloc_trim  # type: ignore[attr-defined]
 
-            try:  # the C library the interpreter runs on: its symbols are the process's
-                _trim.append(ctypes.CDLL(None).malloc_trim)
-            except (OSError, AttributeError):  # not glibc
-                _trim.append(None)
-        return _trim[0]
+
+def limit_arenas(n: int = ARENAS) -> bool:
+    """Cap glibc's malloc arenas at n for the threads that allocate from now on (once per
+    process); False where the C library has no such setting."""
+    lib = _glibc()
+    if lib is None:
+        return False
+    with _lock:
+        if not _limited:
+            _limited.append(bool(lib.mallopt(_M_ARENA_MAX, n)))  # type: ignore[attr-defined]
+        return _limited[0]
 
 
 def release_freed() -> bool:

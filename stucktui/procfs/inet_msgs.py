@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import socket
 import struct
+from array import array
+from bisect import bisect_left
 from collections.abc import Container, Iterable, Iterator
+from itertools import compress, repeat
+from operator import lshift, or_
 
-from stucktui.model.net import InetSocket
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, InetSocket
 
 SOCK_DIAG_BY_FAMILY = 20  # include/uapi/linux/sock_diag.h
 _HDR = struct.Struct("=IH")  # nlmsghdr: nlmsg_len, nlmsg_type
+_U32 = struct.Struct("=I")
 # nlmsghdr (16) + struct inet_diag_msg (72, include/uapi/linux/inet_diag.h): family, state,
 # timer, retrans, then inet_diag_sockid (sport, dport big-endian; src[4], dst[4] network order;
 # if; cookie[2]), expires, rqueue, wqueue, uid, inode.
@@ -82,34 +87,91 @@ def decode_at(located: Iterable[tuple[bytes, Iterable[int]]], proto: str) -> Ite
             yield InetSocket(proto, fam, st, la, ntohs(sp), ra, ntohs(dp), rq, wq, uid, ino)
 
 
-def inode_index(chunks: list[bytes]) -> dict[int, int]:
-    """inode -> chunk << 32 | offset of every socket of a dump (one int, not a tuple: 100,000
-    sockets cost 6 MB less). A uniform chunk (the usual case) is indexed at C speed; one that
-    mixes message lengths (TIME_WAIT sockets answer without the attributes of full sockets)
-    is walked once here, so no later lookup walks it again. Inode 0 (TIME_WAIT, FIN_WAIT_2,
-    not yet accepted) is left out: many share it."""
-    where: dict[int, int] = {}
-    for ci, buf in enumerate(chunks):
-        stride = uniform_stride(buf)
-        if stride:
-            inos = memoryview(buf).cast("I")[21 :: stride // 4].tolist()
-            where.update(zip(inos, range(ci << 32, (ci << 32) + len(inos) * stride, stride), strict=True))
-            continue
-        where.update((ino, ci << 32 | off) for off, ino in _inet_walk(buf))
-    where.pop(0, None)
-    return where
+# the sockets with no inode a kept dump keeps: connections waiting in an accept queue
+# (ESTABLISHED, or CLOSE_WAIT when their client closed them there); TIME_WAIT, orphaned
+# FIN_WAIT2 and the like are counted by the scan, never looked up
+_QUEUED = bytes(1 if st in (TCP_ESTABLISHED, TCP_CLOSE_WAIT) else 0 for st in range(256))
+_FIXED_LEN = _U32.pack(_INET_MSG_LEN)
 
 
-def _inet_walk(buf: bytes) -> Iterator[tuple[int, int]]:
-    """(offset, inode) of each SOCK_DIAG_BY_FAMILY message of a chunk, walked by its headers."""
+def compact_chunk(buf: bytes) -> bytes:
+    """One recv() chunk of an inet dump as a kept dump holds it: each message cut to its fixed
+    88 bytes (nlmsghdr and inet_diag_msg: its attributes dropped, its length rewritten), the
+    sockets with no inode but those in an accept queue (_QUEUED) left out, and so are the
+    control messages (NLMSG_DONE). 88 bytes a socket instead of 96 to 124, none for the
+    TIME_WAIT crowd, and a run of same-length messages, so every later read of it (the index,
+    iter_inet) takes the strided paths. A chunk it cannot walk is kept as it is."""
+    stride = uniform_stride(buf)
+    if not stride:
+        return _compact_walk(buf)
+    n = len(buf)
+    # a socket is kept when its inode or its _QUEUED flag is not 0: decided at C speed
+    keep = map(or_, memoryview(buf).cast("I")[21 :: stride // 4], buf[17::stride].translate(_QUEUED))
+    if stride == _INET_MSG_LEN:
+        kept = list(compress(map(slice, range(0, n, stride), range(stride, n + 1, stride)), keep))
+        return buf if len(kept) == n // stride else b"".join(map(buf.__getitem__, kept))
+    # each kept message after its length: the rest of its header and its inet_diag_msg
+    rest = compress(map(slice, range(4, n, stride), range(_INET_MSG_LEN, n + 1, stride)), keep)
+    return _joined(list(map(buf.__getitem__, rest)))
+
+
+def _joined(parts: list[bytes]) -> bytes:
+    return _FIXED_LEN + _FIXED_LEN.join(parts) if parts else b""
+
+
+def _compact_walk(buf: bytes) -> bytes:
+    """compact_chunk of a chunk of mixed lengths (TIME_WAIT's are shorter), message by message."""
     quick = _INET_QUICK.unpack_from
+    queued = _QUEUED
+    parts = []
     n = len(buf)
     off = 0
     while off + _INET_MSG_LEN <= n:
-        ln, typ, _st, ino = quick(buf, off)
-        if typ == SOCK_DIAG_BY_FAMILY:
-            yield off, ino
-        off += (ln + 3) & ~3 if ln >= 16 else n
+        ln, typ, st, ino = quick(buf, off)
+        if typ != SOCK_DIAG_BY_FAMILY:
+            break  # NLMSG_DONE, the last message of its chunk
+        if ln < _INET_MSG_LEN:
+            return buf
+        if ino or queued[st]:
+            parts.append(buf[off + 4 : off + _INET_MSG_LEN])
+        off += (ln + 3) & ~3
+    return _joined(parts)
+
+
+def inode_index(chunks: list[bytes]) -> array[int] | None:
+    """The sorted inode << 32 | chunk << 16 | offset / 4 of every socket with an inode of a
+    dump whose chunks are all uniform (the usual case), else None: 8 bytes a socket (a dict
+    took over 100), looked up by bisection (find_at). Inode 0 is left out: many share it."""
+    keys: list[int] = []
+    for ci, buf in enumerate(chunks):
+        stride = uniform_stride(buf)
+        if not stride:
+            if len(buf) >= _INET_MSG_LEN:
+                return None
+            continue  # the NLMSG_DONE chunk
+        if len(buf) > 1 << 18 or ci >= 1 << 16:  # offsets / 4 past 16 bits: not indexed
+            return None
+        inos = memoryview(buf).cast("I")[21 :: stride // 4]
+        at = ci << 16
+        keys.extend(map(or_, map(lshift, inos, repeat(32)), range(at, at + len(buf) // 4, stride // 4)))
+    keys.sort()
+    index = array("Q", keys)
+    del index[: bisect_left(index, 1 << 32)]  # inode 0
+    return index
+
+
+def find_at(index: array[int], inodes: Iterable[int]) -> dict[int, list[int]]:
+    """chunk -> the sorted offsets of these inodes' messages, from an inode_index."""
+    by_chunk: dict[int, list[int]] = {}
+    n = len(index)
+    for ino in inodes:
+        i = bisect_left(index, ino << 32)
+        if i < n and index[i] >> 32 == ino:
+            at = index[i] & 0xFFFFFFFF
+            by_chunk.setdefault(at >> 16, []).append((at & 0xFFFF) * 4)
+    for offs in by_chunk.values():
+        offs.sort()
+    return by_chunk
 
 
 def _inet_offsets(buf: bytes, inodes: Container[int] | None, states: int = 0) -> Iterator[int]:

@@ -13,11 +13,23 @@ import errno
 import os
 import socket
 import struct
+from array import array
+from bisect import bisect_left
 from collections.abc import Collection, Container, Iterable, Iterator
 from typing import NamedTuple
 
 from stucktui.model.net import TCP_CLOSE_WAIT, InetSocket, TcpInfo, UnixSocket
-from stucktui.procfs.inet_msgs import _HDR, _INET_MSG_LEN, _INET_QUICK, SOCK_DIAG_BY_FAMILY, inode_index
+from stucktui.procfs.inet_msgs import (
+    _HDR,
+    _INET_MSG_LEN,
+    _INET_QUICK,
+    SOCK_DIAG_BY_FAMILY,
+    find_at,
+    inode_index,
+)
+from stucktui.procfs.inet_msgs import (
+    compact_chunk as compact_chunk,
+)
 from stucktui.procfs.inet_msgs import decode_at as decode_at
 from stucktui.procfs.inet_msgs import iter_inet as iter_inet
 from stucktui.procfs.inet_msgs import uniform_stride as uniform_stride
@@ -308,51 +320,63 @@ def lookup_inet(
 
 
 class InetDump:
-    """The raw chunks of one inet dump; state counts and the inodes in one state (CLOSE_WAIT)
-    are computed on first use, so a lookup that needs neither does not pay for them."""
+    """One inet dump as kept: its chunks compacted as they are scanned (compact_chunk: the
+    fixed part of each message, no TIME_WAIT crowd), its state counts and the inodes in one
+    state (CLOSE_WAIT) read in that same pass, before anything is dropped."""
 
     def __init__(self, proto: str, chunks: list[bytes], collect_state: int = TCP_CLOSE_WAIT) -> None:
         self.proto = proto
-        self.chunks = chunks
         self.collect_state = collect_state
-        self._counts: list[int] | None = None
+        counts = [0] * 256
         self._collected: list[int] = []
-        self._where: dict[int, int] | None = None  # find()'s index: chunk << 32 | offset
-
-    def _scan(self) -> list[int]:
-        if self._counts is None:
-            counts = [0] * 256
-            for buf in self.chunks:
-                scan_inet_chunk(buf, counts, self.collect_state, self._collected)
-            self._counts = counts
-        return self._counts
+        self.chunks = []
+        for buf in chunks:
+            scan_inet_chunk(buf, counts, collect_state, self._collected)
+            small = compact_chunk(buf)
+            if small:
+                self.chunks.append(small)
+        self._counts = counts
+        self._where: array[int] | None = None  # find()'s index (inode_index)
+        self._indexed = False
 
     def state_counts(self) -> dict[int, int]:
-        return {st: c for st, c in enumerate(self._scan()) if c}
+        return {st: c for st, c in enumerate(self._counts) if c}
 
     @property
     def collected(self) -> list[int]:
-        self._scan()
         return self._collected
 
-    def index(self) -> dict[int, int]:
-        """inode -> chunk << 32 | offset, built on first use (a worker thread may build it
-        ahead: NetnsTable.prefetch)."""
+    def index(self) -> array[int] | None:
+        """find()'s index (inode_index), built on first use (a worker thread may build it
+        ahead: NetnsTable.prefetch); None when a chunk could not be indexed."""
         if self._where is None:
-            self._where = inode_index(self.chunks)
-        return self._where
+            index = inode_index(self.chunks)
+            self._where = index if index is not None else array("Q")
+            self._indexed = bool(index) or not any(len(c) >= _INET_MSG_LEN for c in self.chunks)
+        return self._where if self._indexed else None
 
     def find(self, inodes: Collection[int]) -> Iterator[InetSocket]:
         """The sockets with these inodes (not 0). A kept dump is looked up by several panels
-        each refresh: an index of its inodes, built on the first lookup (one pass at C speed
-        per chunk), makes each a few dict lookups instead of a pass over every socket."""
-        where = self.index()
-        by_chunk: dict[int, list[int]] = {}
+        each refresh: an index of its inodes, built on the first lookup (8 bytes a socket),
+        makes each a few bisections instead of a pass over every socket."""
+        index = self.index()
+        if index is None:
+            return iter_inet(self.chunks, self.proto, inodes)
+        by_chunk = find_at(index, inodes)
+        return decode_at(((self.chunks[ci], offs) for ci, offs in by_chunk.items()), self.proto)
+
+    def listed(self, inodes: Collection[int]) -> set[int]:
+        """Which of these inodes the dump holds: bisections in its index, nothing decoded."""
+        index = self.index()
+        if index is None:
+            return {s.inode for s in iter_inet(self.chunks, self.proto, inodes)}
+        n = len(index)
+        out = set()
         for ino in inodes:
-            at = where.get(ino)
-            if at is not None:
-                by_chunk.setdefault(at >> 32, []).append(at & 0xFFFFFFFF)
-        return decode_at(((self.chunks[ci], sorted(offs)) for ci, offs in by_chunk.items()), self.proto)
+            i = bisect_left(index, ino << 32)
+            if i < n and index[i] >> 32 == ino:
+                out.add(ino)
+        return out
 
 
 def dump_inet(

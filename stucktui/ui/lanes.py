@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
-from stucktui.inspection.memory import release_freed
+from stucktui.inspection.memory import limit_arenas, release_freed
 from stucktui.inspection.request import Cadence, Lane, SampleRequest, triage_in
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
@@ -132,6 +132,7 @@ def start_lane(
         post(snap, final=True)
         release_freed()  # what the refresh allocated and dropped: RSS does not stay at its peak
 
+    limit_arenas()  # before the first worker allocates: its garbage stays in a shared arena
     threading.Thread(target=run, name=f"stucktui-{lane}-lane", daemon=True).start()
 
 

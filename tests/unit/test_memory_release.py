@@ -32,3 +32,42 @@ def test_release_freed_gives_pages_back():
     ok, before, after, _ = out.stdout.split()
     assert ok == "True"
     assert int(before) - int(after) > 20_000, (before, after)  # KiB: most of the ~58 MB freed
+
+
+ARENAS = """
+import ctypes, sys, threading
+from stucktui.inspection.memory import limit_arenas
+
+if sys.argv[1] == "limit":
+    print(limit_arenas(2), flush=True)
+# four threads alive at once, each allocating: glibc gives each its own arena unless capped
+barrier = threading.Barrier(5)
+
+def work():
+    blocks = [bytearray(2000) for _ in range(100)]
+    barrier.wait()
+    barrier.wait()
+    del blocks
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+barrier.wait()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" section per arena, on stderr
+barrier.wait()
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt(M_ARENA_MAX) is glibc's")
+def test_limit_arenas_caps_the_arenas_threads_get():
+    def arenas(mode: str) -> tuple[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, timeout=60, check=True
+        )
+        return out.stdout.strip(), sum(1 for line in out.stderr.splitlines() if line.startswith("Arena "))
+
+    assert arenas("limit") == ("True", 2)
+    _, free = arenas("free")
+    assert free >= 4  # the main thread's and (nearly) one per thread, without the cap

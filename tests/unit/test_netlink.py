@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from stucktui.model.net import TCP_CLOSE_WAIT
+from stucktui.model.net import TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_TIME_WAIT
 from stucktui.procfs import netlink as nl
 from stucktui.procfs.net import parse_net_inet
 
@@ -289,6 +289,56 @@ def test_a_kept_dump_finds_sockets_by_inode_through_its_index(net, meta):
     assert {s.inode for s in chopped.find({one})} <= {one}
 
 
+def _kept(socks: list) -> list:
+    """What a kept dump keeps: sockets with an inode, and those without one that wait in an
+    accept queue (ESTABLISHED, CLOSE_WAIT)."""
+    return [s for s in socks if s.inode or s.state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT)]
+
+
+def test_a_kept_dump_is_compacted_to_the_fixed_part_of_the_sockets_it_may_be_asked_for(net):
+    """The captured dump mixes 124-byte messages (attributes) with 96-byte TIME_WAIT and
+    FIN_WAIT2 ones and ends with NLMSG_DONE: kept, it is a run of 88-byte messages (the strided
+    paths read it), the TIME_WAIT crowd is gone, and every kept socket decodes as before;
+    the state counts are those of the whole dump."""
+    buf = (net / "tcp.bin").read_bytes()
+    every = list(nl.iter_inet([buf], "tcp"))
+    assert any(not s.inode and s.state == TCP_TIME_WAIT for s in every)
+    for chunks in ([buf], _split(buf, 2), _split(buf, 5)):
+        d = nl.InetDump("tcp", chunks)
+        assert all(nl.uniform_stride(c) == 88 for c in d.chunks)
+        assert list(nl.iter_inet(d.chunks, "tcp")) == _kept(every)
+        assert sum(len(c) for c in d.chunks) == 88 * len(_kept(every))
+        assert d.state_counts() == nl.InetDump("tcp", [buf]).state_counts()
+        assert d.state_counts()[TCP_TIME_WAIT] == sum(1 for s in every if s.state == TCP_TIME_WAIT)
+        some = {s.inode for s in every if s.inode}
+        assert sorted(d.find(some), key=lambda s: s.inode) == sorted(
+            (s for s in every if s.inode), key=lambda s: s.inode
+        )
+
+
+def test_compacting_a_uniform_chunk_at_c_speed(net):
+    """A chunk of same-length messages (the usual recv()) takes the strided path: a TIME_WAIT
+    socket with no inode is dropped, a queued connection with no inode is kept, and a chunk
+    already compact comes back as it is."""
+    long = [m for m in _messages((net / "tcp.bin").read_bytes()) if len(m) == 124]
+    tw = bytearray(long[2])
+    tw[17] = TCP_TIME_WAIT
+    struct.pack_into("=I", tw, 84, 0)  # no inode
+    queued = bytearray(long[3])
+    struct.pack_into("=I", queued, 84, 0)  # CLOSE_WAIT, no inode: its client closed it in the queue
+    chunk = b"".join([*long, bytes(tw), bytes(queued)])
+    assert nl.uniform_stride(chunk) == 124
+    small = nl.compact_chunk(chunk)
+    assert nl.uniform_stride(small) == 88
+    got = list(nl.iter_inet([small], "tcp"))
+    assert got == [s for s in nl.iter_inet([chunk], "tcp") if s.inode or s.state != TCP_TIME_WAIT]
+    assert [s.inode for s in got][-1] == 0 and len(got) == len(long) + 1
+    assert nl.compact_chunk(small) is small
+    only_tw = nl.compact_chunk(bytes(tw) * 3)
+    assert only_tw == b""
+    assert nl.compact_chunk(small + bytes(tw[:88])) == small  # the stride-88 path drops too
+
+
 def _short(m: bytes, inode: int, state: int) -> bytes:
     """The message cut to its inet_diag_msg, as the kernel answers for a TIME_WAIT socket
     (no attributes), with this inode and state."""
@@ -299,10 +349,11 @@ def _short(m: bytes, inode: int, state: int) -> bytes:
     return bytes(out)
 
 
-def test_a_chunk_mixing_message_lengths_is_indexed_once_and_filtered_by_state(net):
-    """TIME_WAIT sockets answer without attributes, so a chunk mixes lengths: the index walks
-    it once (every later find is a lookup, not a walk), and a state filter skips the sockets
-    of other states before they are decoded, on the strided and the walked paths alike."""
+def test_a_chunk_mixing_message_lengths_is_kept_indexed_and_filtered_by_state(net):
+    """TIME_WAIT sockets answer without attributes, so a chunk mixes lengths: kept compact, it
+    is indexed (every find a lookup, not a walk; which inodes it lists answered from the index
+    alone), and a state filter skips the sockets of other states before they are decoded, on
+    the strided and the walked paths alike."""
     msgs = [m for m in _messages((net / "tcp.bin").read_bytes()) if struct.unpack_from("=IH", m)[1] == 20]
     full = [m for m in msgs if struct.unpack_from("=I", m, 84)[0]][:3]
     assert len(full) == 3 and len(full[0]) > 88
@@ -313,7 +364,9 @@ def test_a_chunk_mixing_message_lengths_is_indexed_once_and_filtered_by_state(ne
     dump = nl.InetDump("tcp", [chunk])
     inos = [struct.unpack_from("=I", m, 84)[0] for m in full]
     assert [s.inode for s in dump.find({inos[2], inos[0]})] == sorted([inos[0], inos[2]], key=inos.index)
-    assert dump._where is not None and set(dump._where) == set(inos)  # inode 0 is not indexed
+    assert dump.index() is not None and len(dump.index()) == 3  # inode 0 is not indexed
+    assert dump.listed({*inos, 0, 999_999_999}) == set(inos)
+    assert [(s.inode, s.state) for s in nl.iter_inet(dump.chunks, "tcp", {0})] == [(0, 1)]  # TIME_WAIT gone
     established = 1 << 1
     zero = list(nl.iter_inet([chunk], "tcp", {0}, established))
     assert [(s.inode, s.state) for s in zero] == [(0, 1)]
