@@ -188,7 +188,7 @@ class ProcessScreen(SnapshotScreen):
         if not self.is_mounted or not self.query("#process-title"):
             self._pending = (detail, panels, findings)  # arrived before the screen was composed
             return
-        if panels is not None:
+        if panels is not None and not panels.read_ahead:  # what the findings line says was unread
             self.panels = panels
         if findings is not None:
             self.findings = findings
