@@ -170,17 +170,17 @@ def plan_lanes(state: ViewState, cadence: Cadence, lanes: frozenset[Lane] = LANE
     return LanePlan(process, box, after)
 
 
-# the tabs read ahead once a process view painted its first findings (plan_prefetch), in this
-# order: the Files links release the GIL while they are read; py-spy runs last
+# the tabs read ahead once a process view painted its first findings (plan_prefetch); the
+# collector reads them one at a time, py-spy last (PanelCollector.read_ahead)
 PREFETCH_PANELS = ("files", "threads")
 
 
 def plan_prefetch(state: ViewState) -> SampleRequest | None:
-    """One read-ahead of the tabs of the open process not on screen and not yet read,
-    so that their key shows data at once (labelled with its age) while the key's own refresh
-    runs: the Files links and the rows' first screen, the threads with py-spy's stacks, always
-    nonblocking (never pausing a process nobody asked to pause). None when nothing is left,
-    while paused, or off the process view."""
+    """One read-ahead of the tabs of the open process not on screen and not yet read, so that
+    their key shows data at once (labelled with its age) while the key's own refresh runs: the
+    Files links (the rows on screen get their fdinfo once shown, as on a first visit), the
+    threads with py-spy's stacks, always nonblocking (never pausing a process nobody asked to
+    pause). None when nothing is left, while paused, or off the process view."""
     if state.paused or state.view != "process" or state.selected is None:
         return None
     panels = frozenset(p for p in PREFETCH_PANELS if p != state.tab and p not in state.have_panels)
