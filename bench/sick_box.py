@@ -972,10 +972,20 @@ def cmp_all(env: Env) -> list[Result]:
 
 
 def tab_round(
-    pid: int, key: bytes, want: Callable[[dict[str, str]], bool], what: str, first: Samples, tab: Samples
+    pid: int,
+    key: bytes,
+    want: Callable[[dict[str, str]], bool],
+    what: str,
+    first: Samples,
+    tab: Samples,
+    shown: Samples | None = None,
 ) -> None:
     """One launch of `stucktui --pid PID`: into first, launch to the process painted; into tab,
-    the key to the tab painted with `want`'s data."""
+    the key to the tab painted with `want`'s data sampled after the key (a read-ahead's data,
+    ahead=1, does not count); into shown, the key to the first frame of the tab showing data
+    (read ahead, dated "as of ...", or fresh). The key is pressed once the read-ahead that
+    follows the first findings is in (30 s at most), at a moment no sample runs."""
+    name = {b"2": "threads", b"4": "files"}[key]
     with tui(["--pid", str(pid)]) as run:
         e = run.wait_painted(
             run.launched, lambda f: f.get("detail") == str(pid), TUI_TIMEOUT, "the process view"
@@ -983,11 +993,24 @@ def tab_round(
         first.add(e.t - run.launched)
         first.phases.append(phases(run.events(), run.launched, e))
         time.sleep(0.3)
+        try:
+            run.wait_painted(run.launched, lambda f: f.get("ahead") == "1", 30, "the read-ahead")
+        except TimeoutError:
+            tab.notes.append("no read-ahead came within 30 s of launch: the key was pressed without")
         ts, cpu0, busy = run.press_when_idle(key, 2.0)
-        e = run.wait_painted(ts, want, TUI_TIMEOUT, what)
+        e = run.wait_painted(ts, lambda f: want(f) and "ahead" not in f, TUI_TIMEOUT, what)
         tab.add(e.t - ts, e.cpu - cpu0)
         events = run.events()
         tab.phases.append(phases(events, ts, e))
+        if shown is not None:
+            seen = next(
+                x for x in events if x.kind == "frame" and x.t >= ts and x.fields.get("tab") == name
+                and x.fields.get("shown") == "1"
+            )  # fmt: skip
+            shown.add(seen.t - ts, seen.cpu - cpu0)
+            ahead = [x for x in events if x.kind == "apply" and x.t <= ts and "ahead" in x.fields]
+            if name == "threads" and ahead and ahead[-1].fields.get("py") != "ok":
+                shown.notes.append("the read-ahead's py-spy failed: the tab showed threads without stacks")
         applied = [x for x in events if x.kind == "apply" and x.t <= e.t]
         if applied and applied[-1].fields.get("py") == "err":
             tab.notes.append("py-spy failed in the app: the tab showed its error, not stacks")
@@ -1003,26 +1026,39 @@ def cmp_files(env: Env) -> list[Result]:
     if env.lsof is None:
         return [skipped("files", label, "lsof not installed")]
     pid = env.box.files_pid
-    ours, peer = Samples(), Samples()
+    ours, shown, peer = Samples(), Samples(), Samples()
     for _ in range(env.args.runs):
-        tab_round(pid, b"4", lambda f: "files" in f, "the Files tab", Samples(), ours)
+        tab_round(pid, b"4", lambda f: "files" in f, "the Files tab", Samples(), ours, shown)
         run_measured([env.lsof, "-p", str(pid)], peer)
-    r = ratio_result("files", label, ours, peer, "`lsof -p PID`", "wall", 0.5)
-    r.notes.append(
-        "key 4 to the first frame after the snapshot holding the Files panel; CPU: the TUI's, in that "
-        "span; " + ours.phases_note("key")
+    r = ratio_result(
+        "files", label + ": data sampled after the key", ours, peer, "`lsof -p PID`", "wall", 0.5
     )
-    return [r]
+    r.notes.append(
+        "key 4 to the first frame after the snapshot holding the Files panel read after the key; CPU: "
+        "the TUI's, in that span; " + ours.phases_note("key")
+    )
+    s = ratio_result(
+        "files-shown", label + ": the tab showing data", shown, peer, "`lsof -p PID`", "wall", 0.5
+    )
+    s.notes.append(AT_ONCE_NOTE.format(key=4, what="its fds"))
+    return [r, s]
+
+
+AT_ONCE_NOTE = (
+    "key {key} to the first frame of the tab showing {what}: read ahead once after the first "
+    "findings, dated 'as of HH:MM:SS (refreshing…)' until the refresh the key asked for replaces it"
+)
 
 
 def cmp_pid_threads(env: Env, names: set[str]) -> list[Result]:
     pid_label = "`stucktui --pid PID` shows the process < 2 s after launch (htop's first paint beside)"
     thr_label = f"Threads tab ≤ 1.5x `py-spy dump` ({env.args.threads} threads)"
     pid = env.box.threads_pid
-    first, tab, spy, htop = Samples(), Samples(), Samples(), Samples()
+    first, tab, shown, spy, htop = Samples(), Samples(), Samples(), Samples(), Samples()
     want_threads = "threads" in names and env.pyspy is not None
     for _ in range(env.args.runs):
-        tab_round(pid, b"2", lambda f: f.get("py") in ("ok", "err"), "the Threads tab's stacks", first, tab)
+        stacks = lambda f: f.get("py") in ("ok", "err")  # noqa: E731
+        tab_round(pid, b"2", stacks, "the Threads tab's stacks", first, tab, shown if want_threads else None)
         if "pid" in names and env.htop is not None:
             htop.add(htop_first_paint(env.htop, pid))
         if want_threads:
@@ -1052,12 +1088,19 @@ def cmp_pid_threads(env: Env, names: set[str]) -> list[Result]:
         if env.pyspy is None:
             out.append(skipped("threads", thr_label, "py-spy not found"))
         else:
-            r = ratio_result("threads", thr_label, tab, spy, "`py-spy dump --pid PID`", "wall", 1.5)
-            r.notes.append(
-                "key 2 to the first frame after the snapshot holding the Python stacks; CPU: the "
-                "TUI's and its py-spy's, in that span; " + tab.phases_note("key")
+            spy_name = "`py-spy dump --pid PID`"
+            r = ratio_result(
+                "threads", thr_label + ": stacks taken after the key", tab, spy, spy_name, "wall", 1.5
             )
-            out.append(r)
+            r.notes.append(
+                "key 2 to the first frame after the snapshot holding the Python stacks taken after "
+                "the key; CPU: the TUI's and its py-spy's, in that span; " + tab.phases_note("key")
+            )
+            s = ratio_result(
+                "threads-shown", thr_label + ": the tab showing stacks", shown, spy, spy_name, "wall", 1.5
+            )
+            s.notes.append(AT_ONCE_NOTE.format(key=2, what="its threads and Python stacks"))
+            out += [r, s]
     return out
 
 

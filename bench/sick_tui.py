@@ -12,8 +12,9 @@ T is time.monotonic() (the same clock in every process), CPU this process's CPU 
                process lane posts its detail, then its panels, before its end)
   apply        a snapshot reaches the UI thread (StuckApp's own handler applies it right after):
                rows=N (the process list), detail=PID, threads=N py=ok|err|none, files=N,
-               triage=N (findings)
-  frame        a frame is handed to the terminal writer: scr=the screen shown
+               triage=N (findings), ahead=1 (panels read ahead of their tab: plan_prefetch)
+  frame        a frame is handed to the terminal writer: scr=the screen shown; on the process
+               view tab=the tab on screen, shown=1 when its panel has data (0: "reading…")
 The app ends itself when the benchmark dies (PR_SET_PDEATHSIG).
 """
 
@@ -36,6 +37,7 @@ from stucktui.model.python import PyDump
 from stucktui.model.threads import ThreadsSnapshot
 from stucktui.ui import messages as M
 from stucktui.ui.app import StuckApp
+from stucktui.ui.screens.process import ProcessScreen
 
 
 def cpu_seconds() -> float:
@@ -88,6 +90,8 @@ class LoggedApp(StuckApp):
                 parts.append(f"threads={len(p.threads.rows)} py={state}")
             if isinstance(p.files, ProcessFiles):
                 parts.append(f"files={p.files.fd_count}")
+            if p.read_ahead:
+                parts.append("ahead=1")
         if s.triage is not None:
             parts.append(f"triage={len(s.triage.findings)}")
         self._log("apply", " ".join(parts))
@@ -97,7 +101,11 @@ class LoggedApp(StuckApp):
         super()._display(screen, renderable)
         if renderable is None or self._batch_count:
             return
-        self._log("frame", f"scr={type(screen).__name__}")
+        extra = ""
+        if isinstance(screen, ProcessScreen):
+            tab = screen.active_panel
+            extra = f" tab={tab} shown={int(tab in screen.have)}"
+        self._log("frame", f"scr={type(screen).__name__}{extra}")
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from functools import partial
 from typing import Protocol
 
@@ -35,9 +36,12 @@ from stucktui.model.threads import FdResolver, ThreadsSnapshot, merge_python
 from stucktui.procfs.errors import AccessDenied, ProcError, ProcessGone
 from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
+from stucktui.procfs.stat import parse_stat
 from stucktui.tools.pyspy import start_dump
 
 PIPE_MAP_EVERY = 5  # refreshes a lazy Files panel keeps the box-wide pipe map
+# a read-ahead's order: py-spy, the slowest and the one that cannot be cut short, last
+_AHEAD_ORDER = ("files", "sockets", "locks", "signals", "threads")
 _NEEDS_FILES = frozenset({"files", "locks"})
 
 
@@ -122,6 +126,21 @@ class PanelCollector:
         self._pipes_age += 1
         return self._pipes
 
+    def fd_details(self, pid: int, starttime: int | None, fds: Iterable[int] | None) -> ProcessFiles | None:
+        """The last Files panel of (pid, starttime) with these fds read in full (None: every
+        fd, read by the next refresh), or None. Runs beside a refresh, through a directory of
+        its own: None when the process is not the one whose Files panel was read last."""
+        if fds is None:
+            self.show_fds(pid, None)
+            return None
+        try:
+            with PidDir(self.root, pid) as d:
+                if starttime is not None and parse_stat(d.read_text("stat")).starttime != starttime:
+                    return None
+                return self.details(d, fds)
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
+
     def details(self, d: PidDir, fds: Iterable[int]) -> ProcessFiles | None:
         """The last Files panel of this process with these fds read in full (the rows the table
         scrolled to), or None when there is none. Reads only those fds; they replace the
@@ -159,6 +178,21 @@ class PanelCollector:
             with self.facts.painting():
                 return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
         return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
+
+    def read_ahead(
+        self, d: PidDir, want: frozenset[str], *, kernel_stacks: bool, stop: Callable[[], bool]
+    ) -> PanelData:
+        """The panels of tabs not on screen, read ahead (PanelData.read_ahead): one at a time,
+        py-spy last, nonblocking and skipped a while after it hung; none after `stop()` turns
+        true (a key asked for its own refresh, which must not wait for this one)."""
+        got = PanelData(read_ahead=True)
+        for name in _AHEAD_ORDER:
+            if name in want and not stop():
+                one = self.collect(
+                    d, frozenset({name}), python=name == "threads", kernel_stacks=kernel_stacks, asked=False
+                )
+                got = replace(got, **{name: getattr(one, name)})
+        return got
 
     def _collect(
         self,

@@ -48,6 +48,8 @@ class SampleRequest:
     native: bool = False
     triage: bool = False
     python_asked: bool = False  # y (or B, n) asked for stacks now: py-spy runs even after a hang
+    # a read-ahead of tabs not yet shown (plan_prefetch): its panels only, no findings
+    prefetch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class ViewState:
     selected: tuple[int, int | None] | None = None  # the open process: (pid, starttime)
     have_snapshot: bool = False  # a refresh has arrived
     have_list: bool = False  # ... and a process list with it
+    have_panels: frozenset[str] = frozenset()  # the process view's panels whose data came
     paused: bool = False
     pyspy_blocking: bool = False  # py-spy pauses the process (consistent stacks)
     pyspy_native: bool = False  # py-spy --native
@@ -165,3 +168,30 @@ def plan_lanes(state: ViewState, cadence: Cadence, lanes: frozenset[Lane] = LANE
             want_list=request.want_list, triage=request.triage, box_sockets=request.box_sockets
         )
     return LanePlan(process, box, after)
+
+
+# the tabs read ahead once a process view painted its first findings (plan_prefetch); the
+# collector reads them one at a time, py-spy last (PanelCollector.read_ahead)
+PREFETCH_PANELS = ("files", "threads")
+
+
+def plan_prefetch(state: ViewState) -> SampleRequest | None:
+    """One read-ahead of the tabs of the open process not on screen and not yet read, so that
+    their key shows data at once (labelled with its age) while the key's own refresh runs: the
+    Files links (the rows on screen get their fdinfo once shown, as on a first visit), the
+    threads with py-spy's stacks, always nonblocking (never pausing a process nobody asked to
+    pause). None when nothing is left, while paused, or off the process view."""
+    if state.paused or state.view != "process" or state.selected is None:
+        return None
+    panels = frozenset(p for p in PREFETCH_PANELS if p != state.tab and p not in state.have_panels)
+    if not panels:
+        return None
+    return SampleRequest(
+        want_list=False,
+        selected=state.selected,
+        panels=panels,
+        python="threads" in panels,
+        nonblocking=True,  # native frames would pause it too: not read ahead
+        kernel_stacks=state.kernel_stacks and "threads" in panels,
+        prefetch=True,
+    )

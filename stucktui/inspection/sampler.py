@@ -43,10 +43,6 @@ _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ti
 YIELD_FOR = 5.0  # seconds at most the box lane waits, before a step, for a process refresh
 
 
-def _no_yield() -> None:
-    pass
-
-
 class Sampler:
     first_cpu_window = 0.4  # seconds of the first look's CPU window (collect/proclist.py)
 
@@ -70,6 +66,7 @@ class Sampler:
         # findings): the box lane lets them go first
         self._turn = threading.Condition()
         self._process_wanted = 0
+        self._hurry = threading.Event()  # a process refresh is asked for: a read-ahead stops
         self._pinned: PidDir | None = None
         # (pid, start time) of the process pinned last, kept after it exits: the pid alone
         # never brings back whatever process gets it next
@@ -164,18 +161,8 @@ class Sampler:
 
     def fd_details(self, pid: int, starttime: int | None, fds: Iterable[int] | None) -> ProcessFiles | None:
         """The selected process's Files rows of these fds read in full (None: every fd), for
-        the table as it scrolls; later refreshes read them too. Runs beside a sample, through a
-        directory of its own: None when the process is not the one selected any more."""
-        if fds is None:
-            self.panels.show_fds(pid, None)
-            return None  # every fd: the next refresh reads them all
-        try:
-            with PidDir(self.root, pid) as d:
-                if starttime is not None and parse_stat(d.read_text("stat")).starttime != starttime:
-                    return None
-                return self.panels.details(d, fds)
-        except (ProcessGone, AccessDenied, OSError, ValueError):
-            return None
+        the table as it scrolls (PanelCollector.fd_details); later refreshes read them too."""
+        return self.panels.fd_details(pid, starttime, fds)
 
     def _pin(self, pid: int, starttime: int | None) -> PidDir:
         """The pinned directory of (pid, starttime), its start time checked now; raises
@@ -264,7 +251,8 @@ class Sampler:
         from stucktui.inspection.triage import triage_box
 
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
-        step, progress = (self._yield if yielding else _no_yield), self.box_progress
+        step: Callable[[], None] = self._yield if yielding else (lambda: None)
+        progress = self.box_progress
 
         # inside the long loops too (the fd index's pass, the list's scan): every 256 processes
         with self._box_lock, pausing(step):
@@ -338,8 +326,9 @@ class Sampler:
         asked for, its findings), or, with none selected, unpin. post(partial) gets the detail
         as soon as it is read, then with the panels: each only once the pinned process is
         known to be still alive, so no partial holds another process's facts."""
-        self._painting(+1)
-        painted = [False]
+        ahead = request.prefetch  # a read-ahead does not hold the box lane back
+        self._painting(0 if ahead else +1)
+        painted = [ahead]
 
         def paint(snap: Snapshot, final: bool = False) -> None:
             if post is not None:
@@ -355,7 +344,12 @@ class Sampler:
         finally:
             if not painted[0]:
                 self._painting(-1)
+            self._hurry.clear()
             self.progress.done()
+
+    def hurry(self) -> None:
+        """A key asked for a process refresh while one runs: a read-ahead reads no more."""
+        self._hurry.set()
 
     def _painting(self, n: int) -> None:
         with self._turn:
@@ -383,6 +377,12 @@ class Sampler:
                 self.root, pid, piddir=d, cpu_percent=self._detail_cpu(d), clock=self.clock
             )
             self._still_pinned(d, detail)
+            if request.prefetch:  # the panels of tabs not shown yet, no findings: a key stops it
+                ahead = self.panels.read_ahead(
+                    d, panels, kernel_stacks=request.kernel_stacks, stop=self._hurry.is_set
+                )
+                self._still_pinned(d, detail)
+                return Snapshot(None, detail, pid, ahead)
             post(Snapshot(None, detail, pid), not panels)
             data = None
             if panels:

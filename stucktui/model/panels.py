@@ -19,14 +19,17 @@ ALL_PANELS = frozenset({"sockets", "files", "locks", "threads", "signals"})
 
 @dataclass(frozen=True, slots=True)
 class PanelData:
-    """Each field is the panel's snapshot, Unavailable (why it could not be read), or None when
-    it was not asked for."""
+    """Each panel field is the panel's snapshot, Unavailable (why it could not be read), or None
+    when it was not asked for."""
 
     threads: ThreadsSnapshot | Unavailable | None = None
     signals: SignalsSnapshot | Unavailable | None = None
     files: ProcessFiles | Unavailable | None = None
     locks: ProcessLocks | Unavailable | None = None
     sockets: ProcessSockets | Unavailable | None = None
+    # read ahead of its tab being shown (stucktui.inspection.request.plan_prefetch): shown with
+    # its age until a refresh for that tab replaces it
+    read_ahead: bool = False
 
 
 def unreadable(panels: PanelData | None, detail: ProcessDetail | None = None) -> list[str]:

@@ -8,7 +8,6 @@ on_* methods below. What one refresh reads is planned by stucktui.inspection.req
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -27,13 +26,14 @@ from stucktui.inspection.request import (
     SampleRequest,
     ViewState,
     plan_lanes,
+    plan_prefetch,
 )
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessDetail
 from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
-from stucktui.ui.lanes import LaneState, next_triage, start_lane, status_text
+from stucktui.ui.lanes import LaneState, next_triage, read_fd_details, start_lane, status_text
 from stucktui.ui.screens.help import HelpScreen
 from stucktui.ui.screens.process_list import ProcessListScreen
 from stucktui.ui.screens.triage import TriageScreen
@@ -83,6 +83,7 @@ class StuckApp(App[int]):
         self.lanes: dict[Lane, LaneState] = {lane: LaneState() for lane in LANES}
         self._process_pinned = False  # the process lane holds a process (inspection.request)
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
+        self._ahead_for: tuple[int, int | None] | None = None  # the process whose tabs were read ahead
         self.list_screen = ProcessListScreen(self.permission_banner)
         self.last_triage: TriageResult | None = None
         self.cadence = Cadence()  # refreshes since the last py-spy dump and the last triage
@@ -135,6 +136,7 @@ class StuckApp(App[int]):
             selected=self.selected,
             have_snapshot=self.lanes["box"].last_done is not None,  # a box refresh came
             have_list=self.last is not None and self.last.processes is not None,
+            have_panels=shown.panels_read if shown is not None else frozenset(),
             paused=self.paused,
             pyspy_blocking=self.pyspy_blocking,
             pyspy_native=self.pyspy_native,
@@ -147,6 +149,8 @@ class StuckApp(App[int]):
         runs again as soon as it ends). A /proc read that hangs holds up only its lane: the
         screen and keys stay live, the status line says so, and quitting does not wait for it."""
         idle = frozenset(n for n in lanes if self.lanes[n].since is None)
+        if "process" in set(lanes) - idle:
+            self.sampler.hurry()  # a read-ahead under way gives way to what is asked now
         self.lanes["process"].again |= "process" in set(lanes) - idle  # the box's timer is soon enough
         plan = plan_lanes(self.view_state(), self.cadence, idle) if idle else None
         if plan is None:  # paused, or nothing idle
@@ -197,9 +201,24 @@ class StuckApp(App[int]):
         hand_over(self.screen_stack, snap, context)  # each view takes what it shows
         if msg.shown is not None:
             self.call_after_refresh(msg.shown.set)  # the lane goes on once this is painted
-        if msg.final:
+        if not msg.final:
+            return
+        if snap.findings is not None and msg.lane == "process" and self._ahead_for != self.selected:
+            self._ahead_for = self.selected  # its first findings: once painted, read the other tabs
+            self.call_after_refresh(self._read_ahead)
+        else:
             self._schedule_next(msg.lane)
-            self._tick_status()  # the triage's header counts down from now
+        self._tick_status()  # the triage's header counts down from now
+
+    def _read_ahead(self) -> None:
+        """The tabs of the open process not shown yet, read once (plan_prefetch), unless a key
+        asked for a refresh meanwhile; then the refreshes go on as timed."""
+        state = self.lanes["process"]
+        plan = plan_prefetch(self.view_state()) if self.selected == self._ahead_for else None
+        if state.since is None and plan is not None and not state.again:
+            self._start("process", plan)
+        elif state.since is None:
+            self._schedule_next("process")
 
     def _learn_identity(self, snap: Snapshot) -> None:
         """A process opened by pid alone (`--pid`) is, from its first refresh on, that process:
@@ -376,17 +395,8 @@ class StuckApp(App[int]):
         if self.selected is None or self.selected[0] != msg.pid:
             return
         starttime = self.selected[1]
-        if msg.fds is None:  # only noted (no /proc read here): the refresh reads them
-            self.sampler.fd_details(msg.pid, starttime, None)
+        if read_fd_details(self.sampler, msg, starttime):  # every fd: only noted, for the refresh
             self.sample_now()
-            return
-
-        def run() -> None:
-            files = self.sampler.fd_details(msg.pid, starttime, msg.fds)
-            if files is not None:
-                msg.reply_to.post_message(M.FdDetailsReady(msg.pid, files))
-
-        threading.Thread(target=run, name="stucktui-fds", daemon=True).start()
 
     def on_native_backtrace_requested(self, msg: M.NativeBacktraceRequested) -> None:
         """gdb stops the process while it reads the stacks: say so, and go only on y."""

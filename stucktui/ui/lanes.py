@@ -136,6 +136,24 @@ def start_lane(
     threading.Thread(target=run, name=f"stucktui-{lane}-lane", daemon=True).start()
 
 
+def read_fd_details(sampler: Sampler, msg: M.FdDetailsWanted, starttime: int | None) -> bool:
+    """The Files table scrolled to rows not read yet: read them in a thread of their own (a
+    refresh may be under way), the rows posted back to the table. Every fd (msg.fds None):
+    only noted, no /proc read here; True: the caller asks for a refresh, which reads them."""
+    if msg.fds is None:
+        sampler.fd_details(msg.pid, starttime, None)
+        return True
+    fds = msg.fds
+
+    def run() -> None:
+        files = sampler.fd_details(msg.pid, starttime, fds)
+        if files is not None:
+            msg.reply_to.post_message(M.FdDetailsReady(msg.pid, files))
+
+    threading.Thread(target=run, name="stucktui-fds", daemon=True).start()
+    return False
+
+
 def status_text(
     lanes: Mapping[Lane, LaneState],
     sampler: Sampler,

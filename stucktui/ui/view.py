@@ -43,6 +43,11 @@ class SnapshotScreen(Screen[None]):
         """The panel shown, for views that have tabs."""
         return None
 
+    @property
+    def panels_read(self) -> frozenset[str]:
+        """The panels whose data this view has (a read-ahead skips them)."""
+        return frozenset()
+
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         """Take what this view shows from one refresh (subclasses call this first)."""
         self.now = context.now

@@ -15,6 +15,7 @@ from stucktui.model.snapshot import Snapshot
 from stucktui.ui.app import StuckApp
 from stucktui.ui.screens.process import ProcessScreen
 from stucktui.ui.widgets.files_panel import FilesPanel
+from stucktui.ui.widgets.locks_panel import LocksPanel
 from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic
 from tests.ui.appkit import SIZE, wait_for
 
@@ -82,22 +83,23 @@ async def test_the_overview_and_a_tab_switch_do_not_wait_for_the_box_scan(size):
 
 
 async def test_a_panel_without_data_says_what_it_waits_for_then_shows():
+    # Locks: a tab the view does not read ahead (Files and Threads are, test_read_ahead_ui.py)
     app, s = held_app(1)
     s.box_gate.set()
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
             screen = app.screen
-            s.panel_gate.clear()  # the Files panel's read is slow
-            await pilot.press("4")
-            reading = screen.query_one("#reading-files", Static)
+            s.panel_gate.clear()  # the Locks panel's read is slow
+            await pilot.press("5")
+            reading = screen.query_one("#reading-locks", Static)
             await wait_for(pilot, lambda: app.lanes["process"].since is not None)
-            assert reading.display and not screen.query_one(FilesPanel).display
-            assert "reading… the fds of pid 1 (/proc/1/fd, fdinfo)" in str(reading.render())
-            assert "reading… the fds of pid 1" in app.export_screenshot().replace("&#160;", " ")
+            assert reading.display and not screen.query_one(LocksPanel).display
+            assert "reading… the file locks of pid 1 (/proc/locks" in str(reading.render())
+            assert "reading… the file locks of pid 1" in app.export_screenshot().replace("&#160;", " ")
             s.panel_gate.set()
-            await wait_for(pilot, lambda: "files" in screen.have)
-            assert not reading.display and screen.query_one(FilesPanel).display
+            await wait_for(pilot, lambda: "locks" in screen.have)
+            assert not reading.display and screen.query_one(LocksPanel).display
     finally:
         s.panel_gate.set()
 

@@ -16,6 +16,7 @@ from stucktui.inspection.request import (
     SampleRequest,
     ViewState,
     panels_for_tab,
+    plan_prefetch,
     plan_sample,
     triage_in,
 )
@@ -160,3 +161,68 @@ def test_triage_in_counts_the_refreshes_plan_sample_leaves_before_the_next_triag
             break
     assert triage_in(Cadence(), 2.0, 100.0, 110.0) == 0.0  # overdue: now
     assert triage_in(Cadence(), 2.0, None, 0.0) == 0.0  # before the first refresh
+
+
+def test_a_read_ahead_reads_the_files_and_threads_tabs_not_shown_nor_read_yet():
+    req = plan_prefetch(PROC1)
+    assert req is not None and req.prefetch and req.selected == (1, 10)
+    assert req.panels == frozenset({"files", "threads"}) and req.python and req.nonblocking
+    assert not req.want_list and not req.triage and not req.box_sockets
+    on_files = plan_prefetch(replace(PROC1, tab="files"))
+    assert on_files is not None and on_files.panels == frozenset({"threads"})
+    read = plan_prefetch(replace(PROC1, have_panels=frozenset({"threads"})))
+    assert read is not None and read.panels == frozenset({"files"}) and not read.python  # no py-spy
+    assert plan_prefetch(replace(PROC1, have_panels=frozenset({"files", "threads"}))) is None
+
+
+def test_a_read_ahead_never_pauses_the_process_and_needs_an_open_process_view():
+    # pausing py-spy, or native frames (which pause it too), only when asked for: never ahead
+    toggled = replace(PROC1, pyspy_blocking=True, pyspy_native=True, kernel_stacks=True)
+    req = plan_prefetch(toggled)
+    assert req is not None and req.nonblocking and not req.native and req.kernel_stacks
+    assert plan_prefetch(replace(PROC1, paused=True)) is None
+    assert plan_prefetch(replace(PROC1, view="list")) is None
+    assert plan_prefetch(replace(PROC1, selected=None)) is None
+
+
+def test_a_read_ahead_reads_its_panels_and_no_findings_and_a_hurry_stops_it(monkeypatch):
+    from stucktui.inspection.sampler import Sampler
+    from stucktui.model.python import PySpyError, PySpyFailure
+    from tests.fixture_proc import PROC, frozen_clock, frozen_monotonic
+
+    dumps: list[tuple[int, dict[str, object]]] = []
+
+    def start(pid, **kw):  # type: ignore[no-untyped-def]
+        dumps.append((pid, kw))
+        return lambda: PySpyError(pid, PySpyFailure.NOT_PYTHON, "not a Python process")
+
+    monkeypatch.setattr("stucktui.collect.panels.start_dump", start)
+    req = plan_prefetch(PROC1)
+    assert req is not None
+    s = Sampler.for_path(str(PROC), clock=frozen_clock(), monotonic=frozen_monotonic())
+    try:
+        ahead = s.sample_process(replace(req, selected=(1, None)))
+        assert ahead.findings is None and ahead.chains is None  # no rules run ahead
+        p = ahead.panels
+        assert p is not None and p.read_ahead and p.files is not None and p.threads is not None
+        assert p.sockets is None and p.locks is None and p.signals is None
+        # py-spy nonblocking, and skipped for a while after it hung (auto: nobody pressed y)
+        assert [(pid, kw.get("nonblocking"), kw.get("auto")) for pid, kw in dumps] == [(1, True, True)]
+        # a key asked for a refresh: whatever the read-ahead has not read, it reads no more
+        calls: list[frozenset[str]] = []
+        inner = s.panels.collect
+
+        def collect(d, want, **kw):  # type: ignore[no-untyped-def]
+            calls.append(want)
+            s.hurry()  # while the Files links are read
+            return inner(d, want, **kw)
+
+        monkeypatch.setattr(s.panels, "collect", collect)
+        cut = s.sample_process(replace(req, selected=(1, None)))
+        assert calls == [frozenset({"files"})] and len(dumps) == 1
+        assert cut.panels is not None and cut.panels.files is not None and cut.panels.threads is None
+        monkeypatch.setattr(s.panels, "collect", inner)
+        whole = s.sample_process(replace(req, selected=(1, None)))  # the hurry was for that one only
+        assert whole.panels is not None and whole.panels.threads is not None
+    finally:
+        s.close()

@@ -18,6 +18,7 @@ from stucktui.model.findings import Finding
 from stucktui.model.panels import PanelData, unreadable
 from stucktui.model.process import DetailGone, ProcessDetail, exited_line
 from stucktui.model.snapshot import Snapshot
+from stucktui.model.text import clock_time
 from stucktui.ui.keys import DETAIL_KEYS, FOOTER_WHEN_ABLE, bindings
 from stucktui.ui.messages import (
     CloseProcessRequested,
@@ -91,6 +92,8 @@ class ProcessScreen(SnapshotScreen):
         self.findings: tuple[Finding, ...] = ()
         self.examined = False  # its findings have come (the process lane sends them last)
         self.have: set[str] = set()  # the panels whose data has come
+        self.data_at: dict[str, float] = {}  # ... when (the app's clock at its hand-over)
+        self.stale: set[str] = set()  # shown with data from before, labelled, a refresh asked for
         self.panels: PanelData | None = None  # the last panels: what could not be read
         self.chains: tuple[WaitChain, ...] | None = None  # its wait chains, once sampled
         self.gone_at: float | None = None  # when a refresh first found it gone
@@ -110,12 +113,15 @@ class ProcessScreen(SnapshotScreen):
                         waits = spec.waits_for.format(pid=self.pid)
                         yield Static(Text(f"reading… {waits}", style="dim"), id=f"reading-{spec.id}")
                         panel.display = False
+                        yield Static("", id=f"asof-{spec.id}", classes="asof")  # data from before
                     yield panel
         yield Static("", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#gone", Static).display = False
+        for label in self.query(".asof").results(Static):
+            label.display = False
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.update_detail(*pending)
@@ -123,6 +129,10 @@ class ProcessScreen(SnapshotScreen):
     @property
     def tab(self) -> str | None:
         return self.active_panel
+
+    @property
+    def panels_read(self) -> frozenset[str]:
+        return frozenset(self.have)
 
     def show_snapshot(self, snap: Snapshot, context: ViewContext) -> None:
         super().show_snapshot(snap, context)
@@ -178,7 +188,7 @@ class ProcessScreen(SnapshotScreen):
         if not self.is_mounted or not self.query("#process-title"):
             self._pending = (detail, panels, findings)  # arrived before the screen was composed
             return
-        if panels is not None:
+        if panels is not None and not panels.read_ahead:  # what the findings line says was unread
             self.panels = panels
         if findings is not None:
             self.findings = findings
@@ -200,8 +210,29 @@ class ProcessScreen(SnapshotScreen):
             panel.update_detail(detail, self.now)
             if panels is not None:
                 panel.update_panels(panels)
-                self._shown(panel, getattr(panels, panel.data_key or "", None) is not None)
+                came = getattr(panels, panel.data_key or "", None) is not None
+                self._shown(panel, came)
+                if came and panel.data_key:
+                    self._dated(panel.data_key, panels.read_ahead)
         self.update_status(self.freshness)
+
+    def _dated(self, key: str, read_ahead: bool) -> None:
+        """A panel's data came: read ahead, it is labelled with its age if its tab is on screen
+        (a refresh for it is on its way); from a refresh for its tab, the label goes."""
+        self.data_at[key] = self.now
+        if not read_ahead:
+            self.stale.discard(key)
+        elif key == self.active_panel:
+            self.stale.add(key)
+        self._label(key)
+
+    def _label(self, key: str) -> None:
+        """'as of 14:03:27 (refreshing…)' over a panel shown with data from before its tab was."""
+        for label in self.query(f"#asof-{key}").results(Static):
+            at = self.data_at.get(key)
+            label.display = key in self.stale and at is not None and not self.gone
+            if at is not None:
+                label.update(Text(f"as of {clock_time(at)} (refreshing…)", style="bold yellow"))
 
     def _shown(self, panel: DetailPanel, came: bool) -> None:
         """A panel's data came: the panel takes the place of its 'reading…' line."""
@@ -242,6 +273,8 @@ class ProcessScreen(SnapshotScreen):
             if spec.waits_for and spec.id not in self.have:
                 for w in self.query(f"#reading-{spec.id}").results(Static):
                     w.update(Text("not read: the process exited first", style="dim"))
+        for key in self.stale:
+            self._label(key)  # no refresh comes: not "refreshing…"
         gone_box = self.query_one("#gone", Static)
         gone_box.update(banner)
         gone_box.display = True
@@ -315,14 +348,26 @@ class ProcessScreen(SnapshotScreen):
         tables = [t for t in event.pane.query(DataTable) if t.display]
         if tables:
             tables[0].focus()
-        pane = event.pane.id or ""
-        if pane.removeprefix("tab-") != self.active_panel:
-            self.active_panel = pane.removeprefix("tab-")
-            self.post_message(RefreshRequested())
+        self._ask_for((event.pane.id or "").removeprefix("tab-"))  # a click on a tab
+
+    def _ask_for(self, panel: str) -> None:
+        """The refresh of a panel coming on screen is asked for before its tab switches, so its
+        reads run while the switch is drawn; its data from before shows meanwhile, dated."""
+        if panel == self.active_panel:
+            return
+        self.active_panel = panel
+        if panel in self.have:
+            self.stale.add(panel)
+            self._label(panel)
+        self.app.post_message(RefreshRequested())
+
+    def _switch(self, panel: str) -> None:
+        self._ask_for(panel)
+        self.query_one(TabbedContent).active = f"tab-{panel}"
 
     def action_tab(self, n: int) -> None:
         if 0 < n <= len(DETAIL_PANELS):
-            self.query_one(TabbedContent).active = f"tab-{DETAIL_PANELS[n - 1].id}"
+            self._switch(DETAIL_PANELS[n - 1].id)
 
     def on_show_socket_requested(self, msg: ShowSocketRequested) -> None:
         """From a socket fd elsewhere (Files): the Sockets panel, cursor on that fd."""
@@ -330,7 +375,7 @@ class ProcessScreen(SnapshotScreen):
 
         msg.stop()
         self.query_one(SocketsPanel).focus_fd(msg.fd)
-        self.query_one(TabbedContent).active = "tab-sockets"
+        self._switch("sockets")
 
     def action_send_signal(self) -> None:
         self.post_message(SignalRequested(self.pid))
