@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from stucktui.model.process import ProcessRow
 
@@ -125,8 +125,7 @@ def sort_rows(rows: Iterable[ProcessRow], column: str, reverse: bool) -> list[Pr
     return sorted(rows, key=lambda r: (col.sort_key(r), r.pid if not reverse else -r.pid), reverse=reverse)
 
 
-@dataclass(frozen=True, slots=True)
-class TreeLine:
+class TreeLine(NamedTuple):  # one per row each refresh: a NamedTuple costs a quarter of a dataclass
     row: ProcessRow
     prefix: str  # box-drawing guide, e.g. "│  └─ "
     depth: int
