@@ -33,8 +33,8 @@ FIRST_CPU_WINDOW = 0.4
 
 # A process whose stat is unchanged is read whole (owner, command line, fds) one refresh in
 # this many, by pid: at --interval 1.5 a change it made in a run too brief to show in its stat
-# (its CPU ticks, faults, last CPU) is on the list within 12 s.
-RECHECK_EVERY = 8
+# (its CPU ticks, faults, last CPU) is on the list within 24 s.
+RECHECK_EVERY = 16
 
 Key = tuple[int, int]  # (pid, starttime ticks): a reused pid is another process
 
