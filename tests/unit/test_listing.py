@@ -126,3 +126,20 @@ def test_table_cells_are_formatted_again_only_for_changed_rows_and_ages():
     assert _cells_cached([TreeLine(other, "", 0)], later, cache)[0][-1] == "other"
     # the tree guide is part of the cells
     assert _cells_cached([TreeLine(other, "└─ ", 1)], later, cache)[0][-1] == "└─ other"
+
+
+def test_sort_breaks_ties_by_pid_both_ways():
+    import random
+
+    from stucktui.listing import COLUMN_BY_KEY, COLUMNS
+
+    rnd = random.Random(7)
+    rows = [
+        row(pid, 1, rnd.choice("ab"), rnd.choice("xy"), rnd.choice([None, 0.0, 1.5]), rnd.choice([0, 9]))
+        for pid in rnd.sample(range(2, 500), 200)
+    ]
+    for col in COLUMNS:
+        for rev in (False, True):
+            key = COLUMN_BY_KEY[col.key].sort_key
+            want = sorted(rows, key=lambda r, k=key, rv=rev: (k(r), -r.pid if rv else r.pid), reverse=rev)
+            assert [r.pid for r in sort_rows(rows, col.key, rev)] == [r.pid for r in want], (col.key, rev)
