@@ -1,7 +1,9 @@
-"""Builds the process list snapshot: one pass over /proc/*/{stat,cmdline,fd}.
+"""Builds the process list snapshot: one pass over /proc/*/stat, and /proc/PID/{cmdline,fd}
+and the owner only of a process that is new, whose stat changed, or whose turn it is.
 
-This is the hot path (thousands of processes every refresh), so it reads the three files
-directly rather than through psutil (measured 2.2x slower than ps; see bench/README.md).
+This is the hot path (thousands of processes every refresh), so it reads the files directly
+rather than through psutil (measured 2.2x slower than ps; see bench/README.md). An unchanged
+process costs one open and one read: its previous row is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from stucktui.collect.pausing import pause_point
 from stucktui.collect.users import UserNames
 from stucktui.model.process import ProcessListSnapshot, ProcessRow
 from stucktui.procfs.cmdline import parse_cmdline
-from stucktui.procfs.errors import AccessDenied, ProcessGone
+from stucktui.procfs.errors import DENIED_ERRNOS, AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
 from stucktui.procfs.system import parse_boot_time, parse_loadavg_tasks
@@ -28,6 +30,11 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # long at once (/proc/PID/stat read twice). A clock tick is 2.5% of a core over 0.4 s, so a
 # loop at 20% of a core is 8 ticks: far from one tick of a blip.
 FIRST_CPU_WINDOW = 0.4
+
+# A process whose stat is unchanged is read whole (owner, command line, fds) one refresh in
+# this many, by pid: at --interval 1.5 a change it made in a run too brief to show in its stat
+# (its CPU ticks, faults, last CPU) is on the list within 24 s.
+RECHECK_EVERY = 16
 
 Key = tuple[int, int]  # (pid, starttime ticks): a reused pid is another process
 
@@ -145,6 +152,7 @@ class ProcessListCollector:
         self._my_uid = os.geteuid()
         # pid -> (raw stat/uid/cmdline/fd-count, row built from them, (pid, starttime), ticks)
         self._raw: dict[int, _Raw] = {}
+        self._refreshes = 0  # collect() calls: whose turn it is to be read whole (RECHECK_EVERY)
 
     def boot_time(self) -> int:
         if self._boot_time is None:
@@ -181,33 +189,49 @@ class ProcessListCollector:
         hidden = 0
         reused: set[int] = set()  # pids whose row is the previous one, unchanged
         users = self._users
+        # a process whose stat did not change since the last refresh did not run (its CPU
+        # ticks, memory and state are the same): its row is kept after that one read, and its
+        # owner, command line and fds are read again only on its turn, every RECHECK_EVERY
+        # refreshes (a brief run can leave stat unchanged). The stat holds the start time, so a
+        # reused pid never matches the old process's bytes.
+        turn = self._refreshes % RECHECK_EVERY
+        self._refreshes += 1
+        read_stat = root.stat_reader()
         for i, pid in enumerate(root.pids()):
             pause_point(i)
             try:
-                sb = root.read_small(pid, "stat", pid=pid)
-                uid = root.stat(pid, pid=pid).st_uid
-                try:
-                    cb: bytes | None = root.read_bytes(pid, "cmdline", pid=pid)
-                except AccessDenied:
-                    cb = None
-                try:
-                    nfds: int | None = root.count_fds(pid)
-                except AccessDenied:
-                    nfds = None
-                except FileNotFoundError:
-                    nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
-                readable = nfds is not None and _readable(root, pid, old_raw.get(pid), sb)
-            except ProcessGone:
+                sb = read_stat(pid)
+            except OSError as exc:
+                if exc.errno in DENIED_ERRNOS:
+                    hidden += 1
                 continue  # exited mid-scan: no stale row
-            except AccessDenied:
-                hidden += 1
-                continue
-            except OSError:
-                continue
+            old = old_raw.get(pid)
+            if elapsed and old is not None and old[0][0] == sb and pid % RECHECK_EVERY != turn:
+                sig = old[0]  # kept below as it is
+            else:
+                try:
+                    uid = root.stat(pid, pid=pid).st_uid
+                    try:
+                        cb: bytes | None = root.read_bytes(pid, "cmdline", pid=pid)
+                    except AccessDenied:
+                        cb = None
+                    try:
+                        nfds: int | None = root.count_fds(pid)
+                    except AccessDenied:
+                        nfds = None
+                    except FileNotFoundError:
+                        nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
+                    readable = nfds is not None and _readable(root, pid, old, sb)
+                except ProcessGone:
+                    continue  # exited mid-scan: no stale row
+                except AccessDenied:
+                    hidden += 1
+                    continue
+                except OSError:
+                    continue
+                sig = (sb, uid, cb, nfds)
             # Unchanged stat bytes mean unchanged CPU ticks, memory and state: the previous
             # row is still exact (with CPU 0.0), so most of an idle box costs only its reads.
-            sig = (sb, uid, cb, nfds)
-            old = old_raw.get(pid)
             if old is not None and old[0] == sig and elapsed:
                 row, key, ticks = old[1], old[2], old[3]
                 if row.cpu_percent != 0.0:
@@ -217,6 +241,7 @@ class ProcessListCollector:
                 raw[pid] = (sig, row, key, ticks)
                 reused.add(pid)
                 continue
+            _, uid, cb, nfds = sig
             try:
                 st = parse_stat(sb.decode("utf-8", "backslashreplace"))
             except (ValueError, IndexError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from stucktui.procfs.errors import DENIED_ERRNOS, GONE_ERRNOS, AccessDenied, ProcessGone
 
@@ -76,6 +76,23 @@ class ProcRoot:
                 os.close(fd)
         except OSError as exc:
             raise self._translate(exc, pid, parts) from exc
+
+    def stat_reader(self) -> Callable[[int], bytes]:
+        """pid -> the bytes of /proc/PID/stat, one open and one read(): the process list's hot
+        loop, which reads nothing else of an unchanged process. Its OSError is not translated
+        (the caller tells a refusal from a process gone by errno, DENIED_ERRNOS)."""
+        prefix = self.path + "/"
+        flags = os.O_RDONLY | os.O_CLOEXEC
+        open_, read, close = os.open, os.read, os.close
+
+        def read_stat(pid: int) -> bytes:
+            fd = open_(f"{prefix}{pid}/stat", flags)
+            try:
+                return read(fd, 4096)
+            finally:
+                close(fd)
+
+        return read_stat
 
     def read_at(self, *parts: object, offset: int, size: int, pid: int | None = None) -> bytes:
         """`size` bytes at `offset`, one pread: /proc/PID/mem at an address of the process, which

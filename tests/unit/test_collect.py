@@ -6,7 +6,7 @@ import os
 import pytest
 
 from stucktui.collect.detail import collect_detail
-from stucktui.collect.proclist import ProcessListCollector
+from stucktui.collect.proclist import RECHECK_EVERY, ProcessListCollector
 from stucktui.inspection.request import SampleRequest
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.process import NO_PERMISSION, DetailGone, ProcessDetail
@@ -133,3 +133,77 @@ def test_unchanged_process_reuses_its_row_with_zero_cpu(tmp_path):
     (p / "stat").write_text(stat.format(u=250))
     again = c.collect().rows[0]
     assert again.cpu_percent == pytest.approx(100 / os.sysconf("SC_CLK_TCK") * 100)
+
+
+class CountingRoot(ProcRoot):
+    """Counts the reads beyond stat: what a refresh reads of each process."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.extra: list[int] = []
+
+    def stat(self, *parts: object, pid: int | None = None) -> os.stat_result:
+        if len(parts) == 1:  # the owner, the first of the reads of a whole process
+            self.extra.append(int(str(parts[0])))
+        return super().stat(*parts, pid=pid)
+
+
+def _one_process(tmp_path, pid: int, start: int, argv: bytes, ticks: int = 100):
+    p = tmp_path / str(pid)
+    (p / "fd").mkdir(parents=True, exist_ok=True)
+    stat = f"{pid} (w) S 1 {pid} {pid} 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 1 0 {start} 0 10 0\n"
+    (p / "stat").write_text(stat)
+    (p / "cmdline").write_bytes(argv)
+
+
+def test_unchanged_process_costs_one_read_until_its_turn(tmp_path):
+    (tmp_path / "stat").write_text("btime 1000\n")
+    _one_process(tmp_path, 40, 500, b"old\0")
+    t = [0.0]
+    root = CountingRoot(str(tmp_path))
+    c = ProcessListCollector(root, clock=lambda: 2000.0, monotonic=lambda: t[0])
+    c.collect()
+    t[0] = 1.0
+    first = c.collect().rows[0]  # now it has a CPU% rate: kept from here on
+    (tmp_path / "40" / "cmdline").write_bytes(b"renamed\0")  # setproctitle in a run too brief
+    seen, whole = [], 0
+    for n in range(RECHECK_EVERY):
+        t[0] = 2.0 + n
+        root.extra.clear()
+        row = c.collect().rows[0]
+        seen.append(row.cmdline)
+        whole += len(root.extra)
+        if row.cmdline == ("old",):
+            assert row is first  # the same row object: the table's caches hold
+    assert whole == 1  # read whole once in RECHECK_EVERY refreshes: on its turn, by pid
+    assert seen[-1] == ("renamed",) and ("old",) in seen
+
+
+def test_changed_stat_reads_the_process_whole_at_once(tmp_path):
+    (tmp_path / "stat").write_text("btime 1000\n")
+    _one_process(tmp_path, 40, 500, b"old\0")
+    t = [0.0]
+    c = ProcessListCollector(ProcRoot(str(tmp_path)), clock=lambda: 2000.0, monotonic=lambda: t[0])
+    for t[0] in (0.0, 1.0):
+        c.collect()
+    _one_process(tmp_path, 40, 500, b"exec'd\0", ticks=130)  # it ran: its stat moved
+    t[0] = 2.0
+    row = c.collect().rows[0]
+    assert row.cmdline == ("exec'd",) and row.cpu_percent and row.cpu_percent > 0
+
+
+def test_reused_pid_never_keeps_the_old_process_facts(tmp_path):
+    """Same pid, same ticks, same everything in stat but the start time: another process."""
+    (tmp_path / "stat").write_text("btime 1000\n")
+    _one_process(tmp_path, 40, 500, b"old\0")
+    t = [0.0]
+    c = ProcessListCollector(ProcRoot(str(tmp_path)), clock=lambda: 2000.0, monotonic=lambda: t[0])
+    for t[0] in (0.0, 1.0, 2.0):
+        old = c.collect().rows[0]
+    assert old.cmdline == ("old",) and old.cpu_percent == 0.0
+    for turn in range(RECHECK_EVERY):  # whichever refresh it happens on
+        _one_process(tmp_path, 40, 900 + turn, f"new{turn}".encode() + b"\0")
+        t[0] = 3.0 + turn
+        row = c.collect().rows[0]
+        assert row.cmdline == (f"new{turn}",) and row.starttime_ticks == 900 + turn
+        assert row.cpu_percent is None  # no CPU% carried over from the old process's ticks

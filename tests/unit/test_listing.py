@@ -102,3 +102,44 @@ def test_commands_shortened_as_htop_users_read_them():
     assert short_argv(("postgres: checkpointer /x",)) == (("postgres: checkpointer /x",), 0)  # a title
     assert short_argv(("/usr/bin/perl", "/opt/x/run.pl")) == (("perl", "…/run.pl"), 1)
     assert short_argv(()) == ((), -1)
+
+
+def test_table_cells_are_formatted_again_only_for_changed_rows_and_ages():
+    from dataclasses import replace
+
+    from stucktui.listing import TreeLine
+    from stucktui.ui.widgets.process_table import _cells, _cells_cached
+
+    a, b = row(1, 0, "init", cpu=0.0, cmd=("/sbin/init",)), row(2, 1, "busy", cpu=5.0)
+    now = 1000.0 + 3600 + 30  # a is an hour old; the AGE cells show minutes
+    cache: dict = {}
+    first = _cells_cached([TreeLine(a, "", 0), TreeLine(b, "", 0)], now, cache)
+    assert first == [_cells(TreeLine(a, "", 0), now), _cells(TreeLine(b, "", 0), now)]
+    b2 = replace(b, cpu_percent=7.0)  # b changed: a new row object; a is kept as it was
+    again = _cells_cached([TreeLine(b2, "", 0), TreeLine(a, "", 0)], now + 1, cache)
+    assert again[1] is first[0] and again[0][3] == "7.0"
+    later = now + 60  # a minute on: the same row, its AGE moved on
+    moved = _cells_cached([TreeLine(a, "", 0)], later, cache)[0]
+    assert moved == _cells(TreeLine(a, "", 0), later) and moved[9] != first[0][9]
+    # a reused pid is another row object: never the old process's cells
+    other = row(1, 0, "other", cpu=0.0, cmd=("/bin/other",))
+    assert _cells_cached([TreeLine(other, "", 0)], later, cache)[0][-1] == "other"
+    # the tree guide is part of the cells
+    assert _cells_cached([TreeLine(other, "└─ ", 1)], later, cache)[0][-1] == "└─ other"
+
+
+def test_sort_breaks_ties_by_pid_both_ways():
+    import random
+
+    from stucktui.listing import COLUMN_BY_KEY, COLUMNS
+
+    rnd = random.Random(7)
+    rows = [
+        row(pid, 1, rnd.choice("ab"), rnd.choice("xy"), rnd.choice([None, 0.0, 1.5]), rnd.choice([0, 9]))
+        for pid in rnd.sample(range(2, 500), 200)
+    ]
+    for col in COLUMNS:
+        for rev in (False, True):
+            key = COLUMN_BY_KEY[col.key].sort_key
+            want = sorted(rows, key=lambda r, k=key, rv=rev: (k(r), -r.pid if rv else r.pid), reverse=rev)
+            assert [r.pid for r in sort_rows(rows, col.key, rev)] == [r.pid for r in want], (col.key, rev)

@@ -4,6 +4,7 @@ some pids refuse their fds and exe (AccessDenied), as another user's processes d
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -169,10 +170,15 @@ def test_hidepid_noaccess_processes_are_counted_not_dropped_silently():
     """hidepid=noaccess: the pid is listed but even its stat is refused."""
 
     class NoAccess(ProcRoot):
-        def read_small(self, *parts: object, pid: int | None = None, size: int = 4096) -> bytes:
-            if parts and str(parts[0]) == "7655":
-                raise AccessDenied(7655, "stat")
-            return super().read_small(*parts, pid=pid, size=size)
+        def stat_reader(self):  # the list's one read of each process
+            inner = super().stat_reader()
+
+            def read(pid: int) -> bytes:
+                if pid == 7655:
+                    raise PermissionError(errno.EACCES, "hidepid")
+                return inner(pid)
+
+            return read
 
     snap = ProcessListCollector(NoAccess(str(PROC))).collect()
     assert snap.hidden == 1 and 7655 not in snap.by_pid()

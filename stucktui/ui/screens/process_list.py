@@ -38,6 +38,7 @@ class ProcessListScreen(SnapshotScreen):
         self.sort_column = "cpu"
         self.sort_reverse = True
         self.tree_view = False
+        self._banner_lines: list[str] | None = None  # the banner shown
 
     def compose(self) -> ComposeResult:
         yield Header(icon=HEADER_ICON)
@@ -82,6 +83,9 @@ class ProcessListScreen(SnapshotScreen):
         lines = [self.banner] if self.banner else []
         if self.snapshot is not None:
             lines += self.snapshot.visibility.lines()
+        if lines == self._banner_lines:
+            return  # unchanged: no layout of the screen
+        self._banner_lines = lines
         for b in self.query("#banner").results(Static):
             b.update(Text("\n".join(lines)))
             b.display = bool(lines)
@@ -125,7 +129,7 @@ class ProcessListScreen(SnapshotScreen):
         if self.tree_view:
             parts.append("tree")
         parts.append(self.freshness)
-        statuses[0].update(Text(" · ".join(parts)))
+        statuses[0].update(Text(" · ".join(parts)), layout=False)  # one line, always (the CSS)
 
     def _indicate_sort(self) -> None:
         self.table.set_sort_indicator(self.sort_column, self.sort_reverse)

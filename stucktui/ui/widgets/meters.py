@@ -107,6 +107,7 @@ class MetersBar(Static):
         super().__init__("", **kw)  # type: ignore[arg-type]
         self.meters: BoxMeters | None = None
         self.display = False  # (not in on_mount: meters shown before it ran would be hidden)
+        self._height = -1  # lines of the text shown: a new text as tall needs no layout
 
     def show(self, meters: BoxMeters | None) -> None:
         self.meters = meters
@@ -118,4 +119,8 @@ class MetersBar(Static):
 
     def _draw(self) -> None:
         if self.meters is not None:
-            self.update(meters_text(self.meters, self.content_region.width or self.app.size.width - 2))
+            text = meters_text(self.meters, self.content_region.width or self.app.size.width - 2)
+            height = text.plain.count("\n")
+            # a layout of the whole screen costs more than the rest of a refresh's repaint
+            self.update(text, layout=height != self._height)
+            self._height = height

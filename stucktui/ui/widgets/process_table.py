@@ -65,6 +65,44 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
     )
 
 
+_AGE = 9  # the AGE cell's place in _cells
+_Cached = tuple[ProcessRow, str, tuple[str, ...], float]  # row, prefix, its cells, AGE good until
+
+
+def _age_until(start: float, now: float) -> float:
+    """When the AGE cell (human_age) of a process started at `start` next changes: each
+    second under a minute, then each minute, then each hour after a day."""
+    s = max(0, int(now - start))
+    step = 1 if s < 60 else 60 if s < 86400 else 3600
+    return start + (s // step + 1) * step
+
+
+def _cells_cached(lines: list[TreeLine], now: float, cache: dict[int, _Cached]) -> list[tuple[str, ...]]:
+    """_cells of each line, taken from `cache` (pid -> _Cached, refilled here) while the line's
+    row is the same object as last time: the collector keeps an unchanged process's row, so a
+    refresh formats only the rows that changed and the ages that moved on."""
+    out: list[tuple[str, ...]] = []
+    fresh: dict[int, _Cached] = {}
+    for line in lines:
+        r = line.row
+        hit = cache.get(r.pid)
+        if hit is not None and hit[0] is r and hit[1] == line.prefix:
+            if now < hit[3]:
+                cells = hit[2]
+            else:
+                age = human_age(now - r.start_time)
+                cells = (*hit[2][:_AGE], age, *hit[2][_AGE + 1 :])
+                hit = (r, line.prefix, cells, _age_until(r.start_time, now))
+        else:
+            cells = _cells(line, now)
+            hit = (r, line.prefix, cells, _age_until(r.start_time, now))
+        fresh[r.pid] = hit
+        out.append(cells)
+    cache.clear()
+    cache.update(fresh)  # rows gone or filtered out are forgotten
+    return out
+
+
 def _cell_text(key: str, line: TreeLine, value: str) -> Text:
     r = line.row
     if key == "command":
@@ -148,6 +186,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self.cursor_row = 0
         self._sort: tuple[str, bool] | None = None
         self._cache: dict[tuple[int, tuple[str, ...], bool, int], Strip] = {}
+        self._cells: dict[int, _Cached] = {}  # _cells_cached
         self._command_width = 20
         self._shown: tuple[str, ...] = tuple(c.key for c in COLUMNS)  # the columns that fit
 
@@ -187,7 +226,7 @@ class ProcessTable(ScrollView, can_focus=True):
         keep = follow_pid if follow_pid is not None else self.selected_pid
         before = self.cursor_row
         self._lines = lines
-        self._plain = [_cells(ln, now) for ln in lines]
+        self._plain = _cells_cached(lines, now, self._cells)
         self._index = {ln.row.pid: i for i, ln in enumerate(lines)}
         if keep is not None and keep in self._index:
             self.cursor_row = self._index[keep]
