@@ -235,7 +235,7 @@ def test_fds_json_shape(proc):
         ProcRoot(str(proc)), PID, measure_fill=False, socket_states={CLOSE_WAIT_INO: "CLOSE_WAIT"}
     )
     out = {d["fd"]: d for d in fds_json(f)}
-    assert set(out[3]) == {"fd", "kind", "target", "mode", "flags", "pos", "pipe", "epoll"}
+    assert set(out[3]) == {"fd", "kind", "target", "mode", "flags", "pos", "pipe", "epoll", "endpoint"}
     assert set(out[3]["pipe"]) == {
         "inode",
         "queued",
