@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from stucktui.diagnose.history import History
 from stucktui.inspection.deadline import Progress
+from stucktui.inspection.marks import RowMarks
 from stucktui.inspection.request import SampleRequest
 from stucktui.model.findings import TriageResult
-from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable, marked
+from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import PidDir, ProcRoot
@@ -75,7 +76,7 @@ class Sampler:
         self._cpu_last: float | None = None
         self.history = History()  # the selected process's findings grow with time
         self.box_history = History()  # the triage's, across triage runs
-        self._worst: dict[tuple[int, int], str] = {}  # (pid, starttime) -> worst severity
+        self._marks = RowMarks()  # the last triage's worst severity per process: FIND
         # what each lane's refresh reads now: the status line names it when a read blocks
         self.progress = Progress(monotonic)
         self.box_progress = Progress(monotonic)
@@ -273,11 +274,9 @@ class Sampler:
                 tri = triage_box(
                     self.root, processes=plist, history=self.box_history, python=True, facts=self.facts
                 )
-                self._worst = {}
-                for f in tri.findings:  # most severe first
-                    self._worst.setdefault((f.pid, f.starttime or 0), f.severity)
-            if plist is not None and self._worst:
-                plist = marked(plist, self._worst)
+                self._marks.set((f.pid, f.starttime or 0, f.severity) for f in tri.findings)
+            if plist is not None:
+                plist = self._marks.apply(plist)
             if not self.facts.index.warm:
                 step()  # the fd owner index's first pass, a second on a big box: here, where no
                 progress.reading("who holds which pipe and socket (/proc/*/fd)")  # view waits

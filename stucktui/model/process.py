@@ -3,7 +3,7 @@ ancestry; and why a field could not be read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stucktui.model.text import clock_time
@@ -220,14 +220,3 @@ def exited_line(pid: int, gone_at: float, last_seen: float | None) -> str:
     the time of the last facts shown."""
     seen = f" (last seen {clock_time(last_seen)})" if last_seen is not None else ""
     return f"pid {pid} exited at {clock_time(gone_at)}{seen}"
-
-
-def marked(plist: ProcessListSnapshot, worst: dict[tuple[int, int], str]) -> ProcessListSnapshot:
-    """Each row with the last triage's worst severity, by (pid, start time); only rows that
-    change are copied."""
-    rows = list(plist.rows)
-    for i, r in enumerate(rows):
-        sev = worst.get((r.pid, r.starttime_ticks))
-        if sev != r.finding:
-            rows[i] = replace(r, finding=sev)
-    return replace(plist, rows=tuple(rows))
