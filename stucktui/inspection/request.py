@@ -17,6 +17,10 @@ from stucktui.model.panels import ALL_PANELS
 
 PYTHON_EVERY = 5  # refreshes between py-spy dumps while the Threads panel is open
 TRIAGE_EVERY = 5  # refreshes between two box-wide triages (findings of every process)
+# the share of the time the box's triages may take, at most: after a triage refresh that took
+# T seconds the next waits (1 / share - 1) T, so on a sick box, where one takes seconds of a
+# pegged core, stucktui does not add a core's tenth of its own for the FIND column
+TRIAGE_SHARE = 0.1
 
 # the sampler's two lanes: the open process, and the box (the list, the triage, its sockets)
 Lane = Literal["process", "box"]
@@ -69,6 +73,7 @@ class ViewState:
     # the process lane still holds a process that is no longer selected: one more process
     # refresh with no selection lets it go
     process_pinned: bool = False
+    triage_rest: float = 0.0  # seconds the triage's share of the time still asks to wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +93,27 @@ def triage_in(
     *,
     running: bool = False,
     paused: bool = False,
+    rest: float = 0.0,
 ) -> float | None:
     """Seconds until the refresh that triages starts, by the UI's clock, while a view showing
     the triage is on screen; None while paused. The next refresh starts `interval` after the
     last one ended (`last_done`), or after the one `running` now (which triages when it reset
-    since_triage); then one every `interval` (the time refreshes take is not counted)."""
+    since_triage); then one every `interval` (the time refreshes take is not counted), and
+    not before `rest` seconds (triage_rest: the triages' share of the time)."""
     if paused:
         return None
     if running and cadence.since_triage == 0:
         return 0.0
     wait = interval if running else 0.0 if last_done is None else last_done + interval - now
-    return max(0.0, wait) + max(0, TRIAGE_EVERY - cadence.since_triage) * interval
+    return max(rest, max(0.0, wait) + max(0, TRIAGE_EVERY - cadence.since_triage) * interval)
+
+
+def triage_rest(done: float | None, took: float, now: float) -> float:
+    """Seconds before the triage's share of the time (TRIAGE_SHARE) allows the next one, after
+    the last triage refresh ended at `done` having taken `took` seconds (None: none yet)."""
+    if done is None:
+        return 0.0
+    return max(0.0, done + took * (1 / TRIAGE_SHARE - 1) - now)
 
 
 def panels_for_tab(tab: str | None) -> frozenset[str]:
@@ -118,6 +133,7 @@ def plan_sample(state: ViewState, cadence: Cadence) -> tuple[SampleRequest, Cade
     since_python = 0 if python else cadence.since_python + 1
     # the box's findings: at start, then every few refreshes while the list or triage shows
     triage = (state.view in _TRIAGE_VIEWS or not state.have_snapshot) and cadence.since_triage >= TRIAGE_EVERY
+    triage = triage and (state.triage_rest <= 0 or not state.have_snapshot)
     since_triage = 0 if triage else cadence.since_triage + 1
     want_list = state.view in _LIST_VIEWS or not state.have_list or state.selected is None
     request = SampleRequest(

@@ -142,6 +142,7 @@ class StuckApp(App[int]):
             pyspy_native=self.pyspy_native,
             kernel_stacks=self.kernel_stacks,
             process_pinned=self._process_pinned,
+            triage_rest=self.lanes["box"].triage_rest(self.monotonic()),
         )
 
     def request_sample(self, lanes: Iterable[Lane] = LANES) -> None:
@@ -195,8 +196,9 @@ class StuckApp(App[int]):
         snap = msg.snapshot if msg.generation == self._generation else msg.snapshot.without_process()
         self.last = snap.over(self.last)
         self._learn_identity(snap)
-        if snap.triage is not None:
+        if snap.triage is not None:  # its refresh's time sets when the next may run (TRIAGE_SHARE)
             self.last_triage = snap.triage
+            state.triaged(msg.started, msg.finished)
         context = ViewContext(self.clock(), self.freshness(), self.kernel_stacks)
         hand_over(self.screen_stack, snap, context)  # each view takes what it shows
         if msg.shown is not None:
@@ -285,20 +287,14 @@ class StuckApp(App[int]):
 
     def on_pyspy_blocking_toggled(self, _: M.PyspyBlockingToggled) -> None:
         self.pyspy_blocking = not self.pyspy_blocking
-        mode = (
-            "pausing (consistent stacks; stops the process briefly)" if self.pyspy_blocking else "nonblocking"
-        )
-        self.notify(f"py-spy mode: {mode}", timeout=3)
+        pausing = "pausing (consistent stacks; stops the process briefly)"
+        self.notify(f"py-spy mode: {pausing if self.pyspy_blocking else 'nonblocking'}", timeout=3)
         self._python_now()
 
     def on_pyspy_native_toggled(self, _: M.PyspyNativeToggled) -> None:
         self.pyspy_native = not self.pyspy_native
-        state = (
-            "with native (C) frames; py-spy pauses the process briefly to read them"
-            if self.pyspy_native
-            else "Python frames only"
-        )
-        self.notify(f"py-spy stacks: {state}", timeout=4)
+        native = "with native (C) frames; py-spy pauses the process briefly to read them"
+        self.notify(f"py-spy stacks: {native if self.pyspy_native else 'Python frames only'}", timeout=4)
         self._python_now()
 
     def on_kernel_stacks_toggled(self, _: M.KernelStacksToggled) -> None:

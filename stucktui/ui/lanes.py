@@ -18,7 +18,7 @@ from textual.timer import Timer
 
 from stucktui.inspection.deadline import Progress
 from stucktui.inspection.memory import limit_arenas, release_freed
-from stucktui.inspection.request import Cadence, Lane, SampleRequest, triage_in
+from stucktui.inspection.request import Cadence, Lane, SampleRequest, triage_in, triage_rest
 from stucktui.inspection.sampler import Sampler
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import ProcessListSnapshot
@@ -40,6 +40,16 @@ class LaneState:
     last_duration: float = 0.0
     timer: Timer | None = None
     again: bool = False  # asked for while one ran: the next starts as soon as it ends
+    triage_done: float | None = None  # the box lane's last triage refresh: when it ended
+    triage_took: float = 0.0  # ... and how long it took
+
+    def triaged(self, started: float, finished: float) -> None:
+        """A refresh that brought a triage: it sets when the next may run (TRIAGE_SHARE)."""
+        self.triage_done, self.triage_took = finished, finished - started
+
+    def triage_rest(self, now: float) -> float:
+        """Seconds the triages' share of the time still asks the next one to wait."""
+        return triage_rest(self.triage_done, self.triage_took, now)
 
     def stop_timer(self) -> None:
         if self.timer is not None:
@@ -49,7 +59,10 @@ class LaneState:
 
 def next_triage(box: LaneState, cadence: Cadence, interval: float, now: float, paused: bool) -> float | None:
     """Seconds until the box lane's next triage starts (the triage header's countdown)."""
-    return triage_in(cadence, interval, box.last_done, now, running=box.since is not None, paused=paused)
+    running = box.since is not None
+    return triage_in(
+        cadence, interval, box.last_done, now, running=running, paused=paused, rest=box.triage_rest(now)
+    )
 
 
 def blocked_line(progress: Progress, seconds: float) -> str:

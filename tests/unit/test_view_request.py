@@ -226,3 +226,25 @@ def test_a_read_ahead_reads_its_panels_and_no_findings_and_a_hurry_stops_it(monk
         assert whole.panels is not None and whole.panels.threads is not None
     finally:
         s.close()
+
+
+def test_the_triages_take_at_most_their_share_of_the_time():
+    """After a triage refresh that took T seconds, the next triage waits (1 / TRIAGE_SHARE - 1) T
+    even when its refresh count is due (a sick box's triage takes seconds of a pegged core);
+    the first look triages whatever the rest says; the countdown shows the rest."""
+    from stucktui.inspection.request import TRIAGE_SHARE, triage_rest
+
+    assert triage_rest(None, 3.0, 100.0) == 0.0
+    wait = 3.0 * (1 / TRIAGE_SHARE - 1)
+    assert triage_rest(100.0, 3.0, 100.0) == pytest.approx(wait)
+    assert triage_rest(100.0, 3.0, 100.0 + wait + 1) == 0.0
+    due = Cadence(since_triage=TRIAGE_EVERY)
+    on_list = ViewState(view="list", have_snapshot=True, have_list=True)
+    resting = replace(on_list, triage_rest=4.0)
+    assert plan_sample(on_list, due)[0].triage  # type: ignore[index]
+    req, after = plan_sample(resting, due)  # type: ignore[misc]
+    assert not req.triage and after.since_triage == TRIAGE_EVERY + 1  # due as soon as it may
+    first = replace(resting, have_snapshot=False, have_list=False)
+    assert plan_sample(first, due)[0].triage  # type: ignore[index]
+    assert triage_in(due, 1.5, 10.0, 10.0, rest=4.0) == 4.0
+    assert triage_in(Cadence(since_triage=0), 1.5, 10.0, 10.0, rest=1.0) == 1.5 + 1.5 * TRIAGE_EVERY
