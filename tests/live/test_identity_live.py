@@ -63,7 +63,11 @@ async def test_the_view_of_a_reused_pid_says_exited_and_offers_the_new_process(c
         screen = app.screen
         old = screen.detail
         imposter = kill_and_reuse(children, victim)
-        await wait_for(pilot, lambda: screen.successor is not None, timeout=30)
+        # the new process is first a fork of the test's Python, then it execs sleep: a refresh
+        # may see it in between, and the next one names it again
+        await wait_for(
+            pilot, lambda: screen.successor is not None and screen.successor.successor_name == "sleep", 30
+        )
         title = str(screen.query_one("#process-title").render())
         assert f"pid {pid} exited at " in title and "sleeping" not in title
         assert screen.detail.starttime_ticks == old.starttime_ticks  # the victim's last facts, frozen
