@@ -6,6 +6,7 @@ pressed while the read-ahead runs stops it, and it never runs again for that pro
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from textual.widgets import Static
@@ -98,14 +99,23 @@ async def test_a_key_during_the_read_ahead_stops_it_and_its_refresh_comes_next(d
     s.box_gate.set()
     s.panel_gate.clear()  # the read-ahead's first panel (Files) is held
     asked = recorded(s)
+    held = threading.Event()  # the read-ahead is inside its panel read, held by the gate
+    gated = s.panels.collect
+
+    def collect(*a, **kw):  # type: ignore[no-untyped-def]
+        held.set()
+        return gated(*a, **kw)
+
+    s.panels.collect = collect  # type: ignore[method-assign]
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
             screen = app.screen
             assert isinstance(screen, ProcessScreen)
-            await wait_for(pilot, lambda: bool(asked) and asked[-1].prefetch)
+            await wait_for(pilot, lambda: bool(asked) and asked[-1].prefetch and held.is_set())
             await pilot.press("4")
-            assert app.lanes["process"].again  # asked for while the read-ahead runs
+            # asked for while the read-ahead runs (the key's message may be handled a frame later)
+            await wait_for(pilot, lambda: app.lanes["process"].again)
             s.panel_gate.set()
             await wait_for(pilot, lambda: "files" in screen.have and not asked[-1].prefetch)
             await wait_for(pilot, lambda: app.lanes["process"].since is None)
