@@ -160,14 +160,18 @@ def inode_index(chunks: list[bytes]) -> array[int] | None:
     return index
 
 
+def located(index: array[int], ino: int) -> int | None:
+    """chunk << 16 | offset / 4 of this inode's message, from an inode_index; None: not in it."""
+    i = bisect_left(index, ino << 32)
+    return index[i] & 0xFFFFFFFF if i < len(index) and index[i] >> 32 == ino else None
+
+
 def find_at(index: array[int], inodes: Iterable[int]) -> dict[int, list[int]]:
     """chunk -> the sorted offsets of these inodes' messages, from an inode_index."""
     by_chunk: dict[int, list[int]] = {}
-    n = len(index)
     for ino in inodes:
-        i = bisect_left(index, ino << 32)
-        if i < n and index[i] >> 32 == ino:
-            at = index[i] & 0xFFFFFFFF
+        at = located(index, ino)
+        if at is not None:
             by_chunk.setdefault(at >> 16, []).append((at & 0xFFFF) * 4)
     for offs in by_chunk.values():
         offs.sort()

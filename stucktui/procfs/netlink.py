@@ -14,7 +14,6 @@ import os
 import socket
 import struct
 from array import array
-from bisect import bisect_left
 from collections.abc import Collection, Container, Iterable, Iterator
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ from stucktui.procfs.inet_msgs import (
     SOCK_DIAG_BY_FAMILY,
     find_at,
     inode_index,
+    located,
 )
 from stucktui.procfs.inet_msgs import (
     compact_chunk as compact_chunk,
@@ -370,13 +370,7 @@ class InetDump:
         index = self.index()
         if index is None:
             return {s.inode for s in iter_inet(self.chunks, self.proto, inodes)}
-        n = len(index)
-        out = set()
-        for ino in inodes:
-            i = bisect_left(index, ino << 32)
-            if i < n and index[i] >> 32 == ino:
-                out.add(ino)
-        return out
+        return {ino for ino in inodes if located(index, ino) is not None}
 
 
 def dump_inet(

@@ -41,10 +41,9 @@ def signal_blocked_pending(s: Subject) -> list[Finding]:
         r
         for r in sig.rows
         if r.stuck
-        and not r.libc_internal
-        and r.disposition != "ignored"
+        and not r.harmless  # libc's own, ignored, or a harmless default with no handler
         and not (reaping and r.name == "SIGCHLD")
-        and (r.default_action not in HARMLESS_ACTIONS or (r.disposition == "caught" and in_signal_wait))
+        and (r.default_action not in HARMLESS_ACTIONS or in_signal_wait)  # a handler that waits
     ]
     if not stuck:
         return []
