@@ -16,6 +16,26 @@ from stucktui import incidents
 
 T = TypeVar("T")
 
+# a child: a pool whose connections the server reset (Go's keepalive probes get a reset once the far
+# end is gone): every socket left CLOSE_WAIT for no table at all, still held by its fd.
+RESET_POOL = """
+import socket, struct, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+pool = []
+for _ in range(25):
+    pool.append(socket.create_connection(srv.getsockname()))
+    a = srv.accept()[0]
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    a.close()                    # a reset
+srv.close()
+ready()
+while True:
+    time.sleep(1000)
+"""
+
+
 # a child (children.python) that says "caught SIGUSR1" once it got one, then idles
 SIGUSR1_CATCHER = """
 import signal, sys, time

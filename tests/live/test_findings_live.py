@@ -29,7 +29,7 @@ from stucktui.model.python import PySpyFailure
 from stucktui.model.threads import ThreadsSnapshot
 from stucktui.procfs.root import ProcRoot
 from stucktui.tools.pyspy import dump_python, find_pyspy
-from tests.helpers import ready_lines, wait_until
+from tests.helpers import RESET_POOL, ready_lines, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -387,26 +387,6 @@ def test_accept_queue_abandoned_on_requests_never_accepted(children):
     assert not [x for x in findings(p.pid) if x.id == "close-wait-unread"]  # no fd holds them
     r = triage_box(ProcRoot(), history=History())
     assert any(x.pid == p.pid and x.id == "accept-queue-abandoned" for x in r.findings)
-
-
-# A pool whose connections the server reset (Go's keepalive probes get a reset once the far
-# end is gone): every socket left CLOSE_WAIT for no table at all, still held by its fd.
-RESET_POOL = """
-import socket, struct, time
-srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
-srv.listen(64)
-pool = []
-for _ in range(25):
-    pool.append(socket.create_connection(srv.getsockname()))
-    a = srv.accept()[0]
-    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    a.close()                    # a reset
-srv.close()
-ready()
-while True:
-    time.sleep(1000)
-"""
 
 
 def test_triage_finds_a_leak_whose_sockets_were_all_reset(children):
