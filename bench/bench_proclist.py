@@ -399,6 +399,8 @@ class KeyLatency:
     samples_ms: list[float] = field(default_factory=list)
     updates_ms: list[float] = field(default_factory=list)
     busy_fraction: float = 0.0
+    gcs: list[tuple[float, float, int, float]] = field(default_factory=list)  # collections in the span
+    with_gc: list[float] = field(default_factory=list)  # presses a collection of gen 1/2 overlapped
 
 
 PHASES = (
@@ -413,6 +415,15 @@ def read_updates(log: Path) -> list[tuple[float, float]]:
         (float(p[1]), float(p[2]))
         for p in (ln.split() for ln in log.read_text().splitlines())
         if p[0] == "update"
+    ]
+
+
+def read_gcs(log: Path) -> list[tuple[float, float, int, float]]:
+    """The garbage collections proclist_tui.py logged: (start, end, generation, CPU seconds)."""
+    return [
+        (float(p[1]), float(p[2]), int(p[3]), float(p[4]))
+        for p in (ln.split() for ln in log.read_text().splitlines())
+        if p[0] == "gc"
     ]
 
 
@@ -440,6 +451,7 @@ def key_latency(presses: int) -> KeyLatency:
         time.sleep(2.0)
         samples, frames = read_log(log)
         updates = read_updates(log)
+        gcs = read_gcs(log)
     base = [row for t, row in frames if t < sends[0]]
     r0 = base[-1] if base else 0
     for k, ts in enumerate(sends, start=1):
@@ -454,6 +466,8 @@ def key_latency(presses: int) -> KeyLatency:
         else:
             phase = PHASES[2]
         out.by_phase[phase].append(hit - ts)
+        if any(g and a <= hit and b >= ts for a, b, g, _ in gcs):
+            out.with_gc.append(hit - ts)
         arr = next((t for t, _ in child.arrivals if t >= hit), None)
         if arr is not None:
             out.arrive.append(arr - ts)
@@ -462,6 +476,7 @@ def key_latency(presses: int) -> KeyLatency:
     out.samples_ms = [(b - a) * 1000 for a, b in win]
     out.updates_ms = [(b - a) * 1000 for a, b in updates if b >= lo and a <= hi]
     out.busy_fraction = sum(min(b, hi) - max(a, lo) for a, b in win) / max(1e-9, hi - lo)
+    out.gcs = [x for x in gcs if x[1] >= lo and x[0] <= hi]
     return out
 
 

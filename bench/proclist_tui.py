@@ -5,6 +5,9 @@ It is StuckApp unchanged except for two observers that write one line each to LO
   sample T0 T1 NROWS   a sample finished (time.monotonic(), so comparable across processes)
   update T0 T1         the list screen took a snapshot in (table update, on the UI thread)
   frame T CURSOR_ROW   a frame was handed to the terminal writer (the repaint)
+  gc T0 T1 GEN CPU THREAD  a garbage collection of generation GEN ran, CPU seconds of its thread
+                       (every collection of generation 1 or 2, and of generation 0 when it
+                       took 2 ms)
 With PROCLIST_PROFILE=FILE set, the UI thread runs under cProfile and its stats go to FILE.
 It ends when the benchmark that started it dies (PR_SET_PDEATHSIG): a closed pty does not end it.
 """
@@ -12,9 +15,11 @@ It ends when the benchmark that started it dies (PR_SET_PDEATHSIG): a closed pty
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +55,22 @@ class LoggedApp(StuckApp):
             self._log(f"update {t0:.6f} {time.monotonic():.6f}")
 
         self.list_screen.update_processes = update_processes  # type: ignore[method-assign]
+        self._watch_gc()
+
+    def _watch_gc(self) -> None:
+        began: dict[int, tuple[float, float]] = {}
+
+        def watch(phase: str, info: dict[str, int]) -> None:
+            ident = threading.get_ident()
+            if phase == "start":
+                began[ident] = (time.monotonic(), time.thread_time())
+                return
+            (t0, c0), t1, gen = began.pop(ident, (0.0, 0.0)), time.monotonic(), info["generation"]
+            if gen or t1 - t0 >= 0.002:
+                cpu = time.thread_time() - c0
+                self._log(f"gc {t0:.6f} {t1:.6f} {gen} {cpu:.6f} {threading.current_thread().name}")
+
+        gc.callbacks.append(watch)
 
     def _log(self, line: str) -> None:
         # os.write of one short line is atomic, so the two threads never interleave a line

@@ -67,6 +67,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_proclist import (  # noqa: E402
     PS_ARGV,
+    KeyLatency,
     PtyChild,
     key_latency,
     p95,
@@ -1132,6 +1133,26 @@ def cmp_triage(env: Env) -> list[Result]:
     ]
 
 
+def gc_note(k: KeyLatency) -> str:
+    """What the garbage collector did while the keys were pressed: its collections hold the GIL
+    for their whole length, whichever thread runs them."""
+
+    def gen(n: int) -> str:
+        xs = [(b - a, cpu) for a, b, g, cpu in k.gcs if g == n]
+        if not xs:
+            return f"none of generation {n}"
+        return (
+            f"{len(xs)} of generation {n} (wall max {ms(max(w for w, _ in xs))}, "
+            f"CPU median {ms(med([c for _, c in xs]))}, max {ms(max(c for _, c in xs))})"
+        )
+
+    slow = k.with_gc
+    return (
+        f"garbage collections in the span: {gen(2)}, {gen(1)}; presses one of them overlapped: "
+        f"{len(slow)}" + (f", median {ms(med(slow))}" if slow else "")
+    )
+
+
 def cmp_keys(env: Env) -> list[Result]:
     k = key_latency(env.args.presses)
     xs = [x for v in k.by_phase.values() for x in v]
@@ -1150,7 +1171,8 @@ def cmp_keys(env: Env) -> list[Result]:
             [
                 f"sampler busy {k.busy_fraction * 100:.0f}% of the time; "
                 f"one sample {med(k.samples_ms):.0f} ms; "
-                f"applying it on the UI thread {med(k.updates_ms):.0f} ms (medians)"
+                f"applying it on the UI thread {med(k.updates_ms):.0f} ms (medians)",
+                gc_note(k),
             ],
         )
     ]

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-PAUSE_EVERY = 256  # items between two pause points
+PAUSE_EVERY = 32  # items between two pause points (a few ms of a pass at most)
 
 _local = threading.local()
 

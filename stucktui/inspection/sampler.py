@@ -25,6 +25,7 @@ from stucktui.diagnose.history import History
 from stucktui.inspection.deadline import Progress
 from stucktui.inspection.marks import RowMarks
 from stucktui.inspection.request import SampleRequest
+from stucktui.inspection.turns import Turns
 from stucktui.model.findings import TriageResult
 from stucktui.model.process import DetailGone, ProcessDetail, ProcessListSnapshot, Unavailable
 from stucktui.model.snapshot import Snapshot
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # the collectors and the rules load in the first sample (a wo
     from stucktui.model.sockets import SocketSummary
 
 _MIN_CPU_WINDOW = 0.5  # seconds: a shorter window makes CPU% jitter by whole ticks
-YIELD_FOR = 5.0  # seconds at most the box lane waits, before a step, for a process refresh
 
 
 class Sampler:
@@ -63,10 +63,8 @@ class Sampler:
         self._building = threading.Lock()  # the lanes' threads build each collector once
         self._lock = threading.Lock()  # the process lane: one process refresh at a time
         self._box_lock = threading.Lock()  # the box lane: one box refresh at a time
-        # process refreshes waiting for the lock or reading what the view paints (not yet their
-        # findings): the box lane lets them go first
-        self._turn = threading.Condition()
-        self._process_wanted = 0
+        # the box lane lets process refreshes and the UI's input go first (inspection/turns.py)
+        self.turns = Turns(monotonic)
         self._hurry = threading.Event()  # a process refresh is asked for: a read-ahead stops
         self._pinned: PidDir | None = None
         # (pid, start time) of the process pinned last, kept after it exits: the pid alone
@@ -252,10 +250,10 @@ class Sampler:
         from stucktui.inspection.triage import triage_box
 
         want_list, triage, box_sockets = request.want_list, request.triage, request.box_sockets
-        step: Callable[[], None] = self._yield if yielding else (lambda: None)
+        step: Callable[[], None] = self.turns.wait if yielding else (lambda: None)
         progress = self.box_progress
 
-        # inside the long loops too (the fd index's pass, the list's scan): every 256 processes
+        # inside the long loops too (the fd index's pass, the list's scan): every 32 processes
         with self._box_lock, pausing(step):
             self.facts.tick()
             plist: ProcessListSnapshot | None = None
@@ -307,13 +305,6 @@ class Sampler:
             self.box_progress.reading("CPU over a first window, and who holds which fd (/proc/*/fd)")
             self.processes.prime(self.first_cpu_window, sleep=cpu_window_wait(self.facts))
 
-    def _yield(self) -> None:
-        """Wait (a few seconds at most: a process refresh may hang on a read) while a process
-        refresh waits to run or reads what the view paints (its detail, its panels); its
-        findings, read after, share the machine with the box lane."""
-        with self._turn:
-            self._turn.wait_for(lambda: self._process_wanted == 0, timeout=YIELD_FOR)
-
     def sample_process(
         self,
         request: SampleRequest,
@@ -326,7 +317,7 @@ class Sampler:
         as soon as it is read, then with the panels: each only once the pinned process is
         known to be still alive, so no partial holds another process's facts."""
         ahead = request.prefetch  # a read-ahead does not hold the box lane back
-        self._painting(0 if ahead else +1)
+        self.turns.painting(0 if ahead else +1)
         painted = [ahead]
 
         def paint(snap: Snapshot, final: bool = False) -> None:
@@ -334,7 +325,7 @@ class Sampler:
                 post(snap)
             if final and not painted[0]:  # the panels are on screen: the findings need not
                 painted[0] = True  # hold the box lane back
-                self._painting(-1)
+                self.turns.painting(-1)
 
         try:
             with self._lock:
@@ -342,18 +333,13 @@ class Sampler:
                 return self._sample_process(request, paint, processes)
         finally:
             if not painted[0]:
-                self._painting(-1)
+                self.turns.painting(-1)
             self._hurry.clear()
             self.progress.done()
 
     def hurry(self) -> None:
         """A key asked for a process refresh while one runs: a read-ahead reads no more."""
         self._hurry.set()
-
-    def _painting(self, n: int) -> None:
-        with self._turn:
-            self._process_wanted += n
-            self._turn.notify_all()
 
     def _sample_process(
         self,

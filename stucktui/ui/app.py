@@ -13,11 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
+from stucktui.inspection.gcpause import IdlePasses
 from stucktui.inspection.request import (
     LANES,
     TRIAGE_EVERY,
@@ -35,7 +37,7 @@ from stucktui.model.snapshot import Snapshot
 from stucktui.ui import messages as M
 from stucktui.ui.lanes import LaneState, next_triage, read_fd_details, start_lane, status_text
 from stucktui.ui.screens.help import HelpScreen
-from stucktui.ui.screens.process_list import ProcessListScreen
+from stucktui.ui.screens.process_list import ProcessListScreen, permission_banner
 from stucktui.ui.screens.triage import TriageScreen
 from stucktui.ui.view import SnapshotScreen, ViewContext, hand_over
 
@@ -84,21 +86,13 @@ class StuckApp(App[int]):
         self._process_pinned = False  # the process lane holds a process (inspection.request)
         self._generation = 0  # bumped when the selection changes, so stale samples are dropped
         self._ahead_for: tuple[int, int | None] | None = None  # the process whose tabs were read ahead
-        self.list_screen = ProcessListScreen(self.permission_banner)
+        self.list_screen = ProcessListScreen(permission_banner(self.euid))
         self.last_triage: TriageResult | None = None
         self.cadence = Cadence()  # refreshes since the last py-spy dump and the last triage
         self.pyspy_blocking, self.triage_at_start = False, triage_at_start
         self.pyspy_native = False  # py-spy --native: C frames between the Python ones
         self.kernel_stacks = False  # read /proc/PID/task/TID/stack each refresh (root only)
-
-    @property
-    def permission_banner(self) -> str:
-        if self.euid == 0:
-            return ""
-        return (
-            "Not running as root: other users' processes show no open fds, exe, cwd, syscalls or "
-            "stacks, and actions on them are refused. Run `sudo stucktui` to see everything."
-        )
+        self.gc_passes = IdlePasses()  # full garbage collections while no key comes
 
     @property
     def current_screen(self) -> Screen[Any] | None:
@@ -113,6 +107,7 @@ class StuckApp(App[int]):
     def on_mount(self) -> None:
         self.push_screen(self.list_screen)
         self.set_interval(1.0, self._tick_status)
+        self.call_after_refresh(lambda: self.gc_passes.take_over(self.monotonic()))  # screens exist
         if self.start_pid is not None:
             self.open_process(self.start_pid, None, started_on=True)  # which starts both lanes
             return
@@ -124,6 +119,14 @@ class StuckApp(App[int]):
 
     def on_unmount(self) -> None:
         self.sampler.close()
+        self.gc_passes.give_back()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and (screen := self.current_screen) is not None:
+            self.gc_passes.input(self.monotonic())  # full collections wait for a pause, and
+            self.sampler.turns.input()  # the box lane for the frame (inspection/turns.py)
+            screen.call_after_refresh(self.sampler.turns.painted)
+        await super().on_event(event)
 
     # -- sampling -----------------------------------------------------------------------------
     def view_state(self) -> ViewState:
@@ -254,6 +257,7 @@ class StuckApp(App[int]):
         )
 
     def _tick_status(self) -> None:
+        self.gc_passes.tick(self.monotonic())
         screen = self.current_screen
         if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed

@@ -145,11 +145,11 @@ def test_the_box_lane_lets_a_process_refresh_paint_first():
 
     proc = threading.Thread(target=lambda: s.sample_process(request, painted))
     proc.start()
-    wait_until(lambda: s._process_wanted == 1, what="the process refresh under way")
+    wait_until(lambda: s.turns.process_wanted == 1, what="the process refresh under way")
     box = threading.Thread(target=lambda: s.sample_box(SampleRequest()))
     box.start()
     try:
-        wait_until(lambda: len(s._turn._waiters) == 1, what="the box lane waiting its turn")  # type: ignore[attr-defined]
+        wait_until(lambda: len(s.turns._cond._waiters) == 1, what="the box lane waiting its turn")  # type: ignore[attr-defined]
         assert order == []
     finally:
         release.set()

@@ -25,6 +25,16 @@ from stucktui.ui.widgets.meters import MetersBar
 from stucktui.ui.widgets.process_table import ProcessTable
 
 
+def permission_banner(euid: int) -> str:
+    """The list's banner for a user who is not root: what they cannot see, and why."""
+    if euid == 0:
+        return ""
+    return (
+        "Not running as root: other users' processes show no open fds, exe, cwd, syscalls or "
+        "stacks, and actions on them are refused. Run `sudo stucktui` to see everything."
+    )
+
+
 class ProcessListScreen(SnapshotScreen):
     BINDINGS = bindings(LIST_KEYS)
     VIEW = "list"
