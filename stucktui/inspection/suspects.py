@@ -164,7 +164,11 @@ def _finish(
     the readers to watch for it, shared by every suspect in one window). Raises ProcessGone."""
     needs = s.needs
     pid = s.row.pid
-    states = {r.inode: r.state for r in s.sockets.rows if r.state} if s.sockets is not None else None
+    read_files = ("files" in needs and s.files is None) or (s.files is not None and s.files.lazy)
+    # the Files rows' socket states, when they are read (a leaking pool's 20,000 rows are not
+    # gone through for a look that reads no fds)
+    rows = s.sockets.rows if s.sockets is not None and read_files else None
+    states = {r.inode: r.state for r in rows if r.state} if rows is not None else None
     # fdinfo only where a rule reads it: the fds the threads' calls name, special fds, locked files
     named = {a.fd for t in s.threads.rows for a in t.fd_args} if s.threads is not None else set()
     try:
