@@ -46,17 +46,22 @@ def _quietly(work: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def cpu_window_wait(facts: BoxFacts) -> Callable[[float], None]:
+def cpu_window_wait(facts: BoxFacts, window: float = FIRST_CPU_WINDOW) -> Callable[[float], None]:
     """A wait for the first look's CPU window that starts the fd index's pass and, in a second
     thread, the socket dumps the suspects will read, sleeps out the window and returns with
     both still running: the process list is then read beside them. All three wait in the
     kernel much of the time (readlink(), recv(), read() release the interpreter lock), so on
     pegged cores three threads get more of the machine than one, and the list no longer waits
     for a pass that takes seconds on a big box. Whoever needs what they make next waits for
-    it: the index behind its lock (the CLOSE_WAIT column, the triage), the dumps in settle()."""
+    it: the index behind its lock (the CLOSE_WAIT column, the triage), the dumps in settle().
+    `window`: the one asked for. CPU% is measured from the middle of the first pass over every
+    stat (ProcessListCollector.prime), which asks for what is left of the window after that
+    pass (`seconds`); half the pass is added, so the window measured is the one asked for
+    (before, the index's pass made it longer anyway)."""
 
     def wait(seconds: float) -> None:
         t0 = time.monotonic()
+        seconds += (window - seconds) / 2 if seconds > 0 else window / 2
         threads = [
             threading.Thread(target=_quietly(facts.warm_index), name="fd_index", daemon=True),
             threading.Thread(target=_quietly(facts.prefetch_sockets), name="sock_diag", daemon=True),
@@ -107,10 +112,10 @@ def triage_box(
         # its CLOSE_WAIT column reads socket fds through the facts' index: one readlink pass
         collector = ProcessListCollector(root, fd_index=facts.index)
         if cpu_window > 0:
-            collector.prime(cpu_window, sleep=cpu_window_wait(facts))
+            collector.prime(cpu_window, sleep=cpu_window_wait(facts, cpu_window))
         processes = collector.collect()
     elif cpu_window > 0 and processes.rows and all(r.cpu_percent is None for r in processes.rows):
-        processes = with_cpu(root, processes, cpu_window, sleep=cpu_window_wait(facts))
+        processes = with_cpu(root, processes, cpu_window, sleep=cpu_window_wait(facts, cpu_window))
     settle(facts)  # the window's socket dumps and index pass, if still under way
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
