@@ -166,11 +166,14 @@ class BoxFacts:
 
     # -- sockets -------------------------------------------------------------------------------
     def sockets(self, *, fresh: bool = False) -> SocketCollector:
-        """The namespaces' tables, as dumped within SOCKET_CADENCE seconds (`fresh`: now)."""
+        """The namespaces' tables, as dumped within SOCKET_CADENCE seconds or since this
+        refresh began (a first look's dumps serve its own triage however long the box takes to
+        read: dumping 100,000 sockets again is what made it long); `fresh`: now."""
         with self._lock:
             now = self._clock()
             sc = self._sockets
-            if sc is None or fresh or self._stale or now - self._sockets_at >= self.socket_cadence:
+            expired = now - self._sockets_at >= self.socket_cadence and self._sockets_at < self._tick_at
+            if sc is None or fresh or self._stale or expired:
                 self._stale = False
                 sc = self._sockets = self._make()
                 sc.finder = self.owners
@@ -182,10 +185,14 @@ class BoxFacts:
     def prefetch_sockets(self) -> None:
         """This process's namespace's socket dumps made now (kept for SOCKET_CADENCE): for a
         wait that would be idle anyway (the first look's CPU window)."""
+        sc = self.sockets()
         try:
-            self.sockets().own_table().prefetch()
+            sc.own_table().prefetch()
         except OSError:
-            pass  # no netlink: each table is read when asked for, as without this
+            return  # no netlink: each table is read when asked for, as without this
+        with self._lock:  # kept for SOCKET_CADENCE from when they were read, not asked for: a
+            if self._sockets is sc:  # first look's dumps serve its triage on a slow box too
+                self._sockets_at = self._clock()
 
     def process_sockets(
         self, pid: int, *, piddir: PidDir | None = None, peers: bool = True, kept: bool = False

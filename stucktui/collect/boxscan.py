@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -325,6 +326,14 @@ def lingering_listeners(pause: float = LINGER_PAUSE, sleep: Callable[[float], No
     return out
 
 
+def _listener_suspects() -> set[int]:
+    """stalled_listeners() | lingering_listeners(), never raising (a thread's work)."""
+    try:
+        return stalled_listeners() | lingering_listeners()
+    except Exception:  # noqa: BLE001 - both skip what they cannot dump; anything else: no clue
+        return set()
+
+
 def _closed_tcp_pass(root: ProcRoot, scan: BoxScan, rows: Iterable[ProcessRow], facts: BoxFacts) -> None:
     """Holders of TCP sockets in no table (a CLOSE_WAIT leak after keepalive resets: it is in
     no CLOSE_WAIT count any more), looked for only when /proc/net/sockstat counts at least
@@ -359,6 +368,14 @@ def scan_box(
     facts = facts or BoxFacts(root)
     scan = BoxScan()
     rows = tuple(rows)
+    # the listeners' netlink dumps (and the pause between two of them) beside the row pass
+    full: set[int] = set()
+    dumps = None
+    if listeners and root.path == "/proc":
+        dumps = threading.Thread(
+            target=lambda: full.update(_listener_suspects()), name="listeners", daemon=True
+        )
+        dumps.start()
     for row in rows:
         if row.is_kernel_thread:
             continue
@@ -371,8 +388,8 @@ def scan_box(
         scan.add(parent, clues.ZOMBIES)
     _lock_pass(root, scan, facts)
     _closed_tcp_pass(root, scan, rows, facts)
-    if listeners and root.path == "/proc":
-        full = stalled_listeners() | lingering_listeners()
+    if dumps is not None:
+        dumps.join()
         if full:
             for owners in facts.owners({f"socket:[{i}]" for i in full})[0].values():
                 for pid, _ in owners:

@@ -41,6 +41,8 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import and_, rshift
 from typing import NamedTuple
 
 from stucktui.collect.fdlinks import FUSE_DEVICE, PATH, SOCKET, Owners, link_key, owners_of, read_links
@@ -355,7 +357,10 @@ class FdIndex:
             seen = self._seen.get(pid)
             if seen is None or seen.fds is None or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
                 return None
-            return [(fd, k >> 2) for k, fd in zip(seen.pkeys, seen.pfds, strict=True) if k & 3 == SOCKET]
+            # selected and shifted at C speed: a leaking pool's 20,000 sockets, read every refresh
+            keys = seen.pkeys
+            mine = map(SOCKET.__eq__, map(and_, keys, repeat(3)))
+            return list(compress(zip(seen.pfds, map(rshift, keys, repeat(2)), strict=True), mine))
         finally:
             self._lock.release()
 

@@ -2,7 +2,9 @@
 owner index's first pass and the socket dumps made in it (Sampler.first_look), begins in a
 thread before Textual is imported and while it starts. Most of that work waits in the kernel
 (readlink of every fd, netlink recv), which releases the interpreter lock, so it overlaps the
-start-up instead of following it; the first box refresh then finds the window made."""
+start-up instead of following it; the first box refresh then finds the window made, and reads
+the process list while the index's pass and the dumps go on in their own threads (the triage
+waits for them: inspection/triage.py, cpu_window_wait)."""
 
 from __future__ import annotations
 

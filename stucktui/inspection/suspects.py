@@ -5,6 +5,7 @@ examination of one process; reads /proc, so never call it on the UI thread.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from stucktui.model.findings import Finding
 from stucktui.model.locks import ProcessLocks
 from stucktui.model.panels import PanelData
 from stucktui.model.process import ProcessListSnapshot, ProcessRow
+from stucktui.model.python import PyDump, PySpyError
 from stucktui.model.signals import SignalsSnapshot
 from stucktui.model.sockets import ProcessSockets
 from stucktui.model.threads import ThreadsSnapshot, merge_python
@@ -55,6 +57,27 @@ MAX_GRAPHS = 16
 _MAX_TRIAGE_PEERS = 64  # readers watched in triage's one window, across every suspect
 
 
+class _Dump:
+    """py-spy's dump of one suspect, taken in a thread while the other suspects are looked at
+    and the pipe readers are watched (a window that sleeps): its wall time is not added to
+    theirs. A dump that fails unexpectedly reads as none taken."""
+
+    def __init__(self, pid: int) -> None:
+        self.result: PyDump | PySpyError | None = None
+        self._thread = threading.Thread(target=self._run, args=(pid,), name="py-spy", daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int) -> None:
+        try:
+            self.result = dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT, auto=True)
+        except Exception:  # noqa: BLE001 - the rules then see no Python stacks, as without py-spy
+            self.result = None
+
+    def wait(self) -> PyDump | PySpyError | None:
+        self._thread.join()
+        return self.result
+
+
 @dataclass(slots=True)
 class _Suspect:
     row: ProcessRow
@@ -66,6 +89,7 @@ class _Suspect:
     files: ProcessFiles | None = None
     locks: ProcessLocks | None = None
     read_at: float = field(default_factory=time.monotonic)  # when its fds were last read
+    dump: _Dump | None = None  # its Python stacks, being taken
 
     @property
     def needs(self) -> set[str]:
@@ -164,7 +188,11 @@ def _finish(
     the readers to watch for it, shared by every suspect in one window). Raises ProcessGone."""
     needs = s.needs
     pid = s.row.pid
-    states = {r.inode: r.state for r in s.sockets.rows if r.state} if s.sockets is not None else None
+    read_files = ("files" in needs and s.files is None) or (s.files is not None and s.files.lazy)
+    # the Files rows' socket states, when they are read (a leaking pool's 20,000 rows are not
+    # gone through for a look that reads no fds)
+    rows = s.sockets.rows if s.sockets is not None and read_files else None
+    states = {r.inode: r.state for r in rows if r.state} if rows is not None else None
     # fdinfo only where a rule reads it: the fds the threads' calls name, special fds, locked files
     named = {a.fd for t in s.threads.rows for a in t.fd_args} if s.threads is not None else set()
     try:
@@ -197,9 +225,7 @@ def _finish(
             or _may_queue_behind_writer(s.threads, blocked)
         )
     ):
-        s.threads = merge_python(
-            s.threads, dump_python(pid, nonblocking=True, timeout=_PYSPY_TIMEOUT, auto=True)
-        )
+        s.dump = _Dump(pid)  # merged once the others are looked at and the readers watched
     peer_pids: list[int] = []
     flocks: tuple[ForeignLock, ...] = ()
     if s.files is not None:
@@ -313,6 +339,9 @@ def examine_suspects(
         # ten stuck writers cost one PEER_READ_WINDOW, not ten.
         wanted = [p for _, _, pids in finished for p in pids]
         peers = collect_peers(root, wanted, limit=_MAX_TRIAGE_PEERS) if wanted else {}
+        for s, _, _ in finished:
+            if s.dump is not None and s.threads is not None:
+                s.threads = merge_python(s.threads, s.dump.wait())
         graphs = 0
         for s, context, pids in finished:
             if pids:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import scan_box
@@ -29,26 +30,59 @@ from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.root import ProcRoot
 from stucktui.procfs.stat import parse_stat
 
+# threads a first look's window left running, per box facts: whoever next reads what they
+# make waits for them (settle)
+_AHEAD: WeakKeyDictionary[BoxFacts, list[threading.Thread]] = WeakKeyDictionary()
+_AHEAD_LOCK = threading.Lock()
 
-def cpu_window_wait(facts: BoxFacts) -> Callable[[float], None]:
-    """A wait for the first look's CPU window that makes the fd index's pass and, in a second
-    thread beside it, dumps the socket tables the suspects will read (both wait in the kernel
-    much of the time, and readlink()/recv() release the interpreter lock: on pegged cores two
-    threads get more of the machine than one), then sleeps what is left of it."""
+
+def _quietly(work: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - whoever needs it next reads it again and says why not
+            pass
+
+    return run
+
+
+def cpu_window_wait(facts: BoxFacts, window: float = FIRST_CPU_WINDOW) -> Callable[[float], None]:
+    """A wait for the first look's CPU window that starts the fd index's pass and, in a second
+    thread, the socket dumps the suspects will read, sleeps out the window and returns with
+    both still running: the process list is then read beside them. All three wait in the
+    kernel much of the time (readlink(), recv(), read() release the interpreter lock), so on
+    pegged cores three threads get more of the machine than one, and the list no longer waits
+    for a pass that takes seconds on a big box. Whoever needs what they make next waits for
+    it: the index behind its lock (the CLOSE_WAIT column, the triage), the dumps in settle().
+    `window`: the one asked for. CPU% is measured from the middle of the first pass over every
+    stat (ProcessListCollector.prime), which asks for what is left of the window after that
+    pass (`seconds`); half the pass is added, so the window measured is the one asked for
+    (before, the index's pass made it longer anyway)."""
 
     def wait(seconds: float) -> None:
         t0 = time.monotonic()
-        dumps = threading.Thread(target=facts.prefetch_sockets, name="sock_diag", daemon=True)
-        dumps.start()
-        try:
-            facts.warm_index()
-        finally:
-            dumps.join()
+        seconds += (window - seconds) / 2 if seconds > 0 else window / 2
+        threads = [
+            threading.Thread(target=_quietly(facts.warm_index), name="fd_index", daemon=True),
+            threading.Thread(target=_quietly(facts.prefetch_sockets), name="sock_diag", daemon=True),
+        ]
+        with _AHEAD_LOCK:
+            _AHEAD.setdefault(facts, []).extend(threads)
+        for t in threads:
+            t.start()
         left = seconds - (time.monotonic() - t0)
         if left > 0:
             time.sleep(left)
 
     return wait
+
+
+def settle(facts: BoxFacts) -> None:
+    """Wait for the work a first look's window left running for these facts (cpu_window_wait)."""
+    with _AHEAD_LOCK:
+        threads = _AHEAD.pop(facts, [])
+    for t in threads:
+        t.join()
 
 
 def triage_box(
@@ -75,12 +109,14 @@ def triage_box(
     root = root or ProcRoot()
     facts = facts or BoxFacts(root)
     if processes is None:
-        collector = ProcessListCollector(root)
+        # its CLOSE_WAIT column reads socket fds through the facts' index: one readlink pass
+        collector = ProcessListCollector(root, fd_index=facts.index)
         if cpu_window > 0:
-            collector.prime(cpu_window, sleep=cpu_window_wait(facts))
+            collector.prime(cpu_window, sleep=cpu_window_wait(facts, cpu_window))
         processes = collector.collect()
     elif cpu_window > 0 and processes.rows and all(r.cpu_percent is None for r in processes.rows):
-        processes = with_cpu(root, processes, cpu_window, sleep=cpu_window_wait(facts))
+        processes = with_cpu(root, processes, cpu_window, sleep=cpu_window_wait(facts, cpu_window))
+    settle(facts)  # the window's socket dumps and index pass, if still under way
     counts = None
     if processes.rows and all(r.close_wait is None for r in processes.rows):
         try:  # a collector made with close_wait=False: count them here, one cheap pass

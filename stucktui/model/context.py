@@ -126,16 +126,15 @@ def blocked_socket_sends(threads: ThreadsSnapshot | None, sockets: ProcessSocket
     process is blocked sending on. A send blocks only while the socket's send buffer is full."""
     if threads is None or sockets is None:
         return {}
-    streams = {r.fd: r.inode for r in sockets.rows if connected_stream(r)}
-    out: dict[int, int] = {}
-    for t in threads.rows:
-        if t.state not in "SD" or t.call is None or t.call.name not in SEND_CALLS:
-            continue
-        for a in t.fd_args[:1]:  # the fd sent on; sendfile's second fd is the file read from
-            ino = streams.get(a.fd)
-            if ino is not None:
-                out[a.fd] = ino
-    return out
+    sent = {  # the fd sent on; sendfile's second fd is the file read from
+        a.fd
+        for t in threads.rows
+        if t.state in "SD" and t.call is not None and t.call.name in SEND_CALLS
+        for a in t.fd_args[:1]
+    }
+    if not sent:  # no thread sending: a pool's 20,000 sockets are not gone through
+        return {}
+    return {r.fd: r.inode for r in sockets.rows if r.fd in sent and connected_stream(r)}
 
 
 def pipe_peer_pids(pid: int, files: ProcessFiles, fds: Iterable[int]) -> list[int]:

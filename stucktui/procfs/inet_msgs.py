@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Collection, Container, Iterable, Iterator
 from itertools import compress, repeat
 from operator import lshift, or_
 
@@ -166,13 +167,49 @@ def located(index: array[int], ino: int) -> int | None:
     return index[i] & 0xFFFFFFFF if i < len(index) and index[i] >> 32 == ino else None
 
 
-def find_at(index: array[int], inodes: Iterable[int]) -> dict[int, list[int]]:
+# Above this many inodes asked for at once, one pass over the index at C speed (its inodes
+# taken as a list, each tested by a set lookup) beats a bisection per inode: the 20,000
+# sockets of a leaking pool, the 100,000 of every holder checked for sockets in no table.
+BULK_LOOKUP = 256
+_HIGH = slice(1, None, 2) if sys.byteorder == "little" else slice(0, None, 2)
+
+
+def index_inodes(index: array[int]) -> list[int]:
+    """The inode of each entry of an inode_index, in its order (the high 32 bits of each key,
+    read at C speed)."""
+    return memoryview(index).cast("B").cast("I")[_HIGH].tolist()
+
+
+def _bulk(index: array[int], inodes: Collection[int]) -> Iterator[int]:
+    """The entries of an inode_index whose inode is among `inodes`, the first of each inode
+    only (as located()), found in one pass at C speed."""
+    want = inodes if isinstance(inodes, (set, frozenset)) else set(inodes)
+    last = -1
+    for key in compress(index, map(want.__contains__, index_inodes(index))):
+        if key >> 32 != last:
+            last = key >> 32
+            yield key
+
+
+def listed_in(index: array[int], inodes: Collection[int]) -> set[int]:
+    """Which of these inodes an inode_index holds."""
+    if len(inodes) > BULK_LOOKUP:
+        want: set[int] | frozenset[int] = inodes if isinstance(inodes, (set, frozenset)) else set(inodes)
+        return set(want.intersection(index_inodes(index)))
+    return {ino for ino in inodes if located(index, ino) is not None}
+
+
+def find_at(index: array[int], inodes: Collection[int]) -> dict[int, list[int]]:
     """chunk -> the sorted offsets of these inodes' messages, from an inode_index."""
     by_chunk: dict[int, list[int]] = {}
-    for ino in inodes:
-        at = located(index, ino)
-        if at is not None:
-            by_chunk.setdefault(at >> 16, []).append((at & 0xFFFF) * 4)
+    if len(inodes) > BULK_LOOKUP:
+        for key in _bulk(index, inodes):
+            by_chunk.setdefault((key >> 16) & 0xFFFF, []).append((key & 0xFFFF) * 4)
+    else:
+        for ino in inodes:
+            at = located(index, ino)
+            if at is not None:
+                by_chunk.setdefault(at >> 16, []).append((at & 0xFFFF) * 4)
     for offs in by_chunk.values():
         offs.sort()
     return by_chunk

@@ -25,7 +25,7 @@ from stucktui.procfs.inet_msgs import (
     SOCK_DIAG_BY_FAMILY,
     find_at,
     inode_index,
-    located,
+    listed_in,
 )
 from stucktui.procfs.inet_msgs import (
     compact_chunk as compact_chunk,
@@ -370,7 +370,7 @@ class InetDump:
         index = self.index()
         if index is None:
             return {s.inode for s in iter_inet(self.chunks, self.proto, inodes)}
-        return {ino for ino in inodes if located(index, ino) is not None}
+        return listed_in(index, inodes)
 
 
 def dump_inet(

@@ -290,3 +290,32 @@ def test_many_sockets_at_once_are_found_like_one(box):
     assert few == {"socket:[1010]": [(10, 10), (11, 5)], "socket:[1020]": [(10, 20)]}
     assert len(many) == 37 and many["socket:[1010]"] == [(10, 10), (11, 5)]
     assert all(many[t] == h for t, h in few.items())
+
+
+def test_dumps_made_in_this_refresh_outlive_the_cadence_until_the_next_tick(box):
+    """A first look's dumps serve its own triage however long the box took to read: within one
+    refresh they are not dumped again past the cadence; the next refresh's tick ages them out.
+    A prefetch dates them from when they were read, not from when they were asked for."""
+    clock = Clock()
+    facts = BoxFacts(ProcRoot(str(box.path)), clock=clock, socket_cadence=5.0)
+    facts.tick()
+    clock.t += 1
+    first = facts.sockets()
+    clock.t += 9  # a slow refresh: the list and the scan took 9 s
+    assert facts.sockets() is first and facts.collectors == 1
+    facts.tick()
+    assert facts.sockets() is not first and facts.collectors == 2
+
+
+def test_a_prefetch_dates_the_dumps_from_when_they_were_read(box, monkeypatch):
+    from stucktui.collect.netns import NetnsTable
+
+    clock = Clock()
+    facts = BoxFacts(ProcRoot(str(box.path)), clock=clock, socket_cadence=5.0)
+    monkeypatch.setattr(NetnsTable, "prefetch", lambda self: setattr(clock, "t", clock.t + 4))
+    facts.prefetch_sockets()  # four seconds of dumps
+    assert facts.socket_age == 0.0
+    clock.t += 4.5
+    facts.tick()
+    first = facts.sockets()
+    assert facts.collectors == 1 and facts.sockets() is first  # 4.5 s old: still kept

@@ -172,3 +172,76 @@ def test_a_first_look_that_fails_is_left_to_the_first_refresh(tmp_path):
     t = start_first_look(s)
     t.join(10)
     assert not t.is_alive()
+
+
+def test_the_window_does_not_wait_for_the_fd_index_pass_and_the_triage_does(tmp_path, monkeypatch):
+    """The first look's window starts the fd index's pass and the socket dumps in threads and
+    returns once the window is over, however long they take (a second or more on a big box):
+    the list is read beside them. The triage waits for both before it reads them (settle)."""
+    import threading
+    import time
+
+    from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.inspection import triage
+
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    facts = BoxFacts(root)
+    go = threading.Event()
+    done: list[str] = []
+
+    def slow(name: str):  # type: ignore[no-untyped-def]
+        def work() -> None:
+            go.wait(10)
+            done.append(name)
+
+        return work
+
+    monkeypatch.setattr(facts, "warm_index", slow("index"))
+    monkeypatch.setattr(facts, "prefetch_sockets", slow("dumps"))
+    t0 = time.monotonic()
+    triage.cpu_window_wait(facts)(0.05)
+    assert time.monotonic() - t0 < 5 and done == []  # back after the window, both still under way
+    waiter = threading.Thread(target=triage.settle, args=(facts,))
+    waiter.start()
+    waiter.join(0.1)
+    assert waiter.is_alive()  # settle waits for them
+    go.set()
+    waiter.join(10)
+    assert not waiter.is_alive() and sorted(done) == ["dumps", "index"]
+    triage.settle(facts)  # nothing left: returns at once
+
+
+def test_a_first_triage_reads_the_box_after_its_window_work(tmp_path, monkeypatch):
+    """triage_box's own first look (report --all): the list is read while the window's work
+    runs, and the suspects are looked at only once it has ended."""
+    import threading
+
+    from stucktui.collect.boxfacts import BoxFacts
+    from stucktui.inspection import triage
+
+    root = _proc(tmp_path, {7: ("spin", 0, 1, 77)})
+    facts = BoxFacts(root)
+    order: list[str] = []
+    gate = threading.Event()
+
+    def dumps() -> None:
+        gate.wait(10)
+        order.append("dumps")
+
+    def scan(*a, **k):  # type: ignore[no-untyped-def]
+        order.append("scan")
+        return real_scan(*a, **k)
+
+    real_scan = triage.scan_box
+    monkeypatch.setattr(facts, "prefetch_sockets", dumps)
+    monkeypatch.setattr(triage, "scan_box", scan)
+    real_collect = ProcessListCollector.collect
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        order.append("list")
+        gate.set()  # the list is read while the dumps are under way
+        return real_collect(self)
+
+    monkeypatch.setattr(ProcessListCollector, "collect", collect)
+    result = triage.triage_box(root, cpu_window=0.01, facts=facts, python=False)
+    assert order == ["list", "dumps", "scan"] and result.processes == 1

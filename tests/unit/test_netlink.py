@@ -394,3 +394,40 @@ def test_which_inodes_a_table_lists_comes_from_the_dumps_index_alone(net):
     asked = set(list(every)[:5]) | {999_999_999, 999_999_998}
     assert table.inet_listed(asked) == set(table.inet(asked)) == asked - {999_999_999, 999_999_998}
     assert table.inet_listed(set()) == set()
+
+
+def test_many_inodes_at_once_are_looked_up_in_one_pass_with_the_same_answer(net, meta, monkeypatch):
+    """Past BULK_LOOKUP inodes, a kept dump's index is walked once at C speed instead of
+    bisected per inode (a pool's 20,000 sockets): the same sockets found, the same listed."""
+    from stucktui.procfs import inet_msgs
+
+    buf = (net / "tcp.bin").read_bytes()
+    dump = nl.InetDump("tcp", [buf])
+    inodes = {s.inode for s in nl.iter_inet([buf], "tcp") if s.inode} | {999_999_999}
+    by_bisection = sorted(dump.find(inodes), key=lambda s: s.inode)
+    listed = dump.listed(inodes)
+    monkeypatch.setattr(inet_msgs, "BULK_LOOKUP", 0)
+    assert sorted(dump.find(inodes), key=lambda s: s.inode) == by_bisection
+    assert dump.listed(inodes) == listed == inodes - {999_999_999}
+    assert dump.listed(list(inodes)) == listed  # any collection, not only a set
+
+
+def test_a_bulk_lookup_takes_the_first_entry_of_an_inode_as_a_bisection_does(monkeypatch):
+    """An index holding one inode twice (two chunks of one dump): the bulk pass, like
+    located(), answers with its first entry only, and skips inodes not asked for."""
+    from array import array
+
+    from stucktui.procfs import inet_msgs
+
+    keys = sorted(
+        [7 << 32 | 0 << 16 | 22, 7 << 32 | 1 << 16 | 44, 9 << 32 | 0 << 16 | 66, 11 << 32 | 1 << 16 | 0]
+    )
+    index = array("Q", keys)
+    bisected = {0: [88]}
+    assert inet_msgs.find_at(index, {7, 8}) == bisected
+    assert inet_msgs.index_inodes(index) == [7, 7, 9, 11]
+    assert list(inet_msgs._bulk(index, {7, 8, 11})) == [7 << 32 | 22, 11 << 32 | 1 << 16]
+    assert inet_msgs.listed_in(index, set(range(300))) == {7, 9, 11}
+    monkeypatch.setattr(inet_msgs, "BULK_LOOKUP", 0)
+    assert inet_msgs.find_at(index, {7, 8}) == bisected
+    assert inet_msgs.find_at(index, {9, 11}) == {0: [264], 1: [0]}
