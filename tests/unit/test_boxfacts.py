@@ -269,6 +269,19 @@ def test_socket_tables_are_reused_within_their_cadence(box):
     assert facts.collectors == 4
 
 
+def test_a_refresh_drops_socket_tables_past_their_cadence(box):
+    clock = Clock()
+    facts = BoxFacts(ProcRoot(str(box.path)), clock=clock, socket_cadence=5.0)
+    first = facts.sockets()
+    clock.t += 4.5
+    facts.tick()
+    assert facts.socket_age == 4.5  # still within its cadence: kept
+    clock.t += 0.5
+    facts.tick()
+    assert facts.socket_age is None  # stale: never read again, so not kept until the next dump
+    assert facts.sockets() is not first and facts.collectors == 2
+
+
 def test_socket_owners_come_from_the_index(box):
     box.proc(10, {3: "socket:[7]"})
     box.proc(11, {4: "socket:[8]"})
