@@ -105,15 +105,20 @@ def with_cpu(
     return replace(snapshot, rows=rows, cpu_window=window)
 
 
-# what collect() keeps of each pid for the next refresh: (sig, row, key, ticks), see collect()
-_Raw = tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
+# what collect() keeps of each pid for the next refresh: its signature (the hash of its stat
+# bytes, its owner, the hash of its command line, its fd count), the row built from it and its
+# CPU ticks. The raw bytes are not kept (~450 bytes a process, 2 MB on a box of 5,000): a
+# change that leaves a 64-bit SipHash (hash(), keyed at random per run) unchanged is a chance
+# of 2**-64.
+_Sig = tuple[int, int, int | None, int | None]
+_Raw = tuple[_Sig, ProcessRow, int]
 
 
-def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: bytes) -> bool:
+def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: int) -> bool:
     """Whether the kernel lets us read the process's fds, exe and syscalls (its ptrace read
     check: another user's process without root, a non-dumpable one, or no CAP_SYS_PTRACE
-    say no): one readlink of exe, skipped while its stat is unchanged since the last
-    refresh. A kernel thread or a zombie has no exe: not refused."""
+    say no): one readlink of exe, skipped while its stat (`stat`: the hash of its bytes) is
+    unchanged since the last refresh. A kernel thread or a zombie has no exe: not refused."""
     if old is not None and old[0][0] == stat:
         return old[1].readable
     try:
@@ -150,7 +155,7 @@ class ProcessListCollector:
         self._prev_at: float | None = None
         self._boot_time: int | None = None
         self._my_uid = os.geteuid()
-        # pid -> (raw stat/uid/cmdline/fd-count, row built from them, (pid, starttime), ticks)
+        # pid -> ((hashed stat, uid, hashed cmdline, fd count), the row built from them, ticks)
         self._raw: dict[int, _Raw] = {}
         self._refreshes = 0  # collect() calls: whose turn it is to be read whole (RECHECK_EVERY)
 
@@ -205,8 +210,9 @@ class ProcessListCollector:
                 if exc.errno in DENIED_ERRNOS:
                     hidden += 1
                 continue  # exited mid-scan: no stale row
+            sh = hash(sb)
             old = old_raw.get(pid)
-            if elapsed and old is not None and old[0][0] == sb and pid % RECHECK_EVERY != turn:
+            if elapsed and old is not None and old[0][0] == sh and pid % RECHECK_EVERY != turn:
                 sig = old[0]  # kept below as it is
             else:
                 try:
@@ -221,7 +227,7 @@ class ProcessListCollector:
                         nfds = None
                     except FileNotFoundError:
                         nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
-                    readable = nfds is not None and _readable(root, pid, old, sb)
+                    readable = nfds is not None and _readable(root, pid, old, sh)
                 except ProcessGone:
                     continue  # exited mid-scan: no stale row
                 except AccessDenied:
@@ -229,19 +235,19 @@ class ProcessListCollector:
                     continue
                 except OSError:
                     continue
-                sig = (sb, uid, cb, nfds)
+                sig = (sh, uid, None if cb is None else hash(cb), nfds)
             # Unchanged stat bytes mean unchanged CPU ticks, memory and state: the previous
             # row is still exact (with CPU 0.0), so most of an idle box costs only its reads.
             if old is not None and old[0] == sig and elapsed:
-                row, key, ticks = old[1], old[2], old[3]
+                row, ticks = old[1], old[2]
                 if row.cpu_percent != 0.0:
                     row = replace(row, cpu_percent=0.0)
-                cur[key] = ticks
+                cur[(pid, row.starttime_ticks)] = ticks
                 rows.append(row)
-                raw[pid] = (sig, row, key, ticks)
+                raw[pid] = (sig, row, ticks)
                 reused.add(pid)
                 continue
-            _, uid, cb, nfds = sig
+            _, uid, _, nfds = sig
             try:
                 st = parse_stat(sb.decode("utf-8", "backslashreplace"))
             except (ValueError, IndexError):
@@ -273,7 +279,7 @@ class ProcessListCollector:
             )
             rows.append(row)
             if cpu is not None:  # reuse only rows whose CPU% is already a rate
-                raw[pid] = (sig, row, key, ticks)
+                raw[pid] = (sig, row, ticks)
         if self._close_wait:
             # a pid's namespace is kept while its row is reused unchanged: a process that moves
             # to another namespace (unshare, setns, then exec) changes its row too
@@ -313,4 +319,4 @@ class ProcessListCollector:
             if n != row.close_wait:
                 rows[i] = row = replace(row, close_wait=n)
                 if row.pid in raw:
-                    raw[row.pid] = (raw[row.pid][0], row, *raw[row.pid][2:])
+                    raw[row.pid] = (raw[row.pid][0], row, raw[row.pid][2])
