@@ -39,6 +39,12 @@ RECHECK_EVERY = 16
 Key = tuple[int, int]  # (pid, starttime ticks): a reused pid is another process
 
 
+def _ident(pid: int, starttime: int) -> int:
+    """A Key as one int, as the collector keeps it across refreshes (an int of 32 bytes, not a
+    tuple of two: 5,000 processes)."""
+    return starttime << 32 | pid
+
+
 def read_ticks(root: ProcRoot, pids: Iterable[int]) -> dict[Key, tuple[int, int]]:
     """(pid, starttime) -> (utime + stime ticks, threads) of each process, from its stat alone
     (one read; nothing else parsed). A process gone, unreadable or torn is left out."""
@@ -151,7 +157,7 @@ class ProcessListCollector:
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()
-        self._prev: dict[tuple[int, int], int] = {}  # (pid, starttime) -> utime + stime
+        self._prev: dict[int, int] = {}  # _ident(pid, starttime) -> utime + stime
         self._prev_at: float | None = None
         self._boot_time: int | None = None
         self._my_uid = os.geteuid()
@@ -177,7 +183,7 @@ class ProcessListCollector:
         a0 = self._monotonic()
         ticks = read_ticks(self.root, self.root.pids())
         a1 = self._monotonic()
-        self._prev = {k: t for k, (t, _) in ticks.items()}
+        self._prev = {_ident(*k): t for k, (t, _) in ticks.items()}
         self._prev_at = (a0 + a1) / 2
         sleep(max(0.0, a0 + window - a1))
 
@@ -188,7 +194,7 @@ class ProcessListCollector:
         btime = self.boot_time()
         elapsed = None if self._prev_at is None else t0 - self._prev_at
         prev = self._prev
-        cur: dict[tuple[int, int], int] = {}
+        cur: dict[int, int] = {}
         old_raw, raw = self._raw, {}
         rows: list[ProcessRow] = []
         hidden = 0
@@ -242,7 +248,7 @@ class ProcessListCollector:
                 row, ticks = old[1], old[2]
                 if row.cpu_percent != 0.0:
                     row = replace(row, cpu_percent=0.0)
-                cur[(pid, row.starttime_ticks)] = ticks
+                cur[_ident(pid, row.starttime_ticks)] = ticks
                 rows.append(row)
                 raw[pid] = (sig, row, ticks)
                 reused.add(pid)
@@ -255,7 +261,7 @@ class ProcessListCollector:
             if nfds == -1:
                 nfds = 0 if st.state == "Z" else None
             ticks = st.utime + st.stime
-            key = (pid, st.starttime)
+            key = _ident(pid, st.starttime)
             cur[key] = ticks
             cpu = None
             if elapsed and key in prev:
