@@ -124,7 +124,7 @@ class FdIndex:
         old = self._seen.pop(pid, None)
         if old is None:
             return
-        if old.fds is None:
+        if not old.listed:
             self._unreadable -= 1
         where, more = self._where, self._more
         for key, fd in old.pipes():
@@ -173,10 +173,10 @@ class FdIndex:
         sig = (st.st_ino, st.st_size, st.st_mtime_ns)
         try:
             names = [n for n in os.listdir(sub) if n.isdigit()]
-            if not whole and old is not None and old.fds is not None and old.sig[0] == sig[0]:
+            if not whole and old is not None and old.listed and old[0] == sig[0]:
                 now = {int(n) for n in names}
                 kept = [(k, fd) for k, fd in old.pipes() if fd in now]
-                keys, kfds, paths = read_links(sub, now.difference(old.fds))
+                keys, kfds, paths = read_links(sub, now.difference(old.fds or ()))
                 keys += [k for k, _ in kept]
                 kfds += [fd for _, fd in kept]
                 paths += [(k, fd) for k, fd in old.paths() if fd in now]
@@ -317,7 +317,7 @@ class FdIndex:
             return None
         try:
             seen = self._seen.get(pid)
-            if seen is None or seen.fds is None or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
+            if seen is None or not seen.listed or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
                 return None
             return seen.sockets()
         finally:

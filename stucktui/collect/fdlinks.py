@@ -70,6 +70,11 @@ class Seen(array):  # type: ignore[type-arg]  # of int ('q')
         return self[0], self[1], self[2]
 
     @property
+    def listed(self) -> bool:
+        """Its fds were ours to list (fds is not None, without copying them)."""
+        return bool(self[3] >= 0)
+
+    @property
     def fds(self) -> array[int] | None:
         """Every fd number it had open; None: its fds are not ours to list."""
         n = self[3]

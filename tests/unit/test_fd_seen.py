@@ -13,7 +13,7 @@ def test_a_record_gives_back_each_part_as_it_was_kept():
     s = Seen(sig, [0, 1, 2, 5, 9], [pipe], [5], [(sock, 9), (path, 2), (sock, 1)])
     assert isinstance(s, array) and s.typecode == "q"
     assert s.sig == sig
-    assert list(s.fds or ()) == [0, 1, 2, 5, 9]
+    assert s.listed and list(s.fds or ()) == [0, 1, 2, 5, 9]
     assert list(s.pipes()) == [(pipe, 5)]
     # sockets and paths sorted by key (then fd), their fds beside them
     assert list(s.paths()) == sorted([(sock, 1), (sock, 9), (path, 2)])
@@ -26,7 +26,7 @@ def test_a_record_gives_back_each_part_as_it_was_kept():
 
 def test_a_process_whose_fds_are_not_ours_keeps_its_signature_only():
     s = Seen((1, 2, 3), None)
-    assert s.sig == (1, 2, 3) and s.fds is None and len(s) == 6
+    assert s.sig == (1, 2, 3) and s.fds is None and not s.listed and len(s) == 6
     assert list(s.pipes()) == list(s.paths()) == s.sockets() == [] and s.span()[0] == s.span()[1]
 
 
