@@ -120,6 +120,16 @@ _Sig = tuple[int, int, int | None, int | None]
 _Raw = tuple[_Sig, ProcessRow, int]
 
 
+def _shared(
+    argv: tuple[str, ...],
+    now: dict[tuple[str, ...], tuple[str, ...]],
+    before: Mapping[tuple[str, ...], tuple[str, ...]],
+) -> tuple[str, ...]:
+    """The one copy of an equal command line among this refresh's rows so far (`now`) or the
+    last refresh's (`before`), else `argv` itself, kept in `now` for the rows after it."""
+    return now.setdefault(argv, before.get(argv, argv))
+
+
 def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: int) -> bool:
     """Whether the kernel lets us read the process's fds, exe and syscalls (its ptrace read
     check: another user's process without root, a non-dumpable one, or no CAP_SYS_PTRACE
@@ -164,6 +174,9 @@ class ProcessListCollector:
         # pid -> ((hashed stat, uid, hashed cmdline, fd count), the row built from them, ticks)
         self._raw: dict[int, _Raw] = {}
         self._refreshes = 0  # collect() calls: whose turn it is to be read whole (RECHECK_EVERY)
+        # each distinct command line of the last refresh's rows, shared by the rows that have it:
+        # a pool of 5,000 forked workers holds one copy, not 5,000 (~400 bytes each)
+        self._argvs: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def boot_time(self) -> int:
         if self._boot_time is None:
@@ -196,6 +209,8 @@ class ProcessListCollector:
         prev = self._prev
         cur: dict[int, int] = {}
         old_raw, raw = self._raw, {}
+        old_argvs: dict[tuple[str, ...], tuple[str, ...]] = self._argvs
+        argvs: dict[tuple[str, ...], tuple[str, ...]] = {}
         rows: list[ProcessRow] = []
         hidden = 0
         reused: set[int] = set()  # pids whose row is the previous one, unchanged
@@ -249,6 +264,7 @@ class ProcessListCollector:
                 if row.cpu_percent != 0.0:
                     row = replace(row, cpu_percent=0.0)
                 cur[_ident(pid, row.starttime_ticks)] = ticks
+                argvs.setdefault(row.cmdline, row.cmdline)
                 rows.append(row)
                 raw[pid] = (sig, row, ticks)
                 reused.add(pid)
@@ -274,7 +290,7 @@ class ProcessListCollector:
                 user=users(uid),
                 state=st.state,
                 name=st.comm,
-                cmdline=() if cb is None else parse_cmdline(cb),
+                cmdline=() if cb is None else _shared(parse_cmdline(cb), argvs, old_argvs),
                 cpu_percent=cpu,
                 rss_bytes=st.rss_pages * PAGE_SIZE,
                 num_threads=st.num_threads,
@@ -294,6 +310,7 @@ class ProcessListCollector:
         self._prev = cur
         self._prev_at = t0
         self._raw = raw
+        self._argvs = argvs
         return ProcessListSnapshot(
             taken_at=taken_at,
             duration=self._monotonic() - t0,
