@@ -131,9 +131,9 @@ def test_table_cells_are_formatted_again_only_for_changed_rows_and_ages():
 def test_the_widest_command_is_measured_without_formatting_kept_rows(monkeypatch):
     from dataclasses import replace
 
-    from stucktui.listing import TreeLine
-    from stucktui.ui.widgets import process_table as pt
-    from stucktui.ui.widgets.process_table import _cells, _command_len, _widest_command
+    from stucktui import listing
+    from stucktui.listing import TreeLine, command_len, widest_command
+    from stucktui.ui.widgets.process_table import _cells
 
     rows = [
         row(1, 0, "init", cmd=("/sbin/init", "splash")),
@@ -142,15 +142,15 @@ def test_the_widest_command_is_measured_without_formatting_kept_rows(monkeypatch
     ]
     lines = [TreeLine(r, p, 1) for r, p in zip(rows, ("", "├─ ", "└─ "), strict=True)]
     for ln in lines:  # the length is the COMMAND cell's, made or not
-        assert _command_len(ln) == len(_cells(ln, 2000.0)[-1])
+        assert command_len(ln) == len(_cells(ln, 2000.0)[-1])
     cache: dict = {}
-    assert _widest_command(lines, cache) == len("└─ python3 -u …/serve.py --port 80")
+    assert widest_command(lines, cache) == len("└─ python3 -u …/serve.py --port 80")
     calls = []
-    monkeypatch.setattr(pt, "_command_len", lambda ln: calls.append(ln.row.pid) or _command_len(ln))
+    monkeypatch.setattr(listing, "command_len", lambda ln: calls.append(ln.row.pid) or command_len(ln))
     longer = replace(rows[0], cmdline=("/sbin/init", "x" * 60))
-    assert _widest_command([TreeLine(longer, "", 0), *lines[1:]], cache) == 60 + len("init ")
+    assert widest_command([TreeLine(longer, "", 0), *lines[1:]], cache) == 60 + len("init ")
     assert calls == [1]  # only the changed row was measured
-    assert _widest_command(lines[1:2], cache) == len("├─ [kthreadd]") and set(cache) == {2}
+    assert widest_command(lines[1:2], cache) == len("├─ [kthreadd]") and set(cache) == {2}
 
 
 def test_sort_breaks_ties_by_pid_both_ways():

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stucktui.listing import COLUMNS, NARROW_DROPS, TreeLine, short_argv
+from stucktui.listing import COLUMNS, NARROW_DROPS, TreeLine, short_argv, widest_command
 from stucktui.model.process import ProcessRow
 from stucktui.model.text import human_age, human_bytes
 from stucktui.textsafe import printable
@@ -93,32 +93,6 @@ def _line_cells(line: TreeLine, now: float, cache: dict[int, _Cached]) -> tuple[
         cells = _cells(line, now)
     cache[r.pid] = (r, line.prefix, cells, _age_until(r.start_time, now))
     return cells
-
-
-def _command_len(line: TreeLine) -> int:
-    """The length of the line's COMMAND cell (_cells' last), without making it."""
-    r = line.row
-    if not r.cmdline:
-        return len(line.prefix) + len(r.name) + 2  # [name]
-    argv = short_argv(r.cmdline)[0]
-    return len(line.prefix) + sum(map(len, argv)) + len(argv) - 1  # joined by spaces
-
-
-def _widest_command(lines: list[TreeLine], cache: dict[int, tuple[ProcessRow, str, int]]) -> int:
-    """The longest COMMAND cell of the lines, each line's length taken from `cache` (pid ->
-    (row, prefix, length), refilled here) while its row is the same object as last time."""
-    fresh: dict[int, tuple[ProcessRow, str, int]] = {}
-    widest = 0
-    for line in lines:
-        r = line.row
-        hit = cache.get(r.pid)
-        if hit is None or hit[0] is not r or hit[1] != line.prefix:
-            hit = (r, line.prefix, _command_len(line))
-        fresh[r.pid] = hit
-        widest = max(widest, hit[2])
-    cache.clear()
-    cache.update(fresh)  # rows gone or filtered out are forgotten
-    return widest
 
 
 def _cell_text(key: str, line: TreeLine, value: str) -> Text:
@@ -209,7 +183,7 @@ class ProcessTable(ScrollView, can_focus=True):
         self._cache_old: dict[_StripKey, Strip] = {}
         self._cells: dict[int, _Cached] = {}  # the cells of the rows formatted (_line_cells)
         self._formatted: dict[int, _Cached] = {}  # ... of them, those since the last show()
-        self._command_lens: dict[int, tuple[ProcessRow, str, int]] = {}  # _widest_command
+        self._command_lens: dict[int, tuple[ProcessRow, str, int]] = {}  # widest_command
         self._command_width = 20
         self._shown: tuple[str, ...] = tuple(c.key for c in COLUMNS)  # the columns that fit
 
@@ -259,7 +233,7 @@ class ProcessTable(ScrollView, can_focus=True):
             self.cursor_row = min(self.cursor_row, len(lines) - 1)
         else:
             self.cursor_row = 0
-        self._command_width = _widest_command(lines, self._command_lens)
+        self._command_width = widest_command(lines, self._command_lens)
         self._command_width = min(max(self._command_width, 20), _COMMAND_MAX + 40)
         self._cache_old, self._cache = self._cache, {}
         self._relayout()
