@@ -182,3 +182,30 @@ def _walk_iter(
         child_guide = "" if depth == 0 else guide + ("   " if last else "│  ")
         for i in range(len(kids) - 1, -1, -1):
             stack.append((kids[i], child_guide, i == len(kids) - 1, depth + 1))
+
+
+def command_len(line: TreeLine) -> int:
+    """The length of the line's COMMAND cell as the process table shows it (its guide, then
+    short_argv joined by spaces, or [name]), without making it."""
+    r = line.row
+    if not r.cmdline:
+        return len(line.prefix) + len(r.name) + 2  # [name]
+    argv = short_argv(r.cmdline)[0]
+    return len(line.prefix) + sum(map(len, argv)) + len(argv) - 1  # joined by spaces
+
+
+def widest_command(lines: list[TreeLine], cache: dict[int, tuple[ProcessRow, str, int]]) -> int:
+    """The longest COMMAND cell of the lines, each line's length taken from `cache` (pid ->
+    (row, prefix, length), refilled here) while its row is the same object as last time."""
+    fresh: dict[int, tuple[ProcessRow, str, int]] = {}
+    widest = 0
+    for line in lines:
+        r = line.row
+        hit = cache.get(r.pid)
+        if hit is None or hit[0] is not r or hit[1] != line.prefix:
+            hit = (r, line.prefix, command_len(line))
+        fresh[r.pid] = hit
+        widest = max(widest, hit[2])
+    cache.clear()
+    cache.update(fresh)  # rows gone or filtered out are forgotten
+    return widest

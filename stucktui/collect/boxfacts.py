@@ -5,9 +5,9 @@ kept by its owner across refreshes: the TUI's sampler holds one for its life, `r
 - the fd owner index (collect/fdindex.py): who holds which pipe, socket and /dev/fuse fd,
   updated incrementally, every holder re-verified before it is named;
 - the socket tables of each network namespace (a SocketCollector), reused for
-  SOCKET_CADENCE seconds; a process with a socket the kept dumps do not list (opened since)
-  gets a fresh dump at once, and the state-filtered dumps (listeners, CLOSE_WAIT) are made
-  again each refresh;
+  SOCKET_CADENCE seconds and dropped by the first refresh after that; a process with a
+  socket the kept dumps do not list (opened since) gets a fresh dump at once, and the
+  state-filtered dumps (listeners, CLOSE_WAIT) are made again each refresh;
 - /proc/locks, read once per refresh;
 - the FUSE daemons, looked up through the index (with its holders' identities) once per
   refresh, only when a thread waits on a FUSE mount.
@@ -93,7 +93,12 @@ class BoxFacts:
             self.index.tick()
             self._locks = None
             self._fuse = None
-            if self._sockets is not None:
+            if self._sockets is not None and self._tick_at - self._sockets_at >= self.socket_cadence:
+                # past its cadence a dump is never read again (sockets() dumps anew): dropped now,
+                # not when the next triage replaces it tens of seconds later (TRIAGE_SHARE);
+                # 100,000 sockets' dumps are ~9 MB of the TUI's memory (bench/README.md)
+                self._sockets = None
+            elif self._sockets is not None:
                 self._sockets.expire_filtered()
 
     def expire(self) -> None:

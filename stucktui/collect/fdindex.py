@@ -23,11 +23,11 @@ changed:
 
 Only the links worth looking up are kept, as integers (a pipe's or a socket's inode and its
 kind, a path's hash): pipes and /dev/fuse in a map to their holders (pid and fd packed in one);
-sockets and paths in a sorted array per process, looked up process by process (a bisect each,
-or one set intersection each for many at once). 100,000 sockets cost about 1 MB, not the 50 MB
-of their link strings. A path's hash may collide: like every holder, it is verified by readlink
-before it is named. Any other target (an anonymous inode) is looked for with one readlink of
-every fd (owners_of).
+sockets and paths sorted in each process's one packed array (fdlinks.Seen: one object a
+process), looked up process by process (one set intersection each, at C speed, then a bisect
+for each key found). 100,000 sockets cost about 1.6 MB, not the 50 MB of their link strings.
+A path's hash may collide: like every holder, it is verified by readlink before it is named.
+Any other target (an anonymous inode) is looked for with one readlink of every fd (owners_of).
 
 Thread-safe: one lock. A view that must not wait (a panel painting) asks try_owners, which
 answers from what is kept, or None while another thread holds the index (a pass under way) or
@@ -38,14 +38,9 @@ from __future__ import annotations
 
 import os
 import threading
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterable
-from itertools import compress, repeat
-from operator import and_, rshift
-from typing import NamedTuple
 
-from stucktui.collect.fdlinks import FUSE_DEVICE, PATH, SOCKET, Owners, link_key, owners_of, read_links
+from stucktui.collect.fdlinks import FUSE_DEVICE, PATH, SOCKET, Owners, Seen, link_key, owners_of, read_links
 from stucktui.collect.pausing import pause_point
 from stucktui.procfs.errors import DENIED_ERRNOS
 from stucktui.procfs.root import ProcRoot
@@ -54,26 +49,6 @@ __all__ = ["FUSE_DEVICE", "FdIndex", "Owners", "owners_of"]
 
 FULL_EVERY = 30  # passes between full passes (a minute at the default 2 s refresh)
 RESCAN_GAP = 5  # passes between two full passes forced by a target no holder was found for
-
-
-class _Seen(NamedTuple):
-    """A process as it was when its fds were read."""
-
-    sig: tuple[int, int, int]  # /proc/PID/fd's (inode, size, mtime) when opened to be read; the
-    # inode is the process's identity (a pid reused is a new directory, docs/kernel-notes.md §A.9)
-    fds: array[int] | None  # every fd number it had open; None: its fds are not ours to list
-    keys: array[int]  # its pipes' and /dev/fuse's keys (link_key) ...
-    kfds: array[int]  # ... and their fd numbers
-    pkeys: array[int]  # its sockets' and paths' keys, sorted ...
-    pfds: array[int]  # ... and their fd numbers
-
-
-_NONE: array[int] = array("q")
-
-
-def _path_arrays(paths: list[tuple[int, int]]) -> tuple[array[int], array[int]]:
-    paths.sort()
-    return array("q", [k for k, _ in paths]), array("i", [fd for _, fd in paths])
 
 
 def _sig(path: str) -> tuple[int, int, int] | None:
@@ -93,7 +68,7 @@ class FdIndex:
         self.full_every = full_every
         self.rescan_gap = rescan_gap
         self._lock = threading.RLock()
-        self._seen: dict[int, _Seen] = {}
+        self._seen: dict[int, Seen] = {}  # pid -> its links as last read
         self._where: dict[int, int] = {}  # key -> its first holder, pid << 32 | fd
         self._more: dict[int, list[int]] = {}  # key -> its other holders (a pipe shared by a fork)
         self._missing: set[int] = set()  # keys the last full pass found nowhere
@@ -132,40 +107,27 @@ class FdIndex:
                 out[key] = [(h >> 32, h & 0xFFFFFFFF) for h in (first, *self._more.get(key, ()))]
         if not scanned:
             return out
-        if len(scanned) <= 8:  # a bisect in each process's sorted keys
-            for pid, seen in self._seen.items():
-                pk = seen.pkeys
-                for key in scanned:
-                    i = bisect_left(pk, key)
-                    while i < len(pk) and pk[i] == key:
-                        out.setdefault(key, []).append((pid, seen.pfds[i]))
-                        i += 1
-            return out
-        wanted = set(scanned)  # many: one intersection per process, at C speed
+        wanted = set(scanned)  # one intersection per process, at C speed
         for pid, seen in self._seen.items():
-            hits = wanted.intersection(seen.pkeys)
-            if hits:
-                pk, pf = seen.pkeys, seen.pfds
-                for key in hits:
-                    i = bisect_left(pk, key)
-                    while i < len(pk) and pk[i] == key:
-                        out.setdefault(key, []).append((pid, pf[i]))
-                        i += 1
+            lo, hi = seen.span()
+            for key in wanted.intersection(seen[lo:hi]):
+                for fd in seen.holding(key, lo, hi):
+                    out.setdefault(key, []).append((pid, fd))
         return out
 
     def _deny(self, pid: int, sig: tuple[int, int, int]) -> None:
         """A process whose fds are not ours to list, as of this signature."""
-        self._seen[pid] = _Seen(sig, None, _NONE, _NONE, _NONE, _NONE)
+        self._seen[pid] = Seen(sig, None)
         self._unreadable += 1
 
     def _forget(self, pid: int) -> None:
         old = self._seen.pop(pid, None)
         if old is None:
             return
-        if old.fds is None:
+        if not old.listed:
             self._unreadable -= 1
         where, more = self._where, self._more
-        for key, fd in zip(old.keys, old.kfds, strict=True):
+        for key, fd in old.pipes():
             h = pid << 32 | fd
             rest = more.get(key)
             if where.get(key) == h:
@@ -180,10 +142,10 @@ class FdIndex:
             if rest is not None and not rest:
                 del more[key]
 
-    def _keep(self, pid: int, seen: _Seen) -> None:
+    def _keep(self, pid: int, seen: Seen) -> None:
         self._seen[pid] = seen
         where, more = self._where, self._more
-        for key, fd in zip(seen.keys, seen.kfds, strict=True):
+        for key, fd in seen.pipes():
             h = pid << 32 | fd
             if key in where:
                 more.setdefault(key, []).append(h)
@@ -211,24 +173,24 @@ class FdIndex:
         sig = (st.st_ino, st.st_size, st.st_mtime_ns)
         try:
             names = [n for n in os.listdir(sub) if n.isdigit()]
-            if not whole and old is not None and old.fds is not None and old.sig[0] == sig[0]:
+            if not whole and old is not None and old.listed and old[0] == sig[0]:
                 now = {int(n) for n in names}
-                kept = [(k, fd) for k, fd in zip(old.keys, old.kfds, strict=True) if fd in now]
-                keys, kfds, paths = read_links(sub, now.difference(old.fds))
+                kept = [(k, fd) for k, fd in old.pipes() if fd in now]
+                keys, kfds, paths = read_links(sub, now.difference(old.fds or ()))
                 keys += [k for k, _ in kept]
                 kfds += [fd for _, fd in kept]
-                paths += [(k, fd) for k, fd in zip(old.pkeys, old.pfds, strict=True) if fd in now]
-                fds = array("i", now)
+                paths += [(k, fd) for k, fd in old.paths() if fd in now]
+                fds = list(now)
             else:
                 keys, kfds, paths = read_links(sub, names)
-                fds = array("i", map(int, names))
+                fds = list(map(int, names))
         except OSError as exc:
             if exc.errno in DENIED_ERRNOS:
                 self._deny(pid, sig)
             return
         finally:
             os.close(sub)
-        self._keep(pid, _Seen(sig, fds, array("q", keys), array("i", kfds), *_path_arrays(paths)))
+        self._keep(pid, Seen(sig, fds, keys, kfds, paths))
 
     def _pass(self, full: bool = False, *, incremental: bool = False) -> None:
         """One pass: a full one when asked, due or the first; `incremental`: never a full one."""
@@ -355,12 +317,9 @@ class FdIndex:
             return None
         try:
             seen = self._seen.get(pid)
-            if seen is None or seen.fds is None or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
+            if seen is None or not seen.listed or _sig(f"{self.root.path}/{pid}/fd") != seen.sig:
                 return None
-            # selected and shifted at C speed: a leaking pool's 20,000 sockets, read every refresh
-            keys = seen.pkeys
-            mine = map(SOCKET.__eq__, map(and_, keys, repeat(3)))
-            return list(compress(zip(seen.pfds, map(rshift, keys, repeat(2)), strict=True), mine))
+            return seen.sockets()
         finally:
             self._lock.release()
 

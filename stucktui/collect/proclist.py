@@ -39,6 +39,12 @@ RECHECK_EVERY = 16
 Key = tuple[int, int]  # (pid, starttime ticks): a reused pid is another process
 
 
+def _ident(pid: int, starttime: int) -> int:
+    """A Key as one int, as the collector keeps it across refreshes (an int of 32 bytes, not a
+    tuple of two: 5,000 processes)."""
+    return starttime << 32 | pid
+
+
 def read_ticks(root: ProcRoot, pids: Iterable[int]) -> dict[Key, tuple[int, int]]:
     """(pid, starttime) -> (utime + stime ticks, threads) of each process, from its stat alone
     (one read; nothing else parsed). A process gone, unreadable or torn is left out."""
@@ -105,15 +111,30 @@ def with_cpu(
     return replace(snapshot, rows=rows, cpu_window=window)
 
 
-# what collect() keeps of each pid for the next refresh: (sig, row, key, ticks), see collect()
-_Raw = tuple[tuple[bytes, int, bytes | None, int | None], ProcessRow, tuple[int, int], int]
+# what collect() keeps of each pid for the next refresh: its signature (the hash of its stat
+# bytes, its owner, the hash of its command line, its fd count), the row built from it and its
+# CPU ticks. The raw bytes are not kept (~450 bytes a process, 2 MB on a box of 5,000): a
+# change that leaves a 64-bit SipHash (hash(), keyed at random per run) unchanged is a chance
+# of 2**-64.
+_Sig = tuple[int, int, int | None, int | None]
+_Raw = tuple[_Sig, ProcessRow, int]
 
 
-def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: bytes) -> bool:
+def _shared(
+    argv: tuple[str, ...],
+    now: dict[tuple[str, ...], tuple[str, ...]],
+    before: Mapping[tuple[str, ...], tuple[str, ...]],
+) -> tuple[str, ...]:
+    """The one copy of an equal command line among this refresh's rows so far (`now`) or the
+    last refresh's (`before`), else `argv` itself, kept in `now` for the rows after it."""
+    return now.setdefault(argv, before.get(argv, argv))
+
+
+def _readable(root: ProcRoot, pid: int, old: _Raw | None, stat: int) -> bool:
     """Whether the kernel lets us read the process's fds, exe and syscalls (its ptrace read
     check: another user's process without root, a non-dumpable one, or no CAP_SYS_PTRACE
-    say no): one readlink of exe, skipped while its stat is unchanged since the last
-    refresh. A kernel thread or a zombie has no exe: not refused."""
+    say no): one readlink of exe, skipped while its stat (`stat`: the hash of its bytes) is
+    unchanged since the last refresh. A kernel thread or a zombie has no exe: not refused."""
     if old is not None and old[0][0] == stat:
         return old[1].readable
     try:
@@ -146,13 +167,16 @@ class ProcessListCollector:
         self._clock = clock
         self._monotonic = monotonic
         self._users = UserNames()
-        self._prev: dict[tuple[int, int], int] = {}  # (pid, starttime) -> utime + stime
+        self._prev: dict[int, int] = {}  # _ident(pid, starttime) -> utime + stime
         self._prev_at: float | None = None
         self._boot_time: int | None = None
         self._my_uid = os.geteuid()
-        # pid -> (raw stat/uid/cmdline/fd-count, row built from them, (pid, starttime), ticks)
+        # pid -> ((hashed stat, uid, hashed cmdline, fd count), the row built from them, ticks)
         self._raw: dict[int, _Raw] = {}
         self._refreshes = 0  # collect() calls: whose turn it is to be read whole (RECHECK_EVERY)
+        # each distinct command line of the last refresh's rows, shared by the rows that have it:
+        # a pool of 5,000 forked workers holds one copy, not 5,000 (~400 bytes each)
+        self._argvs: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def boot_time(self) -> int:
         if self._boot_time is None:
@@ -172,7 +196,7 @@ class ProcessListCollector:
         a0 = self._monotonic()
         ticks = read_ticks(self.root, self.root.pids())
         a1 = self._monotonic()
-        self._prev = {k: t for k, (t, _) in ticks.items()}
+        self._prev = {_ident(*k): t for k, (t, _) in ticks.items()}
         self._prev_at = (a0 + a1) / 2
         sleep(max(0.0, a0 + window - a1))
 
@@ -183,8 +207,10 @@ class ProcessListCollector:
         btime = self.boot_time()
         elapsed = None if self._prev_at is None else t0 - self._prev_at
         prev = self._prev
-        cur: dict[tuple[int, int], int] = {}
+        cur: dict[int, int] = {}
         old_raw, raw = self._raw, {}
+        old_argvs: dict[tuple[str, ...], tuple[str, ...]] = self._argvs
+        argvs: dict[tuple[str, ...], tuple[str, ...]] = {}
         rows: list[ProcessRow] = []
         hidden = 0
         reused: set[int] = set()  # pids whose row is the previous one, unchanged
@@ -205,8 +231,9 @@ class ProcessListCollector:
                 if exc.errno in DENIED_ERRNOS:
                     hidden += 1
                 continue  # exited mid-scan: no stale row
+            sh = hash(sb)
             old = old_raw.get(pid)
-            if elapsed and old is not None and old[0][0] == sb and pid % RECHECK_EVERY != turn:
+            if elapsed and old is not None and old[0][0] == sh and pid % RECHECK_EVERY != turn:
                 sig = old[0]  # kept below as it is
             else:
                 try:
@@ -221,7 +248,7 @@ class ProcessListCollector:
                         nfds = None
                     except FileNotFoundError:
                         nfds = -1  # no fd directory: a zombie, or a kernel race; decided below
-                    readable = nfds is not None and _readable(root, pid, old, sb)
+                    readable = nfds is not None and _readable(root, pid, old, sh)
                 except ProcessGone:
                     continue  # exited mid-scan: no stale row
                 except AccessDenied:
@@ -229,19 +256,20 @@ class ProcessListCollector:
                     continue
                 except OSError:
                     continue
-                sig = (sb, uid, cb, nfds)
+                sig = (sh, uid, None if cb is None else hash(cb), nfds)
             # Unchanged stat bytes mean unchanged CPU ticks, memory and state: the previous
             # row is still exact (with CPU 0.0), so most of an idle box costs only its reads.
             if old is not None and old[0] == sig and elapsed:
-                row, key, ticks = old[1], old[2], old[3]
+                row, ticks = old[1], old[2]
                 if row.cpu_percent != 0.0:
                     row = replace(row, cpu_percent=0.0)
-                cur[key] = ticks
+                cur[_ident(pid, row.starttime_ticks)] = ticks
+                argvs.setdefault(row.cmdline, row.cmdline)
                 rows.append(row)
-                raw[pid] = (sig, row, key, ticks)
+                raw[pid] = (sig, row, ticks)
                 reused.add(pid)
                 continue
-            _, uid, cb, nfds = sig
+            _, uid, _, nfds = sig
             try:
                 st = parse_stat(sb.decode("utf-8", "backslashreplace"))
             except (ValueError, IndexError):
@@ -249,7 +277,7 @@ class ProcessListCollector:
             if nfds == -1:
                 nfds = 0 if st.state == "Z" else None
             ticks = st.utime + st.stime
-            key = (pid, st.starttime)
+            key = _ident(pid, st.starttime)
             cur[key] = ticks
             cpu = None
             if elapsed and key in prev:
@@ -262,7 +290,7 @@ class ProcessListCollector:
                 user=users(uid),
                 state=st.state,
                 name=st.comm,
-                cmdline=() if cb is None else parse_cmdline(cb),
+                cmdline=() if cb is None else _shared(parse_cmdline(cb), argvs, old_argvs),
                 cpu_percent=cpu,
                 rss_bytes=st.rss_pages * PAGE_SIZE,
                 num_threads=st.num_threads,
@@ -273,7 +301,7 @@ class ProcessListCollector:
             )
             rows.append(row)
             if cpu is not None:  # reuse only rows whose CPU% is already a rate
-                raw[pid] = (sig, row, key, ticks)
+                raw[pid] = (sig, row, ticks)
         if self._close_wait:
             # a pid's namespace is kept while its row is reused unchanged: a process that moves
             # to another namespace (unshare, setns, then exec) changes its row too
@@ -282,6 +310,7 @@ class ProcessListCollector:
         self._prev = cur
         self._prev_at = t0
         self._raw = raw
+        self._argvs = argvs
         return ProcessListSnapshot(
             taken_at=taken_at,
             duration=self._monotonic() - t0,
@@ -313,4 +342,4 @@ class ProcessListCollector:
             if n != row.close_wait:
                 rows[i] = row = replace(row, close_wait=n)
                 if row.pid in raw:
-                    raw[row.pid] = (raw[row.pid][0], row, *raw[row.pid][2:])
+                    raw[row.pid] = (raw[row.pid][0], row, raw[row.pid][2])

@@ -8,7 +8,12 @@ glibc also gives each thread that allocates while another holds the heap an aren
 (up to 8 per core), and each keeps the peak of what was freed in it: the lanes' worker threads,
 a new one per refresh, spread a refresh's garbage over several. limit_arenas() caps them
 before the first worker starts (MALLOC_ARENA_MAX, set from inside); the GIL serialises the
-allocations anyway, so sharing costs no waiting worth naming."""
+allocations anyway, so sharing costs no waiting worth naming. It also maps each block of
+MMAP_FROM bytes or more on its own (M_MMAP_THRESHOLD; glibc's threshold otherwise grows to
+32 MiB as such blocks are freed): a refresh's large transients (the dict tables and lists of
+5,000 rows, a listing of 20,000 fds) are unmapped when freed, instead of being carved out of
+the heap between long-lived blocks that pin its pages (1.5 MB of the TUI's RSS on the sick
+box, bench/README.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ import threading
 from collections.abc import Callable
 
 ARENAS = 2  # the main thread's and one for the lanes' workers
-_M_ARENA_MAX = -8  # malloc.h: mallopt's parameter
+MMAP_FROM = 64 * 1024  # bytes: a block this large or larger is mapped on its own
+_M_ARENA_MAX = -8  # malloc.h: mallopt's parameters
+_M_MMAP_THRESHOLD = -3
 
 _lock = threading.Lock()
 _libc: list[object] = []  # the C library, once looked up (None: not glibc)
@@ -39,14 +46,17 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def limit_arenas(n: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas at n for the threads that allocate from now on (once per
-    process); False where the C library has no such setting."""
+    """Cap glibc's malloc arenas at n for the threads that allocate from now on, and map
+    blocks of MMAP_FROM bytes or more on their own (once per process); False where the C
+    library has no such setting."""
     lib = _glibc()
     if lib is None:
         return False
     with _lock:
         if not _limited:
-            _limited.append(bool(lib.mallopt(_M_ARENA_MAX, n)))  # type: ignore[attr-defined]
+            capped = bool(lib.mallopt(_M_ARENA_MAX, n))  # type: ignore[attr-defined]
+            mapped = bool(lib.mallopt(_M_MMAP_THRESHOLD, MMAP_FROM))  # type: ignore[attr-defined]
+            _limited.append(capped and mapped)
         return _limited[0]
 
 

@@ -252,7 +252,7 @@ def test_locks_are_read_once_per_refresh_and_carry_their_age(box):
     assert facts.lock_text() == "" and facts.lock_age == 0.0
 
 
-def test_socket_tables_are_reused_within_their_cadence(box):
+def test_socket_tables_are_reused_within_their_cadence_and_dropped_after_it(box):
     clock = Clock()
     facts = BoxFacts(ProcRoot(str(box.path)), clock=clock, socket_cadence=5.0)
     first = facts.sockets()
@@ -267,6 +267,12 @@ def test_socket_tables_are_reused_within_their_cadence(box):
     facts.expire()  # an action shut a socket down: the next look dumps again, once
     assert facts.sockets() is not third and facts.sockets() is facts.sockets()
     assert facts.collectors == 4
+    clock.t += 4.5
+    facts.tick()
+    assert facts.socket_age == 4.5  # still within its cadence: kept
+    clock.t += 0.5
+    facts.tick()
+    assert facts.socket_age is None  # stale: never read again, so not kept until the next dump
 
 
 def test_socket_owners_come_from_the_index(box):

@@ -156,6 +156,28 @@ def _one_process(tmp_path, pid: int, start: int, argv: bytes, ticks: int = 100):
     (p / "cmdline").write_bytes(argv)
 
 
+def test_equal_command_lines_are_one_object_shared_by_their_rows(tmp_path):
+    (tmp_path / "stat").write_text("btime 1000\n")
+    argv = b"/usr/bin/python3\0-m\0worker\0--pool\0"
+    for pid in (10, 11, 12):
+        _one_process(tmp_path, pid, 500 + pid, argv)
+    _one_process(tmp_path, 13, 513, b"/usr/sbin/nginx\0")
+    t = [0.0]
+    c = ProcessListCollector(ProcRoot(str(tmp_path)), clock=lambda: 2000.0, monotonic=lambda: t[0])
+    first = {r.pid: r for r in c.collect().rows}
+    assert first[10].cmdline == ("/usr/bin/python3", "-m", "worker", "--pool")
+    assert first[10].cmdline is first[11].cmdline is first[12].cmdline  # one copy for the pool
+    assert first[13].cmdline == ("/usr/sbin/nginx",)
+    t[0] = 1.0
+    _one_process(tmp_path, 14, 514, argv)  # a worker forked later shares the kept copy too
+    _one_process(tmp_path, 12, 512, argv, ticks=300)  # one that ran: a new row, the same copy
+    rows = {r.pid: r for r in c.collect().rows}
+    assert rows[14].cmdline is rows[12].cmdline is first[10].cmdline
+    t[0] = 2.0
+    _one_process(tmp_path, 15, 515, b"/usr/bin/python3\0-m\0other\0")
+    assert {r.pid: r for r in c.collect().rows}[15].cmdline == ("/usr/bin/python3", "-m", "other")
+
+
 def test_unchanged_process_costs_one_read_until_its_turn(tmp_path):
     (tmp_path / "stat").write_text("btime 1000\n")
     _one_process(tmp_path, 40, 500, b"old\0")

@@ -108,24 +108,49 @@ def test_table_cells_are_formatted_again_only_for_changed_rows_and_ages():
     from dataclasses import replace
 
     from stucktui.listing import TreeLine
-    from stucktui.ui.widgets.process_table import _cells, _cells_cached
+    from stucktui.ui.widgets.process_table import _cells, _line_cells
 
     a, b = row(1, 0, "init", cpu=0.0, cmd=("/sbin/init",)), row(2, 1, "busy", cpu=5.0)
     now = 1000.0 + 3600 + 30  # a is an hour old; the AGE cells show minutes
     cache: dict = {}
-    first = _cells_cached([TreeLine(a, "", 0), TreeLine(b, "", 0)], now, cache)
+    first = [_line_cells(TreeLine(r, "", 0), now, cache) for r in (a, b)]
     assert first == [_cells(TreeLine(a, "", 0), now), _cells(TreeLine(b, "", 0), now)]
     b2 = replace(b, cpu_percent=7.0)  # b changed: a new row object; a is kept as it was
-    again = _cells_cached([TreeLine(b2, "", 0), TreeLine(a, "", 0)], now + 1, cache)
+    again = [_line_cells(TreeLine(r, "", 0), now + 1, cache) for r in (b2, a)]
     assert again[1] is first[0] and again[0][3] == "7.0"
     later = now + 60  # a minute on: the same row, its AGE moved on
-    moved = _cells_cached([TreeLine(a, "", 0)], later, cache)[0]
+    moved = _line_cells(TreeLine(a, "", 0), later, cache)
     assert moved == _cells(TreeLine(a, "", 0), later) and moved[9] != first[0][9]
     # a reused pid is another row object: never the old process's cells
     other = row(1, 0, "other", cpu=0.0, cmd=("/bin/other",))
-    assert _cells_cached([TreeLine(other, "", 0)], later, cache)[0][-1] == "other"
+    assert _line_cells(TreeLine(other, "", 0), later, cache)[-1] == "other"
     # the tree guide is part of the cells
-    assert _cells_cached([TreeLine(other, "└─ ", 1)], later, cache)[0][-1] == "└─ other"
+    assert _line_cells(TreeLine(other, "└─ ", 1), later, cache)[-1] == "└─ other"
+
+
+def test_the_widest_command_is_measured_without_formatting_kept_rows(monkeypatch):
+    from dataclasses import replace
+
+    from stucktui import listing
+    from stucktui.listing import TreeLine, command_len, widest_command
+    from stucktui.ui.widgets.process_table import _cells
+
+    rows = [
+        row(1, 0, "init", cmd=("/sbin/init", "splash")),
+        row(2, 1, "kthreadd", cmd=()),  # [kthreadd]
+        row(3, 1, "py", cmd=("/usr/bin/python3", "-u", "/opt/app/serve.py", "--port", "80")),
+    ]
+    lines = [TreeLine(r, p, 1) for r, p in zip(rows, ("", "├─ ", "└─ "), strict=True)]
+    for ln in lines:  # the length is the COMMAND cell's, made or not
+        assert command_len(ln) == len(_cells(ln, 2000.0)[-1])
+    cache: dict = {}
+    assert widest_command(lines, cache) == len("└─ python3 -u …/serve.py --port 80")
+    calls = []
+    monkeypatch.setattr(listing, "command_len", lambda ln: calls.append(ln.row.pid) or command_len(ln))
+    longer = replace(rows[0], cmdline=("/sbin/init", "x" * 60))
+    assert widest_command([TreeLine(longer, "", 0), *lines[1:]], cache) == 60 + len("init ")
+    assert calls == [1]  # only the changed row was measured
+    assert widest_command(lines[1:2], cache) == len("├─ [kthreadd]") and set(cache) == {2}
 
 
 def test_sort_breaks_ties_by_pid_both_ways():

@@ -71,3 +71,35 @@ def test_limit_arenas_caps_the_arenas_threads_get():
     assert arenas("limit") == ("True", 2)
     _, free = arenas("free")
     assert free >= 4  # the main thread's and (nearly) one per thread, without the cap
+
+
+MMAP = """
+import ctypes, sys
+from stucktui.inspection.memory import MMAP_FROM, limit_arenas
+
+FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+
+class Info(ctypes.Structure):  # struct mallinfo2
+    _fields_ = [(n, ctypes.c_size_t) for n in FIELDS.split()]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "limit":
+    print(limit_arenas(2), flush=True)
+before = libc.mallinfo2().hblks
+blocks = [bytearray(MMAP_FROM + 4096) for _ in range(20)]  # under glibc's default of 128 KiB
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt(M_MMAP_THRESHOLD) is glibc's")
+def test_limit_arenas_maps_large_blocks_on_their_own():
+    def mapped(mode: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", MMAP, mode], capture_output=True, text=True, timeout=60, check=True
+        )
+        return out.stdout.split()
+
+    ok, n = mapped("limit")
+    assert ok == "True" and int(n) >= 18  # (nearly) each its own mapping, unmapped when freed
+    assert int(mapped("free")[0]) <= 2  # without: inside the heap, where they fragment it

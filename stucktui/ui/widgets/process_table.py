@@ -2,8 +2,9 @@
 
 A DataTable holding every row of a 5,000-process box re-applied each refresh cost the UI thread
 ~290 ms of CPU per refresh and delayed key presses (bench/README.md). Here a refresh replaces a
-plain list (the sort is a few ms) and only the ~50 visible rows are rendered, each cached by its
-cell text, as htop does. Rows are identified by pid, so the cursor stays on its process.
+plain list (the sort is a few ms) and only the ~50 visible rows are formatted and rendered, each
+cached by its cell text, as htop does: the cell text of 5,000 rows kept was 3 MB of the TUI's
+memory. Rows are identified by pid, so the cursor stays on its process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stucktui.listing import COLUMNS, NARROW_DROPS, TreeLine, short_argv
+from stucktui.listing import COLUMNS, NARROW_DROPS, TreeLine, short_argv, widest_command
 from stucktui.model.process import ProcessRow
 from stucktui.model.text import human_age, human_bytes
 from stucktui.textsafe import printable
@@ -43,7 +44,7 @@ _FINDING = {
     "info": ("info", "cyan"),
 }
 _COMMAND_MAX = 400
-_CACHE_MAX = 4000
+_CACHE_MAX = 2000  # rendered rows kept at most (a Strip and its crop are ~3 KB)
 
 
 def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ def _cells(line: TreeLine, now: float) -> tuple[str, ...]:
 
 _AGE = 9  # the AGE cell's place in _cells
 _Cached = tuple[ProcessRow, str, tuple[str, ...], float]  # row, prefix, its cells, AGE good until
+_StripKey = tuple[int, tuple[str, ...], bool, int]  # pid, cells, cursor, width
 
 
 def _age_until(start: float, now: float) -> float:
@@ -77,30 +79,20 @@ def _age_until(start: float, now: float) -> float:
     return start + (s // step + 1) * step
 
 
-def _cells_cached(lines: list[TreeLine], now: float, cache: dict[int, _Cached]) -> list[tuple[str, ...]]:
-    """_cells of each line, taken from `cache` (pid -> _Cached, refilled here) while the line's
-    row is the same object as last time: the collector keeps an unchanged process's row, so a
-    refresh formats only the rows that changed and the ages that moved on."""
-    out: list[tuple[str, ...]] = []
-    fresh: dict[int, _Cached] = {}
-    for line in lines:
-        r = line.row
-        hit = cache.get(r.pid)
-        if hit is not None and hit[0] is r and hit[1] == line.prefix:
-            if now < hit[3]:
-                cells = hit[2]
-            else:
-                age = human_age(now - r.start_time)
-                cells = (*hit[2][:_AGE], age, *hit[2][_AGE + 1 :])
-                hit = (r, line.prefix, cells, _age_until(r.start_time, now))
-        else:
-            cells = _cells(line, now)
-            hit = (r, line.prefix, cells, _age_until(r.start_time, now))
-        fresh[r.pid] = hit
-        out.append(cells)
-    cache.clear()
-    cache.update(fresh)  # rows gone or filtered out are forgotten
-    return out
+def _line_cells(line: TreeLine, now: float, cache: dict[int, _Cached]) -> tuple[str, ...]:
+    """_cells of a line, taken from `cache` (pid -> _Cached, refilled here) while the line's
+    row is the same object as when they were made: the collector keeps an unchanged process's
+    row, so a row on screen is formatted again only when it changed or its age moved on."""
+    r = line.row
+    hit = cache.get(r.pid)
+    if hit is not None and hit[0] is r and hit[1] == line.prefix:
+        if now < hit[3]:
+            return hit[2]
+        cells = (*hit[2][:_AGE], human_age(now - r.start_time), *hit[2][_AGE + 1 :])
+    else:
+        cells = _cells(line, now)
+    cache[r.pid] = (r, line.prefix, cells, _age_until(r.start_time, now))
+    return cells
 
 
 def _cell_text(key: str, line: TreeLine, value: str) -> Text:
@@ -181,12 +173,17 @@ class ProcessTable(ScrollView, can_focus=True):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._lines: list[TreeLine] = []
-        self._plain: list[tuple[str, ...]] = []
+        self._now = 0.0  # the time the rows' AGE is shown at (show())
         self._index: dict[int, int] = {}
         self.cursor_row = 0
         self._sort: tuple[str, bool] | None = None
-        self._cache: dict[tuple[int, tuple[str, ...], bool, int], Strip] = {}
-        self._cells: dict[int, _Cached] = {}  # _cells_cached
+        # the rows rendered since the last show(), and before it: a row not rendered again by the
+        # next show() is forgotten (the cache holds what is on screen, not every row ever shown)
+        self._cache: dict[_StripKey, Strip] = {}
+        self._cache_old: dict[_StripKey, Strip] = {}
+        self._cells: dict[int, _Cached] = {}  # the cells of the rows formatted (_line_cells)
+        self._formatted: dict[int, _Cached] = {}  # ... of them, those since the last show()
+        self._command_lens: dict[int, tuple[ProcessRow, str, int]] = {}  # widest_command
         self._command_width = 20
         self._shown: tuple[str, ...] = tuple(c.key for c in COLUMNS)  # the columns that fit
 
@@ -211,7 +208,7 @@ class ProcessTable(ScrollView, can_focus=True):
     def get_cell(self, pid: str | int, column: str) -> Text:
         i = self._index[int(pid)]
         keys = [c.key for c in COLUMNS]
-        return _cell_text(column, self._lines[i], self._plain[i][keys.index(column)])
+        return _cell_text(column, self._lines[i], self._plain(i)[keys.index(column)])
 
     def set_sort_indicator(self, column: str, reverse: bool) -> None:
         self._sort = (column, reverse)
@@ -226,7 +223,9 @@ class ProcessTable(ScrollView, can_focus=True):
         keep = follow_pid if follow_pid is not None else self.selected_pid
         before = self.cursor_row
         self._lines = lines
-        self._plain = _cells_cached(lines, now, self._cells)
+        self._now = now
+        # the cells kept: those formatted since the last refresh (the rows on screen then)
+        self._cells, self._formatted = self._formatted, {}
         self._index = {ln.row.pid: i for i, ln in enumerate(lines)}
         if keep is not None and keep in self._index:
             self.cursor_row = self._index[keep]
@@ -234,10 +233,9 @@ class ProcessTable(ScrollView, can_focus=True):
             self.cursor_row = min(self.cursor_row, len(lines) - 1)
         else:
             self.cursor_row = 0
-        self._command_width = max((len(p[-1]) for p in self._plain), default=20)
+        self._command_width = widest_command(lines, self._command_lens)
         self._command_width = min(max(self._command_width, 20), _COMMAND_MAX + 40)
-        if len(self._cache) > _CACHE_MAX:
-            self._cache.clear()
+        self._cache_old, self._cache = self._cache, {}
         self._relayout()
         self.virtual_size = Size(self._fixed_width() + self._command_width, len(lines) + 1)
         if lines and self.cursor_row != before:
@@ -262,7 +260,7 @@ class ProcessTable(ScrollView, can_focus=True):
                 shown.remove(key)
         if tuple(shown) != self._shown:
             self._shown = tuple(shown)
-            self._cache.clear()
+            self._drop_strips()
             self.virtual_size = Size(self._fixed_width() + self._command_width, len(self._lines) + 1)
 
     @staticmethod
@@ -285,10 +283,23 @@ class ProcessTable(ScrollView, can_focus=True):
         self._relayout()
 
     # -- rendering ----------------------------------------------------------------------------
+    def _plain(self, i: int) -> tuple[str, ...]:
+        """The cells of line i, formatted now unless kept (_line_cells)."""
+        line = self._lines[i]
+        cells = _line_cells(line, self._now, self._cells)
+        self._formatted[line.row.pid] = self._cells[line.row.pid]
+        return cells
+
     def _row_strip(self, i: int, cursor: bool, width: int) -> Strip:
-        line, plain = self._lines[i], self._plain[i]
+        line, plain = self._lines[i], self._plain(i)
         key = (line.row.pid, plain, cursor, width)
         strip = self._cache.get(key)
+        if strip is None:
+            strip = self._cache_old.pop(key, None)
+            if len(self._cache) >= _CACHE_MAX:  # scrolled through thousands while paused
+                self._cache.clear()
+            if strip is not None:
+                self._cache[key] = strip
         if strip is None:
             text = Text(no_wrap=True, end="")
             for c, value in zip(COLUMNS, plain, strict=True):
@@ -342,9 +353,13 @@ class ProcessTable(ScrollView, can_focus=True):
             strip = self._row_strip(i, i == self.cursor_row, width)
         return strip.crop(scroll_x, scroll_x + self.size.width)
 
+    def _drop_strips(self) -> None:
+        self._cache.clear()
+        self._cache_old.clear()
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._cache.clear()
+        self._drop_strips()
 
     # -- cursor -------------------------------------------------------------------------------
     def _move_to(self, row: int) -> None:
