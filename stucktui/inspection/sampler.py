@@ -64,7 +64,7 @@ class Sampler:
         self._lock = threading.Lock()  # the process lane: one process refresh at a time
         self._box_lock = threading.Lock()  # the box lane: one box refresh at a time
         # the box lane lets process refreshes and the UI's input go first (inspection/turns.py)
-        self.turns = Turns(monotonic)
+        self.turns = Turns()  # real time: a fixture clock may stand still
         self._hurry = threading.Event()  # a process refresh is asked for: a read-ahead stops
         self._pinned: PidDir | None = None
         # (pid, start time) of the process pinned last, kept after it exits: the pid alone

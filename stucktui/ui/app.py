@@ -107,7 +107,7 @@ class StuckApp(App[int]):
     def on_mount(self) -> None:
         self.push_screen(self.list_screen)
         self.set_interval(1.0, self._tick_status)
-        self.call_after_refresh(lambda: self.gc_passes.take_over(self.monotonic()))  # screens exist
+        self.call_after_refresh(lambda: self.gc_passes.take_over(time.monotonic()))  # screens exist
         if self.start_pid is not None:
             self.open_process(self.start_pid, None, started_on=True)  # which starts both lanes
             return
@@ -123,7 +123,7 @@ class StuckApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and (screen := self.current_screen) is not None:
-            self.gc_passes.input(self.monotonic())  # full collections wait for a pause, and
+            self.gc_passes.input(time.monotonic())  # full collections wait for a pause, and
             self.sampler.turns.input()  # the box lane for the frame (inspection/turns.py)
             screen.call_after_refresh(self.sampler.turns.painted)
         await super().on_event(event)
@@ -257,7 +257,7 @@ class StuckApp(App[int]):
         )
 
     def _tick_status(self) -> None:
-        self.gc_passes.tick(self.monotonic())
+        self.gc_passes.tick(time.monotonic())
         screen = self.current_screen
         if not isinstance(screen, SnapshotScreen) or not screen.is_mounted:
             return  # a timer can fire while a screen is still being composed
