@@ -653,6 +653,10 @@ def tui(args: list[str]) -> Iterator[TuiRun]:
             yield TuiRun(child, log, t0)
         finally:
             child.stop(quit_keys=b"qq")
+            keep = os.environ.get("SICKBOX_TUI_LOGS")  # a directory: each launch's event log kept
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, Path(keep) / f"tui-{time.time():.3f}-{'-'.join(args)[:40]}.log")
 
 
 _ESCAPES = re.compile(
