@@ -182,3 +182,28 @@ async def test_a_change_of_height_alone_keeps_the_lines_rendered():
         await pilot.resize_terminal(100, 24)
         await pilot.pause()
         assert table._update_count > rendered and len(table.render_line(1).text) == 100
+
+
+async def test_a_text_shown_again_is_not_laid_out_again(monkeypatch):
+    """show_text: a refresh that changed nothing (a tab key's, after the read-ahead) does not
+    update its Static (an update lays the screen out again); any change of text or style does."""
+    from textual.widgets import Static
+
+    from stucktui.ui.panels import show_text
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield Static(Text("process 42 (app)", style="bold"))
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        w = app.query_one(Static)
+        updates: list[object] = []
+        real = w.update
+        monkeypatch.setattr(w, "update", lambda t: updates.append(t) or real(t))
+        show_text(w, Text("process 42 (app)", style="bold"))
+        assert updates == []
+        show_text(w, Text("process 42 (app)", style="bold red"))
+        show_text(w, Text("process 42 (app) S", style="bold red"))
+        await pilot.pause()
+        assert len(updates) == 2 and w.render().plain == "process 42 (app) S"
