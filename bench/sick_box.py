@@ -519,12 +519,24 @@ class Samples:
     notes: list[str] = field(default_factory=list)
     # TUI runs: (to the sample's start, the sample, its snapshot to the frame), seconds
     phases: list[tuple[float, float, float]] = field(default_factory=list)
+    steps: list[dict[str, float]] = field(default_factory=list)  # span_steps of each run
 
     def phases_note(self, start: str) -> str:
         if not self.phases:
             return ""
         a, b, c = (med([p[i] for p in self.phases]) for i in range(3))
-        return f"{start} to the sample's start {ms(a)}, the sample {ms(b)}, its snapshot to the frame {ms(c)}"
+        note = f"{start} to the sample's start {ms(a)}, the sample {ms(b)}, its snapshot to the frame {ms(c)}"
+        names = sorted({k for d in self.steps for k in d if not k.endswith(" cpu")})
+        if names:
+            parts = []
+            for n in names:
+                wall = med([d.get(n, 0.0) for d in self.steps])
+                part = f"{n} {wall:,.0f} ms"
+                if any(n + " cpu" in d for d in self.steps):  # py-spy: a process of its own
+                    part += f" (CPU {med([d.get(n + ' cpu', 0.0) for d in self.steps]):,.0f} ms)"
+                parts.append(part)
+            note += "; in the span (medians, bench/sick_tui.py's steps): " + ", ".join(parts)
+        return note
 
     def add(self, wall: float, cpu: float | None = None) -> None:
         self.wall.append(wall)
@@ -588,11 +600,32 @@ def painted(events: list[Event], since: float, want: Callable[[dict[str, str]], 
 
 def phases(events: list[Event], since: float, frame: Event) -> tuple[float, float, float]:
     """Where the time from `since` to `frame` went: until the first sample after `since`
-    started, that sample, and from the last snapshot before the frame to the frame."""
+    started, from then to the snapshot the frame shows reaching the UI (the sample; the lane
+    goes on with the rules' look after it, so its end can come after the frame), and from
+    that snapshot to the frame."""
     begin = next((e.t for e in events if e.kind == "begin" and e.t >= since), math.nan)
-    end = next((e.t for e in events if e.kind == "end" and e.t >= begin), math.nan)
     applied = [e.t for e in events if e.kind == "apply" and e.t <= frame.t]
-    return begin - since, end - begin, frame.t - (applied[-1] if applied else math.nan)
+    last = applied[-1] if applied else math.nan
+    return begin - since, last - begin, frame.t - last
+
+
+# the steps of a tab key's span summed up in the notes (bench/sick_tui.py's STEPS)
+SPAN_STEPS = {
+    "files": ("PidDir.fd_links", "_to_read", "with_pipes", "collect_files", "FilesPanel.update_panels"),
+    "threads": ("ThreadCollector.collect", "pyspy", "ThreadsPanel.update_panels"),
+}
+
+
+def span_steps(events: list[Event], since: float, frame: Event, names: tuple[str, ...]) -> dict[str, float]:
+    """name -> wall ms of that step in the span (summed), and name + ' cpu' -> its thread's CPU."""
+    out: dict[str, float] = {}
+    for e in events:
+        name = e.fields.get("name")
+        if e.kind == "step" and since <= e.t <= frame.t and name in names:
+            out[name] = out.get(name, 0.0) + float(e.fields.get("ms", 0))
+            if "cpu" in e.fields:
+                out[name + " cpu"] = out.get(name + " cpu", 0.0) + float(e.fields["cpu"])
+    return out
 
 
 def in_flight(events: list[Event], at: float) -> bool:
@@ -654,6 +687,10 @@ def tui(args: list[str]) -> Iterator[TuiRun]:
             yield TuiRun(child, log, t0)
         finally:
             child.stop(quit_keys=b"qq")
+            keep = os.environ.get("SICKBOX_TUI_LOGS")  # a directory: each launch's event log kept
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, Path(keep) / f"tui-{time.time():.3f}-{'-'.join(args)[:40]}.log")
 
 
 _ESCAPES = re.compile(
@@ -1003,6 +1040,7 @@ def tab_round(
         tab.add(e.t - ts, e.cpu - cpu0)
         events = run.events()
         tab.phases.append(phases(events, ts, e))
+        tab.steps.append(span_steps(events, ts, e, SPAN_STEPS[name]))
         if shown is not None:
             seen = next(
                 x for x in events if x.kind == "frame" and x.t >= ts and x.fields.get("tab") == name

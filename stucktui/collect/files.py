@@ -56,16 +56,18 @@ def collect_files(
     clock: Callable[[], float] = time.perf_counter,
     lazy: bool = False,
     detail: Iterable[int] = (),
+    first: int = 0,
 ) -> ProcessFiles:
     """Every fd of `pid`. Raises ProcessGone when the process is gone; a refused listing gives
     an empty view with a note. `pipe_map` (scanned once per refresh) is scanned here when not
     given; `socket_states` maps socket inode -> TCP state (e.g. 'CLOSE_WAIT'). `lazy`: fdinfo
-    only where needed (see above), and for the `detail` fds; a lazy view measures the fill of
-    those fds' pipes only."""
+    only where needed (see above), and for the `detail` fds and the `first` lowest fds (the
+    rows a table in fd order shows first); a lazy view measures the fill of those fds' pipes
+    only."""
     own = piddir is None
     d = piddir or root.pid_dir(pid)
     try:
-        return _collect(root, d, pipe_map, socket_states or {}, measure_fill, clock, lazy, set(detail))
+        return _collect(root, d, pipe_map, socket_states or {}, measure_fill, clock, lazy, set(detail), first)
     finally:
         if own:
             d.close()
@@ -165,6 +167,7 @@ def _collect(
     clock: Callable[[], float],
     lazy: bool,
     detail: set[int],
+    first: int = 0,
 ) -> ProcessFiles:
     t0 = clock()
     pid = d.pid
@@ -179,6 +182,8 @@ def _collect(
     except FileNotFoundError:
         links = []  # a zombie or kernel thread has no fd table left
     links.sort()
+    if lazy and first:
+        detail.update(fd for fd, _ in links[:first])
     texts: dict[int, str] | None
     firsts: dict[str, int] = {}
     asked: set[int] | None = None  # a lazy view's fds whose fdinfo was read (or refused)

@@ -40,6 +40,10 @@ from stucktui.procfs.stat import parse_stat
 from stucktui.tools.pyspy import start_dump
 
 PIPE_MAP_EVERY = 5  # refreshes a lazy Files panel keeps the box-wide pipe map
+# fds read in full while the Files table has not said which rows it shows (its first screens in
+# fd order: a tall terminal's table shows ~50 rows and asks for a screenful either side): the
+# tab then comes on screen with them read, and its refresh reads them itself, no second reader
+FIRST_WINDOW = 100
 # a read-ahead's order: py-spy, the slowest and the one that cannot be cut short, last
 _AHEAD_ORDER = ("files", "sockets", "locks", "signals", "threads")
 _NEEDS_FILES = frozenset({"files", "locks"})
@@ -107,8 +111,13 @@ class PanelCollector:
         self._remembered = self._files = self._window = None
 
     def _detail_fds(self, pid: int) -> frozenset[int] | None:
+        """The fds the Files table shows (None: every fd); empty before it said (then the
+        first FIRST_WINDOW are read)."""
         w = self._window
         return w[1] if w is not None and w[0] == pid else frozenset()
+
+    def _told(self, pid: int) -> bool:
+        return self._window is not None and self._window[0] == pid
 
     def _pipe_map(self) -> PipeMap:
         """The box-wide pipe map, scanned again every PIPE_MAP_EVERY refreshes of a lazy view;
@@ -274,6 +283,7 @@ class PanelCollector:
         files = collect_files(
             self.root, d.pid, piddir=d, pipe_map=self._pipe_map(), socket_states=states,
             lazy=lazy and window is not None, detail=window or (),
+            first=0 if self._told(d.pid) else FIRST_WINDOW,
         )  # fmt: skip
         files = self._endpoints(d, files, sockets)
         self._files = (d.pid, files)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.widget import Widget
+from textual.widgets import Static
 
 from stucktui.model.panels import PanelData
 from stucktui.model.process import ProcessDetail
@@ -27,6 +29,21 @@ class DetailPanel(Widget):
 
     def update_panels(self, panels: PanelData) -> None:
         """Called with the panel data of each refresh."""
+
+
+def show_text(widget: Static, text: Text) -> None:
+    """widget.update(text) unless it shows that text already: an update lays the screen out
+    again and renders the widget anew, which a refresh that changed nothing (a tab key's, after
+    the read-ahead) paid in the frame that shows its data."""
+    old = widget.content
+    if not (
+        isinstance(old, Text)
+        and old.plain == text.plain
+        and old.spans == text.spans
+        and old.style == text.style
+        and (old.justify, old.no_wrap, old.overflow) == (text.justify, text.no_wrap, text.overflow)
+    ):
+        widget.update(text)
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,27 @@ async def test_scrolling_the_files_panel_fills_in_rows(tmp_path):
         done = app.last
         await wait_for(pilot, lambda: app.last is not done)  # a later refresh reads them too
         assert _mode(panel, N - 1) == "r"
+
+
+async def test_a_files_panel_off_screen_asks_for_no_rows_until_its_tab_shows():
+    """Read ahead while another tab is on screen, its rows are not read for nobody: that read
+    would share the interpreter with the refresh a tab key asks for. Shown, it asks."""
+    from textual.containers import Vertical
+
+    class HiddenApp(FilesApp):
+        def compose(self) -> ComposeResult:
+            with Vertical(id="pane"):
+                yield FilesPanel()
+
+    app = HiddenApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one("#pane")
+        pane.display = False
+        panel = app.query_one(FilesPanel)
+        panel.pid = 42
+        panel.update_panels(PanelData(files=lazy_files(set())))
+        await pilot.pause(0.2)
+        assert app.asked == [] and _mode(panel, 5) == "…"
+        pane.display = True
+        await wait_for(pilot, lambda: _mode(panel, 5) == "r")
+        assert app.asked and app.asked[0] is not None and 5 in app.asked[0]

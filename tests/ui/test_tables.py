@@ -153,3 +153,57 @@ async def test_an_opened_group_of_3000_threads_is_cut_at_the_limit_too():
         await pilot.pause()
         assert panel.table.row_count == 1001  # the group line, 999 threads, the "more" line
         assert cell(panel.table, MORE_KEY, panel.table._columns[-1][0]).startswith("… 2,001 more rows")
+
+
+async def test_a_change_of_height_alone_keeps_the_lines_rendered():
+    """A label above the table shown or hidden (the Files tab's 'as of …') changes its height,
+    not its lines: they are not rendered again; a new width renders them again."""
+    from textual.widgets import Static
+
+    class LabelApp(App):
+        CSS = "KeyedTable { height: 1fr; }"
+
+        def compose(self) -> ComposeResult:
+            yield Static("as of 12:00:00 (refreshing…)", id="label")
+            yield KeyedTable(COLUMNS)
+
+    app = LabelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.set_rows(rows(150))
+        await pilot.pause()
+        rendered = table._update_count
+        top = table.render_line(1).text
+        app.query_one("#label").display = False
+        await pilot.pause()
+        await pilot.pause()
+        assert table.size.height == 24 and table._update_count == rendered
+        assert table.render_line(1).text == top and "0" in top
+        await pilot.resize_terminal(100, 24)
+        await pilot.pause()
+        assert table._update_count > rendered and len(table.render_line(1).text) == 100
+
+
+async def test_a_text_shown_again_is_not_laid_out_again(monkeypatch):
+    """show_text: a refresh that changed nothing (a tab key's, after the read-ahead) does not
+    update its Static (an update lays the screen out again); any change of text or style does."""
+    from textual.widgets import Static
+
+    from stucktui.ui.panels import show_text
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield Static(Text("process 42 (app)", style="bold"))
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        w = app.query_one(Static)
+        updates: list[object] = []
+        real = w.update
+        monkeypatch.setattr(w, "update", lambda t: updates.append(t) or real(t))
+        show_text(w, Text("process 42 (app)", style="bold"))
+        assert updates == []
+        show_text(w, Text("process 42 (app)", style="bold red"))
+        show_text(w, Text("process 42 (app) S", style="bold red"))
+        await pilot.pause()
+        assert len(updates) == 2 and w.render().plain == "process 42 (app) S"

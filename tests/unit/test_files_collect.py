@@ -388,3 +388,28 @@ def test_the_tuis_files_panel_reads_the_rows_on_screen_and_keeps_the_pipe_map(pr
     assert not r[2].unread and r[3].unread  # later refreshes read the new window
     report = P.PanelCollector(root).collect(root.pid_dir(PID), frozenset({"files"})).files
     assert not report.unread and not report.lazy  # a report reads every fd
+
+
+def test_a_lazy_view_reads_the_lowest_fds_asked_for_by_count(proc):
+    """`first`: the rows a table in fd order shows first are read in full, the rest stay lazy."""
+    f = collect_files(ProcRoot(str(proc)), PID, measure_fill=False, lazy=True, first=4)
+    r = rows_by_fd(f)
+    lowest = sorted(r)[:4]
+    assert not any(r[fd].unread for fd in lowest) and r[lowest[-1]].mode is not None
+    assert f.unread and min(f.unread) > lowest[-1]
+
+
+def test_the_tuis_files_panel_reads_its_first_rows_until_the_table_says_which_it_shows(proc, monkeypatch):
+    """Read ahead and at the tab key's refresh, before the table said which rows it shows: the
+    first FIRST_WINDOW fds, so the tab comes on screen with its rows read and asks for none."""
+    from stucktui.collect import panels as P
+
+    monkeypatch.setattr(P, "FIRST_WINDOW", 4)  # fds 0 to 3 (2 and 3: unread when not asked for)
+    root = ProcRoot(str(proc))
+    pc = P.PanelCollector(root, lazy_files=True)
+    with root.pid_dir(PID) as d:
+        r = rows_by_fd(pc.collect(d, frozenset({"files"})).files)
+        assert sorted(r)[:4] == [0, 1, 2, 3] and not r[2].unread and not r[3].unread and r[6].unread
+        pc.show_fds(PID, {6})  # the table said: these rows, not the first ones
+        r = rows_by_fd(pc.collect(d, frozenset({"files"})).files)
+    assert r[2].unread and r[3].unread and not r[6].unread

@@ -31,7 +31,7 @@ from stucktui.ui.messages import (
     ShowSocketRequested,
     SignalRequested,
 )
-from stucktui.ui.panels import DETAIL_PANELS, DetailPanel
+from stucktui.ui.panels import DETAIL_PANELS, DetailPanel, show_text
 from stucktui.ui.safe import safe_text
 from stucktui.ui.screens.triage import finding_text
 from stucktui.ui.view import SnapshotScreen, ViewContext
@@ -204,7 +204,7 @@ class ProcessScreen(SnapshotScreen):
         t = Text(f"process {detail.pid} ", style="bold")
         t.append_text(safe_text(f"({detail.name})", "bold"))
         t.append(f"  {detail.state} {detail.state_name}", style="")
-        title.update(t)
+        show_text(title, t)
         for panel in self.query(DetailPanel):
             panel.kernel_stacks = self.kernel_stacks
             panel.update_detail(detail, self.now)
@@ -232,7 +232,7 @@ class ProcessScreen(SnapshotScreen):
             at = self.data_at.get(key)
             label.display = key in self.stale and at is not None and not self.gone
             if at is not None:
-                label.update(Text(f"as of {clock_time(at)} (refreshing…)", style="bold yellow"))
+                show_text(label, Text(f"as of {clock_time(at)} (refreshing…)", style="bold yellow"))
 
     def _shown(self, panel: DetailPanel, came: bool) -> None:
         """A panel's data came: the panel takes the place of its 'reading…' line."""
@@ -312,7 +312,7 @@ class ProcessScreen(SnapshotScreen):
             width = max(20, (box.content_region.width or self.size.width - 2) or 78)
             shown = fit_findings([finding_text(f) for f in self.findings], width, self.header_rows())
             t.append_text(shown)
-        box.update(t)
+        show_text(box, t)
 
     def header_rows(self) -> int:
         """The rows the findings may take over the panels: a sixth of the screen, 3 at least."""
@@ -341,7 +341,7 @@ class ProcessScreen(SnapshotScreen):
         status = Text(f"{line} · ", style="bold red") if line else Text()
         status.append(freshness)
         for w in self.query("#status").results(Static):  # none while composing or closing
-            w.update(status)
+            show_text(w, status)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the panel's keys (filter, order, group) work only with the focus inside it

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from stucktui.fd_listing import SORT_TITLES, filter_fds, next_sort, sort_fds
@@ -194,9 +195,17 @@ class FilesPanel(DetailPanel):
             self._ask_timer.stop()
         self._ask_timer = self.set_timer(0.05, self._ask)  # once scrolling pauses
 
+    def on_show(self) -> None:
+        self._schedule_ask()  # its tab came on screen: the rows it shows now
+
+    def _hidden(self) -> bool:
+        """Its tab is not on screen: a read for rows nobody sees would share the interpreter
+        with the refresh the tab key asks for, and slow it."""
+        return not all(w.display for w in self.ancestors_with_self if isinstance(w, Widget))
+
     def _ask(self) -> None:
         files, pid = self.files, self.pid
-        if files is None or pid is None:
+        if files is None or pid is None or self._hidden():
             return
         if _reads_all(self.sort_key, self.query_text):
             if not self._all_asked and files.lazy:

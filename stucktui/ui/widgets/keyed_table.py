@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
@@ -35,6 +36,17 @@ class KeyedTable(DataTable[Text | str]):
         self._columns = columns
         self._plain: dict[str, tuple[str, ...]] = {}
         self.before_bottom: Callable[[], None] | None = None  # an owner that builds rows lazily
+        self._width = -1  # the width of the lines rendered (see _on_resize)
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """DataTable drops every line it rendered on any resize (its caches are keyed by a
+        count it bumps). A line is its row's cells cut to the width: a change of height alone
+        (a label above the table shown or hidden, as the Files tab's 'as of …' is) keeps them,
+        so only a new width lets DataTable's handler run (a 20,000-fd Files tab re-rendered
+        every row on screen for that label, twice a tab key)."""
+        if event.size.width == self._width:
+            event.prevent_default()  # the base classes' handlers are not called
+        self._width = event.size.width
 
     def action_scroll_bottom(self) -> None:
         """ctrl+end: to the last row, after the owner has built every row it would show."""

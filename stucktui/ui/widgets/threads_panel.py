@@ -13,7 +13,7 @@ from stucktui.model.text import head_and_tail
 from stucktui.model.threads import ThreadGroup, ThreadRow, ThreadsSnapshot
 from stucktui.ui.keys import THREADS_KEYS, bindings
 from stucktui.ui.messages import KernelStacksToggled, NativeBacktraceRequested, PyspyNativeToggled
-from stucktui.ui.panels import DetailPanel
+from stucktui.ui.panels import DetailPanel, show_text
 from stucktui.ui.safe import safe_text
 from stucktui.ui.widgets.keyed_table import KeyedTable, first_rows
 
@@ -115,7 +115,7 @@ class ThreadsPanel(DetailPanel):
         for n in snap.notes:
             head.append("\n! ", style="yellow")
             head.append_text(safe_text(n))
-        summary.update(head)
+        show_text(summary, head)
         self.redraw()
 
     def redraw(self) -> None:
@@ -171,13 +171,13 @@ class ThreadsPanel(DetailPanel):
     def _show_stack(self, key: str | None) -> None:
         out = self.query_one("#threads-stack", Static)
         if self._snap is None or key is None:
-            out.update("")
+            show_text(out, Text())
             return
         if key.startswith("group:"):
             key = key.removeprefix("group:")
         row = self._snap.row(int(key))
         if row is None:
-            out.update("")
+            show_text(out, Text())
             return
         t = Text(f"thread {row.tid} ", style="bold")
         t.append_text(safe_text(row.name))
@@ -201,4 +201,4 @@ class ThreadsPanel(DetailPanel):
                 t.append("\n")  # safe_text shows a newline inside its text as \\n
         elif self.kernel_stacks:
             t.append("  kernel stack: not readable (root only, and not for every kernel)\n", style="yellow")
-        out.update(t)
+        show_text(out, t)
