@@ -80,7 +80,7 @@ STEPS = (
     ("stucktui.procfs.root", "PidDir.fd_links"),
     ("stucktui.collect.threads", "ThreadCollector.collect"),
     ("stucktui.inspection.examine", "examine"),
-    ("stucktui.inspection.sampler", "Sampler._yield"),
+    ("stucktui.inspection.turns", "Turns.wait"),  # logged when it waited (_timed)
     ("stucktui.ui.app", "StuckApp.on_snapshot_ready"),
     ("stucktui.ui.screens.process", "ProcessScreen.update_detail"),
     ("stucktui.ui.widgets.files_panel", "FilesPanel.update_panels"),
@@ -106,7 +106,8 @@ def _timed(log: Callable[[str, str], None], name: str, fn: Callable[..., Any]) -
             return fn(*a, **kw)
         finally:
             ms, cpu = (time.perf_counter() - t0) * 1e3, (time.thread_time() - c0) * 1e3
-            log("step", f"name={name} ms={ms:.1f} cpu={cpu:.1f} thr={_thread()}")
+            if ms >= 1.0 or name != "Turns.wait":  # a pause point that did not wait: not a step
+                log("step", f"name={name} ms={ms:.1f} cpu={cpu:.1f} thr={_thread()}")
 
     return step
 
