@@ -6,7 +6,7 @@ about 145,000 objects and Python started a full pass every few refreshes, each 5
 (more wall time with both cores pegged): the longest key-to-repaint pauses of the benchmark.
 
 Two things here:
-- start-up's objects (the modules, the app's screens and widgets: about 40,000) are frozen
+- start-up's objects (the modules, the app's screens and widgets: about 55,000) are frozen
   once (gc.freeze): they live as long as the process, and walking them again gains nothing;
 - the automatic full passes are switched off (generation 2's threshold out of reach) and run
   instead by the app's one-second tick once no key or mouse event has come for IDLE seconds,
