@@ -180,10 +180,14 @@ def index_inodes(index: array[int]) -> list[int]:
     return memoryview(index).cast("B").cast("I")[_HIGH].tolist()
 
 
+def _as_set(inodes: Collection[int]) -> set[int] | frozenset[int]:
+    return inodes if isinstance(inodes, (set, frozenset)) else set(inodes)
+
+
 def _bulk(index: array[int], inodes: Collection[int]) -> Iterator[int]:
     """The entries of an inode_index whose inode is among `inodes`, the first of each inode
     only (as located()), found in one pass at C speed."""
-    want = inodes if isinstance(inodes, (set, frozenset)) else set(inodes)
+    want = _as_set(inodes)
     last = -1
     for key in compress(index, map(want.__contains__, index_inodes(index))):
         if key >> 32 != last:
@@ -194,8 +198,7 @@ def _bulk(index: array[int], inodes: Collection[int]) -> Iterator[int]:
 def listed_in(index: array[int], inodes: Collection[int]) -> set[int]:
     """Which of these inodes an inode_index holds."""
     if len(inodes) > BULK_LOOKUP:
-        want: set[int] | frozenset[int] = inodes if isinstance(inodes, (set, frozenset)) else set(inodes)
-        return set(want.intersection(index_inodes(index)))
+        return set(_as_set(inodes).intersection(index_inodes(index)))
     return {ino for ino in inodes if located(index, ino) is not None}
 
 
