@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from stucktui.diagnose.engine import evaluate
+from stucktui.diagnose.engine import evaluate, sort_findings
 from stucktui.diagnose.rules.close_wait import close_wait_leak, close_wait_unanswered, close_wait_unread
 from stucktui.diagnose.rules.listen import listen_backlog_full
 from stucktui.diagnose.rules.locks import lock_self_wait, lock_wait
@@ -21,6 +21,7 @@ from stucktui.diagnose.rules.workers import workers_all_blocked
 from stucktui.diagnose.subject import Ages
 from stucktui.model.context import ChildProcess, Context, ForeignLock, PeerProcess, SendPeer
 from stucktui.model.files import PipeEnd
+from stucktui.model.finding_groups import group_findings
 from stucktui.model.locks import FileUser, LockEntry
 from stucktui.model.net import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_LISTEN
 from stucktui.model.signals import ParentDiff
@@ -995,6 +996,21 @@ def test_lock_wait_one_finding_per_locked_file_naming_the_fd_being_locked():
 def test_fd_exhaustion(n, severity):
     (f,) = fd_exhaustion(subject(num_fds=n, fd_soft_limit=1024))
     assert f.severity == severity and f"has {n} of its 1024 file descriptors open" in f.summary
+
+
+def test_fd_exhaustion_from_a_close_wait_leak_is_one_group_with_it():
+    """A pool leaking CLOSE_WAIT sockets up to its fd limit: the limit names the leaked fds,
+    so the two findings are one cause (the leak) and one group, not two incidents."""
+    leak_rows = _pool(900)
+    s = subject(num_fds=950, fd_soft_limit=1024, sockets=sockets(*leak_rows))
+    (exh,) = fd_exhaustion(s)
+    (leak,) = close_wait_leak(s)
+    assert exh.fds == tuple(r.fd for r in leak_rows) == leak.fds
+    assert "900 of them are CLOSE_WAIT sockets" in exh.evidence
+    (group,) = group_findings(sort_findings([exh, leak]))
+    assert len(group.members) == 2
+    (alone,) = fd_exhaustion(subject(num_fds=950, fd_soft_limit=1024))
+    assert alone.fds == ()  # nothing to share: its own group
 
 
 def test_fd_exhaustion_silent():

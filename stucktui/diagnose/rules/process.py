@@ -30,15 +30,16 @@ def fd_exhaustion(s: Subject) -> list[Finding]:
         evidence.append("by kind: " + ", ".join(f"{k} {v}" for k, v in s.files.counts[:5]))
         if s.files.fd_hard_limit:
             evidence.append(f"hard limit {s.files.fd_hard_limit}")
-    if s.sockets is not None:
-        cw = sum(1 for r in s.sockets.rows if r.state == "CLOSE_WAIT")
-        if cw:
-            evidence.append(f"{cw} of them are CLOSE_WAIT sockets")
+    # the CLOSE_WAIT sockets it names are close-wait-leak's too: sharing fds, the two findings
+    # are one group (model/finding_groups), the leak and the limit it drives the process to
+    cw = tuple(r.fd for r in s.sockets.rows if r.state == "CLOSE_WAIT") if s.sockets is not None else ()
+    if cw:
+        evidence.append(f"{len(cw)} of them are CLOSE_WAIT sockets")
     steps = [
         "press 4 for the Files panel: which kind of fd piles up (sockets in CLOSE_WAIT, pipes, files)",
         f"buy time: `prlimit --pid {s.pid} --nofile=NEW:HARD` raises the soft limit up to the hard one",
     ]
-    return [s.finding("fd-exhaustion", severity, summary, evidence, steps, panel="files")]
+    return [s.finding("fd-exhaustion", severity, summary, evidence, steps, panel="files", fds=cw)]
 
 
 _D_MIN_AGE = 10.0  # a D state seen for less is normal disk or page-fault I/O
