@@ -33,3 +33,23 @@ def test_the_fd_index_pass_pauses_in_the_box_lane(tmp_path):
     with pausing(lambda: calls.append(1)):
         FdIndex(ProcRoot(str(tmp_path))).current()
     assert len(calls) == 2
+
+
+def test_work_handed_to_another_thread_pauses_as_its_caller_would():
+    """The first look's fd index pass runs in a side thread (inspection/triage.py): it takes
+    the box lane's pause with it, so a key's refresh does not share the interpreter with it."""
+    from stucktui.collect.pausing import inheriting
+
+    paused: list[str] = []
+
+    def work() -> None:
+        for i in range(2 * PAUSE_EVERY + 1):
+            pause_point(i)
+
+    with pausing(lambda: paused.append(threading.current_thread().name)):
+        handed = inheriting(work)
+    other = threading.Thread(target=handed, name="side")
+    other.start()
+    other.join()
+    assert paused == ["side", "side"]
+    assert inheriting(work) is work  # nothing registered here: nothing to take along
