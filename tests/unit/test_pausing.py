@@ -53,3 +53,22 @@ def test_work_handed_to_another_thread_pauses_as_its_caller_would():
     other.join()
     assert paused == ["side", "side"]
     assert inheriting(work) is work  # nothing registered here: nothing to take along
+
+
+def test_the_triages_row_pass_pauses_in_the_box_lane():
+    """scan_box's pass over every process (5,000 on a sick box) lets a key's refresh go first."""
+    from dataclasses import replace
+
+    from stucktui.collect.boxscan import scan_box
+    from stucktui.collect.proclist import ProcessListCollector
+    from tests.fixture_proc import fixture_root, frozen_clock, frozen_monotonic
+
+    root = fixture_root()
+    snap = ProcessListCollector(
+        root, clock=frozen_clock(), monotonic=frozen_monotonic(), close_wait=False
+    ).collect()
+    rows = [replace(snap.rows[0], pid=10_000 + i) for i in range(2 * PAUSE_EVERY + 1)]  # gone: not suspect
+    calls: list[int] = []
+    with pausing(lambda: calls.append(1)):
+        scan_box(root, rows, listeners=False)
+    assert len(calls) == 2
