@@ -65,9 +65,6 @@ class StuckApp(App[int]):
     ) -> None:
         """proc: the /proc to read (the sampler is built on it), unless a sampler is given."""
         super().__init__()
-        # no sliding tab underline (0.3 s of frames on the UI thread while a tab's refresh reads:
-        # they share the interpreter lock) nor smooth scrolls: each moves at once
-        self.animation_level = "none"
         from stucktui.ui.action_flows import ActionFlows
 
         self.read_only = read_only
