@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.fileid import MountTable, fd_key
 from stucktui.collect.lock_pollers import NAP_WCHANS, mark_pollers
+from stucktui.collect.pausing import pause_point
 from stucktui.model import clues
 from stucktui.model.context import SEND_CALLS, ChildProcess
 from stucktui.model.net import TCP_CLOSE_WAIT, TCP_LISTEN, in_accept_queue_of
@@ -376,7 +377,8 @@ def scan_box(
             target=lambda: full.update(_listener_suspects()), name="listeners", daemon=True
         )
         dumps.start()
-    for row in rows:
+    for i, row in enumerate(rows):
+        pause_point(i)  # the box lane lets a key's process refresh go first (collect/pausing.py)
         if row.is_kernel_thread:
             continue
         try:

@@ -85,6 +85,7 @@ def with_pipes(
     unread = PipeFill(None, None, NOT_READ)
     out = []
     me: str | None = None  # this process's name, read once if needed
+    ends: dict[int, list[FdRow]] | None = None  # inode -> this process's rows, made once if needed
     for r in rows:
         if (
             r.kind not in (ft.PIPE, ft.FIFO)
@@ -97,7 +98,12 @@ def with_pipes(
         unseen = r.kind == ft.PIPE and pipe_map.only is not None and r.inode not in pipe_map.only
         if unseen:  # its own ends are all that is known
             me = me if me is not None else _comm(root, d.pid)
-            holders = tuple(PipeEnd(d.pid, me, o.fd, o.mode or "?") for o in rows if o.inode == r.inode)
+            if ends is None:  # one pass over the rows, not one per pipe (20,000 fds, hundreds of pipes)
+                ends = {}
+                for o in rows:
+                    if o.inode is not None:
+                        ends.setdefault(o.inode, []).append(o)
+            holders = tuple(PipeEnd(d.pid, me, o.fd, o.mode or "?") for o in ends[r.inode])
         else:
             holders = pipe_map.holders(r.inode) if r.kind == ft.PIPE else pipe_map.fifo_holders(r.target)
         view = pipe_view(

@@ -27,6 +27,20 @@ def pausing(pause: Callable[[], None]) -> Iterator[None]:
         _local.pause = before
 
 
+def inheriting(work: Callable[[], None]) -> Callable[[], None]:
+    """`work` to run in another thread with this thread's pause (none: none): a pass the box
+    lane hands to a side thread (the first look's fd index) parks as the box lane would."""
+    pause = getattr(_local, "pause", None)
+    if pause is None:
+        return work
+
+    def run() -> None:
+        with pausing(pause):
+            work()
+
+    return run
+
+
 def pause_point(i: int) -> None:
     """Call at item `i` of a long loop: every PAUSE_EVERY items, the thread's pause, if any."""
     if i % PAUSE_EVERY == 0 and i:

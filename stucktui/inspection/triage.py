@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import scan_box
 from stucktui.collect.close_wait import CloseWaitCounter
+from stucktui.collect.pausing import inheriting
 from stucktui.collect.proclist import FIRST_CPU_WINDOW, ProcessListCollector, with_cpu
 from stucktui.diagnose.chains import by_root, follow
 from stucktui.diagnose.engine import TRACKED_KINDS, sort_findings
@@ -63,7 +64,8 @@ def cpu_window_wait(facts: BoxFacts, window: float = FIRST_CPU_WINDOW) -> Callab
         t0 = time.monotonic()
         seconds += (window - seconds) / 2 if seconds > 0 else window / 2
         threads = [
-            threading.Thread(target=_quietly(facts.warm_index), name="fd_index", daemon=True),
+            # the pass pauses where the box lane would: a key's refresh runs alone (collect/pausing.py)
+            threading.Thread(target=_quietly(inheriting(facts.warm_index)), name="fd_index", daemon=True),
             threading.Thread(target=_quietly(facts.prefetch_sockets), name="sock_diag", daemon=True),
         ]
         with _AHEAD_LOCK:

@@ -168,3 +168,25 @@ async def test_a_refresh_asked_for_while_the_process_lane_unpins_runs_once_it_en
             await wait_for(pilot, lambda: app.lanes["process"].timer is not None)
     finally:
         s.gate.set()
+
+
+async def test_a_tab_switch_moves_the_underline_at_once_without_frames_of_animation():
+    """The tab underline's slide was 0.3 s of frames on the UI thread while the refresh the key
+    asked for read (both need the interpreter lock): it jumps now, in the switch's first frame."""
+    from textual.widgets import Tabs
+    from textual.widgets._tabs import Underline
+
+    app, s = held_app(1)
+    s.box_gate.set()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProcessScreen) and app.screen.examined)
+        assert app.animation_level == "none"
+        await pilot.press("4")
+        await pilot.pause()
+        tabs = app.screen.query_one(Tabs)
+        active = tabs.active_tab
+        assert active is not None and active.id is not None and "files" in active.id
+        start, end = active.virtual_region.shrink(active.styles.gutter).column_span
+        line = tabs.query_one(Underline)
+        assert (line.highlight_start, line.highlight_end) == (start, end)
+        assert not app.animator.is_being_animated(line, "highlight_start")

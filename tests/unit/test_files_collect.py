@@ -413,3 +413,30 @@ def test_the_tuis_files_panel_reads_its_first_rows_until_the_table_says_which_it
         pc.show_fds(PID, {6})  # the table said: these rows, not the first ones
         r = rows_by_fd(pc.collect(d, frozenset({"files"})).files)
     assert r[2].unread and r[3].unread and not r[6].unread
+
+
+def test_pipes_the_index_could_not_answer_for_show_their_own_ends_each(tmp_path):
+    """A pipe outside the map's `only` (the index busy while painting) gets this process's own
+    ends as its holders: found in one pass over the rows, each pipe its own ends only."""
+    from stucktui.collect.fdviews import with_pipes
+    from stucktui.collect.pipemap import PipeMap
+    from stucktui.model.files import FdRow, PipeFill
+    from stucktui.procfs import fdtarget as ft
+    from stucktui.procfs.root import PidDir, ProcRoot
+
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "comm").write_text("worker\n")
+    rows = [FdRow(0, "file", "/dev/null", "r", (), 0, 1)]
+    for n in range(50):  # pipe n: fds 2n+1 (read) and 2n+2 (write)
+        rows.append(FdRow(2 * n + 1, ft.PIPE, f"pipe:[{100 + n}]", "r", (), 0, 100 + n))
+        rows.append(FdRow(2 * n + 2, ft.PIPE, f"pipe:[{100 + n}]", "w", (), 0, 100 + n))
+    root = ProcRoot(str(tmp_path))
+    nothing = PipeMap({}, {}, 0, 0.0, only=frozenset())
+    fills = {100 + n: PipeFill(0, 65536) for n in range(50)}
+    out = with_pipes(root, PidDir(root, 7), rows, nothing, {}, fills, [])
+    assert out[0].pipe is None
+    for r in out[1:]:
+        assert r.pipe is not None and r.pipe.inode == r.inode
+        assert [(e.pid, e.name, e.fd, e.end) for e in r.pipe.holders] == [
+            (7, "worker", r.inode * 2 - 199, "r"), (7, "worker", r.inode * 2 - 198, "w")
+        ]  # fmt: skip
