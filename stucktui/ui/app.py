@@ -16,6 +16,7 @@ from typing import Any
 from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.constants import TEXTUAL_ANIMATIONS
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
@@ -65,6 +66,8 @@ class StuckApp(App[int]):
     ) -> None:
         """proc: the /proc to read (the sampler is built on it), unless a sampler is given."""
         super().__init__()
+        # no tab underline slide nor smooth scroll (frames beside a tab key's refresh) unless asked
+        self.animation_level = TEXTUAL_ANIMATIONS if "TEXTUAL_ANIMATIONS" in os.environ else "none"
         from stucktui.ui.action_flows import ActionFlows
 
         self.read_only = read_only
@@ -73,10 +76,7 @@ class StuckApp(App[int]):
             self.sub_title = "READ-ONLY: signals and fd closing are refused (and logged)"
             # the footer says so on every screen
             self.bind("f12", "read_only_info", description="READ-ONLY: actions refused", key_display="RO")
-        self.monotonic = monotonic
-        self.interval = interval
-        self.start_pid = start_pid
-        self.clock = clock
+        self.monotonic, self.interval, self.start_pid, self.clock = monotonic, interval, start_pid, clock
         self.sampler = sampler or Sampler.for_path(proc, clock=clock, monotonic=monotonic)
         self.paused = False
         self.euid = os.geteuid() if euid is None else euid

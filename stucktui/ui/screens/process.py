@@ -119,9 +119,6 @@ class ProcessScreen(SnapshotScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        # no sliding tab underline: its 0.3 s of frames on the UI thread shared the interpreter
-        # lock with the refresh a tab key asks for (off for the whole app from then on)
-        self.app.animation_level = "none"
         self.query_one("#gone", Static).display = False
         for label in self.query(".asof").results(Static):
             label.display = False
