@@ -12,6 +12,8 @@ import threading
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from stucktui.diagnose.clock import PACK_AT, IntClock
+
 if TYPE_CHECKING:
     from stucktui.diagnose.subject import Ages
 
@@ -23,7 +25,7 @@ _MAX_PROCESSES = 20_000
 class History:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: dict[Identity, dict[str, dict[Hashable, float]]] = {}
+        self._seen: dict[Identity, dict[str, Mapping[Hashable, float]]] = {}
 
     def observe(self, identity: Identity, current: Mapping[str, Iterable[Hashable]], now: float) -> Ages:
         """Record what one process shows now, by kind; forget, for the kinds given, what it no
@@ -36,11 +38,18 @@ class History:
                 if len(self._seen) >= _MAX_PROCESSES:
                     self._seen.pop(next(iter(self._seen)))  # the oldest process entry
                 kinds = self._seen[identity] = {}
-            ages: dict[str, dict[object, float]] = {}
+            ages: dict[str, Mapping[object, float]] = {}
             for kind, keys in current.items():
                 before = kinds.get(kind, {})
+                listed = keys if isinstance(keys, list | tuple) else list(keys)
+                if PACK_AT <= len(listed) <= _MAX_KEYS:
+                    clock = IntClock.pack(listed, before, now)
+                    if clock is not None:  # many int keys (socket inodes): packed, no object a key
+                        kinds[kind] = clock
+                        ages[kind] = clock.ages(now)
+                        continue
                 now_seen: dict[Hashable, float] = {}
-                for k in keys:
+                for k in listed:
                     if len(now_seen) >= _MAX_KEYS:
                         break
                     now_seen[k] = before.get(k, now)
@@ -74,7 +83,12 @@ class History:
             return
         with other._lock:
             theirs = other._seen.get(identity)
-            copied = {kind: dict(keys) for kind, keys in theirs.items()} if theirs else None
+            # an IntClock is immutable: shared, not copied
+            copied: dict[str, Mapping[Hashable, float]] | None = (
+                {kind: keys if isinstance(keys, IntClock) else dict(keys) for kind, keys in theirs.items()}
+                if theirs
+                else None
+            )
         if copied is None:
             return
         with self._lock:

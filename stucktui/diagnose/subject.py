@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from stucktui.diagnose.clock import ClockAges
 from stucktui.model.context import Context
 from stucktui.model.files import FdRow, ProcessFiles
 from stucktui.model.findings import Finding, Severity
@@ -50,6 +51,8 @@ class Ages:
         if not self.tracked:
             return None
         ages = self.by_kind.get(kind, {})
+        if isinstance(ages, ClockAges):
+            return ages.oldest(keys)  # many socket inodes: one C pass
         return max((ages.get(k, 0.0) for k in keys), default=0.0)
 
 
