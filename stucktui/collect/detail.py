@@ -25,7 +25,7 @@ from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.limits import parse_limits
 from stucktui.procfs.privilege import refusal
 from stucktui.procfs.root import PidDir, ProcRoot
-from stucktui.procfs.stat import CLOCK_TICKS, cpu_percent, parse_stat
+from stucktui.procfs.stat import CLOCK_TICKS, PidStat, cpu_percent, parse_stat
 from stucktui.procfs.status import parse_status
 from stucktui.procfs.system import parse_boot_time
 
@@ -165,16 +165,40 @@ def _collect(
     )
 
 
+class CpuWindow:
+    """A process's CPU use over a window that other reads can fill: opened (its stat read), then
+    closed no sooner than `window` seconds after. `report PID` reads its panels inside the
+    window instead of sleeping through it, then waits out what is left before the threads."""
+
+    def __init__(self, root: ProcRoot, pid: int, window: float = 0.5) -> None:
+        self.root, self.pid, self.window = root, pid, window
+        self.t0 = time.monotonic()
+        try:
+            self.first: PidStat | None = parse_stat(root.read_text(pid, "stat", pid=pid))
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            self.first = None
+
+    def wait(self) -> None:
+        """Sleep out what is left of the window (nothing once it has passed)."""
+        left = self.t0 + self.window - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+
+    def percent(self) -> float | None:
+        """CPU use over the window (100 = one full core), after waiting out what is left of it;
+        None when the process could not be read or is another one now."""
+        self.wait()
+        a = self.first
+        try:
+            b = parse_stat(self.root.read_text(self.pid, "stat", pid=self.pid))
+        except (ProcessGone, AccessDenied, OSError, ValueError):
+            return None
+        dt = time.monotonic() - self.t0
+        if a is None or a.starttime != b.starttime or dt <= 0:
+            return None
+        return cpu_percent(b.utime + b.stime - a.utime - a.stime, dt, b.num_threads)
+
+
 def sample_cpu_percent(root: ProcRoot, pid: int, window: float = 0.5) -> float | None:
     """CPU use over a short window, for one-shot reports (100 = one full core)."""
-    try:
-        a = parse_stat(root.read_text(pid, "stat", pid=pid))
-        t0 = time.monotonic()
-        time.sleep(window)
-        b = parse_stat(root.read_text(pid, "stat", pid=pid))
-        dt = time.monotonic() - t0
-    except (ProcessGone, AccessDenied, OSError, ValueError):
-        return None
-    if a.starttime != b.starttime or dt <= 0:
-        return None
-    return cpu_percent(b.utime + b.stime - a.utime - a.stime, dt, b.num_threads)
+    return CpuWindow(root, pid, window).percent()

@@ -177,16 +177,23 @@ class PanelCollector:
         kernel_stacks: bool = False,
         asked: bool = True,
         progress: PanelProgress = QUIET,
+        before_threads: Callable[[], None] | None = None,
     ) -> PanelData:
-        """python=True runs py-spy now; otherwise the last dump of this pid is merged again, so
+        """`before_threads`, when given, runs right before the threads are read (`report PID`
+        waits out its CPU window there: the other panels are read inside it). python=True runs
+        py-spy now; otherwise the last dump of this pid is merged again, so
         stacks persist between the slow py-spy refreshes. `asked`: someone asked for these
         stacks (y); a dump nobody asked for is skipped for a while after py-spy did not
         answer (stucktui.tools.pyspy.HUNG_PAUSE). Raises ProcessGone. A lazy view (the TUI's)
         paints: the box facts' index answers it without waiting (BoxFacts.painting)."""
         if self.facts is not None and self.lazy_files:
             with self.facts.painting():
-                return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
-        return self._collect(d, want, python, nonblocking, native, kernel_stacks, asked, progress)
+                return self._collect(
+                    d, want, python, nonblocking, native, kernel_stacks, asked, progress, before_threads
+                )
+        return self._collect(
+            d, want, python, nonblocking, native, kernel_stacks, asked, progress, before_threads
+        )
 
     def read_ahead(
         self, d: PidDir, want: frozenset[str], *, kernel_stacks: bool, stop: Callable[[], bool]
@@ -213,6 +220,7 @@ class PanelCollector:
         kernel_stacks: bool,
         asked: bool,
         progress: PanelProgress,
+        before_threads: Callable[[], None] | None = None,
     ) -> PanelData:
         pid = d.pid
         threads: ThreadsSnapshot | Unavailable | None = None
@@ -249,6 +257,8 @@ class PanelCollector:
                 locks = _reason(exc)
             progress.got("locks", locks)
         if "threads" in want:
+            if before_threads is not None:
+                before_threads()
             py = " and py-spy" if python else ""
             progress.reading(f"the threads of pid {pid} (/proc/{pid}/task{py})")
             threads = self._collect_threads(d, resolver or self._remembered_resolver(d), python,

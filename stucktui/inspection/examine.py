@@ -5,11 +5,11 @@ report PID` and the live tests alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stucktui.collect.boxfacts import BoxFacts
 from stucktui.collect.boxscan import BoxScan
-from stucktui.collect.detail import collect_detail, sample_cpu_percent
+from stucktui.collect.detail import CpuWindow, collect_detail
 from stucktui.collect.panels import QUIET, PanelCollector, PanelProgress
 from stucktui.collect.peers import children_of
 from stucktui.collect.threads import ThreadCollector
@@ -26,7 +26,7 @@ from stucktui.model.process import ProcessDetail, ProcessListSnapshot, ProcessRo
 from stucktui.model.waits import WaitChain
 from stucktui.procfs.errors import AccessDenied, ProcessGone
 from stucktui.procfs.locks import parse_locks
-from stucktui.procfs.root import ProcRoot
+from stucktui.procfs.root import PidDir, ProcRoot
 from stucktui.procfs.stat import parse_stat
 
 
@@ -136,7 +136,7 @@ def examine_pid(
     examine(). Its identity (pid, start time) is pinned first, and checked once everything
     is read: the pinned process must still exist then (while it does its pid cannot name
     another), else ExitedDuringReport. Raises ProcessGone, AccessDenied or OSError when the
-    process itself cannot be read; blocks for about `window`: call it from a worker or a
+    process itself cannot be read; takes at least `window`: call it from a worker or a
     command. `progress` is told each step and result (the report's deadline, inspection.bounded);
     `facts`, the box-wide facts to share (one per call without it: `report PID` makes one per run)."""
     facts = facts or BoxFacts(root)
@@ -145,15 +145,28 @@ def examine_pid(
         try:
             progress.reading(f"pid {pid} itself (/proc/{pid}/stat, status, cmdline)")
             collector = PanelCollector(root, facts=facts)
-            collector.threads.prime(d)  # per-thread CPU over the same window as the process's
-            cpu = sample_cpu_percent(root, pid, window)
-            detail = collect_detail(root, pid, piddir=d, cpu_percent=cpu)
+            # CPU over `window`, the process's and each thread's: the panels before the threads
+            # are read inside it, and the threads once it has passed (not a sleep, then the reads)
+            cpu = CpuWindow(root, pid, window)
+            collector.threads.prime(d)
+            detail = collect_detail(root, pid, piddir=d)
             progress.got("detail", detail)
-            panels = collector.collect(d, ALL_PANELS, python=python, progress=progress)
+            panels = collector.collect(
+                d, ALL_PANELS, python=python, progress=progress, before_threads=cpu.wait
+            )
+            detail = replace(detail, cpu_percent=cpu.percent())
             progress.reading(f"what the threads of pid {pid} wait on in other processes (wait chains)")
             seen = examine(root, detail, panels=panels, python=python, facts=facts)
         except ProcessGone as exc:
             raise ExitedDuringReport(pid, born) from exc
-        if detail.starttime_ticks != born or not d.alive():
+        if detail.starttime_ticks != born or _born_now(d) != born or not d.alive():
             raise ExitedDuringReport(pid, born)
     return Examined(detail, panels, seen.findings, seen.chains)
+
+
+def _born_now(d: PidDir) -> int | None:
+    """The start time the pinned directory gives now (None: it cannot be read, it is gone)."""
+    try:
+        return parse_stat(d.read_text("stat")).starttime
+    except (ProcessGone, AccessDenied, OSError, ValueError):
+        return None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stucktui.collect.detail import CpuWindow
 from stucktui.inspection import examine as examine_mod
 from stucktui.inspection.examine import ExitedDuringReport, examine_pid
 from stucktui.inspection.request import SampleRequest
@@ -115,16 +116,24 @@ def test_triage_drops_findings_of_processes_that_exited_or_were_replaced(tmp_pat
     assert still_there(root, kept) == [finding(7655, None)]
 
 
+def _reused_meanwhile(proc):
+    """A CPU window whose pid goes to another process once the window is waited out."""
+
+    class Reused(CpuWindow):
+        done = False
+
+        def wait(self) -> None:  # no sleep: the window is over when the pid is reused
+            if not self.done:
+                reuse(proc, PID)
+                self.done = True
+
+    return Reused
+
+
 def test_report_refuses_a_process_replaced_while_it_was_read(tmp_path, monkeypatch):
     proc = copy_proc(tmp_path)
-    real = examine_mod.sample_cpu_percent
-
-    def reused_meanwhile(root, pid, window=0.5):
-        cpu = real(root, pid, 0)
-        reuse(proc, PID)  # the pid changes hands during the report's CPU window
-        return cpu
-
-    monkeypatch.setattr(examine_mod, "sample_cpu_percent", reused_meanwhile)
+    # the pid changes hands during the report's CPU window (the panels read in it)
+    monkeypatch.setattr(examine_mod, "CpuWindow", _reused_meanwhile(proc))
     with pytest.raises(ExitedDuringReport) as exc:
         examine_pid(ProcRoot(str(proc)), PID, python=False, window=0)
     assert exc.value.pid == PID
@@ -135,13 +144,7 @@ def test_report_command_says_so_and_exits_1(tmp_path, monkeypatch, capsys, fmt):
     from stucktui.cli import run_report
 
     proc = copy_proc(tmp_path)
-    real = examine_mod.sample_cpu_percent
-
-    def reused_meanwhile(root, pid, window=0.5):
-        reuse(proc, PID)
-        return real(root, pid, 0)
-
-    monkeypatch.setattr(examine_mod, "sample_cpu_percent", reused_meanwhile)
+    monkeypatch.setattr(examine_mod, "CpuWindow", _reused_meanwhile(proc))
     assert run_report(PID, fmt, str(proc), python=False) == 1
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and f"pid {PID} exited during the report" in err
@@ -156,3 +159,43 @@ def test_report_of_an_unchanged_process_still_works(tmp_path):
     proc = copy_proc(tmp_path)
     seen = examine_pid(ProcRoot(str(proc)), PID, python=False, window=0)
     assert seen.detail.pid == PID
+
+
+def test_report_reads_its_panels_inside_the_cpu_window_and_the_threads_after_it(tmp_path, monkeypatch):
+    """`report PID` does not sleep through its CPU window and then read: the panels other than
+    the threads are read inside the window, the window is waited out right before the threads
+    (their CPU is over the window), and the process's CPU is taken once everything is read."""
+    proc = copy_proc(tmp_path)
+    order: list[str] = []
+
+    class Told:
+        def reading(self, what: str) -> None:
+            order.append(what.split(" ")[1])  # "the sockets of pid ..." -> "sockets"
+
+        def got(self, name: str, value: object) -> None:
+            pass
+
+    class Watched(CpuWindow):
+        def wait(self) -> None:
+            order.append("wait")
+            super().wait()
+
+        def percent(self) -> float | None:
+            order.append("percent")
+            return super().percent()
+
+    monkeypatch.setattr(examine_mod, "CpuWindow", Watched)
+    seen = examine_pid(ProcRoot(str(proc)), PID, python=False, window=0, progress=Told())
+    reads = [w for w in order if w in ("sockets", "open", "file", "threads", "signal", "wait", "percent")]
+    assert reads.index("wait") > reads.index("sockets") and reads.index("wait") > reads.index("open")
+    assert reads.index("wait") < reads.index("threads") < reads.index("percent")
+    assert seen.detail.pid == PID
+
+
+def test_cpu_window_is_none_for_a_reused_pid_and_waits_nothing_once_passed(tmp_path):
+    proc = copy_proc(tmp_path)
+    win = CpuWindow(ProcRoot(str(proc)), PID, 0.0)
+    reuse(proc, PID)
+    assert win.percent() is None  # another process now: no CPU of two processes mixed
+    gone = CpuWindow(ProcRoot(str(proc)), 999_999, 0.0)
+    assert gone.first is None and gone.percent() is None
