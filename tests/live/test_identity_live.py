@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from stucktui.cli import run_report
+from stucktui.collect.detail import CpuWindow
 from stucktui.inspection import examine as examine_mod
 from stucktui.model.process import ProcessDetail
 from stucktui.ui.app import StuckApp
@@ -84,14 +85,17 @@ def test_report_of_a_pid_reused_mid_report_prints_no_facts(children, monkeypatch
     victim = children.python(SLEEPER)
     children.wait_ready(victim)
     pid = victim.pid
-    real = examine_mod.sample_cpu_percent
 
-    def reused_meanwhile(root, p, window=0.5):
-        cpu = real(root, p, window)
-        kill_and_reuse(children, victim)  # during the report: after its CPU window
-        return cpu
+    class ReusedMeanwhile(CpuWindow):
+        done = False
 
-    monkeypatch.setattr(examine_mod, "sample_cpu_percent", reused_meanwhile)
+        def wait(self) -> None:
+            super().wait()
+            if not self.done:  # during the report: once its CPU window has passed
+                kill_and_reuse(children, victim)
+                self.done = True
+
+    monkeypatch.setattr(examine_mod, "CpuWindow", ReusedMeanwhile)
     assert run_report(pid, fmt, python=False) == 1
     out, err = capsys.readouterr()
     assert f"stucktui: pid {pid} exited during the report" in err
