@@ -96,12 +96,17 @@ def test_triage_grouped_at_80x24(snap_compare, monkeypatch):
     from tests.ui.triage_kit import BUSY
 
     monkeypatch.setattr(TriageSampler, "result", BUSY)
+    # the header's countdown depends on when the one-second tick lands against the box lane's
+    # refreshes (a loaded box shows "next: now" or "next in 1 s"): the look is tested here,
+    # the countdown by its unit tests (tests/unit/test_view_request.py), so it is fixed at 1 s
+    monkeypatch.setattr("stucktui.ui.app.next_triage", lambda *a: 1.0)
     app, _ = triage_app()
 
     async def ready(pilot):
         from stucktui.ui.screens.triage import TriageScreen
 
         await wait_for(pilot, lambda: isinstance(app.screen, TriageScreen) and app.screen.result is BUSY)
+        app._tick_status()  # the countdown shown now, not at the first tick a second after start
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
